@@ -1,0 +1,640 @@
+#!/usr/bin/env bash
+# Real test services for Sluice, on 127.0.0.1, without systemd or docker.
+#
+#   bash scripts/services.sh up      # install what is missing, configure, start, wait until ready
+#   bash scripts/services.sh status  # one line per service; exit 1 if any is down
+#   bash scripts/services.sh down    # stop them all (data is kept)
+#
+# Services (test-only settings, NEVER use them anywhere else):
+#   mariadb   127.0.0.1:3306  root with an EMPTY password over TCP; binlog ROW / FULL image /
+#             FULL metadata, server_id=1, GTID strict mode          (Debian: mariadb-server)
+#   postgres  127.0.0.1:5432  user postgres, trust auth over TCP; wal_level=logical
+#                                                                   (Debian: postgresql)
+#   kafka     127.0.0.1:9092  Apache Kafka 4.x, KRaft combined broker+controller (node.id=1,
+#             controller on 127.0.0.1:9093), jars from Maven Central via scripts/kafka/pom.xml
+#   kcat      CLI from Debian, also used to probe the broker.
+#
+# `up` is idempotent and takes a few seconds when everything already runs: apt runs only
+# for packages that are not installed, mvn only when the jars are missing, and a service
+# is (re)started only when it is down or its config changed.
+#
+# Environment:
+#   SLUICE_SERVICES_DIR        cache/data dir for Kafka (default /var/lib/sluice-test)
+#   SLUICE_KAFKA_VERSION       Kafka version fetched from Maven Central (default 4.1.1)
+#   SLUICE_KAFKA_HEAP          Kafka JVM heap options (default "-Xms256m -Xmx1g")
+#   SLUICE_START_TIMEOUT       seconds to wait for each service to become ready (default 90)
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SERVICES_DIR="${SLUICE_SERVICES_DIR:-/var/lib/sluice-test}"
+KAFKA_VERSION="${SLUICE_KAFKA_VERSION:-4.1.1}"
+KAFKA_HEAP="${SLUICE_KAFKA_HEAP:--Xms256m -Xmx1g}"
+START_TIMEOUT="${SLUICE_START_TIMEOUT:-90}"
+
+KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
+KAFKA_DIR="$SERVICES_DIR/kafka"
+KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_CONF="$KAFKA_DIR/config/server.properties"
+KAFKA_LOG4J="$KAFKA_DIR/config/log4j2.properties"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_LOGS="$KAFKA_DIR/logs"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_BOOTSTRAP="127.0.0.1:9092"
+
+MARIADB_CNF=/etc/mysql/mariadb.conf.d/60-sluice.cnf
+MARIADB_SOCK=/run/mysqld/mysqld.sock
+MARIADB_LOG="$SERVICES_DIR/mariadb-start.log"
+
+PG_CLUSTER=main
+
+export DEBIAN_FRONTEND=noninteractive
+export LC_ALL=C.UTF-8
+
+log() { echo "services: $*" >&2; }
+die() { echo "services: ERROR: $*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# ----------------------------------------------------------------------------- helpers
+
+APT_UPDATED=0
+# apt_ensure PKG... : install the packages that are not installed yet (no-op, no apt, if all are).
+apt_ensure() {
+  local missing=() p
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]} (apt)"
+  if ((APT_UPDATED == 0)); then
+    apt-get update -q </dev/null >"$SERVICES_DIR/apt.log" 2>&1 \
+      || { tail -n 30 "$SERVICES_DIR/apt.log" >&2; die "apt-get update failed"; }
+    APT_UPDATED=1
+  fi
+  apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" </dev/null >>"$SERVICES_DIR/apt.log" 2>&1 9>&- \
+    || { tail -n 40 "$SERVICES_DIR/apt.log" >&2; die "apt-get install ${missing[*]} failed (see $SERVICES_DIR/apt.log)"; }
+}
+
+# write_if_changed FILE : write stdin to FILE when the content differs; returns 0 if it changed.
+write_if_changed() {
+  local file=$1 tmp
+  tmp="$(mktemp)"
+  cat >"$tmp"
+  if [[ -f "$file" ]] && cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+    return 1
+  fi
+  mkdir -p "$(dirname "$file")"
+  cat "$tmp" >"$file"
+  rm -f "$tmp"
+  return 0
+}
+
+# port_open PORT : something accepts TCP connections on 127.0.0.1:PORT
+port_open() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# ----------------------------------------------------------------------------- MariaDB
+
+mariadb_config() {
+  cat <<'EOF'
+# Managed by Sluice scripts/services.sh -- TEST-ONLY settings for the CDC test suite.
+[mysqld]
+bind-address          = 127.0.0.1
+port                  = 3306
+server_id             = 1
+log_bin               = mysql-bin
+binlog_format         = ROW
+binlog_row_image      = FULL
+binlog_row_metadata   = FULL
+log_slave_updates     = ON
+gtid_strict_mode      = ON
+binlog_expire_logs_seconds = 604800
+max_allowed_packet    = 64M
+local_infile          = 1
+EOF
+}
+
+# SQL client as root over TCP with an empty password (what the tests use).
+mariadb_tcp() {
+  mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P3306 -uroot --connect-timeout=3 "$@" </dev/null
+}
+
+# SQL client as root over the unix socket (unix_socket auth as OS root), used to fix up auth.
+mariadb_sock() {
+  mariadb --no-defaults --protocol=SOCKET -S "$MARIADB_SOCK" -uroot "$@"
+}
+
+mariadb_alive() {
+  command -v mariadb-admin >/dev/null 2>&1 || return 1
+  # "ping" succeeds even when the user is denied: it only tells the server answers.
+  mariadb-admin --no-defaults --protocol=SOCKET -S "$MARIADB_SOCK" -uroot --connect-timeout=2 ping \
+    >/dev/null 2>&1 </dev/null
+}
+
+MARIADB_EXPECTED="ON|ROW|FULL|FULL|1|ON|ON|67108864|3306"
+# The server runs, root gets in over TCP with no password, and the binlog settings are live.
+mariadb_ok() {
+  command -v mariadb >/dev/null 2>&1 || return 1
+  local v
+  v="$(mariadb_tcp -N -B -e "SELECT CONCAT_WS('|', @@log_bin, @@binlog_format, @@binlog_row_image,
+        @@binlog_row_metadata, @@server_id, @@gtid_strict_mode, @@local_infile,
+        @@max_allowed_packet, @@port)" 2>/dev/null)" || return 1
+  [[ "$v" == "$MARIADB_EXPECTED" ]]
+}
+
+mariadb_start() {
+  mkdir -p /run/mysqld
+  chown mysql:mysql /run/mysqld 2>/dev/null || true
+  if [[ -x /etc/init.d/mariadb ]]; then
+    # Debian's SysV script runs mysqld_safe in the background and waits for a ping;
+    # it works without systemd (no PID-1 init needed).
+    /etc/init.d/mariadb start </dev/null >>"$MARIADB_LOG" 2>&1 9>&- || true
+  fi
+  if ! mariadb_alive; then
+    log "mariadb: init script did not start it, starting mysqld_safe directly"
+    nohup setsid mysqld_safe </dev/null >>"$MARIADB_LOG" 2>&1 9>&- &
+  fi
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until mariadb_alive; do
+    ((SECONDS < deadline)) || { tail -n 30 "$MARIADB_LOG" >&2; die "mariadb did not start in ${START_TIMEOUT}s"; }
+    sleep 0.5
+  done
+}
+
+mariadb_stop() {
+  mariadb_alive || return 0
+  if [[ -x /etc/init.d/mariadb ]]; then
+    /etc/init.d/mariadb stop </dev/null >>"$MARIADB_LOG" 2>&1 || true
+  fi
+  if mariadb_alive; then
+    # mariadb-admin shutdown waits until the server is gone; mysqld_safe then exits too.
+    mariadb-admin --no-defaults --protocol=SOCKET -S "$MARIADB_SOCK" -uroot shutdown \
+      </dev/null >>"$MARIADB_LOG" 2>&1 || true
+  fi
+  local deadline=$((SECONDS + 60))
+  while mariadb_alive; do
+    ((SECONDS < deadline)) || die "mariadb did not stop in 60s"
+    sleep 0.5
+  done
+}
+
+mariadb_fix_root() {
+  # Test-only: root may log in with an EMPTY password over TCP (and still via unix_socket).
+  mariadb_sock <<'SQL'
+ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS 'root'@'::1' IDENTIFIED BY '';
+ALTER USER 'root'@'::1' IDENTIFIED BY '';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'::1' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+}
+
+mariadb_up() {
+  if [[ ! -x /usr/sbin/mariadbd ]] || ! command -v mariadb >/dev/null 2>&1; then
+    apt_ensure mariadb-server mariadb-client
+  fi
+  local changed=0
+  if mariadb_config | write_if_changed "$MARIADB_CNF"; then
+    chmod 644 "$MARIADB_CNF"
+    changed=1
+  fi
+
+  if ((changed == 0)) && mariadb_ok; then
+    echo "mariadb:  up (already running) 127.0.0.1:3306 root/no password, binlog ROW/FULL/FULL, GTID"
+    return 0
+  fi
+
+  if mariadb_alive; then
+    # Running, but with an old config or wrong binlog settings: restart to apply 60-sluice.cnf.
+    local live
+    live="$(mariadb_sock -N -B -e "SELECT CONCAT_WS('|', @@log_bin, @@binlog_format, @@binlog_row_image,
+        @@binlog_row_metadata, @@server_id, @@gtid_strict_mode, @@local_infile,
+        @@max_allowed_packet, @@port)" 2>/dev/null || true)"
+    if ((changed == 1)) || [[ "$live" != "$MARIADB_EXPECTED" ]]; then
+      log "mariadb: restarting to apply $MARIADB_CNF"
+      mariadb_stop
+      mariadb_start
+    fi
+  else
+    log "mariadb: starting"
+    mariadb_start
+  fi
+
+  mariadb_ok || mariadb_fix_root
+  mariadb_ok || die "mariadb runs but root@127.0.0.1 or binlog settings are wrong: $(mariadb_tcp -N -B -e \
+    'select @@log_bin, @@binlog_format, @@binlog_row_metadata' 2>&1 || true)"
+  echo "mariadb:  up 127.0.0.1:3306 root/no password, binlog ROW/FULL/FULL, GTID"
+}
+
+mariadb_status() {
+  if mariadb_ok; then
+    local gtid
+    gtid="$(mariadb_tcp -N -B -e 'SELECT @@gtid_binlog_pos' 2>/dev/null || true)"
+    echo "mariadb:  up   127.0.0.1:3306 (gtid_binlog_pos=${gtid:-none})"
+    return 0
+  fi
+  echo "mariadb:  down"
+  return 1
+}
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+pg_version() {
+  # Newest installed server major version (Debian 12: 15).
+  local d best=""
+  for d in /usr/lib/postgresql/[0-9]*; do
+    [[ -x "$d/bin/postgres" ]] || continue
+    d="${d##*/}"
+    if [[ -z "$best" ]] || ((d > best)); then best="$d"; fi
+  done
+  echo "$best"
+}
+
+pg_config_extra() {
+  cat <<'EOF'
+# Managed by Sluice scripts/services.sh -- TEST-ONLY settings.
+listen_addresses = 'localhost'
+port = 5432
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+EOF
+}
+
+PG_HBA_BEGIN="# BEGIN sluice services.sh (TEST-ONLY: trust over loopback TCP)"
+PG_HBA_END="# END sluice services.sh"
+pg_hba_block() {
+  cat <<EOF
+$PG_HBA_BEGIN
+host    all             all             127.0.0.1/32            trust
+host    all             all             ::1/128                 trust
+host    replication     all             127.0.0.1/32            trust
+host    replication     all             ::1/128                 trust
+$PG_HBA_END
+EOF
+}
+
+pg_psql() {
+  PGCONNECT_TIMEOUT=3 psql -w -X -h 127.0.0.1 -p 5432 -U postgres -d postgres "$@" </dev/null
+}
+
+pg_ok() {
+  command -v psql >/dev/null 2>&1 || return 1
+  local v
+  v="$(pg_psql -Atc "select current_setting('wal_level')" 2>/dev/null)" || return 1
+  [[ "$v" == logical ]]
+}
+
+pg_running() {
+  local ver=$1
+  [[ -n "$ver" ]] && command -v pg_ctlcluster >/dev/null 2>&1 || return 1
+  pg_ctlcluster "$ver" "$PG_CLUSTER" status >/dev/null 2>&1
+}
+
+pg_up() {
+  local ver
+  ver="$(pg_version)"
+  if [[ -z "$ver" ]] || ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+    apt_ensure postgresql postgresql-client
+    ver="$(pg_version)"
+  fi
+  [[ -n "$ver" ]] || die "postgresql: no server version found under /usr/lib/postgresql"
+  local confdir="/etc/postgresql/$ver/$PG_CLUSTER"
+  if [[ ! -f "$confdir/postgresql.conf" ]]; then
+    log "postgres: creating cluster $ver/$PG_CLUSTER"
+    pg_createcluster "$ver" "$PG_CLUSTER" --port 5432 </dev/null >/dev/null
+  fi
+
+  local conf_changed=0 hba_changed=0
+  mkdir -p "$confdir/conf.d"
+  grep -Eq "^[[:space:]]*include_dir[[:space:]]*=[[:space:]]*'conf.d'" "$confdir/postgresql.conf" \
+    || echo "include_dir = 'conf.d'" >>"$confdir/postgresql.conf"
+  if pg_config_extra | write_if_changed "$confdir/conf.d/60-sluice.conf"; then
+    chown postgres:postgres "$confdir/conf.d/60-sluice.conf" 2>/dev/null || true
+    conf_changed=1
+  fi
+  # Our trust lines go first (pg_hba.conf is first-match); everything else is kept.
+  local hba="$confdir/pg_hba.conf"
+  if { pg_hba_block; sed "/^$PG_HBA_BEGIN\$/,/^$PG_HBA_END\$/d" "$hba"; } | write_if_changed "$hba"; then
+    hba_changed=1
+  fi
+
+  if ((conf_changed == 0 && hba_changed == 0)) && pg_ok; then
+    echo "postgres: up (already running) 127.0.0.1:5432 user postgres/trust, wal_level=logical (PG $ver)"
+    return 0
+  fi
+
+  if pg_running "$ver"; then
+    if ((conf_changed == 1)) || [[ "$(pg_psql -Atc "show wal_level" 2>/dev/null || true)" != logical ]]; then
+      log "postgres: restarting to apply config"
+      pg_ctlcluster "$ver" "$PG_CLUSTER" restart </dev/null 9>&-
+    else
+      log "postgres: reloading pg_hba.conf"
+      pg_ctlcluster "$ver" "$PG_CLUSTER" reload </dev/null
+    fi
+  else
+    log "postgres: starting cluster $ver/$PG_CLUSTER"
+    pg_ctlcluster "$ver" "$PG_CLUSTER" start </dev/null 9>&-
+  fi
+
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until pg_ok; do
+    ((SECONDS < deadline)) || {
+      tail -n 30 "/var/log/postgresql/postgresql-$ver-$PG_CLUSTER.log" >&2 || true
+      die "postgres not reachable as postgres@127.0.0.1:5432 in ${START_TIMEOUT}s"
+    }
+    sleep 0.5
+  done
+  echo "postgres: up 127.0.0.1:5432 user postgres/trust, wal_level=logical (PG $ver)"
+}
+
+pg_down() {
+  local ver
+  ver="$(pg_version)"
+  if pg_running "$ver"; then
+    pg_ctlcluster "$ver" "$PG_CLUSTER" stop -m fast </dev/null
+  fi
+}
+
+pg_status() {
+  if pg_ok; then
+    echo "postgres: up   127.0.0.1:5432 (PG $(pg_version))"
+    return 0
+  fi
+  echo "postgres: down"
+  return 1
+}
+
+# ----------------------------------------------------------------------------- Kafka
+
+kafka_libs_stamp() {
+  echo "kafka=$KAFKA_VERSION pom=$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"
+}
+
+kafka_fetch_jars() {
+  if [[ -f "$KAFKA_LIBS/.sluice-stamp" && "$(cat "$KAFKA_LIBS/.sluice-stamp")" == "$(kafka_libs_stamp)" ]] \
+     && [[ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]]; then
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || apt_ensure maven
+  log "kafka: fetching Kafka $KAFKA_VERSION jars from Maven Central (mvn)"
+  local tmp="$KAFKA_DIR/libs.tmp"
+  rm -rf "$tmp"
+  mvn -B -q -f "$KAFKA_POM" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$tmp" </dev/null >"$KAFKA_DIR/mvn.log" 2>&1 \
+    || { tail -n 40 "$KAFKA_DIR/mvn.log" >&2; die "mvn could not fetch the Kafka jars (see $KAFKA_DIR/mvn.log)"; }
+  [[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "mvn did not produce kafka_2.13-$KAFKA_VERSION.jar"
+  kafka_libs_stamp >"$tmp/.sluice-stamp"
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+}
+
+kafka_server_properties() {
+  cat <<EOF
+# Managed by Sluice scripts/services.sh -- TEST-ONLY single-node KRaft (broker+controller).
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:9093
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
+advertised.listeners=PLAINTEXT://127.0.0.1:9092
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+metadata.log.dir=$KAFKA_DATA
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.hours=168
+log.segment.bytes=104857600
+log.retention.check.interval.ms=300000
+EOF
+}
+
+kafka_log4j_properties() {
+  cat <<EOF
+# Managed by Sluice scripts/services.sh
+status = warn
+name = sluice-kafka
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = $KAFKA_LOGS/server.log
+appender.file.filePattern = $KAFKA_LOGS/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 50MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+EOF
+}
+
+# kcat sees the broker: metadata names broker 1 at 127.0.0.1:9092.
+kafka_ok() {
+  command -v kcat >/dev/null 2>&1 || return 1
+  local md
+  md="$(timeout 10 kcat -b "$KAFKA_BOOTSTRAP" -L -m 3 2>/dev/null </dev/null)" || return 1
+  grep -q 'broker 1 at 127.0.0.1:9092' <<<"$md"
+}
+
+# PID of our broker: from the pid file, else any `kafka.Kafka <our server.properties>` process.
+kafka_pid() {
+  local pid
+  if [[ -f "$KAFKA_PID" ]]; then
+    pid="$(cat "$KAFKA_PID")"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null \
+       && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka $KAFKA_CONF"; then
+      echo "$pid"
+      return 0
+    fi
+  fi
+  local d
+  for d in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q "kafka.Kafka $KAFKA_CONF"; then
+      echo "${d#/proc/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# JVM command line, with the same GC flags as Kafka's kafka-run-class.sh and a smaller heap.
+kafka_java_cmd() {
+  local heap
+  read -r -a heap <<<"$KAFKA_HEAP"
+  KAFKA_JAVA=(java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true
+    -Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_LOGS"
+    -cp "$KAFKA_LIBS/*")
+}
+
+kafka_java() {
+  kafka_java_cmd
+  "${KAFKA_JAVA[@]}" "$@"
+}
+
+kafka_stop() {
+  local pid
+  pid="$(kafka_pid)" || { rm -f "$KAFKA_PID"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 60))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      log "kafka: still running after 60s, killing $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 1
+      break
+    fi
+    sleep 0.5
+  done
+  rm -f "$KAFKA_PID"
+}
+
+kafka_up() {
+  command -v java >/dev/null 2>&1 || apt_ensure openjdk-17-jre-headless
+  command -v kcat >/dev/null 2>&1 || apt_ensure kcat
+  mkdir -p "$KAFKA_DIR/config" "$KAFKA_DATA" "$KAFKA_LOGS"
+  kafka_fetch_jars
+
+  local changed=0
+  kafka_server_properties | write_if_changed "$KAFKA_CONF" && changed=1
+  kafka_log4j_properties | write_if_changed "$KAFKA_LOG4J" && changed=1
+
+  local pid=""
+  pid="$(kafka_pid)" || pid=""
+  if ((changed == 0)) && [[ -n "$pid" ]] && kafka_ok; then
+    echo "kafka:    up (already running) $KAFKA_BOOTSTRAP Kafka $KAFKA_VERSION KRaft node 1 (pid $pid)"
+    return 0
+  fi
+  if [[ -z "$pid" ]] && kafka_ok; then
+    echo "kafka:    up (a broker not started by this script answers on $KAFKA_BOOTSTRAP; left alone)"
+    return 0
+  fi
+  if [[ -n "$pid" ]]; then
+    log "kafka: restarting (config changed or broker not answering)"
+    kafka_stop
+  fi
+
+  if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
+    local cluster_id
+    if [[ -s "$KAFKA_DIR/cluster.id" ]]; then
+      cluster_id="$(cat "$KAFKA_DIR/cluster.id")"
+    else
+      cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid </dev/null 2>>"$KAFKA_LOGS/storage-tool.log" | tail -n 1)"
+      [[ -n "$cluster_id" ]] || die "kafka: StorageTool random-uuid failed (see $KAFKA_LOGS/storage-tool.log)"
+      echo "$cluster_id" >"$KAFKA_DIR/cluster.id"
+    fi
+    log "kafka: formatting $KAFKA_DATA (cluster id $cluster_id)"
+    kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_CONF" --ignore-formatted \
+      </dev/null >>"$KAFKA_LOGS/storage-tool.log" 2>&1 \
+      || { tail -n 30 "$KAFKA_LOGS/storage-tool.log" >&2; die "kafka: storage format failed"; }
+  fi
+
+  port_open 9092 && die "kafka: 127.0.0.1:9092 is taken by another process that is not a healthy broker"
+  port_open 9093 && die "kafka: 127.0.0.1:9093 is taken by another process"
+
+  log "kafka: starting Kafka $KAFKA_VERSION (logs: $KAFKA_LOGS)"
+  echo "=== $(date -Is) start" >>"$KAFKA_LOGS/kafka.out"
+  kafka_java_cmd
+  nohup setsid "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_CONF" </dev/null >>"$KAFKA_LOGS/kafka.out" 2>&1 9>&- &
+  pid=$!
+  echo "$pid" >"$KAFKA_PID"
+
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until kafka_ok; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 40 "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
+      die "kafka exited during startup (see $KAFKA_LOGS)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 40 "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
+      die "kafka not ready on $KAFKA_BOOTSTRAP in ${START_TIMEOUT}s (see $KAFKA_LOGS)"
+    fi
+    sleep 1
+  done
+  echo "kafka:    up $KAFKA_BOOTSTRAP Kafka $KAFKA_VERSION KRaft node 1 (controller 127.0.0.1:9093, pid $pid)"
+}
+
+kafka_status() {
+  if kafka_ok; then
+    local pid
+    pid="$(kafka_pid)" || pid="not ours"
+    echo "kafka:    up   $KAFKA_BOOTSTRAP (pid $pid)"
+    return 0
+  fi
+  echo "kafka:    down"
+  return 1
+}
+
+# ----------------------------------------------------------------------------- main
+
+cmd="${1:-}"
+case "$cmd" in
+  up | down | status) ;;
+  -h | --help | help) usage; exit 0 ;;
+  *) usage >&2; exit 2 ;;
+esac
+
+if [[ $EUID -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || die "must run as root (installs packages, starts system daemons)"
+  exec sudo -E bash "${BASH_SOURCE[0]}" "$@"
+fi
+
+mkdir -p "$SERVICES_DIR"
+# One `up`/`down` at a time (tests may call `up` concurrently). Every daemon is started with
+# `9>&-` so that it does not inherit (and keep holding) this lock after the script exits.
+exec 9>"$SERVICES_DIR/.lock"
+flock -w 900 9 || die "another services.sh is still running (lock $SERVICES_DIR/.lock)"
+
+case "$cmd" in
+  up)
+    mariadb_up
+    pg_up
+    kafka_up
+    ;;
+  down)
+    kafka_stop && echo "kafka:    down"
+    pg_down && echo "postgres: down"
+    mariadb_stop && echo "mariadb:  down"
+    ;;
+  status)
+    rc=0
+    mariadb_status || rc=1
+    pg_status || rc=1
+    kafka_status || rc=1
+    exit "$rc"
+    ;;
+esac
