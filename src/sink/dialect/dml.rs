@@ -1,0 +1,401 @@
+//! Batch DML as single statements with literals, and the offsets table.
+//!
+//! - `insert`: one multi-row `INSERT INTO t (…) VALUES (…),(…)`.
+//! - `upsert`: MySQL `… ON DUPLICATE KEY UPDATE c = VALUES(c)`. The `VALUES()`
+//!   function works on every MariaDB and MySQL version; MySQL 8.0.20+ deprecates
+//!   it (with a warning) in favour of a row alias that MariaDB does not parse, so
+//!   the portable form is used. PostgreSQL `… ON CONFLICT (key) DO UPDATE SET
+//!   c = EXCLUDED.c` (`DO NOTHING` when every column is in the key). PostgreSQL
+//!   refuses to touch one row twice in a statement, so rows repeating a key are
+//!   collapsed to the last one (the result MySQL gives too).
+//! - `update`: one `UPDATE … SET … WHERE k = …` per row (Connect's update mode).
+//! - `delete`: one `DELETE … WHERE k IN (…)` or `(k1, k2) IN ((…), (…))`.
+//!
+//! Statements are as large as the batch; callers keep batches under the
+//! server's statement limit (MySQL `max_allowed_packet`).
+
+use std::collections::HashMap;
+
+use super::{value_error, Dialect, SinkError, OFFSETS_TABLE};
+use crate::event::Value;
+use crate::schema::ColumnType;
+
+const OFFSET_COLUMNS: [&str; 4] = ["sink", "topic", "kafka_partition", "next_offset"];
+const NAME_TYPE: ColumnType = ColumnType::String { max_len: Some(255) };
+
+impl Dialect {
+    /// Multi-row `INSERT` of `rows` (each aligned with `columns`/`types`).
+    pub fn insert<R: AsRef<[Value]>>(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[&ColumnType],
+        rows: &[R],
+    ) -> Result<String, SinkError> {
+        let mut sql = self.insert_head(table, columns, types, rows.len())?;
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            self.write_tuple(&mut sql, columns, types, row.as_ref(), None)?;
+        }
+        Ok(sql)
+    }
+
+    /// Multi-row insert-or-update by the key columns `key` (all of which must be in `columns`).
+    pub fn upsert<R: AsRef<[Value]>>(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[&ColumnType],
+        key: &[&str],
+        rows: &[R],
+    ) -> Result<String, SinkError> {
+        let key_idx = key_indexes(columns, key)?;
+        let mut sql = self.insert_head(table, columns, types, rows.len())?;
+        // Each row rendered once; PostgreSQL keeps only the last row per key.
+        let mut rendered: Vec<String> = Vec::with_capacity(rows.len());
+        let mut last_for_key: HashMap<String, usize> = HashMap::new();
+        for row in rows {
+            let mut tuple = String::new();
+            let mut key_text = String::new();
+            self.write_tuple(
+                &mut tuple,
+                columns,
+                types,
+                row.as_ref(),
+                Some((&key_idx, &mut key_text)),
+            )?;
+            if *self == Dialect::Postgres {
+                if let Some(&prev) = last_for_key.get(&key_text) {
+                    rendered[prev].clear();
+                }
+                last_for_key.insert(key_text, rendered.len());
+            }
+            rendered.push(tuple);
+        }
+        let mut first = true;
+        for tuple in rendered.iter().filter(|t| !t.is_empty()) {
+            if !first {
+                sql.push(',');
+            }
+            first = false;
+            sql.push_str(tuple);
+        }
+        let non_key: Vec<&str> = columns
+            .iter()
+            .copied()
+            .filter(|c| !key.contains(c))
+            .collect();
+        match self {
+            Dialect::MySql => {
+                sql.push_str(" ON DUPLICATE KEY UPDATE ");
+                // With nothing but key columns, a no-op assignment keeps duplicates silent
+                // without INSERT IGNORE (which would also hide data errors).
+                let targets = if non_key.is_empty() {
+                    &key[..1]
+                } else {
+                    &non_key[..]
+                };
+                for (i, c) in targets.iter().enumerate() {
+                    let q = self.quote_ident(c)?;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    if non_key.is_empty() {
+                        sql.push_str(&format!("{q} = {q}"));
+                    } else {
+                        sql.push_str(&format!("{q} = VALUES({q})"));
+                    }
+                }
+            }
+            Dialect::Postgres => {
+                sql.push_str(&format!(
+                    " ON CONFLICT ({}) DO ",
+                    self.ident_list(key.iter().copied())?
+                ));
+                if non_key.is_empty() {
+                    sql.push_str("NOTHING");
+                } else {
+                    sql.push_str("UPDATE SET ");
+                    for (i, c) in non_key.iter().enumerate() {
+                        let q = self.quote_ident(c)?;
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("{q} = EXCLUDED.{q}"));
+                    }
+                }
+            }
+        }
+        Ok(sql)
+    }
+
+    /// One `UPDATE … SET <non-key columns> WHERE <key>` per row; empty when every column is in the key.
+    pub fn update<R: AsRef<[Value]>>(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[&ColumnType],
+        key: &[&str],
+        rows: &[R],
+    ) -> Result<Vec<String>, SinkError> {
+        check_shape(columns, types)?;
+        let key_idx = key_indexes(columns, key)?;
+        if key_idx.len() == columns.len() {
+            return Ok(Vec::new());
+        }
+        let head = format!("UPDATE {} SET ", self.quote_ident(table)?);
+        let quoted = columns
+            .iter()
+            .map(|c| self.quote_ident(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let row = check_row(row.as_ref(), columns)?;
+            let mut sql = head.clone();
+            let mut first = true;
+            for i in (0..columns.len()).filter(|i| !key_idx.contains(i)) {
+                if !first {
+                    sql.push_str(", ");
+                }
+                first = false;
+                sql.push_str(&quoted[i]);
+                sql.push_str(" = ");
+                self.literal(&mut sql, &row[i], types[i], columns[i])?;
+            }
+            sql.push_str(" WHERE ");
+            for (n, &i) in key_idx.iter().enumerate() {
+                if n > 0 {
+                    sql.push_str(" AND ");
+                }
+                sql.push_str(&quoted[i]);
+                sql.push_str(" = ");
+                self.key_literal(&mut sql, &row[i], types[i], columns[i])?;
+            }
+            out.push(sql);
+        }
+        Ok(out)
+    }
+
+    /// One `DELETE` of every row whose key equals one of `keys` (aligned with `key`/`types`).
+    pub fn delete<R: AsRef<[Value]>>(
+        &self,
+        table: &str,
+        key: &[&str],
+        types: &[&ColumnType],
+        keys: &[R],
+    ) -> Result<String, SinkError> {
+        check_shape(key, types)?;
+        if key.is_empty() || keys.is_empty() {
+            return Err(SinkError::Invalid(
+                "delete needs key columns and at least one key".into(),
+            ));
+        }
+        let mut sql = format!("DELETE FROM {} WHERE ", self.quote_ident(table)?);
+        if key.len() == 1 {
+            sql.push_str(&self.quote_ident(key[0])?);
+        } else {
+            sql.push_str(&format!("({})", self.ident_list(key.iter().copied())?));
+        }
+        sql.push_str(" IN (");
+        for (n, k) in keys.iter().enumerate() {
+            let k = check_row(k.as_ref(), key)?;
+            if n > 0 {
+                sql.push(',');
+            }
+            if key.len() > 1 {
+                sql.push('(');
+            }
+            for (i, v) in k.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                self.key_literal(&mut sql, v, types[i], key[i])?;
+            }
+            if key.len() > 1 {
+                sql.push(')');
+            }
+        }
+        sql.push(')');
+        Ok(sql)
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS sluice_sink_offsets (sink, topic, kafka_partition, next_offset)`.
+    pub fn offsets_table_ddl(&self) -> String {
+        let q = |s: &str| match self {
+            Dialect::MySql => format!("`{s}`"),
+            Dialect::Postgres => format!("\"{s}\""),
+        };
+        let [sink, topic, partition, next] = OFFSET_COLUMNS.map(q);
+        let mut sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} ({sink} VARCHAR(255) NOT NULL, {topic} VARCHAR(255) NOT NULL, \
+             {partition} INTEGER NOT NULL, {next} BIGINT NOT NULL, PRIMARY KEY ({sink}, {topic}, {partition}))",
+            q(OFFSETS_TABLE)
+        );
+        if *self == Dialect::MySql {
+            sql.push_str(super::mysql::TABLE_OPTIONS);
+        }
+        sql
+    }
+
+    /// Upsert of `(sink, topic, partition, next_offset)` rows into the offsets table.
+    pub fn offsets_upsert(
+        &self,
+        offsets: &[(String, String, i32, i64)],
+    ) -> Result<String, SinkError> {
+        let rows: Vec<[Value; 4]> = offsets
+            .iter()
+            .map(|(sink, topic, partition, next)| {
+                [
+                    Value::String(sink.clone()),
+                    Value::String(topic.clone()),
+                    Value::Int(i64::from(*partition)),
+                    Value::Int(*next),
+                ]
+            })
+            .collect();
+        let types = [
+            &NAME_TYPE,
+            &NAME_TYPE,
+            &ColumnType::Int32,
+            &ColumnType::Int64,
+        ];
+        self.upsert(
+            OFFSETS_TABLE,
+            &OFFSET_COLUMNS,
+            &types,
+            &OFFSET_COLUMNS[..3],
+            &rows,
+        )
+    }
+
+    /// `SELECT topic, kafka_partition, next_offset` of one sink's stored offsets.
+    pub fn offsets_select(&self, sink: &str) -> Result<String, SinkError> {
+        let mut sql = format!(
+            "SELECT {}, {}, {} FROM {} WHERE {} = ",
+            self.quote_ident("topic")?,
+            self.quote_ident("kafka_partition")?,
+            self.quote_ident("next_offset")?,
+            self.quote_ident(OFFSETS_TABLE)?,
+            self.quote_ident("sink")?,
+        );
+        self.literal(
+            &mut sql,
+            &Value::String(sink.to_string()),
+            &NAME_TYPE,
+            "sink",
+        )?;
+        Ok(sql)
+    }
+
+    /// `INSERT INTO t (cols) VALUES ` after checking the arguments agree.
+    fn insert_head(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[&ColumnType],
+        rows: usize,
+    ) -> Result<String, SinkError> {
+        check_shape(columns, types)?;
+        if rows == 0 {
+            return Err(SinkError::Invalid("no rows to write".into()));
+        }
+        Ok(format!(
+            "INSERT INTO {} ({}) VALUES ",
+            self.quote_ident(table)?,
+            self.ident_list(columns.iter().copied())?
+        ))
+    }
+
+    /// `(v1,v2,…)`; with `key`, also collects the key columns' literals into its text.
+    fn write_tuple(
+        &self,
+        out: &mut String,
+        columns: &[&str],
+        types: &[&ColumnType],
+        row: &[Value],
+        mut key: Option<(&[usize], &mut String)>,
+    ) -> Result<(), SinkError> {
+        let row = check_row(row, columns)?;
+        out.push('(');
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let start = out.len();
+            self.literal(out, v, types[i], columns[i])?;
+            if let Some((idx, text)) = key.as_mut() {
+                if idx.contains(&i) {
+                    text.push_str(&out[start..]);
+                    text.push(',');
+                }
+            }
+        }
+        out.push(')');
+        Ok(())
+    }
+
+    fn literal(
+        &self,
+        out: &mut String,
+        v: &Value,
+        ty: &ColumnType,
+        col: &str,
+    ) -> Result<(), SinkError> {
+        self.write_literal(out, v, ty)
+            .map_err(|e| value_error(col, e))
+    }
+
+    /// A key literal: never NULL (`k = NULL` matches nothing).
+    fn key_literal(
+        &self,
+        out: &mut String,
+        v: &Value,
+        ty: &ColumnType,
+        col: &str,
+    ) -> Result<(), SinkError> {
+        if v.is_null() {
+            return Err(SinkError::Value {
+                column: col.to_string(),
+                reason: "key columns cannot be null".into(),
+            });
+        }
+        self.literal(out, v, ty, col)
+    }
+}
+
+fn check_shape(columns: &[&str], types: &[&ColumnType]) -> Result<(), SinkError> {
+    if columns.is_empty() || columns.len() != types.len() {
+        return Err(SinkError::Invalid(format!(
+            "{} columns but {} types",
+            columns.len(),
+            types.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_row<'a>(row: &'a [Value], columns: &[&str]) -> Result<&'a [Value], SinkError> {
+    if row.len() != columns.len() {
+        return Err(SinkError::Invalid(format!(
+            "a row has {} values for {} columns",
+            row.len(),
+            columns.len()
+        )));
+    }
+    Ok(row)
+}
+
+fn key_indexes(columns: &[&str], key: &[&str]) -> Result<Vec<usize>, SinkError> {
+    if key.is_empty() {
+        return Err(SinkError::Invalid("no key columns".into()));
+    }
+    key.iter()
+        .map(|k| {
+            columns.iter().position(|c| c == k).ok_or_else(|| {
+                SinkError::Invalid(format!("key column {k} is not among the columns"))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,295 @@
+//! [`SinkError`]: the sink layer's one error type, and its transient/definite split.
+//!
+//! Errors never carry row values: generated SQL is never put in an error (it
+//! holds row literals), literal errors name the column and the problem only, and
+//! server messages known to quote an offending value (MySQL's "Duplicate entry
+//! '…'", "Incorrect … value: '…'", PostgreSQL's `invalid input syntax …: "…"`)
+//! have the quoted value replaced by `[redacted]` in `Display`. PostgreSQL's
+//! DETAIL line (which shows key values) is never printed. The driver error
+//! stays attached as `#[source]` for classification; log errors with
+//! `error = %err`, not by walking the source chain, which shows the raw text.
+
+use crate::config::DbKind;
+
+/// Errors of the sink's database side: connection, queries, DDL planning, literals.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Connecting to MySQL/MariaDB or setting up the session failed.
+    #[error("connecting to {url}: {message}")]
+    MySqlConnect {
+        /// The URL, password hidden.
+        url: String,
+        /// The server's message, values redacted.
+        message: String,
+        /// The driver error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// Connecting to PostgreSQL or setting up the session failed.
+    #[error("connecting to {url}: {message}")]
+    PostgresConnect {
+        /// The URL, password hidden.
+        url: String,
+        /// The server's message, values redacted.
+        message: String,
+        /// The driver error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The target is reachable but unusable as configured (e.g. no database selected).
+    #[error("target {url}: {reason}")]
+    Setup {
+        /// The URL, password hidden.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A MySQL/MariaDB statement failed.
+    #[error("{what}: {message}")]
+    MySql {
+        /// What was being done (`apply batch`, `describe table`, ...).
+        what: &'static str,
+        /// The server's message, values redacted.
+        message: String,
+        /// The driver error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A PostgreSQL statement failed.
+    #[error("{what}: {message}")]
+    Postgres {
+        /// What was being done.
+        what: &'static str,
+        /// The server's message, values redacted.
+        message: String,
+        /// The driver error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The target table cannot follow the message schema (or DDL cannot be planned).
+    #[error("table {table}: {reason}")]
+    Schema {
+        /// Target table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A table or column name the dialect cannot represent exactly.
+    #[error("identifier {name:?}: {reason}")]
+    Identifier {
+        /// The offending name.
+        name: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A value that cannot be written as a literal of its column (the value itself is not shown).
+    #[error("column {column}: {reason}")]
+    Value {
+        /// Column name.
+        column: String,
+        /// Why (e.g. `NaN is not storable in MySQL`).
+        reason: String,
+    },
+    /// A statement builder was called with inconsistent arguments (a caller bug).
+    #[error("invalid statement request: {0}")]
+    Invalid(String),
+    /// The endpoint is not a MySQL or PostgreSQL database.
+    #[error("{0:?} is not a supported target for this sink")]
+    Unsupported(DbKind),
+}
+
+impl SinkError {
+    /// Wraps a MySQL driver error from step `what`.
+    pub fn mysql(what: &'static str, source: mysql_async::Error) -> Self {
+        let message = mysql_message(&source);
+        SinkError::MySql {
+            what,
+            message,
+            source,
+        }
+    }
+
+    /// Wraps a PostgreSQL driver error from step `what`.
+    pub fn postgres(what: &'static str, source: tokio_postgres::Error) -> Self {
+        let message = postgres_message(&source);
+        SinkError::Postgres {
+            what,
+            message,
+            source,
+        }
+    }
+
+    /// True when retrying later may succeed (connection loss, deadlock, lock wait
+    /// timeout, server shutdown); false for definite errors (bad data, bad schema,
+    /// privileges, authentication).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SinkError::MySqlConnect { source, .. } | SinkError::MySql { source, .. } => {
+                mysql_transient(source)
+            }
+            SinkError::PostgresConnect { source, .. } | SinkError::Postgres { source, .. } => {
+                postgres_transient(source)
+            }
+            SinkError::Setup { .. }
+            | SinkError::Schema { .. }
+            | SinkError::Identifier { .. }
+            | SinkError::Value { .. }
+            | SinkError::Invalid(_)
+            | SinkError::Unsupported(_) => false,
+        }
+    }
+}
+
+fn mysql_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Server(s) => matches!(
+            s.code,
+            // too many connections, shutdown in progress, net read/write errors and timeouts,
+            // lock wait timeout, query interrupted, deadlock, connection killed, gone away,
+            // lost connection, disconnected for inactivity (MySQL 8.0.24+).
+            1040 | 1053 | 1158..=1161 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013 | 4031
+        ),
+        mysql_async::Error::Io(_) => true,
+        mysql_async::Error::Driver(d) => matches!(
+            d,
+            mysql_async::DriverError::ConnectionClosed
+                | mysql_async::DriverError::PoolDisconnected
+                | mysql_async::DriverError::PacketOutOfOrder
+        ),
+        mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
+    }
+}
+
+fn postgres_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let Some(db) = e.as_db_error() else {
+        // Not a server error: I/O, connect, timeout are transient; parse/config are not.
+        let text = e.to_string();
+        return text.starts_with("error communicating")
+            || text.starts_with("error connecting")
+            || text.starts_with("timeout");
+    };
+    let code = db.code().code();
+    code.starts_with("08") // connection exception
+        || matches!(
+            code,
+            "40001" | "40P01" | "55P03" | "53300" | "57014" | "57P01" | "57P02" | "57P03"
+        )
+}
+
+/// The server's message with quoted values redacted (`ERROR code (state): text`).
+fn mysql_message(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(s) => format!(
+            "ERROR {} ({}): {}",
+            s.code,
+            s.state,
+            redact_after(&s.message, &["entry '", "value: '", "string: '"], '\'')
+        ),
+        // Conversion errors hold values in their Debug form only; Display is generic.
+        other => other.to_string(),
+    }
+}
+
+/// `SEVERITY CODE: message` without DETAIL/HINT (DETAIL shows key values).
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{} {}: {}",
+            db.severity(),
+            db.code().code(),
+            redact_after(db.message(), &[": \""], '"')
+        ),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Replaces the text between each marker and the last `quote` of the message
+/// run that follows it with `[redacted]` (messages do not escape inner quotes,
+/// so the span extends to the quote before the next ` for `/end of message).
+pub(crate) fn redact_after(msg: &str, markers: &[&str], quote: char) -> String {
+    let mut out = msg.to_string();
+    for marker in markers {
+        let Some(start) = out.find(marker).map(|i| i + marker.len()) else {
+            continue;
+        };
+        let rest = &out[start..];
+        let region_end = [" for key", " for column", " for function", " at row"]
+            .iter()
+            .filter_map(|stop| rest.rfind(stop))
+            .min()
+            .unwrap_or(rest.len());
+        if let Some(end) = rest[..region_end].rfind(quote) {
+            out.replace_range(start..start + end, "[redacted]");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_mysql_duplicate_entry_and_bad_values() {
+        assert_eq!(
+            redact_after(
+                "Duplicate entry 'bob's@x' for key 'PRIMARY'",
+                &["entry '", "value: '"],
+                '\''
+            ),
+            "Duplicate entry '[redacted]' for key 'PRIMARY'"
+        );
+        assert_eq!(
+            redact_after(
+                "Incorrect integer value: 'abc' for column `db`.`t`.`n` at row 1",
+                &["entry '", "value: '"],
+                '\''
+            ),
+            "Incorrect integer value: '[redacted]' for column `db`.`t`.`n` at row 1"
+        );
+        assert_eq!(
+            redact_after("Data too long for column 'c' at row 1", &["entry '"], '\''),
+            "Data too long for column 'c' at row 1"
+        );
+    }
+
+    #[test]
+    fn redacts_postgres_input_syntax() {
+        assert_eq!(
+            redact_after(
+                "invalid input syntax for type integer: \"12a\"",
+                &[": \""],
+                '"'
+            ),
+            "invalid input syntax for type integer: \"[redacted]\""
+        );
+    }
+
+    #[test]
+    fn schema_errors_are_definite() {
+        let e = SinkError::Schema {
+            table: "t".into(),
+            reason: "x".into(),
+        };
+        assert!(!e.is_transient());
+        let e = SinkError::mysql(
+            "apply batch",
+            mysql_async::Error::Server(mysql_async::ServerError {
+                code: 1213,
+                message: "Deadlock found".into(),
+                state: "40001".into(),
+            }),
+        );
+        assert!(e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "apply batch: ERROR 1213 (40001): Deadlock found"
+        );
+    }
+}
