@@ -1,0 +1,398 @@
+//! One value in both directions: a [`Value`] ↔ its JSON payload text, as
+//! the column's [`Conv`] says.
+//!
+//! Writing appends to the message `String` being built; reading takes the raw
+//! JSON text of one payload field. Millisecond forms floor microseconds
+//! (toward negative infinity), so pre-1970 timestamps and negative MySQL TIMEs
+//! stay ordered. Type mismatches, out-of-range integers, bad base64 and
+//! decimals that would need rounding are errors naming the field; nothing here
+//! panics on any input.
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+
+use super::decimal;
+use super::error::{CodecError, FieldRef};
+use super::json_text::{self, classify, RawKind};
+use super::types::Conv;
+use crate::event::Value;
+
+/// Base64 as Jackson reads it: standard alphabet, padding optional.
+const LENIENT_B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A short name for a value's variant, for error messages.
+pub(crate) fn value_kind(v: &Value) -> String {
+    match v {
+        Value::Null => "null",
+        Value::Boolean(_) => "a boolean value",
+        Value::Int(_) => "an integer value",
+        Value::Float32(_) => "a float32 value",
+        Value::Float64(_) => "a float64 value",
+        Value::String(_) => "a string value",
+        Value::Bytes(_) => "a bytes value",
+        Value::Decimal(_) => "a decimal value",
+        Value::Date(_) => "a date value",
+        Value::Time(_) => "a time value",
+        Value::Timestamp(_) => "a timestamp value",
+    }
+    .to_owned()
+}
+
+fn mismatch(field: FieldRef<'_>, expected: &'static str, found: String) -> CodecError {
+    CodecError::TypeMismatch {
+        field: field.render(),
+        expected,
+        found,
+    }
+}
+
+fn out_of_range(field: FieldRef<'_>, value: impl ToString, ty: &'static str) -> CodecError {
+    CodecError::OutOfRange {
+        field: field.render(),
+        value: value.to_string(),
+        ty,
+    }
+}
+
+fn int_in(
+    field: FieldRef<'_>,
+    v: i64,
+    min: i64,
+    max: i64,
+    ty: &'static str,
+) -> Result<i64, CodecError> {
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(out_of_range(field, v, ty))
+    }
+}
+
+/// Appends one column's payload. `default` is the pre-rendered schema default.
+pub(crate) fn write_column(
+    out: &mut String,
+    conv: Conv,
+    optional: bool,
+    default: Option<&str>,
+    v: &Value,
+    field: FieldRef<'_>,
+) -> Result<(), CodecError> {
+    let non_finite = match v {
+        Value::Null => true,
+        Value::Float32(f) => !f.is_finite(),
+        Value::Float64(f) => !f.is_finite(),
+        _ => false,
+    };
+    if !non_finite {
+        return write_value(out, conv, v, field);
+    }
+    match (v, default) {
+        (Value::Null, Some(default)) => out.push_str(default),
+        _ if optional => out.push_str("null"),
+        (Value::Null, None) => {
+            return Err(CodecError::NullInRequired {
+                field: field.render(),
+            })
+        }
+        _ => {
+            let value = match v {
+                Value::Float32(f) => f.to_string(),
+                Value::Float64(f) => f.to_string(),
+                _ => String::new(),
+            };
+            return Err(CodecError::NonFinite {
+                field: field.render(),
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Appends a non-null value as `conv` requires.
+pub(crate) fn write_value(
+    out: &mut String,
+    conv: Conv,
+    v: &Value,
+    field: FieldRef<'_>,
+) -> Result<(), CodecError> {
+    let int = |expected| match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(mismatch(field, expected, value_kind(other))),
+    };
+    let micros = |expected| match v {
+        Value::Time(us) | Value::Timestamp(us) => Ok(*us),
+        other => Err(mismatch(field, expected, value_kind(other))),
+    };
+    match (conv, v) {
+        (Conv::Boolean, Value::Boolean(b)) => out.push_str(if *b { "true" } else { "false" }),
+        (Conv::Boolean, other) => return Err(mismatch(field, "a boolean", value_kind(other))),
+        (Conv::Int8, _) => push_int(out, int_in(field, int("an integer")?, -128, 127, "int8")?),
+        (Conv::Int16, _) => push_int(
+            out,
+            int_in(field, int("an integer")?, -32_768, 32_767, "int16")?,
+        ),
+        (Conv::Int32, _) => {
+            let i = int_in(
+                field,
+                int("an integer")?,
+                i32::MIN.into(),
+                i32::MAX.into(),
+                "int32",
+            )?;
+            push_int(out, i);
+        }
+        (Conv::Int64, _) => push_int(out, int("an integer")?),
+        (Conv::Float32 | Conv::Float64, Value::Float32(f)) if !f.is_finite() => {
+            return Err(CodecError::NonFinite {
+                field: field.render(),
+                value: f.to_string(),
+            })
+        }
+        (Conv::Float64, Value::Float64(f)) if !f.is_finite() => {
+            return Err(CodecError::NonFinite {
+                field: field.render(),
+                value: f.to_string(),
+            })
+        }
+        (Conv::Float32, Value::Float32(f)) => json_text::write_f32(out, *f),
+        (Conv::Float32, other) => return Err(mismatch(field, "a float32", value_kind(other))),
+        (Conv::Float64, Value::Float64(f)) => json_text::write_f64(out, *f),
+        (Conv::Float64, Value::Float32(f)) => json_text::write_f64(out, f64::from(*f)),
+        (Conv::Float64, other) => return Err(mismatch(field, "a float64", value_kind(other))),
+        (Conv::String, Value::String(s)) => json_text::write_str(out, s),
+        (Conv::String, other) => return Err(mismatch(field, "a string", value_kind(other))),
+        (Conv::Bytes, Value::Bytes(b)) => write_base64(out, b),
+        (Conv::Bytes, other) => return Err(mismatch(field, "bytes", value_kind(other))),
+        (Conv::Decimal { scale }, _) => {
+            let u = unscaled(v, scale, field)?;
+            write_base64(out, &decimal::to_twos_complement(&u));
+        }
+        (Conv::DecimalText { scale }, _) => {
+            let u = unscaled(v, scale, field)?;
+            json_text::write_str(out, &decimal::format(&u, scale));
+        }
+        (Conv::DecimalDouble, _) => {
+            let text = match v {
+                Value::Decimal(t) => t.clone(),
+                Value::Int(i) => i.to_string(),
+                other => return Err(mismatch(field, "a decimal", value_kind(other))),
+            };
+            let f: f64 = text
+                .trim()
+                .parse()
+                .map_err(|_| CodecError::InvalidDecimal {
+                    field: field.render(),
+                    reason: format!("`{text}` is not a number"),
+                })?;
+            if !f.is_finite() {
+                return Err(out_of_range(field, text, "double"));
+            }
+            json_text::write_f64(out, f);
+        }
+        (Conv::Date, Value::Date(d)) => push_int(out, i64::from(*d)),
+        (Conv::Date, other) => return Err(mismatch(field, "a date", value_kind(other))),
+        (Conv::TimeMillis, _) => {
+            let ms = micros("a time")?.div_euclid(1000);
+            if i32::try_from(ms).is_err() {
+                return Err(out_of_range(
+                    field,
+                    format!("{ms} ms"),
+                    "Connect Time (int32 ms)",
+                ));
+            }
+            push_int(out, ms);
+        }
+        (Conv::TimeMicros | Conv::TimestampMicros, _) => {
+            push_int(out, micros("a time or timestamp")?)
+        }
+        (Conv::TimestampMillis, _) => push_int(out, micros("a timestamp")?.div_euclid(1000)),
+        (Conv::TimeNanos | Conv::TimestampNanos, _) => {
+            let us = micros("a time or timestamp")?;
+            let ns = us
+                .checked_mul(1000)
+                .ok_or_else(|| out_of_range(field, format!("{us} µs"), "int64 ns"))?;
+            push_int(out, ns);
+        }
+        (Conv::ZonedTimestamp, _) => {
+            let us = micros("a timestamp")?;
+            let t = chrono::DateTime::from_timestamp_micros(us)
+                .ok_or_else(|| out_of_range(field, format!("{us} µs"), "ISO-8601 timestamp"))?;
+            json_text::write_str(out, &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        }
+    }
+    Ok(())
+}
+
+fn push_int(out: &mut String, i: i64) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{i}");
+}
+
+fn unscaled(v: &Value, scale: u32, field: FieldRef<'_>) -> Result<decimal::Unscaled, CodecError> {
+    let parsed = match v {
+        Value::Decimal(text) => decimal::parse(text, scale),
+        Value::Int(i) => decimal::parse(&i.to_string(), scale),
+        other => return Err(mismatch(field, "a decimal", value_kind(other))),
+    };
+    parsed.map_err(|reason| CodecError::InvalidDecimal {
+        field: field.render(),
+        reason,
+    })
+}
+
+fn write_base64(out: &mut String, bytes: &[u8]) {
+    out.push('"');
+    STANDARD.encode_string(bytes, out);
+    out.push('"');
+}
+
+/// Reads one column from its raw JSON (`None` when the payload lacks the field).
+pub(crate) fn read_column(
+    raw: Option<&str>,
+    conv: Conv,
+    optional: bool,
+    default: Option<&Value>,
+    field: FieldRef<'_>,
+) -> Result<Value, CodecError> {
+    match raw.map(classify) {
+        None | Some(RawKind::Null) => match default {
+            Some(d) => Ok(d.clone()),
+            None if optional => Ok(Value::Null),
+            None => Err(CodecError::NullInRequired {
+                field: field.render(),
+            }),
+        },
+        Some(kind) => read_value(kind, conv, field),
+    }
+}
+
+/// Converts one non-null raw JSON value as `conv` requires.
+pub(crate) fn read_value(
+    kind: RawKind<'_>,
+    conv: Conv,
+    field: FieldRef<'_>,
+) -> Result<Value, CodecError> {
+    let found = || kind.describe();
+    let int = |ty: &'static str, min: i64, max: i64| -> Result<i64, CodecError> {
+        let RawKind::Number(n) = kind else {
+            return Err(mismatch(field, "an integer", found()));
+        };
+        match n.parse::<i64>() {
+            Ok(v) => int_in(field, v, min, max, ty),
+            Err(_) if n.bytes().all(|b| b == b'-' || b.is_ascii_digit()) => {
+                Err(out_of_range(field, n, ty))
+            }
+            Err(_) => Err(mismatch(field, "an integer", found())),
+        }
+    };
+    let text = || match kind {
+        RawKind::String(lit) => {
+            json_text::string_value(lit).map_err(|e| CodecError::InvalidValue {
+                field: field.render(),
+                reason: e.to_string(),
+            })
+        }
+        _ => Err(mismatch(field, "a string", found())),
+    };
+    let bytes = || {
+        let t = text()?;
+        LENIENT_B64
+            .decode(t.as_bytes())
+            .map_err(|source| CodecError::InvalidBase64 {
+                field: field.render(),
+                source,
+            })
+    };
+    let float = |ty: &'static str| -> Result<f64, CodecError> {
+        match kind {
+            RawKind::Number(n) => n
+                .parse::<f64>()
+                .map_err(|_| mismatch(field, "a number", found())),
+            RawKind::String(lit) => match json_text::string_value(lit).as_deref() {
+                Ok("NaN") => Ok(f64::NAN),
+                Ok("Infinity") => Ok(f64::INFINITY),
+                Ok("-Infinity") => Ok(f64::NEG_INFINITY),
+                _ => Err(mismatch(field, ty, found())),
+            },
+            _ => Err(mismatch(field, ty, found())),
+        }
+    };
+    let i32_max = i64::from(i32::MAX);
+    let i32_min = i64::from(i32::MIN);
+    Ok(match conv {
+        Conv::Boolean => match kind {
+            RawKind::Bool(b) => Value::Boolean(b),
+            _ => return Err(mismatch(field, "a boolean", found())),
+        },
+        Conv::Int8 => Value::Int(int("int8", -128, 127)?),
+        Conv::Int16 => Value::Int(int("int16", -32_768, 32_767)?),
+        Conv::Int32 => Value::Int(int("int32", i32_min, i32_max)?),
+        Conv::Int64 => Value::Int(int("int64", i64::MIN, i64::MAX)?),
+        Conv::Float32 => {
+            let f = float("a float")?;
+            let narrow = f as f32;
+            if f.is_finite() && !narrow.is_finite() {
+                return Err(out_of_range(field, f, "float"));
+            }
+            Value::Float32(narrow)
+        }
+        Conv::Float64 | Conv::DecimalDouble => Value::Float64(float("a double")?),
+        Conv::String => Value::String(text()?.into_owned()),
+        Conv::Bytes => Value::Bytes(bytes()?),
+        Conv::Decimal { scale } | Conv::DecimalText { scale } => {
+            let parsed = match kind {
+                RawKind::Number(n) => decimal::parse(n, scale),
+                RawKind::String(_) if matches!(conv, Conv::DecimalText { .. }) => {
+                    decimal::parse(&text()?, scale)
+                }
+                RawKind::String(_) => decimal::from_twos_complement(&bytes()?),
+                _ => {
+                    return Err(mismatch(
+                        field,
+                        "a decimal (base64 string or number)",
+                        found(),
+                    ))
+                }
+            };
+            let u = parsed.map_err(|reason| CodecError::InvalidDecimal {
+                field: field.render(),
+                reason,
+            })?;
+            Value::Decimal(decimal::format(&u, scale))
+        }
+        Conv::Date => Value::Date(int("int32", i32_min, i32_max)? as i32),
+        Conv::TimeMillis => Value::Time(int("int32", i32_min, i32_max)? * 1000),
+        Conv::TimeMicros => Value::Time(int("int64", i64::MIN, i64::MAX)?),
+        Conv::TimeNanos => Value::Time(int("int64", i64::MIN, i64::MAX)?.div_euclid(1000)),
+        Conv::TimestampMillis => {
+            let ms = int("int64", i64::MIN, i64::MAX)?;
+            Value::Timestamp(
+                ms.checked_mul(1000)
+                    .ok_or_else(|| out_of_range(field, ms, "timestamp"))?,
+            )
+        }
+        Conv::TimestampMicros => Value::Timestamp(int("int64", i64::MIN, i64::MAX)?),
+        Conv::TimestampNanos => {
+            Value::Timestamp(int("int64", i64::MIN, i64::MAX)?.div_euclid(1000))
+        }
+        Conv::ZonedTimestamp => {
+            let t = text()?;
+            let parsed =
+                chrono::DateTime::parse_from_rfc3339(&t).map_err(|e| CodecError::InvalidValue {
+                    field: field.render(),
+                    reason: format!("`{t}` is not an ISO-8601 timestamp: {e}"),
+                })?;
+            Value::Timestamp(parsed.timestamp_micros())
+        }
+    })
+}
+
+#[cfg(test)]
+#[path = "values_tests.rs"]
+mod tests;
