@@ -36,10 +36,14 @@
 //!   belongs in the dead-letter topic, not in a retry loop.
 
 mod decimal;
+mod encode;
+mod envelope;
 mod error;
 mod json_text;
 mod schema_json;
 mod types;
 mod values;
 
+pub use encode::{EncodeOptions, Encoded, Encoder};
+pub use envelope::SourceInfo;
 pub use error::{CodecError, MessagePart};

@@ -1,0 +1,355 @@
+//! Source side: [`ChangeEvent`] → Kafka key and value bytes.
+//!
+//! The hot path writes JSON text straight into one `String` per message; no
+//! JSON tree is built per row. Everything that depends only on the table's
+//! schema — the rendered key and value schemas (`{"schema":…,"payload":`),
+//! each column's wire form, its escaped `"name":` prefix and its rendered
+//! default — is computed once per table and kept in [`Encoder`]'s cache. The
+//! cache entry is rebuilt when the event's `Arc<TableSchema>` differs from the
+//! cached one both by pointer and by content (a DDL change); an equal schema
+//! behind a new pointer only refreshes the pointer.
+//!
+//! Naming: with the flat envelope the value struct is named
+//! [`TableSchema::name`] and the key struct has no name (what Connect's JDBC
+//! source plus a `ValueToKey` transform writes); with the Debezium envelope
+//! they are `<server_name>.<db>.<table>.Value` / `.Key` / `.Envelope`. The key
+//! is `None` when the table has no primary key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::envelope::{self, SourceInfo};
+use super::error::{CodecError, FieldRef};
+use super::json_text::write_str;
+use super::schema_json::{ConnectSchema, SchemaType};
+use super::types::Conv;
+use super::values::{write_column, write_value};
+use crate::config::{DecimalHandling, Envelope, TimePrecision};
+use crate::event::{ChangeEvent, Op, Value};
+use crate::schema::{ColumnType, TableSchema};
+
+/// How a source writes its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Flat row or Debezium envelope.
+    pub envelope: Envelope,
+    /// How DECIMAL columns are written.
+    pub decimal_handling: DecimalHandling,
+    /// Connect (ms) or micro-second time types.
+    pub time_precision: TimePrecision,
+    /// Connector kind for Debezium's `source.connector` (e.g. `"mysql"`).
+    pub connector: String,
+    /// Source pipeline name (Debezium's logical server name).
+    pub server_name: String,
+}
+
+/// One encoded Kafka record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Key bytes; `None` when the table has no primary key.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes; `None` is a tombstone (a flat-envelope delete). A flat
+    /// delete on a table without a primary key has neither key nor value:
+    /// there is nothing to publish.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Encodes change events, caching each table's rendered schemas.
+#[derive(Debug)]
+pub struct Encoder {
+    opts: EncodeOptions,
+    tables: HashMap<crate::event::TableId, TablePlan>,
+}
+
+#[derive(Debug)]
+struct ColPlan {
+    conv: Conv,
+    optional: bool,
+    default: Option<String>,
+    /// `"name":`, escaped.
+    prefix: String,
+}
+
+#[derive(Debug)]
+struct TablePlan {
+    schema: Arc<TableSchema>,
+    cols: Vec<ColPlan>,
+    key_idx: Vec<usize>,
+    /// `{"schema":<key schema>,"payload":`, when the table has a key.
+    key_head: Option<String>,
+    /// `{"schema":<value schema>,"payload":`.
+    value_head: String,
+}
+
+impl Encoder {
+    /// An encoder with an empty schema cache.
+    pub fn new(opts: EncodeOptions) -> Self {
+        Encoder {
+            opts,
+            tables: HashMap::new(),
+        }
+    }
+
+    /// The options this encoder writes with.
+    pub fn options(&self) -> &EncodeOptions {
+        &self.opts
+    }
+
+    /// Encodes one event, with default Debezium `source` metadata. A Debezium
+    /// delete yields only the delete message; the caller may follow it with a
+    /// tombstone (same key, no value) for log compaction, as Debezium does.
+    pub fn encode(&mut self, ev: &ChangeEvent) -> Result<Encoded, CodecError> {
+        self.encode_with(ev, &SourceInfo::default())
+    }
+
+    /// Encodes one event; `info` fills the Debezium `source` block (ignored for flat).
+    pub fn encode_with(
+        &mut self,
+        ev: &ChangeEvent,
+        info: &SourceInfo,
+    ) -> Result<Encoded, CodecError> {
+        let current = match self.tables.get_mut(&ev.table) {
+            Some(p) if Arc::ptr_eq(&p.schema, &ev.schema) => true,
+            Some(p) if *p.schema == *ev.schema => {
+                p.schema = Arc::clone(&ev.schema);
+                true
+            }
+            _ => false,
+        };
+        if !current {
+            let plan = TablePlan::build(ev, &self.opts)?;
+            self.tables.insert(ev.table.clone(), plan);
+        }
+        let plan = self
+            .tables
+            .get(&ev.table)
+            .ok_or_else(|| CodecError::InvalidValue {
+                field: ev.table.to_string(),
+                reason: "table missing from the schema cache".into(),
+            })?;
+        plan.encode(ev, &self.opts, info)
+    }
+}
+
+impl TablePlan {
+    fn build(ev: &ChangeEvent, opts: &EncodeOptions) -> Result<TablePlan, CodecError> {
+        let schema = &ev.schema;
+        let debezium = opts.envelope == Envelope::Debezium;
+        let mut cols = Vec::with_capacity(schema.columns.len());
+        let mut fields = Vec::with_capacity(schema.columns.len());
+        for col in &schema.columns {
+            let conv = Conv::for_column(&col.ty, opts.decimal_handling, opts.time_precision);
+            let precision = match col.ty {
+                ColumnType::Decimal { precision, .. } => precision,
+                _ => None,
+            };
+            let mut field_schema = conv.schema(precision, col.optional);
+            let default = match &col.default {
+                Some(v) if !v.is_null() => {
+                    let mut text = String::new();
+                    write_value(&mut text, conv, v, FieldRef::new(&col.name))?;
+                    Some(text)
+                }
+                _ => None,
+            };
+            field_schema.default = default.clone();
+            let mut prefix = String::with_capacity(col.name.len() + 3);
+            write_str(&mut prefix, &col.name);
+            prefix.push(':');
+            cols.push(ColPlan {
+                conv,
+                optional: col.optional,
+                default,
+                prefix,
+            });
+            fields.push((col.name.clone(), field_schema));
+        }
+        let mut key_idx = Vec::with_capacity(schema.primary_key.len());
+        for name in &schema.primary_key {
+            let i = schema
+                .column_index(name)
+                .ok_or_else(|| CodecError::InvalidValue {
+                    field: name.clone(),
+                    reason: format!("primary-key column is not a column of {}", ev.table),
+                })?;
+            key_idx.push(i);
+        }
+        let stem = envelope::stem(&opts.server_name, ev);
+        let key_head = (!key_idx.is_empty()).then(|| {
+            let mut key = ConnectSchema::new(SchemaType::Struct, false);
+            key.fields = key_idx
+                .iter()
+                .filter_map(|&i| fields.get(i).cloned())
+                .collect();
+            if debezium {
+                key.name = Some(format!("{stem}.Key"));
+            }
+            head(&key)
+        });
+        let mut row = ConnectSchema::new(SchemaType::Struct, debezium);
+        row.fields = fields;
+        let value = if debezium {
+            row.name = Some(format!("{stem}.Value"));
+            envelope::envelope_schema(&stem, row)
+        } else {
+            row.name = Some(schema.name.clone());
+            row
+        };
+        Ok(TablePlan {
+            schema: Arc::clone(schema),
+            cols,
+            key_idx,
+            key_head,
+            value_head: head(&value),
+        })
+    }
+
+    fn encode(
+        &self,
+        ev: &ChangeEvent,
+        opts: &EncodeOptions,
+        info: &SourceInfo,
+    ) -> Result<Encoded, CodecError> {
+        let missing = |row| CodecError::MissingRow {
+            op: ev.op.code(),
+            row,
+        };
+        let value = match opts.envelope {
+            Envelope::Flat if ev.op == Op::Delete => None,
+            Envelope::Flat => {
+                let after = ev.after.as_ref().ok_or_else(|| missing("after"))?;
+                let mut out = start(&self.value_head);
+                self.write_row(&mut out, after, None, "", ev)?;
+                out.push('}');
+                Some(out.into_bytes())
+            }
+            Envelope::Debezium => {
+                let (before, after) = match ev.op {
+                    Op::Delete => (
+                        Some(ev.before.as_ref().ok_or_else(|| missing("before"))?),
+                        None,
+                    ),
+                    Op::Update => (
+                        ev.before.as_ref(),
+                        Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
+                    ),
+                    Op::Create | Op::Read => (
+                        None,
+                        Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
+                    ),
+                };
+                let mut out = start(&self.value_head);
+                out.push_str("{\"before\":");
+                self.write_opt_row(&mut out, before, "before", ev)?;
+                out.push_str(",\"after\":");
+                self.write_opt_row(&mut out, after, "after", ev)?;
+                envelope::write_tail(&mut out, &opts.connector, &opts.server_name, ev, info);
+                out.push_str("}}");
+                Some(out.into_bytes())
+            }
+        };
+        let key = match (&self.key_head, ev.after.as_ref().or(ev.before.as_ref())) {
+            (Some(head), Some(row)) => {
+                let mut out = start(head);
+                self.write_row(&mut out, row, Some(&self.key_idx), "key", ev)?;
+                out.push('}');
+                Some(out.into_bytes())
+            }
+            (Some(_), None) => {
+                return Err(missing(if ev.op == Op::Delete {
+                    "before"
+                } else {
+                    "after"
+                }))
+            }
+            (None, _) => None,
+        };
+        Ok(Encoded { key, value })
+    }
+
+    fn write_opt_row(
+        &self,
+        out: &mut String,
+        row: Option<&Vec<Value>>,
+        prefix: &str,
+        ev: &ChangeEvent,
+    ) -> Result<(), CodecError> {
+        match row {
+            Some(row) => self.write_row(out, row, None, prefix, ev),
+            None => {
+                out.push_str("null");
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends `{"col":value,...}` for all columns, or for `only` (the key).
+    fn write_row(
+        &self,
+        out: &mut String,
+        row: &[Value],
+        only: Option<&[usize]>,
+        prefix: &str,
+        ev: &ChangeEvent,
+    ) -> Result<(), CodecError> {
+        if row.len() != self.cols.len() {
+            return Err(CodecError::InvalidValue {
+                field: ev.table.to_string(),
+                reason: format!(
+                    "row has {} values but the schema has {} columns",
+                    row.len(),
+                    self.cols.len()
+                ),
+            });
+        }
+        out.push('{');
+        let mut write = |n: usize, i: usize| -> Result<(), CodecError> {
+            let (Some(col), Some(v), Some(meta)) =
+                (self.cols.get(i), row.get(i), self.schema.columns.get(i))
+            else {
+                return Ok(());
+            };
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&col.prefix);
+            let field = FieldRef {
+                prefix,
+                name: &meta.name,
+            };
+            write_column(
+                out,
+                col.conv,
+                col.optional,
+                col.default.as_deref(),
+                v,
+                field,
+            )
+        };
+        match only {
+            Some(idx) => idx.iter().enumerate().try_for_each(|(n, &i)| write(n, i))?,
+            None => (0..row.len()).try_for_each(|i| write(i, i))?,
+        }
+        out.push('}');
+        Ok(())
+    }
+}
+
+/// A message buffer beginning with `head`, with room for a typical payload.
+fn start(head: &str) -> String {
+    let mut out = String::with_capacity(head.len() + 512);
+    out.push_str(head);
+    out
+}
+
+fn head(schema: &ConnectSchema) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str("{\"schema\":");
+    schema.render(&mut out);
+    out.push_str(",\"payload\":");
+    out
+}
+
+#[cfg(test)]
+#[path = "encode_tests.rs"]
+mod tests;

@@ -1,0 +1,349 @@
+//! Tests for [`super`]: exact bytes of encoded messages.
+
+use super::*;
+use crate::event::TableId;
+use crate::position::Position;
+use crate::schema::Column;
+
+pub(crate) fn opts(envelope: Envelope) -> EncodeOptions {
+    EncodeOptions {
+        envelope,
+        decimal_handling: DecimalHandling::Precise,
+        time_precision: TimePrecision::Connect,
+        connector: "mysql".into(),
+        server_name: "my-source-connect".into(),
+    }
+}
+
+/// The seed table: `users(id INT NOT NULL PRIMARY KEY, user_id, pwd, name VARCHAR, created_at TIMESTAMP)`.
+pub(crate) fn seed_schema() -> Arc<TableSchema> {
+    let s = || ColumnType::String { max_len: Some(255) };
+    Arc::new(TableSchema {
+        name: "users".into(),
+        columns: vec![
+            Column::new("id", ColumnType::Int32, false),
+            Column::new("user_id", s(), true),
+            Column::new("pwd", s(), true),
+            Column::new("name", s(), true),
+            Column::new("created_at", ColumnType::Timestamp, true),
+        ],
+        primary_key: vec!["id".into()],
+    })
+}
+
+pub(crate) fn seed_row() -> Vec<Value> {
+    vec![
+        Value::Int(1),
+        Value::String("test1".into()),
+        Value::Null,
+        Value::String("test1".into()),
+        Value::Timestamp(1_660_592_867_000_000),
+    ]
+}
+
+pub(crate) fn event(
+    schema: &Arc<TableSchema>,
+    op: Op,
+    before: Option<Vec<Value>>,
+    after: Option<Vec<Value>>,
+) -> ChangeEvent {
+    ChangeEvent {
+        table: TableId::new("mydb", "users"),
+        op,
+        before,
+        after,
+        schema: Arc::clone(schema),
+        position: Position::None,
+        ts_ms: 1_660_592_867_000,
+    }
+}
+
+fn text(bytes: Option<Vec<u8>>) -> String {
+    String::from_utf8(bytes.expect("present")).expect("utf-8")
+}
+
+#[test]
+fn seed_message_is_byte_for_byte_the_golden_file() {
+    let golden = include_str!("../../tests/golden/seed_users.json").trim_end();
+    let mut enc = Encoder::new(opts(Envelope::Flat));
+    let out = enc
+        .encode(&event(&seed_schema(), Op::Create, None, Some(seed_row())))
+        .expect("encodes");
+    assert_eq!(text(out.value), golden);
+    assert_eq!(
+        text(out.key),
+        r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false},"payload":{"id":1}}"#
+    );
+}
+
+#[test]
+fn flat_delete_is_a_tombstone_with_the_key() {
+    let mut enc = Encoder::new(opts(Envelope::Flat));
+    let out = enc
+        .encode(&event(&seed_schema(), Op::Delete, Some(seed_row()), None))
+        .expect("encodes");
+    assert_eq!(out.value, None);
+    assert!(text(out.key).ends_with(r#""payload":{"id":1}}"#));
+}
+
+#[test]
+fn tables_without_a_primary_key_have_no_key() {
+    let mut schema = (*seed_schema()).clone();
+    schema.primary_key.clear();
+    let mut enc = Encoder::new(opts(Envelope::Flat));
+    let out = enc
+        .encode(&event(&Arc::new(schema), Op::Read, None, Some(seed_row())))
+        .expect("encodes");
+    assert_eq!(out.key, None);
+    assert!(out.value.is_some());
+}
+
+#[test]
+fn debezium_create_matches_debezium_shape() {
+    let mut enc = Encoder::new(opts(Envelope::Debezium));
+    let info = SourceInfo {
+        server_id: 1,
+        file: "mysql-bin.000042".into(),
+        pos: 1337,
+        gtid: Some("0-1-28".into()),
+        processed_ts_ms: Some(1_660_592_868_000),
+        ..SourceInfo::default()
+    };
+    let out = enc
+        .encode_with(
+            &event(&seed_schema(), Op::Create, None, Some(seed_row())),
+            &info,
+        )
+        .expect("encodes");
+    assert_eq!(
+        text(out.key),
+        r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"my-source-connect.mydb.users.Key"},"payload":{"id":1}}"#
+    );
+    let value = text(out.value);
+    let row = r#"{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":true,"field":"user_id"},{"type":"string","optional":true,"field":"pwd"},{"type":"string","optional":true,"field":"name"},{"type":"int64","optional":true,"name":"org.apache.kafka.connect.data.Timestamp","version":1,"field":"created_at"}],"optional":true,"name":"my-source-connect.mydb.users.Value","field":"before"}"#;
+    assert!(
+        value.starts_with(&format!(r#"{{"schema":{{"type":"struct","fields":[{row}"#)),
+        "{value}"
+    );
+    assert!(value.contains(
+        r#""optional":false,"name":"my-source-connect.mydb.users.Envelope","version":2},"payload":"#
+    ));
+    let payload = format!(
+        r#""payload":{{"before":null,"after":{{"id":1,"user_id":"test1","pwd":null,"name":"test1","created_at":1660592867000}},"source":{{"version":"{}","connector":"mysql","name":"my-source-connect","ts_ms":1660592867000,"snapshot":"false","db":"mydb","sequence":null,"ts_us":1660592867000000,"ts_ns":1660592867000000000,"table":"users","server_id":1,"gtid":"0-1-28","file":"mysql-bin.000042","pos":1337,"row":0,"thread":null,"query":null}},"op":"c","ts_ms":1660592868000,"ts_us":1660592868000000,"ts_ns":1660592868000000000,"transaction":null}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(value.ends_with(&payload), "{value}");
+    serde_json::from_str::<serde_json::Value>(&value).expect("valid JSON");
+}
+
+#[test]
+fn debezium_delete_carries_before_and_reads_are_snapshots() {
+    let mut enc = Encoder::new(opts(Envelope::Debezium));
+    let del = enc
+        .encode(&event(&seed_schema(), Op::Delete, Some(seed_row()), None))
+        .expect("encodes");
+    let v = text(del.value);
+    assert!(
+        v.contains(r#""payload":{"before":{"id":1,"#)
+            && v.contains(r#""after":null"#)
+            && v.contains(r#""op":"d""#)
+    );
+    let read = enc
+        .encode(&event(&seed_schema(), Op::Read, None, Some(seed_row())))
+        .expect("encodes");
+    assert!(text(read.value).contains(r#""snapshot":"true""#));
+    let err = enc
+        .encode(&event(&seed_schema(), Op::Delete, None, None))
+        .expect_err("no row");
+    assert!(
+        matches!(err, CodecError::MissingRow { op: "d", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn time_precision_and_decimal_handling_change_the_schema() {
+    let schema = Arc::new(TableSchema {
+        name: "t".into(),
+        columns: vec![
+            Column::new(
+                "d",
+                ColumnType::Decimal {
+                    scale: 2,
+                    precision: None,
+                },
+                true,
+            ),
+            Column::new("ts", ColumnType::Timestamp, true),
+            Column::new("tm", ColumnType::Time, true),
+        ],
+        primary_key: vec![],
+    });
+    let row = vec![
+        Value::Decimal("1.50".into()),
+        Value::Timestamp(1_000_001),
+        Value::Time(-1),
+    ];
+    let mut o = opts(Envelope::Flat);
+    o.time_precision = TimePrecision::Micros;
+    o.decimal_handling = DecimalHandling::String;
+    let v = text(
+        Encoder::new(o.clone())
+            .encode(&event(&schema, Op::Create, None, Some(row.clone())))
+            .expect("ok")
+            .value,
+    );
+    assert!(
+        v.contains(r#"{"type":"string","optional":true,"field":"d"}"#),
+        "{v}"
+    );
+    assert!(v.contains(r#"{"type":"int64","optional":true,"name":"io.debezium.time.MicroTimestamp","version":1,"field":"ts"}"#));
+    assert!(v.contains(r#"{"type":"int64","optional":true,"name":"io.debezium.time.MicroTime","version":1,"field":"tm"}"#));
+    assert!(
+        v.ends_with(r#""payload":{"d":"1.50","ts":1000001,"tm":-1}}"#),
+        "{v}"
+    );
+    o.decimal_handling = DecimalHandling::Double;
+    let v = text(
+        Encoder::new(o)
+            .encode(&event(&schema, Op::Create, None, Some(row)))
+            .expect("ok")
+            .value,
+    );
+    assert!(
+        v.contains(r#"{"type":"double","optional":true,"field":"d"}"#),
+        "{v}"
+    );
+    assert!(v.contains(r#""d":1.5,"#));
+}
+
+#[test]
+fn defaults_and_escaped_names_render_in_the_schema() {
+    let mut id = Column::new("we\"ird \\ name", ColumnType::Int16, false);
+    id.default = Some(Value::Int(7));
+    let mut price = Column::new(
+        "price",
+        ColumnType::Decimal {
+            scale: 2,
+            precision: Some(10),
+        },
+        false,
+    );
+    price.default = Some(Value::Decimal("0".into()));
+    let mut note = Column::new("note", ColumnType::String { max_len: None }, true);
+    note.default = Some(Value::Null);
+    let schema = Arc::new(TableSchema {
+        name: "t".into(),
+        columns: vec![id, price, note],
+        primary_key: vec![],
+    });
+    let row = vec![Value::Null, Value::Decimal("12.34".into()), Value::Null];
+    let v = text(
+        Encoder::new(opts(Envelope::Flat))
+            .encode(&event(&schema, Op::Create, None, Some(row)))
+            .expect("ok")
+            .value,
+    );
+    assert_eq!(
+        v,
+        r#"{"schema":{"type":"struct","fields":[{"type":"int16","optional":false,"default":7,"field":"we\"ird \\ name"},{"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2","connect.decimal.precision":"10"},"default":"AA==","field":"price"},{"type":"string","optional":true,"field":"note"}],"optional":false,"name":"t"},"payload":{"we\"ird \\ name":7,"price":"BNI=","note":null}}"#
+    );
+}
+
+#[test]
+fn schema_cache_follows_schema_changes() {
+    let mut enc = Encoder::new(opts(Envelope::Flat));
+    let first = enc
+        .encode(&event(&seed_schema(), Op::Create, None, Some(seed_row())))
+        .expect("ok");
+    // Equal content behind a new Arc: same bytes.
+    let again = enc
+        .encode(&event(&seed_schema(), Op::Create, None, Some(seed_row())))
+        .expect("ok");
+    assert_eq!(first, again);
+    let mut wider = (*seed_schema()).clone();
+    wider
+        .columns
+        .push(Column::new("age", ColumnType::Int8, true));
+    let mut row = seed_row();
+    row.push(Value::Int(42));
+    let changed = enc
+        .encode(&event(&Arc::new(wider), Op::Create, None, Some(row)))
+        .expect("ok");
+    let v = text(changed.value);
+    assert!(
+        v.contains(r#"{"type":"int8","optional":true,"field":"age"}"#)
+            && v.ends_with(r#","age":42}}"#),
+        "{v}"
+    );
+}
+
+#[test]
+fn bad_rows_are_errors_naming_the_column() {
+    let mut enc = Encoder::new(opts(Envelope::Flat));
+    let mut row = seed_row();
+    row[0] = Value::Null;
+    let e = enc
+        .encode(&event(&seed_schema(), Op::Create, None, Some(row)))
+        .expect_err("null id");
+    assert_eq!(
+        e.to_string(),
+        "field `id` is required (optional=false, no default) but the value is null"
+    );
+    let mut row = seed_row();
+    row[4] = Value::String("yesterday".into());
+    let e = enc
+        .encode(&event(&seed_schema(), Op::Create, None, Some(row)))
+        .expect_err("bad type");
+    assert_eq!(
+        e.to_string(),
+        "field `created_at`: expected a timestamp, found a string value"
+    );
+    let e = enc
+        .encode(&event(
+            &seed_schema(),
+            Op::Create,
+            None,
+            Some(vec![Value::Int(1)]),
+        ))
+        .expect_err("short row");
+    assert!(
+        e.to_string()
+            .contains("row has 1 values but the schema has 5 columns"),
+        "{e}"
+    );
+    let e = enc
+        .encode(&event(&seed_schema(), Op::Update, None, None))
+        .expect_err("no row");
+    assert!(matches!(e, CodecError::MissingRow { .. }));
+    let mut bad_pk = (*seed_schema()).clone();
+    bad_pk.primary_key = vec!["nope".into()];
+    let e = enc
+        .encode(&event(
+            &Arc::new(bad_pk),
+            Op::Create,
+            None,
+            Some(seed_row()),
+        ))
+        .expect_err("pk");
+    assert!(e.to_string().contains("nope"), "{e}");
+}
+
+#[test]
+fn debezium_row_errors_name_the_envelope_field() {
+    let mut enc = Encoder::new(opts(Envelope::Debezium));
+    let mut row = seed_row();
+    row[0] = Value::Int(1 << 40);
+    let e = enc
+        .encode(&event(
+            &seed_schema(),
+            Op::Update,
+            Some(seed_row()),
+            Some(row),
+        ))
+        .expect_err("range");
+    assert_eq!(
+        e.to_string(),
+        "field `after.id`: value 1099511627776 is out of range for int32"
+    );
+}

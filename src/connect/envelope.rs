@@ -1,0 +1,289 @@
+//! Debezium's change-event envelope, written and recognised.
+//!
+//! Sluice writes the shape Debezium 2.7's MySQL connector writes, so Debezium
+//! consumers (the JDBC sink, `ExtractNewRecordState`, Flink CDC) read it as
+//! their own:
+//!
+//! * key: struct `<server>.<db>.<table>.Key` of the primary-key columns;
+//! * value: struct `<server>.<db>.<table>.Envelope`, version 2, with fields
+//!   `before` / `after` (optional struct `<server>.<db>.<table>.Value`),
+//!   `source` (`io.debezium.connector.mysql.Source`, version 1), `op`
+//!   (`c`,`u`,`d`,`r`), `ts_ms` / `ts_us` / `ts_ns` (when the event was
+//!   encoded) and `transaction` (optional `event.block`, always null: Sluice
+//!   does not write transaction metadata).
+//!
+//! Column types inside `before`/`after` are Sluice's Connect types (so a
+//! DATETIME is `org.apache.kafka.connect.data.Timestamp`, not Debezium's
+//! `io.debezium.time.Timestamp`); both read the same in every sink we know.
+//!
+//! A Debezium delete is followed by a tombstone by default; the encoder
+//! returns only the delete message, and the caller may add a tombstone
+//! (`key`, no value) for log compaction.
+//!
+//! On the way in, a struct schema is an envelope when it has a string `op`
+//! field and a struct `before` or `after` field; a name ending in `.Envelope`
+//! without those is rejected rather than mistaken for a row.
+
+use super::json_text::write_str;
+use super::schema_json::{ConnectSchema, SchemaType};
+use crate::event::{ChangeEvent, Op};
+
+/// `source.snapshot`'s allowed values, as Debezium 2.7 lists them.
+const SNAPSHOT_VALUES: &str =
+    "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental";
+
+/// Source metadata for a Debezium envelope's `source` block (binlog coordinates
+/// and the like). Fields the source does not know stay at their defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceInfo {
+    /// `snapshot`: `"true"`, `"last"`, `"false"`...; `None` → `"true"` for reads, else `"false"`.
+    pub snapshot: Option<String>,
+    /// MySQL `server_id` of the server that wrote the change.
+    pub server_id: i64,
+    /// GTID of the transaction, when GTIDs are on.
+    pub gtid: Option<String>,
+    /// Binlog file name.
+    pub file: String,
+    /// Binlog position of the event.
+    pub pos: i64,
+    /// Row number within the rows event.
+    pub row: i32,
+    /// Thread id of the writing connection, when known.
+    pub thread: Option<i64>,
+    /// The SQL statement, when `binlog_rows_query_log_events` is on.
+    pub query: Option<String>,
+    /// Envelope `ts_ms` (when the event was processed); `None` → the current time.
+    pub processed_ts_ms: Option<i64>,
+}
+
+/// `<server>.<db>.<table>`, Debezium's topic and schema-name stem.
+pub(crate) fn stem(server: &str, ev: &ChangeEvent) -> String {
+    format!("{server}.{}.{}", ev.table.database, ev.table.table)
+}
+
+fn source_schema() -> ConnectSchema {
+    let string = |optional| ConnectSchema::new(SchemaType::String, optional);
+    let int64 = |optional| ConnectSchema::new(SchemaType::Int64, optional);
+    let snapshot = string(true)
+        .named("io.debezium.data.Enum", Some(1))
+        .param("allowed", SNAPSHOT_VALUES);
+    let mut snapshot = snapshot;
+    snapshot.default = Some("\"false\"".into());
+    ConnectSchema::new(SchemaType::Struct, false)
+        .field("version", string(false))
+        .field("connector", string(false))
+        .field("name", string(false))
+        .field("ts_ms", int64(false))
+        .field("snapshot", snapshot)
+        .field("db", string(false))
+        .field("sequence", string(true))
+        .field("ts_us", int64(true))
+        .field("ts_ns", int64(true))
+        .field("table", string(true))
+        .field("server_id", int64(false))
+        .field("gtid", string(true))
+        .field("file", string(false))
+        .field("pos", int64(false))
+        .field("row", ConnectSchema::new(SchemaType::Int32, false))
+        .field("thread", int64(true))
+        .field("query", string(true))
+        .named("io.debezium.connector.mysql.Source", Some(1))
+}
+
+fn transaction_schema() -> ConnectSchema {
+    ConnectSchema::new(SchemaType::Struct, true)
+        .field("id", ConnectSchema::new(SchemaType::String, false))
+        .field("total_order", ConnectSchema::new(SchemaType::Int64, false))
+        .field(
+            "data_collection_order",
+            ConnectSchema::new(SchemaType::Int64, false),
+        )
+        .named("event.block", Some(1))
+}
+
+/// The envelope schema around `row` (an optional struct named `<stem>.Value`).
+pub(crate) fn envelope_schema(stem: &str, row: ConnectSchema) -> ConnectSchema {
+    let int64 = || ConnectSchema::new(SchemaType::Int64, true);
+    ConnectSchema::new(SchemaType::Struct, false)
+        .field("before", row.clone())
+        .field("after", row)
+        .field("source", source_schema())
+        .field("op", ConnectSchema::new(SchemaType::String, false))
+        .field("ts_ms", int64())
+        .field("ts_us", int64())
+        .field("ts_ns", int64())
+        .field("transaction", transaction_schema())
+        .named(format!("{stem}.Envelope"), Some(2))
+}
+
+fn opt_str(out: &mut String, v: Option<&str>) {
+    match v {
+        Some(s) => write_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn opt_int(out: &mut String, v: Option<i64>) {
+    match v {
+        Some(i) => out.push_str(&i.to_string()),
+        None => out.push_str("null"),
+    }
+}
+
+/// Appends the envelope fields after `before`/`after`: `source` through `transaction`.
+pub(crate) fn write_tail(
+    out: &mut String,
+    connector: &str,
+    server: &str,
+    ev: &ChangeEvent,
+    info: &SourceInfo,
+) {
+    let snapshot = match (&info.snapshot, ev.op) {
+        (Some(s), _) => s.as_str(),
+        (None, Op::Read) => "true",
+        (None, _) => "false",
+    };
+    out.push_str(",\"source\":{\"version\":");
+    write_str(out, env!("CARGO_PKG_VERSION"));
+    out.push_str(",\"connector\":");
+    write_str(out, connector);
+    out.push_str(",\"name\":");
+    write_str(out, server);
+    out.push_str(",\"ts_ms\":");
+    out.push_str(&ev.ts_ms.to_string());
+    out.push_str(",\"snapshot\":");
+    write_str(out, snapshot);
+    out.push_str(",\"db\":");
+    write_str(out, &ev.table.database);
+    out.push_str(",\"sequence\":null,\"ts_us\":");
+    opt_int(out, ev.ts_ms.checked_mul(1_000));
+    out.push_str(",\"ts_ns\":");
+    opt_int(out, ev.ts_ms.checked_mul(1_000_000));
+    out.push_str(",\"table\":");
+    write_str(out, &ev.table.table);
+    out.push_str(",\"server_id\":");
+    out.push_str(&info.server_id.to_string());
+    out.push_str(",\"gtid\":");
+    opt_str(out, info.gtid.as_deref());
+    out.push_str(",\"file\":");
+    write_str(out, &info.file);
+    out.push_str(",\"pos\":");
+    out.push_str(&info.pos.to_string());
+    out.push_str(",\"row\":");
+    out.push_str(&info.row.to_string());
+    out.push_str(",\"thread\":");
+    opt_int(out, info.thread);
+    out.push_str(",\"query\":");
+    opt_str(out, info.query.as_deref());
+    out.push_str("},\"op\":");
+    write_str(out, ev.op.code());
+    let (ms, us) = match info.processed_ts_ms {
+        Some(ms) => (ms, ms.checked_mul(1_000)),
+        None => {
+            let now = chrono::Utc::now();
+            (now.timestamp_millis(), Some(now.timestamp_micros()))
+        }
+    };
+    out.push_str(",\"ts_ms\":");
+    out.push_str(&ms.to_string());
+    out.push_str(",\"ts_us\":");
+    opt_int(out, us);
+    out.push_str(",\"ts_ns\":");
+    opt_int(out, us.and_then(|us| us.checked_mul(1_000)));
+    out.push_str(",\"transaction\":null");
+}
+
+/// For a struct schema that is a Debezium envelope, the row schema (`after`,
+/// else `before`); `Ok(None)` for a plain struct.
+pub(crate) fn row_schema(schema: &ConnectSchema) -> Result<Option<&ConnectSchema>, String> {
+    let is_struct = |s: &&ConnectSchema| s.ty == SchemaType::Struct;
+    let op = schema.member("op").filter(|s| s.ty == SchemaType::String);
+    let after = schema.member("after").filter(is_struct);
+    let before = schema.member("before").filter(is_struct);
+    let named = schema
+        .name
+        .as_deref()
+        .is_some_and(|n| n.ends_with(".Envelope"));
+    match (op, after.or(before)) {
+        (Some(_), Some(row)) => {
+            if let (Some(a), Some(b)) = (after, before) {
+                if a.fields != b.fields {
+                    return Err("envelope `before` and `after` schemas differ".into());
+                }
+            }
+            Ok(Some(row))
+        }
+        _ if named => Err(
+            "a schema named *.Envelope needs a string `op` and a struct `before` or `after`".into(),
+        ),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(s: &ConnectSchema) -> String {
+        let mut out = String::new();
+        s.render(&mut out);
+        out
+    }
+
+    #[test]
+    fn source_schema_mirrors_debezium_mysql() {
+        let text = render(&source_schema());
+        assert!(text.starts_with(
+            r#"{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},"#
+        ));
+        assert!(text.contains(r#"{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","field":"snapshot"}"#));
+        assert!(text.ends_with(r#"{"type":"string","optional":true,"field":"query"}],"optional":false,"name":"io.debezium.connector.mysql.Source","version":1}"#));
+    }
+
+    #[test]
+    fn envelope_schema_field_order_and_version() {
+        let row = ConnectSchema::new(SchemaType::Struct, true)
+            .field("id", ConnectSchema::new(SchemaType::Int32, false))
+            .named("srv.db.t.Value", None);
+        let env = envelope_schema("srv.db.t", row);
+        let names: Vec<&str> = env.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "before",
+                "after",
+                "source",
+                "op",
+                "ts_ms",
+                "ts_us",
+                "ts_ns",
+                "transaction"
+            ]
+        );
+        let text = render(&env);
+        assert!(
+            text.ends_with(r#""optional":false,"name":"srv.db.t.Envelope","version":2}"#),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#""optional":true,"name":"event.block","version":1,"field":"transaction"}"#
+        ));
+    }
+
+    #[test]
+    fn detects_envelopes_and_plain_structs() {
+        let row = ConnectSchema::new(SchemaType::Struct, true).named("x.Value", None);
+        let env = envelope_schema("x", row.clone());
+        assert_eq!(row_schema(&env).ok().flatten(), Some(&row));
+        let plain = ConnectSchema::new(SchemaType::Struct, false)
+            .field("op", ConnectSchema::new(SchemaType::String, true))
+            .field("after", ConnectSchema::new(SchemaType::String, true));
+        assert_eq!(
+            row_schema(&plain),
+            Ok(None),
+            "an `after` column is not an envelope"
+        );
+        let fake = ConnectSchema::new(SchemaType::Struct, false).named("a.b.Envelope", None);
+        assert!(row_schema(&fake).is_err());
+    }
+}
