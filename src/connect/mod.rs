@@ -36,14 +36,21 @@
 //!   belongs in the dead-letter topic, not in a retry loop.
 
 mod decimal;
+mod decode;
 mod encode;
 mod envelope;
 mod error;
 mod json_text;
+mod plan;
+mod raw;
 mod schema_json;
 mod types;
 mod values;
 
+#[cfg(test)]
+mod tests;
+
+pub use decode::{decode, Decoded, DecodedRow, Decoder};
 pub use encode::{EncodeOptions, Encoded, Encoder};
 pub use envelope::SourceInfo;
 pub use error::{CodecError, MessagePart};
