@@ -109,6 +109,26 @@ impl SinkError {
         }
     }
 
+    /// Wraps a MySQL driver error from connecting to `url` (password hidden).
+    pub fn mysql_connect(url: String, source: mysql_async::Error) -> Self {
+        let message = mysql_message(&source);
+        SinkError::MySqlConnect {
+            url,
+            message,
+            source,
+        }
+    }
+
+    /// Wraps a PostgreSQL driver error from connecting to `url` (password hidden).
+    pub fn postgres_connect(url: String, source: tokio_postgres::Error) -> Self {
+        let message = postgres_message(&source);
+        SinkError::PostgresConnect {
+            url,
+            message,
+            source,
+        }
+    }
+
     /// Wraps a PostgreSQL driver error from step `what`.
     pub fn postgres(what: &'static str, source: tokio_postgres::Error) -> Self {
         let message = postgres_message(&source);

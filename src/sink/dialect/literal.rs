@@ -7,15 +7,22 @@ use std::fmt::Write;
 /// Why a value cannot be written as a literal; a fixed text, so it can never quote the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct LiteralError(pub &'static str);
+pub struct LiteralError(
+    /// The reason, e.g. `PostgreSQL text cannot contain NUL characters`.
+    pub &'static str,
+);
 
+/// Microseconds in a day.
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// A calendar date; `year` may be zero or negative (astronomical numbering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Civil {
+    /// Year (0 is 1 BC).
     pub year: i64,
+    /// Month, 1–12.
     pub month: u32,
+    /// Day of the month, 1–31.
     pub day: u32,
 }
 

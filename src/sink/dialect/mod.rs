@@ -110,7 +110,8 @@ impl Dialect {
     }
 
     /// `schema` as the target stores it with primary key `pk`: stored types, key
-    /// columns required, no defaults (`describe_table` does not read defaults).
+    /// columns required. Defaults are kept (ALTER needs them), but
+    /// `describe_table` does not read them back: compare columns without defaults.
     pub fn stored_schema(&self, schema: &TableSchema, pk: &[String]) -> TableSchema {
         let columns = schema
             .columns
@@ -121,7 +122,7 @@ impl Dialect {
                     name: c.name.clone(),
                     ty: self.stored_type(&c.ty, is_key),
                     optional: c.optional && !is_key,
-                    default: None,
+                    default: c.default.clone(),
                 }
             })
             .collect();

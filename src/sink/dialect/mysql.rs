@@ -39,6 +39,7 @@ const MAX_IDENT_CHARS: usize = 64;
 /// Table options for every table the sink creates: transactional, UTF-8, exact (binary) key comparison.
 pub(crate) const TABLE_OPTIONS: &str = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
+/// Quotes `name` as an identifier, or rejects it (see the module docs).
 pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
     let bad = |reason: &str| SinkError::Identifier {
         name: name.to_string(),

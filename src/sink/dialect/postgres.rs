@@ -31,6 +31,7 @@ const MAX_VARCHAR: u32 = 10_485_760;
 /// Longest identifier, in bytes (NAMEDATALEN - 1).
 const MAX_IDENT_BYTES: usize = 63;
 
+/// Quotes `name` as an identifier, or rejects it (see the module docs).
 pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
     let bad = |reason: &str| SinkError::Identifier {
         name: name.to_string(),

@@ -94,7 +94,7 @@ fn stored_schema_normalises_types() {
     let s = users();
     let stored = MY.stored_schema(&s, &pk());
     assert_eq!(stored.columns[0].ty, ColumnType::Int32);
-    assert!(stored.columns.iter().all(|c| c.default.is_none()));
+    assert_eq!(stored.columns[2].default, Some(Value::String("x'y".into())));
     let s = TableSchema {
         columns: vec![
             Column::new("k", text(), true),
