@@ -1,4 +1,5 @@
-//! [`SinkError`]: the sink layer's one error type, and its transient/definite split.
+//! [`SinkError`]: the sink layer's one error type (database, records, its Kafka
+//! consumer), and its transient/definite split.
 //!
 //! Errors never carry row values: generated SQL is never put in an error (it
 //! holds row literals), literal errors name the column and the problem only, and
@@ -93,6 +94,17 @@ pub enum SinkError {
     /// A statement builder was called with inconsistent arguments (a caller bug).
     #[error("invalid statement request: {0}")]
     Invalid(String),
+    /// A record could not be decoded or mapped to a row (the value is not shown).
+    #[error("record {at}: {reason}")]
+    Record {
+        /// `topic[partition]@offset`.
+        at: String,
+        /// Why.
+        reason: String,
+    },
+    /// The sink's Kafka consumer failed.
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::KafkaError),
     /// The endpoint is not a MySQL or PostgreSQL database.
     #[error("{0:?} is not a supported target for this sink")]
     Unsupported(DbKind),
@@ -150,7 +162,9 @@ impl SinkError {
             SinkError::PostgresConnect { source, .. } | SinkError::Postgres { source, .. } => {
                 postgres_transient(source)
             }
+            SinkError::Kafka(e) => e.is_transient(),
             SinkError::Setup { .. }
+            | SinkError::Record { .. }
             | SinkError::Schema { .. }
             | SinkError::Identifier { .. }
             | SinkError::Value { .. }
