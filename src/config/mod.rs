@@ -1,0 +1,214 @@
+//! Configuration: figment (defaults → TOML file → `SLUICE_` environment) →
+//! structs with `deny_unknown_fields` → pure [`Config::validate`] → clients.
+//!
+//! Every key Kafka Connect's JDBC connectors define is accepted under its
+//! dotted Connect name too (`"topic.prefix"`, `"auto.create"`, ...), with
+//! Connect's string-typed values (`"true"`, `"3000"`, `"a,b"`). Secrets live in
+//! [`Secret`] and print as `[hidden]`.
+
+mod database;
+mod lenient;
+mod secret;
+mod sink;
+mod source;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+pub use database::{DbEndpoint, DbKind};
+pub use secret::{redact_url, Secret};
+pub use sink::{ErrorsTolerance, InsertMode, PkMode, SinkConfig};
+pub use source::{
+    DecimalHandling, Delivery, Envelope, PollMode, SourceConfig, SourceKind, TimePrecision,
+};
+
+/// Configuration errors; each names the key (and file, where figment knows it).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be parsed or does not match the structure.
+    #[error("{0}")]
+    Load(#[source] Box<figment::Error>),
+    /// The config file does not exist.
+    #[error("config file {0} not found")]
+    NotFound(String),
+    /// A value is present but wrong.
+    #[error("pipeline \"{pipeline}\": key `{key}`: {reason}")]
+    Invalid {
+        /// Pipeline name, or `kafka`/`http` for those sections.
+        pipeline: String,
+        /// The offending key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// A password file could not be read.
+    #[error("pipeline \"{pipeline}\": key `password_file`: cannot read {path}: {source}")]
+    PasswordFile {
+        /// Pipeline name.
+        pipeline: String,
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn default_bootstrap() -> String {
+    "127.0.0.1:9092".into()
+}
+fn default_offsets_topic() -> String {
+    "sluice_offsets".into()
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Broker list.
+    #[serde(default = "default_bootstrap", alias = "bootstrap.servers")]
+    pub bootstrap_servers: String,
+    /// Compacted topic holding source positions.
+    #[serde(default = "default_offsets_topic", alias = "offsets.storage.topic")]
+    pub offsets_topic: String,
+    /// Passed to librdkafka as is.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Secret>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: default_bootstrap(),
+            offsets_topic: default_offsets_topic(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8083".into()
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of /metrics, /healthz, /readyz; empty disables the server.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Kafka connection.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// HTTP server.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Sources.
+    #[serde(default)]
+    pub source: Vec<SourceConfig>,
+    /// Sinks.
+    #[serde(default)]
+    pub sink: Vec<SinkConfig>,
+}
+
+impl Config {
+    /// Loads `path`, then `SLUICE_` environment overrides (`__` nests).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::NotFound(path.display().to_string()));
+        }
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::file_exact(path))
+                .merge(Env::prefixed("SLUICE_").split("__")),
+        )
+    }
+
+    /// Loads from TOML text (tests, REST API).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)))
+    }
+
+    fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+        fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+
+    /// Pure validation of every section; returns every problem found.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        let all_names = self
+            .source
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(self.sink.iter().map(|s| s.name.as_str()));
+        for name in all_names {
+            if !names.insert(name) {
+                errors.push(ConfigError::Invalid {
+                    pipeline: name.into(),
+                    key: "name".into(),
+                    reason: "two pipelines have this name; names must be unique".into(),
+                });
+            }
+        }
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            errors.push(ConfigError::Invalid {
+                pipeline: "kafka".into(),
+                key: "bootstrap_servers".into(),
+                reason: "must not be empty".into(),
+            });
+        }
+        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(ConfigError::Invalid {
+                pipeline: "http".into(),
+                key: "listen".into(),
+                reason: format!("\"{}\" is not an address like 127.0.0.1:8083", self.http.listen),
+            });
+        }
+        errors.extend(self.source.iter().filter_map(|s| s.validate().err()));
+        errors.extend(self.sink.iter().filter_map(|s| s.validate().err()));
+        errors
+    }
+}
+
+/// Parses `UTC`, `Z`, or a fixed offset `+HH:MM` / `-HH:MM` into seconds east of UTC.
+pub fn parse_timezone(tz: &str) -> Result<i32, String> {
+    let t = tz.trim();
+    if t.eq_ignore_ascii_case("utc") || t == "Z" || t.eq_ignore_ascii_case("gmt") {
+        return Ok(0);
+    }
+    let err = || format!("\"{tz}\" is not UTC or a fixed offset like +02:00");
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(err()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(err)?;
+    let h: i32 = h.parse().map_err(|_| err())?;
+    let m: i32 = m.parse().map_err(|_| err())?;
+    if h > 14 || m > 59 {
+        return Err(err());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+#[cfg(test)]
+mod tests;

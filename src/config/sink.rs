@@ -1,0 +1,216 @@
+//! `[[sink]]` sections.
+
+use serde::Deserialize;
+
+use super::lenient;
+use super::secret::Secret;
+use super::source::{check_converters, opt_bool, opt_u64};
+use super::ConfigError;
+
+/// How rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InsertMode {
+    /// Plain INSERT.
+    #[default]
+    Insert,
+    /// INSERT, or UPDATE on key conflict.
+    Upsert,
+    /// UPDATE by key only.
+    Update,
+}
+
+/// Where the target's primary key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PkMode {
+    /// No primary key.
+    #[default]
+    None,
+    /// `__connect_topic`, `__connect_partition`, `__connect_offset`.
+    Kafka,
+    /// The record key's fields.
+    RecordKey,
+    /// Fields of the record value.
+    RecordValue,
+}
+
+/// What happens to a record that cannot be decoded or applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorsTolerance {
+    /// Stop the pipeline.
+    #[default]
+    None,
+    /// Skip it (to the dead-letter topic when one is set).
+    All,
+}
+
+fn default_table_format() -> String {
+    "${topic}".into()
+}
+fn default_batch_size() -> u64 {
+    3000
+}
+fn default_max_wait_ms() -> u64 {
+    200
+}
+
+/// One `[[sink]]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Pipeline name (unique); the consumer group is `connect-<name>` unless set.
+    pub name: String,
+    /// Kafka Connect connector class, accepted for one-to-one Connect configs.
+    #[serde(default, rename = "connector.class", alias = "connector_class")]
+    pub connector_class: Option<String>,
+    /// Accepted for Connect configs; partitions are shared by instances instead.
+    #[serde(default, rename = "tasks.max", alias = "tasks_max", deserialize_with = "opt_u64")]
+    pub tasks_max: Option<u64>,
+    /// Target URL (`mysql://`, `postgres://`, `sqlite://`, or `jdbc:` forms).
+    #[serde(alias = "connection.url", alias = "connection_url")]
+    pub url: String,
+    /// User, when not in the URL.
+    #[serde(default, alias = "connection.user", alias = "connection_user")]
+    pub user: Option<String>,
+    /// Password, when not in a file.
+    #[serde(default, alias = "connection.password", alias = "connection_password")]
+    pub password: Option<Secret>,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// Topics to consume.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub topics: Vec<String>,
+    /// Regex of topics to consume (instead of `topics`).
+    #[serde(default, alias = "topics.regex")]
+    pub topics_regex: Option<String>,
+    /// CREATE TABLE when the target table is missing.
+    #[serde(default, alias = "auto.create", deserialize_with = "lenient::bool")]
+    pub auto_create: bool,
+    /// ALTER TABLE when messages carry new fields.
+    #[serde(default, alias = "auto.evolve", deserialize_with = "lenient::bool")]
+    pub auto_evolve: bool,
+    /// insert | upsert | update.
+    #[serde(default, alias = "insert.mode")]
+    pub insert_mode: InsertMode,
+    /// none | kafka | record_key | record_value.
+    #[serde(default, alias = "pk.mode")]
+    pub pk_mode: PkMode,
+    /// Key fields (or the three kafka column names for `pk_mode = "kafka"`).
+    #[serde(default, alias = "pk.fields", deserialize_with = "lenient::list")]
+    pub pk_fields: Vec<String>,
+    /// Tombstones and Debezium deletes delete rows.
+    #[serde(default, alias = "delete.enabled", deserialize_with = "lenient::bool")]
+    pub delete_enabled: bool,
+    /// Target table name; `${topic}` is replaced by the topic.
+    #[serde(default = "default_table_format", alias = "table.name.format")]
+    pub table_name_format: String,
+    /// Maximum records per DB transaction.
+    #[serde(default = "default_batch_size", alias = "batch.size", deserialize_with = "lenient::u64")]
+    pub batch_size: u64,
+    /// Longest a partial batch waits for more records.
+    #[serde(default = "default_max_wait_ms", deserialize_with = "lenient::u64")]
+    pub max_wait_ms: u64,
+    /// Consumer group id (default `connect-<name>`, as Kafka Connect).
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// none | all.
+    #[serde(default, alias = "errors.tolerance")]
+    pub errors_tolerance: ErrorsTolerance,
+    /// Dead-letter topic.
+    #[serde(default, alias = "errors.deadletterqueue.topic.name")]
+    pub dlq_topic: Option<String>,
+    /// Time zone Timestamp values are written in for zone-less column types.
+    #[serde(default, alias = "db.timezone")]
+    pub db_timezone: Option<String>,
+    /// Key converter, accepted when it is Connect's JsonConverter.
+    #[serde(default, rename = "key.converter")]
+    pub key_converter: Option<String>,
+    /// Value converter, accepted when it is Connect's JsonConverter.
+    #[serde(default, rename = "value.converter")]
+    pub value_converter: Option<String>,
+    /// Must be true (or absent).
+    #[serde(default, rename = "key.converter.schemas.enable", deserialize_with = "opt_bool")]
+    pub key_converter_schemas_enable: Option<bool>,
+    /// Must be true (or absent).
+    #[serde(default, rename = "value.converter.schemas.enable", deserialize_with = "opt_bool")]
+    pub value_converter_schemas_enable: Option<bool>,
+}
+
+impl SinkConfig {
+    /// Consumer group id.
+    pub fn group_id(&self) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("connect-{}", self.name))
+    }
+
+    /// Target table for `topic`.
+    pub fn table_for(&self, topic: &str) -> String {
+        self.table_name_format.replace("${topic}", topic)
+    }
+
+    /// Pure validation; no I/O.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            pipeline: self.name.clone(),
+            key: key.into(),
+            reason,
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        if let Some(c) = &self.connector_class {
+            if !c.ends_with("JdbcSinkConnector") {
+                return Err(invalid(
+                    "connector.class",
+                    format!("{c} is not a sink Sluice implements (JdbcSinkConnector)"),
+                ));
+            }
+        }
+        check_converters(
+            &self.name,
+            [
+                ("key", &self.key_converter, &self.key_converter_schemas_enable),
+                ("value", &self.value_converter, &self.value_converter_schemas_enable),
+            ],
+        )?;
+        match (self.topics.is_empty(), &self.topics_regex) {
+            (true, None) => return Err(invalid("topics", "set topics or topics_regex".into())),
+            (false, Some(_)) => {
+                return Err(invalid("topics_regex", "set either topics or topics_regex, not both".into()))
+            }
+            (_, Some(re)) => {
+                regex::Regex::new(re).map_err(|e| invalid("topics_regex", format!("not a valid regex: {e}")))?;
+            }
+            _ => {}
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", "must be at least 1".into()));
+        }
+        if !self.table_name_format.contains("${topic}") && self.topics.len() > 1 {
+            tracing::warn!(pipeline = %self.name, "table_name_format has no ${{topic}}: all topics go to one table");
+        }
+        let needs_key = matches!(self.insert_mode, InsertMode::Upsert | InsertMode::Update) || self.delete_enabled;
+        if needs_key && self.pk_mode == PkMode::None {
+            let what = if self.delete_enabled { "delete_enabled = true" } else { "insert_mode upsert/update" };
+            return Err(invalid("pk_mode", format!("{what} needs a primary key: set pk_mode to record_key or record_value")));
+        }
+        if self.delete_enabled && self.pk_mode != PkMode::RecordKey {
+            return Err(invalid("delete_enabled", "deletes need pk_mode = \"record_key\" (as in Kafka Connect)".into()));
+        }
+        if self.pk_mode == PkMode::RecordValue && self.pk_fields.is_empty() {
+            // Connect allows this only with a key of all value fields; we require explicit fields.
+            return Err(invalid("pk_fields", "pk_mode = \"record_value\" needs pk_fields".into()));
+        }
+        if self.pk_mode == PkMode::Kafka && !(self.pk_fields.is_empty() || self.pk_fields.len() == 3) {
+            return Err(invalid("pk_fields", "pk_mode = \"kafka\" takes zero or three names (topic, partition, offset columns)".into()));
+        }
+        if let Some(tz) = &self.db_timezone {
+            crate::config::parse_timezone(tz).map_err(|r| invalid("db_timezone", r))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! `[[source]]` sections.
+
+use serde::Deserialize;
+
+use super::lenient;
+use super::secret::Secret;
+use super::ConfigError;
+
+/// How a source reads its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Tail the binlog.
+    Binlog,
+    /// Poll tables like the Kafka Connect JDBC source.
+    Poll,
+}
+
+/// The JDBC source connector's poll modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum PollMode {
+    /// Re-read the whole table on every poll.
+    #[serde(rename = "bulk")]
+    Bulk,
+    /// New rows by a strictly increasing column.
+    #[serde(rename = "incrementing")]
+    Incrementing,
+    /// New or changed rows by a timestamp column.
+    #[serde(rename = "timestamp")]
+    Timestamp,
+    /// Timestamp, with the incrementing column breaking ties.
+    #[serde(rename = "timestamp+incrementing")]
+    TimestampIncrementing,
+}
+
+impl PollMode {
+    /// Whether this mode tracks an incrementing column.
+    pub fn uses_incrementing(self) -> bool {
+        matches!(self, PollMode::Incrementing | PollMode::TimestampIncrementing)
+    }
+
+    /// Whether this mode tracks a timestamp column.
+    pub fn uses_timestamp(self) -> bool {
+        matches!(self, PollMode::Timestamp | PollMode::TimestampIncrementing)
+    }
+}
+
+/// Message envelope written by a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Envelope {
+    /// The row only (JDBC source style); deletes are tombstones.
+    #[default]
+    Flat,
+    /// Debezium's `before`/`after`/`source`/`op`/`ts_ms`.
+    Debezium,
+}
+
+/// How DECIMAL values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DecimalHandling {
+    /// Connect `Decimal` logical type (exact).
+    #[default]
+    Precise,
+    /// Decimal text in a string field.
+    String,
+    /// float64 (may lose precision).
+    Double,
+}
+
+/// How TIME/DATETIME/TIMESTAMP values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TimePrecision {
+    /// Connect `Time` (int32 ms) and `Timestamp` (int64 ms).
+    #[default]
+    Connect,
+    /// Debezium `MicroTime` / `MicroTimestamp` (int64 µs), lossless.
+    Micros,
+}
+
+/// Delivery guarantee from source to Kafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Delivery {
+    /// Transactional producer; data and position in one Kafka transaction.
+    #[default]
+    #[serde(rename = "exactly-once")]
+    ExactlyOnce,
+    /// Idempotent producer; position written after data (may repeat after a crash).
+    #[serde(rename = "at-least-once")]
+    AtLeastOnce,
+}
+
+fn default_poll_interval() -> u64 {
+    5000
+}
+fn default_batch_max_rows() -> u64 {
+    100
+}
+
+/// One `[[source]]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Pipeline name (unique); also derives the transactional id.
+    pub name: String,
+    /// `binlog` or `poll`; may be implied by `connector.class`.
+    #[serde(default)]
+    pub kind: Option<SourceKind>,
+    /// Kafka Connect connector class, accepted for one-to-one Connect configs.
+    #[serde(default, rename = "connector.class", alias = "connector_class")]
+    pub connector_class: Option<String>,
+    /// Accepted for Connect configs; Sluice runs one task per source.
+    #[serde(default, rename = "tasks.max", alias = "tasks_max", deserialize_with = "opt_u64")]
+    pub tasks_max: Option<u64>,
+    /// Database URL (`mysql://`, or `jdbc:mysql://`).
+    #[serde(alias = "connection.url", alias = "connection_url")]
+    pub url: String,
+    /// User, when not in the URL.
+    #[serde(default, alias = "connection.user", alias = "connection_user")]
+    pub user: Option<String>,
+    /// Password, when not in a file.
+    #[serde(default, alias = "connection.password", alias = "connection_password")]
+    pub password: Option<Secret>,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// Tables to include (empty: all tables of the URL's database).
+    #[serde(
+        default,
+        alias = "table.whitelist",
+        alias = "table.include.list",
+        alias = "table_whitelist",
+        deserialize_with = "lenient::list"
+    )]
+    pub tables: Vec<String>,
+    /// Tables to exclude.
+    #[serde(
+        default,
+        alias = "table.blacklist",
+        alias = "table.exclude.list",
+        alias = "table_blacklist",
+        deserialize_with = "lenient::list"
+    )]
+    pub table_exclude: Vec<String>,
+    /// Topic prefix; topic = prefix + table.
+    #[serde(default, alias = "topic.prefix")]
+    pub topic_prefix: Option<String>,
+    /// Message envelope.
+    #[serde(default)]
+    pub envelope: Envelope,
+    /// Poll mode.
+    #[serde(default)]
+    pub mode: Option<PollMode>,
+    /// Incrementing column name.
+    #[serde(default, alias = "incrementing.column.name")]
+    pub incrementing_column: Option<String>,
+    /// Timestamp column names (the first non-null one is used, as in Connect).
+    #[serde(
+        default,
+        alias = "timestamp.column.name",
+        alias = "timestamp_column",
+        deserialize_with = "lenient::list"
+    )]
+    pub timestamp_columns: Vec<String>,
+    /// Poll period.
+    #[serde(
+        default = "default_poll_interval",
+        alias = "poll.interval.ms",
+        deserialize_with = "lenient::u64"
+    )]
+    pub poll_interval_ms: u64,
+    /// Rows per poll batch (one Kafka transaction).
+    #[serde(
+        default = "default_batch_max_rows",
+        alias = "batch.max.rows",
+        deserialize_with = "lenient::u64"
+    )]
+    pub batch_max_rows: u64,
+    /// How far behind now a timestamp must be before its rows are read.
+    #[serde(
+        default,
+        alias = "timestamp.delay.interval.ms",
+        deserialize_with = "lenient::u64"
+    )]
+    pub timestamp_delay_interval_ms: u64,
+    /// DECIMAL encoding.
+    #[serde(default)]
+    pub decimal_handling: DecimalHandling,
+    /// Time encoding.
+    #[serde(default)]
+    pub time_precision: TimePrecision,
+    /// Time zone DATETIME values are read in (`UTC`, or `+02:00`).
+    #[serde(default, alias = "db.timezone")]
+    pub db_timezone: Option<String>,
+    /// Delivery guarantee.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// Key converter, accepted when it is Connect's JsonConverter.
+    #[serde(default, rename = "key.converter")]
+    pub key_converter: Option<String>,
+    /// Value converter, accepted when it is Connect's JsonConverter.
+    #[serde(default, rename = "value.converter")]
+    pub value_converter: Option<String>,
+    /// Must be true (or absent): Sluice always writes schemas.
+    #[serde(default, rename = "key.converter.schemas.enable", deserialize_with = "opt_bool")]
+    pub key_converter_schemas_enable: Option<bool>,
+    /// Must be true (or absent): Sluice always writes schemas.
+    #[serde(default, rename = "value.converter.schemas.enable", deserialize_with = "opt_bool")]
+    pub value_converter_schemas_enable: Option<bool>,
+}
+
+pub(super) fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    lenient::u64(d).map(Some)
+}
+
+pub(super) fn opt_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    lenient::bool(d).map(Some)
+}
+
+const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
+
+/// Checks Connect converter settings: only JsonConverter with schemas.
+pub(super) fn check_converters(
+    pipeline: &str,
+    pairs: [(&str, &Option<String>, &Option<bool>); 2],
+) -> Result<(), ConfigError> {
+    for (what, class, schemas) in pairs {
+        if let Some(class) = class {
+            if class != JSON_CONVERTER {
+                return Err(ConfigError::Invalid {
+                    pipeline: pipeline.into(),
+                    key: format!("{what}.converter"),
+                    reason: format!("only {JSON_CONVERTER} is supported, found {class}"),
+                });
+            }
+        }
+        if *schemas == Some(false) {
+            return Err(ConfigError::Invalid {
+                pipeline: pipeline.into(),
+                key: format!("{what}.converter.schemas.enable"),
+                reason: "Sluice always writes and reads Connect JSON with schemas; set it to true or remove it".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl SourceConfig {
+    /// The source kind, from `kind` or `connector.class`.
+    pub fn resolved_kind(&self) -> Result<SourceKind, ConfigError> {
+        let from_class = match self.connector_class.as_deref() {
+            None => None,
+            Some(c) if c.ends_with("JdbcSourceConnector") => Some(SourceKind::Poll),
+            Some(c) if c.ends_with("MySqlConnector") => Some(SourceKind::Binlog),
+            Some(c) => {
+                return Err(ConfigError::Invalid {
+                    pipeline: self.name.clone(),
+                    key: "connector.class".into(),
+                    reason: format!("{c} is not a source Sluice implements (JdbcSourceConnector, MySqlConnector)"),
+                })
+            }
+        };
+        match (self.kind, from_class) {
+            (Some(k), Some(c)) if k != c => Err(ConfigError::Invalid {
+                pipeline: self.name.clone(),
+                key: "kind".into(),
+                reason: "kind contradicts connector.class".into(),
+            }),
+            (Some(k), _) | (None, Some(k)) => Ok(k),
+            (None, None) => Err(ConfigError::Invalid {
+                pipeline: self.name.clone(),
+                key: "kind".into(),
+                reason: "missing: set kind = \"binlog\" or \"poll\"".into(),
+            }),
+        }
+    }
+
+    /// Pure validation; no I/O.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            pipeline: self.name.clone(),
+            key: key.into(),
+            reason: reason.into(),
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        let kind = self.resolved_kind()?;
+        if self.tasks_max.is_some_and(|n| n != 1) {
+            return Err(invalid("tasks.max", "Sluice runs exactly one task per source; set 1 or remove it"));
+        }
+        check_converters(
+            &self.name,
+            [
+                ("key", &self.key_converter, &self.key_converter_schemas_enable),
+                ("value", &self.value_converter, &self.value_converter_schemas_enable),
+            ],
+        )?;
+        if kind == SourceKind::Poll {
+            let mode = self
+                .mode
+                .ok_or_else(|| invalid("mode", "missing: bulk, incrementing, timestamp or timestamp+incrementing"))?;
+            if mode.uses_incrementing() && self.incrementing_column.as_deref().unwrap_or("").is_empty() {
+                return Err(invalid("incrementing_column", "required by this mode (incrementing.column.name)"));
+            }
+            if mode.uses_timestamp() && self.timestamp_columns.is_empty() {
+                return Err(invalid("timestamp_columns", "required by this mode (timestamp.column.name)"));
+            }
+            if self.poll_interval_ms == 0 {
+                return Err(invalid("poll_interval_ms", "must be at least 1"));
+            }
+            if self.batch_max_rows == 0 {
+                return Err(invalid("batch_max_rows", "must be at least 1"));
+            }
+        }
+        if let Some(tz) = &self.db_timezone {
+            crate::config::parse_timezone(tz).map_err(|r| invalid("db_timezone", &r))?;
+        }
+        Ok(())
+    }
+
+    /// Topic for `table`: `topic_prefix` + table; without a prefix, the
+    /// table name (poll, as the JDBC source) or `<name>.<db>.<table>` (binlog).
+    pub fn topic_for(&self, database: &str, table: &str) -> String {
+        match (&self.topic_prefix, self.kind) {
+            (Some(p), _) => format!("{p}{table}"),
+            (None, Some(SourceKind::Binlog)) => format!("{}.{database}.{table}", self.name),
+            (None, _) => table.to_string(),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+use super::*;
+
+const SEED: &str = r#"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+
+[[source]]
+name = "my-source-connect"
+kind = "poll"
+url = "mysql://root@127.0.0.1:3306/mydb"
+tables = ["users"]
+topic_prefix = "my_topic_"
+mode = "incrementing"
+incrementing_column = "id"
+poll_interval_ms = 1000
+
+[[sink]]
+name = "my-sink-connect"
+url = "mysql://root@127.0.0.1:3306/mydb"
+topics = ["my_topic_users"]
+auto_create = true
+auto_evolve = true
+"#;
+
+#[test]
+fn seed_config_loads_and_validates() {
+    let c = Config::from_toml_str(SEED).expect("load");
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    assert_eq!(c.source[0].topic_for("mydb", "users"), "my_topic_users");
+    assert_eq!(c.sink[0].batch_size, 3000);
+    assert_eq!(c.sink[0].table_for("my_topic_users"), "my_topic_users");
+    assert_eq!(c.http.listen, "127.0.0.1:8083");
+}
+
+#[test]
+fn connect_dotted_names_and_string_values_are_accepted() {
+    let text = r#"
+[[source]]
+name = "s"
+"connector.class" = "io.confluent.connect.jdbc.JdbcSourceConnector"
+"tasks.max" = "1"
+"connection.url" = "jdbc:mysql://127.0.0.1:3306/mydb"
+"connection.user" = "root"
+"connection.password" = "pw"
+mode = "incrementing"
+"incrementing.column.name" = "id"
+"table.whitelist" = "users,orders"
+"topic.prefix" = "my_topic_"
+"poll.interval.ms" = "1000"
+
+[[sink]]
+name = "k"
+"connector.class" = "io.confluent.connect.jdbc.JdbcSinkConnector"
+"connection.url" = "jdbc:mysql://127.0.0.1:3306/mydb"
+topics = "my_topic_users"
+"auto.create" = "true"
+"auto.evolve" = "true"
+"batch.size" = "10"
+"#;
+    let c = Config::from_toml_str(text).expect("load");
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let s = &c.source[0];
+    assert_eq!(s.resolved_kind().ok(), Some(SourceKind::Poll));
+    assert_eq!(s.tables, vec!["users", "orders"]);
+    assert_eq!(s.poll_interval_ms, 1000);
+    assert_eq!(s.password.as_ref().map(Secret::expose), Some("pw"));
+    assert!(c.sink[0].auto_create && c.sink[0].auto_evolve);
+    assert_eq!(c.sink[0].batch_size, 10);
+    assert!(!format!("{c:?}").contains("\"pw\""));
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = Config::from_toml_str("[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\nauto_creat=true\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("auto_creat"), "{err}");
+}
+
+#[test]
+fn wrong_type_is_named() {
+    let err = Config::from_toml_str("[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\nbatch_size='lots'\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("batch_size") && err.contains("lots"), "{err}");
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let err = Config::from_toml_str("[[sink]]\nname='k'\ntopics=['t']\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("url"), "{err}");
+}
+
+#[test]
+fn missing_mode_is_a_validation_error() {
+    let c = Config::from_toml_str("[[source]]\nname='s'\nkind='poll'\nurl='mysql://h/d'\n").expect("load");
+    let errs: Vec<String> = c.validate().iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("`mode`"), "{errs:?}");
+}
+
+#[test]
+fn duplicate_names_are_rejected() {
+    let text = "[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n";
+    let c = Config::from_toml_str(text).expect("load");
+    assert!(c.validate().iter().any(|e| e.to_string().contains("unique")));
+}
+
+#[test]
+fn upsert_without_key_is_rejected() {
+    let text = "[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\ninsert_mode='upsert'\n";
+    let c = Config::from_toml_str(text).expect("load");
+    assert!(c.validate().iter().any(|e| e.to_string().contains("pk_mode")));
+}
+
+#[test]
+fn timezones_parse() {
+    assert_eq!(parse_timezone("UTC"), Ok(0));
+    assert_eq!(parse_timezone("+02:00"), Ok(7200));
+    assert_eq!(parse_timezone("-05:30"), Ok(-(5 * 3600 + 1800)));
+    assert!(parse_timezone("Europe/Paris").is_err());
+}
+
+#[test]
+fn env_overrides_nested_keys() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("s.toml", SEED)?;
+        jail.set_env("SLUICE_KAFKA__BOOTSTRAP_SERVERS", "10.0.0.1:9092");
+        let c = Config::load(Path::new("s.toml")).map_err(|e| e.to_string())?;
+        assert_eq!(c.kafka.bootstrap_servers, "10.0.0.1:9092");
+        Ok(())
+    });
+}
