@@ -1,0 +1,195 @@
+//! The source-offsets topic (`sluice_offsets` by default), as Kafka Connect's
+//! `offset.storage.topic`: compacted, one record per (source, source
+//! partition), key `["<source>",{"protocol":"1","table":"<db>.<table>"}]` and a
+//! JSON value (the poll source writes Connect's JDBC offset map).
+//!
+//! Offsets are written inside the same Kafka transaction as the data they
+//! describe, so a `read_committed` reader sees a position only once the data
+//! before it is visible. At start a source first runs `init_transactions`
+//! (aborting any transaction its previous incarnation left open) and then
+//! reads this topic to the end.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value as Json;
+
+use super::{client_config, KafkaError};
+use crate::config::KafkaConfig;
+
+const READ_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Record key of a source partition, in Kafka Connect's offset-key form.
+pub fn record_key(source: &str, table: &str) -> String {
+    serde_json::json!([source, {"protocol": "1", "table": table}]).to_string()
+}
+
+/// Creates `topic` (compacted) when it does not exist.
+pub async fn ensure_topic(kafka: &KafkaConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
+        .create()
+        .map_err(|e| KafkaError::client("creating admin client", e))?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))
+        .set("cleanup.policy", "compact");
+    let results = admin
+        .create_topics([&new], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+        .await
+        .map_err(|e| KafkaError::client("creating offsets topic", e))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(KafkaError::client("creating offsets topic", RdError::AdminOp(code)))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the committed offsets of `source`: source partition (table) → value.
+pub async fn read_offsets(
+    kafka: &KafkaConfig,
+    topic: &str,
+    source: &str,
+) -> Result<HashMap<String, Json>, KafkaError> {
+    let kafka = kafka.clone();
+    let topic = topic.to_string();
+    let wanted = source.to_string();
+    let source = source.to_string();
+    tokio::task::spawn_blocking(move || read_blocking(&kafka, &topic, Some(&wanted)))
+        .await
+        .map_err(|_| KafkaError::Timeout("reading offsets"))?
+        .map(|all| {
+            all.into_iter()
+                .filter_map(|((s, table), v)| (s == source).then_some((table, v)))
+                .collect()
+        })
+}
+
+/// Reads every source's committed offsets: (source, source partition) → value.
+pub async fn read_all_offsets(
+    kafka: &KafkaConfig,
+    topic: &str,
+) -> Result<HashMap<(String, String), Json>, KafkaError> {
+    let kafka = kafka.clone();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || read_blocking(&kafka, &topic, None))
+        .await
+        .map_err(|_| KafkaError::Timeout("reading offsets"))?
+}
+
+fn parse_key(topic: &str, key: &[u8]) -> Result<(String, String), KafkaError> {
+    let bad = |reason: &str| KafkaError::BadOffset {
+        topic: topic.to_string(),
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.to_string(),
+    };
+    let v: Json = serde_json::from_slice(key).map_err(|_| bad("key is not JSON"))?;
+    let source = v.get(0).and_then(Json::as_str).ok_or_else(|| bad("key[0] is not a source name"))?;
+    let table = v
+        .get(1)
+        .and_then(|p| p.get("table"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| bad("key[1].table missing"))?;
+    Ok((source.to_string(), table.to_string()))
+}
+
+fn read_blocking(
+    kafka: &KafkaConfig,
+    topic: &str,
+    only_source: Option<&str>,
+) -> Result<HashMap<(String, String), Json>, KafkaError> {
+    let consumer: BaseConsumer = client_config(kafka)
+        .set("group.id", "sluice-offsets-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|e| KafkaError::client("creating offsets reader", e))?;
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .map_err(|e| KafkaError::client("reading offsets topic metadata", e))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = std::collections::HashSet::new();
+    for t in md.topics() {
+        if t.error().is_some() {
+            continue;
+        }
+        for p in t.partitions() {
+            let (lo, hi) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(30))
+                .map_err(|e| KafkaError::client("reading offsets watermarks", e))?;
+            if hi > lo {
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                    .map_err(|e| KafkaError::client("assigning offsets topic", e))?;
+                remaining.insert(p.id());
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    if remaining.is_empty() {
+        return Ok(out);
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| KafkaError::client("assigning offsets topic", e))?;
+    let started = Instant::now();
+    while !remaining.is_empty() {
+        if started.elapsed() > READ_DEADLINE {
+            return Err(KafkaError::Timeout("reading offsets topic to its end"));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(RdError::PartitionEOF(p))) => {
+                remaining.remove(&p);
+            }
+            Some(Err(e)) => return Err(KafkaError::client("reading offsets topic", e)),
+            Some(Ok(msg)) => {
+                let Some(key) = msg.key() else { continue };
+                let id = parse_key(topic, key)?;
+                if only_source.is_some_and(|s| s != id.0) {
+                    continue;
+                }
+                match msg.payload() {
+                    None => {
+                        out.remove(&id);
+                    }
+                    Some(p) => {
+                        let v: Json = serde_json::from_slice(p).map_err(|_| KafkaError::BadOffset {
+                            topic: topic.to_string(),
+                            key: String::from_utf8_lossy(key).into_owned(),
+                            reason: "value is not JSON".into(),
+                        })?;
+                        out.insert(id, v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_connect_shaped_and_parses_back() {
+        let k = record_key("my-source", "mydb.users");
+        assert_eq!(k, r#"["my-source",{"protocol":"1","table":"mydb.users"}]"#);
+        let (s, t) = parse_key("o", k.as_bytes()).expect("parse");
+        assert_eq!((s.as_str(), t.as_str()), ("my-source", "mydb.users"));
+    }
+
+    #[test]
+    fn bad_key_is_an_error() {
+        assert!(parse_key("o", b"not json").is_err());
+        assert!(parse_key("o", br#"["s",{}]"#).is_err());
+    }
+}

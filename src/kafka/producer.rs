@@ -1,0 +1,194 @@
+//! The producer sources write through.
+//!
+//! In `exactly-once` delivery it is transactional: `transactional.id` is
+//! derived from the source name, so a second instance of the same source
+//! fences the first (zombie fencing), and one Kafka transaction holds a batch's
+//! data messages together with the source position record. In
+//! `at-least-once` delivery it is idempotent only: the batch is flushed and
+//! every delivery confirmed before the position record is written.
+//!
+//! librdkafka's transaction calls block, so they run on tokio's blocking pool.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+
+use super::{client_config, KafkaError};
+use crate::config::KafkaConfig;
+use crate::metrics::METRICS;
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A producer for one pipeline, transactional or not.
+pub struct PipelineProducer {
+    inner: FutureProducer,
+    transactional: bool,
+    pipeline: String,
+    pending: Vec<DeliveryFuture>,
+    in_txn: bool,
+}
+
+impl PipelineProducer {
+    /// Creates the producer; with `transactional_id`, also runs
+    /// `init_transactions` (which fences older instances and aborts their
+    /// open transaction).
+    pub async fn connect(
+        kafka: &KafkaConfig,
+        pipeline: &str,
+        transactional_id: Option<String>,
+    ) -> Result<PipelineProducer, KafkaError> {
+        let mut cfg = client_config(kafka);
+        cfg.set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "200000")
+            .set("message.max.bytes", "67108864")
+            .set("transaction.timeout.ms", "120000");
+        if let Some(id) = &transactional_id {
+            cfg.set("transactional.id", id);
+        }
+        let inner: FutureProducer = cfg
+            .create()
+            .map_err(|e| KafkaError::client("creating producer", e))?;
+        let transactional = transactional_id.is_some();
+        if transactional {
+            let p = inner.clone();
+            blocking(move || p.init_transactions(TXN_TIMEOUT), "init_transactions").await?;
+        }
+        Ok(PipelineProducer {
+            inner,
+            transactional,
+            pipeline: pipeline.to_string(),
+            pending: Vec::new(),
+            in_txn: false,
+        })
+    }
+
+    /// Whether batches are Kafka transactions.
+    pub fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
+    /// Starts a batch (a transaction when transactional).
+    pub fn begin(&mut self) -> Result<(), KafkaError> {
+        if self.transactional && !self.in_txn {
+            self.inner
+                .begin_transaction()
+                .map_err(|e| KafkaError::client("begin_transaction", e))?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    /// Queues one record; waits (without blocking the runtime) while the local
+    /// queue is full.
+    pub async fn send(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), KafkaError> {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        let mut record = record;
+        loop {
+            match self.inner.send_result(record) {
+                Ok(fut) => {
+                    if !self.transactional {
+                        self.pending.push(fut);
+                    }
+                    METRICS
+                        .source_messages_produced
+                        .with_label_values(&[&self.pipeline])
+                        .inc();
+                    return Ok(());
+                }
+                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err((e, _)) => {
+                    METRICS
+                        .source_produce_errors
+                        .with_label_values(&[&self.pipeline])
+                        .inc();
+                    return Err(KafkaError::client("produce", e));
+                }
+            }
+        }
+    }
+
+    /// Ends a batch: commits the transaction, or (non-transactional) waits
+    /// until every queued record is acknowledged.
+    pub async fn commit(&mut self) -> Result<(), KafkaError> {
+        let started = Instant::now();
+        let result = if self.transactional {
+            if !self.in_txn {
+                return Ok(());
+            }
+            let p = self.inner.clone();
+            let r = blocking(move || p.commit_transaction(TXN_TIMEOUT), "commit_transaction").await;
+            self.in_txn = false;
+            r
+        } else {
+            let mut first_err = None;
+            for fut in self.pending.drain(..) {
+                match fut.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => {
+                        first_err.get_or_insert(KafkaError::client("delivery", e));
+                    }
+                    Err(_) => {
+                        first_err.get_or_insert(KafkaError::Timeout("delivery report"));
+                    }
+                }
+            }
+            first_err.map_or(Ok(()), Err)
+        };
+        if result.is_err() {
+            METRICS
+                .source_produce_errors
+                .with_label_values(&[&self.pipeline])
+                .inc();
+        }
+        METRICS
+            .source_commit_seconds
+            .with_label_values(&[&self.pipeline])
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Aborts the open transaction, if any (best effort).
+    pub async fn abort(&mut self) {
+        if self.transactional && self.in_txn {
+            let p = self.inner.clone();
+            if let Err(e) = blocking(move || p.abort_transaction(TXN_TIMEOUT), "abort_transaction").await {
+                tracing::warn!(pipeline = %self.pipeline, error = %e, "abort transaction failed");
+            }
+            self.in_txn = false;
+        }
+        self.pending.clear();
+    }
+}
+
+async fn blocking<F>(f: F, context: &'static str) -> Result<(), KafkaError>
+where
+    F: FnOnce() -> Result<(), RdError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| KafkaError::client(context, e)),
+        Err(_) => Err(KafkaError::Timeout(context)),
+    }
+}
