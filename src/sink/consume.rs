@@ -1,0 +1,219 @@
+//! The Kafka side of the sink: a consumer-group member that collects bounded
+//! batches and knows which records the target has already applied.
+//!
+//! The target database's `sluice_sink_offsets` table is authoritative
+//! (design.md §5). After every (re)assignment the sink reloads it; a record
+//! below the stored next offset is skipped (already applied), and when the
+//! group's committed offset is *behind* the stored one the records between
+//! are skipped, while a committed offset *ahead* of the stored one makes the
+//! sink seek back to the stored offset once. Group offsets are committed to
+//! Kafka after each database commit so lag tools work.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{KafkaConfig, SinkConfig};
+use crate::kafka::{client_config, KafkaError};
+
+/// Consumer context that flags every rebalance for the loop to act on.
+pub struct SinkContext {
+    rebalanced: Arc<AtomicBool>,
+    pipeline: String,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ConsumerContext for SinkContext {
+    fn post_rebalance(&self, _c: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(pipeline = %self.pipeline, partitions = tpl.count(), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(pipeline = %self.pipeline, partitions = tpl.count(), "partitions revoked");
+            }
+            Rebalance::Error(e) => tracing::warn!(pipeline = %self.pipeline, error = %e, "rebalance error"),
+        }
+        self.rebalanced.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The sink's consumer with its offset bookkeeping.
+pub struct SinkConsumer {
+    consumer: StreamConsumer<SinkContext>,
+    rebalanced: Arc<AtomicBool>,
+    /// Next offset to apply per (topic, partition), from the target database.
+    next: HashMap<(String, i32), i64>,
+    /// Partitions whose position was checked against `next` since assignment.
+    checked: HashSet<(String, i32)>,
+    /// Records held back at a rebalance: where each partition must resume.
+    resume: HashMap<(String, i32), i64>,
+}
+
+impl SinkConsumer {
+    /// Creates the consumer and subscribes to the configured topics.
+    pub fn new(cfg: &SinkConfig, kafka: &KafkaConfig) -> Result<SinkConsumer, KafkaError> {
+        let rebalanced = Arc::new(AtomicBool::new(true));
+        let ctx = SinkContext {
+            rebalanced: rebalanced.clone(),
+            pipeline: cfg.name.clone(),
+        };
+        let consumer: StreamConsumer<SinkContext> = client_config(kafka)
+            .set("group.id", cfg.group_id())
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("topic.metadata.refresh.interval.ms", "10000")
+            .set("fetch.max.bytes", "67108864")
+            .set("max.partition.fetch.bytes", "67108864")
+            .create_with_context(ctx)
+            .map_err(|e| KafkaError::client("creating consumer", e))?;
+        let topics: Vec<String> = match &cfg.topics_regex {
+            Some(re) if re.starts_with('^') => vec![re.clone()],
+            Some(re) => vec![format!("^{re}")],
+            None => cfg.topics.clone(),
+        };
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&refs)
+            .map_err(|e| KafkaError::client("subscribing", e))?;
+        Ok(SinkConsumer {
+            consumer,
+            rebalanced,
+            next: HashMap::new(),
+            checked: HashSet::new(),
+            resume: HashMap::new(),
+        })
+    }
+
+    /// True (once) after a rebalance: the caller must reload stored offsets
+    /// with [`SinkConsumer::set_stored_offsets`].
+    pub fn take_rebalanced(&self) -> bool {
+        self.rebalanced.swap(false, Ordering::SeqCst)
+    }
+
+    /// Replaces the stored next offsets (after loading them from the target)
+    /// and repositions partitions whose record was held back at a rebalance:
+    /// to the stored offset when there is one, else to the held record.
+    pub fn set_stored_offsets(&mut self, next: HashMap<(String, i32), i64>) -> Result<(), KafkaError> {
+        self.next = next;
+        self.checked.clear();
+        for ((topic, partition), held) in std::mem::take(&mut self.resume) {
+            let to = self.next.get(&(topic.clone(), partition)).copied().unwrap_or(held);
+            self.checked.insert((topic.clone(), partition));
+            self.consumer
+                .seek(&topic, partition, Offset::Offset(to), Duration::from_secs(10))
+                .map_err(|e| KafkaError::client("seeking", e))?;
+        }
+        Ok(())
+    }
+
+    /// Records offsets applied by a committed batch.
+    pub fn applied(&mut self, offsets: &[(String, i32, i64)]) {
+        for (t, p, o) in offsets {
+            self.next.insert((t.clone(), *p), *o);
+        }
+    }
+
+    /// Collects up to `max` new records, waiting at most `max_wait` after the
+    /// first; returns early (possibly empty) on cancel or rebalance.
+    pub async fn collect(
+        &mut self,
+        max: usize,
+        max_wait: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<OwnedMessage>, KafkaError> {
+        let mut out = Vec::new();
+        let mut deadline: Option<Instant> = None;
+        let mut seeked: HashSet<(String, i32)> = HashSet::new();
+        while out.len() < max {
+            let wait = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_millis(500),
+            };
+            if deadline.is_some() && wait.is_zero() {
+                break;
+            }
+            let msg = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = tokio::time::timeout(wait, self.consumer.recv()) => match r {
+                    Err(_) if deadline.is_some() => break,
+                    Err(_) => return Ok(out),
+                    Ok(Err(e)) => return Err(KafkaError::client("consuming", e)),
+                    Ok(Ok(m)) => m.detach(),
+                },
+            };
+            let tp = (msg.topic().to_string(), msg.partition());
+            if self.rebalanced.load(Ordering::SeqCst) {
+                // The assignment changed under us: hold this record back and let
+                // the caller reload stored offsets, then resume from it.
+                self.resume.insert(tp, msg.offset());
+                break;
+            }
+            if seeked.contains(&tp) {
+                continue;
+            }
+            if let Some(&next) = self.next.get(&tp) {
+                if msg.offset() < next {
+                    continue; // already applied
+                }
+                if msg.offset() > next && !self.checked.contains(&tp) {
+                    // The group offset is ahead of what the target holds: go back.
+                    tracing::warn!(topic = %tp.0, partition = tp.1, from = msg.offset(), to = next,
+                        "group offset ahead of the target's stored offset; seeking back");
+                    self.checked.insert(tp.clone());
+                    self.consumer
+                        .seek(&tp.0, tp.1, Offset::Offset(next), Duration::from_secs(10))
+                        .map_err(|e| KafkaError::client("seeking", e))?;
+                    out.retain(|m: &OwnedMessage| (m.topic(), m.partition()) != (tp.0.as_str(), tp.1));
+                    seeked.insert(tp);
+                    continue;
+                }
+            }
+            self.checked.insert(tp);
+            if deadline.is_none() {
+                deadline = Some(Instant::now() + max_wait);
+            }
+            out.push(msg);
+        }
+        Ok(out)
+    }
+
+    /// Drops records of partitions this member no longer owns and records
+    /// already applied (after a reload of stored offsets).
+    pub fn retain_owned(&self, batch: &mut Vec<OwnedMessage>) {
+        let owned: HashSet<(String, i32)> = match self.consumer.assignment() {
+            Ok(tpl) => tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+            Err(_) => return,
+        };
+        batch.retain(|m| {
+            let tp = (m.topic().to_string(), m.partition());
+            owned.contains(&tp) && self.next.get(&tp).is_none_or(|&n| m.offset() >= n)
+        });
+    }
+
+    /// Commits `offsets` (next offsets) to the group, asynchronously.
+    pub fn commit_group(&self, offsets: &[(String, i32, i64)]) {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, o) in offsets {
+            if tpl.add_partition_offset(t, *p, Offset::Offset(*o)).is_err() {
+                return;
+            }
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "group offset commit failed; the target's offsets stay authoritative");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Pure batch planning: row changes → DML statements, per dialect.
+//!
+//! Consecutive changes to the same table with the same schema and the same
+//! kind (write or delete) form one run, and each run becomes as few
+//! multi-row statements as the size limits allow. Runs keep the order of the
+//! records, so per-key order (Kafka's partition order) is kept in the target.
+
+use crate::config::InsertMode;
+use crate::event::{Op, Value};
+use crate::schema::ColumnType;
+use crate::sink::dialect::Dialect;
+use crate::sink::record::RowChange;
+use crate::sink::SinkError;
+
+/// Most rows in one statement.
+pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
+/// Rough cap on one statement's literal bytes (well under MySQL's default
+/// 16 MiB `max_allowed_packet`; one larger row still goes alone).
+pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
+/// What a batch does, for metrics.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PlanCounts {
+    /// (table, op label, rows).
+    pub applied: Vec<(String, &'static str, u64)>,
+    /// Deletes skipped because `delete_enabled` is false.
+    pub skipped_deletes: u64,
+}
+
+fn approx_size(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| match v {
+            Value::String(s) => s.len() * 2 + 4,
+            Value::Bytes(b) => b.len() * 2 + 4,
+            Value::Decimal(d) => d.len() + 2,
+            _ => 24,
+        })
+        .sum()
+}
+
+/// Plans `changes` into statements.
+pub fn plan(
+    dialect: Dialect,
+    changes: &[RowChange],
+    insert_mode: InsertMode,
+    delete_enabled: bool,
+) -> Result<(Vec<String>, PlanCounts), SinkError> {
+    let mut statements = Vec::new();
+    let mut counts = PlanCounts::default();
+    let mut start = 0;
+    while start < changes.len() {
+        let first = &changes[start];
+        let is_delete = first.op == Op::Delete;
+        let mut end = start + 1;
+        while end < changes.len()
+            && changes[end].table == first.table
+            && std::sync::Arc::ptr_eq(&changes[end].schema, &first.schema)
+            && (changes[end].op == Op::Delete) == is_delete
+        {
+            end += 1;
+        }
+        let run = &changes[start..end];
+        start = end;
+        if is_delete && !delete_enabled {
+            counts.skipped_deletes += run.len() as u64;
+            continue;
+        }
+        let schema = &first.schema;
+        let columns: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+        let types: Vec<&ColumnType> = schema.columns.iter().map(|c| &c.ty).collect();
+        let key: Vec<&str> = schema.primary_key.iter().map(String::as_str).collect();
+        let key_idx: Vec<usize> = schema.primary_key_indexes().collect();
+        let key_types: Vec<&ColumnType> = key_idx.iter().map(|&i| &schema.columns[i].ty).collect();
+        for chunk in chunks(run) {
+            let sql: Vec<String> = if is_delete {
+                let keys: Vec<Vec<Value>> = chunk
+                    .iter()
+                    .map(|c| key_idx.iter().map(|&i| c.row[i].clone()).collect())
+                    .collect();
+                vec![dialect.delete(&first.table, &key, &key_types, &keys)?]
+            } else {
+                let rows: Vec<&[Value]> = chunk.iter().map(|c| c.row.as_slice()).collect();
+                match insert_mode {
+                    InsertMode::Insert => vec![dialect.insert(&first.table, &columns, &types, &rows)?],
+                    InsertMode::Upsert => vec![dialect.upsert(&first.table, &columns, &types, &key, &rows)?],
+                    InsertMode::Update => dialect.update(&first.table, &columns, &types, &key, &rows)?,
+                }
+            };
+            statements.extend(sql);
+            for c in chunk {
+                bump(&mut counts.applied, &c.table, c.op.label());
+            }
+        }
+    }
+    Ok((statements, counts))
+}
+
+fn bump(applied: &mut Vec<(String, &'static str, u64)>, table: &str, op: &'static str) {
+    match applied.iter_mut().find(|(t, o, _)| t == table && *o == op) {
+        Some(e) => e.2 += 1,
+        None => applied.push((table.to_string(), op, 1)),
+    }
+}
+
+/// Splits a run into statement-sized chunks.
+fn chunks(run: &[RowChange]) -> Vec<&[RowChange]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, c) in run.iter().enumerate() {
+        let size = approx_size(&c.row);
+        if i > start && (i - start >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_STATEMENT_BYTES) {
+            out.push(&run[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < run.len() {
+        out.push(&run[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::schema::{Column, TableSchema};
+
+    fn schema(pk: bool) -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            name: "t".into(),
+            columns: vec![
+                Column::new("id", ColumnType::Int32, false),
+                Column::new("v", ColumnType::String { max_len: None }, true),
+            ],
+            primary_key: if pk { vec!["id".into()] } else { vec![] },
+        })
+    }
+
+    fn change(s: &Arc<TableSchema>, op: Op, id: i64) -> RowChange {
+        RowChange {
+            table: "t".into(),
+            schema: s.clone(),
+            op,
+            row: vec![Value::Int(id), Value::String(format!("v{id}"))],
+        }
+    }
+
+    #[test]
+    fn consecutive_inserts_become_one_statement() {
+        let s = schema(false);
+        let changes: Vec<RowChange> = (1..=3).map(|i| change(&s, Op::Create, i)).collect();
+        let (stmts, counts) = plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
+        assert_eq!(stmts.len(), 1);
+        assert_eq!(stmts[0], "INSERT INTO `t` (`id`,`v`) VALUES (1,'v1'),(2,'v2'),(3,'v3')");
+        assert_eq!(counts.applied, vec![("t".to_string(), "create", 3)]);
+    }
+
+    #[test]
+    fn deletes_split_runs_and_keep_order() {
+        let s = schema(true);
+        let changes = vec![change(&s, Op::Create, 1), change(&s, Op::Delete, 1), change(&s, Op::Create, 1)];
+        let (stmts, _) = plan(Dialect::Postgres, &changes, InsertMode::Upsert, true).expect("plan");
+        assert_eq!(stmts.len(), 3);
+        assert!(stmts[1].starts_with("DELETE FROM \"t\""), "{}", stmts[1]);
+    }
+
+    #[test]
+    fn deletes_are_skipped_and_counted_when_disabled() {
+        let s = schema(true);
+        let changes = vec![change(&s, Op::Delete, 1), change(&s, Op::Create, 2)];
+        let (stmts, counts) = plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
+        assert_eq!(stmts.len(), 1);
+        assert_eq!(counts.skipped_deletes, 1);
+    }
+
+    #[test]
+    fn large_runs_are_chunked() {
+        let s = schema(false);
+        let changes: Vec<RowChange> = (0..2500).map(|i| change(&s, Op::Create, i)).collect();
+        let (stmts, _) = plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
+        assert_eq!(stmts.len(), 3);
+    }
+}
