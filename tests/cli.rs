@@ -1,0 +1,98 @@
+//! The CLI contract: `version`, and malformed configs failing `check` and `run`
+//! with a message naming the key and the file.
+
+use crate::support::*;
+
+#[test]
+fn version_prints_the_crate_version() {
+    let (code, out) = sluice(&["version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("sluice {}", env!("CARGO_PKG_VERSION")));
+}
+
+fn both_fail(config: &str, must_mention: &[&str]) {
+    let path = write_config(config);
+    let p = path.to_str().expect("utf8 path");
+    for cmd in ["check", "run"] {
+        let (code, out) = sluice(&[cmd, "--config", p]);
+        assert_ne!(code, 0, "`sluice {cmd}` must fail; output:\n{out}");
+        for m in must_mention {
+            assert!(out.contains(m), "`sluice {cmd}` output must mention {m:?}:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn unknown_key_fails_naming_key_and_file() {
+    both_fail(
+        "[[sink]]\nname = \"k\"\nurl = \"mysql://root@127.0.0.1:3306/x\"\ntopics = [\"t\"]\nauto_creat = true\n",
+        &["auto_creat", "sluice.toml"],
+    );
+}
+
+#[test]
+fn wrong_type_fails_naming_key() {
+    both_fail(
+        "[[sink]]\nname = \"k\"\nurl = \"mysql://root@127.0.0.1:3306/x\"\ntopics = [\"t\"]\nbatch_size = \"many\"\n",
+        &["batch_size", "sluice.toml"],
+    );
+}
+
+#[test]
+fn missing_required_key_fails_naming_key() {
+    both_fail("[[sink]]\nname = \"k\"\ntopics = [\"t\"]\n", &["url"]);
+}
+
+#[test]
+fn invalid_value_fails_naming_pipeline_and_key() {
+    both_fail(
+        "[[source]]\nname = \"s\"\nkind = \"poll\"\nurl = \"mysql://root@127.0.0.1:3306/x\"\nmode = \"incrementing\"\n",
+        &["\"s\"", "incrementing_column"],
+    );
+}
+
+#[test]
+fn toml_syntax_error_fails() {
+    both_fail("[[sink]\nname = \n", &["sluice.toml"]);
+}
+
+#[test]
+fn missing_file_fails() {
+    for cmd in ["check", "run"] {
+        let (code, out) = sluice(&[cmd, "--config", "/nonexistent/sluice.toml"]);
+        assert_ne!(code, 0);
+        assert!(out.contains("/nonexistent/sluice.toml"), "{out}");
+    }
+}
+
+#[test]
+fn password_is_never_printed() {
+    both_fail(
+        "[[sink]]\nname = \"k\"\nurl = \"mysql://root:s3cr3t-pw@127.0.0.1:3306/x\"\ntopics = [\"t\"]\nbatch_size = 0\n",
+        &["batch_size"],
+    );
+    let path = write_config("[[sink]]\nname = \"k\"\nurl = \"mysql://root:s3cr3t-pw@127.0.0.1:1/x\"\ntopics = [\"t\"]\n");
+    let (code, out) = sluice(&["check", "--config", path.to_str().expect("utf8")]);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("s3cr3t-pw"), "password leaked:\n{out}");
+}
+
+#[test]
+fn check_passes_on_reachable_servers_and_fails_on_unreachable_ones() {
+    let good = format!(
+        "[kafka]\nbootstrap_servers = \"{KAFKA}\"\n[[sink]]\nname = \"k\"\nurl = \"{MARIADB}/mysql\"\ntopics = [\"t\"]\n[[sink]]\nname = \"p\"\nurl = \"{POSTGRES}/postgres\"\ntopics = [\"t\"]\n"
+    );
+    let path = write_config(&good);
+    let (code, out) = sluice(&["check", "--config", path.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok")).count(), 3, "{out}");
+
+    let bad = "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n[[sink]]\nname = \"k\"\nurl = \"mysql://root@127.0.0.1:1/x\"\ntopics = [\"t\"]\n";
+    let path = write_config(bad);
+    let (code, out) = sluice(&["check", "--config", path.to_str().expect("utf8")]);
+    assert_eq!(code, 1, "{out}");
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fails.len(), 2, "one line per problem:\n{out}");
+    assert!(fails.iter().any(|l| l.contains("kafka")), "{out}");
+    assert!(fails.iter().any(|l| l.contains("sink \"k\"")), "{out}");
+}

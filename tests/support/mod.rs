@@ -1,0 +1,322 @@
+//! Test support: real services, unique names, the daemon as a child process,
+//! waiting on conditions with deadlines, and comparing tables.
+//!
+//! Services (started by `scripts/services.sh up`): MariaDB root with an empty
+//! password on 127.0.0.1:3306, PostgreSQL `postgres` (trust) on 127.0.0.1:5432,
+//! Kafka PLAINTEXT on 127.0.0.1:9092, and `kcat` on the PATH.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+pub const KAFKA: &str = "127.0.0.1:9092";
+
+/// A unique lowercase name with `prefix`, for databases, topics and pipelines.
+pub fn unique(prefix: &str) -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("{prefix}_{:012x}", n & 0xffff_ffff_ffff)
+}
+
+/// Polls `check` until it returns `Some`, or panics after `deadline` with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A MariaDB database created for one test.
+pub struct MariaDb {
+    pub name: String,
+    pub pool: mysql_async::Pool,
+}
+
+impl MariaDb {
+    /// Creates a fresh database named `<prefix>_<random>`.
+    pub async fn create(prefix: &str) -> MariaDb {
+        let name = unique(prefix);
+        let admin = mysql_async::Pool::new(MARIADB);
+        let mut c = admin.get_conn().await.expect("connect to MariaDB on 127.0.0.1:3306 (run scripts/services.sh up)");
+        c.query_drop(format!("CREATE DATABASE `{name}`")).await.expect("create database");
+        drop(c);
+        admin.disconnect().await.ok();
+        let pool = mysql_async::Pool::new(format!("{MARIADB}/{name}").as_str());
+        MariaDb { name, pool }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> String {
+        format!("{MARIADB}/{}", self.name)
+    }
+
+    /// Runs statements.
+    pub async fn exec(&self, sql: &str) {
+        let mut c = self.pool.get_conn().await.expect("conn");
+        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs a query and returns rows as strings (NULL as "NULL").
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let mut c = self.pool.get_conn().await.expect("conn");
+        let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter()
+            .map(|r| r.unwrap().into_iter().map(|v| mysql_text(&v)).collect())
+            .collect()
+    }
+
+    /// Like [`MariaDb::rows`] but `None` on error (e.g. table not created yet).
+    pub async fn try_rows(&self, sql: &str) -> Option<Vec<Vec<String>>> {
+        let mut c = self.pool.get_conn().await.ok()?;
+        let rows: Vec<mysql_async::Row> = c.query(sql).await.ok()?;
+        Some(
+            rows.into_iter()
+                .map(|r| r.unwrap().into_iter().map(|v| mysql_text(&v)).collect())
+                .collect(),
+        )
+    }
+
+    /// `SELECT COUNT(*)`, or None when the table is missing.
+    pub async fn count(&self, table: &str) -> Option<i64> {
+        let r = self.try_rows(&format!("SELECT COUNT(*) FROM `{table}`")).await?;
+        r.first()?.first()?.parse().ok()
+    }
+}
+
+fn mysql_text(v: &mysql_async::Value) -> String {
+    match v {
+        mysql_async::Value::NULL => "NULL".into(),
+        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => other.as_sql(true).trim_matches('\'').to_string(),
+    }
+}
+
+/// A PostgreSQL database created for one test.
+pub struct Postgres {
+    pub name: String,
+    pub client: tokio_postgres::Client,
+}
+
+impl Postgres {
+    /// Creates a fresh database named `<prefix>_<random>`.
+    pub async fn create(prefix: &str) -> Postgres {
+        let name = unique(prefix);
+        let (admin, conn) = tokio_postgres::connect(&format!("{POSTGRES}/postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect to PostgreSQL on 127.0.0.1:5432 (run scripts/services.sh up)");
+        tokio::spawn(conn);
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+        let (client, conn) = tokio_postgres::connect(&format!("{POSTGRES}/{name}"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        Postgres { name, client }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> String {
+        format!("{POSTGRES}/{}", self.name)
+    }
+
+    /// Rows as text (NULL as "NULL"), via the simple protocol.
+    pub async fn try_rows(&self, sql: &str) -> Option<Vec<Vec<String>>> {
+        let msgs = self.client.simple_query(sql).await.ok()?;
+        Some(
+            msgs.into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect(),
+                    ),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Rows, panicking on error.
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        self.try_rows(sql).await.unwrap_or_else(|| panic!("query failed: {sql}"))
+    }
+
+    /// `SELECT COUNT(*)`, or None when the table is missing.
+    pub async fn count(&self, table: &str) -> Option<i64> {
+        let r = self.try_rows(&format!("SELECT COUNT(*) FROM \"{table}\"")).await?;
+        r.first()?.first()?.parse().ok()
+    }
+}
+
+/// A running `sluice run` child process with its own config and log file.
+pub struct Daemon {
+    child: Option<Child>,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+/// A scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("sluice-tests").join(unique(name));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Path of the built binary.
+pub fn sluice_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sluice")
+}
+
+/// Runs `sluice <args>` to completion: (exit code, stdout + stderr).
+pub fn sluice(args: &[&str]) -> (i32, String) {
+    let out = Command::new(sluice_bin()).args(args).output().expect("run sluice");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Writes `config` into a scratch dir and returns its path.
+pub fn write_config(config: &str) -> PathBuf {
+    let path = scratch("cfg").join("sluice.toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+impl Daemon {
+    /// Starts `sluice run --config <config>`.
+    pub fn start(config: &str) -> Daemon {
+        let path = write_config(config);
+        Self::start_file(path)
+    }
+
+    /// Starts the daemon on an existing config file.
+    pub fn start_file(path: PathBuf) -> Daemon {
+        let log = path.with_extension("log");
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let child = Command::new(sluice_bin())
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("SLUICE_LOG", "info,sluice=debug")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn sluice");
+        Daemon {
+            child: Some(child),
+            config: path,
+            log,
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
+        }
+    }
+
+    /// SIGTERM, then waits for exit; returns the exit code.
+    pub fn stop(&mut self) -> i32 {
+        self.signal("-TERM");
+        self.wait(Duration::from_secs(40))
+    }
+
+    /// SIGKILL (a crash), then reaps.
+    pub fn kill(&mut self) {
+        self.signal("-KILL");
+        self.wait(Duration::from_secs(10));
+    }
+
+    fn wait(&mut self, deadline: Duration) -> i32 {
+        let Some(mut c) = self.child.take() else { return -1 };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            if start.elapsed() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("sluice did not exit within {deadline:?}; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Restarts on the same config.
+    pub fn restart(&mut self) {
+        let path = self.config.clone();
+        let d = Daemon::start_file(path);
+        self.child = d.child;
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Reads every committed message of `topic` with kcat: (key, value) as JSON.
+pub fn kcat_read(topic: &str) -> Vec<(Option<serde_json::Value>, Option<serde_json::Value>)> {
+    let out = Command::new("kcat")
+        .args(["-C", "-b", KAFKA, "-t", topic, "-o", "beginning", "-e", "-J", "-q", "-X", "isolation.level=read_committed"])
+        .output()
+        .expect("kcat is installed (scripts/services.sh up)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let env: serde_json::Value = serde_json::from_str(l).expect("kcat -J line");
+            let parse = |f: &str| {
+                env.get(f)
+                    .and_then(|v| v.as_str())
+                    .map(|s| serde_json::from_str(s).unwrap_or(serde_json::Value::String(s.to_string())))
+            };
+            (parse("key"), parse("payload"))
+        })
+        .collect()
+}
+
+/// Produces `messages` (key, value) to `topic` with kcat (value "" = tombstone).
+pub fn kcat_produce(topic: &str, messages: &[(Option<&str>, &str)]) {
+    use std::io::Write;
+    let mut child = Command::new("kcat")
+        .args(["-P", "-b", KAFKA, "-t", topic, "-K", "\u{1}", "-Z"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat");
+    {
+        let stdin = child.stdin.as_mut().expect("stdin");
+        for (k, v) in messages {
+            writeln!(stdin, "{}\u{1}{}", k.unwrap_or(""), v).expect("write");
+        }
+    }
+    assert!(child.wait().expect("kcat").success(), "kcat produce failed");
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
