@@ -117,7 +117,10 @@ pub async fn supervise<F, Fut>(
                 return;
             }
             Err(e) if e.transient && !cancel.is_cancelled() => {
-                METRICS.pipeline_errors.with_label_values(&[&name, "transient"]).inc();
+                METRICS
+                    .pipeline_errors
+                    .with_label_values(&[&name, "transient"])
+                    .inc();
                 METRICS.pipeline_restarts.with_label_values(&[&name]).inc();
                 registry.set(&name, kind, PipelineState::Starting);
                 tracing::warn!(pipeline = %name, error = %e.message, retry_in_s = backoff.as_secs(), "pipeline failed; restarting");
@@ -131,7 +134,10 @@ pub async fn supervise<F, Fut>(
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
             Err(e) => {
-                METRICS.pipeline_errors.with_label_values(&[&name, "definite"]).inc();
+                METRICS
+                    .pipeline_errors
+                    .with_label_values(&[&name, "definite"])
+                    .inc();
                 tracing::error!(pipeline = %name, error = %e.message, "pipeline failed");
                 registry.set(&name, kind, PipelineState::Failed(e.message));
                 return;
@@ -150,7 +156,8 @@ pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::i
         let router = crate::http::router(registry.clone());
         let stop = cancel.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "http server failed");
             }
@@ -162,11 +169,21 @@ pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::i
         let cfg = Arc::new(src);
         let span = tracing::info_span!("pipeline", pipeline = %cfg.name);
         tracker.spawn(tracing::Instrument::instrument(
-            supervise(cfg.name.clone(), "source", registry.clone(), cancel.clone(), move |c| {
-                let cfg = cfg.clone();
-                let kafka = kafka.clone();
-                async move { crate::source::run(&cfg, &kafka, c).await.map_err(PipelineError::from) }
-            }),
+            supervise(
+                cfg.name.clone(),
+                "source",
+                registry.clone(),
+                cancel.clone(),
+                move |c| {
+                    let cfg = cfg.clone();
+                    let kafka = kafka.clone();
+                    async move {
+                        crate::source::run(&cfg, &kafka, c)
+                            .await
+                            .map_err(PipelineError::from)
+                    }
+                },
+            ),
             span,
         ));
     }
@@ -175,24 +192,44 @@ pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::i
         let cfg = Arc::new(snk);
         let span = tracing::info_span!("pipeline", pipeline = %cfg.name);
         tracker.spawn(tracing::Instrument::instrument(
-            supervise(cfg.name.clone(), "sink", registry.clone(), cancel.clone(), move |c| {
-                let cfg = cfg.clone();
-                let kafka = kafka.clone();
-                async move { crate::sink::run(&cfg, &kafka, c).await.map_err(PipelineError::from) }
-            }),
+            supervise(
+                cfg.name.clone(),
+                "sink",
+                registry.clone(),
+                cancel.clone(),
+                move |c| {
+                    let cfg = cfg.clone();
+                    let kafka = kafka.clone();
+                    async move {
+                        crate::sink::run(&cfg, &kafka, c)
+                            .await
+                            .map_err(PipelineError::from)
+                    }
+                },
+            ),
             span,
         ));
     }
     tracker.close();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     spawn_watchdog(cancel.clone());
-    tracing::info!(sources = config.source.len(), sinks = config.sink.len(), "sluice running");
+    tracing::info!(
+        sources = config.source.len(),
+        sinks = config.sink.len(),
+        "sluice running"
+    );
 
     cancel.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down: draining pipelines");
-    if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()).await.is_err() {
-        tracing::warn!(deadline_s = DRAIN_DEADLINE.as_secs(), "pipelines did not drain in time; exiting");
+    if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            deadline_s = DRAIN_DEADLINE.as_secs(),
+            "pipelines did not drain in time; exiting"
+        );
     }
     Ok(())
 }
@@ -220,7 +257,10 @@ pub fn cancel_on_signals(cancel: CancellationToken) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 tracing::error!("cannot install signal handlers");
                 return;
             };

@@ -35,20 +35,45 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn run(config: &Config) -> Vec<CheckLine> {
     let errors = config.validate();
     if !errors.is_empty() {
-        return errors.into_iter().map(|e| CheckLine::fail(e.to_string())).collect();
+        return errors
+            .into_iter()
+            .map(|e| CheckLine::fail(e.to_string()))
+            .collect();
     }
     let mut out = vec![check_kafka(config).await];
     for s in &config.source {
         out.push(check_source(s).await);
     }
     for s in &config.sink {
-        let line = match DbEndpoint::resolve(&s.name, &s.url, s.user.as_deref(), s.password.as_ref(), s.password_file.as_deref()) {
+        let line = match DbEndpoint::resolve(
+            &s.name,
+            &s.url,
+            s.user.as_deref(),
+            s.password.as_ref(),
+            s.password_file.as_deref(),
+        ) {
             Err(e) => CheckLine::fail(e.to_string()),
-            Ok(ep) => match tokio::time::timeout(TIMEOUT, crate::sink::target::Target::connect(&ep)).await {
-                Ok(Ok(_)) => CheckLine::ok(format!("sink \"{}\": target {} reachable", s.name, ep.display_url())),
-                Ok(Err(e)) => CheckLine::fail(format!("sink \"{}\": target {}: {e}", s.name, ep.display_url())),
-                Err(_) => CheckLine::fail(format!("sink \"{}\": target {}: timed out after {}s", s.name, ep.display_url(), TIMEOUT.as_secs())),
-            },
+            Ok(ep) => {
+                match tokio::time::timeout(TIMEOUT, crate::sink::target::Target::connect(&ep)).await
+                {
+                    Ok(Ok(_)) => CheckLine::ok(format!(
+                        "sink \"{}\": target {} reachable",
+                        s.name,
+                        ep.display_url()
+                    )),
+                    Ok(Err(e)) => CheckLine::fail(format!(
+                        "sink \"{}\": target {}: {e}",
+                        s.name,
+                        ep.display_url()
+                    )),
+                    Err(_) => CheckLine::fail(format!(
+                        "sink \"{}\": target {}: timed out after {}s",
+                        s.name,
+                        ep.display_url(),
+                        TIMEOUT.as_secs()
+                    )),
+                }
+            }
         };
         out.push(line);
     }
@@ -60,7 +85,9 @@ async fn check_kafka(config: &Config) -> CheckLine {
     let servers = kafka.bootstrap_servers.clone();
     let result = tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = client_config(&kafka).create()?;
-        consumer.fetch_metadata(None, TIMEOUT).map(|md| md.brokers().len())
+        consumer
+            .fetch_metadata(None, TIMEOUT)
+            .map(|md| md.brokers().len())
     })
     .await;
     match result {
@@ -71,28 +98,49 @@ async fn check_kafka(config: &Config) -> CheckLine {
 }
 
 async fn check_source(s: &SourceConfig) -> CheckLine {
-    let ep = match DbEndpoint::resolve(&s.name, &s.url, s.user.as_deref(), s.password.as_ref(), s.password_file.as_deref()) {
+    let ep = match DbEndpoint::resolve(
+        &s.name,
+        &s.url,
+        s.user.as_deref(),
+        s.password.as_ref(),
+        s.password_file.as_deref(),
+    ) {
         Ok(ep) => ep,
         Err(e) => return CheckLine::fail(e.to_string()),
     };
     if ep.kind != DbKind::MySql {
-        return CheckLine::fail(format!("source \"{}\": key `url`: sources read MySQL/MariaDB, not {}", s.name, ep.display_url()));
+        return CheckLine::fail(format!(
+            "source \"{}\": key `url`: sources read MySQL/MariaDB, not {}",
+            s.name,
+            ep.display_url()
+        ));
     }
     let Some(db) = ep.database() else {
-        return CheckLine::fail(format!("source \"{}\": key `url`: names no database", s.name));
+        return CheckLine::fail(format!(
+            "source \"{}\": key `url`: names no database",
+            s.name
+        ));
     };
     let probe = async {
         let pool = crate::source::mysql_conn::pool(&ep)?;
         let mut conn = pool.get_conn().await?;
         let tables: Vec<String> = conn
-            .exec("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", (&db,))
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                (&db,),
+            )
             .await?;
         drop(conn);
         pool.disconnect().await?;
         Ok::<_, mysql_async::Error>(tables)
     };
     match tokio::time::timeout(TIMEOUT, probe).await {
-        Err(_) => CheckLine::fail(format!("source \"{}\": {}: timed out after {}s", s.name, ep.display_url(), TIMEOUT.as_secs())),
+        Err(_) => CheckLine::fail(format!(
+            "source \"{}\": {}: timed out after {}s",
+            s.name,
+            ep.display_url(),
+            TIMEOUT.as_secs()
+        )),
         Ok(Err(e)) => CheckLine::fail(format!("source \"{}\": {}: {e}", s.name, ep.display_url())),
         Ok(Ok(tables)) => {
             let missing: Vec<&String> = s
@@ -104,9 +152,16 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
                 })
                 .collect();
             if missing.is_empty() {
-                CheckLine::ok(format!("source \"{}\": {} reachable", s.name, ep.display_url()))
+                CheckLine::ok(format!(
+                    "source \"{}\": {} reachable",
+                    s.name,
+                    ep.display_url()
+                ))
             } else {
-                CheckLine::fail(format!("source \"{}\": key `tables`: {missing:?} not found in database {db}", s.name))
+                CheckLine::fail(format!(
+                    "source \"{}\": key `tables`: {missing:?} not found in database {db}",
+                    s.name
+                ))
             }
         }
     }

@@ -8,7 +8,10 @@ use sluice::config::Config;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "sluice", about = "Change-data-capture: MySQL/MariaDB → Kafka (Connect JSON) → databases")]
+#[command(
+    name = "sluice",
+    about = "Change-data-capture: MySQL/MariaDB → Kafka (Connect JSON) → databases"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -48,21 +51,30 @@ fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = matches!(format, LogFormat::Json);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
-fn load(path: &PathBuf) -> Result<Config, String> {
+fn load(path: &std::path::Path) -> Result<Config, String> {
     let config = Config::load(path).map_err(|e| format!("config error: {e}"))?;
     let errors = config.validate();
     if errors.is_empty() {
         Ok(config)
     } else {
-        let lines: Vec<String> = errors.iter().map(|e| format!("config error: {}: {e}", path.display())).collect();
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("config error: {}: {e}", path.display()))
+            .collect();
         Err(lines.join("\n"))
     }
 }

@@ -22,8 +22,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-    GaugeVec,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// All Sluice metrics, registered in one registry.
@@ -57,15 +57,22 @@ pub struct Metrics {
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    reg.register(Box::new(c.clone())).expect("metric registered once");
+    reg.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn histogram(reg: &Registry, name: &str, help: &str) -> HistogramVec {
-    let buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["pipeline"])
-        .expect("valid metric definition");
-    reg.register(Box::new(h.clone())).expect("metric registered once");
+    let buckets = vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets),
+        &["pipeline"],
+    )
+    .expect("valid metric definition");
+    reg.register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
@@ -73,29 +80,85 @@ impl Metrics {
     fn new() -> Metrics {
         let r = Registry::new();
         let source_lag_seconds = GaugeVec::new(
-            Opts::new("sluice_source_lag_seconds", "Seconds between now and the source timestamp of the newest change read."),
+            Opts::new(
+                "sluice_source_lag_seconds",
+                "Seconds between now and the source timestamp of the newest change read.",
+            ),
             &["pipeline"],
         )
         .expect("valid metric definition");
-        r.register(Box::new(source_lag_seconds.clone())).expect("metric registered once");
+        r.register(Box::new(source_lag_seconds.clone()))
+            .expect("metric registered once");
         let pipeline_up = IntGaugeVec::new(
-            Opts::new("sluice_pipeline_up", "1 while the pipeline runs, 0 when stopped or failed."),
+            Opts::new(
+                "sluice_pipeline_up",
+                "1 while the pipeline runs, 0 when stopped or failed.",
+            ),
             &["pipeline"],
         )
         .expect("valid metric definition");
-        r.register(Box::new(pipeline_up.clone())).expect("metric registered once");
+        r.register(Box::new(pipeline_up.clone()))
+            .expect("metric registered once");
         Metrics {
-            source_rows_read: counter(&r, "sluice_source_rows_read_total", "Rows read by a source.", &["pipeline", "table", "op"]),
-            source_messages_produced: counter(&r, "sluice_source_messages_produced_total", "Messages produced to Kafka by a source.", &["pipeline"]),
-            source_produce_errors: counter(&r, "sluice_source_produce_errors_total", "Kafka produce or transaction errors.", &["pipeline"]),
-            source_commit_seconds: histogram(&r, "sluice_source_transaction_commit_seconds", "Kafka transaction commit latency."),
+            source_rows_read: counter(
+                &r,
+                "sluice_source_rows_read_total",
+                "Rows read by a source.",
+                &["pipeline", "table", "op"],
+            ),
+            source_messages_produced: counter(
+                &r,
+                "sluice_source_messages_produced_total",
+                "Messages produced to Kafka by a source.",
+                &["pipeline"],
+            ),
+            source_produce_errors: counter(
+                &r,
+                "sluice_source_produce_errors_total",
+                "Kafka produce or transaction errors.",
+                &["pipeline"],
+            ),
+            source_commit_seconds: histogram(
+                &r,
+                "sluice_source_transaction_commit_seconds",
+                "Kafka transaction commit latency.",
+            ),
             source_lag_seconds,
-            sink_rows_applied: counter(&r, "sluice_sink_rows_applied_total", "Rows applied to the target by a sink.", &["pipeline", "table", "op"]),
-            sink_batch_seconds: histogram(&r, "sluice_sink_batch_duration_seconds", "Duration of one sink batch, decode to commit."),
-            sink_ddl_applied: counter(&r, "sluice_sink_ddl_applied_total", "DDL statements (CREATE/ALTER) applied by a sink.", &["pipeline", "table"]),
-            sink_tombstones_skipped: counter(&r, "sluice_sink_tombstones_skipped_total", "Tombstones skipped because delete_enabled is false.", &["pipeline"]),
-            pipeline_errors: counter(&r, "sluice_pipeline_errors_total", "Errors seen by a pipeline, by class.", &["pipeline", "kind"]),
-            pipeline_restarts: counter(&r, "sluice_pipeline_restarts_total", "Pipeline restarts after transient errors.", &["pipeline"]),
+            sink_rows_applied: counter(
+                &r,
+                "sluice_sink_rows_applied_total",
+                "Rows applied to the target by a sink.",
+                &["pipeline", "table", "op"],
+            ),
+            sink_batch_seconds: histogram(
+                &r,
+                "sluice_sink_batch_duration_seconds",
+                "Duration of one sink batch, decode to commit.",
+            ),
+            sink_ddl_applied: counter(
+                &r,
+                "sluice_sink_ddl_applied_total",
+                "DDL statements (CREATE/ALTER) applied by a sink.",
+                &["pipeline", "table"],
+            ),
+            sink_tombstones_skipped: counter(
+                &r,
+                "sluice_sink_tombstones_skipped_total",
+                "Tombstones skipped because delete_enabled is false.",
+                &["pipeline"],
+            ),
+            pipeline_errors: counter(
+                &r,
+                "sluice_pipeline_errors_total",
+                "Errors seen by a pipeline, by class.",
+                &["pipeline", "kind"],
+            ),
+            pipeline_restarts: counter(
+                &r,
+                "sluice_pipeline_restarts_total",
+                "Pipeline restarts after transient errors.",
+                &["pipeline"],
+            ),
             pipeline_up,
             registry: r,
         }
@@ -121,8 +184,16 @@ mod tests {
 
     #[test]
     fn renders_counters_with_labels() {
-        METRICS.sink_rows_applied.with_label_values(&["p", "t", "create"]).inc_by(3);
+        METRICS
+            .sink_rows_applied
+            .with_label_values(&["p", "t", "create"])
+            .inc_by(3);
         let text = METRICS.render();
-        assert!(text.contains("sluice_sink_rows_applied_total{op=\"create\",pipeline=\"p\",table=\"t\"} 3"), "{text}");
+        assert!(
+            text.contains(
+                "sluice_sink_rows_applied_total{op=\"create\",pipeline=\"p\",table=\"t\"} 3"
+            ),
+            "{text}"
+        );
     }
 }

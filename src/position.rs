@@ -28,7 +28,9 @@ impl PollOffset {
     /// The timestamp as microseconds since the epoch, if set.
     pub fn timestamp_micros(&self) -> Option<i64> {
         let ms = self.timestamp?;
-        let nanos = self.timestamp_nanos.unwrap_or(ms.rem_euclid(1000) * 1_000_000);
+        let nanos = self
+            .timestamp_nanos
+            .unwrap_or(ms.rem_euclid(1000) * 1_000_000);
         Some(ms.div_euclid(1000) * 1_000_000 + nanos / 1000)
     }
 
@@ -87,6 +89,9 @@ mod tests {
             incrementing: Some(7),
             ..Default::default()
         };
-        assert_eq!(serde_json::to_string(&o).ok().as_deref(), Some(r#"{"incrementing":7}"#));
+        assert_eq!(
+            serde_json::to_string(&o).ok().as_deref(),
+            Some(r#"{"incrementing":7}"#)
+        );
     }
 }

@@ -173,9 +173,7 @@ impl TableSchema {
 
     /// Indexes of the primary-key columns, in key order (missing names skipped).
     pub fn primary_key_indexes(&self) -> impl Iterator<Item = usize> + '_ {
-        self.primary_key
-            .iter()
-            .filter_map(|k| self.column_index(k))
+        self.primary_key.iter().filter_map(|k| self.column_index(k))
     }
 
     /// The key schema: the primary-key columns, in key order.
@@ -247,7 +245,11 @@ mod tests {
         assert_eq!(old.diff(&wider).widened.len(), 1);
         // A narrower incoming type fits the existing column: nothing to do.
         assert!(wider.diff(&old).is_empty());
-        let text = schema(vec![Column::new("n", ColumnType::String { max_len: None }, true)]);
+        let text = schema(vec![Column::new(
+            "n",
+            ColumnType::String { max_len: None },
+            true,
+        )]);
         assert_eq!(old.diff(&text).incompatible.len(), 1);
     }
 

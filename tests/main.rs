@@ -1,9 +1,6 @@
-//! Integration tests on the real services (MariaDB, PostgreSQL, Kafka, kcat).
-//! Each test owns its database, topic prefix and pipeline names.
+//! Integration tests on the real services (MariaDB, PostgreSQL, Kafka, kcat),
+//! as one test binary. Each test owns its database, topic prefix and pipeline
+//! names, so tests run in parallel and re-run without cleanup.
 
+mod suite;
 mod support;
-
-mod cli;
-mod poll_modes;
-mod seed;
-mod sink_targets;

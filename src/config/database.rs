@@ -137,8 +137,14 @@ mod tests {
 
     #[test]
     fn jdbc_urls_map_to_native() {
-        let e = DbEndpoint::resolve("p", "jdbc:mysql://127.0.0.1:3306/mydb", Some("root"), None, None)
-            .expect("resolve");
+        let e = DbEndpoint::resolve(
+            "p",
+            "jdbc:mysql://127.0.0.1:3306/mydb",
+            Some("root"),
+            None,
+            None,
+        )
+        .expect("resolve");
         assert_eq!(e.kind, DbKind::MySql);
         assert_eq!(e.url, "mysql://127.0.0.1:3306/mydb");
         assert_eq!(e.database().as_deref(), Some("mydb"));

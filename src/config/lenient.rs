@@ -44,10 +44,9 @@ pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match IntOrString::deserialize(d)? {
         IntOrString::Int(n) => Ok(n),
-        IntOrString::String(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| de::Error::custom(format!("expected a non-negative integer, found \"{s}\""))),
+        IntOrString::String(s) => s.trim().parse().map_err(|_| {
+            de::Error::custom(format!("expected a non-negative integer, found \"{s}\""))
+        }),
     }
 }
 
@@ -99,6 +98,9 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(e.contains("did not match") || e.contains("expected true or false"), "{e}");
+        assert!(
+            e.contains("did not match") || e.contains("expected true or false"),
+            "{e}"
+        );
     }
 }

@@ -138,7 +138,7 @@ impl Config {
         Self::from_figment(
             Figment::new()
                 .merge(Toml::file_exact(path))
-                .merge(Env::prefixed("SLUICE_").split("__")),
+                .merge(Env::prefixed("SLUICE_").ignore(&["LOG"]).split("__")),
         )
     }
 
@@ -176,11 +176,15 @@ impl Config {
                 reason: "must not be empty".into(),
             });
         }
-        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err()
+        {
             errors.push(ConfigError::Invalid {
                 pipeline: "http".into(),
                 key: "listen".into(),
-                reason: format!("\"{}\" is not an address like 127.0.0.1:8083", self.http.listen),
+                reason: format!(
+                    "\"{}\" is not an address like 127.0.0.1:8083",
+                    self.http.listen
+                ),
             });
         }
         errors.extend(self.source.iter().filter_map(|s| s.validate().err()));

@@ -66,7 +66,12 @@ pub struct SinkConfig {
     #[serde(default, rename = "connector.class", alias = "connector_class")]
     pub connector_class: Option<String>,
     /// Accepted for Connect configs; partitions are shared by instances instead.
-    #[serde(default, rename = "tasks.max", alias = "tasks_max", deserialize_with = "opt_u64")]
+    #[serde(
+        default,
+        rename = "tasks.max",
+        alias = "tasks_max",
+        deserialize_with = "opt_u64"
+    )]
     pub tasks_max: Option<u64>,
     /// Target URL (`mysql://`, `postgres://`, `sqlite://`, or `jdbc:` forms).
     #[serde(alias = "connection.url", alias = "connection_url")]
@@ -108,7 +113,11 @@ pub struct SinkConfig {
     #[serde(default = "default_table_format", alias = "table.name.format")]
     pub table_name_format: String,
     /// Maximum records per DB transaction.
-    #[serde(default = "default_batch_size", alias = "batch.size", deserialize_with = "lenient::u64")]
+    #[serde(
+        default = "default_batch_size",
+        alias = "batch.size",
+        deserialize_with = "lenient::u64"
+    )]
     pub batch_size: u64,
     /// Longest a partial batch waits for more records.
     #[serde(default = "default_max_wait_ms", deserialize_with = "lenient::u64")]
@@ -132,10 +141,18 @@ pub struct SinkConfig {
     #[serde(default, rename = "value.converter")]
     pub value_converter: Option<String>,
     /// Must be true (or absent).
-    #[serde(default, rename = "key.converter.schemas.enable", deserialize_with = "opt_bool")]
+    #[serde(
+        default,
+        rename = "key.converter.schemas.enable",
+        deserialize_with = "opt_bool"
+    )]
     pub key_converter_schemas_enable: Option<bool>,
     /// Must be true (or absent).
-    #[serde(default, rename = "value.converter.schemas.enable", deserialize_with = "opt_bool")]
+    #[serde(
+        default,
+        rename = "value.converter.schemas.enable",
+        deserialize_with = "opt_bool"
+    )]
     pub value_converter_schemas_enable: Option<bool>,
 }
 
@@ -173,17 +190,29 @@ impl SinkConfig {
         check_converters(
             &self.name,
             [
-                ("key", &self.key_converter, &self.key_converter_schemas_enable),
-                ("value", &self.value_converter, &self.value_converter_schemas_enable),
+                (
+                    "key",
+                    &self.key_converter,
+                    &self.key_converter_schemas_enable,
+                ),
+                (
+                    "value",
+                    &self.value_converter,
+                    &self.value_converter_schemas_enable,
+                ),
             ],
         )?;
         match (self.topics.is_empty(), &self.topics_regex) {
             (true, None) => return Err(invalid("topics", "set topics or topics_regex".into())),
             (false, Some(_)) => {
-                return Err(invalid("topics_regex", "set either topics or topics_regex, not both".into()))
+                return Err(invalid(
+                    "topics_regex",
+                    "set either topics or topics_regex, not both".into(),
+                ))
             }
             (_, Some(re)) => {
-                regex::Regex::new(re).map_err(|e| invalid("topics_regex", format!("not a valid regex: {e}")))?;
+                regex::Regex::new(re)
+                    .map_err(|e| invalid("topics_regex", format!("not a valid regex: {e}")))?;
             }
             _ => {}
         }
@@ -193,20 +222,40 @@ impl SinkConfig {
         if !self.table_name_format.contains("${topic}") && self.topics.len() > 1 {
             tracing::warn!(pipeline = %self.name, "table_name_format has no ${{topic}}: all topics go to one table");
         }
-        let needs_key = matches!(self.insert_mode, InsertMode::Upsert | InsertMode::Update) || self.delete_enabled;
+        let needs_key = matches!(self.insert_mode, InsertMode::Upsert | InsertMode::Update)
+            || self.delete_enabled;
         if needs_key && self.pk_mode == PkMode::None {
-            let what = if self.delete_enabled { "delete_enabled = true" } else { "insert_mode upsert/update" };
-            return Err(invalid("pk_mode", format!("{what} needs a primary key: set pk_mode to record_key or record_value")));
+            let what = if self.delete_enabled {
+                "delete_enabled = true"
+            } else {
+                "insert_mode upsert/update"
+            };
+            return Err(invalid(
+                "pk_mode",
+                format!("{what} needs a primary key: set pk_mode to record_key or record_value"),
+            ));
         }
         if self.delete_enabled && self.pk_mode != PkMode::RecordKey {
-            return Err(invalid("delete_enabled", "deletes need pk_mode = \"record_key\" (as in Kafka Connect)".into()));
+            return Err(invalid(
+                "delete_enabled",
+                "deletes need pk_mode = \"record_key\" (as in Kafka Connect)".into(),
+            ));
         }
         if self.pk_mode == PkMode::RecordValue && self.pk_fields.is_empty() {
             // Connect allows this only with a key of all value fields; we require explicit fields.
-            return Err(invalid("pk_fields", "pk_mode = \"record_value\" needs pk_fields".into()));
+            return Err(invalid(
+                "pk_fields",
+                "pk_mode = \"record_value\" needs pk_fields".into(),
+            ));
         }
-        if self.pk_mode == PkMode::Kafka && !(self.pk_fields.is_empty() || self.pk_fields.len() == 3) {
-            return Err(invalid("pk_fields", "pk_mode = \"kafka\" takes zero or three names (topic, partition, offset columns)".into()));
+        if self.pk_mode == PkMode::Kafka
+            && !(self.pk_fields.is_empty() || self.pk_fields.len() == 3)
+        {
+            return Err(invalid(
+                "pk_fields",
+                "pk_mode = \"kafka\" takes zero or three names (topic, partition, offset columns)"
+                    .into(),
+            ));
         }
         if let Some(tz) = &self.db_timezone {
             crate::config::parse_timezone(tz).map_err(|r| invalid("db_timezone", r))?;

@@ -36,7 +36,10 @@ pub enum PollMode {
 impl PollMode {
     /// Whether this mode tracks an incrementing column.
     pub fn uses_incrementing(self) -> bool {
-        matches!(self, PollMode::Incrementing | PollMode::TimestampIncrementing)
+        matches!(
+            self,
+            PollMode::Incrementing | PollMode::TimestampIncrementing
+        )
     }
 
     /// Whether this mode tracks a timestamp column.
@@ -112,7 +115,12 @@ pub struct SourceConfig {
     #[serde(default, rename = "connector.class", alias = "connector_class")]
     pub connector_class: Option<String>,
     /// Accepted for Connect configs; Sluice runs one task per source.
-    #[serde(default, rename = "tasks.max", alias = "tasks_max", deserialize_with = "opt_u64")]
+    #[serde(
+        default,
+        rename = "tasks.max",
+        alias = "tasks_max",
+        deserialize_with = "opt_u64"
+    )]
     pub tasks_max: Option<u64>,
     /// Database URL (`mysql://`, or `jdbc:mysql://`).
     #[serde(alias = "connection.url", alias = "connection_url")]
@@ -204,10 +212,18 @@ pub struct SourceConfig {
     #[serde(default, rename = "value.converter")]
     pub value_converter: Option<String>,
     /// Must be true (or absent): Sluice always writes schemas.
-    #[serde(default, rename = "key.converter.schemas.enable", deserialize_with = "opt_bool")]
+    #[serde(
+        default,
+        rename = "key.converter.schemas.enable",
+        deserialize_with = "opt_bool"
+    )]
     pub key_converter_schemas_enable: Option<bool>,
     /// Must be true (or absent): Sluice always writes schemas.
-    #[serde(default, rename = "value.converter.schemas.enable", deserialize_with = "opt_bool")]
+    #[serde(
+        default,
+        rename = "value.converter.schemas.enable",
+        deserialize_with = "opt_bool"
+    )]
     pub value_converter_schemas_enable: Option<bool>,
 }
 
@@ -254,13 +270,13 @@ impl SourceConfig {
             None => None,
             Some(c) if c.ends_with("JdbcSourceConnector") => Some(SourceKind::Poll),
             Some(c) if c.ends_with("MySqlConnector") => Some(SourceKind::Binlog),
-            Some(c) => {
-                return Err(ConfigError::Invalid {
-                    pipeline: self.name.clone(),
-                    key: "connector.class".into(),
-                    reason: format!("{c} is not a source Sluice implements (JdbcSourceConnector, MySqlConnector)"),
-                })
-            }
+            Some(c) => return Err(ConfigError::Invalid {
+                pipeline: self.name.clone(),
+                key: "connector.class".into(),
+                reason: format!(
+                    "{c} is not a source Sluice implements (JdbcSourceConnector, MySqlConnector)"
+                ),
+            }),
         };
         match (self.kind, from_class) {
             (Some(k), Some(c)) if k != c => Err(ConfigError::Invalid {
@@ -289,24 +305,46 @@ impl SourceConfig {
         }
         let kind = self.resolved_kind()?;
         if self.tasks_max.is_some_and(|n| n != 1) {
-            return Err(invalid("tasks.max", "Sluice runs exactly one task per source; set 1 or remove it"));
+            return Err(invalid(
+                "tasks.max",
+                "Sluice runs exactly one task per source; set 1 or remove it",
+            ));
         }
         check_converters(
             &self.name,
             [
-                ("key", &self.key_converter, &self.key_converter_schemas_enable),
-                ("value", &self.value_converter, &self.value_converter_schemas_enable),
+                (
+                    "key",
+                    &self.key_converter,
+                    &self.key_converter_schemas_enable,
+                ),
+                (
+                    "value",
+                    &self.value_converter,
+                    &self.value_converter_schemas_enable,
+                ),
             ],
         )?;
         if kind == SourceKind::Poll {
-            let mode = self
-                .mode
-                .ok_or_else(|| invalid("mode", "missing: bulk, incrementing, timestamp or timestamp+incrementing"))?;
-            if mode.uses_incrementing() && self.incrementing_column.as_deref().unwrap_or("").is_empty() {
-                return Err(invalid("incrementing_column", "required by this mode (incrementing.column.name)"));
+            let mode = self.mode.ok_or_else(|| {
+                invalid(
+                    "mode",
+                    "missing: bulk, incrementing, timestamp or timestamp+incrementing",
+                )
+            })?;
+            if mode.uses_incrementing()
+                && self.incrementing_column.as_deref().unwrap_or("").is_empty()
+            {
+                return Err(invalid(
+                    "incrementing_column",
+                    "required by this mode (incrementing.column.name)",
+                ));
             }
             if mode.uses_timestamp() && self.timestamp_columns.is_empty() {
-                return Err(invalid("timestamp_columns", "required by this mode (timestamp.column.name)"));
+                return Err(invalid(
+                    "timestamp_columns",
+                    "required by this mode (timestamp.column.name)",
+                ));
             }
             if self.poll_interval_ms == 0 {
                 return Err(invalid("poll_interval_ms", "must be at least 1"));

@@ -71,19 +71,23 @@ topics = "my_topic_users"
 
 #[test]
 fn unknown_key_is_named() {
-    let err = Config::from_toml_str("[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\nauto_creat=true\n")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let err = Config::from_toml_str(
+        "[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\nauto_creat=true\n",
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
     assert!(err.contains("auto_creat"), "{err}");
 }
 
 #[test]
 fn wrong_type_is_named() {
-    let err = Config::from_toml_str("[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\nbatch_size='lots'\n")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let err = Config::from_toml_str(
+        "[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\nbatch_size='lots'\n",
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
     assert!(err.contains("batch_size") && err.contains("lots"), "{err}");
 }
 
@@ -98,7 +102,8 @@ fn missing_required_key_is_named() {
 
 #[test]
 fn missing_mode_is_a_validation_error() {
-    let c = Config::from_toml_str("[[source]]\nname='s'\nkind='poll'\nurl='mysql://h/d'\n").expect("load");
+    let c = Config::from_toml_str("[[source]]\nname='s'\nkind='poll'\nurl='mysql://h/d'\n")
+        .expect("load");
     let errs: Vec<String> = c.validate().iter().map(|e| e.to_string()).collect();
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].contains("`mode`"), "{errs:?}");
@@ -108,14 +113,20 @@ fn missing_mode_is_a_validation_error() {
 fn duplicate_names_are_rejected() {
     let text = "[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n";
     let c = Config::from_toml_str(text).expect("load");
-    assert!(c.validate().iter().any(|e| e.to_string().contains("unique")));
+    assert!(c
+        .validate()
+        .iter()
+        .any(|e| e.to_string().contains("unique")));
 }
 
 #[test]
 fn upsert_without_key_is_rejected() {
     let text = "[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\ninsert_mode='upsert'\n";
     let c = Config::from_toml_str(text).expect("load");
-    assert!(c.validate().iter().any(|e| e.to_string().contains("pk_mode")));
+    assert!(c
+        .validate()
+        .iter()
+        .any(|e| e.to_string().contains("pk_mode")));
 }
 
 #[test]
@@ -127,6 +138,7 @@ fn timezones_parse() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
 fn env_overrides_nested_keys() {
     figment::Jail::expect_with(|jail| {
         jail.create_file("s.toml", SEED)?;

@@ -24,7 +24,10 @@ pub fn router(registry: Registry) -> Router {
 
 async fn metrics() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         METRICS.render(),
     )
         .into_response()
@@ -40,7 +43,11 @@ async fn readyz(State(reg): State<Registry>) -> Response {
     if not_running.is_empty() {
         (StatusCode::OK, "ready\n".to_string()).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not running: {not_running:?}\n")).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not running: {not_running:?}\n"),
+        )
+            .into_response()
     }
 }
 

@@ -31,21 +31,31 @@ pub fn record_key(source: &str, table: &str) -> String {
 }
 
 /// Creates `topic` (compacted) when it does not exist.
-pub async fn ensure_topic(kafka: &KafkaConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
+pub async fn ensure_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka)
         .create()
         .map_err(|e| KafkaError::client("creating admin client", e))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))
         .set("cleanup.policy", "compact");
     let results = admin
-        .create_topics([&new], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+        .create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
         .await
         .map_err(|e| KafkaError::client("creating offsets topic", e))?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((_, code)) => {
-                return Err(KafkaError::client("creating offsets topic", RdError::AdminOp(code)))
+                return Err(KafkaError::client(
+                    "creating offsets topic",
+                    RdError::AdminOp(code),
+                ))
             }
         }
     }
@@ -91,7 +101,10 @@ fn parse_key(topic: &str, key: &[u8]) -> Result<(String, String), KafkaError> {
         reason: reason.to_string(),
     };
     let v: Json = serde_json::from_slice(key).map_err(|_| bad("key is not JSON"))?;
-    let source = v.get(0).and_then(Json::as_str).ok_or_else(|| bad("key[0] is not a source name"))?;
+    let source = v
+        .get(0)
+        .and_then(Json::as_str)
+        .ok_or_else(|| bad("key[0] is not a source name"))?;
     let table = v
         .get(1)
         .and_then(|p| p.get("table"))
@@ -161,11 +174,12 @@ fn read_blocking(
                         out.remove(&id);
                     }
                     Some(p) => {
-                        let v: Json = serde_json::from_slice(p).map_err(|_| KafkaError::BadOffset {
-                            topic: topic.to_string(),
-                            key: String::from_utf8_lossy(key).into_owned(),
-                            reason: "value is not JSON".into(),
-                        })?;
+                        let v: Json =
+                            serde_json::from_slice(p).map_err(|_| KafkaError::BadOffset {
+                                topic: topic.to_string(),
+                                key: String::from_utf8_lossy(key).into_owned(),
+                                reason: "value is not JSON".into(),
+                            })?;
                         out.insert(id, v);
                     }
                 }

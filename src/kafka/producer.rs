@@ -56,7 +56,11 @@ impl PipelineProducer {
         let transactional = transactional_id.is_some();
         if transactional {
             let p = inner.clone();
-            blocking(move || p.init_transactions(TXN_TIMEOUT), "init_transactions").await?;
+            blocking(
+                move || p.init_transactions(TXN_TIMEOUT),
+                "init_transactions",
+            )
+            .await?;
         }
         Ok(PipelineProducer {
             inner,
@@ -139,7 +143,11 @@ impl PipelineProducer {
                 return Ok(());
             }
             let p = self.inner.clone();
-            let r = blocking(move || p.commit_transaction(TXN_TIMEOUT), "commit_transaction").await;
+            let r = blocking(
+                move || p.commit_transaction(TXN_TIMEOUT),
+                "commit_transaction",
+            )
+            .await;
             self.in_txn = false;
             r
         } else {
@@ -174,7 +182,12 @@ impl PipelineProducer {
     pub async fn abort(&mut self) {
         if self.transactional && self.in_txn {
             let p = self.inner.clone();
-            if let Err(e) = blocking(move || p.abort_transaction(TXN_TIMEOUT), "abort_transaction").await {
+            if let Err(e) = blocking(
+                move || p.abort_transaction(TXN_TIMEOUT),
+                "abort_transaction",
+            )
+            .await
+            {
                 tracing::warn!(pipeline = %self.pipeline, error = %e, "abort transaction failed");
             }
             self.in_txn = false;

@@ -31,7 +31,11 @@ pub struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ConsumerContext for SinkContext {
-    fn post_rebalance(&self, _c: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(
+        &self,
+        _c: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 tracing::info!(pipeline = %self.pipeline, partitions = tpl.count(), "partitions assigned");
@@ -39,7 +43,9 @@ impl ConsumerContext for SinkContext {
             Rebalance::Revoke(tpl) => {
                 tracing::info!(pipeline = %self.pipeline, partitions = tpl.count(), "partitions revoked");
             }
-            Rebalance::Error(e) => tracing::warn!(pipeline = %self.pipeline, error = %e, "rebalance error"),
+            Rebalance::Error(e) => {
+                tracing::warn!(pipeline = %self.pipeline, error = %e, "rebalance error")
+            }
         }
         self.rebalanced.store(true, Ordering::SeqCst);
     }
@@ -103,14 +109,26 @@ impl SinkConsumer {
     /// Replaces the stored next offsets (after loading them from the target)
     /// and repositions partitions whose record was held back at a rebalance:
     /// to the stored offset when there is one, else to the held record.
-    pub fn set_stored_offsets(&mut self, next: HashMap<(String, i32), i64>) -> Result<(), KafkaError> {
+    pub fn set_stored_offsets(
+        &mut self,
+        next: HashMap<(String, i32), i64>,
+    ) -> Result<(), KafkaError> {
         self.next = next;
         self.checked.clear();
         for ((topic, partition), held) in std::mem::take(&mut self.resume) {
-            let to = self.next.get(&(topic.clone(), partition)).copied().unwrap_or(held);
+            let to = self
+                .next
+                .get(&(topic.clone(), partition))
+                .copied()
+                .unwrap_or(held);
             self.checked.insert((topic.clone(), partition));
             self.consumer
-                .seek(&topic, partition, Offset::Offset(to), Duration::from_secs(10))
+                .seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(to),
+                    Duration::from_secs(10),
+                )
                 .map_err(|e| KafkaError::client("seeking", e))?;
         }
         Ok(())
@@ -173,7 +191,9 @@ impl SinkConsumer {
                     self.consumer
                         .seek(&tp.0, tp.1, Offset::Offset(next), Duration::from_secs(10))
                         .map_err(|e| KafkaError::client("seeking", e))?;
-                    out.retain(|m: &OwnedMessage| (m.topic(), m.partition()) != (tp.0.as_str(), tp.1));
+                    out.retain(|m: &OwnedMessage| {
+                        (m.topic(), m.partition()) != (tp.0.as_str(), tp.1)
+                    });
                     seeked.insert(tp);
                     continue;
                 }

@@ -38,7 +38,11 @@ use record::{RowChange, RowMapper, SinkRecord};
 use target::Target;
 
 /// Runs one sink until `cancel` fires or a definite error occurs.
-pub async fn run(cfg: &SinkConfig, kafka: &KafkaConfig, cancel: CancellationToken) -> Result<(), SinkError> {
+pub async fn run(
+    cfg: &SinkConfig,
+    kafka: &KafkaConfig,
+    cancel: CancellationToken,
+) -> Result<(), SinkError> {
     let endpoint = DbEndpoint::resolve(
         &cfg.name,
         &cfg.url,
@@ -102,14 +106,20 @@ impl SinkState<'_> {
         let mut next: Vec<(String, i32, i64)> = Vec::new();
         let mut changes: Vec<RowChange> = Vec::with_capacity(batch.len());
         for msg in batch {
-            match next.iter_mut().find(|(t, p, _)| t == msg.topic() && *p == msg.partition()) {
+            match next
+                .iter_mut()
+                .find(|(t, p, _)| t == msg.topic() && *p == msg.partition())
+            {
                 Some(e) => e.2 = msg.offset() + 1,
                 None => next.push((msg.topic().to_string(), msg.partition(), msg.offset() + 1)),
             }
-            match self.to_change(msg) {
+            match self.decode_change(msg) {
                 Ok(c) => changes.push(c),
                 Err(e) if self.cfg.errors_tolerance == ErrorsTolerance::All => {
-                    METRICS.pipeline_errors.with_label_values(&[&self.cfg.name, "record"]).inc();
+                    METRICS
+                        .pipeline_errors
+                        .with_label_values(&[&self.cfg.name, "record"])
+                        .inc();
                     tracing::warn!(pipeline = %self.cfg.name, topic = msg.topic(), partition = msg.partition(),
                         offset = msg.offset(), error = %e, "record skipped (errors_tolerance = all)");
                 }
@@ -117,28 +127,42 @@ impl SinkState<'_> {
             }
         }
         self.evolve(target, &changes).await?;
-        let (statements, counts) = plan::plan(target.dialect(), &changes, self.cfg.insert_mode, self.cfg.delete_enabled)?;
+        let (statements, counts) = plan::plan(
+            target.dialect(),
+            &changes,
+            self.cfg.insert_mode,
+            self.cfg.delete_enabled,
+        )?;
         let with_sink: Vec<(String, String, i32, i64)> = next
             .iter()
             .map(|(t, p, o)| (self.cfg.name.clone(), t.clone(), *p, *o))
             .collect();
         target.apply(&statements, &with_sink).await?;
         for (table, op, n) in &counts.applied {
-            METRICS.sink_rows_applied.with_label_values(&[self.cfg.name.as_str(), table.as_str(), op]).inc_by(*n);
+            METRICS
+                .sink_rows_applied
+                .with_label_values(&[self.cfg.name.as_str(), table.as_str(), op])
+                .inc_by(*n);
         }
         if counts.skipped_deletes > 0 {
-            METRICS.sink_tombstones_skipped.with_label_values(&[&self.cfg.name]).inc_by(counts.skipped_deletes);
+            METRICS
+                .sink_tombstones_skipped
+                .with_label_values(&[&self.cfg.name])
+                .inc_by(counts.skipped_deletes);
         }
         Ok(next)
     }
 
     /// Decodes one record and maps it to a target row.
-    fn to_change(&mut self, msg: &OwnedMessage) -> Result<RowChange, SinkError> {
+    fn decode_change(&mut self, msg: &OwnedMessage) -> Result<RowChange, SinkError> {
         let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
-        let decoded = self
-            .decoder
-            .decode(msg.key(), msg.payload())
-            .map_err(|e| SinkError::Record { at: at(), reason: e.to_string() })?;
+        let decoded =
+            self.decoder
+                .decode(msg.key(), msg.payload())
+                .map_err(|e| SinkError::Record {
+                    at: at(),
+                    reason: e.to_string(),
+                })?;
         let rec = SinkRecord {
             topic: msg.topic().to_string(),
             partition: msg.partition(),
@@ -150,11 +174,18 @@ impl SinkState<'_> {
         let table = self.cfg.table_for(msg.topic());
         self.mapper
             .map(&rec, &table, self.cfg.pk_mode, &self.cfg.pk_fields)
-            .map_err(|e| SinkError::Record { at: at(), reason: e.to_string() })
+            .map_err(|e| SinkError::Record {
+                at: at(),
+                reason: e.to_string(),
+            })
     }
 
     /// Makes every table of `changes` accept their schemas (CREATE / ALTER).
-    async fn evolve(&mut self, target: &mut Target, changes: &[RowChange]) -> Result<(), SinkError> {
+    async fn evolve(
+        &mut self,
+        target: &mut Target,
+        changes: &[RowChange],
+    ) -> Result<(), SinkError> {
         let mut seen: Vec<(&str, usize)> = Vec::new();
         for c in changes {
             let id = (c.table.as_str(), Arc::as_ptr(&c.schema) as usize);
@@ -167,7 +198,12 @@ impl SinkState<'_> {
         Ok(())
     }
 
-    async fn ensure_table(&mut self, target: &mut Target, table: &str, schema: &TableSchema) -> Result<(), SinkError> {
+    async fn ensure_table(
+        &mut self,
+        target: &mut Target,
+        table: &str,
+        schema: &TableSchema,
+    ) -> Result<(), SinkError> {
         let dialect = target.dialect();
         let wanted = dialect.stored_schema(schema, &schema.primary_key);
         if !self.tables.contains_key(table) {
@@ -176,7 +212,9 @@ impl SinkState<'_> {
             }
         }
         let ddl = match self.tables.get(table) {
-            None if self.cfg.auto_create => vec![dialect.create_table(table, schema, &schema.primary_key)?],
+            None if self.cfg.auto_create => {
+                vec![dialect.create_table(table, schema, &schema.primary_key)?]
+            }
             None => {
                 return Err(SinkError::Schema {
                     table: table.to_string(),
@@ -185,14 +223,17 @@ impl SinkState<'_> {
             }
             Some(existing) => {
                 let diff = existing.diff(&wanted);
-                if diff.added.is_empty() && diff.widened.is_empty() && diff.incompatible.is_empty() {
+                if diff.added.is_empty() && diff.widened.is_empty() && diff.incompatible.is_empty()
+                {
                     return Ok(());
                 }
                 if !self.cfg.auto_evolve {
                     let names: Vec<&str> = diff.added.iter().map(|c| c.name.as_str()).collect();
                     return Err(SinkError::Schema {
                         table: table.to_string(),
-                        reason: format!("table is missing fields {names:?} and auto_evolve is false"),
+                        reason: format!(
+                            "table is missing fields {names:?} and auto_evolve is false"
+                        ),
                     });
                 }
                 // Added columns take the message's own type and default.
@@ -207,7 +248,10 @@ impl SinkState<'_> {
         };
         for sql in &ddl {
             target.execute_ddl(sql).await?;
-            METRICS.sink_ddl_applied.with_label_values(&[&self.cfg.name, table]).inc();
+            METRICS
+                .sink_ddl_applied
+                .with_label_values(&[&self.cfg.name, table])
+                .inc();
         }
         tracing::info!(pipeline = %self.cfg.name, table, statements = ddl.len(), "table created or evolved");
         match target.describe_table(table).await? {

@@ -81,9 +81,15 @@ pub fn plan(
             } else {
                 let rows: Vec<&[Value]> = chunk.iter().map(|c| c.row.as_slice()).collect();
                 match insert_mode {
-                    InsertMode::Insert => vec![dialect.insert(&first.table, &columns, &types, &rows)?],
-                    InsertMode::Upsert => vec![dialect.upsert(&first.table, &columns, &types, &key, &rows)?],
-                    InsertMode::Update => dialect.update(&first.table, &columns, &types, &key, &rows)?,
+                    InsertMode::Insert => {
+                        vec![dialect.insert(&first.table, &columns, &types, &rows)?]
+                    }
+                    InsertMode::Upsert => {
+                        vec![dialect.upsert(&first.table, &columns, &types, &key, &rows)?]
+                    }
+                    InsertMode::Update => {
+                        dialect.update(&first.table, &columns, &types, &key, &rows)?
+                    }
                 }
             };
             statements.extend(sql);
@@ -109,7 +115,8 @@ fn chunks(run: &[RowChange]) -> Vec<&[RowChange]> {
     let mut bytes = 0;
     for (i, c) in run.iter().enumerate() {
         let size = approx_size(&c.row);
-        if i > start && (i - start >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_STATEMENT_BYTES) {
+        if i > start && (i - start >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_STATEMENT_BYTES)
+        {
             out.push(&run[start..i]);
             start = i;
             bytes = 0;
@@ -153,16 +160,24 @@ mod tests {
     fn consecutive_inserts_become_one_statement() {
         let s = schema(false);
         let changes: Vec<RowChange> = (1..=3).map(|i| change(&s, Op::Create, i)).collect();
-        let (stmts, counts) = plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
+        let (stmts, counts) =
+            plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
         assert_eq!(stmts.len(), 1);
-        assert_eq!(stmts[0], "INSERT INTO `t` (`id`,`v`) VALUES (1,'v1'),(2,'v2'),(3,'v3')");
+        assert_eq!(
+            stmts[0],
+            "INSERT INTO `t` (`id`, `v`) VALUES (1,'v1'),(2,'v2'),(3,'v3')"
+        );
         assert_eq!(counts.applied, vec![("t".to_string(), "create", 3)]);
     }
 
     #[test]
     fn deletes_split_runs_and_keep_order() {
         let s = schema(true);
-        let changes = vec![change(&s, Op::Create, 1), change(&s, Op::Delete, 1), change(&s, Op::Create, 1)];
+        let changes = vec![
+            change(&s, Op::Create, 1),
+            change(&s, Op::Delete, 1),
+            change(&s, Op::Create, 1),
+        ];
         let (stmts, _) = plan(Dialect::Postgres, &changes, InsertMode::Upsert, true).expect("plan");
         assert_eq!(stmts.len(), 3);
         assert!(stmts[1].starts_with("DELETE FROM \"t\""), "{}", stmts[1]);
@@ -172,7 +187,8 @@ mod tests {
     fn deletes_are_skipped_and_counted_when_disabled() {
         let s = schema(true);
         let changes = vec![change(&s, Op::Delete, 1), change(&s, Op::Create, 2)];
-        let (stmts, counts) = plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
+        let (stmts, counts) =
+            plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
         assert_eq!(stmts.len(), 1);
         assert_eq!(counts.skipped_deletes, 1);
     }

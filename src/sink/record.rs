@@ -68,7 +68,11 @@ pub struct RowMapper {
     cache: HashMap<(String, usize, usize), CachedSchema>,
 }
 
-type CachedSchema = (Option<Arc<TableSchema>>, Option<Arc<TableSchema>>, Arc<TableSchema>);
+type CachedSchema = (
+    Option<Arc<TableSchema>>,
+    Option<Arc<TableSchema>>,
+    Arc<TableSchema>,
+);
 
 const KAFKA_COLUMNS: [&str; 3] = ["__connect_topic", "__connect_partition", "__connect_offset"];
 
@@ -82,7 +86,10 @@ impl RowMapper {
         pk_fields: &[String],
     ) -> Result<RowChange, RecordError> {
         let key_ptr = rec.key.as_ref().map_or(0, |(s, _)| Arc::as_ptr(s) as usize);
-        let val_ptr = rec.value.as_ref().map_or(0, |(s, _)| Arc::as_ptr(s) as usize);
+        let val_ptr = rec
+            .value
+            .as_ref()
+            .map_or(0, |(s, _)| Arc::as_ptr(s) as usize);
         let cache_key = (table.to_string(), key_ptr, val_ptr);
         let schema = match self.cache.get(&cache_key) {
             Some((_, _, s)) => s.clone(),
@@ -91,8 +98,12 @@ impl RowMapper {
                 if self.cache.len() > 1024 {
                     self.cache.clear();
                 }
-                let inputs = (rec.key.as_ref().map(|k| k.0.clone()), rec.value.as_ref().map(|v| v.0.clone()));
-                self.cache.insert(cache_key, (inputs.0, inputs.1, s.clone()));
+                let inputs = (
+                    rec.key.as_ref().map(|k| k.0.clone()),
+                    rec.value.as_ref().map(|v| v.0.clone()),
+                );
+                self.cache
+                    .insert(cache_key, (inputs.0, inputs.1, s.clone()));
                 s
             }
         };
@@ -108,7 +119,11 @@ impl RowMapper {
 
 fn kafka_names(pk_fields: &[String]) -> [String; 3] {
     if pk_fields.len() == 3 {
-        [pk_fields[0].clone(), pk_fields[1].clone(), pk_fields[2].clone()]
+        [
+            pk_fields[0].clone(),
+            pk_fields[1].clone(),
+            pk_fields[2].clone(),
+        ]
     } else {
         KAFKA_COLUMNS.map(str::to_string)
     }
@@ -149,7 +164,9 @@ pub fn effective_schema(
         PkMode::RecordKey => {
             let (key_schema, _) = rec.key.as_ref().ok_or(RecordError::MissingKey)?;
             let key_cols: Vec<Column> = if is_primitive_key(key_schema) {
-                let name = pk_fields.first().ok_or(RecordError::PrimitiveKeyNeedsName)?;
+                let name = pk_fields
+                    .first()
+                    .ok_or(RecordError::PrimitiveKeyNeedsName)?;
                 let mut c = key_schema.columns[0].clone();
                 c.name = name.clone();
                 c.optional = false;
@@ -244,13 +261,18 @@ mod tests {
             offset: 41,
             op: Op::Create,
             key,
-            value: Some((value_schema(), vec![Value::Int(5), Value::String("book".into())])),
+            value: Some((
+                value_schema(),
+                vec![Value::Int(5), Value::String("book".into())],
+            )),
         }
     }
 
     #[test]
     fn none_mode_uses_value_fields() {
-        let c = RowMapper::default().map(&rec(None), "t", PkMode::None, &[]).expect("map");
+        let c = RowMapper::default()
+            .map(&rec(None), "t", PkMode::None, &[])
+            .expect("map");
         assert_eq!(c.schema.columns.len(), 2);
         assert!(c.schema.primary_key.is_empty());
         assert_eq!(c.row[1], Value::String("book".into()));
@@ -258,15 +280,28 @@ mod tests {
 
     #[test]
     fn kafka_mode_prepends_coordinates() {
-        let c = RowMapper::default().map(&rec(None), "t", PkMode::Kafka, &[]).expect("map");
-        assert_eq!(c.schema.primary_key, KAFKA_COLUMNS.map(str::to_string).to_vec());
-        assert_eq!(c.row[..3], [Value::String("orders".into()), Value::Int(2), Value::Int(41)]);
+        let c = RowMapper::default()
+            .map(&rec(None), "t", PkMode::Kafka, &[])
+            .expect("map");
+        assert_eq!(
+            c.schema.primary_key,
+            KAFKA_COLUMNS.map(str::to_string).to_vec()
+        );
+        assert_eq!(
+            c.row[..3],
+            [
+                Value::String("orders".into()),
+                Value::Int(2),
+                Value::Int(41)
+            ]
+        );
         assert_eq!(c.row.len(), 5);
     }
 
     #[test]
     fn record_value_mode_requires_fields() {
-        let ok = RowMapper::default().map(&rec(None), "t", PkMode::RecordValue, &["order_id".into()]);
+        let ok =
+            RowMapper::default().map(&rec(None), "t", PkMode::RecordValue, &["order_id".into()]);
         assert_eq!(ok.expect("map").schema.primary_key, vec!["order_id"]);
         let err = RowMapper::default().map(&rec(None), "t", PkMode::RecordValue, &["nope".into()]);
         assert_eq!(err.err(), Some(RecordError::MissingPkField("nope".into())));
@@ -280,7 +315,9 @@ mod tests {
             primary_key: vec![],
         });
         let r = rec(Some((key_schema, vec![Value::Int(5)])));
-        let c = RowMapper::default().map(&r, "t", PkMode::RecordKey, &[]).expect("map");
+        let c = RowMapper::default()
+            .map(&r, "t", PkMode::RecordKey, &[])
+            .expect("map");
         assert_eq!(c.schema.primary_key, vec!["order_id"]);
         assert_eq!(c.schema.columns.len(), 2, "key field not duplicated");
 
@@ -291,10 +328,14 @@ mod tests {
         });
         let r = rec(Some((prim, vec![Value::Int(9)])));
         assert_eq!(
-            RowMapper::default().map(&r, "t", PkMode::RecordKey, &[]).err(),
+            RowMapper::default()
+                .map(&r, "t", PkMode::RecordKey, &[])
+                .err(),
             Some(RecordError::PrimitiveKeyNeedsName)
         );
-        let c = RowMapper::default().map(&r, "t", PkMode::RecordKey, &["id".into()]).expect("map");
+        let c = RowMapper::default()
+            .map(&r, "t", PkMode::RecordKey, &["id".into()])
+            .expect("map");
         assert_eq!(c.schema.columns[0].name, "id");
         assert_eq!(c.row[0], Value::Int(9));
     }
@@ -302,7 +343,9 @@ mod tests {
     #[test]
     fn missing_key_is_an_error() {
         assert_eq!(
-            RowMapper::default().map(&rec(None), "t", PkMode::RecordKey, &[]).err(),
+            RowMapper::default()
+                .map(&rec(None), "t", PkMode::RecordKey, &[])
+                .err(),
             Some(RecordError::MissingKey)
         );
     }

@@ -39,7 +39,9 @@ pub fn is_transient(e: &mysql_async::Error) -> bool {
     match e {
         mysql_async::Error::Server(s) => !DEFINITE_CODES.contains(&s.code),
         mysql_async::Error::Url(_) => false,
-        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) | mysql_async::Error::Other(_) => true,
+        mysql_async::Error::Io(_)
+        | mysql_async::Error::Driver(_)
+        | mysql_async::Error::Other(_) => true,
     }
 }
 

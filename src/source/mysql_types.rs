@@ -159,7 +159,12 @@ pub fn canonical_decimal(raw: &str, scale: u32) -> Option<String> {
 
 /// Converts one binary-protocol value of `col`. `tz_offset_secs` is the zone
 /// DATETIME values are read in (TIMESTAMPs arrive in the session zone, UTC).
-pub fn value_from_mysql(col: &Column, v: MyValue, tz_offset_secs: i32, is_datetime: bool) -> Result<Value, ValueError> {
+pub fn value_from_mysql(
+    col: &Column,
+    v: MyValue,
+    tz_offset_secs: i32,
+    is_datetime: bool,
+) -> Result<Value, ValueError> {
     let bad = |reason: String| ValueError {
         column: col.name.clone(),
         reason,
@@ -185,11 +190,21 @@ pub fn value_from_mysql(col: &Column, v: MyValue, tz_offset_secs: i32, is_dateti
         (MyValue::Bytes(b), ColumnType::Bytes { .. }) => Value::Bytes(b),
         (MyValue::Bytes(b), ColumnType::Decimal { scale, .. }) => {
             let t = text(col, b)?;
-            Value::Decimal(canonical_decimal(&t, *scale).ok_or_else(|| bad(format!("\"{t}\" is not a decimal")))?)
+            Value::Decimal(
+                canonical_decimal(&t, *scale)
+                    .ok_or_else(|| bad(format!("\"{t}\" is not a decimal")))?,
+            )
         }
-        (MyValue::Bytes(b), ColumnType::Int8 | ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64) => {
+        (
+            MyValue::Bytes(b),
+            ColumnType::Int8 | ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64,
+        ) => {
             let t = text(col, b)?;
-            Value::Int(t.trim().parse().map_err(|_| bad(format!("\"{t}\" is not an integer")))?)
+            Value::Int(
+                t.trim()
+                    .parse()
+                    .map_err(|_| bad(format!("\"{t}\" is not an integer")))?,
+            )
         }
         (MyValue::Bytes(b), _) => Value::String(text(col, b)?),
         (MyValue::Date(y, m, d, h, mi, s, us), ty) => {
@@ -210,15 +225,20 @@ pub fn value_from_mysql(col: &Column, v: MyValue, tz_offset_secs: i32, is_dateti
                         + i64::from(h) * 3600
                         + i64::from(mi) * 60
                         + i64::from(s)
-                        - if is_datetime { i64::from(tz_offset_secs) } else { 0 };
+                        - if is_datetime {
+                            i64::from(tz_offset_secs)
+                        } else {
+                            0
+                        };
                     Value::Timestamp(secs * 1_000_000 + i64::from(us))
                 }
             }
         }
         (MyValue::Time(neg, days, h, m, s, us), _) => {
-            let micros = ((i64::from(days) * 24 + i64::from(h)) * 3600 + i64::from(m) * 60 + i64::from(s))
-                * 1_000_000
-                + i64::from(us);
+            let micros =
+                ((i64::from(days) * 24 + i64::from(h)) * 3600 + i64::from(m) * 60 + i64::from(s))
+                    * 1_000_000
+                    + i64::from(us);
             Value::Time(if neg { -micros } else { micros })
         }
     })
@@ -235,23 +255,44 @@ mod tests {
     #[test]
     fn result_columns_map_per_design() {
         let c = MyColumn::new(My::MYSQL_TYPE_LONGLONG).with_flags(ColumnFlags::UNSIGNED_FLAG);
-        assert_eq!(column_from_result(&c).ty, ColumnType::Decimal { scale: 0, precision: Some(20) });
+        assert_eq!(
+            column_from_result(&c).ty,
+            ColumnType::Decimal {
+                scale: 0,
+                precision: Some(20)
+            }
+        );
         let c = MyColumn::new(My::MYSQL_TYPE_TINY).with_column_length(1);
         assert_eq!(column_from_result(&c).ty, ColumnType::Int8);
         let c = MyColumn::new(My::MYSQL_TYPE_TINY).with_flags(ColumnFlags::UNSIGNED_FLAG);
         assert_eq!(column_from_result(&c).ty, ColumnType::Int16);
-        let c = MyColumn::new(My::MYSQL_TYPE_LONG).with_flags(ColumnFlags::UNSIGNED_FLAG | ColumnFlags::NOT_NULL_FLAG);
+        let c = MyColumn::new(My::MYSQL_TYPE_LONG)
+            .with_flags(ColumnFlags::UNSIGNED_FLAG | ColumnFlags::NOT_NULL_FLAG);
         let mapped = column_from_result(&c);
         assert_eq!(mapped.ty, ColumnType::Int64);
         assert!(!mapped.optional);
-        let c = MyColumn::new(My::MYSQL_TYPE_NEWDECIMAL).with_column_length(12).with_decimals(2);
-        assert_eq!(column_from_result(&c).ty, ColumnType::Decimal { scale: 2, precision: Some(10) });
+        let c = MyColumn::new(My::MYSQL_TYPE_NEWDECIMAL)
+            .with_column_length(12)
+            .with_decimals(2);
+        assert_eq!(
+            column_from_result(&c).ty,
+            ColumnType::Decimal {
+                scale: 2,
+                precision: Some(10)
+            }
+        );
         let c = MyColumn::new(My::MYSQL_TYPE_BIT).with_column_length(1);
         assert_eq!(column_from_result(&c).ty, ColumnType::Boolean);
         let c = MyColumn::new(My::MYSQL_TYPE_BLOB).with_character_set(63);
-        assert_eq!(column_from_result(&c).ty, ColumnType::Bytes { max_len: None });
+        assert_eq!(
+            column_from_result(&c).ty,
+            ColumnType::Bytes { max_len: None }
+        );
         let c = MyColumn::new(My::MYSQL_TYPE_BLOB).with_character_set(255);
-        assert_eq!(column_from_result(&c).ty, ColumnType::String { max_len: None });
+        assert_eq!(
+            column_from_result(&c).ty,
+            ColumnType::String { max_len: None }
+        );
         let c = MyColumn::new(My::MYSQL_TYPE_TIMESTAMP);
         assert_eq!(column_from_result(&c).ty, ColumnType::Timestamp);
     }
@@ -264,12 +305,18 @@ mod tests {
         assert_eq!(canonical_decimal("1.230", 2).as_deref(), Some("1.23"));
         assert_eq!(canonical_decimal("1.235", 2), None);
         assert_eq!(canonical_decimal("abc", 2), None);
-        assert_eq!(canonical_decimal("18446744073709551615", 0).as_deref(), Some("18446744073709551615"));
+        assert_eq!(
+            canonical_decimal("18446744073709551615", 0).as_deref(),
+            Some("18446744073709551615")
+        );
     }
 
     #[test]
     fn unsigned_bigint_max_becomes_decimal() {
-        let c = col(ColumnType::Decimal { scale: 0, precision: Some(20) });
+        let c = col(ColumnType::Decimal {
+            scale: 0,
+            precision: Some(20),
+        });
         let v = value_from_mysql(&c, MyValue::UInt(u64::MAX), 0, false).expect("convert");
         assert_eq!(v, Value::Decimal("18446744073709551615".into()));
     }
@@ -277,34 +324,52 @@ mod tests {
     #[test]
     fn datetimes_convert_with_zone() {
         let c = col(ColumnType::Timestamp);
-        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 19, 47, 47, 0), 0, true).expect("convert");
+        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 19, 47, 47, 0), 0, true)
+            .expect("convert");
         assert_eq!(v, Value::Timestamp(1_660_592_867_000_000));
-        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 21, 47, 47, 5), 7200, true).expect("convert");
+        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 21, 47, 47, 5), 7200, true)
+            .expect("convert");
         assert_eq!(v, Value::Timestamp(1_660_592_867_000_005));
-        let v = value_from_mysql(&c, MyValue::Date(1969, 12, 31, 23, 59, 59, 500_000), 0, true).expect("convert");
+        let v = value_from_mysql(
+            &c,
+            MyValue::Date(1969, 12, 31, 23, 59, 59, 500_000),
+            0,
+            true,
+        )
+        .expect("convert");
         assert_eq!(v, Value::Timestamp(-500_000));
     }
 
     #[test]
     fn zero_dates_become_null_or_epoch() {
-        let v = value_from_mysql(&col(ColumnType::Date), MyValue::Date(0, 0, 0, 0, 0, 0, 0), 0, false).expect("convert");
+        let v = value_from_mysql(
+            &col(ColumnType::Date),
+            MyValue::Date(0, 0, 0, 0, 0, 0, 0),
+            0,
+            false,
+        )
+        .expect("convert");
         assert_eq!(v, Value::Null);
         let required = Column::new("c", ColumnType::Date, false);
-        let v = value_from_mysql(&required, MyValue::Date(0, 0, 0, 0, 0, 0, 0), 0, false).expect("convert");
+        let v = value_from_mysql(&required, MyValue::Date(0, 0, 0, 0, 0, 0, 0), 0, false)
+            .expect("convert");
         assert_eq!(v, Value::Date(0));
     }
 
     #[test]
     fn negative_and_long_times() {
         let c = col(ColumnType::Time);
-        let v = value_from_mysql(&c, MyValue::Time(true, 1, 2, 3, 4, 5), 0, false).expect("convert");
+        let v =
+            value_from_mysql(&c, MyValue::Time(true, 1, 2, 3, 4, 5), 0, false).expect("convert");
         assert_eq!(v, Value::Time(-((26 * 3600 + 3 * 60 + 4) * 1_000_000 + 5)));
     }
 
     #[test]
     fn invalid_utf8_is_an_error_naming_the_column() {
         let c = col(ColumnType::String { max_len: None });
-        let e = value_from_mysql(&c, MyValue::Bytes(vec![0xff, 0xfe]), 0, false).err().map(|e| e.to_string());
+        let e = value_from_mysql(&c, MyValue::Bytes(vec![0xff, 0xfe]), 0, false)
+            .err()
+            .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("`c`")));
     }
 }

@@ -56,7 +56,11 @@ struct Poller<'a> {
 }
 
 /// Runs the poll source until cancelled.
-pub async fn run(cfg: &SourceConfig, kafka: &KafkaConfig, cancel: CancellationToken) -> Result<(), SourceError> {
+pub async fn run(
+    cfg: &SourceConfig,
+    kafka: &KafkaConfig,
+    cancel: CancellationToken,
+) -> Result<(), SourceError> {
     let endpoint = DbEndpoint::resolve(
         &cfg.name,
         &cfg.url,
@@ -65,9 +69,12 @@ pub async fn run(cfg: &SourceConfig, kafka: &KafkaConfig, cancel: CancellationTo
         cfg.password_file.as_deref(),
     )
     .map_err(|e| SourceError::Setup(e.to_string()))?;
-    let database = endpoint
-        .database()
-        .ok_or_else(|| SourceError::Setup(format!("source \"{}\": the url names no database", cfg.name)))?;
+    let database = endpoint.database().ok_or_else(|| {
+        SourceError::Setup(format!(
+            "source \"{}\": the url names no database",
+            cfg.name
+        ))
+    })?;
     let mode = cfg
         .mode
         .ok_or_else(|| SourceError::Setup(format!("source \"{}\": mode is not set", cfg.name)))?;
@@ -78,7 +85,8 @@ pub async fn run(cfg: &SourceConfig, kafka: &KafkaConfig, cancel: CancellationTo
     let pool = mysql_conn::pool(&endpoint)?;
     let mut conn = pool.get_conn().await?;
 
-    let txn_id = (cfg.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", cfg.name));
+    let txn_id =
+        (cfg.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", cfg.name));
     offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?;
     // init_transactions (inside connect) first: it aborts whatever our previous
     // incarnation left open, so the offsets read next are final.
@@ -86,12 +94,19 @@ pub async fn run(cfg: &SourceConfig, kafka: &KafkaConfig, cancel: CancellationTo
     let stored = offsets::read_offsets(kafka, &kafka.offsets_topic, &cfg.name).await?;
     let mut state: HashMap<String, TableState> = HashMap::new();
     for (table, json) in stored {
-        let offset: PollOffset = serde_json::from_value(json.clone()).map_err(|e| SourceError::Offset {
-            table: table.clone(),
-            offset: json.to_string(),
-            reason: e.to_string(),
-        })?;
-        state.insert(table, TableState { offset, schema: None });
+        let offset: PollOffset =
+            serde_json::from_value(json.clone()).map_err(|e| SourceError::Offset {
+                table: table.clone(),
+                offset: json.to_string(),
+                reason: e.to_string(),
+            })?;
+        state.insert(
+            table,
+            TableState {
+                offset,
+                schema: None,
+            },
+        );
     }
     tracing::info!(pipeline = %cfg.name, tables = state.len(), "poll source started; offsets loaded");
 
@@ -112,7 +127,8 @@ pub async fn run(cfg: &SourceConfig, kafka: &KafkaConfig, cancel: CancellationTo
     };
     let result = async {
         while !cancel.is_cancelled() {
-            let tables = discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude).await?;
+            let tables =
+                discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude).await?;
             for table in tables {
                 if cancel.is_cancelled() {
                     break;
@@ -155,8 +171,11 @@ async fn discover_tables(
         )
         .await?;
     let matches = |list: &[String], t: &str| {
-        list.iter()
-            .any(|e| e == t || e.split_once('.').is_some_and(|(d, n)| d == database && n == t))
+        list.iter().any(|e| {
+            e == t
+                || e.split_once('.')
+                    .is_some_and(|(d, n)| d == database && n == t)
+        })
     };
     Ok(all
         .into_iter()
@@ -189,7 +208,12 @@ fn datetime_param(micros: i64) -> MyValue {
 
 impl Poller<'_> {
     fn ts_expr(&self) -> String {
-        let cols: Vec<String> = self.cfg.timestamp_columns.iter().map(|c| quote(c)).collect();
+        let cols: Vec<String> = self
+            .cfg
+            .timestamp_columns
+            .iter()
+            .map(|c| quote(c))
+            .collect();
         if cols.len() == 1 {
             cols[0].clone()
         } else {
@@ -198,12 +222,27 @@ impl Poller<'_> {
     }
 
     /// Builds the mode's query and its parameters.
-    fn query(&self, table: &str, offset: &PollOffset, now_bound: Option<i64>, ts_is_datetime: bool) -> (String, Vec<MyValue>) {
+    fn query(
+        &self,
+        table: &str,
+        offset: &PollOffset,
+        now_bound: Option<i64>,
+        ts_is_datetime: bool,
+    ) -> (String, Vec<MyValue>) {
         let from = format!("SELECT * FROM {}.{}", quote(&self.database), quote(table));
-        let inc = self.cfg.incrementing_column.as_deref().map(quote).unwrap_or_default();
+        let inc = self
+            .cfg
+            .incrementing_column
+            .as_deref()
+            .map(quote)
+            .unwrap_or_default();
         let ts = self.ts_expr();
         // DATETIME columns hold wall-clock time in db_timezone; shift bounds to it.
-        let shift = if ts_is_datetime { i64::from(self.tz_offset) * 1_000_000 } else { 0 };
+        let shift = if ts_is_datetime {
+            i64::from(self.tz_offset) * 1_000_000
+        } else {
+            0
+        };
         let ts_param = |micros: i64| datetime_param(micros + shift);
         let bound = now_bound.unwrap_or(i64::MAX / 2);
         match self.mode {
@@ -244,8 +283,11 @@ impl Poller<'_> {
         if !self.mode.uses_timestamp() {
             return Ok(None);
         }
-        let now: Option<i64> = conn.query_first("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)").await?;
-        let delay = i64::try_from(self.cfg.timestamp_delay_interval_ms).unwrap_or(i64::MAX / 2_000) * 1000;
+        let now: Option<i64> = conn
+            .query_first("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)")
+            .await?;
+        let delay =
+            i64::try_from(self.cfg.timestamp_delay_interval_ms).unwrap_or(i64::MAX / 2_000) * 1000;
         Ok(now.map(|n| n - delay))
     }
 
@@ -260,7 +302,12 @@ impl Poller<'_> {
         let now_bound = self.now_bound(conn).await?;
         // Probe the column types once so DATETIME vs TIMESTAMP bounds are right.
         let ts_is_datetime = if self.mode.uses_timestamp() {
-            let first = self.cfg.timestamp_columns.first().cloned().unwrap_or_default();
+            let first = self
+                .cfg
+                .timestamp_columns
+                .first()
+                .cloned()
+                .unwrap_or_default();
             let dtype: Option<String> = conn
                 .exec_first(
                     "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
@@ -295,7 +342,11 @@ impl Poller<'_> {
                 )
             })
             .collect();
-        let inc_idx = self.cfg.incrementing_column.as_deref().and_then(|c| schema.column_index(c));
+        let inc_idx = self
+            .cfg
+            .incrementing_column
+            .as_deref()
+            .and_then(|c| schema.column_index(c));
         let ts_idx: Vec<usize> = self
             .cfg
             .timestamp_columns
@@ -315,23 +366,30 @@ impl Poller<'_> {
             )));
         }
 
-        let rows_read = METRICS.source_rows_read.with_label_values(&[&self.cfg.name, table, Op::Read.label()]);
+        let rows_read =
+            METRICS
+                .source_rows_read
+                .with_label_values(&[&self.cfg.name, table, Op::Read.label()]);
         let mut in_batch = 0usize;
         let mut offset = st.offset.clone();
         while let Some(row) = stream.next().await {
             let raw = row?.unwrap();
             let mut values = Vec::with_capacity(raw.len());
             for ((v, col), dt) in raw.into_iter().zip(&schema.columns).zip(&is_datetime) {
-                values.push(value_from_mysql(col, v, self.tz_offset, *dt).map_err(|e| SourceError::Value {
-                    table: table_id.to_string(),
-                    source: e,
+                values.push(value_from_mysql(col, v, self.tz_offset, *dt).map_err(|e| {
+                    SourceError::Value {
+                        table: table_id.to_string(),
+                        source: e,
+                    }
                 })?);
             }
             if let Some(i) = inc_idx {
-                offset.incrementing = Some(incrementing_value(&values[i]).ok_or_else(|| SourceError::Setup(format!(
+                offset.incrementing = Some(incrementing_value(&values[i]).ok_or_else(|| {
+                    SourceError::Setup(format!(
                     "table {table_id}: incrementing column `{}` holds a non-integer or NULL value",
                     schema.columns[i].name
-                )))?);
+                ))
+                })?);
             }
             if !ts_idx.is_empty() {
                 if let Some(micros) = ts_idx.iter().find_map(|&i| match values[i] {
@@ -350,15 +408,23 @@ impl Poller<'_> {
                 position: Position::Poll(offset.clone()),
                 ts_ms: chrono::Utc::now().timestamp_millis(),
             };
-            let encoded = self.encoder.encode(&event).map_err(|e| SourceError::Codec {
-                table: table_id.to_string(),
-                source: e,
-            })?;
+            let encoded = self
+                .encoder
+                .encode(&event)
+                .map_err(|e| SourceError::Codec {
+                    table: table_id.to_string(),
+                    source: e,
+                })?;
             if in_batch == 0 {
                 self.producer.begin()?;
             }
             self.producer
-                .send(&topic, encoded.key.as_deref(), encoded.value.as_deref(), None)
+                .send(
+                    &topic,
+                    encoded.key.as_deref(),
+                    encoded.value.as_deref(),
+                    None,
+                )
                 .await?;
             rows_read.inc();
             in_batch += 1;
@@ -382,13 +448,19 @@ impl Poller<'_> {
     /// Writes the offset record and commits the batch.
     async fn commit(&mut self, offset_key: &str, offset: &PollOffset) -> Result<(), SourceError> {
         if self.mode != PollMode::Bulk {
-            let value = serde_json::to_vec(offset).map_err(|e| SourceError::Setup(e.to_string()))?;
+            let value =
+                serde_json::to_vec(offset).map_err(|e| SourceError::Setup(e.to_string()))?;
             if !self.producer.is_transactional() {
                 // At-least-once: data must be acknowledged before the position.
                 self.producer.commit().await?;
             }
             self.producer
-                .send(&self.offsets_topic, Some(offset_key.as_bytes()), Some(&value), None)
+                .send(
+                    &self.offsets_topic,
+                    Some(offset_key.as_bytes()),
+                    Some(&value),
+                    None,
+                )
                 .await?;
         }
         self.producer.commit().await?;
@@ -408,7 +480,10 @@ fn incrementing_value(v: &Value) -> Option<i64> {
 fn build_schema(table: &str, columns: &[mysql_async::Column]) -> TableSchema {
     let primary_key = columns
         .iter()
-        .filter(|c| c.flags().contains(mysql_async::consts::ColumnFlags::PRI_KEY_FLAG))
+        .filter(|c| {
+            c.flags()
+                .contains(mysql_async::consts::ColumnFlags::PRI_KEY_FLAG)
+        })
         .map(|c| c.name_str().into_owned())
         .collect();
     TableSchema {
@@ -424,8 +499,14 @@ mod tests {
 
     #[test]
     fn datetime_params_render_utc() {
-        assert_eq!(datetime_param(1_660_592_867_000_001), MyValue::Date(2022, 8, 15, 19, 47, 47, 1));
-        assert_eq!(datetime_param(-1), MyValue::Date(1969, 12, 31, 23, 59, 59, 999_999));
+        assert_eq!(
+            datetime_param(1_660_592_867_000_001),
+            MyValue::Date(2022, 8, 15, 19, 47, 47, 1)
+        );
+        assert_eq!(
+            datetime_param(-1),
+            MyValue::Date(1969, 12, 31, 23, 59, 59, 999_999)
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -52,8 +55,13 @@ impl MariaDb {
     pub async fn create(prefix: &str) -> MariaDb {
         let name = unique(prefix);
         let admin = mysql_async::Pool::new(MARIADB);
-        let mut c = admin.get_conn().await.expect("connect to MariaDB on 127.0.0.1:3306 (run scripts/services.sh up)");
-        c.query_drop(format!("CREATE DATABASE `{name}`")).await.expect("create database");
+        let mut c = admin
+            .get_conn()
+            .await
+            .expect("connect to MariaDB on 127.0.0.1:3306 (run scripts/services.sh up)");
+        c.query_drop(format!("CREATE DATABASE `{name}`"))
+            .await
+            .expect("create database");
         drop(c);
         admin.disconnect().await.ok();
         let pool = mysql_async::Pool::new(format!("{MARIADB}/{name}").as_str());
@@ -68,13 +76,16 @@ impl MariaDb {
     /// Runs statements.
     pub async fn exec(&self, sql: &str) {
         let mut c = self.pool.get_conn().await.expect("conn");
-        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// Runs a query and returns rows as strings (NULL as "NULL").
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
         let mut c = self.pool.get_conn().await.expect("conn");
-        let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let rows: Vec<mysql_async::Row> =
+            c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         rows.into_iter()
             .map(|r| r.unwrap().into_iter().map(|v| mysql_text(&v)).collect())
             .collect()
@@ -93,7 +104,9 @@ impl MariaDb {
 
     /// `SELECT COUNT(*)`, or None when the table is missing.
     pub async fn count(&self, table: &str) -> Option<i64> {
-        let r = self.try_rows(&format!("SELECT COUNT(*) FROM `{table}`")).await?;
+        let r = self
+            .try_rows(&format!("SELECT COUNT(*) FROM `{table}`"))
+            .await?;
         r.first()?.first()?.parse().ok()
     }
 }
@@ -116,14 +129,19 @@ impl Postgres {
     /// Creates a fresh database named `<prefix>_<random>`.
     pub async fn create(prefix: &str) -> Postgres {
         let name = unique(prefix);
-        let (admin, conn) = tokio_postgres::connect(&format!("{POSTGRES}/postgres"), tokio_postgres::NoTls)
-            .await
-            .expect("connect to PostgreSQL on 127.0.0.1:5432 (run scripts/services.sh up)");
+        let (admin, conn) =
+            tokio_postgres::connect(&format!("{POSTGRES}/postgres"), tokio_postgres::NoTls)
+                .await
+                .expect("connect to PostgreSQL on 127.0.0.1:5432 (run scripts/services.sh up)");
         tokio::spawn(conn);
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
-        let (client, conn) = tokio_postgres::connect(&format!("{POSTGRES}/{name}"), tokio_postgres::NoTls)
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await
-            .expect("connect");
+            .expect("create database");
+        let (client, conn) =
+            tokio_postgres::connect(&format!("{POSTGRES}/{name}"), tokio_postgres::NoTls)
+                .await
+                .expect("connect");
         tokio::spawn(conn);
         Postgres { name, client }
     }
@@ -140,7 +158,9 @@ impl Postgres {
             msgs.into_iter()
                 .filter_map(|m| match m {
                     tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                        (0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect(),
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                            .collect(),
                     ),
                     _ => None,
                 })
@@ -150,12 +170,16 @@ impl Postgres {
 
     /// Rows, panicking on error.
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        self.try_rows(sql).await.unwrap_or_else(|| panic!("query failed: {sql}"))
+        self.try_rows(sql)
+            .await
+            .unwrap_or_else(|| panic!("query failed: {sql}"))
     }
 
     /// `SELECT COUNT(*)`, or None when the table is missing.
     pub async fn count(&self, table: &str) -> Option<i64> {
-        let r = self.try_rows(&format!("SELECT COUNT(*) FROM \"{table}\"")).await?;
+        let r = self
+            .try_rows(&format!("SELECT COUNT(*) FROM \"{table}\""))
+            .await?;
         r.first()?.first()?.parse().ok()
     }
 }
@@ -181,8 +205,15 @@ pub fn sluice_bin() -> &'static str {
 
 /// Runs `sluice <args>` to completion: (exit code, stdout + stderr).
 pub fn sluice(args: &[&str]) -> (i32, String) {
-    let out = Command::new(sluice_bin()).args(args).output().expect("run sluice");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(sluice_bin())
+        .args(args)
+        .output()
+        .expect("run sluice");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -203,7 +234,11 @@ impl Daemon {
     /// Starts the daemon on an existing config file.
     pub fn start_file(path: PathBuf) -> Daemon {
         let log = path.with_extension("log");
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let child = Command::new(sluice_bin())
             .args(["run", "--config"])
             .arg(&path)
@@ -226,7 +261,9 @@ impl Daemon {
 
     fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
         }
     }
 
@@ -243,7 +280,9 @@ impl Daemon {
     }
 
     fn wait(&mut self, deadline: Duration) -> i32 {
-        let Some(mut c) = self.child.take() else { return -1 };
+        let Some(mut c) = self.child.take() else {
+            return -1;
+        };
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = c.try_wait() {
@@ -252,7 +291,10 @@ impl Daemon {
             if start.elapsed() > deadline {
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!("sluice did not exit within {deadline:?}; log:\n{}", self.log_text());
+                panic!(
+                    "sluice did not exit within {deadline:?}; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -262,7 +304,8 @@ impl Daemon {
     pub fn restart(&mut self) {
         let path = self.config.clone();
         let d = Daemon::start_file(path);
-        self.child = d.child;
+        let mut d = d;
+        self.child = d.child.take();
     }
 }
 
@@ -277,8 +320,24 @@ impl Drop for Daemon {
 
 /// Reads every committed message of `topic` with kcat: (key, value) as JSON.
 pub fn kcat_read(topic: &str) -> Vec<(Option<serde_json::Value>, Option<serde_json::Value>)> {
-    let out = Command::new("kcat")
-        .args(["-C", "-b", KAFKA, "-t", topic, "-o", "beginning", "-e", "-J", "-q", "-X", "isolation.level=read_committed"])
+    // `timeout` bounds a read of a topic that never goes quiet.
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            "kcat",
+            "-C",
+            "-b",
+            KAFKA,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-J",
+            "-q",
+            "-X",
+            "isolation.level=read_committed",
+        ])
         .output()
         .expect("kcat is installed (scripts/services.sh up)");
     String::from_utf8_lossy(&out.stdout)
@@ -287,9 +346,9 @@ pub fn kcat_read(topic: &str) -> Vec<(Option<serde_json::Value>, Option<serde_js
         .map(|l| {
             let env: serde_json::Value = serde_json::from_str(l).expect("kcat -J line");
             let parse = |f: &str| {
-                env.get(f)
-                    .and_then(|v| v.as_str())
-                    .map(|s| serde_json::from_str(s).unwrap_or(serde_json::Value::String(s.to_string())))
+                env.get(f).and_then(|v| v.as_str()).map(|s| {
+                    serde_json::from_str(s).unwrap_or(serde_json::Value::String(s.to_string()))
+                })
             };
             (parse("key"), parse("payload"))
         })

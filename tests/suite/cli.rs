@@ -17,7 +17,10 @@ fn both_fail(config: &str, must_mention: &[&str]) {
         let (code, out) = sluice(&[cmd, "--config", p]);
         assert_ne!(code, 0, "`sluice {cmd}` must fail; output:\n{out}");
         for m in must_mention {
-            assert!(out.contains(m), "`sluice {cmd}` output must mention {m:?}:\n{out}");
+            assert!(
+                out.contains(m),
+                "`sluice {cmd}` output must mention {m:?}:\n{out}"
+            );
         }
     }
 }
@@ -85,7 +88,11 @@ fn check_passes_on_reachable_servers_and_fails_on_unreachable_ones() {
     let path = write_config(&good);
     let (code, out) = sluice(&["check", "--config", path.to_str().expect("utf8")]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok")).count(), 3, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok")).count(),
+        3,
+        "{out}"
+    );
 
     let bad = "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n[[sink]]\nname = \"k\"\nurl = \"mysql://root@127.0.0.1:1/x\"\ntopics = [\"t\"]\n";
     let path = write_config(bad);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::seed::{http_get, seed_config};
+use crate::suite::seed::{http_get, seed_config};
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -37,9 +37,23 @@ async fn mariadb_source_to_postgres_sink() {
         .await;
     assert_eq!(
         rows[0],
-        ["1", "test1", "NULL", "tëst ☃ 😀", "1660592867", "-12.34", "18446744073709551615", "1969-07-20", "t", "00ff10"]
+        [
+            "1",
+            "test1",
+            "NULL",
+            "tëst ☃ 😀",
+            "1660592867",
+            "-12.34",
+            "18446744073709551615",
+            "1969-07-20",
+            "t",
+            "00ff10"
+        ]
     );
-    assert_eq!(rows[1], ["2", "test2", "it's", "x", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"]);
+    assert_eq!(
+        rows[1],
+        ["2", "test2", "it's", "x", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"]
+    );
     assert_eq!(d.stop(), 0);
 }
 
@@ -74,15 +88,36 @@ async fn hostile_identifiers_are_quoted_on_mariadb_and_postgres() {
     let my = MariaDb::create("ident").await;
     let pg = Postgres::create("ident").await;
     my.exec("CREATE TABLE x (id INT)").await;
-    pg.client.batch_execute("CREATE TABLE x (id INT)").await.expect("create x");
+    pg.client
+        .batch_execute("CREATE TABLE x (id INT)")
+        .await
+        .expect("create x");
     let tag = unique("ident");
     let topic = format!("orders_{tag}");
-    kcat_produce(&topic, &[(None, &hostile_message(1)), (None, &hostile_message(2))]);
-    let mut d1 = Daemon::start(&sink_config(&format!("{tag}_my"), &my.url(), &topic, "pk_mode = \"record_value\"\npk_fields = [\"order_id\"]"));
+    kcat_produce(
+        &topic,
+        &[(None, &hostile_message(1)), (None, &hostile_message(2))],
+    );
+    let mut d1 = Daemon::start(&sink_config(
+        &format!("{tag}_my"),
+        &my.url(),
+        &topic,
+        "pk_mode = \"record_value\"\npk_fields = [\"order_id\"]",
+    ));
     let mut d2 = Daemon::start(&sink_config(&format!("{tag}_pg"), &pg.url(), &topic, ""));
-    wait_for("rows in MariaDB", Duration::from_secs(60), || async { (my.count(&topic).await == Some(2)).then_some(()) }).await;
-    wait_for("rows in PostgreSQL", Duration::from_secs(60), || async { (pg.count(&topic).await == Some(2)).then_some(()) }).await;
-    let r = my.rows(&format!("SELECT order_id, `a``b`, `\"; DROP TABLE x; --` FROM `{topic}` ORDER BY order_id")).await;
+    wait_for("rows in MariaDB", Duration::from_secs(60), || async {
+        (my.count(&topic).await == Some(2)).then_some(())
+    })
+    .await;
+    wait_for("rows in PostgreSQL", Duration::from_secs(60), || async {
+        (pg.count(&topic).await == Some(2)).then_some(())
+    })
+    .await;
+    let r = my
+        .rows(&format!(
+            "SELECT order_id, `a``b`, `\"; DROP TABLE x; --` FROM `{topic}` ORDER BY order_id"
+        ))
+        .await;
     assert_eq!(r, [["1", "v1", "w'1"], ["2", "v2", "w'2"]]);
     let r = pg.rows(&format!("SELECT order_id, \"a`b\", \"\"\"; DROP TABLE x; --\" FROM \"{topic}\" ORDER BY order_id")).await;
     assert_eq!(r, [["1", "v1", "w'1"], ["2", "v2", "w'2"]]);
@@ -107,16 +142,23 @@ async fn new_required_field_without_default_fails_naming_the_field() {
     let v2 = r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":false,"field":"must_have"}],"optional":false,"name":"r"},"payload":{"id":2,"must_have":"x"}}"#;
     kcat_produce(&topic, &[(None, v1)]);
     let port = free_port();
-    let cfg = sink_config(&tag, &my.url(), &topic, "").replace("listen = \"\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let cfg = sink_config(&tag, &my.url(), &topic, "")
+        .replace("listen = \"\"", &format!("listen = \"127.0.0.1:{port}\""));
     let mut d = Daemon::start(&cfg);
-    wait_for("the first row", Duration::from_secs(60), || async { (my.count(&topic).await == Some(1)).then_some(()) }).await;
+    wait_for("the first row", Duration::from_secs(60), || async {
+        (my.count(&topic).await == Some(1)).then_some(())
+    })
+    .await;
     kcat_produce(&topic, &[(None, v2)]);
     let status = wait_for("the sink to fail", Duration::from_secs(60), || async {
         let s = http_get(port, &format!("/connectors/{tag}/status")).await;
         s.contains("FAILED").then_some(s)
     })
     .await;
-    assert!(status.contains("must_have"), "status names the field: {status}");
+    assert!(
+        status.contains("must_have"),
+        "status names the field: {status}"
+    );
     assert!(d.log_text().contains("must_have"), "log names the field");
     // The first record was applied; the second was not.
     assert_eq!(my.count(&topic).await, Some(1));

@@ -34,44 +34,63 @@ fn payloads(topic: &str) -> Vec<Json> {
 }
 
 async fn wait_payloads(topic: &str, n: usize) -> Vec<Json> {
-    wait_for(&format!("{n} messages on {topic}"), Duration::from_secs(60), || async {
-        let p = payloads(topic);
-        (p.len() >= n).then_some(p)
-    })
+    wait_for(
+        &format!("{n} messages on {topic}"),
+        Duration::from_secs(60),
+        || async {
+            let p = payloads(topic);
+            (p.len() >= n).then_some(p)
+        },
+    )
     .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timestamp_mode_sees_updates() {
     let db = MariaDb::create("ts").await;
-    db.exec("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(3) NOT NULL)").await;
+    db.exec(
+        "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(3) NOT NULL)",
+    )
+    .await;
     db.exec("INSERT INTO items VALUES (1, 'a', '2024-01-01 00:00:00.000'), (2, 'b', '2024-01-01 00:00:01.000')").await;
     let tag = unique("ts");
     let prefix = format!("{tag}_");
-    let mut d = Daemon::start(&source_config(&db, &tag, &prefix, "mode = \"timestamp\"\ntimestamp_columns = [\"updated_at\"]"));
+    let mut d = Daemon::start(&source_config(
+        &db,
+        &tag,
+        &prefix,
+        "mode = \"timestamp\"\ntimestamp_columns = [\"updated_at\"]",
+    ));
     let topic = format!("{prefix}items");
     let p = wait_payloads(&topic, 2).await;
     assert_eq!(p[0]["v"], "a");
     assert_eq!(p[0]["updated_at"], 1_704_067_200_000i64);
-    db.exec("UPDATE items SET v = 'a2', updated_at = '2024-01-02 00:00:00.000' WHERE id = 1").await;
+    db.exec("UPDATE items SET v = 'a2', updated_at = '2024-01-02 00:00:00.000' WHERE id = 1")
+        .await;
     let p = wait_payloads(&topic, 3).await;
     assert_eq!(p[2]["id"], 1);
     assert_eq!(p[2]["v"], "a2");
     // A restart resumes after the last committed timestamp: nothing re-sent.
     assert_eq!(d.stop(), 0);
     d.restart();
-    db.exec("INSERT INTO items VALUES (3, 'c', '2024-01-03 00:00:00.000')").await;
+    db.exec("INSERT INTO items VALUES (3, 'c', '2024-01-03 00:00:00.000')")
+        .await;
     let p = wait_payloads(&topic, 4).await;
     assert_eq!(p[3]["id"], 3);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(payloads(&topic).len(), 4, "no message re-sent after restart");
+    assert_eq!(
+        payloads(&topic).len(),
+        4,
+        "no message re-sent after restart"
+    );
     assert_eq!(d.stop(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timestamp_incrementing_mode_keeps_ties() {
     let db = MariaDb::create("tsi").await;
-    db.exec("CREATE TABLE ev (id INT PRIMARY KEY, ts TIMESTAMP(3) NOT NULL)").await;
+    db.exec("CREATE TABLE ev (id INT PRIMARY KEY, ts TIMESTAMP(3) NOT NULL)")
+        .await;
     // Three rows share one timestamp: the incrementing column breaks the tie.
     db.exec("SET time_zone = '+00:00'; INSERT INTO ev VALUES (1, '2024-01-01 00:00:00'), (2, '2024-01-01 00:00:00'), (3, '2024-01-01 00:00:00')").await;
     let tag = unique("tsi");
@@ -87,10 +106,14 @@ async fn timestamp_incrementing_mode_keeps_ties() {
     let ids: Vec<i64> = p.iter().filter_map(|v| v["id"].as_i64()).collect();
     assert_eq!(ids, [1, 2, 3]);
     assert_eq!(d.stop(), 0);
-    db.exec("SET time_zone = '+00:00'; INSERT INTO ev VALUES (4, '2024-01-01 00:00:00')").await;
+    db.exec("SET time_zone = '+00:00'; INSERT INTO ev VALUES (4, '2024-01-01 00:00:00')")
+        .await;
     d.restart();
     let p = wait_payloads(&topic, 4).await;
-    assert_eq!(p[3]["id"], 4, "a late row with an equal timestamp but higher id is read");
+    assert_eq!(
+        p[3]["id"], 4,
+        "a late row with an equal timestamp but higher id is read"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(payloads(&topic).len(), 4);
     assert_eq!(d.stop(), 0);
@@ -100,22 +123,35 @@ async fn timestamp_incrementing_mode_keeps_ties() {
 async fn bulk_mode_rereads_table_and_lists_filter_tables() {
     let db = MariaDb::create("bulk").await;
     db.exec("CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE b (id INT PRIMARY KEY); CREATE TABLE c (id INT PRIMARY KEY)").await;
-    db.exec("INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES (1); INSERT INTO c VALUES (1)").await;
+    db.exec("INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES (1); INSERT INTO c VALUES (1)")
+        .await;
     let tag = unique("bulk");
     let prefix = format!("{tag}_");
-    let mut d = Daemon::start(&source_config(&db, &tag, &prefix, "mode = \"bulk\"\ntable_exclude = [\"b\"]"));
+    let cfg = source_config(
+        &db,
+        &tag,
+        &prefix,
+        "mode = \"bulk\"\ntable_exclude = [\"b\"]",
+    )
+    .replace("poll_interval_ms = 100", "poll_interval_ms = 1000");
+    let mut d = Daemon::start(&cfg);
     // Bulk re-reads: the two rows of `a` arrive again on later polls.
     wait_payloads(&format!("{prefix}a"), 4).await;
     wait_payloads(&format!("{prefix}c"), 1).await;
     assert_eq!(d.stop(), 0);
-    assert!(payloads(&format!("{prefix}b")).is_empty(), "excluded table b was read");
+    assert!(
+        payloads(&format!("{prefix}b")).is_empty(),
+        "excluded table b was read"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn include_list_with_connect_names() {
     let db = MariaDb::create("incl").await;
-    db.exec("CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE b (id INT PRIMARY KEY)").await;
-    db.exec("INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)").await;
+    db.exec("CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE b (id INT PRIMARY KEY)")
+        .await;
+    db.exec("INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)")
+        .await;
     let tag = unique("incl");
     let prefix = format!("{tag}_");
     let extra = format!("mode = \"incrementing\"\n\"incrementing.column.name\" = \"id\"\n\"table.whitelist\" = \"{}.b\"", db.name);
@@ -123,5 +159,8 @@ async fn include_list_with_connect_names() {
     let p = wait_payloads(&format!("{prefix}b"), 1).await;
     assert_eq!(p[0]["id"], 1);
     assert_eq!(d.stop(), 0);
-    assert!(payloads(&format!("{prefix}a")).is_empty(), "table a is not in the include list");
+    assert!(
+        payloads(&format!("{prefix}a")).is_empty(),
+        "table a is not in the include list"
+    );
 }

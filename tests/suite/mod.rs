@@ -1,0 +1,6 @@
+//! The integration scenarios, one module per area.
+
+mod cli;
+mod poll_modes;
+pub mod seed;
+mod sink_targets;
