@@ -15,6 +15,7 @@
 //! | `sluice_sink_batch_duration_seconds` | histogram | pipeline |
 //! | `sluice_sink_ddl_applied_total` | counter | pipeline, table |
 //! | `sluice_sink_tombstones_skipped_total` | counter | pipeline |
+//! | `sluice_sink_dead_letters_total` | counter | pipeline |
 //! | `sluice_pipeline_errors_total` | counter | pipeline, kind |
 //! | `sluice_pipeline_restarts_total` | counter | pipeline |
 //! | `sluice_pipeline_up` | gauge | pipeline (1 running, 0 stopped/failed) |
@@ -47,6 +48,8 @@ pub struct Metrics {
     pub sink_ddl_applied: IntCounterVec,
     /// Tombstones skipped because deletes are disabled.
     pub sink_tombstones_skipped: IntCounterVec,
+    /// Records written to the dead-letter topic.
+    pub sink_dead_letters: IntCounterVec,
     /// Errors, by pipeline and class.
     pub pipeline_errors: IntCounterVec,
     /// Pipeline restarts after transient errors.
@@ -145,6 +148,12 @@ impl Metrics {
                 &r,
                 "sluice_sink_tombstones_skipped_total",
                 "Tombstones skipped because delete_enabled is false.",
+                &["pipeline"],
+            ),
+            sink_dead_letters: counter(
+                &r,
+                "sluice_sink_dead_letters_total",
+                "Records written to the dead-letter topic.",
                 &["pipeline"],
             ),
             pipeline_errors: counter(

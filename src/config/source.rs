@@ -270,13 +270,15 @@ impl SourceConfig {
             None => None,
             Some(c) if c.ends_with("JdbcSourceConnector") => Some(SourceKind::Poll),
             Some(c) if c.ends_with("MySqlConnector") => Some(SourceKind::Binlog),
-            Some(c) => return Err(ConfigError::Invalid {
-                pipeline: self.name.clone(),
-                key: "connector.class".into(),
-                reason: format!(
+            Some(c) => {
+                return Err(ConfigError::Invalid {
+                    pipeline: self.name.clone(),
+                    key: "connector.class".into(),
+                    reason: format!(
                     "{c} is not a source Sluice implements (JdbcSourceConnector, MySqlConnector)"
                 ),
-            }),
+                })
+            }
         };
         match (self.kind, from_class) {
             (Some(k), Some(c)) if k != c => Err(ConfigError::Invalid {

@@ -16,6 +16,7 @@
 
 pub mod consume;
 pub mod dialect;
+pub mod dlq;
 pub mod plan;
 pub mod record;
 pub mod target;
@@ -54,8 +55,13 @@ pub async fn run(
     let mut target = Target::connect(&endpoint).await?;
     target.ensure_offsets_table().await?;
     let mut consumer = SinkConsumer::new(cfg, kafka)?;
+    let dead_letters = match (&cfg.dlq_topic, cfg.errors_tolerance) {
+        (Some(topic), ErrorsTolerance::All) => Some(dlq::DeadLetters::new(kafka, topic)?),
+        _ => None,
+    };
     let mut state = SinkState {
         cfg,
+        dead_letters,
         decoder: Decoder::new(),
         mapper: RowMapper::default(),
         tables: HashMap::new(),
@@ -90,6 +96,7 @@ pub async fn run(
 
 struct SinkState<'a> {
     cfg: &'a SinkConfig,
+    dead_letters: Option<dlq::DeadLetters>,
     decoder: Decoder,
     mapper: RowMapper,
     /// The target's current schema per table (what `describe_table` returned).
@@ -122,6 +129,13 @@ impl SinkState<'_> {
                         .inc();
                     tracing::warn!(pipeline = %self.cfg.name, topic = msg.topic(), partition = msg.partition(),
                         offset = msg.offset(), error = %e, "record skipped (errors_tolerance = all)");
+                    if let Some(dlq) = &self.dead_letters {
+                        dlq.send(msg, "sluice.RecordError", &e.to_string()).await?;
+                        METRICS
+                            .sink_dead_letters
+                            .with_label_values(&[&self.cfg.name])
+                            .inc();
+                    }
                 }
                 Err(e) => return Err(e),
             }

@@ -164,3 +164,68 @@ async fn new_required_field_without_default_fails_naming_the_field() {
     assert_eq!(my.count(&topic).await, Some(1));
     assert_eq!(d.stop(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_records_go_to_the_dead_letter_topic_with_the_reason() {
+    let my = MariaDb::create("dlq").await;
+    let tag = unique("dlq");
+    let topic = format!("dlq_src_{tag}");
+    let dlq = format!("dlq_{tag}");
+    let good = |id: i64| {
+        format!(
+            r#"{{"schema":{{"type":"struct","fields":[{{"type":"int64","optional":false,"field":"id"}}],"optional":false,"name":"g"}},"payload":{{"id":{id}}}}}"#
+        )
+    };
+    let mismatch = r#"{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"}],"optional":false,"name":"g"},"payload":{"id":"seven"}}"#;
+    kcat_produce(
+        &topic,
+        &[
+            (None, &good(1)),
+            (None, "not json at all"),
+            (None, mismatch),
+            (None, &good(2)),
+        ],
+    );
+    let extra = format!("errors_tolerance = \"all\"\ndlq_topic = \"{dlq}\"");
+    let mut d = Daemon::start(&sink_config(&tag, &my.url(), &topic, &extra));
+    wait_for("the good rows", Duration::from_secs(60), || async {
+        (my.count(&topic).await == Some(2)).then_some(())
+    })
+    .await;
+    let out = wait_for("two dead letters", Duration::from_secs(60), || async {
+        let out = std::process::Command::new("timeout")
+            .args([
+                "20",
+                "kcat",
+                "-C",
+                "-b",
+                KAFKA,
+                "-t",
+                &dlq,
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%s|%h\n",
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text.lines().count() == 2).then_some(text)
+    })
+    .await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("not json at all|"), "{out}");
+    assert!(
+        lines[0].contains(&format!("__connect.errors.topic={topic}")),
+        "{out}"
+    );
+    assert!(lines[0].contains("__connect.errors.offset=1"), "{out}");
+    assert!(
+        lines[1].contains("__connect.errors.exception.message="),
+        "{out}"
+    );
+    assert!(lines[1].contains("id"), "the reason names the field: {out}");
+    assert_eq!(d.stop(), 0);
+}
