@@ -33,7 +33,7 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 echo "--- last messages on my_topic_users (kcat, read_committed):"
-kcat -C -b 127.0.0.1:9092 -t my_topic_users -o -2 -e -q -X isolation.level=read_committed
+kcat -C -b 127.0.0.1:9092 -t my_topic_users -o beginning -e -q -X isolation.level=read_committed | tail -n 2
 echo "--- sink table mydb.my_topic_users:"
 sql mydb -e "SELECT * FROM my_topic_users ORDER BY id"
 
