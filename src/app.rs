@@ -146,6 +146,45 @@ pub async fn supervise<F, Fut>(
     }
 }
 
+/// One configured pipeline.
+#[derive(Clone)]
+enum Pipeline {
+    Source(Arc<crate::config::SourceConfig>),
+    Sink(Arc<crate::config::SinkConfig>),
+}
+
+impl Pipeline {
+    fn name(&self) -> &str {
+        match self {
+            Pipeline::Source(c) => &c.name,
+            Pipeline::Sink(c) => &c.name,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Pipeline::Source(_) => "source",
+            Pipeline::Sink(_) => "sink",
+        }
+    }
+
+    /// Runs the pipeline once, until cancelled or failed.
+    async fn run(
+        &self,
+        kafka: &crate::config::KafkaConfig,
+        cancel: CancellationToken,
+    ) -> Result<(), PipelineError> {
+        match self {
+            Pipeline::Source(c) => crate::source::run(c, kafka, cancel)
+                .await
+                .map_err(PipelineError::from),
+            Pipeline::Sink(c) => crate::sink::run(c, kafka, cancel)
+                .await
+                .map_err(PipelineError::from),
+        }
+    }
+}
+
 /// Runs every pipeline of `config` until `cancel` fires, then drains.
 pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::io::Error> {
     let registry = Registry::default();
@@ -164,47 +203,31 @@ pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::i
         });
     }
     let kafka = Arc::new(config.kafka.clone());
-    for src in config.source.clone() {
+    let pipelines = config
+        .source
+        .iter()
+        .cloned()
+        .map(|c| Pipeline::Source(Arc::new(c)))
+        .chain(
+            config
+                .sink
+                .iter()
+                .cloned()
+                .map(|c| Pipeline::Sink(Arc::new(c))),
+        );
+    for pipeline in pipelines {
         let kafka = kafka.clone();
-        let cfg = Arc::new(src);
-        let span = tracing::info_span!("pipeline", pipeline = %cfg.name);
+        let span = tracing::info_span!("pipeline", pipeline = %pipeline.name());
         tracker.spawn(tracing::Instrument::instrument(
             supervise(
-                cfg.name.clone(),
-                "source",
+                pipeline.name().to_string(),
+                pipeline.kind(),
                 registry.clone(),
                 cancel.clone(),
                 move |c| {
-                    let cfg = cfg.clone();
+                    let pipeline = pipeline.clone();
                     let kafka = kafka.clone();
-                    async move {
-                        crate::source::run(&cfg, &kafka, c)
-                            .await
-                            .map_err(PipelineError::from)
-                    }
-                },
-            ),
-            span,
-        ));
-    }
-    for snk in config.sink.clone() {
-        let kafka = kafka.clone();
-        let cfg = Arc::new(snk);
-        let span = tracing::info_span!("pipeline", pipeline = %cfg.name);
-        tracker.spawn(tracing::Instrument::instrument(
-            supervise(
-                cfg.name.clone(),
-                "sink",
-                registry.clone(),
-                cancel.clone(),
-                move |c| {
-                    let cfg = cfg.clone();
-                    let kafka = kafka.clone();
-                    async move {
-                        crate::sink::run(&cfg, &kafka, c)
-                            .await
-                            .map_err(PipelineError::from)
-                    }
+                    async move { pipeline.run(&kafka, c).await }
                 },
             ),
             span,
