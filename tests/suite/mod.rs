@@ -1,6 +1,7 @@
 //! The integration scenarios, one module per area.
 
 mod cli;
+mod connect_compat;
 mod poll_modes;
 pub mod seed;
 mod sink_targets;
