@@ -198,11 +198,14 @@ pub(crate) fn write_value(
         (Conv::Date, other) => return Err(mismatch(field, "a date", value_kind(other))),
         (Conv::TimeMillis, _) => {
             let ms = micros("a time")?.div_euclid(1000);
-            if i32::try_from(ms).is_err() {
+            // Connect's Time is a time of day: JsonConverter rejects anything
+            // outside [0, 24h]. MySQL TIME can be negative or up to 838 h; such
+            // values need `time_precision = "micros"` (Debezium MicroTime).
+            if !(0..=86_400_000).contains(&ms) {
                 return Err(out_of_range(
                     field,
                     format!("{ms} ms"),
-                    "Connect Time (int32 ms)",
+                    "Connect Time (0..=86400000 ms; use time_precision = \"micros\" for MySQL TIME outside one day)",
                 ));
             }
             push_int(out, ms);

@@ -264,16 +264,26 @@ fn dates_including_negative_days() {
 }
 
 #[test]
-fn times_in_millis_floor_and_stay_in_int32() {
+fn times_in_millis_floor_and_stay_within_one_day() {
     assert_eq!(
         enc_ok(Conv::TimeMillis, Value::Time(45_296_789_123)),
         "45296789"
     );
     assert_eq!(
-        enc_ok(Conv::TimeMillis, Value::Time(-1)),
-        "-1",
-        "floor toward -inf"
+        enc_ok(Conv::TimeMillis, Value::Time(86_400_000_000)),
+        "86400000"
     );
+    // JsonConverter rejects Time outside [0, 24h]: negative and long MySQL TIMEs
+    // are errors in millisecond form (time_precision = "micros" carries them).
+    for outside in [-1, -1_000_000, 86_400_001_000, 25 * 3_600_000_000] {
+        assert!(
+            matches!(
+                enc(Conv::TimeMillis, Value::Time(outside)),
+                Err(CodecError::OutOfRange { .. })
+            ),
+            "{outside} µs"
+        );
+    }
     let past_int32 = Value::Time(838 * 3_600_000_000);
     assert!(matches!(
         enc(Conv::TimeMillis, past_int32.clone()),
