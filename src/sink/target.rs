@@ -17,6 +17,8 @@
 //!   plus `STRICT_ALL_TABLES` (bad data is an error, never a silent truncation),
 //!   `time_zone = '+00:00'`, `SET NAMES utf8mb4`. The URL must name a database.
 //! - PostgreSQL: `TIME ZONE 'UTC'`, `standard_conforming_strings = on`.
+//! - SQLite: an embedded file, WAL, `BEGIN IMMEDIATE` transactions, calls on
+//!   blocking threads (see `target_sqlite.rs`).
 //!
 //! **Errors.** Every failure is a [`SinkError`] (defined in `dialect`, re-exported
 //! here); [`SinkError::is_transient`] tells the caller whether to reconnect and
@@ -24,14 +26,18 @@
 //! values.
 //!
 //! **Introspection.** [`Target::describe_table`] maps `information_schema`
-//! back to Connect types so that right after `Dialect::create_table` the
+//! (SQLite: `pragma_table_info`) back to Connect types so that right after `Dialect::create_table` the
 //! described schema equals `Dialect::stored_schema` (the round trip is tested
-//! against real servers in `target_db_tests`). Native types without a Connect
+//! against real servers in `target_db_tests` and `target_sqlite_tests`). Native types without a Connect
 //! counterpart (geometry, arrays, …) read as optional-length strings.
 
 use std::collections::HashMap;
 
 use mysql_async::prelude::Queryable;
+
+#[path = "target_sqlite.rs"]
+mod sqlite;
+pub use sqlite::SqliteTarget;
 
 use super::dialect::Dialect;
 pub use super::dialect::SinkError;
@@ -48,6 +54,8 @@ pub enum Target {
     MySql(MySqlTarget),
     /// PostgreSQL.
     Postgres(PostgresTarget),
+    /// An SQLite database file.
+    Sqlite(SqliteTarget),
 }
 
 /// A MySQL/MariaDB session set up for the sink.
@@ -71,7 +79,7 @@ impl Target {
         match endpoint.kind {
             DbKind::MySql => connect_mysql(endpoint).await.map(Target::MySql),
             DbKind::Postgres => connect_postgres(endpoint).await.map(Target::Postgres),
-            kind @ DbKind::Sqlite => Err(SinkError::Unsupported(kind)),
+            DbKind::Sqlite => SqliteTarget::open(endpoint).await.map(Target::Sqlite),
         }
     }
 
@@ -80,14 +88,17 @@ impl Target {
         match self {
             Target::MySql(_) => Dialect::MySql,
             Target::Postgres(_) => Dialect::Postgres,
+            Target::Sqlite(_) => Dialect::Sqlite,
         }
     }
 
-    /// Largest statement the server accepts, in bytes (MySQL: `max_allowed_packet`).
+    /// Largest statement the server accepts, in bytes (MySQL: `max_allowed_packet`;
+    /// SQLite: its default `SQLITE_MAX_SQL_LENGTH`).
     pub fn max_statement_bytes(&self) -> usize {
         match self {
             Target::MySql(t) => t.max_packet,
             Target::Postgres(_) => PG_MAX_STATEMENT,
+            Target::Sqlite(_) => sqlite::MAX_STATEMENT,
         }
     }
 
@@ -96,6 +107,7 @@ impl Target {
         let (columns, primary_key) = match self {
             Target::MySql(t) => t.describe(table).await?,
             Target::Postgres(t) => t.describe(table).await?,
+            Target::Sqlite(t) => t.describe(table).await?,
         };
         if columns.is_empty() {
             return Ok(None);
@@ -116,6 +128,7 @@ impl Target {
             Target::Postgres(t) => {
                 (t.client.batch_execute(sql).await).map_err(|e| SinkError::postgres("run ddl", e))
             }
+            Target::Sqlite(t) => t.execute_ddl(sql).await,
         }
     }
 
@@ -140,6 +153,7 @@ impl Target {
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
                 .collect::<Result<_, tokio_postgres::Error>>()
                 .map_err(|e| SinkError::postgres(WHAT, e))?,
+            Target::Sqlite(t) => return t.query_offsets(sql).await,
         };
         Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
     }
@@ -163,6 +177,7 @@ impl Target {
         match self {
             Target::MySql(t) => t.apply(all).await,
             Target::Postgres(t) => t.apply(all).await,
+            Target::Sqlite(t) => t.apply(all.map(str::to_string).collect()).await,
         }
     }
 
@@ -178,6 +193,7 @@ impl Target {
                 drop(t.client);
                 let _ = t.connection.await;
             }
+            Target::Sqlite(t) => t.close().await,
         }
     }
 }

@@ -5,14 +5,17 @@
 //!   function works on every MariaDB and MySQL version; MySQL 8.0.20+ deprecates
 //!   it (with a warning) in favour of a row alias that MariaDB does not parse, so
 //!   the portable form is used. PostgreSQL `… ON CONFLICT (key) DO UPDATE SET
-//!   c = EXCLUDED.c` (`DO NOTHING` when every column is in the key). PostgreSQL
-//!   refuses to touch one row twice in a statement, so rows repeating a key are
-//!   collapsed to the last one (the result MySQL gives too).
+//!   c = EXCLUDED.c` (`DO NOTHING` when every column is in the key), and the
+//!   same text for SQLite (3.24+). PostgreSQL refuses to touch one row twice in
+//!   a statement, so rows repeating a key are collapsed to the last one (the
+//!   result MySQL gives too); SQLite gets the same collapsed statement.
 //! - `update`: one `UPDATE … SET … WHERE k = …` per row (Connect's update mode).
-//! - `delete`: one `DELETE … WHERE k IN (…)` or `(k1, k2) IN ((…), (…))`.
+//! - `delete`: one `DELETE … WHERE k IN (…)` or `(k1, k2) IN ((…), (…))`; SQLite
+//!   takes a row-value list only from a subquery: `(k1, k2) IN (VALUES (…), (…))`.
 //!
 //! Statements are as large as the batch; callers keep batches under the
-//! server's statement limit (MySQL `max_allowed_packet`).
+//! server's statement limit (MySQL `max_allowed_packet`, SQLite 1,000,000,000
+//! bytes).
 
 use std::collections::HashMap;
 
@@ -66,7 +69,7 @@ impl Dialect {
                 row.as_ref(),
                 Some((&key_idx, &mut key_text)),
             )?;
-            if *self == Dialect::Postgres {
+            if matches!(self, Dialect::Postgres | Dialect::Sqlite) {
                 if let Some(&prev) = last_for_key.get(&key_text) {
                     rendered[prev].clear();
                 }
@@ -109,7 +112,7 @@ impl Dialect {
                     }
                 }
             }
-            Dialect::Postgres => {
+            Dialect::Postgres | Dialect::Sqlite => {
                 sql.push_str(&format!(
                     " ON CONFLICT ({}) DO ",
                     self.ident_list(key.iter().copied())?
@@ -198,7 +201,11 @@ impl Dialect {
         } else {
             sql.push_str(&format!("({})", self.ident_list(key.iter().copied())?));
         }
-        sql.push_str(" IN (");
+        sql.push_str(if key.len() > 1 && *self == Dialect::Sqlite {
+            " IN (VALUES "
+        } else {
+            " IN ("
+        });
         for (n, k) in keys.iter().enumerate() {
             let k = check_row(k.as_ref(), key)?;
             if n > 0 {
@@ -225,7 +232,7 @@ impl Dialect {
     pub fn offsets_table_ddl(&self) -> String {
         let q = |s: &str| match self {
             Dialect::MySql => format!("`{s}`"),
-            Dialect::Postgres => format!("\"{s}\""),
+            Dialect::Postgres | Dialect::Sqlite => format!("\"{s}\""),
         };
         let [sink, topic, partition, next] = OFFSET_COLUMNS.map(q);
         let mut sql = format!(

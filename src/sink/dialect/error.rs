@@ -6,11 +6,12 @@
 //! server messages known to quote an offending value (MySQL's "Duplicate entry
 //! '…'", "Incorrect … value: '…'", PostgreSQL's `invalid input syntax …: "…"`)
 //! have the quoted value replaced by `[redacted]` in `Display`. PostgreSQL's
-//! DETAIL line (which shows key values) is never printed. The driver error
-//! stays attached as `#[source]` for classification; log errors with
-//! `error = %err`, not by walking the source chain, which shows the raw text.
-
-use crate::config::DbKind;
+//! DETAIL line (which shows key values) is never printed. SQLite's messages
+//! name tables and columns, not values, except for the SQL token quoted by a
+//! syntax error (`near "…"`, `unrecognized token: "…"`), which is redacted too.
+//! The driver error stays attached as `#[source]` for classification; log
+//! errors with `error = %err`, not by walking the source chain, which shows the
+//! raw text.
 
 /// Errors of the sink's database side: connection, queries, DDL planning, literals.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,17 @@ pub enum SinkError {
         /// The driver error.
         #[source]
         source: tokio_postgres::Error,
+    },
+    /// Opening a SQLite database file or setting up its connection failed.
+    #[error("opening SQLite database {path}: {message}")]
+    SqliteOpen {
+        /// The file's path.
+        path: String,
+        /// SQLite's message and result code.
+        message: String,
+        /// The driver error.
+        #[source]
+        source: rusqlite::Error,
     },
     /// The target is reachable but unusable as configured (e.g. no database selected).
     #[error("target {url}: {reason}")]
@@ -66,6 +78,17 @@ pub enum SinkError {
         /// The driver error.
         #[source]
         source: tokio_postgres::Error,
+    },
+    /// A SQLite statement failed.
+    #[error("{what}: {message}")]
+    Sqlite {
+        /// What was being done.
+        what: &'static str,
+        /// SQLite's message and result code, quoted tokens redacted.
+        message: String,
+        /// The driver error.
+        #[source]
+        source: rusqlite::Error,
     },
     /// The target table cannot follow the message schema (or DDL cannot be planned).
     #[error("table {table}: {reason}")]
@@ -105,9 +128,6 @@ pub enum SinkError {
     /// The sink's Kafka consumer failed.
     #[error(transparent)]
     Kafka(#[from] crate::kafka::KafkaError),
-    /// The endpoint is not a MySQL or PostgreSQL database.
-    #[error("{0:?} is not a supported target for this sink")]
-    Unsupported(DbKind),
 }
 
 impl SinkError {
@@ -151,6 +171,26 @@ impl SinkError {
         }
     }
 
+    /// Wraps a SQLite error from step `what`.
+    pub fn sqlite(what: &'static str, source: rusqlite::Error) -> Self {
+        let message = sqlite_message(&source);
+        SinkError::Sqlite {
+            what,
+            message,
+            source,
+        }
+    }
+
+    /// Wraps a SQLite error from opening the database file at `path`.
+    pub fn sqlite_open(path: &str, source: rusqlite::Error) -> Self {
+        let message = sqlite_message(&source);
+        SinkError::SqliteOpen {
+            path: path.to_string(),
+            message,
+            source,
+        }
+    }
+
     /// True when retrying later may succeed (connection loss, deadlock, lock wait
     /// timeout, server shutdown); false for definite errors (bad data, bad schema,
     /// privileges, authentication).
@@ -162,14 +202,16 @@ impl SinkError {
             SinkError::PostgresConnect { source, .. } | SinkError::Postgres { source, .. } => {
                 postgres_transient(source)
             }
+            SinkError::SqliteOpen { source, .. } | SinkError::Sqlite { source, .. } => {
+                sqlite_transient(source)
+            }
             SinkError::Kafka(e) => e.is_transient(),
             SinkError::Setup { .. }
             | SinkError::Record { .. }
             | SinkError::Schema { .. }
             | SinkError::Identifier { .. }
             | SinkError::Value { .. }
-            | SinkError::Invalid(_)
-            | SinkError::Unsupported(_) => false,
+            | SinkError::Invalid(_) => false,
         }
     }
 }
@@ -211,6 +253,33 @@ fn postgres_transient(e: &tokio_postgres::Error) -> bool {
             code,
             "40001" | "40P01" | "55P03" | "53300" | "57014" | "57P01" | "57P02" | "57P03"
         )
+}
+
+/// Another connection holds the database (SQLITE_BUSY, e.g. a checkpoint or a
+/// reader past `busy_timeout`) or a table (SQLITE_LOCKED): retry later. Every
+/// other SQLite error is definite.
+fn sqlite_transient(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// SQLite's message with the extended result code (`text (SQLITE code N)`),
+/// tokens quoted by syntax errors redacted.
+fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let text = msg.clone().unwrap_or_else(|| f.to_string());
+            format!(
+                "{} (SQLITE code {})",
+                redact_after(&text, &["near \"", "token: \""], '"'),
+                f.extended_code
+            )
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The server's message with quoted values redacted (`ERROR code (state): text`).

@@ -1,7 +1,7 @@
 //! SQL generation for the JDBC-style sink: pure functions, no I/O.
 //!
 //! [`Dialect`] turns table schemas, schema diffs and rows into SQL text for
-//! MySQL/MariaDB and PostgreSQL. Everything here is deterministic and
+//! MySQL/MariaDB, PostgreSQL and SQLite. Everything here is deterministic and
 //! unit-tested without a database; `sink::target` executes the result.
 //!
 //! **Why literal SQL rather than prepared statements.** A batch becomes one
@@ -11,35 +11,41 @@
 //! `'2024-01-02 03:04:05.000000'` literal works for DATETIME and TIMESTAMP
 //! alike), so there is no per-type parameter binding to get wrong, and MySQL's
 //! 65,535-placeholder limit does not apply. The price is escaping, which lives in
-//! one place per dialect (`mysql.rs`, `postgres.rs`): every string, byte string
-//! and identifier goes through it, decimals are checked to be plain numbers,
-//! floats are written in exponent form, and nothing is ever interpolated raw.
+//! one place per dialect (`mysql.rs`, `postgres.rs`, `sqlite.rs`): every string,
+//! byte string and identifier goes through it, decimals are checked to be plain
+//! numbers, floats are written in exponent form, and nothing is ever
+//! interpolated raw.
 //! Escaping rules depend on session settings (MySQL: no `NO_BACKSLASH_ESCAPES`;
-//! PostgreSQL: `standard_conforming_strings = on`), which the target's
-//! connection always sets.
+//! PostgreSQL: `standard_conforming_strings = on`; SQLite has no such
+//! settings), which the target's connection always sets.
 //!
 //! **Types.** [`Dialect::sql_type`] is the best native type per Connect type (see
 //! the table in each dialect file); [`Dialect::stored_schema`] is what that
 //! DDL reads back as, so `describe_table(t).diff(&stored_schema(s))` is empty
 //! right after `create_table(t, s)`. The sink diffs against the stored schema,
 //! never the raw message schema (e.g. PostgreSQL has no int8, MySQL keys need a
-//! length).
+//! length, SQLite keeps no widths at all).
 //!
 //! **Evolution** follows Kafka Connect: missing columns are added (nullable
 //! unless they have a default; a required field without a default is an
 //! error), types widen within a family, and anything else is an error naming
-//! the column. Columns are never dropped or narrowed.
+//! the column. Columns are never dropped or narrowed. SQLite cannot alter a
+//! column: it adds columns one `ALTER TABLE` at a time, needs no DDL to widen
+//! (its stored types have no widths), and leaves `NOT NULL` in place when a
+//! field becomes optional (a NULL written there later fails naming the column).
 
 mod dml;
 mod error;
 mod literal;
 mod mysql;
 mod postgres;
+mod sqlite;
 
 pub use error::SinkError;
 pub use literal::LiteralError;
 pub(crate) use mysql::type_from_information_schema as mysql_type_from_information_schema;
 pub(crate) use postgres::type_from_information_schema as postgres_type_from_information_schema;
+pub(crate) use sqlite::type_from_declared as sqlite_type_from_declared;
 
 use crate::config::DbKind;
 use crate::event::Value;
@@ -55,6 +61,8 @@ pub enum Dialect {
     MySql,
     /// PostgreSQL 10+.
     Postgres,
+    /// SQLite, embedded (the library bundled into Sluice).
+    Sqlite,
 }
 
 impl Dialect {
@@ -63,7 +71,7 @@ impl Dialect {
         match kind {
             DbKind::MySql => Ok(Dialect::MySql),
             DbKind::Postgres => Ok(Dialect::Postgres),
-            DbKind::Sqlite => Err(SinkError::Unsupported(kind)),
+            DbKind::Sqlite => Ok(Dialect::Sqlite),
         }
     }
 
@@ -72,6 +80,7 @@ impl Dialect {
         match self {
             Dialect::MySql => mysql::quote_ident(name),
             Dialect::Postgres => postgres::quote_ident(name),
+            Dialect::Sqlite => sqlite::quote_ident(name),
         }
     }
 
@@ -80,6 +89,7 @@ impl Dialect {
         match self {
             Dialect::MySql => mysql::sql_type(ty, is_key),
             Dialect::Postgres => postgres::sql_type(ty),
+            Dialect::Sqlite => sqlite::sql_type(ty),
         }
     }
 
@@ -106,6 +116,7 @@ impl Dialect {
         match self {
             Dialect::MySql => mysql::stored_type(ty, is_key),
             Dialect::Postgres => postgres::stored_type(ty),
+            Dialect::Sqlite => sqlite::stored_type(ty),
         }
     }
 
@@ -182,7 +193,8 @@ impl Dialect {
     /// DDL making table `table` (now `current`, as described) accept rows that
     /// need `diff`: added columns, widened types, relaxed nullability. Empty when
     /// nothing is to change; an error for incompatible types and for required
-    /// fields without a default.
+    /// fields without a default. One statement, except on SQLite: one
+    /// `ALTER TABLE … ADD COLUMN` per column, no type or nullability changes.
     pub fn alter_table(
         &self,
         table: &str,
@@ -230,6 +242,8 @@ impl Dialect {
             let ident = self.quote_ident(&col.name)?;
             actions.push(match self {
                 Dialect::Postgres => format!("ALTER COLUMN {ident} TYPE {new_type}"),
+                // Unreachable in practice: every widening family is one SQLite type.
+                Dialect::Sqlite => continue,
                 Dialect::MySql => {
                     let was_optional = current.column(&col.name).is_none_or(|c| c.optional);
                     let target = Column {
@@ -244,6 +258,8 @@ impl Dialect {
             let ident = self.quote_ident(&col.name)?;
             match self {
                 Dialect::Postgres => actions.push(format!("ALTER COLUMN {ident} DROP NOT NULL")),
+                // SQLite cannot drop NOT NULL short of rebuilding the table: it stays.
+                Dialect::Sqlite => {}
                 Dialect::MySql => {
                     if diff.widened.iter().any(|(w, _)| w.name == col.name) {
                         continue; // the MODIFY above already made it nullable
@@ -265,11 +281,12 @@ impl Dialect {
         if actions.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(vec![format!(
-            "ALTER TABLE {} {}",
-            self.quote_ident(table)?,
-            actions.join(", ")
-        )])
+        let head = format!("ALTER TABLE {} ", self.quote_ident(table)?);
+        if *self == Dialect::Sqlite {
+            // SQLite takes one ADD COLUMN per ALTER TABLE.
+            return Ok(actions.iter().map(|a| format!("{head}{a}")).collect());
+        }
+        Ok(vec![format!("{head}{}", actions.join(", "))])
     }
 
     /// Appends `value` as a literal for a column of type `ty`.
@@ -282,6 +299,7 @@ impl Dialect {
         match self {
             Dialect::MySql => mysql::write_literal(out, value, ty),
             Dialect::Postgres => postgres::write_literal(out, value, ty),
+            Dialect::Sqlite => sqlite::write_literal(out, value, ty),
         }
     }
 
