@@ -26,9 +26,10 @@
 //! values.
 //!
 //! **Introspection.** [`Target::describe_table`] maps `information_schema`
-//! (SQLite: `pragma_table_info`) back to Connect types so that right after `Dialect::create_table` the
-//! described schema equals `Dialect::stored_schema` (the round trip is tested
-//! against real servers in `target_db_tests` and `target_sqlite_tests`). Native types without a Connect
+//! (SQLite: `pragma_table_info`) back to Connect types so that right after
+//! `Dialect::create_table` the described schema equals `Dialect::stored_schema`
+//! (the round trip is tested against real servers in `target_db_tests` and on
+//! real files in `target_sqlite_tests`). Native types without a Connect
 //! counterpart (geometry, arrays, …) read as optional-length strings.
 
 use std::collections::HashMap;

@@ -140,6 +140,7 @@ async fn read(t: &mut Target, name: &str, cols: &[Column]) -> Vec<Vec<Value>> {
                 })
                 .collect()
         }
+        Target::Sqlite(_) => panic!("SQLite is read by target_sqlite_tests"),
     }
 }
 

@@ -1,4 +1,4 @@
-//! DDL and DML generation for both dialects, checked as exact SQL text.
+//! DDL and DML generation for every dialect, checked as exact SQL text.
 
 use super::*;
 
@@ -328,5 +328,195 @@ fn offsets_statements() {
         PG.offsets_select("s'1").expect("sql"),
         "SELECT \"topic\", \"kafka_partition\", \"next_offset\" FROM \"sluice_sink_offsets\" \
          WHERE \"sink\" = 's''1'"
+    );
+}
+
+const LITE: Dialect = Dialect::Sqlite;
+
+#[test]
+fn create_table_sqlite() {
+    let sql = LITE.create_table("users", &users(), &pk()).expect("ddl");
+    assert_eq!(
+        sql,
+        "CREATE TABLE \"users\" (\"id\" INTEGER NOT NULL, \"name\" TEXT, \
+         \"note\" TEXT NOT NULL DEFAULT 'x''y', \"at\" DATETIME(3), PRIMARY KEY (\"id\"))"
+    );
+    let s = TableSchema {
+        name: "t".into(),
+        columns: vec![
+            Column::new("a`b", ColumnType::Int8, true),
+            Column::new("\"; DROP TABLE x; --", ColumnType::Float32, true),
+            Column::new(
+                "amount",
+                ColumnType::Decimal {
+                    scale: 2,
+                    precision: Some(10),
+                },
+                true,
+            ),
+            Column::new("raw", ColumnType::Bytes { max_len: Some(4) }, true),
+        ],
+        primary_key: vec![],
+    };
+    assert_eq!(
+        LITE.create_table("we\"ird", &s, &[]).expect("ddl"),
+        "CREATE TABLE \"we\"\"ird\" (\"a`b\" INTEGER, \"\"\"; DROP TABLE x; --\" REAL, \
+         \"amount\" DECIMAL_TEXT_SCALE(2), \"raw\" BLOB)"
+    );
+}
+
+#[test]
+fn sqlite_stored_schema_keeps_no_widths() {
+    let s = TableSchema {
+        columns: vec![
+            Column::new("k", ColumnType::String { max_len: Some(12) }, true),
+            Column::new("b", ColumnType::Int8, true),
+            Column::new("f", ColumnType::Float32, true),
+        ],
+        ..users()
+    };
+    let stored = LITE.stored_schema(&s, &["k".into()]);
+    assert_eq!(stored.columns[0].ty, text());
+    assert!(!stored.columns[0].optional);
+    assert_eq!(stored.columns[1].ty, ColumnType::Int64);
+    assert_eq!(stored.columns[2].ty, ColumnType::Float64);
+    // So a message that widens int8 -> int64 or a VARCHAR length diffs as nothing.
+    let wider = TableSchema {
+        columns: vec![
+            Column::new("k", ColumnType::String { max_len: Some(40) }, true),
+            Column::new("b", ColumnType::Int64, true),
+            Column::new("f", ColumnType::Float64, true),
+        ],
+        ..s.clone()
+    };
+    assert!(stored
+        .diff(&LITE.stored_schema(&wider, &["k".into()]))
+        .is_empty());
+}
+
+#[test]
+fn sqlite_alter_adds_one_column_per_statement_and_never_modifies() {
+    let current = LITE.stored_schema(&users(), &pk());
+    let diff = SchemaDiff {
+        added: vec![
+            Column::new("a", ColumnType::Int64, true),
+            Column {
+                default: Some(Value::Int(7)),
+                ..Column::new("b", ColumnType::Int32, false)
+            },
+        ],
+        widened: vec![(
+            Column::new("id", ColumnType::Int64, false),
+            ColumnType::Int32,
+        )],
+        relaxed: vec![Column::new("note", text(), true)],
+        ..SchemaDiff::default()
+    };
+    assert_eq!(
+        LITE.alter_table("users", &current, &diff).expect("ddl"),
+        vec![
+            "ALTER TABLE \"users\" ADD COLUMN \"a\" INTEGER",
+            "ALTER TABLE \"users\" ADD COLUMN \"b\" INTEGER NOT NULL DEFAULT 7"
+        ]
+    );
+    let widen_only = SchemaDiff {
+        added: vec![],
+        ..diff
+    };
+    assert!(LITE
+        .alter_table("users", &current, &widen_only)
+        .expect("ddl")
+        .is_empty());
+    let incompatible = SchemaDiff {
+        incompatible: vec![("id".into(), ColumnType::Int64, text())],
+        ..SchemaDiff::default()
+    };
+    assert!(LITE.alter_table("users", &current, &incompatible).is_err());
+    let required = SchemaDiff {
+        added: vec![Column::new("must", ColumnType::Int32, false)],
+        ..SchemaDiff::default()
+    };
+    let err = LITE
+        .alter_table("users", &current, &required)
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some_and(|e| e.contains("add missing field must")));
+}
+
+#[test]
+fn sqlite_dml() {
+    let (c, t) = cols();
+    let t: Vec<&ColumnType> = t.iter().collect();
+    let rows = vec![
+        vec![Value::Int(1), Value::String("a'".into())],
+        vec![Value::Int(2), Value::String("b".into())],
+        vec![Value::Int(1), Value::String("c".into())],
+    ];
+    assert_eq!(
+        LITE.insert("t", &c, &t, &rows[..2]).expect("sql"),
+        "INSERT INTO \"t\" (\"id\", \"name\") VALUES (1,'a'''),(2,'b')"
+    );
+    assert_eq!(
+        LITE.upsert("t", &c, &t, &["id"], &rows).expect("sql"),
+        "INSERT INTO \"t\" (\"id\", \"name\") VALUES (2,'b'),(1,'c') \
+         ON CONFLICT (\"id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\""
+    );
+    assert_eq!(
+        LITE.upsert("t", &c, &t, &["id", "name"], &rows[1..2])
+            .expect("sql"),
+        "INSERT INTO \"t\" (\"id\", \"name\") VALUES (2,'b') ON CONFLICT (\"id\", \"name\") DO NOTHING"
+    );
+    assert_eq!(
+        LITE.update("t", &c, &t, &["id"], &rows[1..2]).expect("sql"),
+        vec!["UPDATE \"t\" SET \"name\" = 'b' WHERE \"id\" = 2"]
+    );
+    let keys = vec![vec![Value::Int(1)], vec![Value::Int(2)]];
+    assert_eq!(
+        LITE.delete("t", &["id"], &[&ColumnType::Int32], &keys)
+            .expect("sql"),
+        "DELETE FROM \"t\" WHERE \"id\" IN (1,2)"
+    );
+    assert_eq!(
+        LITE.delete("t", &c, &t, &rows[..2]).expect("sql"),
+        "DELETE FROM \"t\" WHERE (\"id\", \"name\") IN (VALUES (1,'a'''),(2,'b'))"
+    );
+}
+
+#[test]
+fn sqlite_offsets_statements() {
+    assert_eq!(LITE.offsets_table_ddl(), PG.offsets_table_ddl());
+    let offsets = vec![("s".to_string(), "top'ic".to_string(), 3, 42)];
+    assert_eq!(
+        LITE.offsets_upsert(&offsets).expect("sql"),
+        "INSERT INTO \"sluice_sink_offsets\" (\"sink\", \"topic\", \"kafka_partition\", \"next_offset\") \
+         VALUES ('s','top''ic',3,42) ON CONFLICT (\"sink\", \"topic\", \"kafka_partition\") \
+         DO UPDATE SET \"next_offset\" = EXCLUDED.\"next_offset\""
+    );
+    assert_eq!(
+        LITE.offsets_select("s'1").expect("sql"),
+        PG.offsets_select("s'1").expect("sql")
+    );
+}
+
+#[test]
+fn sqlite_value_errors_name_the_column() {
+    let t = [&text(), &ColumnType::Float64];
+    let rows = [[Value::String("a\0b".into()), Value::Float64(1.0)]];
+    let err = LITE
+        .insert("t", &["note", "ratio"], &t, &rows)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("column note: SQLite text cannot contain NUL characters")
+    );
+    let rows = [[Value::String("ok".into()), Value::Float64(f64::NAN)]];
+    let err = LITE
+        .insert("t", &["note", "ratio"], &t, &rows)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("column ratio: NaN cannot be stored in SQLite (it would become NULL)")
     );
 }
