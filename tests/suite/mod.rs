@@ -5,3 +5,4 @@ mod connect_compat;
 mod poll_modes;
 pub mod seed;
 mod sink_targets;
+mod sqlite_sink;
