@@ -109,9 +109,31 @@ pub struct SinkConfig {
     /// Tombstones and Debezium deletes delete rows.
     #[serde(default, alias = "delete.enabled", deserialize_with = "lenient::bool")]
     pub delete_enabled: bool,
-    /// Target table name; `${topic}` is replaced by the topic.
+    /// Target table name; `${topic}` is replaced by the topic (after `table_name_regex`).
     #[serde(default = "default_table_format", alias = "table.name.format")]
     pub table_name_format: String,
+    /// Regex the whole topic must match to be renamed (as Connect's `RegexRouter`).
+    #[serde(default, alias = "table.name.regex")]
+    pub table_name_regex: Option<String>,
+    /// Replacement for a topic matching `table_name_regex`; `$1`/`${1}` name groups.
+    #[serde(default, alias = "table.name.replacement")]
+    pub table_name_replacement: Option<String>,
+    /// Value fields to write (all when empty); key fields are always kept.
+    #[serde(
+        default,
+        alias = "fields.whitelist",
+        alias = "fields.include",
+        deserialize_with = "lenient::list"
+    )]
+    pub fields_include: Vec<String>,
+    /// Value fields never written; key fields are always kept.
+    #[serde(
+        default,
+        alias = "fields.blacklist",
+        alias = "fields.exclude",
+        deserialize_with = "lenient::list"
+    )]
+    pub fields_exclude: Vec<String>,
     /// Maximum records per DB transaction.
     #[serde(
         default = "default_batch_size",
@@ -119,8 +141,13 @@ pub struct SinkConfig {
         deserialize_with = "lenient::u64"
     )]
     pub batch_size: u64,
-    /// Longest a partial batch waits for more records.
-    #[serde(default = "default_max_wait_ms", deserialize_with = "lenient::u64")]
+    /// Longest a partial batch waits for more records (alias `flush_interval_ms`).
+    #[serde(
+        default = "default_max_wait_ms",
+        alias = "flush_interval_ms",
+        alias = "flush.interval.ms",
+        deserialize_with = "lenient::u64"
+    )]
     pub max_wait_ms: u64,
     /// Consumer group id (default `connect-<name>`, as Kafka Connect).
     #[serde(default)]
@@ -131,7 +158,9 @@ pub struct SinkConfig {
     /// Dead-letter topic.
     #[serde(default, alias = "errors.deadletterqueue.topic.name")]
     pub dlq_topic: Option<String>,
-    /// Time zone Timestamp values are written in for zone-less column types.
+    /// Time zone Timestamp values are written in for zone-less column types
+    /// (`UTC` or `+HH:MM`): a Timestamp is shifted by the offset, so a
+    /// DATETIME / `timestamp without time zone` column holds that zone's wall time.
     #[serde(default, alias = "db.timezone")]
     pub db_timezone: Option<String>,
     /// Key converter, accepted when it is Connect's JsonConverter.
@@ -164,9 +193,11 @@ impl SinkConfig {
             .unwrap_or_else(|| format!("connect-{}", self.name))
     }
 
-    /// Target table for `topic`.
-    pub fn table_for(&self, topic: &str) -> String {
-        self.table_name_format.replace("${topic}", topic)
+    /// `table_name_regex` anchored as Connect's `RegexRouter` applies it: the
+    /// whole topic must match.
+    pub fn table_rename_regex(&self) -> Option<Result<regex::Regex, regex::Error>> {
+        let re = self.table_name_regex.as_ref()?;
+        Some(regex::Regex::new(&format!("^(?:{re})$")))
     }
 
     /// Pure validation; no I/O.
@@ -259,6 +290,33 @@ impl SinkConfig {
         }
         if let Some(tz) = &self.db_timezone {
             crate::config::parse_timezone(tz).map_err(|r| invalid("db_timezone", r))?;
+        }
+        if !self.fields_include.is_empty() && !self.fields_exclude.is_empty() {
+            return Err(invalid(
+                "fields_exclude",
+                "set either fields_include or fields_exclude, not both".into(),
+            ));
+        }
+        match (self.table_rename_regex(), &self.table_name_replacement) {
+            (Some(Err(e)), _) => {
+                return Err(invalid(
+                    "table_name_regex",
+                    format!("not a valid regex: {e}"),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "table_name_replacement",
+                    "needs table_name_regex".into(),
+                ))
+            }
+            (Some(Ok(_)), None) => {
+                return Err(invalid(
+                    "table_name_replacement",
+                    "table_name_regex needs a replacement".into(),
+                ))
+            }
+            _ => {}
         }
         Ok(())
     }

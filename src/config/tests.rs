@@ -28,7 +28,7 @@ fn seed_config_loads_and_validates() {
     assert!(c.validate().is_empty(), "{:?}", c.validate());
     assert_eq!(c.source[0].topic_for("mydb", "users"), "my_topic_users");
     assert_eq!(c.sink[0].batch_size, 3000);
-    assert_eq!(c.sink[0].table_for("my_topic_users"), "my_topic_users");
+    assert_eq!(c.sink[0].table_name_format, "${topic}");
     assert_eq!(c.http.listen, "127.0.0.1:8083");
 }
 
@@ -147,4 +147,63 @@ fn env_overrides_nested_keys() {
         assert_eq!(c.kafka.bootstrap_servers, "10.0.0.1:9092");
         Ok(())
     });
+}
+
+fn sink(extra: &str) -> Config {
+    let text = format!("[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n{extra}\n");
+    Config::from_toml_str(&text).expect("load")
+}
+
+fn sink_errors(extra: &str) -> Vec<String> {
+    sink(extra)
+        .validate()
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[test]
+fn flush_interval_ms_is_max_wait_ms() {
+    assert_eq!(sink("flush_interval_ms = 75").sink[0].max_wait_ms, 75);
+    assert_eq!(sink("max_wait_ms = '80'").sink[0].max_wait_ms, 80);
+    assert_eq!(sink("").sink[0].max_wait_ms, 200);
+}
+
+#[test]
+fn table_name_regex_is_validated() {
+    assert!(sink_errors("table_name_regex = 'a(.*)'\ntable_name_replacement = 'b$1'").is_empty());
+    let errs = sink_errors("table_name_regex = 'a(('\ntable_name_replacement = 'b'");
+    assert!(
+        errs.iter().any(|e| e.contains("table_name_regex")),
+        "{errs:?}"
+    );
+    let errs = sink_errors("table_name_replacement = 'b'");
+    assert!(
+        errs.iter().any(|e| e.contains("needs table_name_regex")),
+        "{errs:?}"
+    );
+    let errs = sink_errors("table_name_regex = 'a'");
+    assert!(
+        errs.iter().any(|e| e.contains("table_name_replacement")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn field_lists_take_lists_connect_names_and_comma_strings() {
+    let c = sink("\"fields.whitelist\" = 'a, b'");
+    assert_eq!(c.sink[0].fields_include, vec!["a", "b"]);
+    let c = sink("fields_exclude = ['c']");
+    assert_eq!(c.sink[0].fields_exclude, vec!["c"]);
+    let c = sink("\"fields.blacklist\" = 'c,d'");
+    assert_eq!(c.sink[0].fields_exclude, vec!["c", "d"]);
+    let errs = sink_errors("fields_include = ['a']\nfields_exclude = ['b']");
+    assert!(errs.iter().any(|e| e.contains("not both")), "{errs:?}");
+}
+
+#[test]
+fn sink_db_timezone_is_validated() {
+    assert!(sink_errors("db_timezone = '+02:00'").is_empty());
+    let errs = sink_errors("db_timezone = 'Mars/Olympus'");
+    assert!(errs.iter().any(|e| e.contains("db_timezone")), "{errs:?}");
 }

@@ -19,6 +19,7 @@ pub mod dialect;
 pub mod dlq;
 pub mod plan;
 pub mod record;
+pub mod route;
 pub mod target;
 
 use std::collections::HashMap;
@@ -30,12 +31,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use dialect::SinkError;
 
-use crate::config::{DbEndpoint, ErrorsTolerance, KafkaConfig, SinkConfig};
+use crate::config::{DbEndpoint, ErrorsTolerance, KafkaConfig, PkMode, SinkConfig};
 use crate::connect::Decoder;
 use crate::metrics::METRICS;
 use crate::schema::TableSchema;
 use consume::SinkConsumer;
-use record::{RowChange, RowMapper, SinkRecord};
+use record::{MapRules, RowChange, RowMapper, SinkRecord};
+use route::TableNamer;
 use target::Target;
 
 /// Runs one sink until `cancel` fires or a definite error occurs.
@@ -52,6 +54,8 @@ pub async fn run(
         cfg.password_file.as_deref(),
     )
     .map_err(|e| SinkError::Invalid(e.to_string()))?;
+    let rules = MapRules::from_config(cfg).map_err(SinkError::Invalid)?;
+    let namer = TableNamer::new(cfg)?;
     let mut target = Target::connect(&endpoint).await?;
     target.ensure_offsets_table().await?;
     let mut consumer = SinkConsumer::new(cfg, kafka)?;
@@ -63,7 +67,8 @@ pub async fn run(
         cfg,
         dead_letters,
         decoder: Decoder::new(),
-        mapper: RowMapper::default(),
+        mapper: RowMapper::new(rules),
+        namer,
         tables: HashMap::new(),
     };
     tracing::info!(pipeline = %cfg.name, target = %endpoint.display_url(), "sink started");
@@ -99,6 +104,7 @@ struct SinkState<'a> {
     dead_letters: Option<dlq::DeadLetters>,
     decoder: Decoder,
     mapper: RowMapper,
+    namer: TableNamer,
     /// The target's current schema per table (what `describe_table` returned).
     tables: HashMap<String, TableSchema>,
 }
@@ -170,13 +176,18 @@ impl SinkState<'_> {
     /// Decodes one record and maps it to a target row.
     fn decode_change(&mut self, msg: &OwnedMessage) -> Result<RowChange, SinkError> {
         let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
-        let decoded =
-            self.decoder
-                .decode(msg.key(), msg.payload())
-                .map_err(|e| SinkError::Record {
-                    at: at(),
-                    reason: e.to_string(),
-                })?;
+        // Only record_key reads the key: an unreadable key must not fail other modes.
+        let key = match self.cfg.pk_mode {
+            PkMode::RecordKey => msg.key(),
+            _ => None,
+        };
+        let decoded = self
+            .decoder
+            .decode(key, msg.payload())
+            .map_err(|e| SinkError::Record {
+                at: at(),
+                reason: e.to_string(),
+            })?;
         let rec = SinkRecord {
             topic: msg.topic().to_string(),
             partition: msg.partition(),
@@ -185,9 +196,9 @@ impl SinkState<'_> {
             key: decoded.key,
             value: decoded.value,
         };
-        let table = self.cfg.table_for(msg.topic());
+        let table = self.namer.table_for(msg.topic());
         self.mapper
-            .map(&rec, &table, self.cfg.pk_mode, &self.cfg.pk_fields)
+            .map(&rec, &table)
             .map_err(|e| SinkError::Record {
                 at: at(),
                 reason: e.to_string(),

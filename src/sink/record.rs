@@ -8,11 +8,23 @@
 //! - `record_key`: the key's fields (all, or `pk_fields`), then the value's
 //!   other fields; a primitive key becomes the single column `pk_fields[0]`.
 //! - `record_value`: the value's fields; key = `pk_fields`.
+//!
+//! Then, as configured ([`MapRules`]):
+//! - `fields_include` / `fields_exclude` filter the *value's* fields; key
+//!   columns (the record key's fields, the kafka coordinates, or `pk_fields`
+//!   under `record_value`) are always kept.
+//! - `db_timezone`: every Timestamp is shifted by the zone's offset, so a
+//!   zone-less target column (DATETIME, `timestamp without time zone`) holds
+//!   the wall time of that zone, as Connect's `db.timezone` does.
+//! - With `delete_enabled`, a value whose `__deleted` field is `"true"` (or
+//!   `true`) is a delete: Debezium's `ExtractNewRecordState` with
+//!   `delete.handling.mode = rewrite` marks deletes so. Without
+//!   `delete_enabled` such a row is written as it is (a soft delete).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::PkMode;
+use crate::config::{PkMode, SinkConfig};
 use crate::event::{Op, Row, Value};
 use crate::schema::{Column, ColumnType, TableSchema};
 
@@ -60,9 +72,75 @@ pub enum RecordError {
     PrimitiveKeyNeedsName,
 }
 
+/// Which value fields a row keeps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum FieldFilter {
+    /// Every field.
+    #[default]
+    All,
+    /// Only these (plus key fields).
+    Include(Vec<String>),
+    /// All but these (key fields are kept).
+    Exclude(Vec<String>),
+}
+
+impl FieldFilter {
+    /// True when value field `name` is written.
+    pub fn keeps(&self, name: &str) -> bool {
+        match self {
+            FieldFilter::All => true,
+            FieldFilter::Include(names) => names.iter().any(|n| n == name),
+            FieldFilter::Exclude(names) => !names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// How records become rows: the mapping part of a sink's config.
+#[derive(Debug, Clone, Default)]
+pub struct MapRules {
+    /// Where the primary key comes from.
+    pub pk_mode: PkMode,
+    /// Key fields (or the three kafka column names).
+    pub pk_fields: Vec<String>,
+    /// Value fields to keep.
+    pub fields: FieldFilter,
+    /// `db_timezone` offset added to every Timestamp, in microseconds.
+    pub timestamp_shift_micros: i64,
+    /// Rows marked `__deleted = "true"` are deletes.
+    pub rewrite_deletes: bool,
+}
+
+impl MapRules {
+    /// The rules of `cfg` (`db_timezone` was checked by `validate`).
+    pub fn from_config(cfg: &SinkConfig) -> Result<MapRules, String> {
+        let offset_s = match &cfg.db_timezone {
+            Some(tz) => crate::config::parse_timezone(tz)?,
+            None => 0,
+        };
+        let fields = if !cfg.fields_include.is_empty() {
+            FieldFilter::Include(cfg.fields_include.clone())
+        } else if !cfg.fields_exclude.is_empty() {
+            FieldFilter::Exclude(cfg.fields_exclude.clone())
+        } else {
+            FieldFilter::All
+        };
+        Ok(MapRules {
+            pk_mode: cfg.pk_mode,
+            pk_fields: cfg.pk_fields.clone(),
+            fields,
+            timestamp_shift_micros: i64::from(offset_s) * 1_000_000,
+            rewrite_deletes: cfg.delete_enabled,
+        })
+    }
+}
+
+/// Debezium `ExtractNewRecordState`'s delete marker field.
+pub const DELETED_FIELD: &str = "__deleted";
+
 /// Maps records to rows, caching effective schemas by input schema identity.
 #[derive(Default)]
 pub struct RowMapper {
+    rules: MapRules,
     /// (table, key schema address, value schema address) → (the input schemas,
     /// held so their addresses cannot be reused while cached; the result).
     cache: HashMap<(String, usize, usize), CachedSchema>,
@@ -77,14 +155,27 @@ type CachedSchema = (
 const KAFKA_COLUMNS: [&str; 3] = ["__connect_topic", "__connect_partition", "__connect_offset"];
 
 impl RowMapper {
-    /// Maps `rec` under `pk_mode`/`pk_fields` into a change of `table`.
-    pub fn map(
-        &mut self,
-        rec: &SinkRecord,
-        table: &str,
-        pk_mode: PkMode,
-        pk_fields: &[String],
-    ) -> Result<RowChange, RecordError> {
+    /// A mapper applying `rules`.
+    pub fn new(rules: MapRules) -> RowMapper {
+        RowMapper {
+            rules,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The op `rec` means: a rewritten Debezium delete (`__deleted = "true"`)
+    /// is a delete when the rules say so.
+    pub fn op_of(&self, rec: &SinkRecord) -> Op {
+        if rec.op != Op::Delete && self.rules.rewrite_deletes && marked_deleted(rec) {
+            Op::Delete
+        } else {
+            rec.op
+        }
+    }
+
+    /// Maps `rec` under the rules into a change of `table`.
+    pub fn map(&mut self, rec: &SinkRecord, table: &str) -> Result<RowChange, RecordError> {
+        let rules = &self.rules;
         let key_ptr = rec.key.as_ref().map_or(0, |(s, _)| Arc::as_ptr(s) as usize);
         let val_ptr = rec
             .value
@@ -94,7 +185,7 @@ impl RowMapper {
         let schema = match self.cache.get(&cache_key) {
             Some((_, _, s)) => s.clone(),
             None => {
-                let s = Arc::new(effective_schema(rec, table, pk_mode, pk_fields)?);
+                let s = Arc::new(effective_schema(rec, table, rules)?);
                 if self.cache.len() > 1024 {
                     self.cache.clear();
                 }
@@ -107,13 +198,32 @@ impl RowMapper {
                 s
             }
         };
-        let row = effective_row(rec, &schema, pk_mode, pk_fields)?;
+        let mut row = effective_row(rec, &schema, rules.pk_mode, &rules.pk_fields);
+        if rules.timestamp_shift_micros != 0 {
+            for v in &mut row {
+                if let Value::Timestamp(us) = v {
+                    *us = us.saturating_add(rules.timestamp_shift_micros);
+                }
+            }
+        }
         Ok(RowChange {
             table: table.to_string(),
             schema,
-            op: rec.op,
+            op: self.op_of(rec),
             row,
         })
+    }
+}
+
+/// True when the value has `__deleted` set to `"true"` / `true`.
+fn marked_deleted(rec: &SinkRecord) -> bool {
+    let Some((schema, row)) = &rec.value else {
+        return false;
+    };
+    match schema.column_index(DELETED_FIELD).and_then(|i| row.get(i)) {
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        Some(Value::Boolean(b)) => *b,
+        _ => false,
     }
 }
 
@@ -133,15 +243,24 @@ fn kafka_names(pk_fields: &[String]) -> [String; 3] {
 pub fn effective_schema(
     rec: &SinkRecord,
     table: &str,
-    pk_mode: PkMode,
-    pk_fields: &[String],
+    rules: &MapRules,
 ) -> Result<TableSchema, RecordError> {
+    let pk_fields = &rules.pk_fields;
     let value_cols: Vec<Column> = rec
         .value
         .as_ref()
-        .map(|(s, _)| s.columns.clone())
+        .map(|(s, _)| {
+            s.columns
+                .iter()
+                .filter(|c| {
+                    rules.fields.keeps(&c.name)
+                        || (rules.pk_mode == PkMode::RecordValue && pk_fields.contains(&c.name))
+                })
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
-    let (columns, primary_key) = match pk_mode {
+    let (columns, primary_key) = match rules.pk_mode {
         PkMode::None => (value_cols, vec![]),
         PkMode::Kafka => {
             let names = kafka_names(pk_fields);
@@ -213,7 +332,7 @@ fn effective_row(
     schema: &TableSchema,
     pk_mode: PkMode,
     pk_fields: &[String],
-) -> Result<Row, RecordError> {
+) -> Row {
     let lookup = |part: &Option<(Arc<TableSchema>, Row)>, name: &str| -> Option<Value> {
         let (s, r) = part.as_ref()?;
         let i = s.column_index(name)?;
@@ -236,12 +355,20 @@ fn effective_row(
         };
         row.push(v.unwrap_or(Value::Null));
     }
-    Ok(row)
+    row
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mapper(pk_mode: PkMode, pk_fields: &[String]) -> RowMapper {
+        RowMapper::new(MapRules {
+            pk_mode,
+            pk_fields: pk_fields.to_vec(),
+            ..MapRules::default()
+        })
+    }
 
     fn value_schema() -> Arc<TableSchema> {
         Arc::new(TableSchema {
@@ -270,9 +397,7 @@ mod tests {
 
     #[test]
     fn none_mode_uses_value_fields() {
-        let c = RowMapper::default()
-            .map(&rec(None), "t", PkMode::None, &[])
-            .expect("map");
+        let c = mapper(PkMode::None, &[]).map(&rec(None), "t").expect("map");
         assert_eq!(c.schema.columns.len(), 2);
         assert!(c.schema.primary_key.is_empty());
         assert_eq!(c.row[1], Value::String("book".into()));
@@ -280,8 +405,8 @@ mod tests {
 
     #[test]
     fn kafka_mode_prepends_coordinates() {
-        let c = RowMapper::default()
-            .map(&rec(None), "t", PkMode::Kafka, &[])
+        let c = mapper(PkMode::Kafka, &[])
+            .map(&rec(None), "t")
             .expect("map");
         assert_eq!(
             c.schema.primary_key,
@@ -300,10 +425,9 @@ mod tests {
 
     #[test]
     fn record_value_mode_requires_fields() {
-        let ok =
-            RowMapper::default().map(&rec(None), "t", PkMode::RecordValue, &["order_id".into()]);
+        let ok = mapper(PkMode::RecordValue, &["order_id".into()]).map(&rec(None), "t");
         assert_eq!(ok.expect("map").schema.primary_key, vec!["order_id"]);
-        let err = RowMapper::default().map(&rec(None), "t", PkMode::RecordValue, &["nope".into()]);
+        let err = mapper(PkMode::RecordValue, &["nope".into()]).map(&rec(None), "t");
         assert_eq!(err.err(), Some(RecordError::MissingPkField("nope".into())));
     }
 
@@ -315,9 +439,7 @@ mod tests {
             primary_key: vec![],
         });
         let r = rec(Some((key_schema, vec![Value::Int(5)])));
-        let c = RowMapper::default()
-            .map(&r, "t", PkMode::RecordKey, &[])
-            .expect("map");
+        let c = mapper(PkMode::RecordKey, &[]).map(&r, "t").expect("map");
         assert_eq!(c.schema.primary_key, vec!["order_id"]);
         assert_eq!(c.schema.columns.len(), 2, "key field not duplicated");
 
@@ -328,13 +450,11 @@ mod tests {
         });
         let r = rec(Some((prim, vec![Value::Int(9)])));
         assert_eq!(
-            RowMapper::default()
-                .map(&r, "t", PkMode::RecordKey, &[])
-                .err(),
+            mapper(PkMode::RecordKey, &[]).map(&r, "t").err(),
             Some(RecordError::PrimitiveKeyNeedsName)
         );
-        let c = RowMapper::default()
-            .map(&r, "t", PkMode::RecordKey, &["id".into()])
+        let c = mapper(PkMode::RecordKey, &["id".into()])
+            .map(&r, "t")
             .expect("map");
         assert_eq!(c.schema.columns[0].name, "id");
         assert_eq!(c.row[0], Value::Int(9));
@@ -343,10 +463,113 @@ mod tests {
     #[test]
     fn missing_key_is_an_error() {
         assert_eq!(
-            RowMapper::default()
-                .map(&rec(None), "t", PkMode::RecordKey, &[])
-                .err(),
+            mapper(PkMode::RecordKey, &[]).map(&rec(None), "t").err(),
             Some(RecordError::MissingKey)
         );
+    }
+
+    fn key_schema() -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            name: "k".into(),
+            columns: vec![Column::new("order_id", ColumnType::Int64, false)],
+            primary_key: vec![],
+        })
+    }
+
+    #[test]
+    fn field_filters_keep_key_fields() {
+        let r = rec(Some((key_schema(), vec![Value::Int(5)])));
+        let only = |fields: FieldFilter, mode: PkMode, pk: &[&str]| {
+            let rules = MapRules {
+                pk_mode: mode,
+                pk_fields: pk.iter().map(|s| s.to_string()).collect(),
+                fields,
+                ..MapRules::default()
+            };
+            let c = RowMapper::new(rules).map(&r, "t").expect("map");
+            let names: Vec<String> = c.schema.columns.iter().map(|c| c.name.clone()).collect();
+            names
+        };
+        // The key field survives an include list that does not name it.
+        assert_eq!(
+            only(
+                FieldFilter::Include(vec!["item".into()]),
+                PkMode::RecordKey,
+                &[]
+            ),
+            ["order_id", "item"]
+        );
+        assert_eq!(
+            only(
+                FieldFilter::Exclude(vec!["order_id".into()]),
+                PkMode::RecordValue,
+                &["order_id"]
+            ),
+            ["order_id", "item"]
+        );
+        assert_eq!(
+            only(FieldFilter::Exclude(vec!["item".into()]), PkMode::None, &[]),
+            ["order_id"]
+        );
+        assert_eq!(
+            only(FieldFilter::Include(vec![]), PkMode::Kafka, &[]).len(),
+            3,
+            "an empty include list keeps only the kafka coordinates"
+        );
+    }
+
+    #[test]
+    fn timestamps_shift_by_the_zone_offset() {
+        let schema = Arc::new(TableSchema {
+            name: "e".into(),
+            columns: vec![
+                Column::new("at", ColumnType::Timestamp, true),
+                Column::new("day", ColumnType::Date, true),
+            ],
+            primary_key: vec![],
+        });
+        let r = SinkRecord {
+            value: Some((schema, vec![Value::Timestamp(1_000_000), Value::Date(3)])),
+            ..rec(None)
+        };
+        let rules = MapRules {
+            timestamp_shift_micros: 7200 * 1_000_000,
+            ..MapRules::default()
+        };
+        let c = RowMapper::new(rules).map(&r, "t").expect("map");
+        assert_eq!(
+            c.row,
+            [Value::Timestamp(7_201_000_000), Value::Date(3)],
+            "Timestamps move to the zone's wall time, Dates stay"
+        );
+    }
+
+    #[test]
+    fn rewritten_debezium_deletes_are_deletes_when_enabled() {
+        let schema = Arc::new(TableSchema {
+            name: "v".into(),
+            columns: vec![
+                Column::new("order_id", ColumnType::Int64, false),
+                Column::new(DELETED_FIELD, ColumnType::String { max_len: None }, true),
+            ],
+            primary_key: vec![],
+        });
+        let marked = |flag: &str| SinkRecord {
+            value: Some((
+                schema.clone(),
+                vec![Value::Int(5), Value::String(flag.into())],
+            )),
+            ..rec(Some((key_schema(), vec![Value::Int(5)])))
+        };
+        let rules = |rewrite| MapRules {
+            pk_mode: PkMode::RecordKey,
+            rewrite_deletes: rewrite,
+            ..MapRules::default()
+        };
+        let mut on = RowMapper::new(rules(true));
+        assert_eq!(on.map(&marked("true"), "t").expect("map").op, Op::Delete);
+        assert_eq!(on.map(&marked("false"), "t").expect("map").op, Op::Create);
+        let mut off = RowMapper::new(rules(false));
+        assert_eq!(off.map(&marked("true"), "t").expect("map").op, Op::Create);
     }
 }
