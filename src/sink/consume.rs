@@ -224,6 +224,28 @@ impl SinkConsumer {
         });
     }
 
+    /// Drops the records of `batch` below the target's `stored` next offsets
+    /// (read right before applying) and remembers those offsets; returns how
+    /// many were dropped. Records are only ever below them when another
+    /// member of the group applied them after this one lost the partition.
+    pub fn drop_applied(
+        &mut self,
+        stored: &HashMap<(String, i32), i64>,
+        batch: &mut Vec<OwnedMessage>,
+    ) -> usize {
+        for (tp, &offset) in stored {
+            let next = self.next.entry(tp.clone()).or_insert(offset);
+            *next = (*next).max(offset);
+        }
+        let before = batch.len();
+        batch.retain(|m| {
+            stored
+                .get(&(m.topic().to_string(), m.partition()))
+                .is_none_or(|&n| m.offset() >= n)
+        });
+        before - batch.len()
+    }
+
     /// Commits `offsets` (next offsets) to the group, asynchronously.
     pub fn commit_group(&self, offsets: &[(String, i32, i64)]) {
         let mut tpl = TopicPartitionList::new();

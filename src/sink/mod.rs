@@ -2,7 +2,8 @@
 //!
 //! The loop: collect a bounded batch from the consumer group ([`consume`]),
 //! decode every record ([`crate::connect`]), map it to a target row under
-//! `pk_mode` ([`record`]), make the target table follow the message schemas
+//! `pk_mode` and the field/time-zone rules ([`record`]) into the table that
+//! [`route`] names, make the target tables follow the message schemas
 //! (`auto_create` / `auto_evolve`, DDL run *before* the data transaction since
 //! MySQL commits implicitly on DDL), plan the DML ([`plan`]) and apply it
 //! together with the batch's next offsets in **one database transaction**
@@ -12,18 +13,37 @@
 //! Contract: records of one partition are applied in offset order; a record
 //! is "applied" when its row change and its next offset are committed in the
 //! target; re-delivery after a crash or rebalance is skipped by offset, so
-//! every record is applied exactly once.
+//! every record is applied exactly once. Right before each batch is applied
+//! the stored offsets are read again and records another member of the group
+//! applied meanwhile are dropped (a member that lost its partitions without
+//! noticing, e.g. after a long pause, cannot apply them a second time).
+//!
+//! **Bad records** (`errors_tolerance = "all"`): a record that cannot be
+//! decoded or mapped, whose schema the table cannot follow (an incompatible
+//! type change, a required field without default), or whose row the database
+//! refuses for a definite reason that is the record's own (a value the column
+//! cannot hold, a constraint) is written to `dlq_topic` with the reason and
+//! skipped. A batch the database refuses is split in halves, each applied in
+//! its own transaction with its own next offsets, down to single records
+//! ([`fallback`]): the good records are applied once, the bad ones go to the
+//! dead-letter topic, and none is lost or doubled. The dead-letter write
+//! happens before the offset that skips the record is committed, so the
+//! topic is at-least-once (a crash in between writes the record twice).
+//! Transient errors and errors of the target itself (privileges, read-only,
+//! disk full) stop the batch in every mode; `errors_tolerance = "none"`
+//! stops the pipeline on the first bad record.
 
 pub mod consume;
 pub mod dialect;
 pub mod dlq;
+mod evolve;
+mod fallback;
 pub mod plan;
 pub mod record;
 pub mod route;
 pub mod target;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::message::{Message, OwnedMessage};
@@ -33,6 +53,7 @@ pub use dialect::SinkError;
 
 use crate::config::{DbEndpoint, ErrorsTolerance, KafkaConfig, PkMode, SinkConfig};
 use crate::connect::Decoder;
+use crate::event::Op;
 use crate::metrics::METRICS;
 use crate::schema::TableSchema;
 use consume::SinkConsumer;
@@ -57,7 +78,7 @@ pub async fn run(
     let rules = MapRules::from_config(cfg).map_err(SinkError::Invalid)?;
     let namer = TableNamer::new(cfg)?;
     let mut target = Target::connect(&endpoint).await?;
-    target.ensure_offsets_table().await?;
+    ensure_offsets_table(&mut target).await?;
     let mut consumer = SinkConsumer::new(cfg, kafka)?;
     let dead_letters = match (&cfg.dlq_topic, cfg.errors_tolerance) {
         (Some(topic), ErrorsTolerance::All) => Some(dlq::DeadLetters::new(kafka, topic)?),
@@ -86,6 +107,15 @@ pub async fn run(
         if batch.is_empty() {
             continue;
         }
+        let stored = target.load_offsets(&cfg.name).await?;
+        let dropped = consumer.drop_applied(&stored, &mut batch);
+        if dropped > 0 {
+            tracing::warn!(pipeline = %cfg.name, records = dropped,
+                "records already applied by another member of the group; skipped");
+        }
+        if batch.is_empty() {
+            continue;
+        }
         let started = Instant::now();
         let offsets = state.apply_batch(&mut target, &batch).await?;
         consumer.applied(&offsets);
@@ -97,6 +127,47 @@ pub async fn run(
     }
     tracing::info!(pipeline = %cfg.name, "sink stopping");
     Ok(())
+}
+
+/// Creates the offsets table; a failure is retried once, because two sinks
+/// starting together on one PostgreSQL database can race in `CREATE TABLE IF
+/// NOT EXISTS` (a unique violation in the catalog) and the second try sees the table.
+async fn ensure_offsets_table(target: &mut Target) -> Result<(), SinkError> {
+    match target.ensure_offsets_table().await {
+        Err(e) if !e.is_transient() => {
+            tracing::debug!(error = %e, "creating the offsets table failed; retrying once");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            target.ensure_offsets_table().await
+        }
+        other => other,
+    }
+}
+
+/// Next offsets, (topic, partition, offset), in order of first appearance.
+pub type NextOffsets = Vec<(String, i32, i64)>;
+
+/// One consumed record on its way through a batch.
+struct Item<'m> {
+    msg: &'m OwnedMessage,
+    /// The row change to write; `None` when the record writes nothing (a
+    /// skipped delete, or a record already sent to the dead-letter topic)
+    /// and only its offset is committed.
+    change: Option<RowChange>,
+}
+
+/// The next offset of every partition in `items`.
+fn next_offsets<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> NextOffsets {
+    let mut next: NextOffsets = Vec::new();
+    for msg in msgs {
+        match next
+            .iter_mut()
+            .find(|(t, p, _)| t == msg.topic() && *p == msg.partition())
+        {
+            Some(e) => e.2 = e.2.max(msg.offset() + 1),
+            None => next.push((msg.topic().to_string(), msg.partition(), msg.offset() + 1)),
+        }
+    }
+    next
 }
 
 struct SinkState<'a> {
@@ -115,66 +186,102 @@ impl SinkState<'_> {
         &mut self,
         target: &mut Target,
         batch: &[OwnedMessage],
-    ) -> Result<Vec<(String, i32, i64)>, SinkError> {
-        let mut next: Vec<(String, i32, i64)> = Vec::new();
-        let mut changes: Vec<RowChange> = Vec::with_capacity(batch.len());
+    ) -> Result<NextOffsets, SinkError> {
+        let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.len());
+        let mut skipped_deletes = 0u64;
         for msg in batch {
-            match next
-                .iter_mut()
-                .find(|(t, p, _)| t == msg.topic() && *p == msg.partition())
-            {
-                Some(e) => e.2 = msg.offset() + 1,
-                None => next.push((msg.topic().to_string(), msg.partition(), msg.offset() + 1)),
-            }
-            match self.decode_change(msg) {
-                Ok(c) => changes.push(c),
-                Err(e) if self.cfg.errors_tolerance == ErrorsTolerance::All => {
-                    METRICS
-                        .pipeline_errors
-                        .with_label_values(&[&self.cfg.name, "record"])
-                        .inc();
-                    tracing::warn!(pipeline = %self.cfg.name, topic = msg.topic(), partition = msg.partition(),
-                        offset = msg.offset(), error = %e, "record skipped (errors_tolerance = all)");
-                    if let Some(dlq) = &self.dead_letters {
-                        dlq.send(msg, "sluice.RecordError", &e.to_string()).await?;
-                        METRICS
-                            .sink_dead_letters
-                            .with_label_values(&[&self.cfg.name])
-                            .inc();
-                    }
+            let change = match self.decode_change(msg) {
+                Ok(Some(c)) => Some(c),
+                Ok(None) => {
+                    skipped_deletes += 1;
+                    None
+                }
+                Err(e) if self.tolerates(&e) => {
+                    self.dead_letter(msg, "sluice.RecordError", &e.to_string())
+                        .await?;
+                    None
                 }
                 Err(e) => return Err(e),
-            }
+            };
+            items.push(Item { msg, change });
         }
-        self.evolve(target, &changes).await?;
+        self.evolve(target, &mut items).await?;
+        match self.apply_items(target, &items).await {
+            Ok(()) => {}
+            Err(e) if self.tolerates(&e) => {
+                tracing::warn!(pipeline = %self.cfg.name, records = items.len(), error = %e,
+                    "batch refused; isolating the records the target refuses");
+                fallback::apply_isolating(self, target, &items, e).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        if skipped_deletes > 0 {
+            METRICS
+                .sink_tombstones_skipped
+                .with_label_values(&[&self.cfg.name])
+                .inc_by(skipped_deletes);
+        }
+        Ok(next_offsets(batch.iter()))
+    }
+
+    /// Plans the changes of `items` and applies them with the items' next
+    /// offsets in one transaction; counts the applied rows.
+    async fn apply_items(&self, target: &mut Target, items: &[Item<'_>]) -> Result<(), SinkError> {
+        let changes: Vec<&RowChange> = items.iter().filter_map(|i| i.change.as_ref()).collect();
         let (statements, counts) = plan::plan(
             target.dialect(),
             &changes,
             self.cfg.insert_mode,
             self.cfg.delete_enabled,
         )?;
-        let with_sink: Vec<(String, String, i32, i64)> = next
-            .iter()
-            .map(|(t, p, o)| (self.cfg.name.clone(), t.clone(), *p, *o))
+        let offsets: Vec<target::OffsetRow> = next_offsets(items.iter().map(|i| i.msg))
+            .into_iter()
+            .map(|(t, p, o)| (self.cfg.name.clone(), t, p, o))
             .collect();
-        target.apply(&statements, &with_sink).await?;
+        target.apply(&statements, &offsets).await?;
         for (table, op, n) in &counts.applied {
             METRICS
                 .sink_rows_applied
                 .with_label_values(&[self.cfg.name.as_str(), table.as_str(), op])
                 .inc_by(*n);
         }
-        if counts.skipped_deletes > 0 {
-            METRICS
-                .sink_tombstones_skipped
-                .with_label_values(&[&self.cfg.name])
-                .inc_by(counts.skipped_deletes);
-        }
-        Ok(next)
+        Ok(())
     }
 
-    /// Decodes one record and maps it to a target row.
-    fn decode_change(&mut self, msg: &OwnedMessage) -> Result<RowChange, SinkError> {
+    /// True when `e` only concerns the records at hand and
+    /// `errors_tolerance = "all"` lets the sink skip them.
+    fn tolerates(&self, e: &SinkError) -> bool {
+        self.cfg.errors_tolerance == ErrorsTolerance::All
+            && !e.is_transient()
+            && fallback::blames_record(e)
+    }
+
+    /// Skips `msg`: logs, counts, and writes it to the dead-letter topic when one is set.
+    async fn dead_letter(
+        &self,
+        msg: &OwnedMessage,
+        class: &str,
+        reason: &str,
+    ) -> Result<(), SinkError> {
+        METRICS
+            .pipeline_errors
+            .with_label_values(&[&self.cfg.name, "record"])
+            .inc();
+        tracing::warn!(pipeline = %self.cfg.name, topic = msg.topic(), partition = msg.partition(),
+            offset = msg.offset(), error = %reason, "record skipped (errors_tolerance = all)");
+        if let Some(dlq) = &self.dead_letters {
+            dlq.send(msg, class, reason).await?;
+            METRICS
+                .sink_dead_letters
+                .with_label_values(&[&self.cfg.name])
+                .inc();
+        }
+        Ok(())
+    }
+
+    /// Decodes one record and maps it to a target row; `None` for a delete
+    /// that `delete_enabled = false` skips.
+    fn decode_change(&mut self, msg: &OwnedMessage) -> Result<Option<RowChange>, SinkError> {
         let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
         // Only record_key reads the key: an unreadable key must not fail other modes.
         let key = match self.cfg.pk_mode {
@@ -196,98 +303,16 @@ impl SinkState<'_> {
             key: decoded.key,
             value: decoded.value,
         };
+        if !self.cfg.delete_enabled && self.mapper.op_of(&rec) == Op::Delete {
+            return Ok(None);
+        }
         let table = self.namer.table_for(msg.topic());
         self.mapper
             .map(&rec, &table)
+            .map(Some)
             .map_err(|e| SinkError::Record {
                 at: at(),
                 reason: e.to_string(),
             })
-    }
-
-    /// Makes every table of `changes` accept their schemas (CREATE / ALTER).
-    async fn evolve(
-        &mut self,
-        target: &mut Target,
-        changes: &[RowChange],
-    ) -> Result<(), SinkError> {
-        let mut seen: Vec<(&str, usize)> = Vec::new();
-        for c in changes {
-            let id = (c.table.as_str(), Arc::as_ptr(&c.schema) as usize);
-            if seen.contains(&id) {
-                continue;
-            }
-            seen.push(id);
-            self.ensure_table(target, &c.table, &c.schema).await?;
-        }
-        Ok(())
-    }
-
-    async fn ensure_table(
-        &mut self,
-        target: &mut Target,
-        table: &str,
-        schema: &TableSchema,
-    ) -> Result<(), SinkError> {
-        let dialect = target.dialect();
-        let wanted = dialect.stored_schema(schema, &schema.primary_key);
-        if !self.tables.contains_key(table) {
-            if let Some(existing) = target.describe_table(table).await? {
-                self.tables.insert(table.to_string(), existing);
-            }
-        }
-        let ddl = match self.tables.get(table) {
-            None if self.cfg.auto_create => {
-                vec![dialect.create_table(table, schema, &schema.primary_key)?]
-            }
-            None => {
-                return Err(SinkError::Schema {
-                    table: table.to_string(),
-                    reason: "table does not exist and auto_create is false".into(),
-                })
-            }
-            Some(existing) => {
-                let diff = existing.diff(&wanted);
-                if diff.added.is_empty() && diff.widened.is_empty() && diff.incompatible.is_empty()
-                {
-                    return Ok(());
-                }
-                if !self.cfg.auto_evolve {
-                    let names: Vec<&str> = diff.added.iter().map(|c| c.name.as_str()).collect();
-                    return Err(SinkError::Schema {
-                        table: table.to_string(),
-                        reason: format!(
-                            "table is missing fields {names:?} and auto_evolve is false"
-                        ),
-                    });
-                }
-                // Added columns take the message's own type and default.
-                let mut diff = diff;
-                for col in &mut diff.added {
-                    if let Some(orig) = schema.column(&col.name) {
-                        *col = orig.clone();
-                    }
-                }
-                dialect.alter_table(table, existing, &diff)?
-            }
-        };
-        for sql in &ddl {
-            target.execute_ddl(sql).await?;
-            METRICS
-                .sink_ddl_applied
-                .with_label_values(&[&self.cfg.name, table])
-                .inc();
-        }
-        tracing::info!(pipeline = %self.cfg.name, table, statements = ddl.len(), "table created or evolved");
-        match target.describe_table(table).await? {
-            Some(now) => {
-                self.tables.insert(table.to_string(), now);
-                Ok(())
-            }
-            None => Err(SinkError::Schema {
-                table: table.to_string(),
-                reason: "table missing right after CREATE TABLE".into(),
-            }),
-        }
     }
 }

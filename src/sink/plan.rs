@@ -5,6 +5,8 @@
 //! multi-row statements as the size limits allow. Runs keep the order of the
 //! records, so per-key order (Kafka's partition order) is kept in the target.
 
+use std::borrow::Borrow;
+
 use crate::config::InsertMode;
 use crate::event::{Op, Value};
 use crate::schema::ColumnType;
@@ -39,9 +41,9 @@ fn approx_size(row: &[Value]) -> usize {
 }
 
 /// Plans `changes` into statements.
-pub fn plan(
+pub fn plan<C: Borrow<RowChange>>(
     dialect: Dialect,
-    changes: &[RowChange],
+    changes: &[C],
     insert_mode: InsertMode,
     delete_enabled: bool,
 ) -> Result<(Vec<String>, PlanCounts), SinkError> {
@@ -49,13 +51,13 @@ pub fn plan(
     let mut counts = PlanCounts::default();
     let mut start = 0;
     while start < changes.len() {
-        let first = &changes[start];
+        let first = changes[start].borrow();
         let is_delete = first.op == Op::Delete;
         let mut end = start + 1;
         while end < changes.len()
-            && changes[end].table == first.table
-            && std::sync::Arc::ptr_eq(&changes[end].schema, &first.schema)
-            && (changes[end].op == Op::Delete) == is_delete
+            && changes[end].borrow().table == first.table
+            && std::sync::Arc::ptr_eq(&changes[end].borrow().schema, &first.schema)
+            && (changes[end].borrow().op == Op::Delete) == is_delete
         {
             end += 1;
         }
@@ -75,11 +77,14 @@ pub fn plan(
             let sql: Vec<String> = if is_delete {
                 let keys: Vec<Vec<Value>> = chunk
                     .iter()
-                    .map(|c| key_idx.iter().map(|&i| c.row[i].clone()).collect())
+                    .map(|c| {
+                        let row = &c.borrow().row;
+                        key_idx.iter().map(|&i| row[i].clone()).collect()
+                    })
                     .collect();
                 vec![dialect.delete(&first.table, &key, &key_types, &keys)?]
             } else {
-                let rows: Vec<&[Value]> = chunk.iter().map(|c| c.row.as_slice()).collect();
+                let rows: Vec<&[Value]> = chunk.iter().map(|c| c.borrow().row.as_slice()).collect();
                 match insert_mode {
                     InsertMode::Insert => {
                         vec![dialect.insert(&first.table, &columns, &types, &rows)?]
@@ -94,6 +99,7 @@ pub fn plan(
             };
             statements.extend(sql);
             for c in chunk {
+                let c = c.borrow();
                 bump(&mut counts.applied, &c.table, c.op.label());
             }
         }
@@ -109,12 +115,12 @@ fn bump(applied: &mut Vec<(String, &'static str, u64)>, table: &str, op: &'stati
 }
 
 /// Splits a run into statement-sized chunks.
-fn chunks(run: &[RowChange]) -> Vec<&[RowChange]> {
+fn chunks<C: Borrow<RowChange>>(run: &[C]) -> Vec<&[C]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (i, c) in run.iter().enumerate() {
-        let size = approx_size(&c.row);
+        let size = approx_size(&c.borrow().row);
         if i > start && (i - start >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_STATEMENT_BYTES)
         {
             out.push(&run[start..i]);
