@@ -4,5 +4,7 @@ mod cli;
 mod connect_compat;
 mod poll_modes;
 pub mod seed;
+mod sink_exactly_once;
+mod sink_modes;
 mod sink_targets;
 mod sqlite_sink;
