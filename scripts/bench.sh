@@ -1,0 +1,527 @@
+#!/usr/bin/env bash
+# Throughput benchmark of Sluice on this machine's real services, each figure beside a
+# baseline measured in the same run.
+#
+#   scripts/bench.sh poll [--rows N | --quick] [options]
+#
+# `poll` measures, for N narrow rows (id BIGINT PK, a INT, b VARCHAR(32), c DATETIME(3)):
+#   source  sluice poll source (incrementing, exactly-once) MariaDB table -> Kafka topic,
+#           from process start until every row is in a committed Kafka transaction;
+#           baseline: `kcat -P` producing the same keys and values (dumped from that topic).
+#   sink    sluice sink topic -> fresh MariaDB database (auto_create, insert) until every
+#           row is committed; baseline: LOAD DATA LOCAL INFILE of the same rows (TSV) into
+#           an identical empty table.
+#   sink    the same into a fresh PostgreSQL database; baseline: \copy FROM the TSV file.
+# and prints rows, seconds, rows/s and sluice/baseline ratios, with the CPU seconds and peak
+# RSS of each process, the CPU the servers used and the CPU other processes on the machine
+# used meanwhile (a noise gauge: the machine is shared).
+#
+# Options:
+#   --rows N              rows to load (default 1000000)
+#   --quick               50000 rows (CI smoke run)
+#   --batch-max-rows B    source batch_max_rows = rows per Kafka transaction (default 10000)
+#   --sink-batch-size S   sink batch_size = records per DB transaction (default 3000)
+#   --pk-mode M           sink pk_mode: record_key (default; id becomes the PRIMARY KEY) | none
+#   --settle S            seconds to pause before each timed run (default 3)
+#   --timeout S           deadline of each timed run (default max(120, N/1000))
+#   --bin PATH            benchmark this sluice binary instead of building one
+#                         (default: cargo build --release, then target/release/sluice)
+#   --keep                keep the databases, topics and work files
+#
+# Needs: MariaDB root/no password on 127.0.0.1:3306, PostgreSQL postgres/trust on
+# 127.0.0.1:5432, Kafka on 127.0.0.1:9092 (scripts/services.sh up starts them), kcat, curl.
+# Everything a run creates is named bench_<UTC time>_<pid>; databases, topics and work files
+# are removed at the end (also on failure or Ctrl-C) and every sluice process it started is
+# stopped.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  exit "${1:-2}"
+}
+die() {
+  echo "bench: ERROR: $*" >&2
+  exit 1
+}
+log() { echo "bench: $*" >&2; }
+
+[[ ${1:-} == poll ]] || usage 2
+shift
+ROWS=1000000
+BATCH_MAX_ROWS=10000
+SINK_BATCH=3000
+PK_MODE=record_key
+SETTLE=3
+TIMEOUT=
+KEEP=0
+BIN_ARG=
+while (($#)); do
+  case $1 in
+    --rows) ROWS=${2:?--rows needs a value}; shift 2 ;;
+    --rows=*) ROWS=${1#*=}; shift ;;
+    --quick) ROWS=50000; shift ;;
+    --batch-max-rows) BATCH_MAX_ROWS=${2:?}; shift 2 ;;
+    --sink-batch-size) SINK_BATCH=${2:?}; shift 2 ;;
+    --pk-mode) PK_MODE=${2:?}; shift 2 ;;
+    --settle) SETTLE=${2:?}; shift 2 ;;
+    --timeout) TIMEOUT=${2:?}; shift 2 ;;
+    --bin) BIN_ARG=${2:?}; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h | --help) usage 0 ;;
+    *) echo "bench: unknown argument: $1" >&2; usage 2 ;;
+  esac
+done
+for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
+done
+((ROWS > 0 && BATCH_MAX_ROWS > 0 && SINK_BATCH > 0)) || die "--rows, --batch-max-rows and --sink-batch-size must be > 0"
+[[ $PK_MODE == record_key || $PK_MODE == none ]] || die "--pk-mode must be record_key or none"
+TIMEOUT=${TIMEOUT:-$((ROWS / 1000 > 120 ? ROWS / 1000 : 120))}
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be an integer"
+
+for tool in mariadb psql kcat curl awk; do
+  command -v "$tool" >/dev/null || die "$tool not found (scripts/services.sh up installs the services and kcat)"
+done
+BOOTSTRAP=127.0.0.1:9092
+HZ=$(getconf CLK_TCK)
+NPROC=$(nproc)
+
+my() { mariadb -h127.0.0.1 -P3306 -uroot --batch "$@"; }
+pg() { psql -h 127.0.0.1 -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+# ----------------------------------------------------------------------------- run state
+
+RUN_ID=$(date -u +%Y%m%d%H%M%S)_$$
+SRC_DB=bench_${RUN_ID}
+SINK_DB=bench_${RUN_ID}_sink # on MariaDB and on PostgreSQL
+PREFIX=bench_${RUN_ID}_
+TOPIC=${PREFIX}narrow
+KCAT_TOPIC=${PREFIX}kcat
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
+SLUICE_PIDS=()
+CREATED_MY=()
+CREATED_PG=0
+CREATED_TOPICS=0
+OK=0
+
+stop_pid() { # stop_pid PID: TERM, wait up to 15 s, then KILL; sets STOP_RC
+  local pid=$1 i
+  STOP_RC=0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || STOP_RC=$?; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "sluice pid $pid did not stop within 15 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || STOP_RC=$?
+}
+
+cleanup() {
+  local rc=$? pid db
+  trap - EXIT INT TERM
+  for pid in "${SLUICE_PIDS[@]}"; do stop_pid "$pid"; done
+  if ((KEEP)); then
+    log "kept (--keep): MariaDB databases: ${CREATED_MY[*]:-none}; PostgreSQL database: $( ((CREATED_PG)) && echo "$SINK_DB" || echo none); topics: $( ((CREATED_TOPICS)) && echo "$TOPIC $KCAT_TOPIC" || echo none); files: $WORK"
+    exit "$rc"
+  fi
+  for db in "${CREATED_MY[@]}"; do
+    my -e "DROP DATABASE IF EXISTS \`$db\`" 2>/dev/null || log "could not drop MariaDB database $db"
+  done
+  if ((CREATED_PG)); then
+    pg -d postgres -c "DROP DATABASE IF EXISTS \"$SINK_DB\" WITH (FORCE)" 2>/dev/null \
+      || log "could not drop PostgreSQL database $SINK_DB"
+  fi
+  if ((CREATED_TOPICS)) && [[ -d /var/lib/sluice-test/kafka/libs ]] && command -v java >/dev/null; then
+    # Best effort: topics are uniquely named, so leaving them is harmless, only disk space.
+    java -cp '/var/lib/sluice-test/kafka/libs/*' org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "${PREFIX}(narrow|kcat)" >/dev/null 2>&1 \
+      || log "could not delete topics $TOPIC, $KCAT_TOPIC (harmless; they stay)"
+  fi
+  if ((OK)); then
+    rm -rf "$WORK"
+  else
+    rm -f "$WORK"/*.tsv "$WORK"/*.dump "$WORK"/sluice
+    log "failed; logs kept in $WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ----------------------------------------------------------------------------- measuring
+
+now() { echo "$EPOCHREALTIME"; }
+fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+
+# CPU ticks (utime+stime) of one process; with `all`, plus its waited-for children.
+proc_ticks() {
+  local f
+  f=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  # after "pid (comm) ": $12 utime, $13 stime, $14 cutime, $15 cstime
+  awk -v all="${2:-}" '{ print $12 + $13 + (all == "all" ? $14 + $15 : 0) }' <<<"$f"
+}
+vm_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+MARIADB_PID=$(pgrep -xo mariadbd || pgrep -xo mysqld || echo 0)
+KAFKA_PID=$(cat /var/lib/sluice-test/kafka/kafka.pid 2>/dev/null || pgrep -fo 'kafka\.Kafka' || echo 0)
+PG_PID=0
+pg_data=$(pg -d postgres -tAc "SHOW data_directory" 2>/dev/null || true)
+[[ -n $pg_data && -r $pg_data/postmaster.pid ]] && PG_PID=$(head -n 1 "$pg_data/postmaster.pid")
+
+pg_ticks() { # postmaster + live children + exited children
+  local t c
+  ((PG_PID)) || { echo 0; return; }
+  t=$(proc_ticks "$PG_PID" all)
+  for c in $(pgrep -P "$PG_PID" || true); do t=$((t + $(proc_ticks "$c"))); done
+  echo "$t"
+}
+machine_busy_ticks() { # busy and total jiffies of all CPUs (USER_HZ)
+  awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat
+}
+snapshot() { # snapshot VAR: servers' ticks and machine ticks
+  local -n s=$1
+  local mb mt
+  read -r mb mt < <(machine_busy_ticks)
+  # shellcheck disable=SC2034  # s is a nameref to the caller's array
+  s=("$(proc_ticks "$MARIADB_PID")" "$(proc_ticks "$KAFKA_PID")" "$(pg_ticks)" "$mb" "$mt")
+}
+
+# Result rows: phase|what|rows|seconds|client cpu s|client peak RSS KB|mariadb s|kafka s|pg s|others %|load1|note
+RESULTS=()
+record() { # record PHASE WHAT SECONDS CLIENT_TICKS RSS_KB SNAP_BEFORE SNAP_AFTER [NOTE]
+  local -n b=$6 a=$7
+  local srv_my srv_k srv_pg busy total ours others load1
+  # (a PostgreSQL backend that exited but was not reaped yet can make a delta negative)
+  srv_my=$((a[0] > b[0] ? a[0] - b[0] : 0))
+  srv_k=$((a[1] > b[1] ? a[1] - b[1] : 0))
+  srv_pg=$((a[2] > b[2] ? a[2] - b[2] : 0))
+  busy=$((a[3] - b[3]))
+  total=$((a[4] - b[4]))
+  ours=$((srv_my + srv_k + srv_pg + $4))
+  others=$(awk -v busy="$busy" -v total="$total" -v ours="$ours" \
+    'BEGIN { o = busy - ours; if (o < 0) o = 0; printf "%.0f", (total > 0 ? 100 * o / total : 0) }')
+  load1=$(cut -d' ' -f1 /proc/loadavg)
+  RESULTS+=("$1|$2|$ROWS|$3|$(awk -v t="$4" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')|$5|$(
+    awk -v a="$srv_my" -v b="$srv_k" -v c="$srv_pg" -v hz="$HZ" 'BEGIN { printf "%.1f|%.1f|%.1f", a / hz, b / hz, c / hz }'
+  )|$others|$load1|${8:-}")
+}
+
+# "first <event> after Xs; then Y rows/s": startup cost vs streaming rate.
+steady_note() {
+  awk -v what="$1" -v s="$T_START" -v f="$T_FIRST" -v d="$T_DONE" -v n="$ROWS" 'BEGIN {
+    printf "first %s %.3fs after start; %.0f rows/s from then on", what, f - s, (d > f ? n / (d - f) : 0) }'
+}
+
+settle() { ((SETTLE == 0)) || sleep "$SETTLE"; }
+
+# Runs a baseline client under /usr/bin/time; sets T_SECS, T_TICKS, T_RSS.
+timed_client() {
+  local tf=$WORK/time.$RANDOM t0 t1
+  t0=$(now)
+  /usr/bin/time -f '%U %S %M' -o "$tf" "$@"
+  t1=$(now)
+  T_SECS=$(fsub "$t1" "$t0")
+  read -r T_TICKS T_RSS < <(awk -v hz="$HZ" '{ printf "%d %d\n", ($1 + $2) * hz + 0.5, $3 }' "$tf")
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
+    || echo $((20000 + RANDOM % 20000))
+}
+
+# Sums one metric family (all label sets) from sluice's /metrics; 0 when unreachable.
+metric() {
+  { curl -s -m 2 "http://127.0.0.1:$PORT/metrics" 2>/dev/null || true; } \
+    | awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d", s }'
+}
+
+# Starts sluice on CONFIG (logging to LOG); sets SLUICE_PID and T_START.
+start_sluice() {
+  T_START=$(now)
+  "$BIN" run --config "$1" 2>"$2" &
+  SLUICE_PID=$!
+  SLUICE_PIDS+=("$SLUICE_PID")
+}
+
+# Waits (polling /metrics every 100 ms) until metric $1 >= $2 and, when given, $3 >= $4;
+# sets T_FIRST (first time $1 > 0) and T_DONE.
+wait_metrics() {
+  local deadline=$((SECONDS + TIMEOUT)) v w=0
+  T_FIRST=
+  while :; do
+    if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
+      tail -n 30 "$LOG" >&2 || true
+      die "sluice (pid $SLUICE_PID) exited before the run finished; log above ($LOG)"
+    fi
+    v=$(metric "$1")
+    [[ -z $T_FIRST ]] && ((v > 0)) && T_FIRST=$(now)
+    if ((v >= $2)); then
+      [[ -n ${3:-} ]] && w=$(metric "$3")
+      if [[ -z ${3:-} ]] || ((w >= $4)); then
+        T_DONE=$(now)
+        return 0
+      fi
+    fi
+    if ((SECONDS > deadline)); then
+      tail -n 30 "$LOG" >&2 || true
+      die "timeout after ${TIMEOUT}s: $1 = $v (want $2)${3:+, $3 = $w (want $4)}"
+    fi
+    sleep 0.1
+  done
+}
+
+# Ends a sluice run: reads CPU and peak RSS, stops it, checks errors; sets S_TICKS, S_RSS.
+finish_sluice() {
+  local errs restarts
+  errs=$(metric sluice_pipeline_errors_total)
+  restarts=$(metric sluice_pipeline_restarts_total)
+  S_TICKS=$(proc_ticks "$SLUICE_PID")
+  S_RSS=$(vm_hwm_kb "$SLUICE_PID")
+  stop_pid "$SLUICE_PID"
+  local keep=() p
+  for p in "${SLUICE_PIDS[@]}"; do [[ $p == "$SLUICE_PID" ]] || keep+=("$p"); done
+  SLUICE_PIDS=("${keep[@]}")
+  ((STOP_RC == 0)) || log "WARNING: sluice exited with status $STOP_RC on SIGTERM (log $LOG)"
+  if ((errs > 0 || restarts > 0)); then
+    log "WARNING: $errs pipeline errors, $restarts restarts during the run (log $LOG):"
+    grep -E 'WARN|ERROR' "$LOG" | tail -n 5 >&2 || true
+  fi
+}
+
+# ----------------------------------------------------------------------------- setup
+
+if ! bash scripts/services.sh status >/dev/null 2>&1; then
+  log "a service is down; starting them (scripts/services.sh up)"
+  bash scripts/services.sh up
+fi
+if [[ -n $BIN_ARG ]]; then
+  [[ -x $BIN_ARG ]] || die "--bin $BIN_ARG is not an executable"
+  SRC_BIN=$BIN_ARG
+  REV="$BIN_ARG ($("$BIN_ARG" version 2>/dev/null | head -n 1 || true))"
+else
+  log "building sluice (cargo build --release; not timed)"
+  cargo build --release --quiet
+  SRC_BIN=$ROOT/target/release/sluice
+  [[ -x $SRC_BIN ]] || die "$SRC_BIN missing after the build"
+  REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || REV="$REV+uncommitted-src-changes"
+fi
+# A private copy: every phase runs the same binary even if target/ is rebuilt meanwhile.
+BIN=$WORK/sluice
+cp "$SRC_BIN" "$BIN"
+
+V_MARIADB=$(my -N -e "SELECT VERSION()")
+V_PG=$(pg -d postgres -tAc "SHOW server_version")
+V_KAFKA=$(find /var/lib/sluice-test/kafka/libs -maxdepth 1 -name 'kafka_2.*-*.jar' -printf '%f\n' 2>/dev/null \
+  | sed -E 's/^kafka_[0-9.]+-(.*)\.jar$/\1/' | grep -v -E 'test|sources' | head -n 1 || true)
+V_KCAT=$(kcat -V 2>&1 | awk '/^Version/ { print $2 }')
+V_KCAT="$V_KCAT ($(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -n 1))"
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+MEM_GB=$(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+log "run $RUN_ID: $ROWS rows; work dir $WORK"
+log "loading $ROWS rows into MariaDB $SRC_DB.narrow (not timed)"
+CREATED_MY+=("$SRC_DB")
+my -e "CREATE DATABASE \`$SRC_DB\`"
+my "$SRC_DB" -e "
+  CREATE TABLE narrow (
+    id BIGINT AUTO_INCREMENT PRIMARY KEY,
+    a INT NOT NULL,
+    b VARCHAR(32),
+    c DATETIME(3)) ENGINE=InnoDB;
+  INSERT INTO narrow (id, a, b, c)
+    SELECT seq, (seq * 7919) % 1000003, CONCAT('value-', LPAD(seq % 100000, 6, '0')),
+           TIMESTAMP'2024-01-01 00:00:00' + INTERVAL (seq * 1001000) MICROSECOND
+    FROM seq_1_to_$ROWS;"
+got=$(my -N "$SRC_DB" -e "SELECT COUNT(*) FROM narrow")
+((got == ROWS)) || die "loaded $got rows, want $ROWS"
+# The same rows as TSV (the text format of both LOAD DATA and COPY: tab, \N, backslash escapes).
+TSV=$WORK/narrow.tsv
+my -N --quick "$SRC_DB" -e "SELECT id, a, b, c FROM narrow ORDER BY id" >"$TSV"
+[[ $(wc -l <"$TSV") -eq $ROWS ]] || die "TSV has $(wc -l <"$TSV") lines, want $ROWS"
+
+# ----------------------------------------------------------------------------- source
+
+PORT=$(free_port)
+SRC_CFG=$WORK/source.toml
+cat >"$SRC_CFG" <<EOF
+[kafka]
+bootstrap_servers = "$BOOTSTRAP"
+
+[http]
+listen = "127.0.0.1:$PORT"
+
+[[source]]
+name = "bench-$RUN_ID"
+kind = "poll"
+url = "mysql://root@127.0.0.1:3306/$SRC_DB"
+tables = ["narrow"]
+topic_prefix = "$PREFIX"
+mode = "incrementing"
+incrementing_column = "id"
+poll_interval_ms = 100
+batch_max_rows = $BATCH_MAX_ROWS
+EOF
+COMMITS=$(((ROWS + BATCH_MAX_ROWS - 1) / BATCH_MAX_ROWS))
+settle
+log "source: sluice poll source -> topic $TOPIC (batch_max_rows=$BATCH_MAX_ROWS, $COMMITS transactions)"
+LOG=$WORK/source.log
+CREATED_TOPICS=1
+snapshot SB
+start_sluice "$SRC_CFG" "$LOG"
+wait_metrics sluice_source_rows_read_total "$ROWS" sluice_source_transaction_commit_seconds_count "$COMMITS"
+snapshot SA
+finish_sluice
+SRC_SECS=$(fsub "$T_DONE" "$T_START")
+record source "sluice poll source -> Kafka" "$SRC_SECS" "$S_TICKS" "$S_RSS" SB SA \
+  "$(steady_note "row read")"
+
+# Dump the committed messages (key TAB value; Connect JSON has no raw tab or newline).
+DUMP=$WORK/topic.dump
+kcat -C -b "$BOOTSTRAP" -t "$TOPIC" -o beginning -e -q -X isolation.level=read_committed \
+  -f '%k\t%s\n' >"$DUMP"
+got=$(wc -l <"$DUMP")
+((got == ROWS)) || die "topic $TOPIC holds $got committed messages, want $ROWS"
+DUMP_MB=$(awk -v b="$(stat -c %s "$DUMP")" 'BEGIN { printf "%.1f", b / 1048576 }')
+MSG_BYTES=$(awk -v b="$(stat -c %s "$DUMP")" -v n="$ROWS" 'BEGIN { printf "%.0f", b / n - 2 }')
+
+settle
+log "source baseline: kcat -P of the same $ROWS keys+values ($DUMP_MB MiB) -> topic $KCAT_TOPIC"
+snapshot SB
+timed_client kcat -P -b "$BOOTSTRAP" -t "$KCAT_TOPIC" -K '\t' -l "$DUMP"
+snapshot SA
+record source "kcat -P (baseline)" "$T_SECS" "$T_TICKS" "$T_RSS" SB SA
+got=$(kcat -Q -b "$BOOTSTRAP" -t "$KCAT_TOPIC:0:-1" | awk '{ print $NF }')
+((got == ROWS)) || die "kcat baseline topic holds $got messages, want $ROWS"
+
+# ----------------------------------------------------------------------------- sinks
+
+CREATED_MY+=("$SINK_DB")
+my -e "CREATE DATABASE \`$SINK_DB\`"
+CREATED_PG=1
+pg -d postgres -c "CREATE DATABASE \"$SINK_DB\""
+
+# sink_run KIND URL: one sluice sink from $TOPIC into URL, timed until every row is applied.
+sink_run() {
+  local kind=$1 url=$2 cfg=$WORK/sink-$1.toml
+  PORT=$(free_port)
+  cat >"$cfg" <<EOF
+[kafka]
+bootstrap_servers = "$BOOTSTRAP"
+
+[http]
+listen = "127.0.0.1:$PORT"
+
+[[sink]]
+name = "bench-$RUN_ID-$kind"
+url = "$url"
+topics = ["$TOPIC"]
+auto_create = true
+insert_mode = "insert"
+pk_mode = "$PK_MODE"
+batch_size = $SINK_BATCH
+EOF
+  settle
+  log "sink: sluice sink $TOPIC -> $kind $SINK_DB (batch_size=$SINK_BATCH, pk_mode=$PK_MODE)"
+  LOG=$WORK/sink-$kind.log
+  snapshot SB
+  start_sluice "$cfg" "$LOG"
+  wait_metrics sluice_sink_rows_applied_total "$ROWS"
+  snapshot SA
+  finish_sluice
+  record "sink $kind" "sluice sink Kafka -> $kind" "$(fsub "$T_DONE" "$T_START")" "$S_TICKS" "$S_RSS" SB SA \
+    "$(steady_note "batch committed")"
+}
+
+check_rows() { # check_rows KIND TABLE: count and sums equal the source's
+  local kind=$1 table=$2 q want got
+  q="SELECT COUNT(*), MIN(id), MAX(id), SUM(a) FROM"
+  want=$(my -N "$SRC_DB" -e "$q narrow" | tr '\t' ' ')
+  if [[ $kind == mariadb ]]; then
+    got=$(my -N "$SINK_DB" -e "$q \`$table\`" | tr '\t' ' ')
+  else
+    got=$(pg -d "$SINK_DB" -tA -F ' ' -c "$q \"$table\"")
+  fi
+  [[ $got == "$want" ]] || die "$kind table $table: (count, min, max, sum a) = ($got), source has ($want)"
+}
+
+sink_run mariadb "mysql://root@127.0.0.1:3306/$SINK_DB"
+check_rows mariadb "$TOPIC"
+MY_DDL=$(my -N "$SINK_DB" -e "SHOW CREATE TABLE \`$TOPIC\`" | cut -f2- | sed 's/\\n/ /g; s/  */ /g')
+my "$SINK_DB" -e "CREATE TABLE baseline LIKE \`$TOPIC\`"
+settle
+log "sink baseline: LOAD DATA LOCAL INFILE -> mariadb $SINK_DB.baseline (identical table)"
+snapshot SB
+timed_client mariadb -h127.0.0.1 -P3306 -uroot --local-infile=1 "$SINK_DB" \
+  -e "LOAD DATA LOCAL INFILE '$TSV' INTO TABLE baseline (id, a, b, c)"
+snapshot SA
+record "sink mariadb" "LOAD DATA LOCAL INFILE (baseline)" "$T_SECS" "$T_TICKS" "$T_RSS" SB SA
+check_rows mariadb baseline
+
+sink_run postgres "postgres://postgres@127.0.0.1:5432/$SINK_DB"
+check_rows postgres "$TOPIC"
+PG_DDL=$(pg -d "$SINK_DB" -tA -c "SELECT string_agg(quote_ident(column_name) || ' ' || data_type ||
+    COALESCE('(' || character_maximum_length || ')', '') || CASE WHEN is_nullable = 'NO' THEN ' NOT NULL' ELSE '' END,
+    ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = '$TOPIC'")
+PG_PK=$(pg -d "$SINK_DB" -tA -c "SELECT count(*) FROM pg_index WHERE indrelid = '\"$TOPIC\"'::regclass AND indisprimary")
+pg -d "$SINK_DB" -c "CREATE TABLE baseline (LIKE \"$TOPIC\" INCLUDING ALL)"
+settle
+log "sink baseline: \\copy FROM file -> postgres $SINK_DB.baseline (identical table)"
+snapshot SB
+timed_client psql -h 127.0.0.1 -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1 -d "$SINK_DB" \
+  -c "\\copy baseline (id, a, b, c) FROM '$TSV'"
+snapshot SA
+record "sink postgres" "\\copy FROM file (baseline)" "$T_SECS" "$T_TICKS" "$T_RSS" SB SA
+check_rows postgres baseline
+
+# ----------------------------------------------------------------------------- report
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+OK=1
+echo
+echo "Sluice benchmark: poll  (run $RUN_ID, sluice $REV, $(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo "machine : $NPROC CPUs ($CPU_MODEL), ${MEM_GB} GiB RAM; load average at start $LOAD_START, at end $LOAD_END"
+echo "servers : MariaDB $V_MARIADB, PostgreSQL $V_PG, Kafka ${V_KAFKA:-?} (KRaft, 1 node, topics 1 partition), kcat $V_KCAT"
+echo "data    : $ROWS rows of narrow (id BIGINT PK, a INT NOT NULL, b VARCHAR(32), c DATETIME(3)); Connect JSON key+value ${MSG_BYTES} B/message on average ($DUMP_MB MiB in all)"
+echo "source  : kind=poll mode=incrementing incrementing_column=id batch_max_rows=$BATCH_MAX_ROWS poll_interval_ms=100 delivery=exactly-once; time = process start -> all rows committed in Kafka"
+echo "sink    : auto_create=true insert_mode=insert pk_mode=$PK_MODE batch_size=$SINK_BATCH max_wait_ms=200 (default); time = process start -> all rows committed in the target"
+echo "          MariaDB table: $MY_DDL"
+echo "          PostgreSQL table: $PG_DDL$( ((PG_PK)) && echo ", PRIMARY KEY (id)")"
+echo "baseline: kcat -P (librdkafka defaults: acks=all, not idempotent, no transactions); LOAD DATA LOCAL INFILE / \\copy of a TSV file into a table created LIKE the sink's"
+echo
+FMT='%-14s %-34s %9s %9s %10s %7s %8s %9s %8s %7s %7s %8s %6s\n'
+# shellcheck disable=SC2059
+printf "$FMT" phase run rows seconds rows/s ratio "cpu s" "peak RSS" "mariadb" "kafka" "pg" "others" load1
+# shellcheck disable=SC2059
+printf "$FMT" "" "" "" "" "" "" "(proc)" "(proc)" "cpu s" "cpu s" "cpu s" "cpu %" ""
+declare -A BASE_RATE
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r ph what n secs cpu rss smy sk spg oth l1 note <<<"$r"
+  rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+  [[ $what == *baseline* ]] && BASE_RATE[$ph]=$rate
+done
+NOTES=()
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r ph what n secs cpu rss smy sk spg oth l1 note <<<"$r"
+  rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+  ratio=$(awk -v r="$rate" -v b="${BASE_RATE[$ph]:-0}" 'BEGIN { if (b > 0) printf "%.2f", r / b; else printf "-" }')
+  rss_mb=$(awk -v k="$rss" 'BEGIN { printf "%.0f MiB", k / 1024 }')
+  # shellcheck disable=SC2059
+  printf "$FMT" "$ph" "$what" "$n" "$secs" "$rate" "$ratio" "$cpu" "$rss_mb" "$smy" "$sk" "$spg" "$oth" "$l1"
+  [[ -n $note ]] && NOTES+=("$what: $note")
+done
+echo
+echo "ratio = rows/s / the baseline's rows/s in the same phase (issue target: >= 0.50)."
+echo "cpu s (proc) = user+sys CPU seconds of the measured process (sluice / kcat / mariadb / psql client);"
+echo "mariadb/kafka/pg cpu s = CPU the servers used during the run (including other users' queries);"
+echo "others cpu % = the rest of the machine's busy CPU (other users' builds and tests, and this script's"
+echo "polling) as a share of all $NPROC CPUs during the run: high values mean noisy figures."
+for n in "${NOTES[@]}"; do echo "note: $n"; done
