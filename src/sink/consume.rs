@@ -259,3 +259,45 @@ impl SinkConsumer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn msg(partition: i32, offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            None,
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            partition,
+            offset,
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn records_another_member_applied_are_dropped_and_remembered() {
+        let cfg = Config::from_toml_str(
+            "[kafka]\nbootstrap_servers='127.0.0.1:1'\n[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n",
+        )
+        .expect("config");
+        // Creating the client does not contact the broker.
+        let mut consumer = SinkConsumer::new(&cfg.sink[0], &cfg.kafka).expect("consumer");
+        consumer.applied(&[("t".into(), 0, 10), ("t".into(), 1, 5)]);
+        let mut batch = vec![msg(0, 10), msg(0, 11), msg(1, 5), msg(1, 6), msg(1, 7)];
+        // Another member applied partition 1 up to offset 7 meanwhile.
+        let stored = HashMap::from([(("t".to_string(), 0), 10), (("t".to_string(), 1), 7)]);
+        assert_eq!(consumer.drop_applied(&stored, &mut batch), 2);
+        let left: Vec<(i32, i64)> = batch.iter().map(|m| (m.partition(), m.offset())).collect();
+        assert_eq!(left, [(0, 10), (0, 11), (1, 7)]);
+        assert_eq!(consumer.next.get(&("t".to_string(), 1)), Some(&7));
+        // A stored offset never moves the known one back.
+        let older = HashMap::from([(("t".to_string(), 0), 3)]);
+        assert_eq!(consumer.drop_applied(&older, &mut batch), 0);
+        assert_eq!(consumer.next.get(&("t".to_string(), 0)), Some(&10));
+    }
+}

@@ -106,6 +106,17 @@ pub(super) fn blames_record(e: &SinkError) -> bool {
             (code.starts_with("22") || code.starts_with("23") || code.starts_with("42"))
                 && !matches!(code, "42501" | "42P01" | "42703")
         }),
+        SinkError::Sqlite {
+            source: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } => matches!(
+            f.code,
+            // NOT NULL / CHECK / key violations, a value of the wrong type
+            // (STRICT tables), a value over SQLITE_MAX_LENGTH.
+            rusqlite::ErrorCode::ConstraintViolation
+                | rusqlite::ErrorCode::TypeMismatch
+                | rusqlite::ErrorCode::TooBig
+        ),
         _ => false,
     }
 }
@@ -140,6 +151,17 @@ mod tests {
             reason: "incompatible".into()
         }));
         assert!(!blames_record(&SinkError::Invalid("bug".into())));
+        let sqlite = |code| {
+            SinkError::sqlite(
+                "apply batch",
+                rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+            )
+        };
+        assert!(blames_record(&sqlite(
+            rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL
+        )));
+        assert!(!blames_record(&sqlite(rusqlite::ffi::SQLITE_READONLY)));
+        assert!(!blames_record(&sqlite(rusqlite::ffi::SQLITE_FULL)));
     }
 
     #[test]
