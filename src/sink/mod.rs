@@ -228,17 +228,18 @@ impl SinkState<'_> {
     /// offsets in one transaction; counts the applied rows.
     async fn apply_items(&self, target: &mut Target, items: &[Item<'_>]) -> Result<(), SinkError> {
         let changes: Vec<&RowChange> = items.iter().filter_map(|i| i.change.as_ref()).collect();
-        let (statements, counts) = plan::plan(
+        let (statements, counts) = plan::plan_steps(
             target.dialect(),
             &changes,
             self.cfg.insert_mode,
             self.cfg.delete_enabled,
+            true,
         )?;
         let offsets: Vec<target::OffsetRow> = next_offsets(items.iter().map(|i| i.msg))
             .into_iter()
             .map(|(t, p, o)| (self.cfg.name.clone(), t, p, o))
             .collect();
-        target.apply(&statements, &offsets).await?;
+        target.apply_steps(&statements, &offsets).await?;
         for (table, op, n) in &counts.applied {
             METRICS
                 .sink_rows_applied

@@ -40,13 +40,48 @@ fn approx_size(row: &[Value]) -> usize {
         .sum()
 }
 
-/// Plans `changes` into statements.
+/// One step of an apply transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// An SQL statement.
+    Sql(String),
+    /// PostgreSQL `COPY … FROM STDIN` (`sql`) with its text-format payload.
+    Copy {
+        /// The COPY statement.
+        sql: String,
+        /// Rows in COPY text format, one per line.
+        data: String,
+    },
+}
+
+/// Plans `changes` into SQL statements (never COPY).
 pub fn plan<C: Borrow<RowChange>>(
     dialect: Dialect,
     changes: &[C],
     insert_mode: InsertMode,
     delete_enabled: bool,
 ) -> Result<(Vec<String>, PlanCounts), SinkError> {
+    let (steps, counts) = plan_steps(dialect, changes, insert_mode, delete_enabled, false)?;
+    let sql = steps
+        .into_iter()
+        .map(|s| match s {
+            Statement::Sql(sql) => sql,
+            Statement::Copy { .. } => unreachable!("COPY not requested"),
+        })
+        .collect();
+    Ok((sql, counts))
+}
+
+/// Plans `changes` into steps; with `use_copy`, PostgreSQL runs of plain
+/// inserts (`insert_mode = insert`) become one COPY each.
+pub fn plan_steps<C: Borrow<RowChange>>(
+    dialect: Dialect,
+    changes: &[C],
+    insert_mode: InsertMode,
+    delete_enabled: bool,
+    use_copy: bool,
+) -> Result<(Vec<Statement>, PlanCounts), SinkError> {
+    let use_copy = use_copy && dialect == Dialect::Postgres && insert_mode == InsertMode::Insert;
     let mut statements = Vec::new();
     let mut counts = PlanCounts::default();
     let mut start = 0;
@@ -73,6 +108,16 @@ pub fn plan<C: Borrow<RowChange>>(
         let key: Vec<&str> = schema.primary_key.iter().map(String::as_str).collect();
         let key_idx: Vec<usize> = schema.primary_key_indexes().collect();
         let key_types: Vec<&ColumnType> = key_idx.iter().map(|&i| &schema.columns[i].ty).collect();
+        if use_copy && !is_delete {
+            let rows: Vec<&[Value]> = run.iter().map(|c| c.borrow().row.as_slice()).collect();
+            let (sql, data) = dialect.copy_in(&first.table, &columns, &types, &rows)?;
+            statements.push(Statement::Copy { sql, data });
+            for c in run {
+                let c = c.borrow();
+                bump(&mut counts.applied, &c.table, c.op.label());
+            }
+            continue;
+        }
         for chunk in chunks(run) {
             let sql: Vec<String> = if is_delete {
                 let keys: Vec<Vec<Value>> = chunk
@@ -97,7 +142,7 @@ pub fn plan<C: Borrow<RowChange>>(
                     }
                 }
             };
-            statements.extend(sql);
+            statements.extend(sql.into_iter().map(Statement::Sql));
             for c in chunk {
                 let c = c.borrow();
                 bump(&mut counts.applied, &c.table, c.op.label());
@@ -197,6 +242,35 @@ mod tests {
             plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
         assert_eq!(stmts.len(), 1);
         assert_eq!(counts.skipped_deletes, 1);
+    }
+
+    #[test]
+    fn postgres_insert_runs_become_copy() {
+        let s = schema(true);
+        let changes = vec![
+            change(&s, Op::Create, 1),
+            change(&s, Op::Create, 2),
+            change(&s, Op::Delete, 1),
+        ];
+        let (steps, counts) =
+            plan_steps(Dialect::Postgres, &changes, InsertMode::Insert, true, true).expect("plan");
+        assert_eq!(steps.len(), 2);
+        assert_eq!(
+            steps[0],
+            Statement::Copy {
+                sql: "COPY \"t\" (\"id\", \"v\") FROM STDIN".into(),
+                data: "1\tv1\n2\tv2\n".into(),
+            }
+        );
+        assert!(matches!(&steps[1], Statement::Sql(s) if s.starts_with("DELETE")));
+        assert_eq!(counts.applied[0], ("t".to_string(), "create", 2));
+        // Upserts and other dialects keep SQL.
+        let (steps, _) =
+            plan_steps(Dialect::Postgres, &changes, InsertMode::Upsert, true, true).expect("plan");
+        assert!(steps.iter().all(|s| matches!(s, Statement::Sql(_))));
+        let (steps, _) =
+            plan_steps(Dialect::MySql, &changes, InsertMode::Insert, true, true).expect("plan");
+        assert!(steps.iter().all(|s| matches!(s, Statement::Sql(_))));
     }
 
     #[test]

@@ -40,8 +40,11 @@ use mysql_async::prelude::Queryable;
 mod sqlite;
 pub use sqlite::SqliteTarget;
 
+use futures::SinkExt;
+
 use super::dialect::Dialect;
 pub use super::dialect::SinkError;
+use super::plan::Statement;
 use crate::config::{DbEndpoint, DbKind};
 use crate::event::Value;
 use crate::schema::{Column, ColumnType, TableSchema};
@@ -180,6 +183,35 @@ impl Target {
             Target::Postgres(t) => t.apply(all).await,
             Target::Sqlite(t) => t.apply(all.map(str::to_string).collect()).await,
         }
+    }
+
+    /// Like [`Target::apply`] for planned steps: SQL statements and (PostgreSQL
+    /// only) COPY runs, with the offsets upsert, in one transaction.
+    pub async fn apply_steps(
+        &mut self,
+        steps: &[Statement],
+        offsets: &[OffsetRow],
+    ) -> Result<(), SinkError> {
+        if let Target::Postgres(t) = self {
+            let offsets_sql = if offsets.is_empty() {
+                None
+            } else {
+                Some(Dialect::Postgres.offsets_upsert(offsets)?)
+            };
+            return t.apply_steps(steps, offsets_sql).await;
+        }
+        let mut sql = Vec::with_capacity(steps.len());
+        for s in steps {
+            match s {
+                Statement::Sql(s) => sql.push(s.clone()),
+                Statement::Copy { .. } => {
+                    return Err(SinkError::Invalid(
+                        "COPY is planned for PostgreSQL only".into(),
+                    ))
+                }
+            }
+        }
+        self.apply(&sql, offsets).await
     }
 
     /// Closes the connection politely.
@@ -429,6 +461,58 @@ impl PostgresTarget {
         let batch = statements.collect::<Vec<_>>().join(";\n");
         let tx = (self.client.transaction().await).map_err(|e| SinkError::postgres(WHAT, e))?;
         match tx.batch_execute(&batch).await {
+            Ok(()) => tx
+                .commit()
+                .await
+                .map_err(|e| SinkError::postgres("commit batch", e)),
+            Err(e) => {
+                if let Err(rb) = tx.rollback().await {
+                    tracing::warn!(error = %SinkError::postgres("rollback", rb), "rollback failed");
+                }
+                Err(SinkError::postgres(WHAT, e))
+            }
+        }
+    }
+}
+
+impl PostgresTarget {
+    /// Runs `steps` and then `offsets_sql` in one transaction; consecutive SQL
+    /// steps go in one simple-protocol round trip, COPY steps stream their rows.
+    async fn apply_steps(
+        &mut self,
+        steps: &[Statement],
+        offsets_sql: Option<String>,
+    ) -> Result<(), SinkError> {
+        const WHAT: &str = "apply batch";
+        let tx = (self.client.transaction().await).map_err(|e| SinkError::postgres(WHAT, e))?;
+        let result = async {
+            let mut pending: Vec<&str> = Vec::new();
+            for step in steps {
+                match step {
+                    Statement::Sql(sql) => pending.push(sql),
+                    Statement::Copy { sql, data } => {
+                        if !pending.is_empty() {
+                            tx.batch_execute(&pending.join(";\n")).await?;
+                            pending.clear();
+                        }
+                        let sink = tx
+                            .copy_in::<_, std::io::Cursor<Vec<u8>>>(sql.as_str())
+                            .await?;
+                        futures::pin_mut!(sink);
+                        sink.send(std::io::Cursor::new(data.as_bytes().to_vec()))
+                            .await?;
+                        sink.finish().await?;
+                    }
+                }
+            }
+            pending.extend(offsets_sql.as_deref());
+            if !pending.is_empty() {
+                tx.batch_execute(&pending.join(";\n")).await?;
+            }
+            Ok::<(), tokio_postgres::Error>(())
+        }
+        .await;
+        match result {
             Ok(()) => tx
                 .commit()
                 .await

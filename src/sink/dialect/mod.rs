@@ -303,6 +303,34 @@ impl Dialect {
         }
     }
 
+    /// PostgreSQL only: `COPY table (columns) FROM STDIN` and its text-format
+    /// payload (tab-separated fields, one line per row) for `rows`.
+    pub fn copy_in(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[&ColumnType],
+        rows: &[&[Value]],
+    ) -> Result<(String, String), SinkError> {
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN",
+            self.quote_ident(table)?,
+            self.ident_list(columns.iter().copied())?
+        );
+        let mut data = String::with_capacity(rows.len() * 16 * columns.len().max(1));
+        for row in rows {
+            for (i, (v, ty)) in row.iter().zip(types).enumerate() {
+                if i > 0 {
+                    data.push('\t');
+                }
+                postgres::write_copy_text(&mut data, v, ty)
+                    .map_err(|e| value_error(columns[i], e))?;
+            }
+            data.push('\n');
+        }
+        Ok((sql, data))
+    }
+
     /// Quoted, comma-separated identifiers.
     fn ident_list<'a>(&self, names: impl Iterator<Item = &'a str>) -> Result<String, SinkError> {
         let quoted = names

@@ -194,6 +194,63 @@ pub(crate) fn write_literal(
     Ok(())
 }
 
+/// Writes `value` as one field of COPY's text format (no delimiter): `\N` for
+/// NULL, text with `\\`, tab, newline and CR backslash-escaped, bytea as
+/// `\\x…` hex, everything else as the text [`write_literal`] writes, unquoted.
+pub(crate) fn write_copy_text(
+    out: &mut String,
+    value: &Value,
+    ty: &ColumnType,
+) -> Result<(), LiteralError> {
+    match value {
+        Value::Null => out.push_str("\\N"),
+        Value::String(s) => {
+            if s.contains('\0') {
+                return Err(LiteralError(
+                    "PostgreSQL text cannot contain NUL characters",
+                ));
+            }
+            out.reserve(s.len());
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+        Value::Bytes(b) => {
+            out.push_str("\\\\x");
+            literal::write_hex(out, b);
+        }
+        Value::Float32(_) | Value::Float64(_) => {
+            let v = match value {
+                Value::Float32(f) => f64::from(*f),
+                Value::Float64(f) => *f,
+                _ => unreachable!(),
+            };
+            if v.is_nan() {
+                out.push_str("NaN");
+            } else if v.is_infinite() {
+                out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+            } else {
+                literal::write_float(out, v)?;
+            }
+        }
+        Value::Date(_) | Value::Time(_) | Value::Timestamp(_) => {
+            // The literal is quoted and holds no character COPY escapes.
+            let start = out.len();
+            write_literal(out, value, ty)?;
+            out.remove(start);
+            out.pop();
+        }
+        _ => write_literal(out, value, ty)?,
+    }
+    Ok(())
+}
+
 /// `YYYY-MM-DD` with the year counted in its era (year 0 is 1 BC).
 fn write_ymd(out: &mut String, c: Civil) {
     let year = if c.year >= 1 { c.year } else { 1 - c.year };
@@ -248,6 +305,87 @@ mod tests {
 
     fn lit(v: Value) -> Result<String, LiteralError> {
         lit_as(v, ColumnType::String { max_len: None })
+    }
+
+    fn copy_as(v: Value, ty: ColumnType) -> Result<String, LiteralError> {
+        let mut s = String::new();
+        write_copy_text(&mut s, &v, &ty).map(|()| s)
+    }
+
+    #[test]
+    fn copy_text_escapes_and_formats() {
+        let text = ColumnType::String { max_len: None };
+        assert_eq!(
+            copy_as(Value::String("a\\b\tc\nd\re'f".into()), text.clone())
+                .ok()
+                .as_deref(),
+            Some("a\\\\b\\tc\\nd\\re'f")
+        );
+        assert_eq!(
+            copy_as(Value::String("\\N".into()), text.clone())
+                .ok()
+                .as_deref(),
+            Some("\\\\N")
+        );
+        assert_eq!(
+            copy_as(Value::Null, text.clone()).ok().as_deref(),
+            Some("\\N")
+        );
+        assert!(copy_as(Value::String("a\0b".into()), text.clone()).is_err());
+        assert_eq!(
+            copy_as(
+                Value::Bytes(vec![1, 0xab]),
+                ColumnType::Bytes { max_len: None }
+            )
+            .ok()
+            .as_deref(),
+            Some("\\\\x01ab")
+        );
+        assert_eq!(
+            copy_as(Value::Int(-7), ColumnType::Int64).ok().as_deref(),
+            Some("-7")
+        );
+        assert_eq!(
+            copy_as(Value::Int(1), ColumnType::Boolean).ok().as_deref(),
+            Some("TRUE")
+        );
+        assert_eq!(
+            copy_as(Value::Float64(f64::NAN), ColumnType::Float64)
+                .ok()
+                .as_deref(),
+            Some("NaN")
+        );
+        assert_eq!(
+            copy_as(Value::Float32(f32::NEG_INFINITY), ColumnType::Float32)
+                .ok()
+                .as_deref(),
+            Some("-Infinity")
+        );
+        assert_eq!(
+            copy_as(Value::Decimal("-12.50".into()), text.clone())
+                .ok()
+                .as_deref(),
+            Some("-12.50")
+        );
+        assert!(copy_as(Value::Decimal("1;x".into()), text.clone()).is_err());
+        assert_eq!(
+            copy_as(Value::Date(-719_163), ColumnType::Date)
+                .ok()
+                .as_deref(),
+            Some("0001-12-31 BC")
+        );
+        assert_eq!(
+            copy_as(Value::Time(3_723_000_001), ColumnType::Time)
+                .ok()
+                .as_deref(),
+            Some("01:02:03.000001")
+        );
+        assert_eq!(
+            copy_as(Value::Timestamp(1_500), ColumnType::Timestamp)
+                .ok()
+                .as_deref(),
+            Some("1970-01-01 00:00:00.001500")
+        );
     }
 
     #[test]
