@@ -95,11 +95,22 @@ pub async fn run(
     tracing::info!(pipeline = %cfg.name, target = %endpoint.display_url(), "sink started");
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
     let max_wait = Duration::from_millis(cfg.max_wait_ms);
+    // The next batch, collected while the previous one was being applied.
+    let mut pending: Option<Vec<OwnedMessage>> = None;
     while !cancel.is_cancelled() {
-        if consumer.take_rebalanced() {
+        let rebalanced = consumer.take_rebalanced();
+        if rebalanced {
             consumer.set_stored_offsets(target.load_offsets(&cfg.name).await?)?;
         }
-        let mut batch = consumer.collect(batch_size, max_wait, &cancel).await?;
+        let mut batch = match pending.take() {
+            Some(mut batch) => {
+                if rebalanced {
+                    consumer.retain_owned(&mut batch);
+                }
+                batch
+            }
+            None => consumer.collect(batch_size, max_wait, &cancel).await?,
+        };
         if consumer.take_rebalanced() {
             consumer.set_stored_offsets(target.load_offsets(&cfg.name).await?)?;
             consumer.retain_owned(&mut batch);
@@ -117,7 +128,15 @@ pub async fn run(
             continue;
         }
         let started = Instant::now();
-        let offsets = state.apply_batch(&mut target, &batch).await?;
+        // Collect the next batch while this one is applied (the database round
+        // trips leave the task idle). Its records are all past this batch's, and
+        // it goes through the same rebalance and stale-member checks above.
+        let (applied, next) = tokio::join!(
+            state.apply_batch(&mut target, &batch),
+            consumer.collect(batch_size, max_wait, &cancel)
+        );
+        let offsets = applied?;
+        pending = Some(next?);
         consumer.applied(&offsets);
         consumer.commit_group(&offsets);
         METRICS
