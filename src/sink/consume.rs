@@ -78,8 +78,12 @@ impl SinkConsumer {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("topic.metadata.refresh.interval.ms", "10000")
-            .set("fetch.max.bytes", "67108864")
-            .set("max.partition.fetch.bytes", "67108864")
+            // Bounded prefetch (librdkafka's defaults queue up to 64 MiB and
+            // 100k messages per partition): a few batches ahead is enough.
+            .set("fetch.max.bytes", "16777216")
+            .set("max.partition.fetch.bytes", "16777216")
+            .set("queued.max.messages.kbytes", "16384")
+            .set("queued.min.messages", "20000")
             .create_with_context(ctx)
             .map_err(|e| KafkaError::client("creating consumer", e))?;
         let topics: Vec<String> = match &cfg.topics_regex {
