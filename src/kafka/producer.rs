@@ -110,9 +110,7 @@ impl PipelineProducer {
         loop {
             match self.inner.send_result(record) {
                 Ok(fut) => {
-                    if !self.transactional {
-                        self.pending.push(fut);
-                    }
+                    self.pending.push(fut);
                     METRICS
                         .source_messages_produced
                         .with_label_values(&[&self.pipeline])
@@ -134,36 +132,44 @@ impl PipelineProducer {
         }
     }
 
-    /// Ends a batch: commits the transaction, or (non-transactional) waits
-    /// until every queued record is acknowledged.
-    pub async fn commit(&mut self) -> Result<(), KafkaError> {
-        let started = Instant::now();
-        let result = if self.transactional {
-            if !self.in_txn {
-                return Ok(());
-            }
-            let p = self.inner.clone();
-            let r = blocking(
-                move || p.commit_transaction(TXN_TIMEOUT),
-                "commit_transaction",
-            )
-            .await;
-            self.in_txn = false;
-            r
-        } else {
-            let mut first_err = None;
-            for fut in self.pending.drain(..) {
-                match fut.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err((e, _))) => {
-                        first_err.get_or_insert(KafkaError::client("delivery", e));
-                    }
-                    Err(_) => {
-                        first_err.get_or_insert(KafkaError::Timeout("delivery report"));
-                    }
+    /// Waits for every queued record's delivery report; the first failure wins.
+    async fn await_deliveries(&mut self) -> Result<(), KafkaError> {
+        let mut first_err = None;
+        for fut in self.pending.drain(..) {
+            match fut.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    first_err.get_or_insert(KafkaError::client("delivery", e));
+                }
+                Err(_) => {
+                    first_err.get_or_insert(KafkaError::Timeout("delivery report"));
                 }
             }
-            first_err.map_or(Ok(()), Err)
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Ends a batch: commits the transaction, or (non-transactional) waits
+    /// until every queued record is acknowledged.
+    ///
+    /// Deliveries are awaited before `commit_transaction` in both modes: the
+    /// commit's internal flush otherwise polls in 100 ms steps while anything
+    /// is in flight, which capped a source at ~10 transactions per second.
+    pub async fn commit(&mut self) -> Result<(), KafkaError> {
+        let started = Instant::now();
+        let result = match self.await_deliveries().await {
+            Err(e) => Err(e),
+            Ok(()) if self.transactional && self.in_txn => {
+                let p = self.inner.clone();
+                let r = blocking(
+                    move || p.commit_transaction(TXN_TIMEOUT),
+                    "commit_transaction",
+                )
+                .await;
+                self.in_txn = false;
+                r
+            }
+            Ok(()) => Ok(()),
         };
         if result.is_err() {
             METRICS
