@@ -30,7 +30,7 @@ use super::mysql_conn::{self, quote};
 use super::mysql_types::{column_from_result, value_from_mysql};
 use super::SourceError;
 use crate::config::{parse_timezone, DbEndpoint, Delivery, KafkaConfig, PollMode, SourceConfig};
-use crate::connect::{EncodeOptions, Encoder};
+use crate::connect::{EncodeOptions, Encoded, Encoder};
 use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::kafka::offsets;
 use crate::kafka::producer::PipelineProducer;
@@ -366,106 +366,169 @@ impl Poller<'_> {
             )));
         }
 
-        let rows_read =
-            METRICS
-                .source_rows_read
-                .with_label_values(&[&self.cfg.name, table, Op::Read.label()]);
-        let mut in_batch = 0usize;
+        let reader = RowReader {
+            table_id,
+            schema,
+            is_datetime,
+            inc_idx,
+            ts_idx,
+            tz_offset: self.tz_offset,
+            rows_read: METRICS.source_rows_read.with_label_values(&[
+                &self.cfg.name,
+                table,
+                Op::Read.label(),
+            ]),
+        };
         let mut offset = st.offset.clone();
-        while let Some(row) = stream.next().await {
-            let raw = row?.unwrap();
-            let mut values = Vec::with_capacity(raw.len());
-            for ((v, col), dt) in raw.into_iter().zip(&schema.columns).zip(&is_datetime) {
-                values.push(value_from_mysql(col, v, self.tz_offset, *dt).map_err(|e| {
-                    SourceError::Value {
-                        table: table_id.to_string(),
-                        source: e,
-                    }
-                })?);
+        let mut batch = fill(
+            &mut stream,
+            &reader,
+            &mut self.encoder,
+            &mut offset,
+            batch_max,
+        )
+        .await?;
+        while !batch.is_empty() {
+            self.producer.begin()?;
+            for m in &batch {
+                self.producer
+                    .send(&topic, m.key.as_deref(), m.value.as_deref(), None)
+                    .await?;
             }
-            if let Some(i) = inc_idx {
-                offset.incrementing = Some(incrementing_value(&values[i]).ok_or_else(|| {
-                    SourceError::Setup(format!(
-                    "table {table_id}: incrementing column `{}` holds a non-integer or NULL value",
-                    schema.columns[i].name
-                ))
-                })?);
-            }
-            if !ts_idx.is_empty() {
-                if let Some(micros) = ts_idx.iter().find_map(|&i| match values[i] {
-                    Value::Timestamp(t) => Some(t),
-                    _ => None,
-                }) {
-                    offset.set_timestamp_micros(micros);
-                }
-            }
-            let event = ChangeEvent {
-                table: table_id.clone(),
-                op: Op::Read,
-                before: None,
-                after: Some(values),
-                schema: schema.clone(),
-                position: Position::Poll(offset.clone()),
-                ts_ms: chrono::Utc::now().timestamp_millis(),
-            };
-            let encoded = self
-                .encoder
-                .encode(&event)
-                .map_err(|e| SourceError::Codec {
-                    table: table_id.to_string(),
-                    source: e,
-                })?;
-            if in_batch == 0 {
-                self.producer.begin()?;
-            }
-            self.producer
-                .send(
-                    &topic,
-                    encoded.key.as_deref(),
-                    encoded.value.as_deref(),
-                    None,
-                )
-                .await?;
-            rows_read.inc();
-            in_batch += 1;
-            if in_batch >= batch_max {
-                self.commit(&offset_key, &offset).await?;
-                st.offset = offset.clone();
-                in_batch = 0;
-                if cancel.is_cancelled() {
-                    break;
-                }
-            }
-        }
-        drop(stream);
-        if in_batch > 0 {
-            self.commit(&offset_key, &offset).await?;
-            st.offset = offset;
-        }
-        Ok(())
-    }
-
-    /// Writes the offset record and commits the batch.
-    async fn commit(&mut self, offset_key: &str, offset: &PollOffset) -> Result<(), SourceError> {
-        if self.mode != PollMode::Bulk {
-            let value =
-                serde_json::to_vec(offset).map_err(|e| SourceError::Setup(e.to_string()))?;
-            if !self.producer.is_transactional() {
-                // At-least-once: data must be acknowledged before the position.
-                self.producer.commit().await?;
-            }
-            self.producer
-                .send(
+            let committed = offset.clone();
+            // Read and encode the next batch while this one commits.
+            let (done, next) = tokio::join!(
+                commit(
+                    &mut self.producer,
+                    self.mode,
                     &self.offsets_topic,
-                    Some(offset_key.as_bytes()),
-                    Some(&value),
-                    None,
+                    &offset_key,
+                    &committed
+                ),
+                fill(
+                    &mut stream,
+                    &reader,
+                    &mut self.encoder,
+                    &mut offset,
+                    batch_max
                 )
-                .await?;
+            );
+            done?;
+            st.offset = committed;
+            if cancel.is_cancelled() {
+                break;
+            }
+            batch = next?;
         }
-        self.producer.commit().await?;
         Ok(())
     }
+}
+
+/// Converts result rows of one table into events, tracking the offset.
+struct RowReader {
+    table_id: TableId,
+    schema: Arc<TableSchema>,
+    is_datetime: Vec<bool>,
+    inc_idx: Option<usize>,
+    ts_idx: Vec<usize>,
+    tz_offset: i32,
+    rows_read: prometheus::IntCounter,
+}
+
+impl RowReader {
+    /// One row as an event; advances `offset` past it.
+    fn event(
+        &self,
+        raw: Vec<MyValue>,
+        offset: &mut PollOffset,
+    ) -> Result<ChangeEvent, SourceError> {
+        let schema = &self.schema;
+        let mut values = Vec::with_capacity(raw.len());
+        for ((v, col), dt) in raw.into_iter().zip(&schema.columns).zip(&self.is_datetime) {
+            values.push(value_from_mysql(col, v, self.tz_offset, *dt).map_err(|e| {
+                SourceError::Value {
+                    table: self.table_id.to_string(),
+                    source: e,
+                }
+            })?);
+        }
+        if let Some(i) = self.inc_idx {
+            offset.incrementing = Some(incrementing_value(&values[i]).ok_or_else(|| {
+                SourceError::Setup(format!(
+                    "table {}: incrementing column `{}` holds a non-integer or NULL value",
+                    self.table_id, schema.columns[i].name
+                ))
+            })?);
+        }
+        if let Some(micros) = self.ts_idx.iter().find_map(|&i| match values[i] {
+            Value::Timestamp(t) => Some(t),
+            _ => None,
+        }) {
+            offset.set_timestamp_micros(micros);
+        }
+        Ok(ChangeEvent {
+            table: self.table_id.clone(),
+            op: Op::Read,
+            before: None,
+            after: Some(values),
+            schema: schema.clone(),
+            position: Position::Poll(offset.clone()),
+            ts_ms: chrono::Utc::now().timestamp_millis(),
+        })
+    }
+}
+
+/// Reads and encodes up to `max` rows (fewer at the end of the result).
+async fn fill<S>(
+    stream: &mut S,
+    reader: &RowReader,
+    encoder: &mut Encoder,
+    offset: &mut PollOffset,
+    max: usize,
+) -> Result<Vec<Encoded>, SourceError>
+where
+    S: futures::Stream<Item = Result<MyRow, mysql_async::Error>> + Unpin,
+{
+    let mut out = Vec::with_capacity(max.min(10_000));
+    while out.len() < max {
+        let Some(row) = stream.next().await else {
+            break;
+        };
+        let event = reader.event(row?.unwrap(), offset)?;
+        out.push(encoder.encode(&event).map_err(|e| SourceError::Codec {
+            table: reader.table_id.to_string(),
+            source: e,
+        })?);
+        reader.rows_read.inc();
+    }
+    Ok(out)
+}
+
+/// Writes the offset record (not in bulk mode) and commits the batch.
+async fn commit(
+    producer: &mut PipelineProducer,
+    mode: PollMode,
+    offsets_topic: &str,
+    offset_key: &str,
+    offset: &PollOffset,
+) -> Result<(), SourceError> {
+    if mode != PollMode::Bulk {
+        let value = serde_json::to_vec(offset).map_err(|e| SourceError::Setup(e.to_string()))?;
+        if !producer.is_transactional() {
+            // At-least-once: data must be acknowledged before the position.
+            producer.commit().await?;
+        }
+        producer
+            .send(
+                offsets_topic,
+                Some(offset_key.as_bytes()),
+                Some(&value),
+                None,
+            )
+            .await?;
+    }
+    producer.commit().await?;
+    Ok(())
 }
 
 fn incrementing_value(v: &Value) -> Option<i64> {
