@@ -84,6 +84,9 @@ impl SinkConsumer {
             .set("max.partition.fetch.bytes", "16777216")
             .set("queued.max.messages.kbytes", "16384")
             .set("queued.min.messages", "20000")
+            // A partition whose queue is full is fetched again this soon, not
+            // after librdkafka's default 1 s (which stalls a sink that keeps up).
+            .set("fetch.queue.backoff.ms", "20")
             .create_with_context(ctx)
             .map_err(|e| KafkaError::client("creating consumer", e))?;
         let topics: Vec<String> = match &cfg.topics_regex {
