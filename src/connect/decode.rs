@@ -87,6 +87,22 @@ pub struct Decoder {
     values: Cache,
 }
 
+/// Fast path of `split` for a compact `{"schema":<known>,"payload":<p>}` whose
+/// schema text is byte for byte `known` (the last schema seen): the payload
+/// text, without scanning the schema again. `None` when the message has any
+/// other form; the caller then splits it the general way (same result, and
+/// the same errors).
+fn split_known<'a>(bytes: &'a [u8], known: &str) -> Option<&'a str> {
+    let rest = (bytes.strip_prefix(b"{\"schema\":"))
+        .and_then(|r| r.strip_prefix(known.as_bytes()))
+        .and_then(|r| r.strip_prefix(b",\"payload\":"))?;
+    let payload = rest.trim_ascii_end().strip_suffix(b"}")?;
+    let payload = std::str::from_utf8(payload).ok()?;
+    // Exactly one JSON value (rejects a trailing `,"x":…` or a repeated key).
+    let raw: &serde_json::value::RawValue = serde_json::from_str(payload).ok()?;
+    Some(raw.get())
+}
+
 /// Decodes one record with a throw-away [`Decoder`] (prefer a long-lived one).
 pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Decoded, CodecError> {
     Decoder::new().decode(key, value)
@@ -150,10 +166,17 @@ impl Decoder {
 
     fn decode_value(&mut self, bytes: &[u8]) -> Result<Decoded, CodecError> {
         let part = MessagePart::Value;
-        let Some((schema, payload)) = split(part, bytes)? else {
-            return Ok(tombstone());
+        let known = (self.values.last.as_ref())
+            .and_then(|c| split_known(bytes, &c.text).map(|p| (Arc::clone(c), p)));
+        let (compiled, payload) = match known {
+            Some(hit) => hit,
+            None => {
+                let Some((schema, payload)) = split(part, bytes)? else {
+                    return Ok(tombstone());
+                };
+                (compile(&mut self.values, part, schema)?, payload)
+            }
         };
-        let compiled = compile(&mut self.values, part, schema)?;
         match &compiled.shape {
             Shape::Null => null_schema(part, payload).map(|()| tombstone()),
             Shape::Primitive(plan) => Err(CodecError::NotAStruct {

@@ -350,3 +350,40 @@ fn into_change_event_picks_rows_by_op() {
         .into_change_event(table, Position::None)
         .is_none());
 }
+
+#[test]
+fn repeated_schema_text_takes_the_fast_path_with_the_same_result_and_errors() {
+    let fields = r#"{"type":"int32","optional":false,"field":"a"}"#;
+    let first = struct_msg(fields, r#"{"a":1}"#);
+    let second = struct_msg(fields, r#" {"a":2} "#);
+    let mut d = Decoder::new();
+    let one = d.decode(None, Some(first.as_bytes())).expect("first");
+    let two = d.decode(None, Some(second.as_bytes())).expect("second");
+    assert_eq!(two, value_only(&second).expect("general path"));
+    assert!(Arc::ptr_eq(
+        &one.value.expect("row").0,
+        &two.value.as_ref().expect("row").0
+    ));
+    // A repeated payload key falls back to the general path (the last one wins).
+    let twice = struct_msg(fields, r#"{"a":3},"payload":{"a":4}"#);
+    assert_eq!(
+        d.decode(None, Some(twice.as_bytes()))
+            .expect("general path"),
+        value_only(&twice).expect("general path")
+    );
+    // Same schema text, but a field after the payload or a broken payload:
+    // rejected exactly as the general path rejects them.
+    for bad in [
+        struct_msg(fields, r#"{"a":3},"x":1"#),
+        struct_msg(fields, r#"{"a":"#),
+    ] {
+        let fast = d.decode(None, Some(bad.as_bytes())).expect_err("rejected");
+        assert_eq!(fast.to_string(), err(&bad), "{bad}");
+    }
+    // A null payload is read as the general path reads it.
+    let null = struct_msg(fields, "null");
+    assert_eq!(
+        format!("{:?}", d.decode(None, Some(null.as_bytes()))),
+        format!("{:?}", value_only(&null))
+    );
+}
