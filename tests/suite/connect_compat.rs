@@ -96,31 +96,6 @@ fn json_converter_reads(kind: &str, topic: &str, messages: &[String]) -> Vec<Jso
     got
 }
 
-/// Every committed message of `topic`, formatted by kcat's `-f` (e.g. `%s\n`).
-fn kcat_lines(topic: &str, format: &str) -> Vec<String> {
-    let out = Command::new("timeout")
-        .args([
-            "20",
-            "kcat",
-            "-C",
-            "-b",
-            KAFKA,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-        ])
-        .args(["-f", format, "-X", "isolation.level=read_committed"])
-        .output()
-        .expect("kcat");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 /// A primitive schema as `ConnectJsonCheck` renders it.
 fn prim(ty: &str, optional: bool) -> Json {
     json!({"type": ty, "optional": optional})

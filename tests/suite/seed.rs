@@ -42,34 +42,6 @@ max_wait_ms = 50
     )
 }
 
-/// Reads the raw value bytes of every committed message of `topic`.
-fn raw_values(topic: &str) -> Vec<String> {
-    let out = std::process::Command::new("timeout")
-        .args([
-            "20",
-            "kcat",
-            "-C",
-            "-b",
-            KAFKA,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%s\n",
-            "-X",
-            "isolation.level=read_committed",
-        ])
-        .output()
-        .expect("kcat");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_pipeline_end_to_end() {
     let db = MariaDb::create("mydb").await;
@@ -92,7 +64,7 @@ async fn seed_pipeline_end_to_end() {
         "two messages on the topic",
         Duration::from_secs(60),
         || async {
-            let v = raw_values(&topic);
+            let v = kcat_lines(&topic, "%s\n");
             (v.len() >= 2).then_some(v)
         },
     )
@@ -166,9 +138,13 @@ async fn seed_pipeline_end_to_end() {
 /// A minimal HTTP GET over a raw socket (no client dependency needed).
 pub async fn http_get(port: u16, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect http");
+    // The daemon may still be starting: retry the connection for a while.
+    let mut s = wait_for("the http server", Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+    })
+    .await;
     s.write_all(
         format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
     )

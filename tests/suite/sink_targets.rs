@@ -192,30 +192,12 @@ async fn bad_records_go_to_the_dead_letter_topic_with_the_reason() {
         (my.count(&topic).await == Some(2)).then_some(())
     })
     .await;
-    let out = wait_for("two dead letters", Duration::from_secs(60), || async {
-        let out = std::process::Command::new("timeout")
-            .args([
-                "20",
-                "kcat",
-                "-C",
-                "-b",
-                KAFKA,
-                "-t",
-                &dlq,
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-                "-f",
-                "%s|%h\n",
-            ])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        (text.lines().count() == 2).then_some(text)
+    let lines = wait_for("two dead letters", Duration::from_secs(60), || async {
+        let lines = kcat_lines(&dlq, "%s|%h\n");
+        (lines.len() == 2).then_some(lines)
     })
     .await;
-    let lines: Vec<&str> = out.lines().collect();
+    let out = lines.join("\n");
     assert!(lines[0].starts_with("not json at all|"), "{out}");
     assert!(
         lines[0].contains(&format!("__connect.errors.topic={topic}")),

@@ -355,6 +355,32 @@ pub fn kcat_read(topic: &str) -> Vec<(Option<serde_json::Value>, Option<serde_js
         .collect()
 }
 
+/// Every committed message of `topic` formatted by kcat's `-f` (e.g. `%s\n`),
+/// one line each; `timeout` bounds a read of a topic that never goes quiet.
+pub fn kcat_lines(topic: &str, format: &str) -> Vec<String> {
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            "kcat",
+            "-C",
+            "-b",
+            KAFKA,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
+        .args(["-f", format, "-X", "isolation.level=read_committed"])
+        .output()
+        .expect("kcat is installed (scripts/services.sh up)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Produces `messages` (key, value) to `topic` with kcat (value "" = tombstone).
 pub fn kcat_produce(topic: &str, messages: &[(Option<&str>, &str)]) {
     use std::io::Write;

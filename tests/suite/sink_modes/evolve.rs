@@ -107,25 +107,7 @@ async fn dead_letters(topic: &str, n: usize) -> Vec<String> {
         &format!("{n} dead letters in {topic}"),
         DEADLINE,
         || async {
-            let out = std::process::Command::new("timeout")
-                .args([
-                    "20",
-                    "kcat",
-                    "-C",
-                    "-b",
-                    KAFKA,
-                    "-t",
-                    topic,
-                    "-o",
-                    "beginning",
-                    "-e",
-                    "-q",
-                ])
-                .args(["-f", "%o|%h\n"])
-                .output()
-                .ok()?;
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let lines = kcat_lines(topic, "%o|%h\n");
             (lines.len() == n).then_some(lines)
         },
     )
