@@ -95,6 +95,28 @@ pub(crate) fn check_decimal(text: &str) -> Result<(), LiteralError> {
 }
 
 /// Lowercase hex of `bytes`.
+/// Single-quoted SQL-standard string: `'` doubled, no backslash escapes.
+/// `nul_error` names the dialect's reason for refusing NUL characters.
+pub(crate) fn write_doubled_quotes(
+    out: &mut String,
+    s: &str,
+    nul_error: &'static str,
+) -> Result<(), LiteralError> {
+    if s.contains('\0') {
+        return Err(LiteralError(nul_error));
+    }
+    out.reserve(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push('\'');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    Ok(())
+}
+
 pub(crate) fn write_hex(out: &mut String, bytes: &[u8]) {
     out.reserve(bytes.len() * 2);
     for b in bytes {

@@ -350,3 +350,18 @@ fn value_error(column: &str, e: LiteralError) -> SinkError {
 
 #[cfg(test)]
 mod tests;
+
+/// Checks every dialect shares for an identifier: not empty, no NUL.
+pub(crate) fn check_ident(name: &str) -> Result<(), SinkError> {
+    let reason = if name.is_empty() {
+        "empty names are not allowed"
+    } else if name.contains('\0') {
+        "names cannot contain NUL"
+    } else {
+        return Ok(());
+    };
+    Err(SinkError::Identifier {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    })
+}

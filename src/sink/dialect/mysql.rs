@@ -45,12 +45,7 @@ pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
         name: name.to_string(),
         reason: reason.to_string(),
     };
-    if name.is_empty() {
-        return Err(bad("empty names are not allowed"));
-    }
-    if name.contains('\0') {
-        return Err(bad("names cannot contain NUL"));
-    }
+    super::check_ident(name)?;
     if name.chars().count() > MAX_IDENT_CHARS {
         return Err(bad("MySQL names are at most 64 characters"));
     }

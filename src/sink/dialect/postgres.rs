@@ -37,12 +37,7 @@ pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
         name: name.to_string(),
         reason: reason.to_string(),
     };
-    if name.is_empty() {
-        return Err(bad("empty names are not allowed"));
-    }
-    if name.contains('\0') {
-        return Err(bad("names cannot contain NUL"));
-    }
+    super::check_ident(name)?;
     if name.len() > MAX_IDENT_BYTES {
         return Err(bad(
             "PostgreSQL names are at most 63 bytes (longer ones would be truncated)",
@@ -277,21 +272,7 @@ fn write_float(out: &mut String, v: f64) -> Result<(), LiteralError> {
 
 /// Single-quoted string, `'` doubled (standard_conforming_strings).
 pub(crate) fn write_string(out: &mut String, s: &str) -> Result<(), LiteralError> {
-    if s.contains('\0') {
-        return Err(LiteralError(
-            "PostgreSQL text cannot contain NUL characters",
-        ));
-    }
-    out.reserve(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push('\'');
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    Ok(())
+    literal::write_doubled_quotes(out, s, "PostgreSQL text cannot contain NUL characters")
 }
 
 #[cfg(test)]

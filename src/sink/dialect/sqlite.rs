@@ -59,16 +59,7 @@ const DECIMAL_TYPE: &str = "DECIMAL_TEXT_SCALE";
 
 /// Quotes `name` as an identifier, or rejects it (see the module docs).
 pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
-    let bad = |reason: &str| SinkError::Identifier {
-        name: name.to_string(),
-        reason: reason.to_string(),
-    };
-    if name.is_empty() {
-        return Err(bad("empty names are not allowed"));
-    }
-    if name.contains('\0') {
-        return Err(bad("names cannot contain NUL"));
-    }
+    super::check_ident(name)?;
     Ok(format!("\"{}\"", name.replace('"', "\"\"")))
 }
 
@@ -242,19 +233,7 @@ fn write_float(out: &mut String, v: f64) -> Result<(), LiteralError> {
 
 /// Single-quoted string, `'` doubled.
 pub(crate) fn write_string(out: &mut String, s: &str) -> Result<(), LiteralError> {
-    if s.contains('\0') {
-        return Err(LiteralError("SQLite text cannot contain NUL characters"));
-    }
-    out.reserve(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push('\'');
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    Ok(())
+    literal::write_doubled_quotes(out, s, "SQLite text cannot contain NUL characters")
 }
 
 #[cfg(test)]
