@@ -248,3 +248,7 @@ fn worker_failed(path: &str, e: tokio::task::JoinError) -> SinkError {
 #[cfg(test)]
 #[path = "target_sqlite_tests.rs"]
 mod target_sqlite_tests;
+
+#[cfg(test)]
+#[path = "target_sqlite_edge_tests.rs"]
+mod target_sqlite_edge_tests;
