@@ -8,7 +8,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::config::{Config, DbEndpoint, DbKind, SourceConfig};
+use crate::config::{Config, DbKind, SourceConfig};
 use crate::kafka::client_config;
 
 /// One check's outcome.
@@ -45,13 +45,7 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
         out.push(check_source(s).await);
     }
     for s in &config.sink {
-        let line = match DbEndpoint::resolve(
-            &s.name,
-            &s.url,
-            s.user.as_deref(),
-            s.password.as_ref(),
-            s.password_file.as_deref(),
-        ) {
+        let line = match s.endpoint() {
             Err(e) => CheckLine::fail(e.to_string()),
             Ok(ep) => {
                 match tokio::time::timeout(TIMEOUT, crate::sink::target::Target::connect(&ep)).await
@@ -98,13 +92,7 @@ async fn check_kafka(config: &Config) -> CheckLine {
 }
 
 async fn check_source(s: &SourceConfig) -> CheckLine {
-    let ep = match DbEndpoint::resolve(
-        &s.name,
-        &s.url,
-        s.user.as_deref(),
-        s.password.as_ref(),
-        s.password_file.as_deref(),
-    ) {
+    let ep = match s.endpoint() {
         Ok(ep) => ep,
         Err(e) => return CheckLine::fail(e.to_string()),
     };

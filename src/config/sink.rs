@@ -186,6 +186,18 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
+    /// The database endpoint: `url` (native or JDBC) with `user`, `password`
+    /// or `password_file` (reads the file).
+    pub fn endpoint(&self) -> Result<super::DbEndpoint, ConfigError> {
+        super::DbEndpoint::resolve(
+            &self.name,
+            &self.url,
+            self.user.as_deref(),
+            self.password.as_ref(),
+            self.password_file.as_deref(),
+        )
+    }
+
     /// Consumer group id.
     pub fn group_id(&self) -> String {
         self.group_id

@@ -264,6 +264,18 @@ pub(super) fn check_converters(
 }
 
 impl SourceConfig {
+    /// The database endpoint: `url` (native or JDBC) with `user`, `password`
+    /// or `password_file` (reads the file).
+    pub fn endpoint(&self) -> Result<super::DbEndpoint, ConfigError> {
+        super::DbEndpoint::resolve(
+            &self.name,
+            &self.url,
+            self.user.as_deref(),
+            self.password.as_ref(),
+            self.password_file.as_deref(),
+        )
+    }
+
     /// The source kind, from `kind` or `connector.class`.
     pub fn resolved_kind(&self) -> Result<SourceKind, ConfigError> {
         let from_class = match self.connector_class.as_deref() {

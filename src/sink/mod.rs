@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use dialect::SinkError;
 
-use crate::config::{DbEndpoint, ErrorsTolerance, KafkaConfig, PkMode, SinkConfig};
+use crate::config::{ErrorsTolerance, KafkaConfig, PkMode, SinkConfig};
 use crate::connect::Decoder;
 use crate::event::Op;
 use crate::metrics::METRICS;
@@ -67,14 +67,9 @@ pub async fn run(
     kafka: &KafkaConfig,
     cancel: CancellationToken,
 ) -> Result<(), SinkError> {
-    let endpoint = DbEndpoint::resolve(
-        &cfg.name,
-        &cfg.url,
-        cfg.user.as_deref(),
-        cfg.password.as_ref(),
-        cfg.password_file.as_deref(),
-    )
-    .map_err(|e| SinkError::Invalid(e.to_string()))?;
+    let endpoint = cfg
+        .endpoint()
+        .map_err(|e| SinkError::Invalid(e.to_string()))?;
     let rules = MapRules::from_config(cfg).map_err(SinkError::Invalid)?;
     let namer = TableNamer::new(cfg)?;
     let mut target = Target::connect(&endpoint).await?;

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::mysql_conn::{self, quote};
 use super::mysql_types::{column_from_result, value_from_mysql};
 use super::SourceError;
-use crate::config::{parse_timezone, DbEndpoint, Delivery, KafkaConfig, PollMode, SourceConfig};
+use crate::config::{parse_timezone, Delivery, KafkaConfig, PollMode, SourceConfig};
 use crate::connect::{EncodeOptions, Encoded, Encoder};
 use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::kafka::offsets;
@@ -61,14 +61,9 @@ pub async fn run(
     kafka: &KafkaConfig,
     cancel: CancellationToken,
 ) -> Result<(), SourceError> {
-    let endpoint = DbEndpoint::resolve(
-        &cfg.name,
-        &cfg.url,
-        cfg.user.as_deref(),
-        cfg.password.as_ref(),
-        cfg.password_file.as_deref(),
-    )
-    .map_err(|e| SourceError::Setup(e.to_string()))?;
+    let endpoint = cfg
+        .endpoint()
+        .map_err(|e| SourceError::Setup(e.to_string()))?;
     let database = endpoint.database().ok_or_else(|| {
         SourceError::Setup(format!(
             "source \"{}\": the url names no database",
