@@ -23,7 +23,8 @@ pub use database::{DbEndpoint, DbKind};
 pub use secret::{redact_url, Secret};
 pub use sink::{ErrorsTolerance, InsertMode, PkMode, SinkConfig};
 pub use source::{
-    DecimalHandling, Delivery, Envelope, PollMode, SnapshotMode, SourceConfig, SourceKind, TimePrecision,
+    DecimalHandling, Delivery, Envelope, PollMode, SnapshotMode, SourceConfig, SourceKind,
+    TimePrecision,
 };
 
 /// Configuration errors; each names the key (and file, where figment knows it).

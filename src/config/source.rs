@@ -188,11 +188,7 @@ pub struct SourceConfig {
     #[serde(default)]
     pub envelope: Envelope,
     /// Binlog: the replica server id Sluice registers with (unique per server).
-    #[serde(
-        default,
-        alias = "database.server.id",
-        deserialize_with = "opt_u64"
-    )]
+    #[serde(default, alias = "database.server.id", deserialize_with = "opt_u64")]
     pub server_id: Option<u64>,
     /// Binlog: databases to capture (empty: the URL's database).
     #[serde(
@@ -449,7 +445,10 @@ impl SourceConfig {
             }
         }
         if kind == SourceKind::Binlog {
-            if self.server_id.is_some_and(|id| id == 0 || id > u64::from(u32::MAX)) {
+            if self
+                .server_id
+                .is_some_and(|id| id == 0 || id > u64::from(u32::MAX))
+            {
                 return Err(invalid(
                     "server_id",
                     "must be between 1 and 4294967295 and unique among the server's replicas",
