@@ -43,6 +43,9 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
     let mut out = vec![check_kafka(config).await];
     for s in &config.source {
         out.push(check_source(s).await);
+        if s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog) {
+            out.extend(check_binlog_server(s).await);
+        }
     }
     for s in &config.sink {
         let line = match s.endpoint() {
@@ -152,5 +155,33 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
                 ))
             }
         }
+    }
+}
+
+/// Binlog settings and grants: one line per problem, naming the setting and the fix.
+async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
+    use crate::source::binlog::server;
+    let Ok(ep) = s.endpoint() else {
+        return vec![]; // reported by check_source
+    };
+    let probe = async {
+        let pool = crate::source::mysql_conn::pool(&ep)?;
+        let mut conn = pool.get_conn().await?;
+        let info = server::server_info(&mut conn).await?;
+        let problems = server::validate(&mut conn, &info).await?;
+        drop(conn);
+        pool.disconnect().await?;
+        Ok::<_, mysql_async::Error>((info, problems))
+    };
+    match tokio::time::timeout(TIMEOUT, probe).await {
+        Err(_) | Ok(Err(_)) => vec![], // the reachability line already failed
+        Ok(Ok((info, problems))) if problems.is_empty() => vec![CheckLine::ok(format!(
+            "source \"{}\": binlog ready on {} (ROW, FULL row image, FULL metadata, grants)",
+            s.name, info.version
+        ))],
+        Ok(Ok((_, problems))) => problems
+            .into_iter()
+            .map(|p| CheckLine::fail(format!("source \"{}\": {p}", s.name)))
+            .collect(),
     }
 }

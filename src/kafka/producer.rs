@@ -39,14 +39,31 @@ impl PipelineProducer {
         pipeline: &str,
         transactional_id: Option<String>,
     ) -> Result<PipelineProducer, KafkaError> {
+        Self::connect_with_timeout(kafka, pipeline, transactional_id, Duration::from_secs(60)).await
+    }
+
+    /// Like [`PipelineProducer::connect`], with the transaction timeout (how
+    /// long one transaction may stay open; a `transaction.timeout.ms` in
+    /// `[kafka.properties]` wins).
+    pub async fn connect_with_timeout(
+        kafka: &KafkaConfig,
+        pipeline: &str,
+        transactional_id: Option<String>,
+        transaction_timeout: Duration,
+    ) -> Result<PipelineProducer, KafkaError> {
         let mut cfg = client_config(kafka);
         cfg.set("enable.idempotence", "true")
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "200000")
-            .set("message.max.bytes", "67108864")
-            .set("transaction.timeout.ms", "120000");
+            .set("message.max.bytes", "67108864");
+        if !kafka.properties.contains_key("transaction.timeout.ms") {
+            cfg.set(
+                "transaction.timeout.ms",
+                transaction_timeout.as_millis().to_string(),
+            );
+        }
         if let Some(id) = &transactional_id {
             cfg.set("transactional.id", id);
         }
@@ -130,6 +147,12 @@ impl PipelineProducer {
                 }
             }
         }
+    }
+
+    /// Waits for the delivery reports of everything queued so far without
+    /// ending the transaction (bounds memory inside a long transaction).
+    pub async fn flush_deliveries(&mut self) -> Result<(), KafkaError> {
+        self.await_deliveries().await
     }
 
     /// Waits for every queued record's delivery report; the first failure wins.

@@ -71,7 +71,15 @@ impl SinkConsumer {
             rebalanced: rebalanced.clone(),
             pipeline: cfg.name.clone(),
         };
-        let consumer: StreamConsumer<SinkContext> = client_config(kafka)
+        let mut base = client_config(kafka);
+        // Kafka Connect's worker defaults: a crashed member's partitions move
+        // after 10 s, not librdkafka's 45 s (a restarted sink waits that long).
+        for (k, v) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "3000")] {
+            if !kafka.properties.contains_key(k) {
+                base.set(k, v);
+            }
+        }
+        let consumer: StreamConsumer<SinkContext> = base
             .set("group.id", cfg.group_id())
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

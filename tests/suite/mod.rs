@@ -8,3 +8,5 @@ mod sink_exactly_once;
 mod sink_modes;
 mod sink_targets;
 mod sqlite_sink;
+pub mod binlog;
+mod binlog_crash;

@@ -310,8 +310,20 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Stops gracefully (SIGTERM, up to 10 s) so no Kafka transaction is left
+    /// open to hold back other tests' `read_committed` readers; then kills.
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -99,6 +99,11 @@ impl Capture {
         (self.include.is_empty() || matches(&self.include)) && !matches(&self.exclude)
     }
 
+    /// True when tables of `db` may be captured (DDL there is reported).
+    pub fn captures_database(&self, db: &str) -> bool {
+        !SYSTEM_DATABASES.contains(&db) && (self.databases.is_empty() || self.databases.iter().any(|d| d == db))
+    }
+
     /// The captured base tables that exist now.
     pub async fn list_tables(&self, conn: &mut Conn) -> Result<Vec<TableId>, SourceError> {
         let all: Vec<(String, String)> = conn
@@ -209,10 +214,19 @@ pub async fn run(
     let charsets = server::charsets(&mut conn).await?;
     let capture = Capture::new(&cfg, endpoint.database());
 
-    let txn_id =
-        (cfg.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", cfg.name));
+    let exactly_once = cfg.delivery == Delivery::ExactlyOnce;
+    let txn_id = |suffix: &str| exactly_once.then(|| format!("sluice-source-{}{suffix}", cfg.name));
     offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?;
-    let producer = PipelineProducer::connect(kafka, &cfg.name, txn_id).await?;
+    // Both producers run init_transactions before the offsets are read: it
+    // aborts whatever a previous incarnation left open. Streaming transactions
+    // are short (60 s timeout: a crashed source holds back read_committed
+    // readers of the offsets topic at most that long); the snapshot is one
+    // transaction with its own id and 15 min (the broker's default maximum).
+    let producer =
+        PipelineProducer::connect_with_timeout(kafka, &cfg.name, txn_id(""), Duration::from_secs(60)).await?;
+    let snapshot_producer =
+        PipelineProducer::connect_with_timeout(kafka, &cfg.name, txn_id("-snapshot"), Duration::from_secs(900))
+            .await?;
     let part = offset::partition_id(cfg.logical_name());
     let stored = match offsets::read_offsets(kafka, &kafka.offsets_topic, &cfg.name)
         .await?
@@ -231,54 +245,67 @@ pub async fn run(
     };
     tracing::info!(pipeline = %cfg.name, server = %info.version, stored = ?stored, "binlog source starting");
 
-    let (tx, rx) = mpsc::channel::<Batch>(1);
-    let target = OffsetTarget {
+    let target = || OffsetTarget {
         topic: kafka.offsets_topic.clone(),
         key: offset::record_key(&cfg.name, cfg.logical_name()),
     };
-    let publisher = tokio::spawn(publish::run(producer, rx, target, cfg.name.clone()));
     let mut emitter = Emitter::new(Arc::clone(&cfg));
-    let result = async {
-        let from = match decide_start(&mut conn, &info, &cfg, stored).await? {
-            Start::Resume(o) => o,
-            Start::Oldest => {
-                let files = server::binlog_files(&mut conn).await?;
-                let file = files.first().cloned().ok_or_else(|| SourceError::Setup("the server lists no binlog files".into()))?;
-                BinlogOffset {
-                    file,
-                    pos: 4,
-                    snapshot_completed: true,
-                    server_id: info.server_id,
-                    ..BinlogOffset::default()
-                }
+    let from = match decide_start(&mut conn, &info, &cfg, stored).await? {
+        Start::Resume(o) => o,
+        Start::Oldest => {
+            let files = server::binlog_files(&mut conn).await?;
+            let file = files
+                .first()
+                .cloned()
+                .ok_or_else(|| SourceError::Setup("the server lists no binlog files".into()))?;
+            BinlogOffset {
+                file,
+                pos: 4,
+                snapshot_completed: true,
+                server_id: info.server_id,
+                ..BinlogOffset::default()
             }
-            Start::Snapshot { with_data } => {
-                let job = snapshot::SnapshotJob {
-                    pipeline: &cfg.name,
-                    capture: &capture,
-                    chunk_rows: usize::try_from(cfg.snapshot_fetch_rows).unwrap_or(10_000),
-                    with_data,
-                    tz_offset,
-                };
-                let mut snap_conn = pool.get_conn().await?;
+        }
+        Start::Snapshot { with_data } => {
+            let job = snapshot::SnapshotJob {
+                pipeline: &cfg.name,
+                capture: &capture,
+                chunk_rows: usize::try_from(cfg.snapshot_fetch_rows).unwrap_or(10_000),
+                with_data,
+                tz_offset,
+            };
+            let (tx, rx) = mpsc::channel::<Batch>(1);
+            let publisher = tokio::spawn(publish::run(snapshot_producer, rx, target(), cfg.name.clone()));
+            let mut snap_conn = pool.get_conn().await?;
+            let result = async {
                 let Some(o) = snapshot::run(&mut snap_conn, &info, &job, &mut emitter, &tx, &cancel).await? else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 let done = Batch {
                     offset: Some(o.clone()),
                     ..Batch::default()
                 };
-                if tx.send(done).await.is_err() {
-                    return Ok(());
-                }
-                tracing::info!(pipeline = %cfg.name, position = %o.position(), "snapshot complete; streaming");
-                o
+                Ok::<_, SourceError>(tx.send(done).await.is_ok().then_some(o))
             }
-        };
-        drop(conn);
-        stream_from(&pool, &info, &cfg, &capture, &charsets, &mut emitter, &from, tz_offset, &tx, &cancel).await
-    }
-    .await;
+            .await;
+            drop(tx);
+            drop(snap_conn);
+            let published = publisher
+                .await
+                .map_err(|e| SourceError::Setup(format!("snapshot publisher task failed: {e}")))?;
+            let Some(o) = published.and(result)? else {
+                pool.disconnect().await.ok();
+                return Ok(()); // cancelled: the open snapshot transaction was aborted
+            };
+            tracing::info!(pipeline = %cfg.name, position = %o.position(), "snapshot complete; streaming");
+            o
+        }
+    };
+    drop(conn);
+    let (tx, rx) = mpsc::channel::<Batch>(1);
+    let publisher = tokio::spawn(publish::run(producer, rx, target(), cfg.name.clone()));
+    let result =
+        stream_from(&pool, &info, &cfg, &capture, &charsets, &mut emitter, &from, tz_offset, &tx, &cancel).await;
     drop(tx);
     let published = publisher
         .await

@@ -5,7 +5,9 @@
 //! bounded by about three batches. A batch's data messages and its position
 //! record go into one Kafka transaction (design.md §5); with
 //! `delivery = "at-least-once"` the data is acknowledged before the position
-//! is written.
+//! is written. A batch marked `open` is delivered without committing: the
+//! snapshot uses that to be one Kafka transaction, so an interrupted snapshot
+//! is aborted as a whole and never seen by `read_committed` consumers.
 
 use std::sync::Arc;
 
@@ -38,6 +40,9 @@ pub struct Batch {
     pub transactions: u64,
     /// Approximate encoded bytes.
     pub bytes: usize,
+    /// More of the same Kafka transaction follows (the snapshot is one
+    /// transaction, sent in chunks): deliver these records but do not commit.
+    pub open: bool,
 }
 
 impl Batch {
@@ -94,9 +99,9 @@ pub async fn run(
         Ok::<(), SourceError>(())
     }
     .await;
-    if result.is_err() {
-        producer.abort().await;
-    }
+    // On an error, or a channel closed inside an open (snapshot) transaction:
+    // abort now rather than leave it to the transaction timeout.
+    producer.abort().await;
     result
 }
 
@@ -110,6 +115,9 @@ async fn publish(
         producer
             .send(&m.topic, m.key.as_deref(), m.value.as_deref(), None)
             .await?;
+    }
+    if batch.open {
+        return Ok(producer.flush_deliveries().await?);
     }
     if let Some(o) = &batch.offset {
         let value = serde_json::to_vec(o).map_err(|e| SourceError::Setup(e.to_string()))?;

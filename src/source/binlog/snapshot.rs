@@ -12,11 +12,18 @@
 //! exactly the ones after: nothing is missed or doubled at the seam.
 //!
 //! Tables with a primary key are read in key order, `snapshot_fetch_rows` at a
-//! time (`WHERE (pk) > (last) ORDER BY pk LIMIT n`), each chunk one Kafka
-//! transaction; tables without one are streamed and cut into chunks. Memory
-//! stays bounded by a few chunks. No position is stored until the snapshot is
-//! complete, so an interrupted snapshot starts again (its `read` events may
-//! then repeat, as with Debezium).
+//! time (`WHERE (pk) > (last) ORDER BY pk LIMIT n`); tables without one are
+//! streamed and cut into chunks. Memory stays bounded by a few chunks.
+//!
+//! The whole snapshot is ONE Kafka transaction (chunks are delivered as they
+//! are read, and the position is committed with the last one). An interrupted
+//! snapshot is therefore aborted as a whole — the next start's
+//! `init_transactions` aborts it — and starts again from scratch without a
+//! `read_committed` consumer ever seeing a partial snapshot (a restarted
+//! partial snapshot would otherwise leave rows deleted in between as stale
+//! reads). The cost: the snapshot must finish within the producer's
+//! `transaction.timeout.ms` (15 min for binlog sources; raise the broker's
+//! `transaction.max.timeout.ms` and the source's `kafka.properties` for more).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -267,13 +274,15 @@ async fn read_table(
             n += 1;
             if pk.is_empty() && n.is_multiple_of(job.chunk_rows) {
                 // No key to page by: cut the stream into chunks.
-                let full = std::mem::take(&mut batch);
+                let mut full = std::mem::take(&mut batch);
+                full.open = true;
                 if tx.send(full).await.is_err() {
                     return Ok(false);
                 }
             }
         }
         drop(stream);
+        batch.open = true;
         if !batch.is_empty() && tx.send(batch).await.is_err() {
             return Ok(false);
         }

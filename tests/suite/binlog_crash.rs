@@ -1,0 +1,94 @@
+//! kill -9 of a binlog source (and its sink) while a writer runs: after each
+//! restart the topic holds every change exactly once, in order per key, and
+//! the sink's table equals the source table.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+
+use super::binlog::{
+    assert_exactly_once_per_key, binlog_config, run_writer, table_state, wait_replay_equals,
+};
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_repeatedly_loses_and_doubles_nothing() {
+    let db = MariaDb::create("blcrash").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)").await;
+    db.exec("INSERT INTO t SELECT seq, 0 FROM seq_1_to_500").await;
+    let pg = Postgres::create("blcrash").await;
+    let name = unique("blcrash");
+    let topic = format!("{name}.{}.t", db.name);
+    let config = format!(
+        r#"{}
+[[sink]]
+name = "{name}-sink"
+url = "{}"
+topics = ["{topic}"]
+table_name_format = "t_copy"
+auto_create = true
+insert_mode = "upsert"
+pk_mode = "record_key"
+delete_enabled = true
+max_wait_ms = 50
+"#,
+        binlog_config(&name, &db.url(), "max_transaction_rows = 64\nmax_batch_rows = 200\nsnapshot_fetch_rows = 100"),
+        pg.url()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(run_writer(db.url(), stop.clone(), 501));
+    // Large transactions, split across Kafka transactions by max_transaction_rows.
+    let big_stop = stop.clone();
+    let big_url = db.url();
+    let big = tokio::spawn(async move {
+        let pool = mysql_async::Pool::new(big_url.as_str());
+        let mut c = pool.get_conn().await.expect("conn");
+        let mut n = 0;
+        while !big_stop.load(Ordering::Relaxed) {
+            c.query_drop("UPDATE t SET seq = seq + 1 WHERE id <= 300").await.expect("big update");
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        n
+    });
+    let mut daemon = Daemon::start(&config);
+    for round in 0..3u64 {
+        tokio::time::sleep(Duration::from_millis(900 + round * 400)).await;
+        daemon.kill();
+        daemon.restart();
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    let statements = writer.await.expect("writer");
+    let big_txns = big.await.expect("big writer");
+    assert!(statements > 100 && big_txns > 3, "writers ran {statements} statements, {big_txns} large transactions");
+
+    let want = table_state(&db).await;
+    wait_replay_equals(&topic, &want, &daemon).await;
+    let n = assert_exactly_once_per_key(&topic);
+    assert!(n > 1000, "only {n} messages");
+    let source_rows = db.rows("SELECT id, seq FROM t ORDER BY id").await;
+    let started = std::time::Instant::now();
+    loop {
+        let got = pg
+            .try_rows("SELECT id::text, seq::text FROM t_copy ORDER BY t_copy.id")
+            .await
+            .unwrap_or_default();
+        if got == source_rows {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the sink table differs from the source: {} vs {} rows; first difference: {:?}",
+            got.len(),
+            source_rows.len(),
+            got.iter().zip(&source_rows).find(|(a, b)| a != b)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let log = daemon.log_text();
+    assert!(log.matches("sluice running").count() >= 4, "the daemon ran 4 times");
+    drop(db.pool.get_conn().await.expect("conn"));
+}
