@@ -155,6 +155,9 @@ pub struct SourceConfig {
     /// Topic prefix; topic = prefix + table.
     #[serde(default, alias = "topic.prefix")]
     pub topic_prefix: Option<String>,
+    /// Logical server name; binlog topics default to `<server_name or name>.<db>.<table>`.
+    #[serde(default, alias = "database.server.name")]
+    pub server_name: Option<String>,
     /// Message envelope.
     #[serde(default)]
     pub envelope: Envelope,
@@ -378,7 +381,10 @@ impl SourceConfig {
     pub fn topic_for(&self, database: &str, table: &str) -> String {
         match (&self.topic_prefix, self.kind) {
             (Some(p), _) => format!("{p}{table}"),
-            (None, Some(SourceKind::Binlog)) => format!("{}.{database}.{table}", self.name),
+            (None, Some(SourceKind::Binlog)) => {
+                let server = self.server_name.as_deref().unwrap_or(&self.name);
+                format!("{server}.{database}.{table}")
+            }
             (None, _) => table.to_string(),
         }
     }
