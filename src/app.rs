@@ -303,11 +303,7 @@ pub async fn reload(supervisor: &Supervisor, path: &Path) {
             tracing::error!(error = %e, file = %path.display(), "reload refused: bad config; keeping the running pipelines");
         }
     }
-    let text = registry::summary(&supervisor.registry().snapshot());
-    notify::notify(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&text),
-    ]);
+    notify::ready_when_started(supervisor.registry(), Duration::from_secs(10)).await;
 }
 
 #[cfg(unix)]

@@ -3,8 +3,10 @@
 mod cli;
 mod connect_compat;
 mod poll_modes;
+mod rest_api;
 pub mod seed;
 mod sink_exactly_once;
 mod sink_modes;
 mod sink_targets;
 mod sqlite_sink;
+mod systemd_notify;
