@@ -220,7 +220,11 @@ pub async fn run(config: Config, path: &Path, cancel: CancellationToken) -> Resu
         store,
         cancel.clone(),
     );
-    if !config.http.listen.is_empty() {
+    // Bound before the pipelines start (a taken port fails fast), served after
+    // the stored connectors are loaded (a write must not persist a partial table).
+    let listener = if config.http.listen.is_empty() {
+        None
+    } else {
         let token = auth_token(&config)?;
         let listener = tokio::net::TcpListener::bind(&config.http.listen)
             .await
@@ -228,6 +232,10 @@ pub async fn run(config: Config, path: &Path, cancel: CancellationToken) -> Resu
                 listen: config.http.listen.clone(),
                 source,
             })?;
+        Some((listener, token))
+    };
+    supervisor.start_all(&config, &raw).await?;
+    if let Some((listener, token)) = listener {
         tracing::info!(listen = %config.http.listen, auth = token.is_some(), "http server listening");
         let router = crate::http::router(supervisor.clone(), token.map(Arc::from));
         let stop = cancel.clone();
@@ -239,7 +247,6 @@ pub async fn run(config: Config, path: &Path, cancel: CancellationToken) -> Resu
             }
         });
     }
-    supervisor.start_all(&config, &raw).await?;
     notify::ready_when_started(&registry, Duration::from_secs(10)).await;
     notify::spawn_loop(registry.clone(), cancel.clone());
     #[cfg(unix)]

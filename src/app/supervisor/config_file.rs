@@ -18,6 +18,8 @@ impl Supervisor {
     /// validates, is logged and kept in the file without running).
     pub async fn start_all(&self, config: &Config, raw: &RawConfig) -> Result<(), StoreError> {
         let _ops = self.inner.ops.lock().await;
+        // Read first: a state file that cannot be read starts nothing.
+        let stored_connectors = self.inner.store.load()?;
         for pipeline in pipelines_of(config) {
             let name = pipeline.name().to_string();
             let section = raw
@@ -34,7 +36,7 @@ impl Supervisor {
             self.insert(&name, connector);
             self.start(&name);
         }
-        for (name, stored) in self.inner.store.load()? {
+        for (name, stored) in stored_connectors {
             let taken = self.inner.table.read().is_ok_and(|t| t.contains_key(&name));
             let built = if taken {
                 Err(format!("the config file defines a pipeline named {name}"))
