@@ -304,10 +304,30 @@ async fn seed_connectors_over_rest_run_pause_resume_survive_restart_and_delete()
     assert_eq!(r.status, 204, "{}", r.body);
     wait_state(port, &source, "RUNNING").await;
 
-    // A daemon restart brings both back from the state directory.
+    // A daemon restart brings both back from the state directory, the
+    // paused sink still paused.
+    let r = call(
+        port,
+        "PUT",
+        &format!("/connectors/{sink}/pause"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 202);
     assert_eq!(daemon.stop(), 0, "log:\n{}", daemon.log_text());
     daemon.restart();
     wait_state(port, &source, "RUNNING").await;
+    wait_state(port, &sink, "PAUSED").await;
+    let r = call(
+        port,
+        "PUT",
+        &format!("/connectors/{sink}/resume"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 202);
     wait_state(port, &sink, "RUNNING").await;
     db.exec("INSERT INTO users (user_id, name) VALUES ('test4', 'test4')")
         .await;
