@@ -1,71 +1,63 @@
 //! The supervisor: runs every configured pipeline as an independent task,
 //! restarts it with backoff after transient errors, parks it after a definite
-//! one (the others keep running), serves HTTP, and drains on shutdown.
+//! one (the others keep running), serves HTTP (metrics, health, the Connect
+//! REST API), and drains on shutdown. Pipelines start and stop at run time:
+//! from the config file at start and on SIGHUP ([`reload`]), and over the REST
+//! API ([`Supervisor`]); REST-created ones are persisted in the state directory.
 //!
 //! Shutdown: SIGINT/SIGTERM cancel one [`CancellationToken`]; sources finish
 //! their in-flight Kafka transaction, sinks their in-flight DB transaction,
 //! and [`run`] waits for them up to a deadline.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+mod notify;
+mod registry;
+mod store;
+mod supervisor;
+
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::connect_json::RawConfig;
+use crate::config::{Config, ConfigError};
 use crate::metrics::METRICS;
+
+pub use registry::{Heartbeat, PipelineEntry, PipelineState, Registry};
+pub use store::{state_dir, Store, StoreError, StoredConnector, DEFAULT_STATE_DIR};
+pub use supervisor::{ConnectorError, ConnectorInfo, Origin, Supervisor};
 
 /// How long shutdown waits for pipelines to drain.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A pipeline's lifecycle state, as the REST API reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PipelineState {
-    /// Starting or restarting.
-    Starting,
-    /// Running.
-    Running,
-    /// Stopped after a definite error.
-    Failed(String),
-    /// Stopped on request.
-    Stopped,
-}
-
-impl PipelineState {
-    /// Kafka Connect's state name.
-    pub fn connect_name(&self) -> &'static str {
-        match self {
-            PipelineState::Starting => "UNASSIGNED",
-            PipelineState::Running => "RUNNING",
-            PipelineState::Failed(_) => "FAILED",
-            PipelineState::Stopped => "STOPPED",
-        }
-    }
-}
-
-/// Shared view of every pipeline's state.
-#[derive(Debug, Clone, Default)]
-pub struct Registry {
-    inner: Arc<RwLock<BTreeMap<String, (&'static str, PipelineState)>>>,
-}
-
-impl Registry {
-    /// Records `state` for pipeline `name` of `kind` ("source"/"sink").
-    pub fn set(&self, name: &str, kind: &'static str, state: PipelineState) {
-        METRICS
-            .pipeline_up
-            .with_label_values(&[name])
-            .set(i64::from(state == PipelineState::Running));
-        if let Ok(mut m) = self.inner.write() {
-            m.insert(name.to_string(), (kind, state));
-        }
-    }
-
-    /// Every pipeline: name → (kind, state).
-    pub fn snapshot(&self) -> BTreeMap<String, (&'static str, PipelineState)> {
-        self.inner.read().map(|m| m.clone()).unwrap_or_default()
-    }
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {listen}: {source}")]
+    Listen {
+        /// The address.
+        listen: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The REST API token file could not be read.
+    #[error("http: key `auth_token_file`: cannot read {path}: {source}")]
+    TokenFile {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file could not be read again for its raw sections.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The stored connectors could not be read.
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 /// A pipeline error, classified.
@@ -146,22 +138,22 @@ pub async fn supervise<F, Fut>(
     }
 }
 
-/// One configured pipeline.
+/// One pipeline's config.
 #[derive(Clone)]
-enum Pipeline {
+pub(crate) enum Pipeline {
     Source(Arc<crate::config::SourceConfig>),
     Sink(Arc<crate::config::SinkConfig>),
 }
 
 impl Pipeline {
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Pipeline::Source(c) => &c.name,
             Pipeline::Sink(c) => &c.name,
         }
     }
 
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Pipeline::Source(_) => "source",
             Pipeline::Sink(_) => "sink",
@@ -185,14 +177,67 @@ impl Pipeline {
     }
 }
 
-/// Runs every pipeline of `config` until `cancel` fires, then drains.
-pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::io::Error> {
+/// Polls `fut`, recording a heartbeat each time it is scheduled.
+pub(crate) async fn with_heartbeat<F: std::future::Future>(
+    heartbeat: Heartbeat,
+    fut: F,
+) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx| {
+        heartbeat.beat();
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+fn auth_token(config: &Config) -> Result<Option<String>, AppError> {
+    if let Some(t) = &config.http.auth_token {
+        return Ok(Some(t.expose().trim().to_string()).filter(|t| !t.is_empty()));
+    }
+    let Some(path) = &config.http.auth_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| AppError::TokenFile {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
+/// Runs every pipeline of `config` (loaded from `path`) and the stored REST
+/// connectors until `cancel` fires, reloading `path` on SIGHUP; then drains.
+pub async fn run(config: Config, path: &Path, cancel: CancellationToken) -> Result<(), AppError> {
+    // Installed first: SIGHUP's default action would end the process.
+    #[cfg(unix)]
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let raw = RawConfig::load(path)?;
     let registry = Registry::default();
-    let tracker = TaskTracker::new();
-    if !config.http.listen.is_empty() {
-        let listener = tokio::net::TcpListener::bind(&config.http.listen).await?;
-        tracing::info!(listen = %config.http.listen, "http server listening");
-        let router = crate::http::router(registry.clone());
+    let store = Store::new(&state_dir(config.state_dir.as_deref()));
+    let supervisor = Supervisor::new(
+        config.kafka.clone(),
+        raw.kafka.clone(),
+        registry.clone(),
+        store,
+        cancel.clone(),
+    );
+    // Bound before the pipelines start (a taken port fails fast), served after
+    // the stored connectors are loaded (a write must not persist a partial table).
+    let listener = if config.http.listen.is_empty() {
+        None
+    } else {
+        let token = auth_token(&config)?;
+        let listener = tokio::net::TcpListener::bind(&config.http.listen)
+            .await
+            .map_err(|source| AppError::Listen {
+                listen: config.http.listen.clone(),
+                source,
+            })?;
+        Some((listener, token))
+    };
+    supervisor.start_all(&config, &raw).await?;
+    if let Some((listener, token)) = listener {
+        tracing::info!(listen = %config.http.listen, auth = token.is_some(), "http server listening");
+        let router = crate::http::router(supervisor.clone(), token.map(Arc::from));
         let stop = cancel.clone();
         tokio::spawn(async move {
             let serve = axum::serve(listener, router)
@@ -202,40 +247,15 @@ pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::i
             }
         });
     }
-    let kafka = Arc::new(config.kafka.clone());
-    let pipelines = config
-        .source
-        .iter()
-        .cloned()
-        .map(|c| Pipeline::Source(Arc::new(c)))
-        .chain(
-            config
-                .sink
-                .iter()
-                .cloned()
-                .map(|c| Pipeline::Sink(Arc::new(c))),
-        );
-    for pipeline in pipelines {
-        let kafka = kafka.clone();
-        let span = tracing::info_span!("pipeline", pipeline = %pipeline.name());
-        tracker.spawn(tracing::Instrument::instrument(
-            supervise(
-                pipeline.name().to_string(),
-                pipeline.kind(),
-                registry.clone(),
-                cancel.clone(),
-                move |c| {
-                    let pipeline = pipeline.clone();
-                    let kafka = kafka.clone();
-                    async move { pipeline.run(&kafka, c).await }
-                },
-            ),
-            span,
-        ));
+    notify::ready_when_started(&registry, Duration::from_secs(10)).await;
+    notify::spawn_loop(registry.clone(), cancel.clone());
+    #[cfg(unix)]
+    match hup {
+        Ok(hup) => {
+            spawn_reload_on_sighup(hup, supervisor.clone(), path.to_path_buf(), cancel.clone())
+        }
+        Err(e) => tracing::error!(error = %e, "cannot install the SIGHUP handler; reload disabled"),
     }
-    tracker.close();
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    spawn_watchdog(cancel.clone());
     tracing::info!(
         sources = config.source.len(),
         sinks = config.sink.len(),
@@ -243,12 +263,12 @@ pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::i
     );
 
     cancel.cancelled().await;
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    notify::notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("stopping: draining pipelines"),
+    ]);
     tracing::info!("shutting down: draining pipelines");
-    if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())
-        .await
-        .is_err()
-    {
+    if !supervisor.drain(DRAIN_DEADLINE).await {
         tracing::warn!(
             deadline_s = DRAIN_DEADLINE.as_secs(),
             "pipelines did not drain in time; exiting"
@@ -257,17 +277,59 @@ pub async fn run(config: Config, cancel: CancellationToken) -> Result<(), std::i
     Ok(())
 }
 
-fn spawn_watchdog(cancel: CancellationToken) {
-    let Some(timeout) = sd_notify::watchdog_enabled() else {
-        return;
-    };
-    let period = timeout / 2;
+/// Re-reads the config file: a valid one is applied (pipelines added,
+/// removed, restarted), a bad one is logged and the old pipelines keep running.
+pub async fn reload(supervisor: &Supervisor, path: &Path) {
+    let mut states = vec![
+        sd_notify::NotifyState::Reloading,
+        sd_notify::NotifyState::Status("reloading configuration"),
+    ];
+    // `Type=notify-reload` wants the reload's start time with RELOADING=1.
+    if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    notify::notify(&states);
+    let loaded = Config::load(path).and_then(|c| {
+        let mut errors = c.validate();
+        if errors.is_empty() {
+            RawConfig::load(path).map(|raw| (c, raw))
+        } else {
+            Err(errors.swap_remove(0))
+        }
+    });
+    match loaded {
+        Ok((config, raw)) => match supervisor.reload(&config, &raw).await {
+            Ok((added, removed, restarted)) => {
+                tracing::info!(added, removed, restarted, "configuration reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, file = %path.display(), "reload refused; keeping the running pipelines");
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, file = %path.display(), "reload refused: bad config; keeping the running pipelines");
+        }
+    }
+    notify::ready_when_started(supervisor.registry(), Duration::from_secs(10)).await;
+}
+
+#[cfg(unix)]
+fn spawn_reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    supervisor: Supervisor,
+    path: std::path::PathBuf,
+    cancel: CancellationToken,
+) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(period) => {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                r = hup.recv() => {
+                    if r.is_none() {
+                        return;
+                    }
+                    tracing::info!(file = %path.display(), "SIGHUP received: reloading configuration");
+                    reload(&supervisor, &path).await;
                 }
             }
         }

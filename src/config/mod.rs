@@ -6,6 +6,7 @@
 //! Connect's string-typed values (`"true"`, `"3000"`, `"a,b"`). Secrets live in
 //! [`Secret`] and print as `[hidden]`.
 
+pub mod connect_json;
 mod database;
 mod lenient;
 mod secret;
@@ -99,15 +100,23 @@ fn default_listen() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address of /metrics, /healthz, /readyz; empty disables the server.
+    /// Address of /metrics, /healthz, /readyz and /connectors; empty disables the server.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// File holding a bearer token that write requests of the REST API must carry.
+    #[serde(default)]
+    pub auth_token_file: Option<String>,
+    /// The bearer token itself (e.g. from `SLUICE_HTTP__AUTH_TOKEN`).
+    #[serde(default)]
+    pub auth_token: Option<Secret>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            auth_token_file: None,
+            auth_token: None,
         }
     }
 }
@@ -128,6 +137,9 @@ pub struct Config {
     /// Sinks.
     #[serde(default)]
     pub sink: Vec<SinkConfig>,
+    /// Directory of REST-created connectors (default `$STATE_DIRECTORY`, else `/var/lib/sluice`).
+    #[serde(default)]
+    pub state_dir: Option<String>,
 }
 
 impl Config {
@@ -136,11 +148,7 @@ impl Config {
         if !path.exists() {
             return Err(ConfigError::NotFound(path.display().to_string()));
         }
-        Self::from_figment(
-            Figment::new()
-                .merge(Toml::file_exact(path))
-                .merge(Env::prefixed("SLUICE_").ignore(&["LOG"]).split("__")),
-        )
+        Self::from_figment(figment(path))
     }
 
     /// Loads from TOML text (tests, REST API).
@@ -192,6 +200,13 @@ impl Config {
         errors.extend(self.sink.iter().filter_map(|s| s.validate().err()));
         errors
     }
+}
+
+/// The layered sources of a config file: the TOML file, then `SLUICE_` environment overrides.
+pub fn figment(path: &Path) -> Figment {
+    Figment::new()
+        .merge(Toml::file_exact(path))
+        .merge(Env::prefixed("SLUICE_").ignore(&["LOG"]).split("__"))
 }
 
 /// Parses `UTC`, `Z`, or a fixed offset `+HH:MM` / `-HH:MM` into seconds east of UTC.

@@ -1,25 +1,74 @@
 //! HTTP: `/metrics` (Prometheus text), `/healthz` (the process answers),
-//! `/readyz` (every pipeline is running), and `/connectors` (Kafka Connect's
-//! REST view of pipeline states).
+//! `/readyz` (every pipeline is running), and Kafka Connect's REST API under
+//! `/connectors` (see [`connectors`]).
+//!
+//! Reads are open; when a bearer token is configured (`[http]
+//! auth_token_file` or `auth_token`), every other method needs
+//! `Authorization: Bearer <token>` and gets 401 without it.
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+pub mod connectors;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 
-use crate::app::{PipelineState, Registry};
+use crate::app::{PipelineState, Supervisor};
 use crate::metrics::METRICS;
 
-/// Builds the router over the pipeline registry.
-pub fn router(registry: Registry) -> Router {
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The pipelines.
+    pub supervisor: Supervisor,
+    /// Bearer token required by write methods, when set.
+    pub token: Option<Arc<str>>,
+}
+
+/// Builds the router over the supervisor; `token` protects write methods.
+pub fn router(supervisor: Supervisor, token: Option<Arc<str>>) -> Router {
+    let state = ApiState { supervisor, token };
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/connectors", get(connectors))
-        .route("/connectors/{name}/status", get(status))
-        .with_state(registry)
+        .merge(connectors::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
+        .with_state(state)
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let read = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if let (Some(token), false) = (&state.token, read) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+            return connectors::error(
+                StatusCode::UNAUTHORIZED,
+                "this request needs the header Authorization: Bearer <token>",
+            );
+        }
+    }
+    next.run(request).await
 }
 
 async fn metrics() -> Response {
@@ -33,11 +82,11 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-async fn readyz(State(reg): State<Registry>) -> Response {
-    let snap = reg.snapshot();
+async fn readyz(State(state): State<ApiState>) -> Response {
+    let snap = state.supervisor.registry().snapshot();
     let not_running: Vec<&String> = snap
         .iter()
-        .filter(|(_, (_, s))| *s != PipelineState::Running)
+        .filter(|(_, e)| !matches!(e.state, PipelineState::Running | PipelineState::Paused))
         .map(|(n, _)| n)
         .collect();
     if not_running.is_empty() {
@@ -49,30 +98,4 @@ async fn readyz(State(reg): State<Registry>) -> Response {
         )
             .into_response()
     }
-}
-
-async fn connectors(State(reg): State<Registry>) -> Json<Vec<String>> {
-    Json(reg.snapshot().into_keys().collect())
-}
-
-async fn status(State(reg): State<Registry>, Path(name): Path<String>) -> Response {
-    let snap = reg.snapshot();
-    let Some((kind, state)) = snap.get(&name) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({"error_code": 404, "message": format!("Connector {name} not found")})),
-        )
-            .into_response();
-    };
-    let mut connector = serde_json::json!({"state": state.connect_name(), "worker_id": "sluice"});
-    if let PipelineState::Failed(msg) = state {
-        connector["trace"] = serde_json::Value::String(msg.clone());
-    }
-    Json(serde_json::json!({
-        "name": name,
-        "connector": connector,
-        "tasks": [{"id": 0, "state": state.connect_name(), "worker_id": "sluice"}],
-        "type": kind,
-    }))
-    .into_response()
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod connect_compat;
 mod poll_modes;
+mod rest_api;
 pub mod seed;
 mod sink_exactly_once;
 mod sink_modes;
@@ -10,3 +11,4 @@ mod sink_targets;
 mod sqlite_sink;
 pub mod binlog;
 mod binlog_crash;
+mod systemd_notify;

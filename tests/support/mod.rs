@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod rest;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,472 @@
+//! The supervisor's connector table: starts, stops, pauses, resumes and
+//! restarts pipelines at run time, for the TOML file (at start and on
+//! reload) and for the Connect REST API.
+//!
+//! Each pipeline runs as its own task under one [`TaskTracker`], with a child
+//! of the shutdown token, so stopping one never touches the others. Write
+//! operations are serialized by one async lock (as Connect's herder does);
+//! reads take a short synchronous lock and never wait for a stop.
+//!
+//! REST-created connectors are persisted (see [`super::store`]) before they
+//! start, so a connector the API acknowledged comes back after a restart.
+//! TOML-defined pipelines belong to the file: the API shows them, pauses,
+//! resumes and restarts them, but refuses to change or delete them.
+
+mod config_file;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::registry::{PipelineState, Registry};
+use super::store::{Store, StoreError, StoredConnector};
+use super::{supervise, with_heartbeat, Pipeline, DRAIN_DEADLINE};
+use crate::config::connect_json::{self, ConnectorConfig};
+use crate::config::{Config, ConfigError, KafkaConfig};
+
+/// Where a connector was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A `[[source]]`/`[[sink]]` section of the config file.
+    ConfigFile,
+    /// Created over the REST API (persisted in the state directory).
+    Rest,
+}
+
+/// A connector operation that could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// No connector has this name.
+    #[error("Connector {0} not found")]
+    NotFound(String),
+    /// The name is taken.
+    #[error("Connector {0} already exists")]
+    Exists(String),
+    /// The connector belongs to the config file.
+    #[error("Connector {0} is defined in the config file; change it there and reload (SIGHUP)")]
+    FromConfigFile(String),
+    /// The config is invalid.
+    #[error("{0}")]
+    Invalid(#[source] ConfigError),
+    /// The state file could not be written.
+    #[error("cannot persist connectors: {0}")]
+    Store(#[source] StoreError),
+    /// The daemon is stopping.
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+}
+
+/// What the API shows of a connector.
+#[derive(Debug, Clone)]
+pub struct ConnectorInfo {
+    /// Name.
+    pub name: String,
+    /// `source` or `sink`.
+    pub kind: &'static str,
+    /// Config with secrets hidden.
+    pub config: Map<String, Value>,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+struct RunHandle {
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Connector {
+    origin: Origin,
+    pipeline: Pipeline,
+    /// REST: the posted map (with secrets); file: the raw TOML section.
+    config: Map<String, Value>,
+    paused: bool,
+    run: Option<RunHandle>,
+}
+
+impl Connector {
+    fn info(&self, name: &str) -> ConnectorInfo {
+        let config = match self.origin {
+            Origin::Rest => connect_json::redacted(&self.config),
+            Origin::ConfigFile => connect_json::toml_view(self.pipeline.kind(), &self.config),
+        };
+        ConnectorInfo {
+            name: name.to_string(),
+            kind: self.pipeline.kind(),
+            config,
+            origin: self.origin,
+        }
+    }
+}
+
+struct Inner {
+    kafka: RwLock<(Arc<KafkaConfig>, Value)>,
+    registry: Registry,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    store: Store,
+    ops: tokio::sync::Mutex<()>,
+    table: RwLock<BTreeMap<String, Connector>>,
+    /// Stored connectors that could not be loaded; kept in the file untouched.
+    unloadable: RwLock<BTreeMap<String, StoredConnector>>,
+}
+
+/// Starts and stops pipelines; cheap to clone.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+fn pipelines_of(config: &Config) -> Vec<Pipeline> {
+    let sources = config
+        .source
+        .iter()
+        .cloned()
+        .map(|c| Pipeline::Source(Arc::new(c)));
+    let sinks = config
+        .sink
+        .iter()
+        .cloned()
+        .map(|c| Pipeline::Sink(Arc::new(c)));
+    sources.chain(sinks).collect()
+}
+
+impl Supervisor {
+    /// A supervisor with no pipelines yet.
+    pub fn new(
+        kafka: KafkaConfig,
+        raw_kafka: Value,
+        registry: Registry,
+        store: Store,
+        shutdown: CancellationToken,
+    ) -> Supervisor {
+        Supervisor {
+            inner: Arc::new(Inner {
+                kafka: RwLock::new((Arc::new(kafka), raw_kafka)),
+                registry,
+                tracker: TaskTracker::new(),
+                shutdown,
+                store,
+                ops: tokio::sync::Mutex::new(()),
+                table: RwLock::new(BTreeMap::new()),
+                unloadable: RwLock::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// The pipeline state registry.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn kafka(&self) -> Arc<KafkaConfig> {
+        self.inner
+            .kafka
+            .read()
+            .map(|k| k.0.clone())
+            .unwrap_or_default()
+    }
+
+    fn spawn(&self, name: &str, pipeline: Pipeline) -> RunHandle {
+        let cancel = self.inner.shutdown.child_token();
+        let kafka = self.kafka();
+        let kind = pipeline.kind();
+        let registry = self.inner.registry.clone();
+        registry.set(name, kind, PipelineState::Starting);
+        let heartbeat = registry.heartbeat(name, kind);
+        let span = tracing::info_span!("pipeline", pipeline = %name);
+        let body = supervise(name.to_string(), kind, registry, cancel.clone(), move |c| {
+            let pipeline = pipeline.clone();
+            let kafka = kafka.clone();
+            let heartbeat = heartbeat.clone();
+            async move { with_heartbeat(heartbeat, pipeline.run(&kafka, c)).await }
+        });
+        let task = self
+            .inner
+            .tracker
+            .spawn(tracing::Instrument::instrument(body, span));
+        RunHandle { cancel, task }
+    }
+
+    /// Starts `name` unless it is paused or already running.
+    fn start(&self, name: &str) {
+        let Ok(mut table) = self.inner.table.write() else {
+            return;
+        };
+        let Some(c) = table.get_mut(name) else {
+            return;
+        };
+        if c.paused {
+            self.inner
+                .registry
+                .set(name, c.pipeline.kind(), PipelineState::Paused);
+        } else if c.run.is_none() {
+            c.run = Some(self.spawn(name, c.pipeline.clone()));
+        }
+    }
+
+    /// Stops `name` and waits for it to drain (up to the drain deadline).
+    async fn stop(&self, name: &str) {
+        let handle = match self.inner.table.write() {
+            Ok(mut t) => t.get_mut(name).and_then(|c| c.run.take()),
+            Err(_) => None,
+        };
+        let Some(RunHandle { cancel, task }) = handle else {
+            return;
+        };
+        cancel.cancel();
+        let abort = task.abort_handle();
+        if tokio::time::timeout(DRAIN_DEADLINE, task).await.is_err() {
+            tracing::warn!(pipeline = %name, "pipeline did not stop in time; aborting it");
+            abort.abort();
+        }
+    }
+
+    fn persist(&self) -> Result<(), StoreError> {
+        let mut stored = self
+            .inner
+            .unloadable
+            .read()
+            .map(|u| u.clone())
+            .unwrap_or_default();
+        if let Ok(table) = self.inner.table.read() {
+            for (name, c) in table.iter().filter(|(_, c)| c.origin == Origin::Rest) {
+                stored.insert(
+                    name.clone(),
+                    StoredConnector {
+                        config: c.config.clone(),
+                        paused: c.paused,
+                    },
+                );
+            }
+        }
+        self.inner.store.save(&stored)
+    }
+
+    fn insert(&self, name: &str, connector: Connector) {
+        if let Ok(mut t) = self.inner.table.write() {
+            t.insert(name.to_string(), connector);
+        }
+    }
+
+    /// Every connector name.
+    pub fn names(&self) -> Vec<String> {
+        self.inner
+            .table
+            .read()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The connector `name`.
+    pub fn info(&self, name: &str) -> Result<ConnectorInfo, ConnectorError> {
+        self.inner
+            .table
+            .read()
+            .ok()
+            .and_then(|t| t.get(name).map(|c| c.info(name)))
+            .ok_or_else(|| ConnectorError::NotFound(name.to_string()))
+    }
+
+    async fn lock_ops(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, ConnectorError> {
+        let guard = self.inner.ops.lock().await;
+        if self.inner.shutdown.is_cancelled() {
+            return Err(ConnectorError::ShuttingDown);
+        }
+        Ok(guard)
+    }
+
+    fn origin(&self, name: &str) -> Result<Origin, ConnectorError> {
+        self.info(name).map(|i| i.origin)
+    }
+
+    /// `POST /connectors`: validates, persists and starts a new connector.
+    pub async fn create(
+        &self,
+        name: &str,
+        config: Map<String, Value>,
+    ) -> Result<ConnectorInfo, ConnectorError> {
+        let _ops = self.lock_ops().await?;
+        if self.origin(name).is_ok() {
+            return Err(ConnectorError::Exists(name.to_string()));
+        }
+        self.create_locked(name, config)
+    }
+
+    fn create_locked(
+        &self,
+        name: &str,
+        config: Map<String, Value>,
+    ) -> Result<ConnectorInfo, ConnectorError> {
+        let built = connect_json::from_connect(name, &config).map_err(ConnectorError::Invalid)?;
+        let connector = Connector {
+            origin: Origin::Rest,
+            pipeline: Pipeline::from(built),
+            config,
+            paused: false,
+            run: None,
+        };
+        self.insert(name, connector);
+        if let Err(e) = self.persist() {
+            if let Ok(mut t) = self.inner.table.write() {
+                t.remove(name);
+            }
+            return Err(ConnectorError::Store(e));
+        }
+        if let Ok(mut u) = self.inner.unloadable.write() {
+            u.remove(name);
+        }
+        tracing::info!(pipeline = %name, "connector created");
+        self.start(name);
+        self.info(name)
+    }
+
+    /// `PUT /connectors/{name}/config`: creates (true) or replaces (false).
+    pub async fn put_config(
+        &self,
+        name: &str,
+        config: Map<String, Value>,
+    ) -> Result<(bool, ConnectorInfo), ConnectorError> {
+        let _ops = self.lock_ops().await?;
+        match self.origin(name) {
+            Err(_) => return self.create_locked(name, config).map(|i| (true, i)),
+            Ok(Origin::ConfigFile) => return Err(ConnectorError::FromConfigFile(name.into())),
+            Ok(Origin::Rest) => {}
+        }
+        let built = connect_json::from_connect(name, &config).map_err(ConnectorError::Invalid)?;
+        let old = self.swap(name, Pipeline::from(built), config);
+        if let Err(e) = self.persist() {
+            if let Some((pipeline, config)) = old {
+                self.swap(name, pipeline, config);
+            }
+            return Err(ConnectorError::Store(e));
+        }
+        self.stop(name).await;
+        self.start(name);
+        tracing::info!(pipeline = %name, "connector config updated");
+        self.info(name).map(|i| (false, i))
+    }
+
+    /// Replaces a connector's pipeline and config; returns the old ones.
+    fn swap(
+        &self,
+        name: &str,
+        pipeline: Pipeline,
+        config: Map<String, Value>,
+    ) -> Option<(Pipeline, Map<String, Value>)> {
+        let mut t = self.inner.table.write().ok()?;
+        let c = t.get_mut(name)?;
+        let old_pipeline = std::mem::replace(&mut c.pipeline, pipeline);
+        let old_config = std::mem::replace(&mut c.config, config);
+        Some((old_pipeline, old_config))
+    }
+
+    /// `DELETE /connectors/{name}`: stops it and forgets it.
+    pub async fn delete(&self, name: &str) -> Result<(), ConnectorError> {
+        let _ops = self.lock_ops().await?;
+        if self.origin(name)? == Origin::ConfigFile {
+            return Err(ConnectorError::FromConfigFile(name.into()));
+        }
+        let removed = self
+            .inner
+            .table
+            .write()
+            .ok()
+            .and_then(|mut t| t.remove(name));
+        if let Err(e) = self.persist() {
+            if let Some(c) = removed {
+                self.insert(name, c);
+            }
+            return Err(ConnectorError::Store(e));
+        }
+        if let Some(RunHandle { cancel, task }) = removed.and_then(|c| c.run) {
+            cancel.cancel();
+            let abort = task.abort_handle();
+            if tokio::time::timeout(DRAIN_DEADLINE, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        self.inner.registry.remove(name);
+        tracing::info!(pipeline = %name, "connector deleted");
+        Ok(())
+    }
+
+    fn set_paused(&self, name: &str, paused: bool) -> Result<bool, ConnectorError> {
+        let (was, origin) = {
+            let mut t = self
+                .inner
+                .table
+                .write()
+                .map_err(|_| ConnectorError::NotFound(name.into()))?;
+            let c = t
+                .get_mut(name)
+                .ok_or_else(|| ConnectorError::NotFound(name.into()))?;
+            (std::mem::replace(&mut c.paused, paused), c.origin)
+        };
+        if was != paused && origin == Origin::Rest {
+            if let Err(e) = self.persist() {
+                let _ = self.set_flag(name, was);
+                return Err(ConnectorError::Store(e));
+            }
+        }
+        Ok(was)
+    }
+
+    fn set_flag(&self, name: &str, paused: bool) -> Option<()> {
+        let mut t = self.inner.table.write().ok()?;
+        t.get_mut(name)?.paused = paused;
+        Some(())
+    }
+
+    /// `PUT /connectors/{name}/pause`: stops the pipeline, keeps it listed as PAUSED.
+    pub async fn pause(&self, name: &str) -> Result<(), ConnectorError> {
+        let _ops = self.lock_ops().await?;
+        let kind = self.info(name)?.kind;
+        if !self.set_paused(name, true)? {
+            self.stop(name).await;
+            self.inner.registry.set(name, kind, PipelineState::Paused);
+            tracing::info!(pipeline = %name, "connector paused");
+        }
+        Ok(())
+    }
+
+    /// `PUT /connectors/{name}/resume`: starts a paused pipeline again.
+    pub async fn resume(&self, name: &str) -> Result<(), ConnectorError> {
+        let _ops = self.lock_ops().await?;
+        if self.set_paused(name, false)? {
+            self.start(name);
+            tracing::info!(pipeline = %name, "connector resumed");
+        }
+        Ok(())
+    }
+
+    /// `POST /connectors/{name}/restart`: stops and starts it (a paused one stays paused).
+    pub async fn restart(&self, name: &str) -> Result<(), ConnectorError> {
+        let _ops = self.lock_ops().await?;
+        self.info(name)?;
+        self.stop(name).await;
+        self.start(name);
+        tracing::info!(pipeline = %name, "connector restarted");
+        Ok(())
+    }
+
+    /// Waits (up to `deadline`) for every pipeline task to end after shutdown.
+    pub async fn drain(&self, deadline: std::time::Duration) -> bool {
+        let _ops = self.inner.ops.lock().await;
+        self.inner.tracker.close();
+        tokio::time::timeout(deadline, self.inner.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
+
+impl From<ConnectorConfig> for Pipeline {
+    fn from(c: ConnectorConfig) -> Pipeline {
+        match c {
+            ConnectorConfig::Source(s) => Pipeline::Source(Arc::new(s)),
+            ConnectorConfig::Sink(s) => Pipeline::Sink(Arc::new(s)),
+        }
+    }
+}
