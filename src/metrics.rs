@@ -2,23 +2,16 @@
 //!
 //! Names follow `sluice_<area>_<what>_<unit>[_total]`. Labels are bounded:
 //! `pipeline` (a configured name), `table` (a captured or target table),
-//! `op` (create/update/delete/read) and `kind` (an error class); never a row value.
+//! `op` (create/update/delete/read), `topic` (a consumed topic) and `kind`
+//! (an error class); never a row value. The one table documenting every
+//! metric (name, type, labels, meaning) is the README's "Metrics" section; the
+//! `metrics_scrape` integration test parses it and checks each row against a
+//! running daemon, and the `dashboard` test checks the Grafana dashboard
+//! against it.
 //!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `sluice_source_rows_read_total` | counter | pipeline, table, op |
-//! | `sluice_source_messages_produced_total` | counter | pipeline |
-//! | `sluice_source_produce_errors_total` | counter | pipeline |
-//! | `sluice_source_transaction_commit_seconds` | histogram | pipeline |
-//! | `sluice_source_lag_seconds` | gauge | pipeline |
-//! | `sluice_sink_rows_applied_total` | counter | pipeline, table, op |
-//! | `sluice_sink_batch_duration_seconds` | histogram | pipeline |
-//! | `sluice_sink_ddl_applied_total` | counter | pipeline, table |
-//! | `sluice_sink_tombstones_skipped_total` | counter | pipeline |
-//! | `sluice_sink_dead_letters_total` | counter | pipeline |
-//! | `sluice_pipeline_errors_total` | counter | pipeline, kind |
-//! | `sluice_pipeline_restarts_total` | counter | pipeline |
-//! | `sluice_pipeline_up` | gauge | pipeline (1 running, 0 stopped/failed) |
+//! Per-pipeline series are created at zero when a pipeline starts
+//! ([`Metrics::init_pipeline`]) so `rate()` and `increase()` see the first
+//! error, and an absent series means "no such pipeline", not "no errors yet".
 
 use std::sync::LazyLock;
 
@@ -50,6 +43,8 @@ pub struct Metrics {
     pub sink_tombstones_skipped: IntCounterVec,
     /// Records written to the dead-letter topic.
     pub sink_dead_letters: IntCounterVec,
+    /// Records in the consumed topics not yet applied, per topic.
+    pub sink_consumer_lag: IntGaugeVec,
     /// Errors, by pipeline and class.
     pub pipeline_errors: IntCounterVec,
     /// Pipeline restarts after transient errors.
@@ -101,6 +96,16 @@ impl Metrics {
         )
         .expect("valid metric definition");
         r.register(Box::new(pipeline_up.clone()))
+            .expect("metric registered once");
+        let sink_consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "sluice_sink_consumer_lag_messages",
+                "Offsets between the end of a consumed topic and the sink's next offset, summed over assigned partitions.",
+            ),
+            &["pipeline", "topic"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(sink_consumer_lag.clone()))
             .expect("metric registered once");
         Metrics {
             source_rows_read: counter(
@@ -156,6 +161,7 @@ impl Metrics {
                 "Records written to the dead-letter topic.",
                 &["pipeline"],
             ),
+            sink_consumer_lag,
             pipeline_errors: counter(
                 &r,
                 "sluice_pipeline_errors_total",
@@ -173,6 +179,29 @@ impl Metrics {
         }
     }
 
+    /// Creates the zero-valued series of a starting pipeline of `kind`;
+    /// touching a labelled child creates it at 0.
+    pub fn init_pipeline(&self, pipeline: &str, kind: PipelineKind) {
+        let p = [pipeline];
+        self.pipeline_restarts.with_label_values(&p);
+        for class in ["transient", "definite"] {
+            self.pipeline_errors.with_label_values(&[pipeline, class]);
+        }
+        match kind {
+            PipelineKind::Source => {
+                self.source_messages_produced.with_label_values(&p);
+                self.source_produce_errors.with_label_values(&p);
+                self.source_lag_seconds.with_label_values(&p);
+            }
+            PipelineKind::Sink => {
+                self.pipeline_errors
+                    .with_label_values(&[pipeline, "record"]);
+                self.sink_tombstones_skipped.with_label_values(&p);
+                self.sink_dead_letters.with_label_values(&p);
+            }
+        }
+    }
+
     /// Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -182,6 +211,61 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// Which series [`Metrics::init_pipeline`] creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineKind {
+    /// A source (poll or binlog).
+    Source,
+    /// A sink.
+    Sink,
+}
+
+/// Keeps `sluice_source_lag_seconds` of one source current: a background
+/// task sets it every second to the time since the source was last caught up
+/// ([`SourceLag::caught_up_at`]), so the gauge keeps growing while the source
+/// is stalled. Dropping the value stops the task.
+pub struct SourceLag {
+    caught_up_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SourceLag {
+    /// Starts the clock for `pipeline`; until the first catch-up the lag
+    /// counts from now (the source's start).
+    pub fn start(pipeline: &str) -> SourceLag {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let caught_up_ms = std::sync::Arc::new(AtomicI64::new(now_ms()));
+        let gauge = METRICS.source_lag_seconds.with_label_values(&[pipeline]);
+        let at = caught_up_ms.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let lag_ms = (now_ms() - at.load(Ordering::Relaxed)).max(0);
+                gauge.set(lag_ms as f64 / 1000.0);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        SourceLag { caught_up_ms, task }
+    }
+
+    /// Everything the source had to read as of `ms` (epoch milliseconds) is
+    /// now in Kafka.
+    pub fn caught_up_at(&self, ms: i64) {
+        self.caught_up_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for SourceLag {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// The process-wide metrics.
@@ -204,5 +288,18 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_started_pipeline_exposes_its_error_counters_at_zero() {
+        METRICS.init_pipeline("z", PipelineKind::Sink);
+        let text = METRICS.render();
+        for line in [
+            "sluice_sink_dead_letters_total{pipeline=\"z\"} 0",
+            "sluice_pipeline_errors_total{kind=\"record\",pipeline=\"z\"} 0",
+            "sluice_pipeline_restarts_total{pipeline=\"z\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
     }
 }

@@ -113,17 +113,31 @@ fn parse_key(topic: &str, key: &[u8]) -> Result<(String, String), KafkaError> {
     Ok((source.to_string(), table.to_string()))
 }
 
+/// The offsets reader's context: end-of-partition is how the reader knows it
+/// is done (`enable.partition.eof`), not an error worth a log line.
+struct ReaderContext;
+
+impl rdkafka::ClientContext for ReaderContext {
+    fn error(&self, error: RdError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(error = %error, reason, "offsets reader: kafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReaderContext {}
+
 fn read_blocking(
     kafka: &KafkaConfig,
     topic: &str,
     only_source: Option<&str>,
 ) -> Result<HashMap<(String, String), Json>, KafkaError> {
-    let consumer: BaseConsumer = client_config(kafka)
+    let consumer: BaseConsumer<ReaderContext> = client_config(kafka)
         .set("group.id", "sluice-offsets-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
-        .create()
+        .create_with_context(ReaderContext)
         .map_err(|e| KafkaError::client("creating offsets reader", e))?;
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
