@@ -2,9 +2,11 @@
 
 mod cli;
 mod connect_compat;
+mod offsets_cli;
 mod poll_modes;
 pub mod seed;
 mod sink_exactly_once;
 mod sink_modes;
 mod sink_targets;
 mod sqlite_sink;
+mod systemd_units;
