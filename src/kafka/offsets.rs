@@ -94,6 +94,12 @@ pub async fn read_all_offsets(
         .map_err(|_| KafkaError::Timeout("reading offsets"))?
 }
 
+/// The source name of an offsets record key (`key[0]`), if it has one.
+fn key_source(key: &[u8]) -> Option<String> {
+    let v: Json = serde_json::from_slice(key).ok()?;
+    v.get(0)?.as_str().map(str::to_string)
+}
+
 fn parse_key(topic: &str, key: &[u8]) -> Result<(String, String), KafkaError> {
     let bad = |reason: &str| KafkaError::BadOffset {
         topic: topic.to_string(),
@@ -179,10 +185,12 @@ fn read_blocking(
             Some(Err(e)) => return Err(KafkaError::client("reading offsets topic", e)),
             Some(Ok(msg)) => {
                 let Some(key) = msg.key() else { continue };
-                let id = parse_key(topic, key)?;
-                if only_source.is_some_and(|s| s != id.0) {
+                // Other sources' records are not ours to judge: another kind of
+                // source may shape its key differently.
+                if only_source.is_some_and(|s| key_source(key).as_deref() != Some(s)) {
                     continue;
                 }
+                let id = parse_key(topic, key)?;
                 match msg.payload() {
                     None => {
                         out.remove(&id);
@@ -213,6 +221,13 @@ mod tests {
         assert_eq!(k, r#"["my-source",{"protocol":"1","table":"mydb.users"}]"#);
         let (s, t) = parse_key("o", k.as_bytes()).expect("parse");
         assert_eq!((s.as_str(), t.as_str()), ("my-source", "mydb.users"));
+    }
+
+    #[test]
+    fn another_sources_key_shape_is_not_parsed() {
+        let k = br#"["bl-src",{"server":"bl-src"}]"#;
+        assert_eq!(key_source(k).as_deref(), Some("bl-src"));
+        assert_eq!(key_source(b"nope"), None);
     }
 
     #[test]

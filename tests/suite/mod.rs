@@ -2,6 +2,7 @@
 
 mod cli;
 mod connect_compat;
+pub mod metrics_scrape;
 mod offsets_cli;
 mod poll_modes;
 pub mod seed;

@@ -46,6 +46,7 @@ async fn source_offsets_show_reset_and_set() {
         r#"
 [kafka]
 bootstrap_servers = "{KAFKA}"
+offsets_topic = "{name}_offsets"
 [http]
 listen = "127.0.0.1:{port}"
 [[source]]
