@@ -2,6 +2,7 @@
 
 mod cli;
 mod connect_compat;
+mod dashboard;
 pub mod metrics_scrape;
 mod offsets_cli;
 mod poll_modes;
