@@ -5,6 +5,7 @@ mod connect_compat;
 mod dashboard;
 pub mod metrics_scrape;
 mod offsets_cli;
+mod order_service;
 mod poll_modes;
 pub mod seed;
 mod sink_exactly_once;
