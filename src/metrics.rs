@@ -13,7 +13,8 @@
 //! ([`Metrics::init_pipeline`]) so `rate()` and `increase()` see the first
 //! error, and an absent series means "no such pipeline", not "no errors yet".
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -204,6 +205,7 @@ impl Metrics {
 
     /// Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        SourceLag::refresh(&self.source_lag_seconds);
         let mut buf = Vec::new();
         let families = self.registry.gather();
         if TextEncoder::new().encode(&families, &mut buf).is_err() {
@@ -222,44 +224,57 @@ pub enum PipelineKind {
     Sink,
 }
 
-/// Keeps `sluice_source_lag_seconds` of one source current: a background
-/// task sets it every second to the time since the source was last caught up
-/// ([`SourceLag::caught_up_at`]), so the gauge keeps growing while the source
-/// is stalled. Dropping the value stops the task.
+/// When each source was last caught up (epoch ms), across its restarts.
+static CAUGHT_UP_MS: LazyLock<Mutex<HashMap<String, i64>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The clock behind `sluice_source_lag_seconds` of one source: the gauge is
+/// set at every scrape ([`Metrics::render`]) to the time since the source was
+/// last caught up ([`SourceLag::caught_up_at`]), so it keeps growing while the
+/// source is stalled, restarting or FAILED, and a restart does not reset it.
 pub struct SourceLag {
-    caught_up_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    task: tokio::task::JoinHandle<()>,
+    pipeline: String,
 }
 
 impl SourceLag {
-    /// Starts the clock for `pipeline`; until the first catch-up the lag
-    /// counts from now (the source's start).
+    /// Starts the clock for `pipeline`; before its first catch-up in this
+    /// process the lag counts from its first start.
     pub fn start(pipeline: &str) -> SourceLag {
-        use std::sync::atomic::{AtomicI64, Ordering};
-        let caught_up_ms = std::sync::Arc::new(AtomicI64::new(now_ms()));
-        let gauge = METRICS.source_lag_seconds.with_label_values(&[pipeline]);
-        let at = caught_up_ms.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let lag_ms = (now_ms() - at.load(Ordering::Relaxed)).max(0);
-                gauge.set(lag_ms as f64 / 1000.0);
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        });
-        SourceLag { caught_up_ms, task }
+        if let Ok(mut m) = CAUGHT_UP_MS.lock() {
+            m.entry(pipeline.to_string()).or_insert_with(now_ms);
+        }
+        SourceLag {
+            pipeline: pipeline.to_string(),
+        }
     }
 
     /// Everything the source had to read as of `ms` (epoch milliseconds) is
     /// now in Kafka.
     pub fn caught_up_at(&self, ms: i64) {
-        self.caught_up_ms
-            .store(ms, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut m) = CAUGHT_UP_MS.lock() {
+            m.insert(self.pipeline.clone(), ms);
+        }
     }
-}
 
-impl Drop for SourceLag {
-    fn drop(&mut self) {
-        self.task.abort();
+    /// Stops reporting lag for a removed pipeline.
+    pub fn forget(pipeline: &str) {
+        if let Ok(mut m) = CAUGHT_UP_MS.lock() {
+            m.remove(pipeline);
+        }
+        let _ = METRICS.source_lag_seconds.remove_label_values(&[pipeline]);
+    }
+
+    /// Sets every clocked source's gauge to now minus its catch-up time.
+    fn refresh(gauge: &GaugeVec) {
+        let now = now_ms();
+        if let Ok(m) = CAUGHT_UP_MS.lock() {
+            for (pipeline, at) in m.iter() {
+                let lag_ms = (now - at).max(0);
+                gauge
+                    .with_label_values(&[pipeline.as_str()])
+                    .set(lag_ms as f64 / 1000.0);
+            }
+        }
     }
 }
 
@@ -288,6 +303,26 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn source_lag_is_the_time_since_the_last_catch_up() {
+        let lag = SourceLag::start("lagging");
+        lag.caught_up_at(now_ms() - 90_000);
+        // A restart keeps the clock.
+        let lag = SourceLag::start("lagging");
+        let value = || {
+            METRICS.render();
+            METRICS
+                .source_lag_seconds
+                .with_label_values(&["lagging"])
+                .get()
+        };
+        assert!((90.0..100.0).contains(&value()), "{}", value());
+        lag.caught_up_at(now_ms());
+        assert!(value() < 5.0);
+        SourceLag::forget("lagging");
+        assert!(!METRICS.render().contains("lagging"));
     }
 
     #[test]
