@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{KafkaConfig, SinkConfig};
 use crate::kafka::{client_config, KafkaError};
-use crate::metrics::METRICS;
 
 /// Consumer context that flags every rebalance for the loop to act on.
 pub struct SinkContext {
@@ -29,26 +28,7 @@ pub struct SinkContext {
     pipeline: String,
 }
 
-impl ClientContext for SinkContext {
-    /// librdkafka's statistics (every `statistics.interval.ms`) carry each
-    /// assigned partition's `consumer_lag`: the last stable offset minus the
-    /// group's committed offset, which the sink commits after every database
-    /// commit. Summed per topic into `sluice_sink_consumer_lag_messages`.
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        for (topic, t) in &statistics.topics {
-            let lag: i64 = t
-                .partitions
-                .values()
-                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0 && p.fetch_state != "none")
-                .map(|p| p.consumer_lag)
-                .sum();
-            METRICS
-                .sink_consumer_lag
-                .with_label_values(&[self.pipeline.as_str(), topic])
-                .set(lag);
-        }
-    }
-}
+impl ClientContext for SinkContext {}
 
 impl ConsumerContext for SinkContext {
     fn post_rebalance(
@@ -107,8 +87,6 @@ impl SinkConsumer {
             // A partition whose queue is full is fetched again this soon, not
             // after librdkafka's default 1 s (which stalls a sink that keeps up).
             .set("fetch.queue.backoff.ms", "20")
-            // Statistics feed sluice_sink_consumer_lag_messages (SinkContext::stats).
-            .set("statistics.interval.ms", "5000")
             .create_with_context(ctx)
             .map_err(|e| KafkaError::client("creating consumer", e))?;
         let topics: Vec<String> = match &cfg.topics_regex {

@@ -38,6 +38,7 @@ pub mod dialect;
 pub mod dlq;
 mod evolve;
 mod fallback;
+pub mod lag;
 pub mod plan;
 pub mod record;
 pub mod route;
@@ -89,6 +90,7 @@ pub async fn run(
     };
     tracing::info!(pipeline = %cfg.name, target = %endpoint.display_url(), "sink started");
     METRICS.init_pipeline(&cfg.name, PipelineKind::Sink);
+    let _lag = lag::LagMonitor::start(cfg, kafka)?;
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
     let max_wait = Duration::from_millis(cfg.max_wait_ms);
     // The next batch, collected while the previous one was being applied.
