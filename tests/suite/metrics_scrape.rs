@@ -290,3 +290,70 @@ topics = ["{topic}"]
     let lag = value("sluice_source_lag_seconds", &source, None);
     assert!((0.0..30.0).contains(&lag), "source lag {lag}");
 }
+
+/// Sum of one metric's samples for `pipeline`.
+async fn metric_sum(port: u16, name: &str, pipeline: &str) -> f64 {
+    parse_exposition(&http_get(port, "/metrics").await)
+        .iter()
+        .filter(|s| s.1 == name && s.2.get("pipeline").map(String::as_str) == Some(pipeline))
+        .map(|s| s.3)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_lag_grows_while_the_sink_is_stuck_and_drains_after() {
+    use mysql_async::prelude::Queryable;
+    let db = MariaDb::create("lag").await;
+    let name = unique("lag");
+    let topic = format!("{name}_in");
+    let record = |id: usize| {
+        format!(
+            r#"{{"schema":{{"type":"struct","fields":[{{"type":"int32","optional":false,"field":"id"}}],"optional":false,"name":"r"}},"payload":{{"id":{id}}}}}"#
+        )
+    };
+    let produce = |from: usize, n: usize| {
+        let recs: Vec<String> = (from..from + n).map(record).collect();
+        let msgs: Vec<(Option<&str>, &str)> = recs.iter().map(|r| (None, r.as_str())).collect();
+        kcat_produce(&topic, &msgs);
+    };
+    produce(0, 10);
+    let port = free_port();
+    let _daemon = Daemon::start(&format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+[http]
+listen = "127.0.0.1:{port}"
+[[sink]]
+name = "{name}"
+url = "{url}"
+topics = ["{topic}"]
+auto_create = true
+table_name_format = "log"
+max_wait_ms = 50
+"#,
+        url = db.url()
+    ));
+    let t = Duration::from_secs(60);
+    wait_for("10 rows", t, || async {
+        (db.count("log").await == Some(10)).then_some(())
+    })
+    .await;
+    // The target table is locked: the sink cannot apply, the topic grows.
+    let mut lock = db.pool.get_conn().await.expect("conn");
+    lock.query_drop("LOCK TABLES log WRITE")
+        .await
+        .expect("lock");
+    produce(10, 500);
+    wait_for("the lag to show 500 records", t, || async {
+        (metric_sum(port, "sluice_sink_consumer_lag_messages", &name).await >= 500.0).then_some(())
+    })
+    .await;
+    lock.query_drop("UNLOCK TABLES").await.expect("unlock");
+    drop(lock);
+    wait_for("the lag to drain", t, || async {
+        (metric_sum(port, "sluice_sink_consumer_lag_messages", &name).await == 0.0).then_some(())
+    })
+    .await;
+    assert_eq!(db.count("log").await, Some(510));
+}
