@@ -357,3 +357,53 @@ max_wait_ms = 50
     .await;
     assert_eq!(db.count("log").await, Some(510));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn source_lag_grows_while_the_poll_is_stuck_and_recovers() {
+    use mysql_async::prelude::Queryable;
+    let db = MariaDb::create("srclag").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
+        .await;
+    db.exec("INSERT INTO t (v) VALUES (1)").await;
+    let name = unique("srclag");
+    let port = free_port();
+    let _daemon = Daemon::start(&format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+offsets_topic = "{name}_offsets"
+[http]
+listen = "127.0.0.1:{port}"
+[[source]]
+name = "{name}"
+kind = "poll"
+url = "{url}"
+tables = ["t"]
+topic_prefix = "{name}_"
+mode = "incrementing"
+incrementing_column = "id"
+poll_interval_ms = 200
+"#,
+        url = db.url()
+    ));
+    let t = Duration::from_secs(60);
+    let lag = || metric_sum(port, "sluice_source_lag_seconds", &name);
+    wait_for("the source to catch up", t, || async {
+        let up = metric_sum(port, "sluice_pipeline_up", &name).await == 1.0;
+        (up && lag().await < 2.0).then_some(())
+    })
+    .await;
+    // A write lock on the table blocks the poll's SELECT: the source is stuck.
+    let mut lock = db.pool.get_conn().await.expect("conn");
+    lock.query_drop("LOCK TABLES t WRITE").await.expect("lock");
+    wait_for("the lag to pass 3 s", t, || async {
+        (lag().await >= 3.0).then_some(())
+    })
+    .await;
+    lock.query_drop("UNLOCK TABLES").await.expect("unlock");
+    drop(lock);
+    wait_for("the lag to recover", t, || async {
+        (lag().await < 2.0).then_some(())
+    })
+    .await;
+}
