@@ -34,6 +34,7 @@ use crate::config::{Config, Delivery, KafkaConfig, SinkConfig, SourceConfig, Sou
 use crate::kafka::producer::PipelineProducer;
 use crate::kafka::{client_config, offsets, KafkaError};
 use crate::position::PollOffset;
+use crate::sink::dialect::OFFSETS_TABLE;
 use crate::sink::target::{OffsetRow, Target};
 use crate::sink::SinkError;
 
@@ -124,7 +125,14 @@ pub async fn show(config: &Config, pipeline: &str) -> Result<Vec<String>, Offset
         }
         Pipeline::Sink(s) => {
             let mut target = connect_target(s).await?;
-            let rows = target.load_offsets(&s.name).await;
+            let rows = async {
+                // A target the sink never ran against has no offsets table.
+                match target.describe_table(OFFSETS_TABLE).await? {
+                    None => Ok(Default::default()),
+                    Some(_) => target.load_offsets(&s.name).await,
+                }
+            }
+            .await;
             target.close().await;
             let sorted: BTreeMap<(String, i32), i64> = rows?.into_iter().collect();
             if sorted.is_empty() {

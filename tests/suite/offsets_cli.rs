@@ -174,6 +174,10 @@ max_wait_ms = 50
             .await
         }
     };
+    // Before the sink ever ran: no offsets table, nothing stored.
+    let (code, out) = offsets(&["show"], &cfg, &name);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no stored offsets"), "{out}");
     let mut daemon = Daemon::start_file(cfg.clone());
     rows(3).await;
     let (code, out) = offsets(&["show"], &cfg, &name);
