@@ -250,3 +250,57 @@ fn unknown_pipeline_and_misplaced_arguments_are_usage_errors() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("is a sink"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sink_offsets_on_postgres() {
+    let pg = Postgres::create("offpg").await;
+    let name = unique("offpg");
+    let topic = format!("{name}_in");
+    let recs: Vec<String> = (1..=2).map(record).collect();
+    let msgs: Vec<(Option<&str>, &str)> = recs.iter().map(|r| (None, r.as_str())).collect();
+    kcat_produce(&topic, &msgs);
+    let cfg = write_config(&format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+[http]
+listen = ""
+[[sink]]
+name = "{name}"
+url = "{url}"
+topics = ["{topic}"]
+auto_create = true
+table_name_format = "log"
+max_wait_ms = 50
+"#,
+        url = pg.url()
+    ));
+    let mut daemon = Daemon::start_file(cfg.clone());
+    wait_for("2 rows", T, || async {
+        (pg.count("log").await == Some(2)).then_some(())
+    })
+    .await;
+    assert_eq!(daemon.stop(), 0, "{}", daemon.log_text());
+    let (code, out) = offsets(&["show"], &cfg, &name);
+    assert_eq!((code, out.trim()), (0, format!("{topic}\t0\t2").as_str()));
+    let (code, out) = wait_for("the group to empty", T, || async {
+        let r = offsets(
+            &[
+                "reset",
+                "--topic",
+                &topic,
+                "--partition",
+                "0",
+                "--offset",
+                "1",
+            ],
+            &cfg,
+            &name,
+        );
+        (!r.1.contains("active member")).then_some(r)
+    })
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let (_, out) = offsets(&["show"], &cfg, &name);
+    assert_eq!(out.trim(), format!("{topic}\t0\t1"));
+}
