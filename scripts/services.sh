@@ -526,6 +526,7 @@ kafka_stop() {
 kafka_up() {
   command -v java >/dev/null 2>&1 || apt_ensure openjdk-17-jre-headless
   command -v kcat >/dev/null 2>&1 || apt_ensure kcat
+  command -v systemd-analyze >/dev/null 2>&1 || apt_ensure systemd # tests: systemd-analyze verify
   mkdir -p "$KAFKA_DIR/config" "$KAFKA_DATA" "$KAFKA_LOGS"
   kafka_fetch_jars
 

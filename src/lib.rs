@@ -20,6 +20,7 @@ pub mod event;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod offsets_cmd;
 pub mod position;
 pub mod schema;
 pub mod sink;

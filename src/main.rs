@@ -44,6 +44,126 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// Validate a config file without contacting any server (for ExecStartPre).
+    Validate {
+        /// TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Show or reset a pipeline's committed position.
+    Offsets {
+        #[command(subcommand)]
+        action: OffsetsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OffsetsAction {
+    /// Print the committed position: source tables or sink partitions.
+    Show {
+        /// TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Source or sink name.
+        #[arg(long)]
+        pipeline: String,
+    },
+    /// Rewrite the position (stop the pipeline first): by default, start over.
+    Reset {
+        /// TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Source or sink name.
+        #[arg(long)]
+        pipeline: String,
+        /// Source: the position record to store instead, e.g. '{"incrementing":42}'.
+        #[arg(long, conflicts_with = "topic")]
+        to: Option<String>,
+        /// Source: the table (`db.table`) `--to` is for.
+        #[arg(long, requires = "to")]
+        table: Option<String>,
+        /// Sink: the topic of the partition to set.
+        #[arg(long, requires_all = ["partition", "offset"])]
+        topic: Option<String>,
+        /// Sink: the partition to set.
+        #[arg(long, requires = "topic")]
+        partition: Option<i32>,
+        /// Sink: the next offset to apply.
+        #[arg(long, requires = "topic")]
+        offset: Option<i64>,
+        /// Reset even when the pipeline looks running.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `sluice offsets ...`: 0 done, 1 failed or refused, 2 bad config or arguments.
+fn offsets(action: OffsetsAction) -> ExitCode {
+    use sluice::offsets_cmd::{self, OffsetsError, Reset};
+    let path = match &action {
+        OffsetsAction::Show { config, .. } | OffsetsAction::Reset { config, .. } => config.clone(),
+    };
+    let cfg = match load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        match action {
+            OffsetsAction::Show { pipeline, .. } => offsets_cmd::show(&cfg, &pipeline).await,
+            OffsetsAction::Reset {
+                pipeline,
+                to,
+                table,
+                topic,
+                partition,
+                offset,
+                force,
+                ..
+            } => {
+                let what = match (to, topic, partition, offset) {
+                    (Some(to), _, _, _) => match serde_json::from_str(&to) {
+                        Ok(value) => Reset::SourceTo { table, value },
+                        Err(e) => {
+                            return Err(OffsetsError::Usage(format!("--to is not JSON: {e}")))
+                        }
+                    },
+                    (None, Some(topic), Some(partition), Some(offset)) => Reset::SinkTo {
+                        topic,
+                        partition,
+                        offset,
+                    },
+                    _ => Reset::Beginning,
+                };
+                offsets_cmd::reset(&cfg, &pipeline, what, force).await
+            }
+        }
+    });
+    match result {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ (OffsetsError::Usage(_) | OffsetsError::UnknownPipeline(_))) => {
+            eprintln!("sluice offsets: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("sluice offsets: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn init_logs(format: LogFormat) {
@@ -87,6 +207,17 @@ fn main() -> ExitCode {
             println!("sluice {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Validate { config } => match load(&config) {
+            Ok(_) => {
+                println!("ok   {}: valid", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Offsets { action } => offsets(action),
         Command::Check { config } => {
             let cfg = match Config::load(&config) {
                 Ok(c) => c,

@@ -2,25 +2,19 @@
 //!
 //! Names follow `sluice_<area>_<what>_<unit>[_total]`. Labels are bounded:
 //! `pipeline` (a configured name), `table` (a captured or target table),
-//! `op` (create/update/delete/read) and `kind` (an error class); never a row value.
+//! `op` (create/update/delete/read), `topic` (a consumed topic) and `kind`
+//! (an error class); never a row value. The one table documenting every
+//! metric (name, type, labels, meaning) is the README's "Metrics" section; the
+//! `metrics_scrape` integration test parses it and checks each row against a
+//! running daemon, and the `dashboard` test checks the Grafana dashboard
+//! against it.
 //!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `sluice_source_rows_read_total` | counter | pipeline, table, op |
-//! | `sluice_source_messages_produced_total` | counter | pipeline |
-//! | `sluice_source_produce_errors_total` | counter | pipeline |
-//! | `sluice_source_transaction_commit_seconds` | histogram | pipeline |
-//! | `sluice_source_lag_seconds` | gauge | pipeline |
-//! | `sluice_sink_rows_applied_total` | counter | pipeline, table, op |
-//! | `sluice_sink_batch_duration_seconds` | histogram | pipeline |
-//! | `sluice_sink_ddl_applied_total` | counter | pipeline, table |
-//! | `sluice_sink_tombstones_skipped_total` | counter | pipeline |
-//! | `sluice_sink_dead_letters_total` | counter | pipeline |
-//! | `sluice_pipeline_errors_total` | counter | pipeline, kind |
-//! | `sluice_pipeline_restarts_total` | counter | pipeline |
-//! | `sluice_pipeline_up` | gauge | pipeline (1 running, 0 stopped/failed) |
+//! Per-pipeline series are created at zero when a pipeline starts
+//! ([`Metrics::init_pipeline`]) so `rate()` and `increase()` see the first
+//! error, and an absent series means "no such pipeline", not "no errors yet".
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -50,6 +44,8 @@ pub struct Metrics {
     pub sink_tombstones_skipped: IntCounterVec,
     /// Records written to the dead-letter topic.
     pub sink_dead_letters: IntCounterVec,
+    /// Records in the consumed topics not yet applied, per topic.
+    pub sink_consumer_lag: IntGaugeVec,
     /// Errors, by pipeline and class.
     pub pipeline_errors: IntCounterVec,
     /// Pipeline restarts after transient errors.
@@ -126,6 +122,16 @@ impl Metrics {
         .expect("valid metric definition");
         r.register(Box::new(pipeline_up.clone()))
             .expect("metric registered once");
+        let sink_consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "sluice_sink_consumer_lag_messages",
+                "Offsets between the end of a consumed topic and the sink's next offset, summed over assigned partitions.",
+            ),
+            &["pipeline", "topic"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(sink_consumer_lag.clone()))
+            .expect("metric registered once");
         Metrics {
             source_rows_read: counter(
                 &r,
@@ -180,6 +186,7 @@ impl Metrics {
                 "Records written to the dead-letter topic.",
                 &["pipeline"],
             ),
+            sink_consumer_lag,
             pipeline_errors: counter(
                 &r,
                 "sluice_pipeline_errors_total",
@@ -241,8 +248,32 @@ impl Metrics {
         }
     }
 
+    /// Creates the zero-valued series of a starting pipeline of `kind`;
+    /// touching a labelled child creates it at 0.
+    pub fn init_pipeline(&self, pipeline: &str, kind: PipelineKind) {
+        let p = [pipeline];
+        self.pipeline_restarts.with_label_values(&p);
+        for class in ["transient", "definite"] {
+            self.pipeline_errors.with_label_values(&[pipeline, class]);
+        }
+        match kind {
+            PipelineKind::Source => {
+                self.source_messages_produced.with_label_values(&p);
+                self.source_produce_errors.with_label_values(&p);
+                self.source_lag_seconds.with_label_values(&p);
+            }
+            PipelineKind::Sink => {
+                self.pipeline_errors
+                    .with_label_values(&[pipeline, "record"]);
+                self.sink_tombstones_skipped.with_label_values(&p);
+                self.sink_dead_letters.with_label_values(&p);
+            }
+        }
+    }
+
     /// Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        SourceLag::refresh(&self.source_lag_seconds);
         let mut buf = Vec::new();
         let families = self.registry.gather();
         if TextEncoder::new().encode(&families, &mut buf).is_err() {
@@ -250,6 +281,74 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// Which series [`Metrics::init_pipeline`] creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineKind {
+    /// A source (poll or binlog).
+    Source,
+    /// A sink.
+    Sink,
+}
+
+/// When each source was last caught up (epoch ms), across its restarts.
+static CAUGHT_UP_MS: LazyLock<Mutex<HashMap<String, i64>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The clock behind `sluice_source_lag_seconds` of one source: the gauge is
+/// set at every scrape ([`Metrics::render`]) to the time since the source was
+/// last caught up ([`SourceLag::caught_up_at`]), so it keeps growing while the
+/// source is stalled, restarting or FAILED, and a restart does not reset it.
+pub struct SourceLag {
+    pipeline: String,
+}
+
+impl SourceLag {
+    /// Starts the clock for `pipeline`; before its first catch-up in this
+    /// process the lag counts from its first start.
+    pub fn start(pipeline: &str) -> SourceLag {
+        if let Ok(mut m) = CAUGHT_UP_MS.lock() {
+            m.entry(pipeline.to_string()).or_insert_with(now_ms);
+        }
+        SourceLag {
+            pipeline: pipeline.to_string(),
+        }
+    }
+
+    /// Everything the source had to read as of `ms` (epoch milliseconds) is
+    /// now in Kafka.
+    pub fn caught_up_at(&self, ms: i64) {
+        if let Ok(mut m) = CAUGHT_UP_MS.lock() {
+            m.insert(self.pipeline.clone(), ms);
+        }
+    }
+
+    /// Stops reporting lag for a removed pipeline.
+    pub fn forget(pipeline: &str) {
+        if let Ok(mut m) = CAUGHT_UP_MS.lock() {
+            m.remove(pipeline);
+        }
+        let _ = METRICS.source_lag_seconds.remove_label_values(&[pipeline]);
+    }
+
+    /// Sets every clocked source's gauge to now minus its catch-up time.
+    fn refresh(gauge: &GaugeVec) {
+        let now = now_ms();
+        if let Ok(m) = CAUGHT_UP_MS.lock() {
+            for (pipeline, at) in m.iter() {
+                let lag_ms = (now - at).max(0);
+                gauge
+                    .with_label_values(&[pipeline.as_str()])
+                    .set(lag_ms as f64 / 1000.0);
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// The process-wide metrics.
@@ -272,5 +371,38 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn source_lag_is_the_time_since_the_last_catch_up() {
+        let lag = SourceLag::start("lagging");
+        lag.caught_up_at(now_ms() - 90_000);
+        // A restart keeps the clock.
+        let lag = SourceLag::start("lagging");
+        let value = || {
+            METRICS.render();
+            METRICS
+                .source_lag_seconds
+                .with_label_values(&["lagging"])
+                .get()
+        };
+        assert!((90.0..100.0).contains(&value()), "{}", value());
+        lag.caught_up_at(now_ms());
+        assert!(value() < 5.0);
+        SourceLag::forget("lagging");
+        assert!(!METRICS.render().contains("lagging"));
+    }
+
+    #[test]
+    fn a_started_pipeline_exposes_its_error_counters_at_zero() {
+        METRICS.init_pipeline("z", PipelineKind::Sink);
+        let text = METRICS.render();
+        for line in [
+            "sluice_sink_dead_letters_total{pipeline=\"z\"} 0",
+            "sluice_pipeline_errors_total{kind=\"record\",pipeline=\"z\"} 0",
+            "sluice_pipeline_restarts_total{pipeline=\"z\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
     }
 }

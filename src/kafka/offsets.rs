@@ -94,6 +94,12 @@ pub async fn read_all_offsets(
         .map_err(|_| KafkaError::Timeout("reading offsets"))?
 }
 
+/// The source name of an offsets record key (`key[0]`), if it has one.
+fn key_source(key: &[u8]) -> Option<String> {
+    let v: Json = serde_json::from_slice(key).ok()?;
+    v.get(0)?.as_str().map(str::to_string)
+}
+
 fn parse_key(topic: &str, key: &[u8]) -> Result<(String, String), KafkaError> {
     let bad = |reason: &str| KafkaError::BadOffset {
         topic: topic.to_string(),
@@ -117,17 +123,31 @@ fn parse_key(topic: &str, key: &[u8]) -> Result<(String, String), KafkaError> {
     Ok((source.to_string(), table.to_string()))
 }
 
+/// The offsets reader's context: end-of-partition is how the reader knows it
+/// is done (`enable.partition.eof`), not an error worth a log line.
+struct ReaderContext;
+
+impl rdkafka::ClientContext for ReaderContext {
+    fn error(&self, error: RdError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(error = %error, reason, "offsets reader: kafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReaderContext {}
+
 fn read_blocking(
     kafka: &KafkaConfig,
     topic: &str,
     only_source: Option<&str>,
 ) -> Result<HashMap<(String, String), Json>, KafkaError> {
-    let consumer: BaseConsumer = client_config(kafka)
+    let consumer: BaseConsumer<ReaderContext> = client_config(kafka)
         .set("group.id", "sluice-offsets-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
-        .create()
+        .create_with_context(ReaderContext)
         .map_err(|e| KafkaError::client("creating offsets reader", e))?;
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
@@ -169,10 +189,12 @@ fn read_blocking(
             Some(Err(e)) => return Err(KafkaError::client("reading offsets topic", e)),
             Some(Ok(msg)) => {
                 let Some(key) = msg.key() else { continue };
-                let id = parse_key(topic, key)?;
-                if only_source.is_some_and(|s| s != id.0) {
+                // Other sources' records are not ours to judge: another kind of
+                // source may shape its key differently.
+                if only_source.is_some_and(|s| key_source(key).as_deref() != Some(s)) {
                     continue;
                 }
+                let id = parse_key(topic, key)?;
                 match msg.payload() {
                     None => {
                         out.remove(&id);
@@ -205,6 +227,13 @@ mod tests {
         assert_eq!((s.as_str(), t.as_str()), ("my-source", "mydb.users"));
         let (s, t) = parse_key("o", br#"["src",{"server":"db1"}]"#).expect("parse");
         assert_eq!((s.as_str(), t.as_str()), ("src", "server=db1"));
+    }
+
+    #[test]
+    fn another_sources_key_shape_is_not_parsed() {
+        let k = br#"["bl-src",{"server":"bl-src"}]"#;
+        assert_eq!(key_source(k).as_deref(), Some("bl-src"));
+        assert_eq!(key_source(b"nope"), None);
     }
 
     #[test]

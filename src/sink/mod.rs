@@ -38,6 +38,7 @@ pub mod dialect;
 pub mod dlq;
 mod evolve;
 mod fallback;
+pub mod lag;
 pub mod plan;
 pub mod record;
 pub mod route;
@@ -54,7 +55,7 @@ pub use dialect::SinkError;
 use crate::config::{ErrorsTolerance, KafkaConfig, PkMode, SinkConfig};
 use crate::connect::Decoder;
 use crate::event::Op;
-use crate::metrics::METRICS;
+use crate::metrics::{PipelineKind, METRICS};
 use crate::schema::TableSchema;
 use consume::SinkConsumer;
 use record::{MapRules, RowChange, RowMapper, SinkRecord};
@@ -88,6 +89,8 @@ pub async fn run(
         tables: HashMap::new(),
     };
     tracing::info!(pipeline = %cfg.name, target = %endpoint.display_url(), "sink started");
+    METRICS.init_pipeline(&cfg.name, PipelineKind::Sink);
+    let _lag = lag::LagMonitor::start(cfg, kafka)?;
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
     let max_wait = Duration::from_millis(cfg.max_wait_ms);
     // The next batch, collected while the previous one was being applied.

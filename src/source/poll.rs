@@ -34,7 +34,7 @@ use crate::connect::{EncodeOptions, Encoded, Encoder};
 use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::kafka::offsets;
 use crate::kafka::producer::PipelineProducer;
-use crate::metrics::METRICS;
+use crate::metrics::{now_ms, PipelineKind, SourceLag, METRICS};
 use crate::position::{PollOffset, Position};
 use crate::schema::TableSchema;
 
@@ -104,6 +104,9 @@ pub async fn run(
         );
     }
     tracing::info!(pipeline = %cfg.name, tables = state.len(), "poll source started; offsets loaded");
+    METRICS.init_pipeline(&cfg.name, PipelineKind::Source);
+    // Lag = time since the start of the last poll that read every table to its end.
+    let lag = SourceLag::start(&cfg.name);
 
     let mut poller = Poller {
         cfg,
@@ -122,6 +125,7 @@ pub async fn run(
     };
     let result = async {
         while !cancel.is_cancelled() {
+            let cycle_start = now_ms();
             let tables =
                 discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude).await?;
             for table in tables {
@@ -135,6 +139,7 @@ pub async fn run(
                 });
                 poller.poll_table(&mut conn, &table, st, &cancel).await?;
             }
+            lag.caught_up_at(cycle_start);
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => {}

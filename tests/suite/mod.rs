@@ -2,6 +2,10 @@
 
 mod cli;
 mod connect_compat;
+mod dashboard;
+pub mod metrics_scrape;
+mod offsets_cli;
+mod order_service;
 mod poll_modes;
 mod rest_api;
 pub mod seed;
@@ -12,3 +16,4 @@ mod sqlite_sink;
 pub mod binlog;
 mod binlog_crash;
 mod systemd_notify;
+mod systemd_units;

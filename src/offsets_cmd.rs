@@ -1,0 +1,484 @@
+//! `sluice offsets show|reset`: read and rewrite a pipeline's committed position.
+//!
+//! **Sources** keep their position in the compacted offsets topic
+//! (`[kafka] offsets_topic`, one record per source table, see
+//! [`crate::kafka::offsets`]). `show` reads it `read_committed`, as the source
+//! does at start. `reset` writes, in one Kafka transaction under the source's
+//! own `transactional.id` (`sluice-source-<name>`), a tombstone for every table
+//! (the next start re-reads each table from the beginning: a poll source
+//! re-publishes every row) or, with `--to`, the given position for one table.
+//! Using the source's transactional id means a still-running instance of the
+//! source anywhere is fenced: its open transaction is aborted and it stops
+//! with "producer fenced" instead of interleaving with the reset.
+//!
+//! **Sinks** keep their position in `sluice_sink_offsets` of the target
+//! database, which is authoritative. Deleting those rows would not rewind a
+//! sink (it would resume at the consumer group's committed offsets), so
+//! `reset` *sets* them: to the earliest offset still in Kafka for every
+//! partition of the sink's topics, or with `--topic/--partition/--offset` one
+//! partition to a given next offset; the group offsets are then committed to
+//! the same values (best effort, for lag tools).
+//!
+//! **Running pipelines.** `reset` refuses (unless forced) when it can see the
+//! pipeline running: the daemon of this config answers on `[http] listen` with
+//! the pipeline RUNNING, or (sinks) the consumer group has active members.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value as Json;
+
+use crate::config::{Config, Delivery, KafkaConfig, SinkConfig, SourceConfig, SourceKind};
+use crate::kafka::producer::PipelineProducer;
+use crate::kafka::{client_config, offsets, KafkaError};
+use crate::position::PollOffset;
+use crate::sink::dialect::OFFSETS_TABLE;
+use crate::sink::target::{OffsetRow, Target};
+use crate::sink::SinkError;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors of the offsets command.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsError {
+    /// The config names no source or sink of that name.
+    #[error("no source or sink named \"{0}\" in the config")]
+    UnknownPipeline(String),
+    /// The pipeline is running; resetting under it is refused.
+    #[error("pipeline \"{pipeline}\" is running ({evidence}); stop it first (or pass --force)")]
+    Running {
+        /// The pipeline.
+        pipeline: String,
+        /// How that was seen.
+        evidence: String,
+    },
+    /// The arguments do not fit the pipeline.
+    #[error("{0}")]
+    Usage(String),
+    /// Kafka failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The sink's target database failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// What `reset` writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reset {
+    /// Start over: sources forget every table, sinks go to the earliest offsets.
+    Beginning,
+    /// A source table's position (`table` may be omitted when the source has
+    /// exactly one stored table).
+    SourceTo {
+        /// `db.table`.
+        table: Option<String>,
+        /// The position record, e.g. `{"incrementing":42}` for a poll source.
+        value: Json,
+    },
+    /// A sink partition's next offset.
+    SinkTo {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Next offset to apply.
+        offset: i64,
+    },
+}
+
+enum Pipeline<'a> {
+    Source(&'a SourceConfig),
+    Sink(&'a SinkConfig),
+}
+
+fn find<'a>(config: &'a Config, name: &str) -> Result<Pipeline<'a>, OffsetsError> {
+    if let Some(s) = config.source.iter().find(|s| s.name == name) {
+        return Ok(Pipeline::Source(s));
+    }
+    if let Some(s) = config.sink.iter().find(|s| s.name == name) {
+        return Ok(Pipeline::Sink(s));
+    }
+    Err(OffsetsError::UnknownPipeline(name.to_string()))
+}
+
+/// The committed position of `pipeline`, one line per table (sources) or
+/// partition (sinks).
+pub async fn show(config: &Config, pipeline: &str) -> Result<Vec<String>, OffsetsError> {
+    match find(config, pipeline)? {
+        Pipeline::Source(s) => {
+            let kafka = &config.kafka;
+            let stored = offsets::read_offsets(kafka, &kafka.offsets_topic, &s.name).await?;
+            if stored.is_empty() {
+                return Ok(vec![format!(
+                    "source \"{}\": no committed position (the next start reads from the beginning)",
+                    s.name
+                )]);
+            }
+            let sorted: BTreeMap<String, Json> = stored.into_iter().collect();
+            Ok(sorted
+                .into_iter()
+                .map(|(table, v)| format!("{table}\t{v}"))
+                .collect())
+        }
+        Pipeline::Sink(s) => {
+            let mut target = connect_target(s).await?;
+            let rows = async {
+                // A target the sink never ran against has no offsets table.
+                match target.describe_table(OFFSETS_TABLE).await? {
+                    None => Ok(Default::default()),
+                    Some(_) => target.load_offsets(&s.name).await,
+                }
+            }
+            .await;
+            target.close().await;
+            let sorted: BTreeMap<(String, i32), i64> = rows?.into_iter().collect();
+            if sorted.is_empty() {
+                return Ok(vec![format!(
+                    "sink \"{}\": no stored offsets (the next start follows the consumer group)",
+                    s.name
+                )]);
+            }
+            Ok(sorted
+                .into_iter()
+                .map(|((t, p), o)| format!("{t}\t{p}\t{o}"))
+                .collect())
+        }
+    }
+}
+
+/// Rewrites the position of `pipeline`; returns what was written, one line each.
+pub async fn reset(
+    config: &Config,
+    pipeline: &str,
+    what: Reset,
+    force: bool,
+) -> Result<Vec<String>, OffsetsError> {
+    let p = find(config, pipeline)?;
+    if !force {
+        refuse_if_running(config, &p).await?;
+    }
+    match p {
+        Pipeline::Source(s) => reset_source(&config.kafka, s, what).await,
+        Pipeline::Sink(s) => reset_sink(&config.kafka, s, what).await,
+    }
+}
+
+async fn refuse_if_running(config: &Config, p: &Pipeline<'_>) -> Result<(), OffsetsError> {
+    let name = match p {
+        Pipeline::Source(s) => &s.name,
+        Pipeline::Sink(s) => &s.name,
+    };
+    let running = |evidence: String| OffsetsError::Running {
+        pipeline: name.clone(),
+        evidence,
+    };
+    if let Some(state) = daemon_state(&config.http.listen, name).await {
+        if state == "RUNNING" || state == "UNASSIGNED" {
+            return Err(running(format!(
+                "the daemon on {} reports it {state}",
+                config.http.listen
+            )));
+        }
+    }
+    if let Pipeline::Sink(s) = p {
+        let members = group_members(&config.kafka, &s.group_id()).await?;
+        if members > 0 {
+            return Err(running(format!(
+                "consumer group {} has {members} active member(s)",
+                s.group_id()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The Connect state the local daemon reports for `name`, if one answers.
+async fn daemon_state(listen: &str, name: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if listen.is_empty() {
+        return None;
+    }
+    let addr: std::net::SocketAddr = listen.parse().ok()?;
+    let addr = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => ([127, 0, 0, 1], addr.port()).into(),
+        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    };
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let path: String = name
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let req = format!(
+            "GET /connectors/{path}/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        Some(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(3), exchange)
+        .await
+        .ok()??;
+    let text = String::from_utf8_lossy(&buf);
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    let v: Json = serde_json::from_str(body.trim()).ok()?;
+    v.get("connector")?
+        .get("state")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Active members of consumer group `group`.
+async fn group_members(kafka: &KafkaConfig, group: &str) -> Result<usize, OffsetsError> {
+    let kafka = kafka.clone();
+    let group = group.to_string();
+    let result = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client_config(&kafka)
+            .create()
+            .map_err(|e| KafkaError::client("creating admin consumer", e))?;
+        let list = consumer
+            .fetch_group_list(Some(&group), TIMEOUT)
+            .map_err(|e| KafkaError::client("describing consumer group", e))?;
+        Ok::<_, KafkaError>(list.groups().iter().map(|g| g.members().len()).sum())
+    })
+    .await
+    .map_err(|_| KafkaError::Timeout("describing consumer group"))?;
+    Ok(result?)
+}
+
+async fn reset_source(
+    kafka: &KafkaConfig,
+    s: &SourceConfig,
+    what: Reset,
+) -> Result<Vec<String>, OffsetsError> {
+    let topic = &kafka.offsets_topic;
+    let stored = offsets::read_offsets(kafka, topic, &s.name).await?;
+    let records: Vec<(String, Option<Json>)> = match what {
+        Reset::Beginning => {
+            let mut tables: Vec<String> = stored.into_keys().collect();
+            tables.sort();
+            tables.into_iter().map(|t| (t, None)).collect()
+        }
+        Reset::SourceTo { table, value } => {
+            if s.kind != Some(SourceKind::Binlog) {
+                serde_json::from_value::<PollOffset>(value.clone()).map_err(|e| {
+                    OffsetsError::Usage(format!(
+                        "--to: not a poll position ({e}); e.g. {{\"incrementing\":42}} or {{\"timestamp\":1660592867000}}"
+                    ))
+                })?;
+            }
+            let table = match table {
+                Some(t) => t,
+                None if stored.len() == 1 => stored.into_keys().next().unwrap_or_default(),
+                None => {
+                    return Err(OffsetsError::Usage(format!(
+                        "--table DB.TABLE is needed: source \"{}\" has {} stored tables",
+                        s.name,
+                        stored.len()
+                    )))
+                }
+            };
+            vec![(table, Some(value))]
+        }
+        Reset::SinkTo { .. } => {
+            return Err(OffsetsError::Usage(format!(
+                "\"{}\" is a source: --topic/--partition/--offset apply to sinks; use --to",
+                s.name
+            )))
+        }
+    };
+    if records.is_empty() {
+        return Ok(vec![format!(
+            "source \"{}\": no committed position; nothing to reset",
+            s.name
+        )]);
+    }
+    let txn_id = (s.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", s.name));
+    offsets::ensure_topic(kafka, topic, 1).await?;
+    let mut producer = PipelineProducer::connect(kafka, &s.name, txn_id).await?;
+    producer.begin()?;
+    let mut out = Vec::new();
+    for (table, value) in &records {
+        let key = offsets::record_key(&s.name, table);
+        let bytes = value.as_ref().map(Json::to_string);
+        producer
+            .send(
+                topic,
+                Some(key.as_bytes()),
+                bytes.as_deref().map(str::as_bytes),
+                None,
+            )
+            .await?;
+        out.push(match bytes {
+            None => format!("{table}\treset (read from the beginning at the next start)"),
+            Some(v) => format!("{table}\t{v}"),
+        });
+    }
+    if let Err(e) = producer.commit().await {
+        producer.abort().await;
+        return Err(e.into());
+    }
+    Ok(out)
+}
+
+async fn reset_sink(
+    kafka: &KafkaConfig,
+    s: &SinkConfig,
+    what: Reset,
+) -> Result<Vec<String>, OffsetsError> {
+    let rows: Vec<OffsetRow> = match what {
+        Reset::Beginning => {
+            let topics = sink_topics(kafka, s).await?;
+            earliest_offsets(kafka, topics)
+                .await?
+                .into_iter()
+                .map(|(t, p, o)| (s.name.clone(), t, p, o))
+                .collect()
+        }
+        Reset::SinkTo {
+            topic,
+            partition,
+            offset,
+        } => {
+            if offset < 0 || partition < 0 {
+                return Err(OffsetsError::Usage(
+                    "--partition and --offset must not be negative".into(),
+                ));
+            }
+            vec![(s.name.clone(), topic, partition, offset)]
+        }
+        Reset::SourceTo { .. } => {
+            return Err(OffsetsError::Usage(format!(
+                "\"{}\" is a sink: --to applies to sources; use --topic/--partition/--offset",
+                s.name
+            )))
+        }
+    };
+    if rows.is_empty() {
+        return Ok(vec![format!(
+            "sink \"{}\": its topics have no partitions yet; nothing to reset",
+            s.name
+        )]);
+    }
+    let mut target = connect_target(s).await?;
+    let applied = async {
+        target.ensure_offsets_table().await?;
+        target.apply(&[], &rows).await
+    }
+    .await;
+    target.close().await;
+    applied?;
+    let mut out: Vec<String> = rows
+        .iter()
+        .map(|(_, t, p, o)| format!("{t}\t{p}\t{o}"))
+        .collect();
+    if let Err(e) = commit_group(kafka, &s.group_id(), &rows).await {
+        out.push(format!(
+            "warning: group offsets of {} not updated ({e}); the sink follows its stored offsets anyway",
+            s.group_id()
+        ));
+    }
+    Ok(out)
+}
+
+async fn connect_target(s: &SinkConfig) -> Result<Target, OffsetsError> {
+    let ep = s
+        .endpoint()
+        .map_err(|e| OffsetsError::Usage(e.to_string()))?;
+    Ok(Target::connect(&ep).await?)
+}
+
+/// The sink's topics: its list, or the existing topics its regex matches.
+async fn sink_topics(kafka: &KafkaConfig, s: &SinkConfig) -> Result<Vec<String>, OffsetsError> {
+    let Some(re) = &s.topics_regex else {
+        return Ok(s.topics.clone());
+    };
+    let re = regex::Regex::new(&format!("^(?:{})$", re.trim_start_matches('^')))
+        .map_err(|e| OffsetsError::Usage(format!("topics_regex: {e}")))?;
+    let kafka = kafka.clone();
+    let names = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client_config(&kafka)
+            .create()
+            .map_err(|e| KafkaError::client("creating metadata client", e))?;
+        let md = consumer
+            .fetch_metadata(None, TIMEOUT)
+            .map_err(|e| KafkaError::client("reading metadata", e))?;
+        Ok::<_, KafkaError>(
+            md.topics()
+                .iter()
+                .map(|t| t.name().to_string())
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .map_err(|_| KafkaError::Timeout("reading metadata"))??;
+    Ok(names.into_iter().filter(|n| re.is_match(n)).collect())
+}
+
+/// (topic, partition, low watermark) of every partition of `topics`.
+async fn earliest_offsets(
+    kafka: &KafkaConfig,
+    topics: Vec<String>,
+) -> Result<Vec<(String, i32, i64)>, OffsetsError> {
+    let kafka = kafka.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client_config(&kafka)
+            .create()
+            .map_err(|e| KafkaError::client("creating metadata client", e))?;
+        let mut out = Vec::new();
+        for topic in &topics {
+            let md = consumer
+                .fetch_metadata(Some(topic), TIMEOUT)
+                .map_err(|e| KafkaError::client("reading topic metadata", e))?;
+            for t in md.topics().iter().filter(|t| t.error().is_none()) {
+                for p in t.partitions() {
+                    let (low, _) = consumer
+                        .fetch_watermarks(topic, p.id(), TIMEOUT)
+                        .map_err(|e| KafkaError::client("reading watermarks", e))?;
+                    out.push((topic.clone(), p.id(), low));
+                }
+            }
+        }
+        Ok::<_, KafkaError>(out)
+    })
+    .await
+    .map_err(|_| KafkaError::Timeout("reading watermarks"))??;
+    Ok(rows)
+}
+
+/// Commits `rows` as the group's offsets (works while the group has no members).
+async fn commit_group(
+    kafka: &KafkaConfig,
+    group: &str,
+    rows: &[OffsetRow],
+) -> Result<(), KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for (_, t, p, o) in rows {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+            .map_err(|e| KafkaError::client("building offsets list", e))?;
+    }
+    let kafka = kafka.clone();
+    let group = group.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client_config(&kafka)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| KafkaError::client("creating group client", e))?;
+        consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| KafkaError::client("committing group offsets", e))
+    })
+    .await
+    .map_err(|_| KafkaError::Timeout("committing group offsets"))?
+}
