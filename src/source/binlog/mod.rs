@@ -195,6 +195,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), SourceError> {
     let cfg = Arc::new(cfg.clone());
+    crate::metrics::METRICS.init_pipeline(&cfg.name, crate::metrics::PipelineKind::Source);
     let endpoint = cfg
         .endpoint()
         .map_err(|e| SourceError::Setup(e.to_string()))?;

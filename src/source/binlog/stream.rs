@@ -38,7 +38,7 @@ use super::table::{BinlogTable, Charsets};
 use super::Capture;
 use crate::connect::SourceInfo;
 use crate::event::{ChangeEvent, Op, TableId};
-use crate::metrics::METRICS;
+use crate::metrics::{SourceLag, METRICS};
 use crate::position::{BinlogCoord, BinlogPosition, Position};
 use crate::schema::TableSchema;
 use crate::source::SourceError;
@@ -193,9 +193,7 @@ impl<'a> Streamer<'a> {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lookahead = None;
-        let lag = METRICS
-            .source_lag_seconds
-            .with_label_values(&[&self.cfg.pipeline]);
+        let lag = SourceLag::start(&self.cfg.pipeline);
         let mut last_heartbeat = Instant::now();
         loop {
             let next = match lookahead.take() {
@@ -225,9 +223,9 @@ impl<'a> Streamer<'a> {
                 }
             }
             if txn_ended {
-                let now = chrono::Utc::now().timestamp();
                 if self.last_event_ts > 0 {
-                    lag.set((now - i64::from(self.last_event_ts)).max(0) as f64);
+                    // Everything committed up to this transaction's time is read.
+                    lag.caught_up_at(i64::from(self.last_event_ts) * 1000);
                 }
                 if self.batch.messages.is_empty() {
                     continue; // offset-only: flushed by the tick
@@ -243,8 +241,9 @@ impl<'a> Streamer<'a> {
                 if tx.send(full).await.is_err() {
                     return Ok(());
                 }
-            } else if self.is_heartbeat(&ev) {
-                lag.set(0.0);
+            } else if self.is_heartbeat(&ev) && self.txn.is_none() {
+                // The server sends heartbeats only when it has nothing newer.
+                lag.caught_up_at(chrono::Utc::now().timestamp_millis());
             }
         }
     }
