@@ -4,9 +4,17 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
+use crate::both_flavors;
 use crate::support::*;
 
-fn source_config(db: &MariaDb, tag: &str, prefix: &str, extra: &str) -> String {
+both_flavors!(
+    timestamp_mode_sees_updates,
+    timestamp_incrementing_mode_keeps_ties,
+    bulk_mode_rereads_table_and_lists_filter_tables,
+    include_list_with_connect_names
+);
+
+fn source_config(db: &MySqlServer, tag: &str, prefix: &str, extra: &str) -> String {
     format!(
         r#"
 [kafka]
@@ -45,9 +53,8 @@ async fn wait_payloads(topic: &str, n: usize) -> Vec<Json> {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn timestamp_mode_sees_updates() {
-    let db = MariaDb::create("ts").await;
+async fn timestamp_mode_sees_updates(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "ts").await;
     db.exec(
         "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(3) NOT NULL)",
     )
@@ -86,9 +93,8 @@ async fn timestamp_mode_sees_updates() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn timestamp_incrementing_mode_keeps_ties() {
-    let db = MariaDb::create("tsi").await;
+async fn timestamp_incrementing_mode_keeps_ties(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "tsi").await;
     db.exec("CREATE TABLE ev (id INT PRIMARY KEY, ts TIMESTAMP(3) NOT NULL)")
         .await;
     // Three rows share one timestamp: the incrementing column breaks the tie.
@@ -119,9 +125,8 @@ async fn timestamp_incrementing_mode_keeps_ties() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bulk_mode_rereads_table_and_lists_filter_tables() {
-    let db = MariaDb::create("bulk").await;
+async fn bulk_mode_rereads_table_and_lists_filter_tables(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "bulk").await;
     db.exec("CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE b (id INT PRIMARY KEY); CREATE TABLE c (id INT PRIMARY KEY)").await;
     db.exec("INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES (1); INSERT INTO c VALUES (1)")
         .await;
@@ -145,9 +150,8 @@ async fn bulk_mode_rereads_table_and_lists_filter_tables() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn include_list_with_connect_names() {
-    let db = MariaDb::create("incl").await;
+async fn include_list_with_connect_names(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "incl").await;
     db.exec("CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE b (id INT PRIMARY KEY)")
         .await;
     db.exec("INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)")
