@@ -11,6 +11,7 @@ mod lenient;
 mod secret;
 mod sink;
 mod source;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use sink::{ErrorsTolerance, InsertMode, PkMode, SinkConfig};
 pub use source::{
     DecimalHandling, Delivery, Envelope, PollMode, SourceConfig, SourceKind, TimePrecision,
 };
+pub use tls::{SslMode, TlsKeys, TlsSettings};
 
 /// Configuration errors; each names the key (and file, where figment knows it).
 #[derive(Debug, thiserror::Error)]

@@ -1,24 +1,163 @@
-//! MySQL connections for sources: pool options, session setup, error classes.
+//! MySQL/MariaDB connections: options (credentials, TLS), session setup, the
+//! binlog status statement, error classes.
+//!
+//! **TLS** follows the endpoint's `ssl_mode` (see `config::tls`): `preferred`
+//! tries TLS and, only when the server does not offer it at all, connects in
+//! plain text (a certificate or handshake failure is not a reason to fall back);
+//! `required` does not check the certificate; `verify_ca` checks it against
+//! `ssl_ca`; `verify_identity` also checks that it names the URL's host. A
+//! client certificate (`ssl_cert` + `ssl_key`) is presented in every TLS mode.
+//!
+//! **Auth.** `caching_sha2_password` (MySQL 8+'s default) works with and without
+//! TLS: over plain TCP the driver fetches the server's RSA public key to send the
+//! password on a cache miss.
 
-use mysql_async::{Opts, OptsBuilder, Pool};
+use std::path::PathBuf;
 
-use crate::config::DbEndpoint;
+use mysql_async::prelude::Queryable;
+use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Pool, SslOpts};
+
+use crate::config::{DbEndpoint, SslMode};
 
 /// Session setup every source connection runs: UTC for TIMESTAMP values,
 /// utf8mb4 so text in any column charset arrives as UTF-8.
 const SESSION_INIT: [&str; 2] = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"];
 
-/// Builds a pool for `endpoint` (a `mysql://` URL plus credentials).
-pub fn pool(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
+/// Connection options for `endpoint`: its URL, credentials and TLS settings (for
+/// `preferred`: TLS; [`pool`] and [`connect`] fall back to plain text). The
+/// connection goes where the URL points, never to a local socket instead.
+pub fn opts(endpoint: &DbEndpoint) -> Result<OptsBuilder, mysql_async::Error> {
     let opts = Opts::from_url(&endpoint.url)?;
-    let mut b = OptsBuilder::from_opts(opts).init(SESSION_INIT.to_vec());
+    let mut b = OptsBuilder::from_opts(opts);
     if let Some(u) = &endpoint.user {
         b = b.user(Some(u.clone()));
     }
     if let Some(p) = &endpoint.password {
         b = b.pass(Some(p.expose().to_string()));
     }
+    if !endpoint.url.contains("prefer_socket") {
+        b = b.prefer_socket(false);
+    }
+    Ok(b.ssl_opts(ssl_opts(endpoint)))
+}
+
+/// mysql_async's TLS options for the endpoint's `ssl_mode`.
+fn ssl_opts(endpoint: &DbEndpoint) -> Option<SslOpts> {
+    let tls = &endpoint.tls;
+    if tls.mode == SslMode::Disabled {
+        return None;
+    }
+    let mut ssl = SslOpts::default();
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        ssl = ssl.with_client_identity(Some(ClientIdentity::new(
+            PathBuf::from(cert).into(),
+            PathBuf::from(key).into(),
+        )));
+    }
+    ssl = match (tls.mode, &tls.ca) {
+        (SslMode::VerifyCa | SslMode::VerifyIdentity, Some(ca)) => ssl
+            .with_root_certs(vec![PathBuf::from(ca).into()])
+            .with_disable_built_in_roots(true)
+            .with_danger_skip_domain_validation(tls.mode == SslMode::VerifyCa),
+        // validate() refuses a verify mode without a CA; check against nothing then.
+        (SslMode::VerifyCa | SslMode::VerifyIdentity, None) => {
+            ssl.with_disable_built_in_roots(true)
+        }
+        _ => ssl
+            .with_danger_accept_invalid_certs(true)
+            .with_danger_skip_domain_validation(true),
+    };
+    Some(ssl)
+}
+
+/// True when the server offers no TLS at all (what `preferred` falls back on).
+fn server_has_no_tls(e: &mysql_async::Error) -> bool {
+    matches!(
+        e,
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+    )
+}
+
+/// Opens one connection to `endpoint`, applying `preferred`'s fallback.
+pub async fn connect(endpoint: &DbEndpoint) -> Result<Conn, mysql_async::Error> {
+    let b = opts(endpoint)?;
+    match Conn::new(b.clone()).await {
+        Err(e) if endpoint.tls.mode == SslMode::Preferred && server_has_no_tls(&e) => {
+            tracing::info!(url = %endpoint.display_url(), "server offers no TLS; ssl_mode = preferred connects in plain text");
+            Conn::new(b.ssl_opts(None)).await
+        }
+        other => other,
+    }
+}
+
+/// Builds a source pool for `endpoint` (credentials, TLS, UTC + utf8mb4 sessions).
+/// Connects once to settle `preferred` (TLS or plain) and to fail early.
+pub async fn pool(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
+    let mut b = opts(endpoint)?.init(SESSION_INIT.to_vec());
+    let probe = Pool::new(b.clone());
+    let first = probe.get_conn().await;
+    match first {
+        Ok(conn) => {
+            drop(conn);
+            return Ok(probe);
+        }
+        Err(e) if endpoint.tls.mode == SslMode::Preferred && server_has_no_tls(&e) => {
+            tracing::info!(url = %endpoint.display_url(), "server offers no TLS; ssl_mode = preferred connects in plain text");
+            b = b.ssl_opts(None);
+        }
+        Err(e) => {
+            probe.disconnect().await.ok();
+            return Err(e);
+        }
+    }
+    probe.disconnect().await.ok();
     Ok(Pool::new(b))
+}
+
+/// The server's current binlog coordinates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinlogStatus {
+    /// Current binlog file name.
+    pub file: String,
+    /// Position in that file.
+    pub position: u64,
+    /// MySQL's `Executed_Gtid_Set` (None on MariaDB, which reports `@@gtid_binlog_pos`).
+    pub executed_gtid_set: Option<String>,
+}
+
+/// `SHOW BINARY LOG STATUS` (MySQL 8.2+; `SHOW MASTER STATUS` is gone in 8.4),
+/// falling back to `SHOW MASTER STATUS` where the new statement is a syntax error
+/// (MariaDB, MySQL before 8.2). `None` when binary logging is off.
+pub async fn binlog_status(conn: &mut Conn) -> Result<Option<BinlogStatus>, mysql_async::Error> {
+    let rows: Vec<mysql_async::Row> = match conn.query("SHOW BINARY LOG STATUS").await {
+        Ok(rows) => rows,
+        Err(mysql_async::Error::Server(e)) if e.code == 1064 => {
+            conn.query("SHOW MASTER STATUS").await?
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let file: Option<String> = row.get_opt(0).and_then(Result::ok);
+    let position: Option<u64> = row.get_opt(1).and_then(Result::ok);
+    let gtid: Option<String> = (row.len() > 4)
+        .then(|| {
+            row.get_opt::<Option<String>, _>(4)
+                .and_then(Result::ok)
+                .flatten()
+        })
+        .flatten();
+    match (file, position) {
+        (Some(file), Some(position)) => Ok(Some(BinlogStatus {
+            file,
+            position,
+            executed_gtid_set: gtid.map(|g| g.replace('\n', "")),
+        })),
+        _ => Err(mysql_async::Error::Other(
+            "binlog status: unexpected row shape (no File/Position)".into(),
+        )),
+    }
 }
 
 /// Server error codes that retrying cannot fix.
@@ -39,9 +178,19 @@ pub fn is_transient(e: &mysql_async::Error) -> bool {
     match e {
         mysql_async::Error::Server(s) => !DEFINITE_CODES.contains(&s.code),
         mysql_async::Error::Url(_) => false,
-        mysql_async::Error::Io(_)
-        | mysql_async::Error::Driver(_)
-        | mysql_async::Error::Other(_) => true,
+        mysql_async::Error::Io(io) => !is_tls_failure(io),
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => false,
+        mysql_async::Error::Driver(_) | mysql_async::Error::Other(_) => true,
+    }
+}
+
+/// A certificate or TLS protocol failure: retrying with the same settings cannot pass.
+fn is_tls_failure(e: &mysql_async::IoError) -> bool {
+    match e {
+        mysql_async::IoError::Tls(_) => true,
+        mysql_async::IoError::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
     }
 }
 
