@@ -56,6 +56,30 @@ pub struct Metrics {
     pub pipeline_restarts: IntCounterVec,
     /// 1 while a pipeline runs.
     pub pipeline_up: IntGaugeVec,
+    /// Binlog source: number of the binlog file of the committed position.
+    pub source_binlog_file_number: IntGaugeVec,
+    /// Binlog source: byte offset of the committed position in its file.
+    pub source_binlog_position_bytes: IntGaugeVec,
+    /// Binlog source: source transactions published.
+    pub source_transactions: IntCounterVec,
+    /// Binlog source: DDL statements seen in the binlog.
+    pub source_ddl_events: IntCounterVec,
+    /// Binlog source: snapshot rows read, per table.
+    pub source_snapshot_rows: IntCounterVec,
+    /// Binlog source: tables whose snapshot is complete.
+    pub source_snapshot_tables_completed: IntGaugeVec,
+    /// Binlog source: 1 while a snapshot runs.
+    pub source_snapshot_running: IntGaugeVec,
+    /// Binlog source: heartbeats (idle position commits and heartbeat messages).
+    pub source_heartbeats: IntCounterVec,
+}
+
+fn int_gauge(reg: &Registry, name: &str, help: &str) -> IntGaugeVec {
+    let g =
+        IntGaugeVec::new(Opts::new(name, help), &["pipeline"]).expect("valid metric definition");
+    reg.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -169,6 +193,50 @@ impl Metrics {
                 &["pipeline"],
             ),
             pipeline_up,
+            source_binlog_file_number: int_gauge(
+                &r,
+                "sluice_source_binlog_file_number",
+                "Binlog source: sequence number of the binlog file of the committed position.",
+            ),
+            source_binlog_position_bytes: int_gauge(
+                &r,
+                "sluice_source_binlog_position_bytes",
+                "Binlog source: byte offset of the committed position within its binlog file.",
+            ),
+            source_transactions: counter(
+                &r,
+                "sluice_source_transactions_total",
+                "Binlog source: source transactions published to Kafka.",
+                &["pipeline"],
+            ),
+            source_ddl_events: counter(
+                &r,
+                "sluice_source_ddl_events_total",
+                "Binlog source: DDL statements seen in the binlog.",
+                &["pipeline"],
+            ),
+            source_snapshot_rows: counter(
+                &r,
+                "sluice_source_snapshot_rows_total",
+                "Binlog source: rows read by the initial snapshot.",
+                &["pipeline", "table"],
+            ),
+            source_snapshot_tables_completed: int_gauge(
+                &r,
+                "sluice_source_snapshot_tables_completed",
+                "Binlog source: tables whose snapshot is complete.",
+            ),
+            source_snapshot_running: int_gauge(
+                &r,
+                "sluice_source_snapshot_running",
+                "Binlog source: 1 while the initial snapshot runs.",
+            ),
+            source_heartbeats: counter(
+                &r,
+                "sluice_source_heartbeats_total",
+                "Binlog source: idle position commits (with a heartbeat message when configured).",
+                &["pipeline"],
+            ),
             registry: r,
         }
     }

@@ -52,6 +52,82 @@ pub struct KafkaPosition {
     pub offset: i64,
 }
 
+/// A binlog coordinate: file name and byte offset, ordered by the file's
+/// numeric suffix, then the offset. Text form `mysql-bin.000042:1337`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BinlogPosition {
+    /// Binlog file name.
+    pub file: String,
+    /// Byte offset of the next event to read.
+    pub pos: u64,
+}
+
+impl BinlogPosition {
+    /// A position.
+    pub fn new(file: impl Into<String>, pos: u64) -> Self {
+        BinlogPosition {
+            file: file.into(),
+            pos,
+        }
+    }
+
+    /// The file's sequence number (`mysql-bin.000042` → 42), if it has one.
+    pub fn file_seq(&self) -> Option<u64> {
+        self.file.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
+    }
+}
+
+impl Ord for BinlogPosition {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.file_seq(), &self.file, self.pos).cmp(&(other.file_seq(), &other.file, other.pos))
+    }
+}
+
+impl PartialOrd for BinlogPosition {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for BinlogPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)
+    }
+}
+
+impl std::str::FromStr for BinlogPosition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (file, pos) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("\"{s}\" is not file:pos"))?;
+        let pos = pos
+            .parse()
+            .map_err(|_| format!("\"{s}\": position is not a number"))?;
+        if file.is_empty() {
+            return Err(format!("\"{s}\": empty file name"));
+        }
+        Ok(BinlogPosition::new(file, pos))
+    }
+}
+
+/// Where one binlog change sits: the event that carried it, the transaction's
+/// GTID, and the row's ordinal within its source transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinlogCoord {
+    /// The rows event's position (Debezium `source.file`/`pos`).
+    pub at: BinlogPosition,
+    /// The transaction's GTID, when the server writes them.
+    pub gtid: Option<String>,
+    /// 0-based ordinal of the row within its source transaction.
+    pub row: u64,
+    /// True for snapshot reads.
+    pub snapshot: bool,
+    /// The server id that wrote the change.
+    pub server_id: u32,
+}
+
 /// Where a change came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Position {
@@ -61,6 +137,8 @@ pub enum Position {
     Poll(PollOffset),
     /// A record consumed from Kafka.
     Kafka(KafkaPosition),
+    /// A binlog row or snapshot read.
+    Binlog(BinlogCoord),
 }
 
 #[cfg(test)]
@@ -81,6 +159,17 @@ mod tests {
         let mut o = PollOffset::default();
         o.set_timestamp_micros(-1_500_001);
         assert_eq!(o.timestamp_micros(), Some(-1_500_001));
+    }
+
+    #[test]
+    fn binlog_positions_order_by_file_number_then_offset() {
+        let a: BinlogPosition = "mysql-bin.000009:900".parse().expect("parse");
+        let b: BinlogPosition = "mysql-bin.000010:4".parse().expect("parse");
+        assert!(a < b);
+        assert!(BinlogPosition::new("mysql-bin.000010", 5) > b);
+        assert_eq!(b.to_string(), "mysql-bin.000010:4");
+        assert!("nofile".parse::<BinlogPosition>().is_err());
+        assert!(":4".parse::<BinlogPosition>().is_err());
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub use database::{DbEndpoint, DbKind};
 pub use secret::{redact_url, Secret};
 pub use sink::{ErrorsTolerance, InsertMode, PkMode, SinkConfig};
 pub use source::{
-    DecimalHandling, Delivery, Envelope, PollMode, SourceConfig, SourceKind, TimePrecision,
+    DecimalHandling, Delivery, Envelope, PollMode, SnapshotMode, SourceConfig, SourceKind,
+    TimePrecision,
 };
 pub use tls::{SslMode, TlsKeys, TlsSettings};
 

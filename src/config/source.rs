@@ -95,11 +95,36 @@ pub enum Delivery {
     AtLeastOnce,
 }
 
+/// When a binlog source snapshots its tables (Debezium's `snapshot.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// Snapshot on first start (no stored position), then stream.
+    #[default]
+    Initial,
+    /// Never snapshot; a first start streams from the oldest binlog on the server.
+    Never,
+    /// Snapshot on first start, or when the stored position is no longer in the binlog.
+    WhenNeeded,
+    /// Record the schema only; a first start streams from the current binlog end.
+    #[serde(alias = "no_data")]
+    SchemaOnly,
+}
+
 fn default_poll_interval() -> u64 {
     5000
 }
 fn default_batch_max_rows() -> u64 {
     100
+}
+fn default_snapshot_fetch_rows() -> u64 {
+    10_000
+}
+fn default_max_batch_rows() -> u64 {
+    4096
+}
+fn default_max_transaction_rows() -> u64 {
+    20_000
 }
 
 /// One `[[source]]` section.
@@ -155,9 +180,59 @@ pub struct SourceConfig {
     /// Topic prefix; topic = prefix + table.
     #[serde(default, alias = "topic.prefix")]
     pub topic_prefix: Option<String>,
+    /// Logical server name (Debezium's `topic.prefix`); binlog topics default
+    /// to `<server_name or name>.<db>.<table>`.
+    #[serde(default, alias = "database.server.name")]
+    pub server_name: Option<String>,
     /// Message envelope.
     #[serde(default)]
     pub envelope: Envelope,
+    /// Binlog: the replica server id Sluice registers with (unique per server).
+    #[serde(default, alias = "database.server.id", deserialize_with = "opt_u64")]
+    pub server_id: Option<u64>,
+    /// Binlog: databases to capture (empty: the URL's database).
+    #[serde(
+        default,
+        alias = "database.include.list",
+        alias = "database.whitelist",
+        deserialize_with = "lenient::list"
+    )]
+    pub databases: Vec<String>,
+    /// Binlog: when to snapshot.
+    #[serde(default, alias = "snapshot.mode")]
+    pub snapshot_mode: SnapshotMode,
+    /// Binlog: rows per snapshot chunk (primary-key ranges) and Kafka transaction.
+    #[serde(
+        default = "default_snapshot_fetch_rows",
+        alias = "snapshot.fetch.size",
+        deserialize_with = "lenient::u64"
+    )]
+    pub snapshot_fetch_rows: u64,
+    /// Binlog: rows per Kafka transaction when several source transactions are grouped.
+    #[serde(
+        default = "default_max_batch_rows",
+        alias = "max.batch.size",
+        deserialize_with = "lenient::u64"
+    )]
+    pub max_batch_rows: u64,
+    /// Binlog: a source transaction with more rows is split across Kafka
+    /// transactions (bounded memory; the position records how far it got).
+    #[serde(
+        default = "default_max_transaction_rows",
+        deserialize_with = "lenient::u64"
+    )]
+    pub max_transaction_rows: u64,
+    /// Binlog: heartbeat period; the position advances while tables are idle and,
+    /// when `heartbeat_topic` is set or derived, a heartbeat message is written (0: off).
+    #[serde(
+        default,
+        alias = "heartbeat.interval.ms",
+        deserialize_with = "lenient::u64"
+    )]
+    pub heartbeat_interval_ms: u64,
+    /// Binlog: heartbeat topic (default `__sluice-heartbeat.<server_name or name>`).
+    #[serde(default, alias = "heartbeat.topic")]
+    pub heartbeat_topic: Option<String>,
     /// Poll mode.
     #[serde(default)]
     pub mode: Option<PollMode>,
@@ -302,7 +377,9 @@ impl SourceConfig {
         let from_class = match self.connector_class.as_deref() {
             None => None,
             Some(c) if c.ends_with("JdbcSourceConnector") => Some(SourceKind::Poll),
-            Some(c) if c.ends_with("MySqlConnector") => Some(SourceKind::Binlog),
+            Some(c) if c.ends_with("MySqlConnector") || c.ends_with("MariaDbConnector") => {
+                Some(SourceKind::Binlog)
+            }
             Some(c) => {
                 return Err(ConfigError::Invalid {
                     pipeline: self.name.clone(),
@@ -388,6 +465,32 @@ impl SourceConfig {
                 return Err(invalid("batch_max_rows", "must be at least 1"));
             }
         }
+        if kind == SourceKind::Binlog {
+            if self
+                .server_id
+                .is_some_and(|id| id == 0 || id > u64::from(u32::MAX))
+            {
+                return Err(invalid(
+                    "server_id",
+                    "must be between 1 and 4294967295 and unique among the server's replicas",
+                ));
+            }
+            for (key, v) in [
+                ("snapshot_fetch_rows", self.snapshot_fetch_rows),
+                ("max_batch_rows", self.max_batch_rows),
+                ("max_transaction_rows", self.max_transaction_rows),
+            ] {
+                if v == 0 {
+                    return Err(invalid(key, "must be at least 1"));
+                }
+            }
+            if self.mode.is_some() {
+                return Err(invalid(
+                    "mode",
+                    "is a poll-source setting; a binlog source captures every change",
+                ));
+            }
+        }
         if let Some(tz) = &self.db_timezone {
             crate::config::parse_timezone(tz).map_err(|r| invalid("db_timezone", &r))?;
         }
@@ -397,10 +500,40 @@ impl SourceConfig {
     /// Topic for `table`: `topic_prefix` + table; without a prefix, the
     /// table name (poll, as the JDBC source) or `<name>.<db>.<table>` (binlog).
     pub fn topic_for(&self, database: &str, table: &str) -> String {
-        match (&self.topic_prefix, self.kind) {
+        match (&self.topic_prefix, self.resolved_kind().ok()) {
             (Some(p), _) => format!("{p}{table}"),
-            (None, Some(SourceKind::Binlog)) => format!("{}.{database}.{table}", self.name),
+            (None, Some(SourceKind::Binlog)) => {
+                format!("{}.{database}.{table}", self.logical_name())
+            }
             (None, _) => table.to_string(),
         }
+    }
+
+    /// Debezium's logical server name: `server_name`, else the pipeline name.
+    pub fn logical_name(&self) -> &str {
+        self.server_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The replica server id: `server_id`, else one derived from the name
+    /// (stable, in 5400..=1_005_399, clear of small hand-picked ids).
+    pub fn replica_server_id(&self) -> u32 {
+        match self.server_id.and_then(|id| u32::try_from(id).ok()) {
+            Some(id) => id,
+            None => {
+                // FNV-1a: stable across builds, unlike DefaultHasher.
+                let mut h: u32 = 0x811c_9dc5;
+                for b in self.name.bytes() {
+                    h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+                }
+                5400 + h % 1_000_000
+            }
+        }
+    }
+
+    /// The heartbeat topic.
+    pub fn heartbeat_topic_name(&self) -> String {
+        self.heartbeat_topic
+            .clone()
+            .unwrap_or_else(|| format!("__sluice-heartbeat.{}", self.logical_name()))
     }
 }

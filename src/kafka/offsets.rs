@@ -105,11 +105,15 @@ fn parse_key(topic: &str, key: &[u8]) -> Result<(String, String), KafkaError> {
         .get(0)
         .and_then(Json::as_str)
         .ok_or_else(|| bad("key[0] is not a source name"))?;
-    let table = v
-        .get(1)
+    let part = v.get(1);
+    if let Some(server) = part.and_then(|p| p.get("server")).and_then(Json::as_str) {
+        // A binlog source's partition (Debezium's key shape).
+        return Ok((source.to_string(), format!("server={server}")));
+    }
+    let table = part
         .and_then(|p| p.get("table"))
         .and_then(Json::as_str)
-        .ok_or_else(|| bad("key[1].table missing"))?;
+        .ok_or_else(|| bad("key[1].table (or .server) missing"))?;
     Ok((source.to_string(), table.to_string()))
 }
 
@@ -199,6 +203,8 @@ mod tests {
         assert_eq!(k, r#"["my-source",{"protocol":"1","table":"mydb.users"}]"#);
         let (s, t) = parse_key("o", k.as_bytes()).expect("parse");
         assert_eq!((s.as_str(), t.as_str()), ("my-source", "mydb.users"));
+        let (s, t) = parse_key("o", br#"["src",{"server":"db1"}]"#).expect("parse");
+        assert_eq!((s.as_str(), t.as_str()), ("src", "server=db1"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! source does. Each batch of messages and the source position after it are
 //! written in one Kafka transaction (design.md §5).
 
+pub mod binlog;
 pub mod mysql_conn;
 pub mod mysql_types;
 pub mod poll;
@@ -44,6 +45,18 @@ pub enum SourceError {
     /// The configuration cannot work against this server.
     #[error("{0}")]
     Setup(String),
+    /// The server ended the binlog stream (restart, network).
+    #[error("the server closed the binlog stream")]
+    StreamEnded,
+    /// A binlog event arrived corrupted.
+    #[error("{0}")]
+    Checksum(String),
+    /// The stored position is no longer in the server's binlog.
+    #[error("{0}")]
+    Purged(String),
+    /// The server is not set up for binlog capture; one line per problem.
+    #[error("the server is not ready for binlog capture:\n  {}", .0.join("\n  "))]
+    ServerNotReady(Vec<String>),
     /// A stored offset is unusable.
     #[error("table {table}: stored offset {offset} is unusable: {reason}")]
     Offset {
@@ -62,9 +75,12 @@ impl SourceError {
         match self {
             SourceError::Mysql(e) => mysql_conn::is_transient(e),
             SourceError::Kafka(e) => e.is_transient(),
+            SourceError::StreamEnded | SourceError::Checksum(_) => true,
             SourceError::Codec { .. }
             | SourceError::Value { .. }
             | SourceError::Setup(_)
+            | SourceError::Purged(_)
+            | SourceError::ServerNotReady(_)
             | SourceError::Offset { .. } => false,
         }
     }
@@ -81,9 +97,6 @@ pub async fn run(
         .map_err(|e| SourceError::Setup(e.to_string()))?;
     match kind {
         SourceKind::Poll => poll::run(cfg, kafka, cancel).await,
-        SourceKind::Binlog => Err(SourceError::Setup(format!(
-            "source \"{}\": kind = \"binlog\" is not available in this build yet; use kind = \"poll\"",
-            cfg.name
-        ))),
+        SourceKind::Binlog => binlog::run(cfg, kafka, cancel).await,
     }
 }

@@ -97,6 +97,8 @@ pub fn column_from_result(col: &MyColumn) -> Column {
         | My::MYSQL_TYPE_TIMESTAMP
         | My::MYSQL_TYPE_TIMESTAMP2 => ColumnType::Timestamp,
         My::MYSQL_TYPE_GEOMETRY => ColumnType::Bytes { max_len: None },
+        // MySQL reports JSON with the binary charset; it is text.
+        My::MYSQL_TYPE_JSON => ColumnType::String { max_len: None },
         _ if binary => ColumnType::Bytes { max_len: None },
         // VARCHAR, CHAR, TEXT, ENUM, SET, JSON, and anything unknown: text.
         _ => ColumnType::String { max_len: None },

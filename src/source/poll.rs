@@ -535,7 +535,7 @@ fn incrementing_value(v: &Value) -> Option<i64> {
 }
 
 /// Builds the table schema from result-set metadata.
-fn build_schema(table: &str, columns: &[mysql_async::Column]) -> TableSchema {
+pub(crate) fn build_schema(table: &str, columns: &[mysql_async::Column]) -> TableSchema {
     let primary_key = columns
         .iter()
         .filter(|c| {

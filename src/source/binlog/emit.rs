@@ -1,0 +1,104 @@
+//! Change events to Kafka records: topic per table, envelope, tombstones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::publish::Batch;
+use crate::config::{Envelope, SourceConfig};
+use crate::connect::{EncodeOptions, Encoder, SourceInfo};
+use crate::event::{ChangeEvent, Op, TableId};
+use crate::metrics::METRICS;
+use crate::source::SourceError;
+
+/// Encodes events into batches, caching topics and metric handles.
+pub struct Emitter {
+    encoder: Encoder,
+    envelope: Envelope,
+    topics: HashMap<TableId, Arc<str>>,
+    counters: HashMap<(TableId, Op), prometheus::IntCounter>,
+    cfg: Arc<SourceConfig>,
+}
+
+impl Emitter {
+    /// An emitter for `cfg`'s envelope and topic naming.
+    pub fn new(cfg: Arc<SourceConfig>) -> Self {
+        Emitter {
+            encoder: Encoder::new(EncodeOptions {
+                envelope: cfg.envelope,
+                decimal_handling: cfg.decimal_handling,
+                time_precision: cfg.time_precision,
+                connector: "mysql".into(),
+                server_name: cfg.logical_name().to_string(),
+            }),
+            envelope: cfg.envelope,
+            topics: HashMap::new(),
+            counters: HashMap::new(),
+            cfg,
+        }
+    }
+
+    /// True when events need Debezium `source` metadata.
+    pub fn wants_source_info(&self) -> bool {
+        self.envelope == Envelope::Debezium
+    }
+
+    /// Encodes `ev` into `batch`: a flat delete is a tombstone; a Debezium
+    /// delete is followed by a tombstone for compaction, as Debezium does.
+    pub fn emit(
+        &mut self,
+        ev: &ChangeEvent,
+        info: Option<&SourceInfo>,
+        batch: &mut Batch,
+    ) -> Result<(), SourceError> {
+        let encoded = match info {
+            Some(info) => self.encoder.encode_with(ev, info),
+            None => self.encoder.encode(ev),
+        }
+        .map_err(|e| SourceError::Codec {
+            table: ev.table.to_string(),
+            source: e,
+        })?;
+        if !self.topics.contains_key(&ev.table) {
+            let t: Arc<str> = self
+                .cfg
+                .topic_for(&ev.table.database, &ev.table.table)
+                .into();
+            self.topics.insert(ev.table.clone(), t);
+        }
+        let topic = self
+            .topics
+            .get(&ev.table)
+            .cloned()
+            .unwrap_or_else(|| "".into());
+        let counter = self
+            .counters
+            .entry((ev.table.clone(), ev.op))
+            .or_insert_with(|| {
+                METRICS.source_rows_read.with_label_values(&[
+                    &self.cfg.name,
+                    &ev.table.table,
+                    ev.op.label(),
+                ])
+            });
+        counter.inc();
+        let tombstone_after =
+            ev.op == Op::Delete && self.envelope == Envelope::Debezium && encoded.key.is_some();
+        let key_copy = if tombstone_after {
+            encoded.key.clone()
+        } else {
+            None
+        };
+        if encoded.key.is_some() || encoded.value.is_some() {
+            batch.push(&topic, encoded.key, encoded.value);
+        }
+        if tombstone_after {
+            batch.push(&topic, key_copy, None);
+        }
+        Ok(())
+    }
+
+    /// Forgets cached topics (after a RENAME the same id may map elsewhere).
+    pub fn forget_topics(&mut self) {
+        self.topics.clear();
+    }
+}
