@@ -90,13 +90,24 @@ pub async fn connect(endpoint: &DbEndpoint) -> Result<Conn, mysql_async::Error> 
     }
 }
 
-/// Builds a source pool for `endpoint` (credentials, TLS, UTC + utf8mb4 sessions).
-/// Connects once to settle `preferred` (TLS or plain) and to fail early.
-pub async fn pool(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
+/// Builds a source pool for `endpoint` (credentials, TLS, UTC + utf8mb4 sessions)
+/// without connecting. It cannot fall back, so `preferred` connects in plain text
+/// here; [`pool_settled`] tries TLS first and is the one to use.
+pub fn pool(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
+    let b = opts(endpoint)?.init(SESSION_INIT.to_vec());
+    if endpoint.tls.mode == SslMode::Preferred {
+        return Ok(Pool::new(b.ssl_opts(None)));
+    }
+    Ok(Pool::new(b))
+}
+
+/// Builds a source pool for `endpoint` (credentials, TLS, UTC + utf8mb4 sessions),
+/// connecting once to settle `preferred` (TLS, or plain when the server has none)
+/// and to fail early.
+pub async fn pool_settled(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
     let mut b = opts(endpoint)?.init(SESSION_INIT.to_vec());
     let probe = Pool::new(b.clone());
-    let first = probe.get_conn().await;
-    match first {
+    match probe.get_conn().await {
         Ok(conn) => {
             drop(conn);
             return Ok(probe);
