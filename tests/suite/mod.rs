@@ -8,3 +8,4 @@ mod sink_exactly_once;
 mod sink_modes;
 mod sink_targets;
 mod sqlite_sink;
+mod tls;
