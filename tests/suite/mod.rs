@@ -4,6 +4,7 @@ mod cli;
 mod connect_compat;
 mod poll_modes;
 pub mod seed;
+mod server_compat;
 mod sink_exactly_once;
 mod sink_modes;
 mod sink_targets;
