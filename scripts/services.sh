@@ -226,6 +226,7 @@ mariadb_up() {
     chmod 644 "$MARIADB_TLS_CNF"
     changed=1
   fi
+  ((TLS_CHANGED == 0)) || changed=1
 
   if ((changed == 0)) && mariadb_ok && mariadb_tls_ok; then
     echo "mariadb:  up (already running) 127.0.0.1:3306 root/no password, binlog ROW/FULL/FULL, GTID, TLS"
@@ -348,7 +349,7 @@ pg_up() {
     chown postgres:postgres "$confdir/conf.d/60-sluice.conf" 2>/dev/null || true
     conf_changed=1
   fi
-  if ! cmp -s "$TLS_DIR/server-key.pem" "$confdir/sluice-server-key.pem"; then
+  if ((TLS_CHANGED == 1)) || ! cmp -s "$TLS_DIR/server-key.pem" "$confdir/sluice-server-key.pem"; then
     pg_tls_install_key "$confdir"
     conf_changed=1
   fi

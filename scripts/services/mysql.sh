@@ -74,7 +74,8 @@ mysql_install() {
     || die "mysql: the unpacked mysqld does not run: $version"
   rm -rf "$MYSQL_PREFIX"
   mv "$MYSQL_PREFIX.tmp" "$MYSQL_PREFIX"
-  echo "MySQL ${version#*mysqld }" >"$MYSQL_PREFIX/.sluice-installed"
+  version="${version#*mysqld}"
+  echo "MySQL ${version#"${version%%[! ]*}"}" >"$MYSQL_PREFIX/.sluice-installed"
   rm -rf "$MYSQL_DIR/debs"
   log "mysql: installed $(wc -w <<<"$pkgs") packages in $((SECONDS - t0))s: $version"
 }
@@ -170,7 +171,7 @@ mysql_up() {
   [[ -f "$MYSQL_DIR/args" ]] && have="$(cat "$MYSQL_DIR/args")"
   local pid=""
   pid="$(mysql_pid)" || pid=""
-  if [[ -n "$pid" && "$want" == "$have" ]] && mysql_ok; then
+  if [[ -n "$pid" && "$want" == "$have" ]] && ((TLS_CHANGED == 0)) && mysql_ok; then
     echo "mysql:    up (already running) 127.0.0.1:$MYSQL_PORT root/no password, GTID, binlog ROW/FULL/FULL, TLS ($(cat "$MYSQL_PREFIX/.sluice-installed"))"
     return 0
   fi

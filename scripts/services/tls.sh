@@ -9,6 +9,8 @@
 # The keys are world-readable on purpose: they protect nothing but the test servers.
 
 TLS_DIR="$SERVICES_DIR/tls"
+# 1 when this run (re)made the certificates: every server must restart to load them.
+TLS_CHANGED=0
 
 tls_ensure() {
   if [[ -s "$TLS_DIR/ca.pem" && -s "$TLS_DIR/server.pem" && -s "$TLS_DIR/server-key.pem" \
@@ -50,6 +52,8 @@ EOF
   rm -rf "$TLS_DIR"
   mv "$tmp" "$TLS_DIR"
   chmod 755 "$TLS_DIR"
+  # shellcheck disable=SC2034 # read by services.sh and mysql.sh
+  TLS_CHANGED=1
 }
 
 # MariaDB reads its certificates from a file of its own, so the other worktrees' copies of
