@@ -205,3 +205,44 @@ impl ServerCertVerifier for AcceptAny {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: SslMode, ca: Option<&str>) -> TlsSettings {
+        TlsSettings {
+            mode,
+            ca: ca.map(str::to_string),
+            cert: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_named() {
+        let err = connector(&settings(SslMode::VerifyCa, Some("/nonexistent/ca.pem")))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("TLS") && err.contains("ssl_ca") && err.contains("/nonexistent/ca.pem"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn modes_map_to_libpq_modes() {
+        use tokio_postgres::config::SslMode as Pg;
+        assert_eq!(pg_ssl_mode(SslMode::Disabled), Pg::Disable);
+        assert_eq!(pg_ssl_mode(SslMode::Preferred), Pg::Prefer);
+        for m in [
+            SslMode::Required,
+            SslMode::VerifyCa,
+            SslMode::VerifyIdentity,
+        ] {
+            assert_eq!(pg_ssl_mode(m), Pg::Require);
+        }
+        assert!(connector(&settings(SslMode::Required, None)).is_ok());
+    }
+}
