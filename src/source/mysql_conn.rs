@@ -214,6 +214,40 @@ pub fn quote(ident: &str) -> String {
 mod tests {
     use super::*;
 
+    fn tls_endpoint(mode: SslMode, ca: Option<&str>) -> DbEndpoint {
+        DbEndpoint::resolve("p", "mysql://root@127.0.0.1:3306/db", None, None, None)
+            .and_then(|e| {
+                e.with_tls(
+                    "p",
+                    crate::config::TlsKeys {
+                        mode: Some(mode),
+                        ca,
+                        cert: None,
+                        key: None,
+                    },
+                )
+            })
+            .expect("endpoint")
+    }
+
+    #[test]
+    fn ssl_modes_map_to_driver_options() {
+        assert!(ssl_opts(&tls_endpoint(SslMode::Disabled, None)).is_none());
+        for mode in [SslMode::Preferred, SslMode::Required] {
+            let o = ssl_opts(&tls_endpoint(mode, None)).expect("tls");
+            assert!(
+                o.accept_invalid_certs() && o.skip_domain_validation(),
+                "{mode}"
+            );
+        }
+        let o = ssl_opts(&tls_endpoint(SslMode::VerifyCa, Some("/ca.pem"))).expect("tls");
+        assert!(!o.accept_invalid_certs() && o.skip_domain_validation());
+        assert!(o.disable_built_in_roots() && o.root_certs().len() == 1);
+        let o = ssl_opts(&tls_endpoint(SslMode::VerifyIdentity, Some("/ca.pem"))).expect("tls");
+        assert!(!o.accept_invalid_certs() && !o.skip_domain_validation());
+        assert!(o.disable_built_in_roots() && o.root_certs().len() == 1);
+    }
+
     #[test]
     fn quotes_backticks() {
         assert_eq!(quote("a`b"), "`a``b`");
