@@ -212,6 +212,8 @@ pub fn quote(ident: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn tls_endpoint(mode: SslMode, ca: Option<&str>) -> DbEndpoint {
@@ -246,6 +248,110 @@ mod tests {
         let o = ssl_opts(&tls_endpoint(SslMode::VerifyIdentity, Some("/ca.pem"))).expect("tls");
         assert!(!o.accept_invalid_certs() && !o.skip_domain_validation());
         assert!(o.disable_built_in_roots() && o.root_certs().len() == 1);
+    }
+
+    /// A fake server that offers no TLS: sends a protocol-10 handshake without
+    /// CLIENT_SSL and answers whatever comes back with ERROR 1045 "plain login seen".
+    async fn no_tls_server() -> (u16, tokio::task::JoinHandle<usize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let mut logins = 0;
+            // Two connections at most: the TLS attempt and the plain fallback.
+            for _ in 0..2 {
+                let Ok(Ok((mut sock, _))) =
+                    tokio::time::timeout(Duration::from_secs(5), listener.accept()).await
+                else {
+                    break;
+                };
+                let caps: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000;
+                let mut p = vec![10u8];
+                p.extend_from_slice(b"5.7.99-fake\0");
+                p.extend_from_slice(&7u32.to_le_bytes());
+                p.extend_from_slice(b"abcdefgh\0");
+                p.extend_from_slice(&(caps as u16).to_le_bytes());
+                p.push(0x21);
+                p.extend_from_slice(&2u16.to_le_bytes());
+                p.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+                p.push(21);
+                p.extend_from_slice(&[0; 10]);
+                p.extend_from_slice(b"ijklmnopqrst\0mysql_native_password\0");
+                let mut packet = (p.len() as u32).to_le_bytes()[..3].to_vec();
+                packet.push(0);
+                packet.extend_from_slice(&p);
+                if sock.write_all(&packet).await.is_err() {
+                    continue;
+                }
+                let mut head = [0u8; 4];
+                if sock.read_exact(&mut head).await.is_err() {
+                    continue; // the TLS attempt hung up: no CLIENT_SSL
+                }
+                let len = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+                let mut body = vec![0u8; len];
+                if sock.read_exact(&mut body).await.is_err() {
+                    continue;
+                }
+                logins += 1;
+                let mut err = vec![0xff];
+                err.extend_from_slice(&1045u16.to_le_bytes());
+                err.extend_from_slice(b"#28000plain login seen");
+                let mut packet = (err.len() as u32).to_le_bytes()[..3].to_vec();
+                packet.push(head[3] + 1);
+                packet.extend_from_slice(&err);
+                let _ = sock.write_all(&packet).await;
+            }
+            logins
+        });
+        (port, task)
+    }
+
+    fn fake_endpoint(port: u16, mode: SslMode) -> DbEndpoint {
+        let url = format!("mysql://u@127.0.0.1:{port}/db");
+        DbEndpoint::resolve("p", &url, None, None, None)
+            .and_then(|e| {
+                e.with_tls(
+                    "p",
+                    crate::config::TlsKeys {
+                        mode: Some(mode),
+                        ..Default::default()
+                    },
+                )
+            })
+            .expect("endpoint")
+    }
+
+    #[tokio::test]
+    async fn preferred_falls_back_to_plain_only_when_the_server_has_no_tls() {
+        let (port, server) = no_tls_server().await;
+        let err = connect(&fake_endpoint(port, SslMode::Preferred))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("plain login seen"), "{err}");
+        assert_eq!(
+            server.await.expect("server"),
+            1,
+            "one plain login after the TLS attempt"
+        );
+
+        let (port, server) = no_tls_server().await;
+        let pool = pool_settled(&fake_endpoint(port, SslMode::Preferred))
+            .await
+            .expect("a plain pool after the TLS probe");
+        let err = pool.get_conn().await.err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("plain login seen"));
+        assert_eq!(server.await.expect("server"), 1);
+
+        let (port, server) = no_tls_server().await;
+        match connect(&fake_endpoint(port, SslMode::Required)).await {
+            Ok(_) => panic!("required accepted a server without TLS"),
+            Err(err) => assert!(server_has_no_tls(&err) && !is_transient(&err), "{err}"),
+        }
+        assert_eq!(server.await.expect("server"), 0, "no plain login");
     }
 
     #[test]
