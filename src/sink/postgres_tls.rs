@@ -231,6 +231,79 @@ mod tests {
         );
     }
 
+    /// A fake PostgreSQL that answers SSLRequest with `N` (no TLS) and any
+    /// startup message with FATAL 28000 "plain login seen"; returns the logins seen.
+    async fn no_tls_server() -> (u16, tokio::task::JoinHandle<usize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let deadline = std::time::Duration::from_secs(5);
+            let Ok(Ok((mut sock, _))) = tokio::time::timeout(deadline, listener.accept()).await
+            else {
+                return 0;
+            };
+            let mut logins = 0;
+            loop {
+                let mut len = [0u8; 4];
+                if sock.read_exact(&mut len).await.is_err() {
+                    return logins;
+                }
+                let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+                if sock.read_exact(&mut body).await.is_err() {
+                    return logins;
+                }
+                if body.starts_with(&80_877_103u32.to_be_bytes()) {
+                    let _ = sock.write_all(b"N").await; // SSLRequest: no TLS here
+                    continue;
+                }
+                logins += 1;
+                let fields = b"SFATAL\0C28000\0Mplain login seen\0\0";
+                let mut msg = vec![b'E'];
+                msg.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+                msg.extend_from_slice(fields);
+                let _ = sock.write_all(&msg).await;
+                return logins;
+            }
+        });
+        (port, task)
+    }
+
+    async fn connect_fake(port: u16, mode: SslMode) -> Result<(), tokio_postgres::Error> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(port)
+            .user("u")
+            .dbname("d")
+            .ssl_mode(pg_ssl_mode(mode));
+        let tls = connector(&settings(mode, None)).expect("connector");
+        config.connect(tls).await.map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn preferred_falls_back_to_plain_only_when_the_server_has_no_tls() {
+        let (port, server) = no_tls_server().await;
+        let err = connect_fake(port, SslMode::Preferred).await.err();
+        let db = err
+            .as_ref()
+            .and_then(|e| e.as_db_error())
+            .map(|d| d.message());
+        assert_eq!(db, Some("plain login seen"), "{err:?}");
+        assert_eq!(server.await.expect("server"), 1);
+
+        let (port, server) = no_tls_server().await;
+        let err = connect_fake(port, SslMode::Required)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("TLS"), "{err}");
+        assert_eq!(server.await.expect("server"), 0, "no plain login");
+    }
+
     #[test]
     fn modes_map_to_libpq_modes() {
         use tokio_postgres::config::SslMode as Pg;
