@@ -8,8 +8,15 @@
 # Services (test-only settings, NEVER use them anywhere else):
 #   mariadb   127.0.0.1:3306  root with an EMPTY password over TCP; binlog ROW / FULL image /
 #             FULL metadata, server_id=1, GTID strict mode          (Debian: mariadb-server)
+#   mysql     127.0.0.1:3307  MySQL 9.x from Debian sid unpacked under $SLUICE_SERVICES_DIR/mysql
+#             (scripts/services/mysql.sh); root with an EMPTY password over TCP, plus
+#             sluice_sha2 / sluice-sha2-test (caching_sha2_password); GTIDs on, binlog ROW /
+#             FULL image / FULL metadata, server_id=2
 #   postgres  127.0.0.1:5432  user postgres, trust auth over TCP; wal_level=logical
 #                                                                   (Debian: postgresql)
+#   TLS       MariaDB, MySQL and PostgreSQL present $SLUICE_SERVICES_DIR/tls/server.pem, signed by
+#             the test CA tls/ca.pem (CN localhost, SAN localhost/127.0.0.1/::1); a client
+#             certificate is in tls/client.pem (scripts/services/tls.sh)
 #   kafka     127.0.0.1:9092  Apache Kafka 4.x, KRaft combined broker+controller (node.id=1,
 #             controller on 127.0.0.1:9093), jars from Maven Central via scripts/kafka/pom.xml
 #   kcat      CLI from Debian, also used to probe the broker.
@@ -19,7 +26,8 @@
 # is (re)started only when it is down or its config changed.
 #
 # Environment:
-#   SLUICE_SERVICES_DIR        cache/data dir for Kafka (default /var/lib/sluice-test)
+#   SLUICE_SERVICES_DIR        cache/data dir for Kafka, MySQL, TLS (default /var/lib/sluice-test)
+#   SLUICE_MYSQL_SUITE         Debian suite MySQL comes from (default sid)
 #   SLUICE_KAFKA_VERSION       Kafka version fetched from Maven Central (default 4.1.1)
 #   SLUICE_KAFKA_HEAP          Kafka JVM heap options (default "-Xms256m -Xmx1g")
 #   SLUICE_START_TIMEOUT       seconds to wait for each service to become ready (default 90)
@@ -150,6 +158,11 @@ mariadb_ok() {
   [[ "$v" == "$MARIADB_EXPECTED" ]]
 }
 
+# TLS is on with the test CA (see scripts/services/tls.sh).
+mariadb_tls_ok() {
+  [[ "$(mariadb_tcp -N -B -e 'SELECT @@ssl_ca' 2>/dev/null)" == "$TLS_DIR/ca.pem" ]]
+}
+
 mariadb_start() {
   mkdir -p /run/mysqld
   chown mysql:mysql /run/mysqld 2>/dev/null || true
@@ -209,9 +222,14 @@ mariadb_up() {
     chmod 644 "$MARIADB_CNF"
     changed=1
   fi
+  if mariadb_tls_config | write_if_changed "$MARIADB_TLS_CNF"; then
+    chmod 644 "$MARIADB_TLS_CNF"
+    changed=1
+  fi
+  ((TLS_CHANGED == 0)) || changed=1
 
-  if ((changed == 0)) && mariadb_ok; then
-    echo "mariadb:  up (already running) 127.0.0.1:3306 root/no password, binlog ROW/FULL/FULL, GTID"
+  if ((changed == 0)) && mariadb_ok && mariadb_tls_ok; then
+    echo "mariadb:  up (already running) 127.0.0.1:3306 root/no password, binlog ROW/FULL/FULL, GTID, TLS"
     return 0
   fi
 
@@ -221,7 +239,7 @@ mariadb_up() {
     live="$(mariadb_sock -N -B -e "SELECT CONCAT_WS('|', @@log_bin, @@binlog_format, @@binlog_row_image,
         @@binlog_row_metadata, @@server_id, @@gtid_strict_mode, @@local_infile,
         @@max_allowed_packet, @@port)" 2>/dev/null || true)"
-    if ((changed == 1)) || [[ "$live" != "$MARIADB_EXPECTED" ]]; then
+    if ((changed == 1)) || [[ "$live" != "$MARIADB_EXPECTED" ]] || ! mariadb_tls_ok; then
       log "mariadb: restarting to apply $MARIADB_CNF"
       mariadb_stop
       mariadb_start
@@ -234,7 +252,8 @@ mariadb_up() {
   mariadb_ok || mariadb_fix_root
   mariadb_ok || die "mariadb runs but root@127.0.0.1 or binlog settings are wrong: $(mariadb_tcp -N -B -e \
     'select @@log_bin, @@binlog_format, @@binlog_row_metadata' 2>&1 || true)"
-  echo "mariadb:  up 127.0.0.1:3306 root/no password, binlog ROW/FULL/FULL, GTID"
+  mariadb_tls_ok || die "mariadb runs but without the test TLS certificates ($MARIADB_TLS_CNF)"
+  echo "mariadb:  up 127.0.0.1:3306 root/no password, binlog ROW/FULL/FULL, GTID, TLS"
 }
 
 mariadb_status() {
@@ -296,6 +315,12 @@ pg_ok() {
   [[ "$v" == logical ]]
 }
 
+# TLS is on with the test certificate (see scripts/services/tls.sh).
+pg_tls_ok() {
+  [[ "$(pg_psql -Atc "select current_setting('ssl') || '|' || current_setting('ssl_cert_file')" 2>/dev/null)" \
+    == "on|$TLS_DIR/server.pem" ]]
+}
+
 pg_running() {
   local ver=$1
   [[ -n "$ver" ]] && command -v pg_ctlcluster >/dev/null 2>&1 || return 1
@@ -324,19 +349,28 @@ pg_up() {
     chown postgres:postgres "$confdir/conf.d/60-sluice.conf" 2>/dev/null || true
     conf_changed=1
   fi
+  if ((TLS_CHANGED == 1)) || ! cmp -s "$TLS_DIR/server-key.pem" "$confdir/sluice-server-key.pem"; then
+    pg_tls_install_key "$confdir"
+    conf_changed=1
+  fi
+  if pg_tls_config "$confdir" | write_if_changed "$confdir/conf.d/61-sluice-tls.conf"; then
+    chown postgres:postgres "$confdir/conf.d/61-sluice-tls.conf" 2>/dev/null || true
+    conf_changed=1
+  fi
   # Our trust lines go first (pg_hba.conf is first-match); everything else is kept.
   local hba="$confdir/pg_hba.conf"
   if { pg_hba_block; sed "/^$PG_HBA_BEGIN\$/,/^$PG_HBA_END\$/d" "$hba"; } | write_if_changed "$hba"; then
     hba_changed=1
   fi
 
-  if ((conf_changed == 0 && hba_changed == 0)) && pg_ok; then
-    echo "postgres: up (already running) 127.0.0.1:5432 user postgres/trust, wal_level=logical (PG $ver)"
+  if ((conf_changed == 0 && hba_changed == 0)) && pg_ok && pg_tls_ok "$confdir"; then
+    echo "postgres: up (already running) 127.0.0.1:5432 user postgres/trust, wal_level=logical, TLS (PG $ver)"
     return 0
   fi
 
   if pg_running "$ver"; then
-    if ((conf_changed == 1)) || [[ "$(pg_psql -Atc "show wal_level" 2>/dev/null || true)" != logical ]]; then
+    if ((conf_changed == 1)) || [[ "$(pg_psql -Atc "show wal_level" 2>/dev/null || true)" != logical ]] \
+       || ! pg_tls_ok "$confdir"; then
       log "postgres: restarting to apply config"
       pg_ctlcluster "$ver" "$PG_CLUSTER" restart </dev/null 9>&-
     else
@@ -356,7 +390,8 @@ pg_up() {
     }
     sleep 0.5
   done
-  echo "postgres: up 127.0.0.1:5432 user postgres/trust, wal_level=logical (PG $ver)"
+  pg_tls_ok "$confdir" || die "postgres runs but without the test TLS certificate"
+  echo "postgres: up 127.0.0.1:5432 user postgres/trust, wal_level=logical, TLS (PG $ver)"
 }
 
 pg_down() {
@@ -600,6 +635,13 @@ kafka_status() {
   return 1
 }
 
+# ----------------------------------------------------------------------------- TLS, MySQL
+
+# shellcheck source=scripts/services/tls.sh
+source "$SCRIPT_DIR/services/tls.sh"
+# shellcheck source=scripts/services/mysql.sh
+source "$SCRIPT_DIR/services/mysql.sh"
+
 # ----------------------------------------------------------------------------- main
 
 cmd="${1:-}"
@@ -622,18 +664,22 @@ flock -w 900 9 || die "another services.sh is still running (lock $SERVICES_DIR/
 
 case "$cmd" in
   up)
+    tls_ensure
     mariadb_up
+    mysql_up
     pg_up
     kafka_up
     ;;
   down)
     kafka_stop && echo "kafka:    down"
+    mysql_stop && echo "mysql:    down"
     pg_down && echo "postgres: down"
     mariadb_stop && echo "mariadb:  down"
     ;;
   status)
     rc=0
     mariadb_status || rc=1
+    mysql_status || rc=1
     pg_status || rc=1
     kafka_status || rc=1
     exit "$rc"

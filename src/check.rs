@@ -113,7 +113,7 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
         ));
     };
     let probe = async {
-        let pool = crate::source::mysql_conn::pool(&ep)?;
+        let pool = crate::source::mysql_conn::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
         let tables: Vec<String> = conn
             .exec(

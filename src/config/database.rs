@@ -1,6 +1,7 @@
 //! Database endpoints: URL forms (native and JDBC) and credentials.
 
 use super::secret::{redact_url, Secret};
+use super::tls::{self, TlsKeys, TlsSettings};
 use super::ConfigError;
 
 /// Which server family a URL points at.
@@ -25,12 +26,40 @@ pub struct DbEndpoint {
     pub user: Option<String>,
     /// Password from `password`, `password_file`, or the URL.
     pub password: Option<Secret>,
+    /// TLS settings (`ssl_*` keys over the URL's TLS parameters).
+    pub tls: TlsSettings,
+    /// The TLS settings the URL's parameters expressed, and whether it named a mode.
+    url_tls: (TlsSettings, bool),
 }
 
 impl DbEndpoint {
-    /// The URL with the password hidden, for logs and errors.
+    /// The URL with the password hidden, for logs and errors; names the TLS mode
+    /// when certificates are checked, so a TLS failure reads as one.
     pub fn display_url(&self) -> String {
-        redact_url(&self.url)
+        let url = redact_url(&self.url);
+        let plain = matches!(
+            self.tls.mode,
+            tls::SslMode::Preferred | tls::SslMode::Disabled
+        );
+        if self.kind == DbKind::Sqlite || plain {
+            url
+        } else {
+            format!("{url} (TLS ssl_mode={})", self.tls.mode)
+        }
+    }
+
+    /// Applies the explicit `ssl_mode`/`ssl_ca`/`ssl_cert`/`ssl_key` keys over the
+    /// URL's TLS parameters and validates the result (no I/O).
+    pub fn with_tls(
+        mut self,
+        pipeline: &str,
+        keys: TlsKeys<'_>,
+    ) -> Result<DbEndpoint, ConfigError> {
+        self.tls = tls::merge(keys, self.url_tls.0.clone(), self.url_tls.1);
+        if self.kind != DbKind::Sqlite {
+            self.tls.validate(pipeline)?;
+        }
+        Ok(self)
     }
 
     /// The database named in the URL path, if any.
@@ -74,6 +103,8 @@ impl DbEndpoint {
                 redact_url(url)
             )));
         };
+        // TLS parameters (JDBC `sslMode=`/`useSSL=`, libpq `sslmode=`) become settings.
+        let (native, url_tls, url_mode_seen) = tls::split_url_tls(&native);
         // Split a password out of the URL so it never travels in display strings.
         let (url, url_password) = split_password(&native);
         let mut password = password.cloned().or(url_password);
@@ -85,11 +116,14 @@ impl DbEndpoint {
             })?;
             password = Some(Secret::new(text.trim_end_matches(['\n', '\r'])));
         }
+        let tls = tls::merge(TlsKeys::default(), url_tls.clone(), url_mode_seen);
         Ok(DbEndpoint {
             kind,
             url,
             user: user.map(str::to_string),
             password,
+            tls,
+            url_tls: (url_tls, url_mode_seen),
         })
     }
 }

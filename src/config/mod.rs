@@ -12,6 +12,7 @@ mod lenient;
 mod secret;
 mod sink;
 mod source;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +28,7 @@ pub use source::{
     DecimalHandling, Delivery, Envelope, PollMode, SnapshotMode, SourceConfig, SourceKind,
     TimePrecision,
 };
+pub use tls::{SslMode, TlsKeys, TlsSettings};
 
 /// Configuration errors; each names the key (and file, where figment knows it).
 #[derive(Debug, thiserror::Error)]

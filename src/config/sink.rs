@@ -183,6 +183,18 @@ pub struct SinkConfig {
         deserialize_with = "opt_bool"
     )]
     pub value_converter_schemas_enable: Option<bool>,
+    /// TLS: `disabled`, `preferred` (default), `required`, `verify_ca`, `verify_identity`.
+    #[serde(default, alias = "ssl.mode", alias = "database.ssl.mode")]
+    pub ssl_mode: Option<super::tls::SslMode>,
+    /// CA certificate file (PEM) that `verify_ca`/`verify_identity` check the server against.
+    #[serde(default, alias = "ssl.ca")]
+    pub ssl_ca: Option<String>,
+    /// Client certificate file (PEM), with `ssl_key`.
+    #[serde(default, alias = "ssl.cert")]
+    pub ssl_cert: Option<String>,
+    /// Client private key file (PEM), with `ssl_cert`.
+    #[serde(default, alias = "ssl.key")]
+    pub ssl_key: Option<String>,
 }
 
 impl SinkConfig {
@@ -195,6 +207,15 @@ impl SinkConfig {
             self.user.as_deref(),
             self.password.as_ref(),
             self.password_file.as_deref(),
+        )?
+        .with_tls(
+            &self.name,
+            super::TlsKeys {
+                mode: self.ssl_mode,
+                ca: self.ssl_ca.as_deref(),
+                cert: self.ssl_cert.as_deref(),
+                key: self.ssl_key.as_deref(),
+            },
         )
     }
 

@@ -40,6 +40,9 @@ use mysql_async::prelude::Queryable;
 mod sqlite;
 pub use sqlite::SqliteTarget;
 
+#[path = "postgres_tls.rs"]
+mod postgres_tls;
+
 use futures::SinkExt;
 
 use super::dialect::Dialect;
@@ -233,19 +236,8 @@ impl Target {
 
 async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkError> {
     let fail = |e| SinkError::mysql_connect(ep.display_url(), e);
-    let opts = mysql_async::Opts::from_url(&ep.url).map_err(|e| fail(e.into()))?;
-    let mut builder = mysql_async::OptsBuilder::from_opts(opts);
-    if let Some(user) = &ep.user {
-        builder = builder.user(Some(user));
-    }
-    if let Some(password) = &ep.password {
-        builder = builder.pass(Some(password.expose()));
-    }
-    if !ep.url.contains("prefer_socket") {
-        // Connect where the URL points, not to a local socket with other credentials.
-        builder = builder.prefer_socket(false);
-    }
-    let mut conn = mysql_async::Conn::new(builder).await.map_err(fail)?;
+    // Credentials, TLS (`ssl_mode`), never a local socket instead of the URL's host.
+    let mut conn = crate::source::mysql_conn::connect(ep).await.map_err(fail)?;
     let (mode, database, max_packet): (String, Option<String>, u64) = conn
         .query_first("SELECT @@SESSION.sql_mode, DATABASE(), @@max_allowed_packet")
         .await
@@ -378,6 +370,21 @@ impl MySqlTarget {
     }
 }
 
+/// Runs a PostgreSQL connection in the background until it ends.
+fn spawn_connection<S, T>(
+    connection: tokio_postgres::Connection<S, T>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %SinkError::postgres("connection", e), "postgres target connection ended");
+        }
+    })
+}
+
 async fn connect_postgres(ep: &DbEndpoint) -> Result<PostgresTarget, SinkError> {
     let fail = |e| SinkError::postgres_connect(ep.display_url(), e);
     let mut config: tokio_postgres::Config = ep.url.parse().map_err(fail)?;
@@ -387,12 +394,19 @@ async fn connect_postgres(ep: &DbEndpoint) -> Result<PostgresTarget, SinkError> 
     if let Some(password) = &ep.password {
         config.password(password.expose());
     }
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(fail)?;
-    let connection = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %SinkError::postgres("connection", e), "postgres target connection ended");
-        }
-    });
+    let connection = if ep.tls.mode == crate::config::SslMode::Disabled {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(fail)?;
+        (client, spawn_connection(connection))
+    } else {
+        config.ssl_mode(postgres_tls::pg_ssl_mode(ep.tls.mode));
+        let tls = postgres_tls::connector(&ep.tls).map_err(|e| SinkError::Setup {
+            url: ep.display_url(),
+            reason: e.to_string(),
+        })?;
+        let (client, connection) = config.connect(tls).await.map_err(fail)?;
+        (client, spawn_connection(connection))
+    };
+    let (client, connection) = connection;
     client
         .batch_execute("SET TIME ZONE 'UTC'; SET standard_conforming_strings = on")
         .await

@@ -1,5 +1,6 @@
 //! `Target` against the real servers of `scripts/services.sh up` (MariaDB root
-//! on 127.0.0.1:3306, PostgreSQL postgres on 127.0.0.1:5432). Each test makes
+//! on 127.0.0.1:3306, MySQL 9 root on 127.0.0.1:3307, PostgreSQL postgres on
+//! 127.0.0.1:5432); every MySQL-family test runs on both MariaDB and MySQL. Each test makes
 //! its own randomly named database, so tests run in parallel and re-run
 //! without cleanup. An unreachable server fails the test; nothing is skipped.
 
@@ -7,6 +8,15 @@ use super::*;
 use crate::schema::SchemaDiff;
 
 const MYSQL: &str = "mysql://root@127.0.0.1:3306";
+const MYSQL9: &str = "mysql://root@127.0.0.1:3307";
+
+/// The server a test runs on.
+#[derive(Debug, Clone, Copy)]
+enum Server {
+    MariaDb,
+    MySql,
+    Postgres,
+}
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 
 async fn connect(url: &str) -> Target {
@@ -16,12 +26,13 @@ async fn connect(url: &str) -> Target {
         .unwrap_or_else(|e| panic!("{url}: {e} (are the services up? scripts/services.sh up)"))
 }
 
-/// A connection to a new, empty database of `kind`.
-async fn fresh(kind: DbKind) -> Target {
+/// A connection to a new, empty database on `server`.
+async fn fresh(server: Server) -> Target {
     let name = format!("sluice_t_{:016x}", rand::random::<u64>());
-    let (server, admin_db) = match kind {
-        DbKind::MySql => (MYSQL, "mysql"),
-        _ => (POSTGRES, "postgres"),
+    let (server, admin_db) = match server {
+        Server::MariaDb => (MYSQL, "mysql"),
+        Server::MySql => (MYSQL9, "mysql"),
+        Server::Postgres => (POSTGRES, "postgres"),
     };
     let mut admin = connect(&format!("{server}/{admin_db}")).await;
     let ddl = format!("CREATE DATABASE {name}");
@@ -92,7 +103,11 @@ async fn read(t: &mut Target, name: &str, cols: &[Column]) -> Vec<Vec<Value>> {
                 (Dialect::MySql, ColumnType::Decimal { .. }) => format!("CAST({q} AS CHAR)"),
                 (Dialect::MySql, ColumnType::Date) => format!("DATEDIFF({q}, '1970-01-01')"),
                 (Dialect::MySql, ColumnType::Time | ColumnType::MicroTime) => {
-                    format!("CAST(TIME_TO_SEC({q}) * 1000000 AS SIGNED)")
+                    // MySQL's TIME_TO_SEC drops the fraction, MariaDB's keeps it.
+                    format!(
+                        "CAST(TRUNCATE(TIME_TO_SEC({q}), 0) * 1000000 AS SIGNED) \
+                         + IF({q} < 0, -1, 1) * MICROSECOND({q})"
+                    )
                 }
                 (Dialect::MySql, ColumnType::Timestamp | ColumnType::MicroTimestamp) => {
                     format!("TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {q})")
@@ -189,7 +204,7 @@ fn from_postgres(r: &tokio_postgres::Row, i: usize, ty: &ColumnType) -> Value {
 }
 
 /// One column per Connect type, a row of edge values and a row of NULLs.
-fn every_type(d: Dialect) -> (TableSchema, Vec<Vec<Value>>) {
+fn every_type(d: Dialect, server: Server) -> (TableSchema, Vec<Vec<Value>>) {
     let my = d == Dialect::MySql;
     let s = |n| ColumnType::String { max_len: n };
     let schema = table(
@@ -251,10 +266,11 @@ fn every_type(d: Dialect) -> (TableSchema, Vec<Vec<Value>>) {
         Value::Date(-719_162), // 0001-01-01
         // MySQL TIME goes negative and past 24h; PostgreSQL stops at 24:00:00.
         Value::Time(if my { -360_000_001_000 } else { 86_399_999_000 }),
-        Value::Time(if my {
-            3_020_399_999_999
-        } else {
-            86_400_000_000
+        // MariaDB's TIME(6) tops out at 838:59:59.999999, MySQL's at 838:59:59.000000.
+        Value::Time(match server {
+            Server::MariaDb => 3_020_399_999_999,
+            Server::MySql => 3_020_399_000_000,
+            Server::Postgres => 86_400_000_000,
         }),
         Value::Timestamp(-1_000),
         Value::Timestamp(if my {
@@ -268,9 +284,9 @@ fn every_type(d: Dialect) -> (TableSchema, Vec<Vec<Value>>) {
     (schema, vec![edge, nulls])
 }
 
-async fn every_type_round_trips(kind: DbKind) {
-    let mut t = fresh(kind).await;
-    let (schema, rows) = every_type(t.dialect());
+async fn every_type_round_trips(server: Server) {
+    let mut t = fresh(server).await;
+    let (schema, rows) = every_type(t.dialect(), server);
     create(&mut t, "every_type", &schema).await;
     insert(&mut t, "every_type", &schema, &rows).await;
     assert_eq!(read(&mut t, "every_type", &schema.columns).await, rows);
@@ -278,16 +294,21 @@ async fn every_type_round_trips(kind: DbKind) {
 
 #[tokio::test]
 async fn mysql_every_type_round_trips() {
-    every_type_round_trips(DbKind::MySql).await;
+    every_type_round_trips(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn mysql9_every_type_round_trips() {
+    every_type_round_trips(Server::MySql).await;
 }
 
 #[tokio::test]
 async fn postgres_every_type_round_trips() {
-    every_type_round_trips(DbKind::Postgres).await;
+    every_type_round_trips(Server::Postgres).await;
 }
 
-async fn hostile_identifiers_name_exactly(kind: DbKind) {
-    let mut t = fresh(kind).await;
+async fn hostile_identifiers_name_exactly(server: Server) {
+    let mut t = fresh(server).await;
     let bystander = table(vec![col("id", ColumnType::Int32, false)], &["id"]);
     create(&mut t, "x", &bystander).await;
     let evil = "\"; DROP TABLE x; --";
@@ -308,12 +329,17 @@ async fn hostile_identifiers_name_exactly(kind: DbKind) {
 
 #[tokio::test]
 async fn mysql_hostile_identifiers_name_exactly() {
-    hostile_identifiers_name_exactly(DbKind::MySql).await;
+    hostile_identifiers_name_exactly(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn mysql9_hostile_identifiers_name_exactly() {
+    hostile_identifiers_name_exactly(Server::MySql).await;
 }
 
 #[tokio::test]
 async fn postgres_hostile_identifiers_name_exactly() {
-    hostile_identifiers_name_exactly(DbKind::Postgres).await;
+    hostile_identifiers_name_exactly(Server::Postgres).await;
 }
 
 /// Plans DDL from the described target to `new` and runs it.
@@ -327,8 +353,8 @@ async fn evolve(t: &mut Target, name: &str, new: &TableSchema) -> Result<(), Sin
     Ok(())
 }
 
-async fn evolves_added_and_widened_columns(kind: DbKind) {
-    let mut t = fresh(kind).await;
+async fn evolves_added_and_widened_columns(server: Server) {
+    let mut t = fresh(server).await;
     let v1 = table(
         vec![
             col("id", ColumnType::Int32, false),
@@ -379,16 +405,21 @@ async fn evolves_added_and_widened_columns(kind: DbKind) {
 
 #[tokio::test]
 async fn mysql_evolves_added_and_widened_columns() {
-    evolves_added_and_widened_columns(DbKind::MySql).await;
+    evolves_added_and_widened_columns(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn mysql9_evolves_added_and_widened_columns() {
+    evolves_added_and_widened_columns(Server::MySql).await;
 }
 
 #[tokio::test]
 async fn postgres_evolves_added_and_widened_columns() {
-    evolves_added_and_widened_columns(DbKind::Postgres).await;
+    evolves_added_and_widened_columns(Server::Postgres).await;
 }
 
-async fn required_field_without_default_is_refused(kind: DbKind) {
-    let mut t = fresh(kind).await;
+async fn required_field_without_default_is_refused(server: Server) {
+    let mut t = fresh(server).await;
     let v1 = table(vec![col("id", ColumnType::Int32, false)], &["id"]);
     create(&mut t, "t", &v1).await;
     let mut v2 = v1.clone();
@@ -414,12 +445,17 @@ async fn required_field_without_default_is_refused(kind: DbKind) {
 
 #[tokio::test]
 async fn mysql_required_field_without_default_is_refused() {
-    required_field_without_default_is_refused(DbKind::MySql).await;
+    required_field_without_default_is_refused(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn mysql9_required_field_without_default_is_refused() {
+    required_field_without_default_is_refused(Server::MySql).await;
 }
 
 #[tokio::test]
 async fn postgres_required_field_without_default_is_refused() {
-    required_field_without_default_is_refused(DbKind::Postgres).await;
+    required_field_without_default_is_refused(Server::Postgres).await;
 }
 
 fn offsets(list: &[(&str, i32, i64)]) -> Vec<OffsetRow> {
@@ -428,8 +464,8 @@ fn offsets(list: &[(&str, i32, i64)]) -> Vec<OffsetRow> {
         .collect()
 }
 
-async fn offsets_commit_with_rows_or_not_at_all(kind: DbKind) {
-    let mut t = fresh(kind).await;
+async fn offsets_commit_with_rows_or_not_at_all(server: Server) {
+    let mut t = fresh(server).await;
     t.ensure_offsets_table().await.expect("offsets table");
     t.ensure_offsets_table().await.expect("offsets table again");
     let schema = table(
@@ -487,16 +523,21 @@ async fn offsets_commit_with_rows_or_not_at_all(kind: DbKind) {
 
 #[tokio::test]
 async fn mysql_offsets_commit_with_rows_or_not_at_all() {
-    offsets_commit_with_rows_or_not_at_all(DbKind::MySql).await;
+    offsets_commit_with_rows_or_not_at_all(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn mysql9_offsets_commit_with_rows_or_not_at_all() {
+    offsets_commit_with_rows_or_not_at_all(Server::MySql).await;
 }
 
 #[tokio::test]
 async fn postgres_offsets_commit_with_rows_or_not_at_all() {
-    offsets_commit_with_rows_or_not_at_all(DbKind::Postgres).await;
+    offsets_commit_with_rows_or_not_at_all(Server::Postgres).await;
 }
 
-async fn upsert_update_delete(kind: DbKind) {
-    let mut t = fresh(kind).await;
+async fn upsert_update_delete(server: Server) {
+    let mut t = fresh(server).await;
     let schema = table(
         vec![
             col("a", ColumnType::Int32, false),
@@ -545,17 +586,21 @@ async fn upsert_update_delete(kind: DbKind) {
 
 #[tokio::test]
 async fn mysql_upsert_update_delete() {
-    upsert_update_delete(DbKind::MySql).await;
+    upsert_update_delete(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn mysql9_upsert_update_delete() {
+    upsert_update_delete(Server::MySql).await;
 }
 
 #[tokio::test]
 async fn postgres_upsert_update_delete() {
-    upsert_update_delete(DbKind::Postgres).await;
+    upsert_update_delete(Server::Postgres).await;
 }
 
-#[tokio::test]
-async fn mysql_session_is_strict_utc_and_escape_safe() {
-    let mut t = fresh(DbKind::MySql).await;
+async fn session_is_strict_utc_and_escape_safe(server: Server) {
+    let mut t = fresh(server).await;
     let Target::MySql(m) = &mut t else {
         panic!("mysql")
     };
@@ -571,6 +616,16 @@ async fn mysql_session_is_strict_utc_and_escape_safe() {
     );
     assert_eq!(tz, "+00:00");
     assert!(t.max_statement_bytes() >= 1 << 20);
+}
+
+#[tokio::test]
+async fn mysql_session_is_strict_utc_and_escape_safe() {
+    session_is_strict_utc_and_escape_safe(Server::MariaDb).await;
+}
+
+#[tokio::test]
+async fn mysql9_session_is_strict_utc_and_escape_safe() {
+    session_is_strict_utc_and_escape_safe(Server::MySql).await;
 }
 
 #[tokio::test]

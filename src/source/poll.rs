@@ -77,7 +77,7 @@ pub async fn run(
         Some(tz) => parse_timezone(tz).map_err(SourceError::Setup)?,
         None => 0,
     };
-    let pool = mysql_conn::pool(&endpoint)?;
+    let pool = mysql_conn::pool_settled(&endpoint).await?;
     let mut conn = pool.get_conn().await?;
 
     let txn_id =

@@ -12,8 +12,17 @@ use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 
+use crate::both_flavors;
 use crate::suite::seed::http_get;
 use crate::support::*;
+
+both_flavors!(
+    json_converter_reads_what_the_poll_source_writes,
+    json_converter_reads_the_debezium_envelope,
+    json_converter_reads_mysql_times_outside_one_day,
+    sluice_sink_reads_what_json_converter_writes,
+    sluice_sink_applies_debezium_events_json_converter_writes
+);
 
 const JAVA_SOURCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -255,8 +264,11 @@ poll_interval_ms = 200
 /// `extra` config; returns the database, daemon, pipeline name (the topic is
 /// `<name>_everything`) and the topic's committed values and keys (kcat `%s` /
 /// `%k`, one per line).
-async fn everything_source(extra: &str) -> (MariaDb, Daemon, String, Vec<String>, Vec<String>) {
-    let db = MariaDb::create("ccsrc").await;
+async fn everything_source(
+    flavor: MySqlFlavor,
+    extra: &str,
+) -> (MySqlServer, Daemon, String, Vec<String>, Vec<String>) {
+    let db = MySqlServer::new(flavor, "ccsrc").await;
     db.exec(EVERYTHING).await;
     db.exec(EVERYTHING_ROWS).await;
     let tag = unique("ccsrc");
@@ -282,9 +294,8 @@ async fn everything_source(extra: &str) -> (MariaDb, Daemon, String, Vec<String>
     (db, d, tag, values, keys)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn json_converter_reads_what_the_poll_source_writes() {
-    let (_db, mut d, tag, values, keys) = everything_source("").await;
+async fn json_converter_reads_what_the_poll_source_writes(flavor: MySqlFlavor) {
+    let (_db, mut d, tag, values, keys) = everything_source(flavor, "").await;
     let topic = format!("{tag}_everything");
 
     // Values, through JsonConverter as the value converter.
@@ -312,9 +323,8 @@ async fn json_converter_reads_what_the_poll_source_writes() {
     assert_eq!(d.stop(), 0, "log:\n{}", d.log_text());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn json_converter_reads_the_debezium_envelope() {
-    let (db, mut d, tag, values, keys) = everything_source("envelope = \"debezium\"").await;
+async fn json_converter_reads_the_debezium_envelope(flavor: MySqlFlavor) {
+    let (db, mut d, tag, values, keys) = everything_source(flavor, "envelope = \"debezium\"").await;
     let topic = format!("{tag}_everything");
     let stem = format!("{tag}.{}.everything", db.name);
 
@@ -411,9 +421,8 @@ async fn json_converter_reads_the_debezium_envelope() {
 /// refuse such rows (the pipeline fails naming the column, as it does for
 /// TIMEs beyond int32 milliseconds), but every message it does publish must be
 /// readable by JsonConverter.
-#[tokio::test(flavor = "multi_thread")]
-async fn json_converter_reads_mysql_times_outside_one_day() {
-    let db = MariaDb::create("cctime").await;
+async fn json_converter_reads_mysql_times_outside_one_day(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "cctime").await;
     db.exec("CREATE TABLE times (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, tod TIME(3))")
         .await;
     db.exec("INSERT INTO times (tod) VALUES ('-00:00:01.000'), ('25:00:00.000'), ('12:00:00.000')")
@@ -532,9 +541,8 @@ fn assert_rows(got: &[Vec<String>], want: &[&str], what: &str, messages: &[(Stri
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sluice_sink_reads_what_json_converter_writes() {
-    let my = MariaDb::create("ccsink").await;
+async fn sluice_sink_reads_what_json_converter_writes(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "ccsink").await;
     let pg = Postgres::create("ccsink").await;
     let tag = unique("ccsink");
     let topic = format!("{tag}_everything");
@@ -600,9 +608,8 @@ async fn sluice_sink_reads_what_json_converter_writes() {
     assert_eq!(d.stop(), 0, "log:\n{}", d.log_text());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sluice_sink_applies_debezium_events_json_converter_writes() {
-    let my = MariaDb::create("ccdbz").await;
+async fn sluice_sink_applies_debezium_events_json_converter_writes(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "ccdbz").await;
     let pg = Postgres::create("ccdbz").await;
     let tag = unique("ccdbz");
     let topic = format!("{tag}_customers");

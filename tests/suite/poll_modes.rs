@@ -4,9 +4,18 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
+use crate::both_flavors;
 use crate::support::*;
 
-fn source_config(db: &MariaDb, tag: &str, prefix: &str, extra: &str) -> String {
+both_flavors!(
+    timestamp_mode_sees_updates,
+    timestamp_incrementing_mode_keeps_ties,
+    bulk_mode_rereads_table_and_lists_filter_tables,
+    include_list_with_connect_names,
+    json_enum_and_temporal_columns_read_alike
+);
+
+fn source_config(db: &MySqlServer, tag: &str, prefix: &str, extra: &str) -> String {
     format!(
         r#"
 [kafka]
@@ -45,9 +54,8 @@ async fn wait_payloads(topic: &str, n: usize) -> Vec<Json> {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn timestamp_mode_sees_updates() {
-    let db = MariaDb::create("ts").await;
+async fn timestamp_mode_sees_updates(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "ts").await;
     db.exec(
         "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(3) NOT NULL)",
     )
@@ -86,9 +94,8 @@ async fn timestamp_mode_sees_updates() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn timestamp_incrementing_mode_keeps_ties() {
-    let db = MariaDb::create("tsi").await;
+async fn timestamp_incrementing_mode_keeps_ties(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "tsi").await;
     db.exec("CREATE TABLE ev (id INT PRIMARY KEY, ts TIMESTAMP(3) NOT NULL)")
         .await;
     // Three rows share one timestamp: the incrementing column breaks the tie.
@@ -119,9 +126,8 @@ async fn timestamp_incrementing_mode_keeps_ties() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bulk_mode_rereads_table_and_lists_filter_tables() {
-    let db = MariaDb::create("bulk").await;
+async fn bulk_mode_rereads_table_and_lists_filter_tables(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "bulk").await;
     db.exec("CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE b (id INT PRIMARY KEY); CREATE TABLE c (id INT PRIMARY KEY)").await;
     db.exec("INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES (1); INSERT INTO c VALUES (1)")
         .await;
@@ -145,9 +151,8 @@ async fn bulk_mode_rereads_table_and_lists_filter_tables() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn include_list_with_connect_names() {
-    let db = MariaDb::create("incl").await;
+async fn include_list_with_connect_names(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "incl").await;
     db.exec("CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE b (id INT PRIMARY KEY)")
         .await;
     db.exec("INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)")
@@ -163,4 +168,59 @@ async fn include_list_with_connect_names() {
         payloads(&format!("{prefix}a")).is_empty(),
         "table a is not in the include list"
     );
+}
+
+/// Types whose MySQL and MariaDB forms differ (JSON is binary JSON on MySQL and
+/// LONGTEXT on MariaDB; MySQL sends JSON results with the binary charset) come
+/// out as the same Connect values.
+async fn json_enum_and_temporal_columns_read_alike(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "types").await;
+    db.exec(
+        "CREATE TABLE t (id INT PRIMARY KEY, j JSON, e ENUM('x','y'), s SET('a','b'), \
+         ts TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), dt DATETIME(6), y YEAR, \
+         u BIGINT UNSIGNED, b BIT(1), bin VARBINARY(4))",
+    )
+    .await;
+    db.exec(
+        "SET time_zone = '+00:00'; INSERT INTO t VALUES (1, '{\"a\": 1, \"b\": [true, null]}', 'y', 'a,b', \
+         '2024-05-06 07:08:09.123', '2024-05-06 07:08:09.123456', 2024, 18446744073709551615, b'1', X'00ff')",
+    )
+    .await;
+    let tag = unique("types");
+    let prefix = format!("{tag}_");
+    let mut d = Daemon::start(&source_config(
+        &db,
+        &tag,
+        &prefix,
+        "mode = \"incrementing\"\nincrementing_column = \"id\"",
+    ));
+    let topic = format!("{prefix}t");
+    let msgs = wait_for("the row", Duration::from_secs(60), || async {
+        let m = kcat_read(&topic);
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    let value = msgs[0].1.clone().expect("value");
+    let p = &value["payload"];
+    let j: Json = serde_json::from_str(p["j"].as_str().expect("JSON as a string")).expect("json");
+    assert_eq!(
+        j,
+        serde_json::json!({"a": 1, "b": [true, null]}),
+        "{flavor:?}"
+    );
+    assert_eq!(p["e"], "y");
+    assert_eq!(p["s"], "a,b");
+    assert_eq!(p["ts"], 1_714_979_289_123i64);
+    assert_eq!(p["dt"], 1_714_979_289_123i64);
+    assert_eq!(p["b"], true);
+    assert_eq!(p["bin"], "AP8=");
+    let field_type = |name: &str| {
+        value["schema"]["fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["field"] == name))
+            .map(|f| f["type"].clone())
+    };
+    assert_eq!(field_type("j"), Some(Json::from("string")), "{flavor:?}");
+    assert_eq!(field_type("u"), Some(Json::from("bytes")), "{flavor:?}");
+    assert_eq!(d.stop(), 0);
 }

@@ -3,7 +3,13 @@
 
 use std::time::Duration;
 
+use crate::both_flavors;
 use crate::support::*;
+
+both_flavors!(
+    seed_pipeline_end_to_end,
+    restart_mid_stream_loses_and_doubles_nothing
+);
 
 const SEED_USERS: &str = "CREATE TABLE users (
     id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -42,9 +48,8 @@ max_wait_ms = 50
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_pipeline_end_to_end() {
-    let db = MariaDb::create("mydb").await;
+async fn seed_pipeline_end_to_end(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "mydb").await;
     db.exec(SEED_USERS).await;
     db.exec("SET time_zone = '+00:00'; INSERT INTO users (user_id, pwd, name, created_at) VALUES ('test1', NULL, 'test1', '2022-08-15 19:47:47'), ('test2', 'pw2', 'test2', '2022-08-15 19:47:48')").await;
     let tag = unique("seed");
@@ -157,9 +162,8 @@ pub async fn http_get(port: u16, path: &str) -> String {
         .unwrap_or(buf)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn restart_mid_stream_loses_and_doubles_nothing() {
-    let db = MariaDb::create("restart").await;
+async fn restart_mid_stream_loses_and_doubles_nothing(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "restart").await;
     db.exec("CREATE TABLE users (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))")
         .await;
     let tag = unique("rs");

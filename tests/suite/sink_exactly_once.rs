@@ -15,8 +15,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde_json::json;
 
+use crate::both_flavors;
 use crate::suite::sink_modes::{config, field, id_key, message, sink, Db};
 use crate::support::*;
+
+both_flavors!(kill_9_while_applying_loses_and_doubles_nothing);
 
 const PARTITIONS: i32 = 3;
 const LONG: Duration = Duration::from_secs(240);
@@ -176,9 +179,8 @@ async fn assert_exactly_once(db: Db<'_>, tag: &str, topic: &str, s: &Stream) {
     assert!(state == expected, "state table equals a clean run's result");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kill_9_while_applying_loses_and_doubles_nothing() {
-    let my = MariaDb::create("eo_kill").await;
+async fn kill_9_while_applying_loses_and_doubles_nothing(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "eo_kill").await;
     let db = Db::My(&my);
     let tag = unique("eokill");
     let topic = format!("eo_kill_{tag}");

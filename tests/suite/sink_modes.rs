@@ -9,8 +9,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::both_flavors;
 use crate::suite::seed::http_get;
 use crate::support::*;
+
+both_flavors!(
+    upsert_by_struct_record_key_on_mariadb_and_postgres,
+    update_mode_changes_existing_rows_only,
+    tombstones_delete_when_enabled_and_are_counted_when_not,
+    table_rename_field_filters_and_db_timezone
+);
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -144,9 +152,8 @@ pub(crate) async fn metric(port: u16, name: &str, pipeline: &str) -> f64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn upsert_by_struct_record_key_on_mariadb_and_postgres() {
-    let my = MariaDb::create("ups").await;
+async fn upsert_by_struct_record_key_on_mariadb_and_postgres(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "ups").await;
     let pg = Postgres::create("ups").await;
     let tag = unique("ups");
     let topic = format!("ups_{tag}");
@@ -190,9 +197,8 @@ async fn upsert_by_struct_record_key_on_mariadb_and_postgres() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn update_mode_changes_existing_rows_only() {
-    let my = MariaDb::create("upd").await;
+async fn update_mode_changes_existing_rows_only(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "upd").await;
     let tag = unique("upd");
     let topic = format!("upd_{tag}");
     my.exec(&format!(
@@ -260,9 +266,8 @@ async fn kafka_pk_mode_keys_rows_by_coordinates() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tombstones_delete_when_enabled_and_are_counted_when_not() {
-    let my = MariaDb::create("tomb").await;
+async fn tombstones_delete_when_enabled_and_are_counted_when_not(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "tomb").await;
     let tag = unique("tomb");
     let topic = format!("tomb_{tag}");
     produce(
@@ -318,9 +323,8 @@ async fn tombstones_delete_when_enabled_and_are_counted_when_not() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn table_rename_field_filters_and_db_timezone() {
-    let my = MariaDb::create("ren").await;
+async fn table_rename_field_filters_and_db_timezone(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "ren").await;
     let pg = Postgres::create("ren").await;
     let tag = unique("ren");
     let topic = format!("shop.eu.orders_{tag}");

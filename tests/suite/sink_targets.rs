@@ -1,14 +1,21 @@
-//! The sink on MariaDB and PostgreSQL: records from Sluice's source and from
+//! The sink on MariaDB, MySQL and PostgreSQL: records from Sluice's source and from
 //! any other producer, identifier quoting, auto.evolve rules.
 
 use std::time::Duration;
 
+use crate::both_flavors;
 use crate::suite::seed::{http_get, seed_config};
 use crate::support::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn mariadb_source_to_postgres_sink() {
-    let db = MariaDb::create("src").await;
+both_flavors!(
+    mysql_family_source_to_postgres_sink,
+    hostile_identifiers_are_quoted_on_mariadb_and_postgres,
+    new_required_field_without_default_fails_naming_the_field,
+    bad_records_go_to_the_dead_letter_topic_with_the_reason
+);
+
+async fn mysql_family_source_to_postgres_sink(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "src").await;
     let pg = Postgres::create("dst").await;
     db.exec(
         "CREATE TABLE users (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, user_id VARCHAR(255), pwd VARCHAR(255), \
@@ -83,9 +90,8 @@ max_wait_ms = 50
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn hostile_identifiers_are_quoted_on_mariadb_and_postgres() {
-    let my = MariaDb::create("ident").await;
+async fn hostile_identifiers_are_quoted_on_mariadb_and_postgres(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "ident").await;
     let pg = Postgres::create("ident").await;
     my.exec("CREATE TABLE x (id INT)").await;
     pg.client
@@ -105,7 +111,7 @@ async fn hostile_identifiers_are_quoted_on_mariadb_and_postgres() {
         "pk_mode = \"record_value\"\npk_fields = [\"order_id\"]",
     ));
     let mut d2 = Daemon::start(&sink_config(&format!("{tag}_pg"), &pg.url(), &topic, ""));
-    wait_for("rows in MariaDB", Duration::from_secs(60), || async {
+    wait_for("rows in MariaDB/MySQL", Duration::from_secs(60), || async {
         (my.count(&topic).await == Some(2)).then_some(())
     })
     .await;
@@ -124,7 +130,7 @@ async fn hostile_identifiers_are_quoted_on_mariadb_and_postgres() {
     // Table x survived on both.
     assert_eq!(my.count("x").await, Some(0));
     assert_eq!(pg.count("x").await, Some(0));
-    // The MariaDB table got its primary key from pk_fields.
+    // The MySQL-family table got its primary key from pk_fields.
     let pk = my
         .rows(&format!("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{topic}' AND CONSTRAINT_NAME = 'PRIMARY'"))
         .await;
@@ -133,9 +139,8 @@ async fn hostile_identifiers_are_quoted_on_mariadb_and_postgres() {
     assert_eq!(d2.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn new_required_field_without_default_fails_naming_the_field() {
-    let my = MariaDb::create("req").await;
+async fn new_required_field_without_default_fails_naming_the_field(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "req").await;
     let tag = unique("req");
     let topic = format!("req_{tag}");
     let v1 = r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"r"},"payload":{"id":1}}"#;
@@ -165,9 +170,8 @@ async fn new_required_field_without_default_fails_naming_the_field() {
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_records_go_to_the_dead_letter_topic_with_the_reason() {
-    let my = MariaDb::create("dlq").await;
+async fn bad_records_go_to_the_dead_letter_topic_with_the_reason(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "dlq").await;
     let tag = unique("dlq");
     let topic = format!("dlq_src_{tag}");
     let dlq = format!("dlq_{tag}");

@@ -2,8 +2,13 @@
 //! waiting on conditions with deadlines, and comparing tables.
 //!
 //! Services (started by `scripts/services.sh up`): MariaDB root with an empty
-//! password on 127.0.0.1:3306, PostgreSQL `postgres` (trust) on 127.0.0.1:5432,
-//! Kafka PLAINTEXT on 127.0.0.1:9092, and `kcat` on the PATH.
+//! password on 127.0.0.1:3306, MySQL 9.x root with an empty password on
+//! 127.0.0.1:3307, PostgreSQL `postgres` (trust) on 127.0.0.1:5432, Kafka
+//! PLAINTEXT on 127.0.0.1:9092, `kcat` on the PATH, and the test CA and
+//! certificates the servers present in /var/lib/sluice-test/tls.
+//!
+//! A MySQL-family test is written once as `async fn name(flavor: MySqlFlavor)`
+//! and [`both_flavors!`](crate::both_flavors) turns it into one test per server.
 
 #![allow(dead_code)]
 
@@ -17,6 +22,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+pub const MYSQL: &str = "mysql://root@127.0.0.1:3307";
 pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 pub const KAFKA: &str = "127.0.0.1:9092";
 
@@ -46,33 +52,97 @@ where
     }
 }
 
-/// A MariaDB database created for one test.
-pub struct MariaDb {
-    pub name: String,
-    pub pool: mysql_async::Pool,
+/// Which MySQL-family server a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MySqlFlavor {
+    /// MariaDB (Debian 12's 10.11) on 127.0.0.1:3306.
+    MariaDb,
+    /// MySQL 9.x (Debian sid's) on 127.0.0.1:3307.
+    MySql,
 }
 
-impl MariaDb {
-    /// Creates a fresh database named `<prefix>_<random>`.
-    pub async fn create(prefix: &str) -> MariaDb {
+impl MySqlFlavor {
+    /// Root URL of the server, without a database.
+    pub fn url(self) -> &'static str {
+        match self {
+            MySqlFlavor::MariaDb => MARIADB,
+            MySqlFlavor::MySql => MYSQL,
+        }
+    }
+
+    /// The server's TCP port.
+    pub fn port(self) -> u16 {
+        match self {
+            MySqlFlavor::MariaDb => 3306,
+            MySqlFlavor::MySql => 3307,
+        }
+    }
+
+    /// Short lowercase name, for database and topic prefixes.
+    pub fn tag(self) -> &'static str {
+        match self {
+            MySqlFlavor::MariaDb => "mariadb",
+            MySqlFlavor::MySql => "mysql",
+        }
+    }
+}
+
+/// Expands `name` (an `async fn name(flavor: MySqlFlavor)`) into a module `name`
+/// with the tests `mariadb` and `mysql`, one per server.
+#[macro_export]
+macro_rules! both_flavors {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn mariadb() {
+                super::$name($crate::support::MySqlFlavor::MariaDb).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn mysql() {
+                super::$name($crate::support::MySqlFlavor::MySql).await
+            }
+        }
+    )+};
+}
+
+/// A MariaDB database created for one test (the MariaDB flavor of [`MySqlServer`]).
+pub type MariaDb = MySqlServer;
+
+/// A database created for one test on MariaDB or MySQL.
+pub struct MySqlServer {
+    pub name: String,
+    pub pool: mysql_async::Pool,
+    pub flavor: MySqlFlavor,
+}
+
+impl MySqlServer {
+    /// Creates a fresh MariaDB database named `<prefix>_<random>`.
+    pub async fn create(prefix: &str) -> MySqlServer {
+        Self::new(MySqlFlavor::MariaDb, prefix).await
+    }
+
+    /// Creates a fresh database named `<prefix>_<random>` on the `flavor` server.
+    pub async fn new(flavor: MySqlFlavor, prefix: &str) -> MySqlServer {
         let name = unique(prefix);
-        let admin = mysql_async::Pool::new(MARIADB);
-        let mut c = admin
-            .get_conn()
-            .await
-            .expect("connect to MariaDB on 127.0.0.1:3306 (run scripts/services.sh up)");
+        let admin = mysql_async::Pool::new(flavor.url());
+        let mut c = admin.get_conn().await.unwrap_or_else(|e| {
+            panic!(
+                "connect to {flavor:?} on 127.0.0.1:{} (run scripts/services.sh up): {e}",
+                flavor.port()
+            )
+        });
         c.query_drop(format!("CREATE DATABASE `{name}`"))
             .await
             .expect("create database");
         drop(c);
         admin.disconnect().await.ok();
-        let pool = mysql_async::Pool::new(format!("{MARIADB}/{name}").as_str());
-        MariaDb { name, pool }
+        let pool = mysql_async::Pool::new(format!("{}/{name}", flavor.url()).as_str());
+        MySqlServer { name, pool, flavor }
     }
 
     /// The database's URL.
     pub fn url(&self) -> String {
-        format!("{MARIADB}/{}", self.name)
+        format!("{}/{}", self.flavor.url(), self.name)
     }
 
     /// Runs statements.
@@ -93,7 +163,7 @@ impl MariaDb {
             .collect()
     }
 
-    /// Like [`MariaDb::rows`] but `None` on error (e.g. table not created yet).
+    /// Like [`MySqlServer::rows`] but `None` on error (e.g. table not created yet).
     pub async fn try_rows(&self, sql: &str) -> Option<Vec<Vec<String>>> {
         let mut c = self.pool.get_conn().await.ok()?;
         let rows: Vec<mysql_async::Row> = c.query(sql).await.ok()?;

@@ -5,7 +5,13 @@
 use serde_json::{json, Value};
 
 use super::{config, field, id_key, message, produce, sink, Db};
+use crate::both_flavors;
 use crate::support::*;
+
+both_flavors!(
+    debezium_envelope_topic_applies_upserts_and_deletes,
+    extract_new_record_state_topics_apply_with_tombstones_or_deleted_flags
+);
 
 /// Debezium MySQL connector's row schema for `inventory.items`.
 fn dbz_row_schema(field_name: &str) -> Value {
@@ -52,9 +58,8 @@ fn dbz(op: &str, before: Option<(i64, &str, i64)>, after: Option<(i64, &str, i64
 /// The change stream both Debezium tests apply, and its final table.
 const FINAL_ITEMS: [[&str; 3]; 2] = [["2", "two", "22"], ["3", "three", "3"]];
 
-#[tokio::test(flavor = "multi_thread")]
-async fn debezium_envelope_topic_applies_upserts_and_deletes() {
-    let my = MariaDb::create("dbz").await;
+async fn debezium_envelope_topic_applies_upserts_and_deletes(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "dbz").await;
     let pg = Postgres::create("dbz").await;
     let tag = unique("dbz");
     let topic = format!("dbserver1.inventory.items_{tag}");
@@ -105,9 +110,10 @@ fn unwrapped(id: i64, name: &str, qty: i64, deleted: Option<bool>) -> String {
     message("dbserver1.inventory.items.Value", &fields, payload)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn extract_new_record_state_topics_apply_with_tombstones_or_deleted_flags() {
-    let my = MariaDb::create("enrs").await;
+async fn extract_new_record_state_topics_apply_with_tombstones_or_deleted_flags(
+    flavor: MySqlFlavor,
+) {
+    let my = MySqlServer::new(flavor, "enrs").await;
     let tag = unique("enrs");
     let (plain, rewrite) = (format!("plain_{tag}"), format!("rewrite_{tag}"));
     let k = |id| Some(id_key(id));

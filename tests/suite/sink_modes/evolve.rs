@@ -5,8 +5,15 @@
 use serde_json::{json, Value};
 
 use super::{config, field, message, metric, sink, Db, DEADLINE};
+use crate::both_flavors;
 use crate::suite::seed::http_get;
 use crate::support::*;
+
+both_flavors!(
+    wider_types_and_longer_strings_widen_the_columns,
+    incompatible_changes_and_values_that_do_not_fit_go_to_the_dead_letter_topic,
+    without_tolerance_a_value_that_does_not_fit_stops_the_pipeline
+);
 
 /// A string field with Debezium's column length parameter.
 fn string_len(name: &str, len: u32) -> Value {
@@ -49,9 +56,8 @@ async fn columns(db: Db<'_>, table: &str) -> Vec<Vec<String>> {
     db.rows(&sql).await.expect("information_schema")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn wider_types_and_longer_strings_widen_the_columns() {
-    let my = MariaDb::create("widen").await;
+async fn wider_types_and_longer_strings_widen_the_columns(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "widen").await;
     let pg = Postgres::create("widen").await;
     let tag = unique("widen");
     let topic = format!("widen_{tag}");
@@ -114,9 +120,10 @@ async fn dead_letters(topic: &str, n: usize) -> Vec<String> {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn incompatible_changes_and_values_that_do_not_fit_go_to_the_dead_letter_topic() {
-    let my = MariaDb::create("narrow").await;
+async fn incompatible_changes_and_values_that_do_not_fit_go_to_the_dead_letter_topic(
+    flavor: MySqlFlavor,
+) {
+    let my = MySqlServer::new(flavor, "narrow").await;
     let pg = Postgres::create("narrow").await;
     let tag = unique("narrow");
     let topic = format!("narrow_{tag}");
@@ -211,9 +218,8 @@ async fn incompatible_changes_and_values_that_do_not_fit_go_to_the_dead_letter_t
     assert_eq!(d.stop(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn without_tolerance_a_value_that_does_not_fit_stops_the_pipeline() {
-    let my = MariaDb::create("stop").await;
+async fn without_tolerance_a_value_that_does_not_fit_stops_the_pipeline(flavor: MySqlFlavor) {
+    let my = MySqlServer::new(flavor, "stop").await;
     let tag = unique("stop");
     let topic = format!("stop_{tag}");
     let port = free_port();
