@@ -168,8 +168,10 @@ mariadb_start() {
   chown mysql:mysql /run/mysqld 2>/dev/null || true
   if [[ -x /etc/init.d/mariadb ]]; then
     # Debian's SysV script runs mysqld_safe in the background and waits for a ping;
-    # it works without systemd (no PID-1 init needed).
-    /etc/init.d/mariadb start </dev/null >>"$MARIADB_LOG" 2>&1 9>&- || true
+    # it works without systemd (no PID-1 init needed). setsid: the server must not
+    # share the caller's process group, or killing that job (a CI step, a tool
+    # timeout) takes MariaDB down with it.
+    setsid /etc/init.d/mariadb start </dev/null >>"$MARIADB_LOG" 2>&1 9>&- || true
   fi
   if ! mariadb_alive; then
     log "mariadb: init script did not start it, starting mysqld_safe directly"
@@ -372,14 +374,14 @@ pg_up() {
     if ((conf_changed == 1)) || [[ "$(pg_psql -Atc "show wal_level" 2>/dev/null || true)" != logical ]] \
        || ! pg_tls_ok "$confdir"; then
       log "postgres: restarting to apply config"
-      pg_ctlcluster "$ver" "$PG_CLUSTER" restart </dev/null 9>&-
+      setsid pg_ctlcluster "$ver" "$PG_CLUSTER" restart </dev/null 9>&-
     else
       log "postgres: reloading pg_hba.conf"
       pg_ctlcluster "$ver" "$PG_CLUSTER" reload </dev/null
     fi
   else
     log "postgres: starting cluster $ver/$PG_CLUSTER"
-    pg_ctlcluster "$ver" "$PG_CLUSTER" start </dev/null 9>&-
+    setsid pg_ctlcluster "$ver" "$PG_CLUSTER" start </dev/null 9>&-
   fi
 
   local deadline=$((SECONDS + START_TIMEOUT))

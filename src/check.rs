@@ -165,7 +165,7 @@ async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
         return vec![]; // reported by check_source
     };
     let probe = async {
-        let pool = crate::source::mysql_conn::pool(&ep)?;
+        let pool = crate::source::mysql_conn::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
         let info = server::server_info(&mut conn).await?;
         let problems = server::validate(&mut conn, &info).await?;

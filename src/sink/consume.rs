@@ -74,7 +74,10 @@ impl SinkConsumer {
         let mut base = client_config(kafka);
         // Kafka Connect's worker defaults: a crashed member's partitions move
         // after 10 s, not librdkafka's 45 s (a restarted sink waits that long).
-        for (k, v) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "3000")] {
+        for (k, v) in [
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "3000"),
+        ] {
             if !kafka.properties.contains_key(k) {
                 base.set(k, v);
             }

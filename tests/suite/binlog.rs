@@ -30,9 +30,24 @@ url = "{db_url}"
 }
 
 /// The server's current binlog file and position.
-pub async fn master_status(db: &MariaDb) -> (String, u64) {
-    let r = db.rows("SHOW MASTER STATUS").await;
+pub async fn master_status(db: &MySqlServer) -> (String, u64) {
+    let sql = match db.flavor {
+        MySqlFlavor::MariaDb => "SHOW MASTER STATUS",
+        MySqlFlavor::MySql => "SHOW BINARY LOG STATUS",
+    };
+    let r = db.rows(sql).await;
     (r[0][0].clone(), r[0][1].parse().expect("position"))
+}
+
+/// `INSERT`s rows `(1, 0) .. (n, 0)` into `t (id, seq)` on either server.
+pub async fn fill(db: &MySqlServer, n: u32) {
+    let sql = match db.flavor {
+        MySqlFlavor::MariaDb => format!("INSERT INTO t (id, seq) SELECT seq, 0 FROM seq_1_to_{n}"),
+        MySqlFlavor::MySql => format!(
+            "SET SESSION cte_max_recursion_depth = 1000000; INSERT INTO t (id, seq) WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT n, 0 FROM s"
+        ),
+    };
+    db.exec(&sql).await;
 }
 
 /// Replays a flat-envelope topic into key → last row (tombstones delete).
@@ -52,7 +67,11 @@ pub fn replay(topic: &str) -> BTreeMap<String, Json> {
 fn field_names(v: &Json) -> Vec<String> {
     v["schema"]["fields"]
         .as_array()
-        .map(|f| f.iter().filter_map(|x| x["field"].as_str().map(str::to_string)).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x["field"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -103,12 +122,20 @@ pub async fn wait_replay_equals(topic: &str, want: &BTreeMap<String, Json>, daem
                 .iter()
                 .filter(|(k, v)| got.get(*k) != Some(*v))
                 .map(|(k, v)| format!("{k}: want {v}, got {:?}", got.get(k)))
-                .chain(got.keys().filter(|k| !want.contains_key(*k)).map(|k| format!("{k}: extra")))
+                .chain(
+                    got.keys()
+                        .filter(|k| !want.contains_key(*k))
+                        .map(|k| format!("{k}: extra")),
+                )
                 .take(10)
                 .collect();
             let log = daemon.log_text();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            panic!("topic {topic} does not replay to the table:\n{}\nlog tail:\n{}", diff.join("\n"), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            panic!(
+                "topic {topic} does not replay to the table:\n{}\nlog tail:\n{}",
+                diff.join("\n"),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -125,7 +152,10 @@ pub fn assert_exactly_once_per_key(topic: &str) -> usize {
         let prev = last.get(&key).cloned();
         match v {
             None => {
-                assert!(matches!(prev, Some(Some(_))), "tombstone for {key} without a live row before it");
+                assert!(
+                    matches!(prev, Some(Some(_))),
+                    "tombstone for {key} without a live row before it"
+                );
                 last.insert(key, None);
             }
             Some(v) => {
@@ -133,7 +163,11 @@ pub fn assert_exactly_once_per_key(topic: &str) -> usize {
                 match prev {
                     None => {}
                     Some(None) => panic!("{key}: a change after its delete"),
-                    Some(Some(p)) => assert_eq!(seq, p + 1, "{key}: seq {p} then {seq} (a change lost or doubled)"),
+                    Some(Some(p)) => assert_eq!(
+                        seq,
+                        p + 1,
+                        "{key}: seq {p} then {seq} (a change lost or doubled)"
+                    ),
                 }
                 last.insert(key, Some(seq));
             }
@@ -143,37 +177,54 @@ pub fn assert_exactly_once_per_key(topic: &str) -> usize {
 }
 
 /// The table as key → payload-shaped JSON (`id`, `seq`).
-pub async fn table_state(db: &MariaDb) -> BTreeMap<String, Json> {
+pub async fn table_state(db: &MySqlServer) -> BTreeMap<String, Json> {
     db.rows("SELECT id, seq FROM t")
         .await
         .into_iter()
         .map(|r| {
             let id: i64 = r[0].parse().expect("id");
             let seq: i64 = r[1].parse().expect("seq");
-            (serde_json::json!({"id": id}).to_string(), serde_json::json!({"id": id, "seq": seq}))
+            (
+                serde_json::json!({"id": id}).to_string(),
+                serde_json::json!({"id": id, "seq": seq}),
+            )
         })
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn snapshot_joins_the_stream_without_gap_or_double_under_writes() {
-    let db = MariaDb::create("blseam").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)").await;
-    db.exec("INSERT INTO t SELECT seq, 0 FROM seq_1_to_3000").await;
+async fn snapshot_joins_the_stream_without_gap_or_double_under_writes(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "blseam").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
+    fill(&db, 3000).await;
     let name = unique("blseam");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(run_writer(db.url(), stop.clone(), 3001));
-    let daemon = Daemon::start(&binlog_config(&name, &db.url(), "snapshot_fetch_rows = 250"));
+    let daemon = Daemon::start(&binlog_config(
+        &name,
+        &db.url(),
+        "snapshot_fetch_rows = 250",
+    ));
     // Up to a transaction timeout (60 s) may pass before the offsets topic can be
     // read, when another test's source died inside a transaction.
-    wait_for("the snapshot to complete", Duration::from_secs(120), || async {
-        daemon.log_text().contains("snapshot complete").then_some(())
-    })
+    wait_for(
+        "the snapshot to complete",
+        Duration::from_secs(120),
+        || async {
+            daemon
+                .log_text()
+                .contains("snapshot complete")
+                .then_some(())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await; // writes keep flowing past the seam
     stop.store(true, Ordering::Relaxed);
     let statements = writer.await.expect("writer");
-    assert!(statements > 50, "the writer ran only {statements} statements");
+    assert!(
+        statements > 50,
+        "the writer ran only {statements} statements"
+    );
     let topic = format!("{name}.{}.t", db.name);
     let want = table_state(&db).await;
     wait_replay_equals(&topic, &want, &daemon).await;
@@ -182,11 +233,13 @@ async fn snapshot_joins_the_stream_without_gap_or_double_under_writes() {
     assert!(daemon.log_text().contains("snapshot started"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_were_written_with() {
-    let db = MariaDb::create("blddl").await;
+async fn ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_were_written_with(
+    flavor: MySqlFlavor,
+) {
+    let db = MySqlServer::new(flavor, "blddl").await;
     let (file, pos) = master_status(&db).await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10))").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10))")
+        .await;
     let name = unique("blddl");
     let mut daemon = Daemon::start(&binlog_config(&name, &db.url(), ""));
     wait_for("streaming", Duration::from_secs(60), || async {
@@ -238,8 +291,14 @@ async fn ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_
         ]
     );
     let b4 = &msgs[3].1.as_ref().expect("value")["schema"]["fields"][1];
-    assert_eq!(b4["type"], "int64", "MODIFY b BIGINT shows in the next row's schema");
-    assert_eq!(msgs[3].1.as_ref().expect("value")["payload"]["b"], 9_000_000_000i64);
+    assert_eq!(
+        b4["type"], "int64",
+        "MODIFY b BIGINT shows in the next row's schema"
+    );
+    assert_eq!(
+        msgs[3].1.as_ref().expect("value")["payload"]["b"],
+        9_000_000_000i64
+    );
     let t2 = kcat_read(&format!("{name}.{}.t2", db.name));
     assert_eq!(t2.len(), 1, "the renamed table's row goes to its own topic");
     daemon.stop();
@@ -250,7 +309,12 @@ async fn ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_
     let offset = serde_json::json!({"file": file, "pos": pos, "gtids": "", "row": 0, "snapshot_completed": true});
     kcat_produce(
         "sluice_offsets",
-        &[(Some(&format!(r#"["{replay_name}",{{"server":"{replay_name}"}}]"#)), &offset.to_string())],
+        &[(
+            Some(&format!(
+                r#"["{replay_name}",{{"server":"{replay_name}"}}]"#
+            )),
+            &offset.to_string(),
+        )],
     );
     let _replayer = Daemon::start(&binlog_config(&replay_name, &db.url(), ""));
     let replay_topic = format!("{replay_name}.{}.t", db.name);
@@ -259,13 +323,16 @@ async fn ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_
         (m.len() >= msgs.len()).then_some(m)
     })
     .await;
-    assert_eq!(replayed, msgs, "a replay from an older position decodes rows with their own schema");
+    assert_eq!(
+        replayed, msgs,
+        "a replay from an older position decodes rows with their own schema"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn idle_tables_still_advance_the_position_and_write_heartbeats() {
-    let db = MariaDb::create("blbeat").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY); CREATE TABLE other (id INT PRIMARY KEY)").await;
+async fn idle_tables_still_advance_the_position_and_write_heartbeats(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "blbeat").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY); CREATE TABLE other (id INT PRIMARY KEY)")
+        .await;
     let name = unique("blbeat");
     let daemon = Daemon::start(&binlog_config(
         &name,
@@ -280,42 +347,64 @@ async fn idle_tables_still_advance_the_position_and_write_heartbeats() {
     let stored_pos = || {
         kcat_lines("sluice_offsets", "%k\t%s\n")
             .into_iter()
+            .rev()
             .filter_map(|l| l.strip_prefix(&format!("{key}\t")).map(str::to_string))
-            .filter_map(|v| serde_json::from_str::<Json>(&v).ok())
-            .last()
+            .find_map(|v| serde_json::from_str::<Json>(&v).ok())
     };
-    let before = wait_for("a stored position", Duration::from_secs(30), || async { stored_pos() }).await;
+    let before = wait_for("a stored position", Duration::from_secs(30), || async {
+        stored_pos()
+    })
+    .await;
     for i in 0..5 {
         db.exec(&format!("INSERT INTO other VALUES ({i})")).await;
     }
     let (file, pos) = master_status(&db).await;
-    wait_for("the stored position to pass the idle writes", Duration::from_secs(30), || async {
-        stored_pos().filter(|o| o["file"] == file.as_str() && o["pos"].as_u64() >= Some(pos))
-    })
+    wait_for(
+        "the stored position to pass the idle writes",
+        Duration::from_secs(30),
+        || async {
+            stored_pos().filter(|o| o["file"] == file.as_str() && o["pos"].as_u64() >= Some(pos))
+        },
+    )
     .await;
     let beats = wait_for("heartbeat messages", Duration::from_secs(30), || async {
         let b = kcat_read(&format!("__sluice-heartbeat.{name}"));
         (b.len() >= 2).then_some(b)
     })
     .await;
-    assert_eq!(beats[0].0.as_ref().expect("key")["payload"]["serverName"], name.as_str());
-    assert!(beats[0].1.as_ref().expect("value")["payload"]["ts_ms"].as_i64().is_some());
-    assert!(kcat_read(&format!("{name}.{}.other", db.name)).is_empty(), "other is not captured");
+    assert_eq!(
+        beats[0].0.as_ref().expect("key")["payload"]["serverName"],
+        name.as_str()
+    );
+    assert!(beats[0].1.as_ref().expect("value")["payload"]["ts_ms"]
+        .as_i64()
+        .is_some());
+    assert!(
+        kcat_read(&format!("{name}.{}.other", db.name)).is_empty(),
+        "other is not captured"
+    );
     assert_ne!(before, stored_pos().expect("position"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_purged_position_is_a_clear_error_or_a_new_snapshot_when_needed() {
-    let db = MariaDb::create("blpurge").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)").await;
-    let gone = serde_json::json!({"file": "mysql-bin.999999", "pos": 4, "gtids": "", "row": 0, "snapshot_completed": true});
+async fn a_purged_position_is_a_clear_error_or_a_new_snapshot_when_needed(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "blpurge").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)")
+        .await;
+    let gone = serde_json::json!({"file": "gone-bin.999999", "pos": 4, "gtids": "", "row": 0, "snapshot_completed": true});
     for (mode, expect_snapshot) in [("initial", false), ("when_needed", true)] {
         let name = unique("blpurge");
         kcat_produce(
             "sluice_offsets",
-            &[(Some(&format!(r#"["{name}",{{"server":"{name}"}}]"#)), &gone.to_string())],
+            &[(
+                Some(&format!(r#"["{name}",{{"server":"{name}"}}]"#)),
+                &gone.to_string(),
+            )],
         );
-        let daemon = Daemon::start(&binlog_config(&name, &db.url(), &format!("snapshot_mode = \"{mode}\"")));
+        let daemon = Daemon::start(&binlog_config(
+            &name,
+            &db.url(),
+            &format!("snapshot_mode = \"{mode}\""),
+        ));
         if expect_snapshot {
             let rows = wait_for("the re-snapshot", Duration::from_secs(60), || async {
                 let m = kcat_read(&format!("{name}.{}.t", db.name));
@@ -324,26 +413,33 @@ async fn a_purged_position_is_a_clear_error_or_a_new_snapshot_when_needed() {
             .await;
             assert_eq!(rows[0].1.as_ref().expect("row")["payload"]["id"], 1);
         } else {
-            let log = wait_for("a purged-position error", Duration::from_secs(60), || async {
-                let l = daemon.log_text();
-                l.contains("mysql-bin.999999 is no longer on the server").then_some(l)
-            })
+            let log = wait_for(
+                "a purged-position error",
+                Duration::from_secs(60),
+                || async {
+                    let l = daemon.log_text();
+                    l.contains("gone-bin.999999 is no longer on the server")
+                        .then_some(l)
+                },
+            )
             .await;
-            assert!(log.contains("when_needed"), "the error names the way out: {log}");
+            assert!(
+                log.contains("when_needed"),
+                "the error names the way out: {log}"
+            );
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn check_names_each_missing_grant() {
-    let db = MariaDb::create("blgrant").await;
+async fn check_names_each_missing_grant(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "blgrant").await;
     let user = unique("nopriv");
     db.exec(&format!(
         "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'; GRANT SELECT ON `{}`.* TO '{user}'@'%'",
         db.name
     ))
     .await;
-    let url = format!("mysql://{user}:pw@127.0.0.1:3306/{}", db.name);
+    let url = format!("mysql://{user}:pw@127.0.0.1:{}/{}", flavor.port(), db.name);
     let path = write_config(&binlog_config("grant-check", &url, ""));
     let (code, out) = sluice(&["check", "--config", path.to_str().expect("path")]);
     assert_eq!(code, 1, "{out}");
@@ -351,5 +447,15 @@ async fn check_names_each_missing_grant() {
     assert!(out.contains("BINLOG MONITOR"), "{out}");
     assert!(!out.contains("pw@"), "no password in the output: {out}");
     let mut c = db.pool.get_conn().await.expect("conn");
-    c.query_drop(format!("DROP USER '{user}'@'%'")).await.expect("drop user");
+    c.query_drop(format!("DROP USER '{user}'@'%'"))
+        .await
+        .expect("drop user");
 }
+
+crate::both_flavors!(
+    snapshot_joins_the_stream_without_gap_or_double_under_writes,
+    ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_were_written_with,
+    idle_tables_still_advance_the_position_and_write_heartbeats,
+    a_purged_position_is_a_clear_error_or_a_new_snapshot_when_needed,
+    check_names_each_missing_grant,
+);

@@ -9,15 +9,15 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 
 use super::binlog::{
-    assert_exactly_once_per_key, binlog_config, run_writer, table_state, wait_replay_equals,
+    assert_exactly_once_per_key, binlog_config, fill, run_writer, table_state, wait_replay_equals,
 };
 use crate::support::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kill_9_repeatedly_loses_and_doubles_nothing() {
-    let db = MariaDb::create("blcrash").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)").await;
-    db.exec("INSERT INTO t SELECT seq, 0 FROM seq_1_to_500").await;
+async fn kill_9_repeatedly_loses_and_doubles_nothing(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "blcrash").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
+    fill(&db, 500).await;
     let pg = Postgres::create("blcrash").await;
     let name = unique("blcrash");
     let topic = format!("{name}.{}.t", db.name);
@@ -34,7 +34,11 @@ pk_mode = "record_key"
 delete_enabled = true
 max_wait_ms = 50
 "#,
-        binlog_config(&name, &db.url(), "max_transaction_rows = 64\nmax_batch_rows = 200\nsnapshot_fetch_rows = 100"),
+        binlog_config(
+            &name,
+            &db.url(),
+            "max_transaction_rows = 64\nmax_batch_rows = 200\nsnapshot_fetch_rows = 100"
+        ),
         pg.url()
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -47,7 +51,9 @@ max_wait_ms = 50
         let mut c = pool.get_conn().await.expect("conn");
         let mut n = 0;
         while !big_stop.load(Ordering::Relaxed) {
-            c.query_drop("UPDATE t SET seq = seq + 1 WHERE id <= 300").await.expect("big update");
+            c.query_drop("UPDATE t SET seq = seq + 1 WHERE id <= 300")
+                .await
+                .expect("big update");
             n += 1;
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
@@ -63,7 +69,10 @@ max_wait_ms = 50
     stop.store(true, Ordering::Relaxed);
     let statements = writer.await.expect("writer");
     let big_txns = big.await.expect("big writer");
-    assert!(statements > 100 && big_txns > 3, "writers ran {statements} statements, {big_txns} large transactions");
+    assert!(
+        statements > 100 && big_txns > 3,
+        "writers ran {statements} statements, {big_txns} large transactions"
+    );
 
     let want = table_state(&db).await;
     wait_replay_equals(&topic, &want, &daemon).await;
@@ -89,6 +98,11 @@ max_wait_ms = 50
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let log = daemon.log_text();
-    assert!(log.matches("sluice running").count() >= 4, "the daemon ran 4 times");
+    assert!(
+        log.matches("sluice running").count() >= 4,
+        "the daemon ran 4 times"
+    );
     drop(db.pool.get_conn().await.expect("conn"));
 }
+
+crate::both_flavors!(kill_9_repeatedly_loses_and_doubles_nothing);

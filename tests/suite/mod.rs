@@ -1,5 +1,7 @@
 //! The integration scenarios, one module per area.
 
+pub mod binlog;
+mod binlog_crash;
 mod cli;
 mod connect_compat;
 mod dashboard;
@@ -14,8 +16,6 @@ mod sink_exactly_once;
 mod sink_modes;
 mod sink_targets;
 mod sqlite_sink;
-pub mod binlog;
-mod binlog_crash;
 mod systemd_notify;
 mod systemd_units;
 mod tls;

@@ -101,7 +101,8 @@ impl Capture {
 
     /// True when tables of `db` may be captured (DDL there is reported).
     pub fn captures_database(&self, db: &str) -> bool {
-        !SYSTEM_DATABASES.contains(&db) && (self.databases.is_empty() || self.databases.iter().any(|d| d == db))
+        !SYSTEM_DATABASES.contains(&db)
+            && (self.databases.is_empty() || self.databases.iter().any(|d| d == db))
     }
 
     /// The captured base tables that exist now.
@@ -203,7 +204,7 @@ pub async fn run(
         Some(tz) => parse_timezone(tz).map_err(SourceError::Setup)?,
         None => 0,
     };
-    let pool = mysql_conn::pool(&endpoint)?;
+    let pool = mysql_conn::pool_settled(&endpoint).await?;
     let mut conn = pool.get_conn().await?;
     let info = server::server_info(&mut conn).await?;
     let problems = server::validate(&mut conn, &info).await?;
@@ -223,11 +224,20 @@ pub async fn run(
     // are short (60 s timeout: a crashed source holds back read_committed
     // readers of the offsets topic at most that long); the snapshot is one
     // transaction with its own id and 15 min (the broker's default maximum).
-    let producer =
-        PipelineProducer::connect_with_timeout(kafka, &cfg.name, txn_id(""), Duration::from_secs(60)).await?;
-    let snapshot_producer =
-        PipelineProducer::connect_with_timeout(kafka, &cfg.name, txn_id("-snapshot"), Duration::from_secs(900))
-            .await?;
+    let producer = PipelineProducer::connect_with_timeout(
+        kafka,
+        &cfg.name,
+        txn_id(""),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let snapshot_producer = PipelineProducer::connect_with_timeout(
+        kafka,
+        &cfg.name,
+        txn_id("-snapshot"),
+        Duration::from_secs(900),
+    )
+    .await?;
     let part = offset::partition_id(cfg.logical_name());
     let stored = match offsets::read_offsets(kafka, &kafka.offsets_topic, &cfg.name)
         .await?
@@ -276,10 +286,17 @@ pub async fn run(
                 tz_offset,
             };
             let (tx, rx) = mpsc::channel::<Batch>(1);
-            let publisher = tokio::spawn(publish::run(snapshot_producer, rx, target(), cfg.name.clone()));
+            let publisher = tokio::spawn(publish::run(
+                snapshot_producer,
+                rx,
+                target(),
+                cfg.name.clone(),
+            ));
             let mut snap_conn = pool.get_conn().await?;
             let result = async {
-                let Some(o) = snapshot::run(&mut snap_conn, &info, &job, &mut emitter, &tx, &cancel).await? else {
+                let Some(o) =
+                    snapshot::run(&mut snap_conn, &info, &job, &mut emitter, &tx, &cancel).await?
+                else {
                     return Ok(None);
                 };
                 let done = Batch {
@@ -305,8 +322,19 @@ pub async fn run(
     drop(conn);
     let (tx, rx) = mpsc::channel::<Batch>(1);
     let publisher = tokio::spawn(publish::run(producer, rx, target(), cfg.name.clone()));
-    let result =
-        stream_from(&pool, &info, &cfg, &capture, &charsets, &mut emitter, &from, tz_offset, &tx, &cancel).await;
+    let result = stream_from(
+        &pool,
+        &info,
+        &cfg,
+        &capture,
+        &charsets,
+        &mut emitter,
+        &from,
+        tz_offset,
+        &tx,
+        &cancel,
+    )
+    .await;
     drop(tx);
     let published = publisher
         .await

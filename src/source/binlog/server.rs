@@ -194,38 +194,26 @@ pub async fn validate(
     Ok(problems)
 }
 
-/// The server's current binlog end: position and executed GTIDs
-/// (`SHOW BINARY LOG STATUS` on MySQL 8.4+, `SHOW MASTER STATUS` before).
+/// The server's current binlog end: position and executed GTIDs (MySQL's
+/// `Executed_Gtid_Set`, MariaDB's `@@gtid_binlog_pos`).
 pub async fn binlog_status(
     conn: &mut Conn,
     info: &ServerInfo,
 ) -> Result<(BinlogPosition, String), mysql_async::Error> {
-    let row: Option<Row> = match conn.query_first("SHOW BINARY LOG STATUS").await {
-        Ok(r) => r,
-        Err(mysql_async::Error::Server(e)) if e.code == 1064 => {
-            conn.query_first("SHOW MASTER STATUS").await?
-        }
-        Err(e) => return Err(e),
-    };
-    let Some(row) = row else {
+    let Some(st) = crate::source::mysql_conn::binlog_status(conn).await? else {
         return Err(mysql_async::Error::Other(
-            "SHOW BINARY LOG STATUS returned nothing: is log_bin ON?".into(),
+            "the server reports no binlog status: is log_bin ON?".into(),
         ));
     };
-    let file: String = row.get(0).unwrap_or_default();
-    let pos: u64 = row.get(1).unwrap_or(4);
     let gtids = match info.flavor {
-        Flavor::MySql => row
-            .get::<Option<String>, _>(4)
-            .flatten()
-            .unwrap_or_default(),
+        Flavor::MySql => st.executed_gtid_set.unwrap_or_default(),
         Flavor::MariaDb => conn
             .query_first::<Option<String>, _>("SELECT @@gtid_binlog_pos")
             .await?
             .flatten()
             .unwrap_or_default(),
     };
-    Ok((BinlogPosition::new(file, pos), gtids.replace('\n', "")))
+    Ok((BinlogPosition::new(st.file, st.position), gtids))
 }
 
 /// The binlog files the server still has, oldest first.
