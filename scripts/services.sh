@@ -4,6 +4,7 @@
 #   bash scripts/services.sh up      # install what is missing, configure, start, wait until ready
 #   bash scripts/services.sh status  # one line per service; exit 1 if any is down
 #   bash scripts/services.sh down    # stop them all (data is kept)
+#   bash scripts/services.sh restart mariadb|mysql|postgres|kafka   # stop and start one (crash tests)
 #
 # Services (test-only settings, NEVER use them anywhere else):
 #   mariadb   127.0.0.1:3306  root with an EMPTY password over TCP; binlog ROW / FULL image /
@@ -649,6 +650,7 @@ source "$SCRIPT_DIR/services/mysql.sh"
 cmd="${1:-}"
 case "$cmd" in
   up | down | status) ;;
+  restart) [[ "${2:-}" =~ ^(mariadb|mysql|postgres|kafka)$ ]] || { usage >&2; exit 2; } ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
@@ -665,6 +667,14 @@ exec 9>"$SERVICES_DIR/.lock"
 flock -w 900 9 || die "another services.sh is still running (lock $SERVICES_DIR/.lock)"
 
 case "$cmd" in
+  restart)
+    case "$2" in
+      mariadb) mariadb_stop; mariadb_up ;;
+      mysql) mysql_stop; mysql_up ;;
+      postgres) pg_down; pg_up ;;
+      kafka) kafka_stop; kafka_up ;;
+    esac
+    ;;
   up)
     tls_ensure
     mariadb_up

@@ -78,8 +78,17 @@ fn field_names(v: &Json) -> Vec<String> {
 /// Writes mixed changes until stopped: updates bump `seq` by one, inserts use
 /// new ids, deletes are final. Returns how many statements ran.
 pub async fn run_writer(url: String, stop: Arc<AtomicBool>, first_new_id: i64) -> u64 {
+    writer(url, stop, first_new_id, false).await
+}
+
+/// [`run_writer`] that keeps going through server restarts (a failed
+/// statement is retried on a new connection; the table stays the truth).
+pub async fn run_tolerant_writer(url: String, stop: Arc<AtomicBool>, first_new_id: i64) -> u64 {
+    writer(url, stop, first_new_id, true).await
+}
+
+async fn writer(url: String, stop: Arc<AtomicBool>, first_new_id: i64, tolerant: bool) -> u64 {
     let pool = mysql_async::Pool::new(url.as_str());
-    let mut c = pool.get_conn().await.expect("writer conn");
     let mut next_id = first_new_id;
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -100,10 +109,24 @@ pub async fn run_writer(url: String, stop: Arc<AtomicBool>, first_new_id: i64) -
         if n % 10 == 9 {
             next_id += 1;
         }
-        c.query_drop(sql).await.expect("writer statement");
-        n += 1;
+        let result = match pool.get_conn().await {
+            Ok(mut c) => c.query_drop(&sql).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => n += 1,
+            Err(e) if tolerant => {
+                // A statement whose connection died may or may not have
+                // committed; the next one uses fresh ids, so either is fine.
+                let _ = e;
+                if sql.contains("INSERT") {
+                    next_id += 2;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("writer statement {sql}: {e}"),
+        }
     }
-    drop(c);
     pool.disconnect().await.ok();
     n
 }

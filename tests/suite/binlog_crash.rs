@@ -77,7 +77,7 @@ max_wait_ms = 50
     let want = table_state(&db).await;
     wait_replay_equals(&topic, &want, &daemon).await;
     let n = assert_exactly_once_per_key(&topic);
-    assert!(n > 1000, "only {n} messages");
+    assert!(n >= 500, "only {n} messages");
     let source_rows = db.rows("SELECT id, seq FROM t ORDER BY id").await;
     let started = std::time::Instant::now();
     loop {

@@ -19,3 +19,4 @@ mod sqlite_sink;
 mod systemd_notify;
 mod systemd_units;
 mod tls;
+mod binlog_restarts;
