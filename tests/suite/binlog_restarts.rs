@@ -30,7 +30,8 @@ fn restart(service: &str) {
 async fn survives_a_mariadb_restart_and_a_kafka_restart() {
     let flavor = MySqlFlavor::MariaDb;
     let db = MySqlServer::new(flavor, "blsvc").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
     fill(&db, 300).await;
     let pg = Postgres::create("blsvc").await;
     let name = unique("blsvc");
@@ -55,20 +56,33 @@ max_wait_ms = 50
     let writer = tokio::spawn(run_tolerant_writer(db.url(), stop.clone(), 301));
     let daemon = Daemon::start(&config);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    tokio::task::spawn_blocking(|| restart("mariadb")).await.expect("restart");
+    tokio::task::spawn_blocking(|| restart("mariadb"))
+        .await
+        .expect("restart");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    tokio::task::spawn_blocking(|| restart("kafka")).await.expect("restart");
+    tokio::task::spawn_blocking(|| restart("kafka"))
+        .await
+        .expect("restart");
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     let statements = writer.await.expect("writer");
-    assert!(statements > 100, "the writer ran only {statements} statements");
+    assert!(
+        statements > 100,
+        "the writer ran only {statements} statements"
+    );
     let want = table_state(&db).await;
     wait_replay_equals(&topic, &want, &daemon).await;
     assert_exactly_once_per_key(&topic);
     let source_rows = db.rows("SELECT id, seq FROM t ORDER BY id").await;
-    wait_for("the sink table to equal the source table", Duration::from_secs(120), || async {
-        let got = pg.try_rows("SELECT id::text, seq::text FROM t_copy ORDER BY t_copy.id").await?;
-        (got == source_rows).then_some(())
-    })
+    wait_for(
+        "the sink table to equal the source table",
+        Duration::from_secs(120),
+        || async {
+            let got = pg
+                .try_rows("SELECT id::text, seq::text FROM t_copy ORDER BY t_copy.id")
+                .await?;
+            (got == source_rows).then_some(())
+        },
+    )
     .await;
 }

@@ -2,6 +2,7 @@
 
 pub mod binlog;
 mod binlog_crash;
+mod binlog_restarts;
 mod cli;
 mod connect_compat;
 mod dashboard;
@@ -19,4 +20,3 @@ mod sqlite_sink;
 mod systemd_notify;
 mod systemd_units;
 mod tls;
-mod binlog_restarts;

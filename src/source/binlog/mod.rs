@@ -269,9 +269,19 @@ pub async fn run(
                 .first()
                 .cloned()
                 .ok_or_else(|| SourceError::Setup("the server lists no binlog files".into()))?;
+            // MariaDB: the GTID state at the start of that file, for every domain.
+            let gtids = match info.flavor {
+                Flavor::MariaDb => conn
+                    .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, 4)", (&file,))
+                    .await?
+                    .flatten()
+                    .unwrap_or_default(),
+                Flavor::MySql => String::new(),
+            };
             BinlogOffset {
                 file,
                 pos: 4,
+                gtids,
                 snapshot_completed: true,
                 server_id: info.server_id,
                 ..BinlogOffset::default()
@@ -374,7 +384,10 @@ async fn stream_from(
             conn.query_drop("SET @mariadb_slave_capability = 4").await?;
             GtidState::Maria(from.gtids.parse::<MariaGtidList>().unwrap_or_default())
         }
-        Flavor::MySql if info.gtid_mode => {
+        // A MySQL GTID set is only tracked from a complete one (the snapshot's
+        // Executed_Gtid_Set): one grown from an empty set would leave out
+        // everything before the start, and resuming by it would resend that.
+        Flavor::MySql if info.gtid_mode && !from.gtids.is_empty() => {
             GtidState::MySql(from.gtids.parse::<MysqlGtidSet>().unwrap_or_default())
         }
         Flavor::MySql => GtidState::None,

@@ -45,6 +45,7 @@ use crate::source::SourceError;
 
 const MARIA_ANNOTATE_ROWS: u8 = 160;
 const MARIA_GTID: u8 = 162;
+const TRANSACTION_PAYLOAD: u8 = 40;
 
 /// The GTID state being tracked.
 #[derive(Debug, Clone)]
@@ -81,7 +82,11 @@ struct Txn {
     rows: u64,
     /// Rows of it in the current batch.
     rows_in_batch: u64,
+    /// A statement outside BEGIN/COMMIT (DDL) is the whole transaction.
     standalone: bool,
+    /// BEGIN seen (MySQL writes GTID, BEGIN, ..., XID; a GTID followed by
+    /// anything but BEGIN is a single-statement transaction).
+    began: bool,
 }
 
 /// Streaming settings.
@@ -119,6 +124,9 @@ pub struct Streamer<'a> {
     server_id: u32,
     last_event_ts: u32,
     last_sent: Option<BinlogOffset>,
+    /// Inside a MySQL TRANSACTION_PAYLOAD (compressed transaction): its
+    /// events carry no checksum and end position 0.
+    in_payload: bool,
 }
 
 fn sid_text(sid: [u8; 16]) -> String {
@@ -180,6 +188,7 @@ impl<'a> Streamer<'a> {
             server_id: from.server_id,
             last_event_ts: 0,
             last_sent: Some(from.clone()),
+            in_payload: false,
         }
     }
 
@@ -332,7 +341,7 @@ impl<'a> Streamer<'a> {
         Some(batch)
     }
 
-    fn begin_txn(&mut self, gtid: Option<TxnGtid>, standalone: bool) {
+    fn begin_txn(&mut self, gtid: Option<TxnGtid>, standalone: bool, began: bool) {
         let gtid_text = gtid.as_ref().map(|g| match g {
             TxnGtid::Maria(m) => m.to_string(),
             TxnGtid::MySql(s, n) => format!("{s}:{n}"),
@@ -345,10 +354,12 @@ impl<'a> Streamer<'a> {
             rows: 0,
             rows_in_batch: 0,
             standalone,
+            began,
         });
     }
 
     fn end_txn(&mut self) {
+        self.in_payload = false;
         if let Some(t) = self.txn.take() {
             match (&mut self.gtids, t.gtid) {
                 (GtidState::Maria(l), Some(TxnGtid::Maria(g))) => l.apply(g),
@@ -369,8 +380,13 @@ impl<'a> Streamer<'a> {
     /// Handles one event; true when it ended a source transaction.
     fn on_event(&mut self, ev: &Event, stream: &BinlogStream) -> Result<bool, SourceError> {
         let header = ev.header();
-        verify_checksum(ev)?;
         let raw_type = header.event_type_raw();
+        if raw_type == TRANSACTION_PAYLOAD {
+            self.in_payload = true;
+        }
+        if !(self.in_payload && header.log_pos() == 0) {
+            verify_checksum(ev)?;
+        }
         if header.timestamp() > 0 {
             self.last_event_ts = header.timestamp();
         }
@@ -386,7 +402,8 @@ impl<'a> Streamer<'a> {
             let g = decode_maria_gtid(ev.data(), header.server_id())
                 .ok_or_else(|| SourceError::Setup("malformed MariaDB GTID event".into()))?;
             let standalone = maria_gtid_flags(ev.data()) & MARIA_FL_STANDALONE != 0;
-            self.begin_txn(Some(TxnGtid::Maria(g)), standalone);
+            // MariaDB's GTID event stands for BEGIN unless the transaction is standalone.
+            self.begin_txn(Some(TxnGtid::Maria(g)), standalone, !standalone);
             advance(self);
             return Ok(false);
         }
@@ -420,7 +437,7 @@ impl<'a> Streamer<'a> {
                 if let Some(tag) = g.tag() {
                     src = format!("{src}:{}", tag.as_str().to_ascii_lowercase());
                 }
-                self.begin_txn(Some(TxnGtid::MySql(src, g.gno())), false);
+                self.begin_txn(Some(TxnGtid::MySql(src, g.gno())), false, false);
                 advance(self);
                 Ok(false)
             }
@@ -428,8 +445,9 @@ impl<'a> Streamer<'a> {
                 let query = q.query();
                 let trimmed = query.trim();
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
-                    if self.txn.is_none() {
-                        self.begin_txn(None, false);
+                    match self.txn.as_mut() {
+                        Some(t) => t.began = true,
+                        None => self.begin_txn(None, false, true),
                     }
                     advance(self);
                     return Ok(false);
@@ -447,10 +465,10 @@ impl<'a> Streamer<'a> {
                     tracing::info!(pipeline = %self.cfg.pipeline, schema = %q.schema(), position = %format!("{}:{}", self.file, self.next_pos), "ddl seen");
                 }
                 // A statement outside BEGIN/COMMIT (DDL) is its own transaction.
-                let standalone = self.txn.as_ref().is_none_or(|t| t.standalone);
+                let standalone = self.txn.as_ref().is_none_or(|t| t.standalone || !t.began);
                 if standalone {
                     if self.txn.is_none() {
-                        self.begin_txn(None, true);
+                        self.begin_txn(None, true, false);
                     }
                     self.end_txn();
                     return Ok(true);
@@ -522,8 +540,9 @@ impl<'a> Streamer<'a> {
             RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
             _ => Op::Update,
         };
-        if self.txn.is_none() {
-            self.begin_txn(None, false);
+        match self.txn.as_mut() {
+            Some(t) => t.began = true,
+            None => self.begin_txn(None, false, true),
         }
         let event_pos = BinlogPosition::new(
             self.file.clone(),
