@@ -1,6 +1,7 @@
 //! The integration scenarios, one module per area.
 
 pub mod binlog;
+mod binlog_compat;
 mod binlog_crash;
 mod binlog_restarts;
 mod cli;
