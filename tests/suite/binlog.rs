@@ -13,6 +13,11 @@ use crate::support::*;
 
 /// A binlog source config for `db`, plus `extra` lines in the source section.
 pub fn binlog_config(name: &str, db_url: &str, extra: &str) -> String {
+    binlog_config_on(free_port(), name, db_url, extra)
+}
+
+/// [`binlog_config`] with the HTTP server on `port`.
+pub fn binlog_config_on(port: u16, name: &str, db_url: &str, extra: &str) -> String {
     format!(
         r#"
 [kafka]
@@ -24,8 +29,7 @@ name = "{name}"
 kind = "binlog"
 url = "{db_url}"
 {extra}
-"#,
-        port = free_port()
+"#
     )
 }
 
@@ -223,7 +227,9 @@ async fn snapshot_joins_the_stream_without_gap_or_double_under_writes(flavor: My
     let name = unique("blseam");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(run_writer(db.url(), stop.clone(), 3001));
-    let daemon = Daemon::start(&binlog_config(
+    let port = free_port();
+    let daemon = Daemon::start(&binlog_config_on(
+        port,
         &name,
         &db.url(),
         "snapshot_fetch_rows = 250",
@@ -254,6 +260,20 @@ async fn snapshot_joins_the_stream_without_gap_or_double_under_writes(flavor: My
     let n = assert_exactly_once_per_key(&topic);
     assert!(n >= 3000, "only {n} messages");
     assert!(daemon.log_text().contains("snapshot started"));
+
+    // The binlog metrics moved (README's metrics table, rows "emitted by binlog").
+    use super::metrics_scrape::metric_sum;
+    let m = |metric: &'static str| metric_sum(port, metric, &name);
+    assert!(m("sluice_source_snapshot_rows_total").await >= 3000.0);
+    assert_eq!(m("sluice_source_snapshot_tables_completed").await, 1.0);
+    assert_eq!(m("sluice_source_snapshot_running").await, 0.0);
+    assert!(m("sluice_source_transactions_total").await > 10.0);
+    assert!(m("sluice_source_rows_read_total").await >= n as f64);
+    assert!(m("sluice_source_binlog_position_bytes").await > 0.0);
+    assert!(m("sluice_source_binlog_file_number").await >= 1.0);
+    assert!(m("sluice_source_transaction_commit_seconds_count").await > 1.0);
+    let lag = m("sluice_source_lag_seconds").await;
+    assert!((0.0..60.0).contains(&lag), "lag {lag}");
 }
 
 async fn ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_were_written_with(

@@ -292,7 +292,7 @@ topics = ["{topic}"]
 }
 
 /// Sum of one metric's samples for `pipeline`.
-async fn metric_sum(port: u16, name: &str, pipeline: &str) -> f64 {
+pub async fn metric_sum(port: u16, name: &str, pipeline: &str) -> f64 {
     parse_exposition(&http_get(port, "/metrics").await)
         .iter()
         .filter(|s| s.1 == name && s.2.get("pipeline").map(String::as_str) == Some(pipeline))
