@@ -9,6 +9,8 @@
 //! global read lock. Each problem is reported as `{setting, expected, actual}`
 //! with the fix.
 
+use std::collections::HashMap;
+
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
@@ -93,105 +95,119 @@ pub async fn server_info(conn: &mut Conn) -> Result<ServerInfo, mysql_async::Err
     })
 }
 
+/// The settings [`check_settings`] looks at.
+pub const SETTINGS: [&str; 5] = [
+    "log_bin",
+    "binlog_format",
+    "binlog_row_image",
+    "binlog_row_metadata",
+    "binlog_row_value_options",
+];
+
 /// Checks every setting and grant; an empty list means ready.
 pub async fn validate(
     conn: &mut Conn,
     info: &ServerInfo,
 ) -> Result<Vec<Problem>, mysql_async::Error> {
-    let mut problems = Vec::new();
-    let mut need = |setting: &str,
-                    actual: Option<String>,
-                    ok: &dyn Fn(&str) -> bool,
-                    expected: &str,
-                    fix: &str| {
-        let actual =
-            actual.unwrap_or_else(|| "not set (unsupported by this server version)".into());
-        if !ok(&actual) {
-            problems.push(Problem {
-                setting: setting.into(),
-                expected: expected.into(),
-                actual,
-                fix: fix.into(),
-            });
-        }
-    };
-    let eq = |want: &'static str| move |v: &str| v.eq_ignore_ascii_case(want);
-    need(
-        "log_bin",
-        var(conn, "log_bin").await?,
-        &eq("ON"),
-        "ON",
-        "start the server with --log-bin (and a server_id)",
-    );
-    need(
-        "binlog_format",
-        var(conn, "binlog_format").await?,
-        &eq("ROW"),
-        "ROW",
-        "SET GLOBAL binlog_format = 'ROW' and put binlog_format = ROW in the server config",
-    );
-    need(
-        "binlog_row_image",
-        var(conn, "binlog_row_image").await?,
-        &eq("FULL"),
-        "FULL",
-        "SET GLOBAL binlog_row_image = 'FULL' and put it in the server config",
-    );
-    need(
-        "binlog_row_metadata",
-        var(conn, "binlog_row_metadata").await?,
-        &eq("FULL"),
-        "FULL",
-        "SET GLOBAL binlog_row_metadata = 'FULL' (MariaDB 10.5+, MySQL 8.0.1+) and put it in the server config",
-    );
-    if info.flavor == Flavor::MySql {
-        need(
-            "binlog_row_value_options",
-            Some(var(conn, "binlog_row_value_options").await?.unwrap_or_default()),
-            &|v: &str| !v.to_ascii_uppercase().contains("PARTIAL_JSON"),
-            "'' (no PARTIAL_JSON)",
-            "SET GLOBAL binlog_row_value_options = '': partial JSON updates do not carry the whole document",
-        );
+    let mut vars = HashMap::new();
+    for name in SETTINGS {
+        vars.insert(name, var(conn, name).await?);
     }
     let grants: Vec<String> = conn.query("SHOW GRANTS").await?;
+    Ok(check_settings(info.flavor, &vars, &grants))
+}
+
+fn problem(setting: &str, expected: &str, actual: &str, fix: &str) -> Problem {
+    Problem {
+        setting: setting.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Pure check of server variables (`None`: the server does not have it) and
+/// `SHOW GRANTS` lines.
+pub fn check_settings(
+    flavor: Flavor,
+    vars: &HashMap<&str, Option<String>>,
+    grants: &[String],
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let required = [
+        ("log_bin", "ON", "start the server with --log-bin (and a server_id)"),
+        ("binlog_format", "ROW", "SET GLOBAL binlog_format = 'ROW' and put binlog_format = ROW in the server config"),
+        ("binlog_row_image", "FULL", "SET GLOBAL binlog_row_image = 'FULL' and put it in the server config"),
+        (
+            "binlog_row_metadata",
+            "FULL",
+            "SET GLOBAL binlog_row_metadata = 'FULL' (MariaDB 10.5+, MySQL 8.0.1+) and put it in the server config",
+        ),
+    ];
+    for (name, want, fix) in required {
+        let actual = vars.get(name).cloned().flatten();
+        match actual {
+            Some(v) if v.eq_ignore_ascii_case(want) || (name == "log_bin" && v == "1") => {}
+            Some(v) => problems.push(problem(name, want, &v, fix)),
+            None => problems.push(problem(
+                name,
+                want,
+                "not set (unsupported by this server version)",
+                fix,
+            )),
+        }
+    }
+    if flavor == Flavor::MySql {
+        let v = vars
+            .get("binlog_row_value_options")
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        if v.to_ascii_uppercase().contains("PARTIAL_JSON") {
+            problems.push(problem(
+                "binlog_row_value_options",
+                "'' (no PARTIAL_JSON)",
+                &v,
+                "SET GLOBAL binlog_row_value_options = '': partial JSON updates do not carry the whole document",
+            ));
+        }
+    }
     let all = grants.join("\n").to_ascii_uppercase();
-    let global_all = grants
-        .iter()
-        .any(|g| g.to_ascii_uppercase().contains("ALL PRIVILEGES ON *.*"));
+    let global_all = all.contains("ALL PRIVILEGES ON *.*");
     let has = |p: &str| global_all || all.contains(p);
     if !has("REPLICATION SLAVE") && !has("REPLICATION REPLICA") {
-        problems.push(Problem {
-            setting: "grant REPLICATION SLAVE".into(),
-            expected: "granted ON *.*".into(),
-            actual: "missing".into(),
-            fix: "GRANT REPLICATION SLAVE ON *.* TO the source's user".into(),
-        });
+        problems.push(problem(
+            "grant REPLICATION SLAVE",
+            "granted ON *.*",
+            "missing",
+            "GRANT REPLICATION SLAVE ON *.* TO the source's user",
+        ));
     }
     if !has("REPLICATION CLIENT") && !has("BINLOG MONITOR") {
-        problems.push(Problem {
-            setting: "grant REPLICATION CLIENT / BINLOG MONITOR".into(),
-            expected: "granted ON *.*".into(),
-            actual: "missing".into(),
-            fix: "GRANT REPLICATION CLIENT ON *.* (MySQL) or BINLOG MONITOR ON *.* (MariaDB) TO the source's user".into(),
-        });
+        problems.push(problem(
+            "grant REPLICATION CLIENT / BINLOG MONITOR",
+            "granted ON *.*",
+            "missing",
+            "GRANT REPLICATION CLIENT ON *.* (MySQL) or BINLOG MONITOR ON *.* (MariaDB) TO the source's user",
+        ));
     }
     if !has("SELECT") {
-        problems.push(Problem {
-            setting: "grant SELECT".into(),
-            expected: "SELECT on the captured tables".into(),
-            actual: "missing".into(),
-            fix: "GRANT SELECT ON <db>.* TO the source's user".into(),
-        });
+        problems.push(problem(
+            "grant SELECT",
+            "SELECT on the captured tables",
+            "missing",
+            "GRANT SELECT ON <db>.* TO the source's user",
+        ));
     }
-    if info.flavor == Flavor::MySql && !has("RELOAD") {
-        problems.push(Problem {
-            setting: "grant RELOAD".into(),
-            expected: "granted ON *.* (the snapshot's brief FLUSH TABLES WITH READ LOCK)".into(),
-            actual: "missing".into(),
-            fix: "GRANT RELOAD ON *.* TO the source's user, or use snapshot_mode = \"never\"/\"schema_only\"".into(),
-        });
+    if flavor == Flavor::MySql && !has("RELOAD") {
+        problems.push(problem(
+            "grant RELOAD",
+            "granted ON *.* (the snapshot's brief FLUSH TABLES WITH READ LOCK)",
+            "missing",
+            "GRANT RELOAD ON *.* TO the source's user, or use snapshot_mode = \"never\"/\"schema_only\"",
+        ));
     }
-    Ok(problems)
+    problems
 }
 
 /// The server's current binlog end: position and executed GTIDs (MySQL's
@@ -242,4 +258,85 @@ pub async fn charsets(conn: &mut Conn) -> Result<Charsets, mysql_async::Error> {
     Ok(Charsets::from_pairs(rows.into_iter().filter_map(
         |(id, name)| u16::try_from(id).ok().map(|id| (id, name)),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready() -> HashMap<&'static str, Option<String>> {
+        [
+            ("log_bin", "ON"),
+            ("binlog_format", "ROW"),
+            ("binlog_row_image", "FULL"),
+            ("binlog_row_metadata", "FULL"),
+            ("binlog_row_value_options", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, Some(v.to_string())))
+        .collect()
+    }
+
+    const CDC_GRANTS: &str =
+        "GRANT SELECT, RELOAD, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `cdc`@`%`";
+
+    #[test]
+    fn a_ready_server_has_no_problems() {
+        for flavor in [Flavor::MariaDb, Flavor::MySql] {
+            assert!(check_settings(flavor, &ready(), &[CDC_GRANTS.into()]).is_empty());
+        }
+        let all = ["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`".to_string()];
+        assert!(check_settings(Flavor::MariaDb, &ready(), &all).is_empty());
+    }
+
+    #[test]
+    fn each_wrong_setting_is_one_line_naming_it_and_the_fix() {
+        let mut v = ready();
+        v.insert("binlog_format", Some("STATEMENT".into()));
+        v.insert("binlog_row_metadata", Some("MINIMAL".into()));
+        v.insert("binlog_row_value_options", Some("PARTIAL_JSON".into()));
+        let p = check_settings(Flavor::MySql, &v, &[CDC_GRANTS.into()]);
+        let lines: Vec<String> = p.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0].starts_with("binlog_format is STATEMENT, needs ROW: SET GLOBAL binlog_format")
+        );
+        assert!(lines[1].starts_with("binlog_row_metadata is MINIMAL, needs FULL"));
+        assert!(lines[2].contains("binlog_row_value_options is PARTIAL_JSON"));
+        // MariaDB has no binlog_row_value_options: not checked there.
+        let p = check_settings(Flavor::MariaDb, &v, &[CDC_GRANTS.into()]);
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_variable_says_the_server_is_too_old() {
+        let mut v = ready();
+        v.insert("binlog_row_metadata", None);
+        let p = check_settings(Flavor::MariaDb, &v, &[CDC_GRANTS.into()]);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].actual.contains("unsupported by this server version"));
+    }
+
+    #[test]
+    fn missing_grants_differ_by_flavor() {
+        let only_select = ["GRANT SELECT ON `shop`.* TO `cdc`@`%`".to_string()];
+        let maria = check_settings(Flavor::MariaDb, &ready(), &only_select);
+        let names: Vec<&str> = maria.iter().map(|p| p.setting.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "grant REPLICATION SLAVE",
+                "grant REPLICATION CLIENT / BINLOG MONITOR"
+            ]
+        );
+        let mysql = check_settings(Flavor::MySql, &ready(), &only_select);
+        assert_eq!(
+            mysql.len(),
+            3,
+            "MySQL also needs RELOAD for the snapshot lock"
+        );
+        let monitor =
+            ["GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `cdc`@`%`".to_string()];
+        assert!(check_settings(Flavor::MariaDb, &ready(), &monitor).is_empty());
+    }
 }
