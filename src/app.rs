@@ -190,7 +190,7 @@ pub(crate) async fn with_heartbeat<F: std::future::Future>(
     .await
 }
 
-fn auth_token(config: &Config) -> Result<Option<String>, AppError> {
+pub(crate) fn auth_token(config: &Config) -> Result<Option<String>, AppError> {
     if let Some(t) = &config.http.auth_token {
         return Ok(Some(t.expose().trim().to_string()).filter(|t| !t.is_empty()));
     }

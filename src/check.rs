@@ -41,6 +41,7 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
             .collect();
     }
     let mut out = vec![check_kafka(config).await];
+    out.extend(check_http_and_state(config));
     for s in &config.source {
         out.push(check_source(s).await);
         if s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog) {
@@ -184,4 +185,49 @@ async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
             .map(|p| CheckLine::fail(format!("source \"{}\": {p}", s.name)))
             .collect(),
     }
+}
+
+/// What the daemon itself refuses at start: an unreadable token file, a bad
+/// listen address, a state directory or connectors file it cannot use.
+fn check_http_and_state(config: &Config) -> Vec<CheckLine> {
+    let mut out = Vec::new();
+    if !config.http.listen.is_empty() {
+        match config.http.listen.parse::<std::net::SocketAddr>() {
+            Ok(_) => {}
+            Err(e) => out.push(CheckLine::fail(format!(
+                "http: key `listen`: \"{}\" is not an address:port: {e}",
+                config.http.listen
+            ))),
+        }
+        match crate::app::auth_token(config) {
+            Ok(Some(_)) => out.push(CheckLine::ok(
+                "http: bearer token loaded for REST writes".into(),
+            )),
+            Ok(None) => {}
+            Err(e) => out.push(CheckLine::fail(e.to_string())),
+        }
+    }
+    let dir = crate::app::state_dir(config.state_dir.as_deref());
+    let store = crate::app::Store::new(&dir);
+    match store.load() {
+        Err(e) => out.push(CheckLine::fail(format!("state_dir {}: {e}", dir.display()))),
+        Ok(stored) => {
+            let writable = std::fs::metadata(&dir)
+                .map(|m| m.is_dir() && !m.permissions().readonly())
+                .unwrap_or_else(|_| dir.parent().is_some_and(|p| p.exists()));
+            if writable {
+                out.push(CheckLine::ok(format!(
+                    "state_dir {}: usable ({} REST connector(s) stored)",
+                    dir.display(),
+                    stored.len()
+                )));
+            } else {
+                out.push(CheckLine::fail(format!(
+                    "state_dir {}: not a writable directory (REST-created connectors are stored there); set `state_dir` or create it",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    out
 }

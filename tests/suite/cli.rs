@@ -90,16 +90,17 @@ fn check_passes_on_reachable_servers_and_fails_on_unreachable_ones() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok")).count(),
-        3,
-        "{out}"
+        4,
+        "kafka, state_dir and two sinks: {out}"
     );
 
-    let bad = "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n[[sink]]\nname = \"k\"\nurl = \"mysql://root@127.0.0.1:1/x\"\ntopics = [\"t\"]\n";
+    let bad = "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n[http]\nauth_token_file = \"/nonexistent/token\"\n[[sink]]\nname = \"k\"\nurl = \"mysql://root@127.0.0.1:1/x\"\ntopics = [\"t\"]\n";
     let path = write_config(bad);
     let (code, out) = sluice(&["check", "--config", path.to_str().expect("utf8")]);
     assert_eq!(code, 1, "{out}");
     let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
-    assert_eq!(fails.len(), 2, "one line per problem:\n{out}");
+    assert_eq!(fails.len(), 3, "one line per problem:\n{out}");
+    assert!(fails.iter().any(|l| l.contains("auth_token_file")), "{out}");
     assert!(fails.iter().any(|l| l.contains("kafka")), "{out}");
     assert!(fails.iter().any(|l| l.contains("sink \"k\"")), "{out}");
 }
