@@ -33,6 +33,58 @@ url = "{db_url}"
     )
 }
 
+/// A binlog source on `db` (table `t`, source `extra` lines) plus a
+/// PostgreSQL sink copying its topic into `t_copy` (upsert, deletes on).
+/// Returns the config and the topic.
+pub fn source_and_pg_sink_config(
+    name: &str,
+    db: &MySqlServer,
+    pg: &Postgres,
+    extra: &str,
+) -> (String, String) {
+    let topic = format!("{name}.{}.t", db.name);
+    let config = format!(
+        r#"{}
+[[sink]]
+name = "{name}-sink"
+url = "{}"
+topics = ["{topic}"]
+table_name_format = "t_copy"
+auto_create = true
+insert_mode = "upsert"
+pk_mode = "record_key"
+delete_enabled = true
+max_wait_ms = 50
+"#,
+        binlog_config(name, &db.url(), extra),
+        pg.url()
+    );
+    (config, topic)
+}
+
+/// Waits until PostgreSQL's `t_copy` holds exactly `db`'s `t` (id, seq).
+pub async fn wait_pg_copy_equals(db: &MySqlServer, pg: &Postgres) {
+    let source_rows = db.rows("SELECT id, seq FROM t ORDER BY id").await;
+    let started = std::time::Instant::now();
+    loop {
+        let got = pg
+            .try_rows("SELECT id::text, seq::text FROM t_copy ORDER BY t_copy.id")
+            .await
+            .unwrap_or_default();
+        if got == source_rows {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the sink table differs from the source: {} vs {} rows; first difference: {:?}",
+            got.len(),
+            source_rows.len(),
+            got.iter().zip(&source_rows).find(|(a, b)| a != b)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The server's current binlog file and position.
 pub async fn master_status(db: &MySqlServer) -> (String, u64) {
     let sql = match db.flavor {

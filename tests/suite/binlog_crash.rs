@@ -9,7 +9,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 
 use super::binlog::{
-    assert_exactly_once_per_key, binlog_config, fill, run_writer, table_state, wait_replay_equals,
+    assert_exactly_once_per_key, fill, run_writer, source_and_pg_sink_config, table_state,
+    wait_pg_copy_equals, wait_replay_equals,
 };
 use crate::support::*;
 
@@ -20,26 +21,11 @@ async fn kill_9_repeatedly_loses_and_doubles_nothing(flavor: MySqlFlavor) {
     fill(&db, 500).await;
     let pg = Postgres::create("blcrash").await;
     let name = unique("blcrash");
-    let topic = format!("{name}.{}.t", db.name);
-    let config = format!(
-        r#"{}
-[[sink]]
-name = "{name}-sink"
-url = "{}"
-topics = ["{topic}"]
-table_name_format = "t_copy"
-auto_create = true
-insert_mode = "upsert"
-pk_mode = "record_key"
-delete_enabled = true
-max_wait_ms = 50
-"#,
-        binlog_config(
-            &name,
-            &db.url(),
-            "max_transaction_rows = 64\nmax_batch_rows = 200\nsnapshot_fetch_rows = 100"
-        ),
-        pg.url()
+    let (config, topic) = source_and_pg_sink_config(
+        &name,
+        &db,
+        &pg,
+        "max_transaction_rows = 64\nmax_batch_rows = 200\nsnapshot_fetch_rows = 100",
     );
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(run_writer(db.url(), stop.clone(), 501));
@@ -78,25 +64,7 @@ max_wait_ms = 50
     wait_replay_equals(&topic, &want, &daemon).await;
     let n = assert_exactly_once_per_key(&topic);
     assert!(n >= 500, "only {n} messages");
-    let source_rows = db.rows("SELECT id, seq FROM t ORDER BY id").await;
-    let started = std::time::Instant::now();
-    loop {
-        let got = pg
-            .try_rows("SELECT id::text, seq::text FROM t_copy ORDER BY t_copy.id")
-            .await
-            .unwrap_or_default();
-        if got == source_rows {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the sink table differs from the source: {} vs {} rows; first difference: {:?}",
-            got.len(),
-            source_rows.len(),
-            got.iter().zip(&source_rows).find(|(a, b)| a != b)
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_pg_copy_equals(&db, &pg).await;
     let log = daemon.log_text();
     assert!(
         log.matches("sluice running").count() >= 4,

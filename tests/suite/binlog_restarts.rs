@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::binlog::{
-    assert_exactly_once_per_key, binlog_config, fill, run_tolerant_writer, table_state,
-    wait_replay_equals,
+    assert_exactly_once_per_key, fill, run_tolerant_writer, source_and_pg_sink_config, table_state,
+    wait_pg_copy_equals, wait_replay_equals,
 };
 use crate::support::*;
 
@@ -35,23 +35,7 @@ async fn survives_a_mariadb_restart_and_a_kafka_restart() {
     fill(&db, 300).await;
     let pg = Postgres::create("blsvc").await;
     let name = unique("blsvc");
-    let topic = format!("{name}.{}.t", db.name);
-    let config = format!(
-        r#"{}
-[[sink]]
-name = "{name}-sink"
-url = "{}"
-topics = ["{topic}"]
-table_name_format = "t_copy"
-auto_create = true
-insert_mode = "upsert"
-pk_mode = "record_key"
-delete_enabled = true
-max_wait_ms = 50
-"#,
-        binlog_config(&name, &db.url(), "max_transaction_rows = 64"),
-        pg.url()
-    );
+    let (config, topic) = source_and_pg_sink_config(&name, &db, &pg, "max_transaction_rows = 64");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(run_tolerant_writer(db.url(), stop.clone(), 301));
     let daemon = Daemon::start(&config);
@@ -73,16 +57,5 @@ max_wait_ms = 50
     let want = table_state(&db).await;
     wait_replay_equals(&topic, &want, &daemon).await;
     assert_exactly_once_per_key(&topic);
-    let source_rows = db.rows("SELECT id, seq FROM t ORDER BY id").await;
-    wait_for(
-        "the sink table to equal the source table",
-        Duration::from_secs(120),
-        || async {
-            let got = pg
-                .try_rows("SELECT id::text, seq::text FROM t_copy ORDER BY t_copy.id")
-                .await?;
-            (got == source_rows).then_some(())
-        },
-    )
-    .await;
+    wait_pg_copy_equals(&db, &pg).await;
 }
