@@ -52,6 +52,8 @@ pub struct Metrics {
     pub pipeline_restarts: IntCounterVec,
     /// 1 while a pipeline runs.
     pub pipeline_up: IntGaugeVec,
+    /// 1 for the pipeline's current state (label `state`: Connect's names), 0 for the others.
+    pub pipeline_state: IntGaugeVec,
     /// Binlog source: number of the binlog file of the committed position.
     pub source_binlog_file_number: IntGaugeVec,
     /// Binlog source: byte offset of the committed position in its file.
@@ -200,6 +202,19 @@ impl Metrics {
                 &["pipeline"],
             ),
             pipeline_up,
+            pipeline_state: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "sluice_pipeline_state",
+                        "1 for the pipeline's current state (UNASSIGNED, RUNNING, PAUSED, FAILED, STOPPED), 0 for the others.",
+                    ),
+                    &["pipeline", "state"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone()))
+                    .expect("metric registered once");
+                g
+            },
             source_binlog_file_number: int_gauge(
                 &r,
                 "sluice_source_binlog_file_number",

@@ -83,6 +83,13 @@ impl Registry {
             .pipeline_up
             .with_label_values(&[name])
             .set(i64::from(state == PipelineState::Running));
+        // One series per Connect state name, 1 for the current one.
+        for s in ["UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "STOPPED"] {
+            METRICS
+                .pipeline_state
+                .with_label_values(&[name, s])
+                .set(i64::from(state.connect_name() == s));
+        }
         if let Ok(mut m) = self.inner.write() {
             let entry = m.entry(name.to_string()).or_insert_with(|| PipelineEntry {
                 kind,
