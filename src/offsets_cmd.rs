@@ -309,7 +309,7 @@ async fn reset_source(
     producer.begin()?;
     let mut out = Vec::new();
     for (table, value) in &records {
-        let key = offsets::record_key(&s.name, table);
+        let key = offsets::partition_key(&s.name, table);
         let bytes = value.as_ref().map(Json::to_string);
         producer
             .send(

@@ -30,6 +30,16 @@ pub fn record_key(source: &str, table: &str) -> String {
     serde_json::json!([source, {"protocol": "1", "table": table}]).to_string()
 }
 
+/// Record key of a source partition as [`read_offsets`] names it: `db.table`
+/// (poll source), or `server=<name>` for a binlog source (Debezium's
+/// `["<source>",{"server":"<name>"}]`).
+pub fn partition_key(source: &str, partition: &str) -> String {
+    match partition.strip_prefix("server=") {
+        Some(server) => serde_json::json!([source, { "server": server }]).to_string(),
+        None => record_key(source, partition),
+    }
+}
+
 /// Creates `topic` (compacted) when it does not exist.
 pub async fn ensure_topic(
     kafka: &KafkaConfig,
@@ -227,6 +237,11 @@ mod tests {
         assert_eq!((s.as_str(), t.as_str()), ("my-source", "mydb.users"));
         let (s, t) = parse_key("o", br#"["src",{"server":"db1"}]"#).expect("parse");
         assert_eq!((s.as_str(), t.as_str()), ("src", "server=db1"));
+        assert_eq!(
+            partition_key("src", "server=db1"),
+            r#"["src",{"server":"db1"}]"#
+        );
+        assert_eq!(partition_key("src", "db.t"), record_key("src", "db.t"));
     }
 
     #[test]

@@ -139,3 +139,34 @@ async fn debezium_connector_config_over_rest(flavor: MySqlFlavor) {
 }
 
 crate::both_flavors!(debezium_connector_config_over_rest);
+
+/// `sluice offsets show|reset` on a binlog source: the position is shown,
+/// and after a reset the next start snapshots again.
+#[tokio::test(flavor = "multi_thread")]
+async fn offsets_reset_makes_a_binlog_source_snapshot_again() {
+    let db = MySqlServer::new(MySqlFlavor::MariaDb, "bloff").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)")
+        .await;
+    let name = unique("bloff");
+    let mut daemon = Daemon::start(&binlog_config(&name, &db.url(), ""));
+    let topic = format!("{name}.{}.t", db.name);
+    wait_for("the snapshot", Duration::from_secs(120), || async {
+        (kcat_read(&topic).len() == 2).then_some(())
+    })
+    .await;
+    daemon.stop();
+    let cfg = daemon.config.to_str().expect("path").to_string();
+    let (code, out) = sluice(&["offsets", "show", "--config", &cfg, "--pipeline", &name]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("server={name}")) && out.contains("\"snapshot_completed\":true"),
+        "{out}"
+    );
+    let (code, out) = sluice(&["offsets", "reset", "--config", &cfg, "--pipeline", &name]);
+    assert_eq!(code, 0, "{out}");
+    daemon.restart();
+    wait_for("a second snapshot", Duration::from_secs(120), || async {
+        (kcat_read(&topic).len() == 4).then_some(())
+    })
+    .await;
+}

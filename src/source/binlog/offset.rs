@@ -56,7 +56,7 @@ pub fn partition_id(logical_name: &str) -> String {
 
 /// The offsets-topic record key of a binlog source.
 pub fn record_key(source: &str, logical_name: &str) -> String {
-    serde_json::json!([source, { "server": logical_name }]).to_string()
+    crate::kafka::offsets::partition_key(source, &partition_id(logical_name))
 }
 
 #[cfg(test)]
