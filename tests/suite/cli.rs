@@ -104,3 +104,13 @@ fn check_passes_on_reachable_servers_and_fails_on_unreachable_ones() {
     assert!(fails.iter().any(|l| l.contains("kafka")), "{out}");
     assert!(fails.iter().any(|l| l.contains("sink \"k\"")), "{out}");
 }
+
+#[test]
+fn shipped_configs_validate() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for f in ["config/example.toml", "config/quickstart.toml"] {
+        let path = format!("{root}/{f}");
+        let (code, out) = sluice(&["validate", "--config", &path]);
+        assert_eq!(code, 0, "{f}: {out}");
+    }
+}
