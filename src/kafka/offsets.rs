@@ -154,6 +154,9 @@ fn read_blocking(
 ) -> Result<HashMap<(String, String), Json>, KafkaError> {
     let consumer: BaseConsumer<ReaderContext> = client_config(kafka)
         .set("group.id", "sluice-offsets-reader")
+        // Reading to the end is latency-bound: do not let the broker hold an
+        // empty fetch for librdkafka's default 500 ms.
+        .set("fetch.wait.max.ms", "10")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
