@@ -21,6 +21,13 @@ use crate::metrics::METRICS;
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a batch's transaction may stay open (Kafka Streams' EOS default).
+/// A crashed source leaves its open transaction to this timeout, and until
+/// then `read_committed` readers of the shared offsets topic (every other
+/// source starting up) cannot read past it: keep it short. Batches commit in
+/// milliseconds to seconds.
+pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A producer for one pipeline, transactional or not.
 pub struct PipelineProducer {
     inner: FutureProducer,
@@ -39,7 +46,13 @@ impl PipelineProducer {
         pipeline: &str,
         transactional_id: Option<String>,
     ) -> Result<PipelineProducer, KafkaError> {
-        Self::connect_with_timeout(kafka, pipeline, transactional_id, Duration::from_secs(60)).await
+        Self::connect_with_timeout(
+            kafka,
+            pipeline,
+            transactional_id,
+            DEFAULT_TRANSACTION_TIMEOUT,
+        )
+        .await
     }
 
     /// Like [`PipelineProducer::connect`], with the transaction timeout (how

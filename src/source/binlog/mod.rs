@@ -55,7 +55,7 @@ use super::SourceError;
 use crate::config::{parse_timezone, Delivery, KafkaConfig, SnapshotMode, SourceConfig};
 use crate::event::TableId;
 use crate::kafka::offsets;
-use crate::kafka::producer::PipelineProducer;
+use crate::kafka::producer::{PipelineProducer, DEFAULT_TRANSACTION_TIMEOUT};
 
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
@@ -221,14 +221,15 @@ pub async fn run(
     offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?;
     // Both producers run init_transactions before the offsets are read: it
     // aborts whatever a previous incarnation left open. Streaming transactions
-    // are short (60 s timeout: a crashed source holds back read_committed
+    // are short (10 s timeout: a crashed source holds back read_committed
     // readers of the offsets topic at most that long); the snapshot is one
-    // transaction with its own id and 15 min (the broker's default maximum).
+    // transaction with its own id and 15 min (the broker's default maximum),
+    // and writes to the offsets topic only just before it commits.
     let producer = PipelineProducer::connect_with_timeout(
         kafka,
         &cfg.name,
         txn_id(""),
-        Duration::from_secs(60),
+        DEFAULT_TRANSACTION_TIMEOUT,
     )
     .await?;
     let snapshot_producer = PipelineProducer::connect_with_timeout(
