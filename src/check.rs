@@ -107,21 +107,34 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
             ep.display_url()
         ));
     }
-    let Some(db) = ep.database() else {
-        return CheckLine::fail(format!(
-            "source \"{}\": key `url`: names no database",
-            s.name
-        ));
+    let binlog = s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog);
+    let dbs: Vec<String> = if binlog && !s.databases.is_empty() {
+        s.databases.clone()
+    } else {
+        match ep.database() {
+            Some(db) => vec![db],
+            None => {
+                return CheckLine::fail(format!(
+                    "source \"{}\": key `url`: names no database{}",
+                    s.name,
+                    if binlog { " (or set `databases`)" } else { "" }
+                ))
+            }
+        }
     };
     let probe = async {
         let pool = crate::source::mysql_conn::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
-        let tables: Vec<String> = conn
-            .exec(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
-                (&db,),
-            )
-            .await?;
+        let mut tables: Vec<(String, String)> = Vec::new();
+        for db in &dbs {
+            let names: Vec<String> = conn
+                .exec(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                    (db,),
+                )
+                .await?;
+            tables.extend(names.into_iter().map(|t| (db.clone(), t)));
+        }
         drop(conn);
         pool.disconnect().await?;
         Ok::<_, mysql_async::Error>(tables)
@@ -138,22 +151,28 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
             let missing: Vec<&String> = s
                 .tables
                 .iter()
-                .filter(|t| {
-                    let name = t.split_once('.').map_or(t.as_str(), |(_, n)| n);
-                    !tables.iter().any(|x| x == name)
+                .filter(|t| match t.split_once('.') {
+                    Some((d, n)) => !tables.iter().any(|(x, y)| x == d && y == n),
+                    None => !tables.iter().any(|(_, y)| y == t.as_str()),
                 })
                 .collect();
-            if missing.is_empty() {
-                CheckLine::ok(format!(
+            match (missing.is_empty(), binlog) {
+                (true, _) => CheckLine::ok(format!(
                     "source \"{}\": {} reachable",
                     s.name,
                     ep.display_url()
-                ))
-            } else {
-                CheckLine::fail(format!(
-                    "source \"{}\": key `tables`: {missing:?} not found in database {db}",
-                    s.name
-                ))
+                )),
+                // A binlog source captures an included table from its CREATE TABLE on.
+                (false, true) => CheckLine::ok(format!(
+                    "source \"{}\": {} reachable; {missing:?} not created yet (captured once they exist)",
+                    s.name,
+                    ep.display_url()
+                )),
+                (false, false) => CheckLine::fail(format!(
+                    "source \"{}\": key `tables`: {missing:?} not found in database {}",
+                    s.name,
+                    dbs.join(", ")
+                )),
             }
         }
     }
