@@ -46,6 +46,7 @@ use crate::source::SourceError;
 const MARIA_ANNOTATE_ROWS: u8 = 160;
 const MARIA_GTID: u8 = 162;
 const TRANSACTION_PAYLOAD: u8 = 40;
+const HEARTBEAT: u8 = 27;
 
 /// The GTID state being tracked.
 #[derive(Debug, Clone)]
@@ -258,7 +259,7 @@ impl<'a> Streamer<'a> {
     }
 
     fn is_heartbeat(&self, ev: &Event) -> bool {
-        ev.header().event_type_raw() == 27
+        ev.header().event_type_raw() == HEARTBEAT
     }
 
     /// On cancel: publish what is complete (positions stay exact mid-transaction too).
@@ -390,7 +391,7 @@ impl<'a> Streamer<'a> {
         if header.timestamp() > 0 {
             self.last_event_ts = header.timestamp();
         }
-        if header.server_id() != 0 && raw_type != 27 {
+        if header.server_id() != 0 && raw_type != HEARTBEAT {
             self.server_id = header.server_id();
         }
         let advance = |s: &mut Self| {
@@ -406,6 +407,9 @@ impl<'a> Streamer<'a> {
             self.begin_txn(Some(TxnGtid::Maria(g)), standalone, !standalone);
             advance(self);
             return Ok(false);
+        }
+        if raw_type == HEARTBEAT {
+            return Ok(false); // says the server is idle; its position is not ours to store
         }
         if (MARIA_ANNOTATE_ROWS..=164).contains(&raw_type) {
             advance(self);
