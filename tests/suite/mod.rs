@@ -2,6 +2,7 @@
 
 pub mod binlog;
 mod binlog_crash;
+mod binlog_types;
 mod cli;
 mod connect_compat;
 mod dashboard;

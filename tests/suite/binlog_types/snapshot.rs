@@ -1,0 +1,98 @@
+//! The same rows read by the snapshot and from the binlog give identical
+//! messages (schema and payload), with the default `time_precision =
+//! "connect"` (millisecond `Time`/`Timestamp`). Only rows whose TIME lies
+//! within one day: Connect's `Time` cannot hold the others.
+
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use super::{exec_permissive, matrix};
+use crate::suite::binlog::binlog_config;
+use crate::support::*;
+
+/// Offset of the streamed copies' ids.
+const STREAMED: i64 = 100;
+
+async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "bltysnap").await;
+    db.exec(&matrix::create_table("t")).await;
+    let rows = matrix::rows_in_day(flavor);
+    exec_permissive(&db, &matrix::insert_sql("t", &rows, 0)).await;
+    let name = unique("bltysnap");
+    let daemon = Daemon::start(&binlog_config(&name, &db.url(), "tables = [\"t\"]"));
+    wait_for("streaming", Duration::from_secs(60), || async {
+        daemon.log_text().contains("streaming binlog").then_some(())
+    })
+    .await;
+    exec_permissive(&db, &matrix::insert_sql("t", &rows, STREAMED)).await;
+    let topic = format!("{name}.{}.t", db.name);
+    let msgs = wait_for("both copies", Duration::from_secs(60), || async {
+        let m = kcat_read(&topic);
+        (m.len() >= 2 * rows.len()).then_some(m)
+    })
+    .await;
+    let values: Vec<&Json> = msgs.iter().filter_map(|(_, v)| v.as_ref()).collect();
+    let by_id = |id: i64| {
+        values
+            .iter()
+            .find(|v| v["payload"]["id"] == id)
+            .copied()
+            .unwrap_or_else(|| panic!("no message for id {id}"))
+    };
+    for r in &rows {
+        let snap = by_id(r.id);
+        let streamed = by_id(r.id + STREAMED);
+        assert_eq!(
+            snap["schema"], streamed["schema"],
+            "row {}: snapshot and binlog schemas differ",
+            r.id
+        );
+        let strip = |v: &Json| {
+            let mut p = v["payload"].clone();
+            p.as_object_mut().map(|o| o.remove("id"));
+            p
+        };
+        let (a, b) = (strip(snap), strip(streamed));
+        if a != b {
+            let diff: Vec<String> = a
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+                .map(|(k, v)| format!("{k}: snapshot {v}, binlog {}", b[k.as_str()]))
+                .collect();
+            panic!("row {}: payloads differ:\n{}", r.id, diff.join("\n"));
+        }
+    }
+    // The default (Connect) time forms: milliseconds.
+    let max = by_id(2);
+    let p = &max["payload"];
+    assert_eq!(
+        p["ts"], 2_147_483_647_999i64,
+        "TIMESTAMP(6) → Timestamp ms (floored)"
+    );
+    assert_eq!(
+        p["dtm"], 253_402_300_799_999i64,
+        "DATETIME(6) → Timestamp ms"
+    );
+    assert_eq!(p["tm"], 86_399_999, "TIME(6) → Time ms");
+    assert_eq!(p["dt"], 2_932_896, "DATE → days since the epoch");
+    let field = |f: &str| {
+        max["schema"]["fields"]
+            .as_array()
+            .and_then(|fs| fs.iter().find(|x| x["field"] == f).cloned())
+            .unwrap_or_else(|| panic!("no field {f}"))
+    };
+    assert_eq!(
+        field("ts")["name"],
+        "org.apache.kafka.connect.data.Timestamp"
+    );
+    assert_eq!(field("tm")["name"], "org.apache.kafka.connect.data.Time");
+    assert_eq!(field("dt")["name"], "org.apache.kafka.connect.data.Date");
+    let min = &by_id(1)["payload"];
+    assert_eq!(min["dt"], -354_285, "1000-01-01 in days");
+    assert_eq!(min["ts"], 1000);
+}
+
+crate::both_flavors!(snapshot_and_binlog_give_identical_messages_for_every_type);
