@@ -411,9 +411,10 @@ fn decode_value(
         BinlogValue::Value(MyValue::NULL) => return Ok(Value::Null),
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {
-            let json =
-                serde_json::Value::try_from(j).map_err(|e| bad(format!("binary JSON: {e}")))?;
-            return Ok(Value::String(json.to_string()));
+            // As MySQL prints it, so the snapshot's SELECT and the binlog agree.
+            let text = super::json_text::mysql_json_text(&j)
+                .map_err(|e| bad(format!("binary JSON: {e}")))?;
+            return Ok(Value::String(text));
         }
         BinlogValue::JsonDiff(_) => {
             return Err(bad(

@@ -232,6 +232,11 @@ pub fn rows_in_day(flavor: MySqlFlavor) -> Vec<Row> {
             &[
                 ("dt", "'2023-00-15'"),
                 ("dtm", "'2023-02-00 10:00:00'"),
+                // Opaque values inside MySQL's binary JSON: DECIMAL, DATETIME, DATE, TIME; doubles.
+                (
+                    "j",
+                    "JSON_OBJECT('d', CAST(1.10 AS DECIMAL(5,2)), 't', CAST('2020-01-02 03:04:05.5' AS DATETIME(6)), 'dt', CAST('2020-01-02' AS DATE), 'tm', CAST('-01:02:03' AS TIME), 'f', JSON_ARRAY(1e-7, 3e15, 1e0, -0e0, 1.5e-20, 0.5))",
+                ),
                 ("tm", "'24:00:00'"),
             ],
         ),
