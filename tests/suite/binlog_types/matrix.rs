@@ -25,8 +25,8 @@ pub enum Kind {
     Year,
     /// BIT(1): 0 / 1.
     Bit1,
-    /// BIT(64): 16 hex digits.
-    Bit64,
+    /// BIT(n>1): bytes, as this many hex digits (2 per byte).
+    Bits(usize),
     /// Text, ENUM, SET, JSON: exact text.
     Text,
     /// BINARY / VARBINARY / BLOB: hex.
@@ -68,7 +68,7 @@ pub const COLUMNS: &[Col] = &[
     c("tm", "TIME(6)", Kind::Time),
     c("yr", "YEAR", Kind::Year),
     c("b1", "BIT(1)", Kind::Bit1),
-    c("b64", "BIT(64)", Kind::Bit64),
+    c("b64", "BIT(64)", Kind::Bits(16)),
     c("e", "ENUM('a','b','ünï')", Kind::Text),
     c("st", "SET('x','y','z')", Kind::Text),
     c("j", "JSON", Kind::Text),
@@ -80,6 +80,17 @@ pub const COLUMNS: &[Col] = &[
     c("vb", "VARBINARY(10)", Kind::Bin),
     c("bl", "BLOB", Kind::Bin),
     c("lb", "LONGBLOB", Kind::Big),
+    c("bool", "TINYINT(1)", Kind::Int),
+    c("du", "DECIMAL(5,0) UNSIGNED", Kind::Dec),
+    c("b10", "BIT(10)", Kind::Bits(4)),
+    c("ttx", "TINYTEXT", Kind::Text),
+    c("mtx", "MEDIUMTEXT", Kind::Text),
+    c("ltx", "LONGTEXT", Kind::Text),
+    c("tbl", "TINYBLOB", Kind::Bin),
+    c("mbl", "MEDIUMBLOB", Kind::Bin),
+    c("chl", "CHAR(5) CHARACTER SET latin1", Kind::Text),
+    c("bn255", "BINARY(255)", Kind::Bin),
+    c("g", "GEOMETRY", Kind::Bin),
 ];
 
 /// `CREATE TABLE <table> (...)` with every column.
@@ -150,6 +161,14 @@ pub fn rows_in_day(flavor: MySqlFlavor) -> Vec<Row> {
                 ("vb", "X''"),
                 ("bl", "X''"),
                 ("lb", "0x00"),
+                ("bool", "-128"),
+                ("du", "0"),
+                ("b10", "b'0'"),
+                ("ttx", "''"),
+                ("tbl", "X''"),
+                ("chl", "''"),
+                ("bn255", "0x00"),
+                ("g", "ST_GeomFromText('POINT(1 2)')"),
             ],
         ),
         row(
@@ -190,6 +209,17 @@ pub fn rows_in_day(flavor: MySqlFlavor) -> Vec<Row> {
                 ("vb", "0x0000FF00"),
                 ("bl", "0x000102FEFF00"),
                 ("lb", "0x0000"),
+                ("bool", "1"),
+                ("du", "99999"),
+                ("b10", "b'1111111111'"),
+                ("ttx", "'tiny 😀'"),
+                ("mtx", "'medium ü'"),
+                ("ltx", "'long 中'"),
+                ("tbl", "0x00FF"),
+                ("mbl", "0xFF00"),
+                ("chl", "'ÿ€ '"),
+                ("bn255", "0xFF"),
+                ("g", "ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))')"),
             ],
         ),
         row(
@@ -298,8 +328,8 @@ pub fn mysql_select(table: &str, source: bool) -> String {
                 Kind::F64 => format!("CAST({n} AS CHAR)"),
                 Kind::DateTime => format!("DATE_FORMAT({n}, '%Y-%m-%d %H:%i:%s.%f')"),
                 Kind::Bit1 => format!("CAST({n} AS UNSIGNED)"),
-                Kind::Bit64 if source => format!("LPAD(HEX({n}), 16, '0')"),
-                Kind::Bit64 | Kind::Bin => format!("HEX({n})"),
+                Kind::Bits(w) if source => format!("LPAD(HEX({n}), {w}, '0')"),
+                Kind::Bits(_) | Kind::Bin => format!("HEX({n})"),
                 Kind::Big => format!("CONCAT(LENGTH({n}), ':', SHA2({n}, 256))"),
             }
         })
@@ -320,7 +350,7 @@ pub fn pg_select(table: &str) -> String {
                 Kind::DateTime => format!("to_char({n}, 'YYYY-MM-DD HH24:MI:SS.US')"),
                 Kind::Time => format!("to_char({n}, 'HH24:MI:SS.US')"),
                 Kind::Bit1 => format!("{n}::int::text"),
-                Kind::Bit64 | Kind::Bin => format!("upper(encode({n}, 'hex'))"),
+                Kind::Bits(_) | Kind::Bin => format!("upper(encode({n}, 'hex'))"),
                 Kind::Big => format!("length({n}) || ':' || encode(sha256({n}), 'hex')"),
             }
         })
