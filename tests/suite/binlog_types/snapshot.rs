@@ -96,3 +96,41 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
 }
 
 crate::both_flavors!(snapshot_and_binlog_give_identical_messages_for_every_type);
+
+/// MariaDB's own types (UUID, INET6, INET4): the snapshot and the binlog agree.
+///
+/// Known gap: the binlog's table map describes these as BINARY(16)/BINARY(4)
+/// (binary charset), so streamed rows carry `bytes` (MariaDB's stored form)
+/// while the snapshot reads the server's text form (`string`). Fixing it needs
+/// the column's type name from `information_schema` in the stream's table-map
+/// handling (as MariaDB's JSON would need it too).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "known gap: MariaDB UUID/INET6/INET4 stream as bytes but snapshot as text"]
+async fn mariadb_uuid_and_inet_types_match_between_snapshot_and_binlog() {
+    let db = MySqlServer::new(MySqlFlavor::MariaDb, "bltyuuid").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, u UUID, ip6 INET6, ip4 INET4)")
+        .await;
+    let values = "'123e4567-e89b-12d3-a456-426614174000', '2001:db8::ff00:42:8329', '192.168.0.1'";
+    db.exec(&format!("INSERT INTO t VALUES (1, {values})"))
+        .await;
+    let name = unique("bltyuuid");
+    let daemon = Daemon::start(&binlog_config(&name, &db.url(), "tables = [\"t\"]"));
+    wait_for("streaming", Duration::from_secs(60), || async {
+        daemon.log_text().contains("streaming binlog").then_some(())
+    })
+    .await;
+    db.exec(&format!("INSERT INTO t VALUES (2, {values})"))
+        .await;
+    let topic = format!("{name}.{}.t", db.name);
+    let msgs = wait_for("both rows", Duration::from_secs(60), || async {
+        let m = kcat_read(&topic);
+        (m.len() >= 2).then_some(m)
+    })
+    .await;
+    let v: Vec<&Json> = msgs.iter().filter_map(|(_, v)| v.as_ref()).collect();
+    assert_eq!(v[0]["schema"], v[1]["schema"], "schemas differ");
+    for f in ["u", "ip6", "ip4"] {
+        assert_eq!(v[0]["payload"][f], v[1]["payload"][f], "column {f}");
+    }
+    assert_eq!(v[0]["payload"]["u"], "123e4567-e89b-12d3-a456-426614174000");
+}
