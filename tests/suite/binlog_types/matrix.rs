@@ -91,6 +91,11 @@ pub const COLUMNS: &[Col] = &[
     c("chl", "CHAR(5) CHARACTER SET latin1", Kind::Text),
     c("bn255", "BINARY(255)", Kind::Bin),
     c("g", "GEOMETRY", Kind::Bin),
+    c("dtm0", "DATETIME", Kind::DateTime),
+    c("dtm3", "DATETIME(3)", Kind::DateTime),
+    c("ts0", "TIMESTAMP NULL DEFAULT NULL", Kind::DateTime),
+    c("tm0", "TIME", Kind::Time),
+    c("tm3", "TIME(3)", Kind::Time),
 ];
 
 /// `CREATE TABLE <table> (...)` with every column.
@@ -169,6 +174,11 @@ pub fn rows_in_day(flavor: MySqlFlavor) -> Vec<Row> {
                 ("chl", "''"),
                 ("bn255", "0x00"),
                 ("g", "ST_GeomFromText('POINT(1 2)')"),
+                ("dtm0", "'1000-01-01 00:00:00'"),
+                ("dtm3", "'1000-01-01 00:00:00.000'"),
+                ("ts0", "'1970-01-01 00:00:01'"),
+                ("tm0", "'00:00:00'"),
+                ("tm3", "'00:00:00.000'"),
             ],
         ),
         row(
@@ -220,6 +230,11 @@ pub fn rows_in_day(flavor: MySqlFlavor) -> Vec<Row> {
                 ("chl", "'ÿ€ '"),
                 ("bn255", "0xFF"),
                 ("g", "ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))')"),
+                ("dtm0", "'9999-12-31 23:59:59'"),
+                ("dtm3", "'9999-12-31 23:59:59.999'"),
+                ("ts0", "'2038-01-19 03:14:07'"),
+                ("tm0", "'23:59:59'"),
+                ("tm3", "'23:59:59.999'"),
             ],
         ),
         row(
@@ -234,6 +249,8 @@ pub fn rows_in_day(flavor: MySqlFlavor) -> Vec<Row> {
                 ("dbl", "0.1"),
                 ("dt", "'2024-02-29'"),
                 ("dtm", "'2022-08-15 19:47:47.123456'"),
+                ("dtm3", "'2022-08-15 19:47:47.123'"),
+                ("tm3", "'00:00:00.001'"),
                 ("ts", "'2022-08-15 19:47:47.000001'"),
                 ("tm", "'12:34:56.789012'"),
                 ("yr", "0"),
@@ -286,8 +303,22 @@ pub fn rows_long_time(flavor: MySqlFlavor) -> Vec<Row> {
         MySqlFlavor::MySql => "'-838:59:59'",
     };
     vec![
-        row(7, &[("tm", max)]),
-        row(8, &[("tm", min)]),
+        row(
+            7,
+            &[
+                ("tm", max),
+                ("tm0", "'838:59:59'"),
+                ("tm3", "'100:00:00.5'"),
+            ],
+        ),
+        row(
+            8,
+            &[
+                ("tm", min),
+                ("tm0", "'-838:59:59'"),
+                ("tm3", "'-00:00:00.001'"),
+            ],
+        ),
         row(9, &[("tm", "'-00:00:00.000001'")]),
     ]
 }
@@ -380,7 +411,12 @@ pub fn canonical(kind: Kind, v: &str) -> String {
             .parse::<i64>()
             .map(|y| y.to_string())
             .unwrap_or_else(|_| format!("unparsable {v}")),
-        // A TIME of exactly 24:00:00 reads back from PostgreSQL as 24:00:00.
+        // TIME(0)/TIME(3) print fewer fraction digits than the TIME(6) target
+        // column: the same value, compared with six.
+        Kind::Time => {
+            let (hms, frac) = v.split_once('.').unwrap_or((v, ""));
+            format!("{hms}.{frac:0<6}")
+        }
         _ => v.to_string(),
     }
 }

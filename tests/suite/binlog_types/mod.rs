@@ -234,6 +234,8 @@ fn check_messages(msgs: &[(Option<Json>, Option<Json>)]) {
     assert_eq!(field(max, "ts")["name"], "io.debezium.time.MicroTimestamp");
     assert_eq!(p["dtm"], 253_402_300_799_999_999i64);
     assert_eq!(p["tm"], 86_399_999_999i64);
+    assert_eq!(p["ts0"], 2_147_483_647_000_000i64, "TIMESTAMP(0) in µs");
+    assert_eq!(p["dtm3"], 253_402_300_799_999_000i64, "DATETIME(3) in µs");
     assert_eq!(field(max, "tm")["name"], "io.debezium.time.MicroTime");
     assert_eq!(field(max, "f")["type"], "float");
     assert_eq!(field(max, "dbl")["type"], "double");

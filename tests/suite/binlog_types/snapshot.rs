@@ -77,6 +77,11 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
         "DATETIME(6) → Timestamp ms"
     );
     assert_eq!(p["tm"], 86_399_999, "TIME(6) → Time ms");
+    assert_eq!(
+        p["ts0"], 2_147_483_647_000i64,
+        "TIMESTAMP(0) → Timestamp ms"
+    );
+    assert_eq!(p["tm3"], 86_399_999, "TIME(3) → Time ms");
     assert_eq!(p["dt"], 2_932_896, "DATE → days since the epoch");
     let field = |f: &str| {
         max["schema"]["fields"]
