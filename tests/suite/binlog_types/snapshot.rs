@@ -1,7 +1,7 @@
 //! The same rows read by the snapshot and from the binlog give identical
-//! messages (schema and payload), with the default `time_precision =
-//! "connect"` (millisecond `Time`/`Timestamp`). Only rows whose TIME lies
-//! within one day: Connect's `Time` cannot hold the others.
+//! messages (schema and payload): the in-day rows with the default
+//! `time_precision = "connect"` (millisecond `Time`/`Timestamp`), the long and
+//! negative TIMEs with `"micros"` (Connect's `Time` cannot hold them).
 
 use std::time::Duration;
 
@@ -14,33 +14,10 @@ use crate::support::*;
 /// Offset of the streamed copies' ids.
 const STREAMED: i64 = 100;
 
-async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySqlFlavor) {
-    let db = MySqlServer::new(flavor, "bltysnap").await;
-    db.exec(&matrix::create_table("t")).await;
-    let rows = matrix::rows_in_day(flavor);
-    exec_permissive(&db, &matrix::insert_sql("t", &rows, 0)).await;
-    let name = unique("bltysnap");
-    let daemon = Daemon::start(&binlog_config(&name, &db.url(), "tables = [\"t\"]"));
-    wait_for("streaming", Duration::from_secs(60), || async {
-        daemon.log_text().contains("streaming binlog").then_some(())
-    })
-    .await;
-    exec_permissive(&db, &matrix::insert_sql("t", &rows, STREAMED)).await;
-    let topic = format!("{name}.{}.t", db.name);
-    let msgs = wait_for("both copies", Duration::from_secs(60), || async {
-        let m = kcat_read(&topic);
-        (m.len() >= 2 * rows.len()).then_some(m)
-    })
-    .await;
-    let values: Vec<&Json> = msgs.iter().filter_map(|(_, v)| v.as_ref()).collect();
-    let by_id = |id: i64| {
-        values
-            .iter()
-            .find(|v| v["payload"]["id"] == id)
-            .copied()
-            .unwrap_or_else(|| panic!("no message for id {id}"))
-    };
-    for r in &rows {
+/// Each snapshot row's message equals its streamed copy's (id aside).
+fn assert_copies_identical(msgs: &[(Option<Json>, Option<Json>)], rows: &[matrix::Row]) {
+    let by_id = |id: i64| by_id(msgs, id);
+    for r in rows {
         let snap = by_id(r.id);
         let streamed = by_id(r.id + STREAMED);
         assert_eq!(
@@ -53,7 +30,7 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
             p.as_object_mut().map(|o| o.remove("id"));
             p
         };
-        let (a, b) = (strip(snap), strip(streamed));
+        let (a, b) = (strip(&snap), strip(&streamed));
         if a != b {
             let diff: Vec<String> = a
                 .as_object()
@@ -65,8 +42,69 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
             panic!("row {}: payloads differ:\n{}", r.id, diff.join("\n"));
         }
     }
+}
+
+fn by_id(msgs: &[(Option<Json>, Option<Json>)], id: i64) -> Json {
+    msgs.iter()
+        .filter_map(|(_, v)| v.as_ref())
+        .find(|v| v["payload"]["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no message for id {id}"))
+}
+
+async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "bltysnap").await;
+    // `t`: rows within one day, read by a source with the default Connect
+    // times; `tl`: the long and negative TIMEs, by a second source with
+    // `time_precision = "micros"` (Connect's Time cannot hold them).
+    db.exec(&matrix::create_table("t")).await;
+    db.exec(&matrix::create_table("tl")).await;
+    let rows = matrix::rows_in_day(flavor);
+    let long = matrix::rows_long_time(flavor);
+    exec_permissive(&db, &matrix::insert_sql("t", &rows, 0)).await;
+    exec_permissive(&db, &matrix::insert_sql("tl", &long, 0)).await;
+    let name = unique("bltysnap");
+    let micros = format!("{name}_us");
+    let config = format!(
+        "{}\n[[source]]\nname = \"{micros}\"\nkind = \"binlog\"\nurl = \"{}\"\ntables = [\"tl\"]\ntime_precision = \"micros\"\n",
+        binlog_config(&name, &db.url(), "tables = [\"t\"]"),
+        db.url()
+    );
+    let daemon = Daemon::start(&config);
+    wait_for(
+        "both sources streaming",
+        Duration::from_secs(60),
+        || async { (daemon.log_text().matches("streaming binlog").count() >= 2).then_some(()) },
+    )
+    .await;
+    exec_permissive(&db, &matrix::insert_sql("t", &rows, STREAMED)).await;
+    exec_permissive(&db, &matrix::insert_sql("tl", &long, STREAMED)).await;
+    let topic = format!("{name}.{}.t", db.name);
+    let msgs = wait_for("both copies", Duration::from_secs(60), || async {
+        let m = kcat_read(&topic);
+        (m.len() >= 2 * rows.len()).then_some(m)
+    })
+    .await;
+    assert_copies_identical(&msgs, &rows);
+    let long_topic = format!("{micros}.{}.tl", db.name);
+    let long_msgs = wait_for(
+        "both copies of the long TIMEs",
+        Duration::from_secs(60),
+        || async {
+            let m = kcat_read(&long_topic);
+            (m.len() >= 2 * long.len()).then_some(m)
+        },
+    )
+    .await;
+    assert_copies_identical(&long_msgs, &long);
+    assert_eq!(
+        by_id(&long_msgs, 8)["payload"]["tm0"],
+        -((838i64 * 3600 + 59 * 60 + 59) * 1_000_000),
+        "-838:59:59 in µs"
+    );
+
     // The default (Connect) time forms: milliseconds.
-    let max = by_id(2);
+    let max = by_id(&msgs, 2);
     let p = &max["payload"];
     assert_eq!(
         p["ts"], 2_147_483_647_999i64,
@@ -95,7 +133,7 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
     );
     assert_eq!(field("tm")["name"], "org.apache.kafka.connect.data.Time");
     assert_eq!(field("dt")["name"], "org.apache.kafka.connect.data.Date");
-    let min = &by_id(1)["payload"];
+    let min = &by_id(&msgs, 1)["payload"];
     assert_eq!(min["dt"], -354_285, "1000-01-01 in days");
     assert_eq!(min["ts"], 1000);
 }
