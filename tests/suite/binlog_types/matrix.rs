@@ -292,7 +292,8 @@ pub fn rows_in_day(flavor: MySqlFlavor) -> Vec<Row> {
     ]
 }
 
-/// Rows whose TIME lies outside one day (PostgreSQL's TIME cannot hold them), ids 7–9.
+/// Rows PostgreSQL cannot hold, ids 7–9 and 11: TIMEs outside one day
+/// (PostgreSQL's TIME is 00:00–24:00) and text with a NUL character.
 pub fn rows_long_time(flavor: MySqlFlavor) -> Vec<Row> {
     let max = match flavor {
         MySqlFlavor::MariaDb => "'838:59:59.999999'",
@@ -320,6 +321,7 @@ pub fn rows_long_time(flavor: MySqlFlavor) -> Vec<Row> {
             ],
         ),
         row(9, &[("tm", "'-00:00:00.000001'")]),
+        row(11, &[("vc", "'a\\0b'"), ("tx", "'\\0'")]),
     ]
 }
 
