@@ -177,3 +177,31 @@ async fn mariadb_uuid_and_inet_types_match_between_snapshot_and_binlog() {
     }
     assert_eq!(v[0]["payload"]["u"], "123e4567-e89b-12d3-a456-426614174000");
 }
+
+/// MySQL 9's VECTOR: bytes (little-endian float32s) from the snapshot and the binlog alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_vector_matches_between_snapshot_and_binlog() {
+    let db = MySqlServer::new(MySqlFlavor::MySql, "bltyvec").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, v VECTOR(3))")
+        .await;
+    let value = "STRING_TO_VECTOR('[1.5, -2, 0]')";
+    db.exec(&format!("INSERT INTO t VALUES (1, {value})")).await;
+    let name = unique("bltyvec");
+    let daemon = Daemon::start(&binlog_config(&name, &db.url(), "tables = [\"t\"]"));
+    wait_for("streaming", Duration::from_secs(60), || async {
+        daemon.log_text().contains("streaming binlog").then_some(())
+    })
+    .await;
+    db.exec(&format!("INSERT INTO t VALUES (2, {value})")).await;
+    let topic = format!("{name}.{}.t", db.name);
+    let msgs = wait_for("both rows", Duration::from_secs(60), || async {
+        let m = kcat_read(&topic);
+        (m.len() >= 2).then_some(m)
+    })
+    .await;
+    let (a, b) = (by_id(&msgs, 1), by_id(&msgs, 2));
+    assert_eq!(a["schema"], b["schema"], "schemas differ");
+    assert_eq!(a["payload"]["v"], b["payload"]["v"]);
+    // 1.5, -2.0, 0.0 as little-endian float32.
+    assert_eq!(a["payload"]["v"], "AADAPwAAAMAAAAAA");
+}
