@@ -4,6 +4,7 @@ pub mod binlog;
 mod binlog_compat;
 mod binlog_crash;
 mod binlog_restarts;
+mod binlog_types;
 mod cli;
 mod connect_compat;
 mod dashboard;

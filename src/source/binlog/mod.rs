@@ -29,6 +29,7 @@
 
 pub mod emit;
 pub mod gtid;
+pub mod json_text;
 pub mod offset;
 pub mod publish;
 pub mod server;

@@ -101,6 +101,9 @@ enum Decode {
     Timestamp,
     /// YEAR: `1900 + y` text, where 1900 means year 0000.
     Year,
+    /// Signed MEDIUMINT: `mysql_common` reads its 3 bytes without sign
+    /// extension (-1 arrives as 16777215); the sign is restored here.
+    SignedInt24,
     /// Text in a character set.
     Text(Charset),
     /// BINARY(n): trailing 0x00 the binlog drops are restored.
@@ -260,7 +263,8 @@ impl BinlogTable {
             let (cty, how) = match ty {
                 My::MYSQL_TYPE_TINY => (int(ColumnType::Int8, ColumnType::Int16), plain),
                 My::MYSQL_TYPE_SHORT => (int(ColumnType::Int16, ColumnType::Int32), plain),
-                My::MYSQL_TYPE_INT24 => (ColumnType::Int32, plain),
+                My::MYSQL_TYPE_INT24 if is_unsigned => (ColumnType::Int32, plain),
+                My::MYSQL_TYPE_INT24 => (ColumnType::Int32, Decode::SignedInt24),
                 My::MYSQL_TYPE_LONG => (int(ColumnType::Int32, ColumnType::Int64), plain),
                 My::MYSQL_TYPE_LONGLONG => (
                     int(ColumnType::Int64, ColumnType::Decimal { scale: 0, precision: Some(20) }),
@@ -383,6 +387,16 @@ fn fixed_len(m: &[u8]) -> usize {
     }
 }
 
+/// A signed 24-bit value read as its unsigned bit pattern → the signed value
+/// (values already negative or below 2^23 are kept).
+fn sign_extend_24(i: i64) -> i64 {
+    if (0x80_0000..=0xFF_FFFF).contains(&i) {
+        i - 0x100_0000
+    } else {
+        i
+    }
+}
+
 fn decode_value(
     col: &Column,
     how: &Decode,
@@ -397,9 +411,10 @@ fn decode_value(
         BinlogValue::Value(MyValue::NULL) => return Ok(Value::Null),
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {
-            let json =
-                serde_json::Value::try_from(j).map_err(|e| bad(format!("binary JSON: {e}")))?;
-            return Ok(Value::String(json.to_string()));
+            // As MySQL prints it, so the snapshot's SELECT and the binlog agree.
+            let text = super::json_text::mysql_json_text(&j)
+                .map_err(|e| bad(format!("binary JSON: {e}")))?;
+            return Ok(Value::String(text));
         }
         BinlogValue::JsonDiff(_) => {
             return Err(bad(
@@ -433,6 +448,10 @@ fn decode_value(
                 Value::Timestamp(secs * 1_000_000 + micros)
             }
         }
+        Decode::SignedInt24 => match v {
+            MyValue::Int(i) => Value::Int(sign_extend_24(i)),
+            other => value_from_mysql(col, other, tz, false)?,
+        },
         Decode::Year => {
             let t = bytes_text(&v).ok_or_else(|| bad("YEAR is not text".into()))?;
             let y: i64 = t.parse().map_err(|_| bad(format!("YEAR \"{t}\"")))?;
@@ -510,6 +529,25 @@ mod tests {
         assert_eq!(c.get(45), Charset::Utf8);
         assert_eq!(c.get(300), Charset::Utf8);
         assert_eq!(c.get(28), Charset::Other(28));
+    }
+
+    #[test]
+    fn signed_mediumint_gets_its_sign_back() {
+        let c = col(ColumnType::Int32, true);
+        let dec = |i| {
+            decode_value(
+                &c,
+                &Decode::SignedInt24,
+                BinlogValue::Value(MyValue::Int(i)),
+                0,
+            )
+            .expect("int24")
+        };
+        assert_eq!(dec(0x80_0000), Value::Int(-8_388_608));
+        assert_eq!(dec(0xFF_FFFF), Value::Int(-1));
+        assert_eq!(dec(8_388_607), Value::Int(8_388_607));
+        assert_eq!(dec(-5), Value::Int(-5));
+        assert_eq!(dec(0), Value::Int(0));
     }
 
     #[test]
