@@ -110,6 +110,20 @@ pub fn column_from_result(col: &MyColumn) -> Column {
     )
 }
 
+/// Per result column: true for DATETIME (read in `db_timezone`), false for
+/// everything else (TIMESTAMP arrives in the session zone, UTC).
+pub fn datetime_columns(columns: &[MyColumn]) -> Vec<bool> {
+    columns
+        .iter()
+        .map(|c| {
+            matches!(
+                c.column_type(),
+                My::MYSQL_TYPE_DATETIME | My::MYSQL_TYPE_DATETIME2
+            )
+        })
+        .collect()
+}
+
 /// Days since 1970-01-01 of a civil date, or `None` for invalid dates.
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> Option<i32> {
     let date = chrono::NaiveDate::from_ymd_opt(y, m, d)?;

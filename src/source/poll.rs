@@ -332,16 +332,7 @@ impl Poller<'_> {
             _ => Arc::new(schema),
         };
         st.schema = Some(schema.clone());
-        let is_datetime: Vec<bool> = columns
-            .iter()
-            .map(|c| {
-                matches!(
-                    c.column_type(),
-                    mysql_async::consts::ColumnType::MYSQL_TYPE_DATETIME
-                        | mysql_async::consts::ColumnType::MYSQL_TYPE_DATETIME2
-                )
-            })
-            .collect();
+        let is_datetime = crate::source::mysql_types::datetime_columns(&columns);
         let inc_idx = self
             .cfg
             .incrementing_column

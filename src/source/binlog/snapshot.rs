@@ -221,16 +221,7 @@ async fn read_table(
         };
         schema = Some(Arc::clone(&s));
         let pk_idx: Vec<usize> = pk.iter().filter_map(|c| s.column_index(c)).collect();
-        let is_dt: Vec<bool> = columns
-            .iter()
-            .map(|c| {
-                matches!(
-                    c.column_type(),
-                    mysql_async::consts::ColumnType::MYSQL_TYPE_DATETIME
-                        | mysql_async::consts::ColumnType::MYSQL_TYPE_DATETIME2
-                )
-            })
-            .collect();
+        let is_dt = crate::source::mysql_types::datetime_columns(&columns);
         let mut batch = Batch::default();
         let mut n = 0usize;
         let info_template = emitter.wants_source_info().then(|| SourceInfo {
