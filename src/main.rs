@@ -97,25 +97,30 @@ enum OffsetsAction {
     },
 }
 
+/// Loads the config and starts a runtime; on failure prints why and gives exit code 2.
+fn load_with_runtime(
+    path: &std::path::Path,
+) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
+    let cfg = load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("cannot start runtime: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok((cfg, rt))
+}
+
 /// `sluice offsets ...`: 0 done, 1 failed or refused, 2 bad config or arguments.
 fn offsets(action: OffsetsAction) -> ExitCode {
     use sluice::offsets_cmd::{self, OffsetsError, Reset};
     let path = match &action {
         OffsetsAction::Show { config, .. } | OffsetsAction::Reset { config, .. } => config.clone(),
     };
-    let cfg = match load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start runtime: {e}");
-            return ExitCode::from(2);
-        }
+    let (cfg, rt) = match load_with_runtime(&path) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let result = rt.block_on(async {
         match action {
@@ -250,19 +255,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config } => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let rt = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start runtime: {e}");
-                    return ExitCode::from(2);
-                }
+            let (cfg, rt) = match load_with_runtime(&config) {
+                Ok(x) => x,
+                Err(code) => return code,
             };
             let result = rt.block_on(async {
                 let cancel = CancellationToken::new();

@@ -305,25 +305,7 @@ impl Daemon {
 
     /// Starts the daemon on an existing config file.
     pub fn start_file(path: PathBuf) -> Daemon {
-        let log = path.with_extension("log");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
-        let child = Command::new(sluice_bin())
-            .args(["run", "--config"])
-            .arg(&path)
-            .env("SLUICE_LOG", "info,sluice=debug")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn sluice");
-        Daemon {
-            child: Some(child),
-            config: path,
-            log,
-        }
+        Self::start_with_env(path, &[])
     }
 
     /// The daemon's log so far.
