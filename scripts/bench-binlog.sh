@@ -57,8 +57,9 @@ awk -v rows="$ROWS" -v t="$TXN_ROWS" -v q="'" 'BEGIN {
 read -r END_FILE END_POS < <(binlog_pos)
 got=$(my -N "$SRC_DB" -e "SELECT COUNT(*) FROM narrow")
 ((got == ROWS)) || die "loaded $got rows, want $ROWS"
-BINLOG_MB=$(awk -v a="$START_POS" -v b="$END_POS" 'BEGIN { printf "%.1f", (b - a) / 1048576 }')
-[[ $START_FILE == "$END_FILE" ]] || BINLOG_MB="? (the binlog rotated: $START_FILE -> $END_FILE)"
+BINLOG_MB=$(awk -v a="$START_POS" -v b="$END_POS" 'BEGIN { printf "%.1f MiB", (b - a) / 1048576 }')
+[[ $START_FILE == "$END_FILE" ]] || BINLOG_MB="size unknown: the binlog rotated"
+
 log "the load ends at $END_FILE:$END_POS"
 
 # ----------------------------------------------------------------------------- read: baseline
@@ -137,8 +138,13 @@ wait_position "$END_FILE" "$END_POS"
 snapshot SA
 S_TICKS=$(proc_ticks "$SLUICE_PID")
 S_RSS=$(vm_hwm_kb "$SLUICE_PID")
+# Kafka transactions of the run and their mean duration (deliveries awaited + commit).
+read -r TXNS TXN_MS < <({ curl -s -m 2 "http://127.0.0.1:$PORT/metrics" || true; } | awk '
+  index($1, "sluice_source_transaction_commit_seconds_count") == 1 { n += $2 }
+  index($1, "sluice_source_transaction_commit_seconds_sum") == 1 { s += $2 }
+  END { printf "%d %.1f\n", n, (n ? 1000 * s / n : 0) }')
 record read "sluice binlog source -> Kafka" "$(fsub "$T_DONE" "$T_START")" "$S_TICKS" "$S_RSS" SB SA \
-  "$(steady_note "row read")"
+  "$(steady_note "row read"); $TXNS Kafka transactions, each ${TXN_MS} ms on average (deliveries + commit)"
 STEADY_SECS=$(fsub "$T_DONE" "$T_FIRST")
 
 # Every row is in a committed transaction: count them (key and value sizes too; not timed).
@@ -226,7 +232,7 @@ echo "Sluice benchmark: binlog  (run $RUN_ID, sluice $REV, $(date -u '+%Y-%m-%d 
 echo "machine : $NPROC CPUs ($CPU_MODEL), ${MEM_GB} GiB RAM; load average at start $LOAD_START, at end $LOAD_END"
 echo "servers : $FLAVOR $V_SERVER (127.0.0.1:$MY_PORT), Kafka ${V_KAFKA:-?} (KRaft, 1 node, topics 1 partition), kcat $V_KCAT"
 echo "data    : $ROWS inserts into narrow (id BIGINT PK, a INT NOT NULL, b VARCHAR(32), c DATETIME(3)), $TXN_ROWS rows per"
-echo "          transaction, $START_FILE:$START_POS -> $END_FILE:$END_POS ($BINLOG_MB MiB of binlog);"
+echo "          transaction, $START_FILE:$START_POS -> $END_FILE:$END_POS (binlog: $BINLOG_MB);"
 echo "          Connect JSON key+value ${MSG_BYTES} B/message on average"
 echo "source  : kind=binlog delivery=exactly-once envelope=flat max_batch_rows=${MAX_BATCH_ROWS:-default}; resumes at the"
 echo "          load's start from a stored offset; time = process start -> committed position past the load"
