@@ -3,6 +3,7 @@
 # baseline measured in the same run.
 #
 #   scripts/bench.sh poll [--rows N | --quick] [options]
+#   scripts/bench.sh binlog [--rows N | --quick] [--flavor mariadb|mysql] [options]
 #
 # `poll` measures, for N narrow rows (id BIGINT PK, a INT, b VARCHAR(32), c DATETIME(3)):
 #   source  sluice poll source (incrementing, exactly-once) MariaDB table -> Kafka topic,
@@ -16,9 +17,24 @@
 # RSS of each process, the CPU the servers used and the CPU other processes on the machine
 # used meanwhile (a noise gauge: the machine is shared).
 #
+# `binlog` measures, for N row changes of the same narrow table already in the binlog
+# (INSERT ... SELECT, --txn-rows rows per source transaction, written before the timed runs):
+#   read    baseline: examples/binlog_read (mysql_async's binlog stream, the crate Sluice
+#           uses: every rows event of the table decoded into row images, then discarded),
+#           from the position recorded before the load until all N rows are decoded;
+#           sluice binlog source (exactly-once, flat envelope) streaming from that position
+#           (a stored offset is produced into sluice_offsets before it starts), from
+#           process start until its committed position passes the end of the load.
+#   latency the same sluice process, caught up: a writer inserts --latency-rate rows/s
+#           (batches of 50 every 10 ms) for --latency-secs seconds into a table whose t_us
+#           column holds NOW(6) in epoch microseconds; a read_committed kcat consumer
+#           stamps each message on arrival. Prints p50/p99/max of arrival - t_us (commit to
+#           visible in Kafka) and of the Kafka CreateTime - t_us (to the producer).
+# and prints rows/s, the ratio to the baseline, CPU seconds and peak RSS (VmHWM) of sluice.
+#
 # Options:
 #   --rows N              rows to load (default 1000000)
-#   --quick               50000 rows (CI smoke run)
+#   --quick               50000 rows; binlog: and a 5 s latency run (CI smoke run)
 #   --batch-max-rows B    source batch_max_rows = rows per Kafka transaction (default 10000)
 #   --sink-batch-size S   sink batch_size = records per DB transaction (default 3000)
 #   --pk-mode M           sink pk_mode: record_key (default; id becomes the PRIMARY KEY) | none
@@ -26,10 +42,16 @@
 #   --timeout S           deadline of each timed run (default max(120, N/1000))
 #   --bin PATH            benchmark this sluice binary instead of building one
 #                         (default: cargo build --release, then target/release/sluice)
+#   --flavor F            binlog: mariadb (127.0.0.1:3306, default) | mysql (127.0.0.1:3307)
+#   --txn-rows T          binlog: rows per source transaction of the load (default 1000)
+#   --max-batch-rows B    binlog: the source's max_batch_rows (default: sluice's default)
+#   --latency-rate R      binlog: writer rows/s of the latency run (default 5000)
+#   --latency-secs S      binlog: length of the latency run (default 20; --quick: 5)
 #   --keep                keep the databases, topics and work files
 #
-# Needs: MariaDB root/no password on 127.0.0.1:3306, PostgreSQL postgres/trust on
-# 127.0.0.1:5432, Kafka on 127.0.0.1:9092 (scripts/services.sh up starts them), kcat, curl.
+# Needs: MariaDB root/no password on 127.0.0.1:3306 (binlog --flavor mysql: MySQL on 3307),
+# PostgreSQL postgres/trust on 127.0.0.1:5432, Kafka on 127.0.0.1:9092 (scripts/services.sh up
+# starts them), kcat, curl; binlog also python3 (writer pacing, latency figures).
 # Everything a run creates is named bench_<UTC time>_<pid>; databases, topics and work files
 # are removed at the end (also on failure or Ctrl-C) and every sluice process it started is
 # stopped.
@@ -47,7 +69,8 @@ die() {
 }
 log() { echo "bench: $*" >&2; }
 
-[[ ${1:-} == poll ]] || usage 2
+MODE=${1:-}
+[[ $MODE == poll || $MODE == binlog ]] || usage 2
 shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
@@ -57,11 +80,22 @@ SETTLE=3
 TIMEOUT=
 KEEP=0
 BIN_ARG=
+FLAVOR=mariadb
+TXN_ROWS=1000
+MAX_BATCH_ROWS=
+LAT_RATE=5000
+LAT_SECS=
+QUICK=0
 while (($#)); do
   case $1 in
     --rows) ROWS=${2:?--rows needs a value}; shift 2 ;;
     --rows=*) ROWS=${1#*=}; shift ;;
-    --quick) ROWS=50000; shift ;;
+    --quick) ROWS=50000; QUICK=1; shift ;;
+    --flavor) FLAVOR=${2:?}; shift 2 ;;
+    --txn-rows) TXN_ROWS=${2:?}; shift 2 ;;
+    --max-batch-rows) MAX_BATCH_ROWS=${2:?}; shift 2 ;;
+    --latency-rate) LAT_RATE=${2:?}; shift 2 ;;
+    --latency-secs) LAT_SECS=${2:?}; shift 2 ;;
     --batch-max-rows) BATCH_MAX_ROWS=${2:?}; shift 2 ;;
     --sink-batch-size) SINK_BATCH=${2:?}; shift 2 ;;
     --pk-mode) PK_MODE=${2:?}; shift 2 ;;
@@ -73,22 +107,27 @@ while (($#)); do
     *) echo "bench: unknown argument: $1" >&2; usage 2 ;;
   esac
 done
-for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE; do
+LAT_SECS=${LAT_SECS:-$((QUICK ? 5 : 20))}
+[[ $FLAVOR == mariadb || $FLAVOR == mysql ]] || die "--flavor must be mariadb or mysql"
+for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE TXN_ROWS LAT_RATE LAT_SECS ${MAX_BATCH_ROWS:+MAX_BATCH_ROWS}; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
+((TXN_ROWS > 0 && LAT_RATE >= 100)) || die "--txn-rows must be > 0 and --latency-rate >= 100"
 ((ROWS > 0 && BATCH_MAX_ROWS > 0 && SINK_BATCH > 0)) || die "--rows, --batch-max-rows and --sink-batch-size must be > 0"
 [[ $PK_MODE == record_key || $PK_MODE == none ]] || die "--pk-mode must be record_key or none"
 TIMEOUT=${TIMEOUT:-$((ROWS / 1000 > 120 ? ROWS / 1000 : 120))}
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be an integer"
 
-for tool in mariadb psql kcat curl awk; do
+for tool in mariadb psql kcat curl awk $([[ $MODE == binlog ]] && echo python3); do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/services.sh up installs the services and kcat)"
 done
 BOOTSTRAP=127.0.0.1:9092
 HZ=$(getconf CLK_TCK)
 NPROC=$(nproc)
 
-my() { mariadb -h127.0.0.1 -P3306 -uroot --batch "$@"; }
+MY_PORT=3306
+[[ $MODE == binlog && $FLAVOR == mysql ]] && MY_PORT=3307
+my() { mariadb -h127.0.0.1 -P"$MY_PORT" -uroot --batch "$@"; }
 pg() { psql -h 127.0.0.1 -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 # ----------------------------------------------------------------------------- run state
@@ -101,6 +140,7 @@ TOPIC=${PREFIX}narrow
 KCAT_TOPIC=${PREFIX}kcat
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 SLUICE_PIDS=()
+BG_PIDS=() # helper processes (binlog: the latency consumer)
 CREATED_MY=()
 CREATED_PG=0
 CREATED_TOPICS=0
@@ -126,6 +166,7 @@ cleanup() {
   local rc=$? pid db
   trap - EXIT INT TERM
   for pid in "${SLUICE_PIDS[@]}"; do stop_pid "$pid"; done
+  for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   if ((KEEP)); then
     log "kept (--keep): MariaDB databases: ${CREATED_MY[*]:-none}; PostgreSQL database: $( ((CREATED_PG)) && echo "$SINK_DB" || echo none); topics: $( ((CREATED_TOPICS)) && echo "$TOPIC $KCAT_TOPIC" || echo none); files: $WORK"
     exit "$rc"
@@ -140,7 +181,7 @@ cleanup() {
   if ((CREATED_TOPICS)) && [[ -d /var/lib/sluice-test/kafka/libs ]] && command -v java >/dev/null; then
     # Best effort: topics are uniquely named, so leaving them is harmless, only disk space.
     java -cp '/var/lib/sluice-test/kafka/libs/*' org.apache.kafka.tools.TopicCommand \
-      --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "${PREFIX}(narrow|kcat)" >/dev/null 2>&1 \
+      --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "${PREFIX}(narrow|kcat|lat)" >/dev/null 2>&1 \
       || log "could not delete topics $TOPIC, $KCAT_TOPIC (harmless; they stay)"
   fi
   if ((OK)); then
@@ -169,7 +210,11 @@ proc_ticks() {
 }
 vm_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-MARIADB_PID=$(pgrep -xo mariadbd || pgrep -xo mysqld || echo 0)
+if [[ $MY_PORT == 3307 ]]; then
+  MARIADB_PID=$(pgrep -xo mysqld || echo 0)
+else
+  MARIADB_PID=$(pgrep -xo mariadbd || pgrep -xo mysqld || echo 0)
+fi
 KAFKA_PID=$(cat /var/lib/sluice-test/kafka/kafka.pid 2>/dev/null || pgrep -fo 'kafka\.Kafka' || echo 0)
 PG_PID=0
 pg_data=$(pg -d postgres -tAc "SHOW data_directory" 2>/dev/null || true)
@@ -326,6 +371,12 @@ V_KCAT="$V_KCAT ($(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -n 1))"
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MEM_GB=$(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+if [[ $MODE == binlog ]]; then
+  # shellcheck source=scripts/bench-binlog.sh
+  . "$ROOT/scripts/bench-binlog.sh"
+  exit 0
+fi
 
 log "run $RUN_ID: $ROWS rows; work dir $WORK"
 log "loading $ROWS rows into MariaDB $SRC_DB.narrow (not timed)"

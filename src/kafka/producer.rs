@@ -35,6 +35,8 @@ pub struct PipelineProducer {
     pipeline: String,
     pending: Vec<DeliveryFuture>,
     in_txn: bool,
+    /// `sluice_source_messages_produced_total` of this pipeline (one lookup, not one per record).
+    produced: prometheus::IntCounter,
 }
 
 impl PipelineProducer {
@@ -98,6 +100,9 @@ impl PipelineProducer {
             pipeline: pipeline.to_string(),
             pending: Vec::new(),
             in_txn: false,
+            produced: METRICS
+                .source_messages_produced
+                .with_label_values(&[pipeline]),
         })
     }
 
@@ -141,10 +146,7 @@ impl PipelineProducer {
             match self.inner.send_result(record) {
                 Ok(fut) => {
                     self.pending.push(fut);
-                    METRICS
-                        .source_messages_produced
-                        .with_label_values(&[&self.pipeline])
-                        .inc();
+                    self.produced.inc();
                     return Ok(());
                 }
                 Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {

@@ -332,7 +332,7 @@ pub async fn run(
         }
     };
     drop(conn);
-    let (tx, rx) = mpsc::channel::<Batch>(1);
+    let (tx, rx) = mpsc::channel::<Batch>(publish::QUEUE_BATCHES);
     let publisher = tokio::spawn(publish::run(producer, rx, target(), cfg.name.clone()));
     let result = stream_from(
         &pool,

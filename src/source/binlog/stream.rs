@@ -559,6 +559,24 @@ impl<'a> Streamer<'a> {
                     "rows event at {event_pos} could not be decoded (panic in the row parser)"
                 ))
             })?;
+        // One event value for the whole rows event: per row only the images
+        // and the ordinal change (no per-row clones of names and positions).
+        let gtid = self.txn.as_ref().and_then(|t| t.gtid_text.clone());
+        let mut change = ChangeEvent {
+            table: table.id.clone(),
+            op,
+            before: None,
+            after: None,
+            schema: Arc::clone(&table.schema),
+            position: Position::Binlog(BinlogCoord {
+                at: event_pos.clone(),
+                gtid,
+                row: 0,
+                snapshot: false,
+                server_id: self.server_id,
+            }),
+            ts_ms,
+        };
         for row in decoded {
             let (before, after) =
                 row.map_err(|e| SourceError::Setup(format!("rows event at {event_pos}: {e}")))?;
@@ -569,7 +587,6 @@ impl<'a> Streamer<'a> {
             }
             txn.rows_in_batch += 1;
             let ordinal = txn.rows - 1;
-            let gtid = txn.gtid_text.clone();
             let conv = |r: Option<mysql_async::binlog::row::BinlogRow>| {
                 r.map(|r| table.decode_row(r.unwrap(), self.cfg.tz_offset))
                     .transpose()
@@ -578,27 +595,18 @@ impl<'a> Streamer<'a> {
                         source: e,
                     })
             };
-            let change = ChangeEvent {
-                table: table.id.clone(),
-                op,
-                before: conv(before)?,
-                after: conv(after)?,
-                schema: Arc::clone(&table.schema),
-                position: Position::Binlog(BinlogCoord {
-                    at: event_pos.clone(),
-                    gtid: gtid.clone(),
-                    row: ordinal,
-                    snapshot: false,
-                    server_id: self.server_id,
-                }),
-                ts_ms,
+            change.before = conv(before)?;
+            change.after = conv(after)?;
+            let Position::Binlog(coord) = &mut change.position else {
+                break; // built as Binlog above
             };
+            coord.row = ordinal;
             let info = self.emitter.wants_source_info().then(|| SourceInfo {
                 snapshot: Some("false".into()),
                 server_id: i64::from(self.server_id),
-                gtid,
-                file: event_pos.file.clone(),
-                pos: i64::try_from(event_pos.pos).unwrap_or(i64::MAX),
+                gtid: coord.gtid.clone(),
+                file: coord.at.file.clone(),
+                pos: i64::try_from(coord.at.pos).unwrap_or(i64::MAX),
                 row: i32::try_from(ordinal).unwrap_or(i32::MAX),
                 processed_ts_ms: None,
                 ..SourceInfo::default()
