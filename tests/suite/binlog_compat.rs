@@ -52,7 +52,7 @@ async fn mysql_compressed_transactions_and_tagged_gtids_resume_exactly() {
     );
     assert_eq!(
         msgs[0].1.as_ref().expect("row")["payload"]["j"],
-        r#"{"a":[1,2]}"#
+        r#"{"a": [1, 2]}"#
     );
     let log = daemon.log_text();
     assert!(
@@ -73,11 +73,11 @@ async fn json_state(db: &MySqlServer) -> BTreeMap<String, Json> {
         .map(|r| {
             let id: i64 = r[0].parse().expect("id");
             let seq: i64 = r[1].parse().expect("seq");
+            // The binlog's binary JSON is printed as MySQL prints it (as the snapshot reads it).
             let j = if r[2] == "NULL" {
                 Json::Null
             } else {
-                let v: Json = serde_json::from_str(&r[2]).expect("json");
-                Json::String(v.to_string())
+                Json::String(r[2].clone())
             };
             (
                 serde_json::json!({"id": id}).to_string(),

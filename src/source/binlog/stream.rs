@@ -48,6 +48,10 @@ const MARIA_GTID: u8 = 162;
 const TRANSACTION_PAYLOAD: u8 = 40;
 const HEARTBEAT: u8 = 27;
 
+/// Longest a change ready to publish waits for more source transactions to
+/// share its Kafka transaction.
+const MAX_BATCH_WAIT: Duration = Duration::from_millis(20);
+
 /// The GTID state being tracked.
 #[derive(Debug, Clone)]
 pub enum GtidState {
@@ -128,6 +132,8 @@ pub struct Streamer<'a> {
     /// Inside a MySQL TRANSACTION_PAYLOAD (compressed transaction): its
     /// events carry no checksum and end position 0.
     in_payload: bool,
+    /// When a batch was last handed to the publisher.
+    last_flush: Instant,
 }
 
 fn sid_text(sid: [u8; 16]) -> String {
@@ -190,6 +196,7 @@ impl<'a> Streamer<'a> {
             last_event_ts: 0,
             last_sent: Some(from.clone()),
             in_payload: false,
+            last_flush: Instant::now(),
         }
     }
 
@@ -203,6 +210,7 @@ impl<'a> Streamer<'a> {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lookahead = None;
+        let mut batch_started: Option<Instant> = None;
         let lag = SourceLag::start(&self.cfg.pipeline);
         let mut last_heartbeat = Instant::now();
         loop {
@@ -217,6 +225,9 @@ impl<'a> Streamer<'a> {
                     ev = stream.next() => ev,
                     _ = tick.tick() => {
                         self.on_tick(tx, &mut last_heartbeat).await?;
+                        if self.batch.messages.is_empty() {
+                            batch_started = None;
+                        }
                         continue;
                     }
                 },
@@ -227,7 +238,12 @@ impl<'a> Streamer<'a> {
                 Some(Ok(ev)) => ev,
             };
             let txn_ended = self.on_event(&ev, stream)?;
+            if batch_started.is_none() && !self.batch.messages.is_empty() {
+                batch_started = Some(Instant::now());
+            }
             if let Some(split) = self.split_if_large() {
+                batch_started = None;
+                self.last_flush = Instant::now();
                 if tx.send(split).await.is_err() {
                     return Ok(());
                 }
@@ -238,9 +254,16 @@ impl<'a> Streamer<'a> {
                     lag.caught_up_at(i64::from(self.last_event_ts) * 1000);
                 }
                 if self.batch.messages.is_empty() {
-                    continue; // offset-only: flushed by the tick
-                }
-                if self.batch.messages.len() < self.cfg.max_batch_rows {
+                    // Offset only (other tables' transactions): the tick stores it, or
+                    // here once per tick while events never pause long enough for one.
+                    if self.last_flush.elapsed() < self.cfg.tick {
+                        continue;
+                    }
+                } else if self.batch.messages.len() < self.cfg.max_batch_rows
+                    && batch_started.is_some_and(|t| t.elapsed() < MAX_BATCH_WAIT)
+                {
+                    // Group more source transactions while they keep coming, but
+                    // never hold published-ready rows longer than MAX_BATCH_WAIT.
                     if let Some(ev) = stream.next().now_or_never() {
                         lookahead = Some(ev);
                         continue;
@@ -248,6 +271,8 @@ impl<'a> Streamer<'a> {
                 }
                 let full = std::mem::take(&mut self.batch);
                 self.last_sent.clone_from(&full.offset);
+                self.last_flush = Instant::now();
+                batch_started = None;
                 if tx.send(full).await.is_err() {
                     return Ok(());
                 }
@@ -310,6 +335,7 @@ impl<'a> Streamer<'a> {
             .with_label_values(&[&self.cfg.pipeline])
             .inc();
         self.last_sent.clone_from(&batch.offset);
+        self.last_flush = Instant::now();
         if tx.send(batch).await.is_err() {
             return Ok(());
         }
