@@ -133,7 +133,14 @@ impl SinkConsumer {
     ) -> Result<(), KafkaError> {
         self.next = next;
         self.checked.clear();
+        let owned = self.owned();
         for ((topic, partition), held) in std::mem::take(&mut self.resume) {
+            if !owned
+                .as_ref()
+                .is_none_or(|o| o.contains(&(topic.clone(), partition)))
+            {
+                continue; // no longer ours: its new owner resumes it
+            }
             let to = self
                 .next
                 .get(&(topic.clone(), partition))
@@ -150,6 +157,31 @@ impl SinkConsumer {
                 .map_err(|e| KafkaError::client("seeking", e))?;
         }
         Ok(())
+    }
+
+    /// Holds back the records of a batch that was not applied (another member
+    /// applied part of it): the next [`SinkConsumer::set_stored_offsets`]
+    /// repositions their partitions to the stored offset, or to the first
+    /// held record when nothing is stored.
+    pub fn hold_back(&mut self, batch: &[OwnedMessage]) {
+        for m in batch {
+            let at = self
+                .resume
+                .entry((m.topic().to_string(), m.partition()))
+                .or_insert(m.offset());
+            *at = (*at).min(m.offset());
+        }
+    }
+
+    /// The partitions currently assigned to this member (`None` when unknown).
+    fn owned(&self) -> Option<HashSet<(String, i32)>> {
+        let tpl = self.consumer.assignment().ok()?;
+        Some(
+            tpl.elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+        )
     }
 
     /// Records offsets applied by a committed batch.
@@ -232,14 +264,7 @@ impl SinkConsumer {
     /// Drops records of partitions this member no longer owns and records
     /// already applied (after a reload of stored offsets).
     pub fn retain_owned(&self, batch: &mut Vec<OwnedMessage>) {
-        let owned: HashSet<(String, i32)> = match self.consumer.assignment() {
-            Ok(tpl) => tpl
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect(),
-            Err(_) => return,
-        };
+        let Some(owned) = self.owned() else { return };
         batch.retain(|m| {
             let tp = (m.topic().to_string(), m.partition());
             owned.contains(&tp) && self.next.get(&tp).is_none_or(|&n| m.offset() >= n)

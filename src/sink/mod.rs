@@ -116,25 +116,37 @@ pub async fn run(
         if batch.is_empty() {
             continue;
         }
-        let stored = target.load_offsets(&cfg.name).await?;
-        let dropped = consumer.drop_applied(&stored, &mut batch);
-        if dropped > 0 {
-            tracing::warn!(pipeline = %cfg.name, records = dropped,
-                "records already applied by another member of the group; skipped");
-        }
-        if batch.is_empty() {
-            continue;
-        }
         let started = Instant::now();
         // Collect the next batch while this one is applied (the database round
         // trips leave the task idle). Its records are all past this batch's, and
-        // it goes through the same rebalance and stale-member checks above.
+        // it goes through the same rebalance checks above.
         let (applied, next) = tokio::join!(
             state.apply_batch(&mut target, &batch),
             consumer.collect(batch_size, max_wait, &cancel)
         );
-        let offsets = applied?;
-        pending = Some(next?);
+        let next = next?;
+        let offsets = match applied {
+            Ok(offsets) => offsets,
+            Err(SinkError::OffsetsMoved {
+                topic,
+                partition,
+                stored,
+                first,
+            }) => {
+                // Another member applied records of this batch after this one
+                // lost the partition without noticing (the apply transaction's
+                // compare-and-set refused it): resume from the stored offsets.
+                tracing::warn!(pipeline = %cfg.name, topic = %topic, partition, stored, first,
+                    "records already applied by another member of the group; resuming from the stored offsets");
+                consumer.hold_back(&batch);
+                consumer.hold_back(&next);
+                let stored = target.load_offsets(&cfg.name).await?;
+                consumer.set_stored_offsets(stored)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        pending = Some(next);
         consumer.applied(&offsets);
         consumer.commit_group(&offsets);
         METRICS
@@ -174,17 +186,30 @@ struct Item<'m> {
 
 /// The next offset of every partition in `items`.
 fn next_offsets<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> NextOffsets {
-    let mut next: NextOffsets = Vec::new();
+    offset_bounds(msgs)
+        .into_iter()
+        .map(|(t, p, _, next)| (t, p, next))
+        .collect()
+}
+
+/// (topic, partition, first offset, next offset) of every partition in
+/// `msgs`, in order of first appearance.
+fn offset_bounds<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> Vec<(String, i32, i64, i64)> {
+    let mut bounds: Vec<(String, i32, i64, i64)> = Vec::new();
     for msg in msgs {
-        match next
+        let o = msg.offset();
+        match bounds
             .iter_mut()
-            .find(|(t, p, _)| t == msg.topic() && *p == msg.partition())
+            .find(|(t, p, _, _)| t == msg.topic() && *p == msg.partition())
         {
-            Some(e) => e.2 = e.2.max(msg.offset() + 1),
-            None => next.push((msg.topic().to_string(), msg.partition(), msg.offset() + 1)),
+            Some(e) => {
+                e.2 = e.2.min(o);
+                e.3 = e.3.max(o + 1);
+            }
+            None => bounds.push((msg.topic().to_string(), msg.partition(), o, o + 1)),
         }
     }
-    next
+    bounds
 }
 
 struct SinkState<'a> {
@@ -252,11 +277,15 @@ impl SinkState<'_> {
             self.cfg.delete_enabled,
             true,
         )?;
-        let offsets: Vec<target::OffsetRow> = next_offsets(items.iter().map(|i| i.msg))
-            .into_iter()
-            .map(|(t, p, o)| (self.cfg.name.clone(), t, p, o))
+        let bounds = offset_bounds(items.iter().map(|i| i.msg));
+        let name = &self.cfg.name;
+        let first: Vec<target::OffsetRow> = (bounds.iter())
+            .map(|(t, p, f, _)| (name.clone(), t.clone(), *p, *f))
             .collect();
-        target.apply_steps(&statements, &offsets).await?;
+        let offsets: Vec<target::OffsetRow> = (bounds.into_iter())
+            .map(|(t, p, _, n)| (name.clone(), t, p, n))
+            .collect();
+        target.apply_steps(&statements, &offsets, &first).await?;
         for (table, op, n) in &counts.applied {
             METRICS
                 .sink_rows_applied
