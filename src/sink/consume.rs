@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
@@ -199,66 +199,87 @@ impl SinkConsumer {
         max_wait: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<OwnedMessage>, KafkaError> {
-        let mut out = Vec::new();
-        let mut deadline: Option<Instant> = None;
+        let mut out = Vec::with_capacity(max.min(1 << 16));
+        // One timer for the whole batch: 500 ms for the first record, then
+        // `max_wait` after it (no per-record timeout or clock read).
+        let timer = tokio::time::sleep(Duration::from_millis(500));
+        tokio::pin!(timer);
+        let mut started = false;
         let mut seeked: HashSet<(String, i32)> = HashSet::new();
+        // The partition of the last record taken: its next records need no
+        // checks (offsets only grow within a partition, and it was checked).
+        let mut last: Option<(String, i32)> = None;
         while out.len() < max {
-            let wait = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_millis(500),
-            };
-            if deadline.is_some() && wait.is_zero() {
-                break;
-            }
             let msg = tokio::select! {
-                _ = cancel.cancelled() => break,
-                r = tokio::time::timeout(wait, self.consumer.recv()) => match r {
-                    Err(_) if deadline.is_some() => break,
-                    Err(_) => return Ok(out),
-                    Ok(Err(e)) => return Err(KafkaError::client("consuming", e)),
-                    Ok(Ok(m)) => m.detach(),
+                biased;
+                r = self.consumer.recv() => match r {
+                    Ok(m) => m.detach(),
+                    Err(e) => return Err(KafkaError::client("consuming", e)),
                 },
+                _ = cancel.cancelled() => break,
+                _ = &mut timer => break,
             };
-            let tp = (msg.topic().to_string(), msg.partition());
             if self.rebalanced.load(Ordering::SeqCst) {
                 // The assignment changed under us: hold this record back and let
                 // the caller reload stored offsets, then resume from it.
-                self.resume.insert(tp, msg.offset());
+                self.resume
+                    .insert((msg.topic().to_string(), msg.partition()), msg.offset());
                 break;
             }
-            if seeked.contains(&tp) {
+            let same = last
+                .as_ref()
+                .is_some_and(|(t, p)| *p == msg.partition() && t == msg.topic());
+            if !same && !self.admit(&msg, &mut out, &mut seeked)? {
+                last = None;
                 continue;
             }
-            if let Some(&next) = self.next.get(&tp) {
-                if msg.offset() < next {
-                    continue; // already applied
-                }
-                // A transactional producer's commit marker takes one offset and
-                // is never delivered, so the first record after a committed
-                // batch is normally `next + 1`: only a larger gap means the
-                // group offset is ahead of what the target holds.
-                if msg.offset() > next + 1 && !self.checked.contains(&tp) {
-                    // The group offset is ahead of what the target holds: go back.
-                    tracing::warn!(topic = %tp.0, partition = tp.1, from = msg.offset(), to = next,
-                        "group offset ahead of the target's stored offset; seeking back");
-                    self.checked.insert(tp.clone());
-                    self.consumer
-                        .seek(&tp.0, tp.1, Offset::Offset(next), Duration::from_secs(10))
-                        .map_err(|e| KafkaError::client("seeking", e))?;
-                    out.retain(|m: &OwnedMessage| {
-                        (m.topic(), m.partition()) != (tp.0.as_str(), tp.1)
-                    });
-                    seeked.insert(tp);
-                    continue;
-                }
+            if !same {
+                last = Some((msg.topic().to_string(), msg.partition()));
             }
-            self.checked.insert(tp);
-            if deadline.is_none() {
-                deadline = Some(Instant::now() + max_wait);
+            if !started {
+                started = true;
+                timer.as_mut().reset(tokio::time::Instant::now() + max_wait);
             }
             out.push(msg);
         }
         Ok(out)
+    }
+
+    /// Checks the first record of a run from one partition: false when it is
+    /// to be skipped (already applied, or its partition was sought back).
+    fn admit(
+        &mut self,
+        msg: &OwnedMessage,
+        out: &mut Vec<OwnedMessage>,
+        seeked: &mut HashSet<(String, i32)>,
+    ) -> Result<bool, KafkaError> {
+        let tp = (msg.topic().to_string(), msg.partition());
+        if seeked.contains(&tp) {
+            return Ok(false);
+        }
+        if let Some(&next) = self.next.get(&tp) {
+            if msg.offset() < next {
+                return Ok(false); // already applied
+            }
+            // A transactional producer's commit marker takes one offset and
+            // is never delivered, so the first record after a committed
+            // batch is normally `next + 1`: only a larger gap means the
+            // group offset is ahead of what the target holds.
+            if msg.offset() > next + 1 && !self.checked.contains(&tp) {
+                // The group offset is ahead of what the target holds: go back.
+                tracing::warn!(topic = %tp.0, partition = tp.1, from = msg.offset(), to = next,
+                    "group offset ahead of the target's stored offset; seeking back");
+                self.checked.insert(tp.clone());
+                self.consumer
+                    .seek(&tp.0, tp.1, Offset::Offset(next), Duration::from_secs(10))
+                    .map_err(|e| KafkaError::client("seeking", e))?;
+                out.retain(|m: &OwnedMessage| (m.topic(), m.partition()) != (tp.0.as_str(), tp.1));
+                seeked.insert(tp);
+                return Ok(false);
+            }
+        }
+        self.checked.insert(tp);
+        Ok(true)
     }
 
     /// Drops records of partitions this member no longer owns and records
