@@ -85,6 +85,18 @@ impl Dialect {
             first = false;
             sql.push_str(tuple);
         }
+        sql.push_str(&self.upsert_clause(columns, key)?);
+        Ok(sql)
+    }
+
+    /// The conflict clause of an upsert: MySQL ` ON DUPLICATE KEY UPDATE …`,
+    /// PostgreSQL/SQLite ` ON CONFLICT (key) DO UPDATE SET … | DO NOTHING`.
+    pub(crate) fn upsert_clause(
+        &self,
+        columns: &[&str],
+        key: &[&str],
+    ) -> Result<String, SinkError> {
+        let mut sql = String::new();
         let non_key: Vec<&str> = columns
             .iter()
             .copied()
