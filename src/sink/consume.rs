@@ -292,28 +292,6 @@ impl SinkConsumer {
         });
     }
 
-    /// Drops the records of `batch` below the target's `stored` next offsets
-    /// (read right before applying) and remembers those offsets; returns how
-    /// many were dropped. Records are only ever below them when another
-    /// member of the group applied them after this one lost the partition.
-    pub fn drop_applied(
-        &mut self,
-        stored: &HashMap<(String, i32), i64>,
-        batch: &mut Vec<OwnedMessage>,
-    ) -> usize {
-        for (tp, &offset) in stored {
-            let next = self.next.entry(tp.clone()).or_insert(offset);
-            *next = (*next).max(offset);
-        }
-        let before = batch.len();
-        batch.retain(|m| {
-            stored
-                .get(&(m.topic().to_string(), m.partition()))
-                .is_none_or(|&n| m.offset() >= n)
-        });
-        before - batch.len()
-    }
-
     /// Commits `offsets` (next offsets) to the group, asynchronously.
     pub fn commit_group(&self, offsets: &[(String, i32, i64)]) {
         let mut tpl = TopicPartitionList::new();
@@ -325,47 +303,5 @@ impl SinkConsumer {
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::debug!(error = %e, "group offset commit failed; the target's offsets stay authoritative");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rdkafka::Timestamp;
-
-    use super::*;
-    use crate::config::Config;
-
-    fn msg(partition: i32, offset: i64) -> OwnedMessage {
-        OwnedMessage::new(
-            None,
-            None,
-            "t".into(),
-            Timestamp::NotAvailable,
-            partition,
-            offset,
-            None,
-        )
-    }
-
-    #[tokio::test]
-    async fn records_another_member_applied_are_dropped_and_remembered() {
-        let cfg = Config::from_toml_str(
-            "[kafka]\nbootstrap_servers='127.0.0.1:1'\n[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n",
-        )
-        .expect("config");
-        // Creating the client does not contact the broker.
-        let mut consumer = SinkConsumer::new(&cfg.sink[0], &cfg.kafka).expect("consumer");
-        consumer.applied(&[("t".into(), 0, 10), ("t".into(), 1, 5)]);
-        let mut batch = vec![msg(0, 10), msg(0, 11), msg(1, 5), msg(1, 6), msg(1, 7)];
-        // Another member applied partition 1 up to offset 7 meanwhile.
-        let stored = HashMap::from([(("t".to_string(), 0), 10), (("t".to_string(), 1), 7)]);
-        assert_eq!(consumer.drop_applied(&stored, &mut batch), 2);
-        let left: Vec<(i32, i64)> = batch.iter().map(|m| (m.partition(), m.offset())).collect();
-        assert_eq!(left, [(0, 10), (0, 11), (1, 7)]);
-        assert_eq!(consumer.next.get(&("t".to_string(), 1)), Some(&7));
-        // A stored offset never moves the known one back.
-        let older = HashMap::from([(("t".to_string(), 0), 3)]);
-        assert_eq!(consumer.drop_applied(&older, &mut batch), 0);
-        assert_eq!(consumer.next.get(&("t".to_string(), 0)), Some(&10));
     }
 }

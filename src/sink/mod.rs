@@ -13,10 +13,18 @@
 //! Contract: records of one partition are applied in offset order; a record
 //! is "applied" when its row change and its next offset are committed in the
 //! target; re-delivery after a crash or rebalance is skipped by offset, so
-//! every record is applied exactly once. Right before each batch is applied
-//! the stored offsets are read again and records another member of the group
-//! applied meanwhile are dropped (a member that lost its partitions without
-//! noticing, e.g. after a long pause, cannot apply them a second time).
+//! every record is applied exactly once. The apply transaction starts with a
+//! compare-and-set of the offsets: it locks the batch's partitions' rows of
+//! `sluice_sink_offsets` and, when a stored next offset is past the batch's
+//! first offset (another member of the group applied those records, e.g.
+//! while this one was frozen through a rebalance), rolls back with
+//! [`SinkError::OffsetsMoved`]; the sink then reloads the stored offsets and
+//! resumes from them, so nothing is applied a second time.
+//!
+//! **Pipelining.** Decoding and mapping batch N+1 runs in the sink's task
+//! while batch N is applied in a spawned task that owns the target
+//! connection; one batch is in flight at a time, batches commit in order,
+//! and the consumer learns a batch's offsets only after its commit.
 //!
 //! **Bad records** (`errors_tolerance = "all"`): a record that cannot be
 //! decoded or mapped, whose schema the table cannot follow (an incompatible

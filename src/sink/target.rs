@@ -43,6 +43,10 @@ pub use sqlite::SqliteTarget;
 #[path = "postgres_tls.rs"]
 mod postgres_tls;
 
+#[path = "target_claim.rs"]
+mod claim;
+use claim::{stored_offset_row, Claim, OwnedClaim};
+
 use futures::SinkExt;
 
 use super::dialect::Dialect;
@@ -608,73 +612,6 @@ impl PostgresTarget {
             }
         }
     }
-}
-
-/// The offsets compare-and-set of one apply transaction (see [`Target::apply_steps`]).
-#[derive(Clone, Copy)]
-pub(crate) struct Claim<'a> {
-    /// `Dialect::offsets_lock` statements; the last one returns the stored rows.
-    lock: &'a [String],
-    /// The batch's first offset per partition.
-    first: &'a [OffsetRow],
-}
-
-/// [`Claim`] with owned parts, for the SQLite worker thread.
-pub(crate) struct OwnedClaim {
-    lock: Vec<String>,
-    first: Vec<OffsetRow>,
-}
-
-impl Claim<'_> {
-    fn owned(self) -> OwnedClaim {
-        OwnedClaim {
-            lock: self.lock.to_vec(),
-            first: self.first.to_vec(),
-        }
-    }
-
-    /// `Err(OffsetsMoved)` when a stored next offset is past the batch's first offset.
-    fn check(&self, stored: &[(String, i32, i64)]) -> Result<(), SinkError> {
-        check_claim(self.first, stored)
-    }
-}
-
-impl OwnedClaim {
-    fn check(&self, stored: &[(String, i32, i64)]) -> Result<(), SinkError> {
-        check_claim(&self.first, stored)
-    }
-}
-
-fn check_claim(first: &[OffsetRow], stored: &[(String, i32, i64)]) -> Result<(), SinkError> {
-    for (topic, partition, next) in stored {
-        let moved = first
-            .iter()
-            .find(|(_, t, p, _)| t == topic && p == partition)
-            .filter(|(_, _, _, f)| next > f);
-        if let Some((_, _, _, f)) = moved {
-            return Err(SinkError::OffsetsMoved {
-                topic: topic.clone(),
-                partition: *partition,
-                stored: *next,
-                first: *f,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// One `(topic, kafka_partition, next_offset)` row of a simple-protocol result.
-fn stored_offset_row(
-    topic: Option<&str>,
-    partition: Option<&str>,
-    next: Option<&str>,
-) -> Result<(String, i32, i64), SinkError> {
-    let bad = || SinkError::Invalid("unreadable sluice_sink_offsets row".into());
-    Ok((
-        topic.ok_or_else(bad)?.to_string(),
-        partition.and_then(|p| p.parse().ok()).ok_or_else(bad)?,
-        next.and_then(|n| n.parse().ok()).ok_or_else(bad)?,
-    ))
 }
 
 /// A described column; unmapped native types read as optional-length strings.
