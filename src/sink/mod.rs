@@ -124,17 +124,25 @@ pub async fn run(
         }
         let mut batch = consumer.collect(batch_size, max_wait, &cancel).await?;
         if consumer.take_rebalanced() {
-            stage.settle(&mut consumer, cfg).await?;
+            if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
+                // The partitions are repositioned: records collected after the
+                // refused batch must be fetched again, not applied past a gap.
+                consumer.hold_back(&batch);
+                batch.clear();
+            }
             stage.reload_offsets(&mut consumer, cfg).await?;
             consumer.retain_owned(&mut batch);
         }
         if batch.is_empty() {
-            stage.settle(&mut consumer, cfg).await?;
+            if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
+                stage.reload_offsets(&mut consumer, cfg).await?;
+            }
             continue;
         }
         // Decoding runs here while the previous batch is applied.
         let changes = decoding.prepare(&batch);
         if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
+            // As above: this batch follows the refused one, so it is fetched again.
             consumer.hold_back(&batch);
             stage.reload_offsets(&mut consumer, cfg).await?;
             continue;
@@ -205,6 +213,9 @@ impl Stage {
     }
 
     /// Waits for the batch in flight; on commit tells the consumer its offsets.
+    /// When the offsets compare-and-set refused it, its records are held back
+    /// and the caller must hold back every batch collected after it and
+    /// reload the stored offsets (which repositions the partitions).
     async fn settle(
         &mut self,
         consumer: &mut SinkConsumer,
