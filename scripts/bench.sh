@@ -13,6 +13,12 @@
 #           row is committed; baseline: LOAD DATA LOCAL INFILE of the same rows (TSV) into
 #           an identical empty table.
 #   sink    the same into a fresh PostgreSQL database; baseline: \copy FROM the TSV file.
+#   upsert  (--sink-modes with upsert) N upserts, half new keys and half updates: the first
+#           N/2 messages of that topic, then the same N/2 keys again with `a` changed, produced
+#           to a second topic with kcat (not timed); sluice sink (insert_mode=upsert) into
+#           MariaDB and PostgreSQL; baselines, the same N upserts in bulk: MariaDB LOAD DATA
+#           LOCAL INFILE ... REPLACE of the N-row TSV; PostgreSQL \copy of each half into an
+#           UNLOGGED staging table + INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE.
 # and prints rows, seconds, rows/s and sluice/baseline ratios, with the CPU seconds and peak
 # RSS of each process, the CPU the servers used and the CPU other processes on the machine
 # used meanwhile (a noise gauge: the machine is shared).
@@ -37,6 +43,7 @@
 #   --quick               50000 rows; binlog: and a 5 s latency run (CI smoke run)
 #   --batch-max-rows B    source batch_max_rows = rows per Kafka transaction (default 10000)
 #   --sink-batch-size S   sink batch_size = records per DB transaction (default 3000)
+#   --sink-modes M        sink insert modes to measure: insert | upsert | insert,upsert (default)
 #   --pk-mode M           sink pk_mode: record_key (default; id becomes the PRIMARY KEY) | none
 #   --settle S            seconds to pause before each timed run (default 3)
 #   --timeout S           deadline of each timed run (default max(120, N/1000))
@@ -75,6 +82,7 @@ shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
 SINK_BATCH=3000
+SINK_MODES=insert,upsert
 PK_MODE=record_key
 SETTLE=3
 TIMEOUT=
@@ -98,6 +106,7 @@ while (($#)); do
     --latency-secs) LAT_SECS=${2:?}; shift 2 ;;
     --batch-max-rows) BATCH_MAX_ROWS=${2:?}; shift 2 ;;
     --sink-batch-size) SINK_BATCH=${2:?}; shift 2 ;;
+    --sink-modes) SINK_MODES=${2:?}; shift 2 ;;
     --pk-mode) PK_MODE=${2:?}; shift 2 ;;
     --settle) SETTLE=${2:?}; shift 2 ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
@@ -115,6 +124,8 @@ done
 ((TXN_ROWS > 0 && LAT_RATE >= 100)) || die "--txn-rows must be > 0 and --latency-rate >= 100"
 ((ROWS > 0 && BATCH_MAX_ROWS > 0 && SINK_BATCH > 0)) || die "--rows, --batch-max-rows and --sink-batch-size must be > 0"
 [[ $PK_MODE == record_key || $PK_MODE == none ]] || die "--pk-mode must be record_key or none"
+[[ $SINK_MODES =~ ^(insert|upsert|insert,upsert|upsert,insert)$ ]] || die "--sink-modes must be insert, upsert or insert,upsert"
+[[ $SINK_MODES != *upsert* || $PK_MODE == record_key ]] || die "upsert needs --pk-mode record_key"
 TIMEOUT=${TIMEOUT:-$((ROWS / 1000 > 120 ? ROWS / 1000 : 120))}
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be an integer"
 
@@ -138,6 +149,7 @@ SINK_DB=bench_${RUN_ID}_sink # on MariaDB and on PostgreSQL
 PREFIX=bench_${RUN_ID}_
 TOPIC=${PREFIX}narrow
 KCAT_TOPIC=${PREFIX}kcat
+UPSERT_TOPIC=${PREFIX}upsert
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 SLUICE_PIDS=()
 BG_PIDS=() # helper processes (binlog: the latency consumer)
@@ -181,7 +193,7 @@ cleanup() {
   if ((CREATED_TOPICS)) && [[ -d /var/lib/sluice-test/kafka/libs ]] && command -v java >/dev/null; then
     # Best effort: topics are uniquely named, so leaving them is harmless, only disk space.
     java -cp '/var/lib/sluice-test/kafka/libs/*' org.apache.kafka.tools.TopicCommand \
-      --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "${PREFIX}(narrow|kcat|lat)" >/dev/null 2>&1 \
+      --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "${PREFIX}(narrow|kcat|lat|upsert)" >/dev/null 2>&1 \
       || log "could not delete topics $TOPIC, $KCAT_TOPIC (harmless; they stay)"
   fi
   if ((OK)); then
@@ -460,9 +472,12 @@ my -e "CREATE DATABASE \`$SINK_DB\`"
 CREATED_PG=1
 pg -d postgres -c "CREATE DATABASE \"$SINK_DB\""
 
-# sink_run KIND URL: one sluice sink from $TOPIC into URL, timed until every row is applied.
+# sink_run KIND URL [MODE TOPIC]: one sluice sink (insert_mode MODE, default insert) from
+# TOPIC (default $TOPIC) into URL, timed until every record is applied.
 sink_run() {
-  local kind=$1 url=$2 cfg=$WORK/sink-$1.toml
+  local kind=$1 url=$2 mode=${3:-insert} topic=${4:-$TOPIC}
+  local cfg=$WORK/sink-$mode-$kind.toml phase=sink
+  [[ $mode == insert ]] || phase=$mode
   PORT=$(free_port)
   cat >"$cfg" <<EOF
 [kafka]
@@ -472,23 +487,23 @@ bootstrap_servers = "$BOOTSTRAP"
 listen = "127.0.0.1:$PORT"
 
 [[sink]]
-name = "bench-$RUN_ID-$kind"
+name = "bench-$RUN_ID-$mode-$kind"
 url = "$url"
-topics = ["$TOPIC"]
+topics = ["$topic"]
 auto_create = true
-insert_mode = "insert"
+insert_mode = "$mode"
 pk_mode = "$PK_MODE"
 batch_size = $SINK_BATCH
 EOF
   settle
-  log "sink: sluice sink $TOPIC -> $kind $SINK_DB (batch_size=$SINK_BATCH, pk_mode=$PK_MODE)"
-  LOG=$WORK/sink-$kind.log
+  log "sink: sluice sink $topic -> $kind $SINK_DB (insert_mode=$mode, batch_size=$SINK_BATCH, pk_mode=$PK_MODE)"
+  LOG=$WORK/sink-$mode-$kind.log
   snapshot SB
   start_sluice "$cfg" "$LOG"
   wait_metrics sluice_sink_rows_applied_total "$ROWS"
   snapshot SA
   finish_sluice
-  record "sink $kind" "sluice sink Kafka -> $kind" "$(fsub "$T_DONE" "$T_START")" "$S_TICKS" "$S_RSS" SB SA \
+  record "$phase $kind" "sluice sink ($mode) Kafka -> $kind" "$(fsub "$T_DONE" "$T_START")" "$S_TICKS" "$S_RSS" SB SA \
     "$(steady_note "batch committed")"
 }
 
@@ -504,6 +519,8 @@ check_rows() { # check_rows KIND TABLE: count and sums equal the source's
   [[ $got == "$want" ]] || die "$kind table $table: (count, min, max, sum a) = ($got), source has ($want)"
 }
 
+# (body not indented, to keep the diff small)
+if [[ $SINK_MODES == *insert* ]]; then
 sink_run mariadb "mysql://root@127.0.0.1:3306/$SINK_DB"
 check_rows mariadb "$TOPIC"
 MY_DDL=$(my -N "$SINK_DB" -e "SHOW CREATE TABLE \`$TOPIC\`" | cut -f2- | sed 's/\\n/ /g; s/  */ /g')
@@ -532,10 +549,80 @@ timed_client psql -h 127.0.0.1 -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1 -d "
 snapshot SA
 record "sink postgres" "\\copy FROM file (baseline)" "$T_SECS" "$T_TICKS" "$T_RSS" SB SA
 check_rows postgres baseline
+fi
+
+# ----------------------------------------------------------------------------- upserts
+
+# same_rows KIND A B: (count, min id, max id, sum a) of tables A and B agree.
+same_rows() {
+  local kind=$1 q="SELECT COUNT(*), MIN(id), MAX(id), SUM(a) FROM" a b
+  if [[ $kind == mariadb ]]; then
+    a=$(my -N "$SINK_DB" -e "$q \`$2\`" | tr '\t' ' ')
+    b=$(my -N "$SINK_DB" -e "$q \`$3\`" | tr '\t' ' ')
+  else
+    a=$(pg -d "$SINK_DB" -tA -F ' ' -c "$q \"$2\"")
+    b=$(pg -d "$SINK_DB" -tA -F ' ' -c "$q \"$3\"")
+  fi
+  [[ $a == "$b" ]] || die "$kind: $2 has (count, min, max, sum a) = ($a), $3 has ($b)"
+  log "$kind: $2 and $3 agree: ($a)"
+}
+
+if [[ $SINK_MODES == *upsert* ]]; then
+  HALF=$((ROWS / 2))
+  # The N upserts: the first half of the rows as new keys, then the same keys with a + 1.
+  # Connect JSON values carry "a":<int> once (in the payload); keys are {"id":...}.
+  UP_DUMP=$WORK/upsert.dump
+  UP_TSV1=$WORK/upsert-1.tsv
+  UP_TSV2=$WORK/upsert-2.tsv
+  UP_TSV=$WORK/upsert.tsv
+  bump_a='{ if (match($0, /"a": ?-?[0-9]+/)) { t = substr($0, RSTART, RLENGTH); sub(/^"a": ?/, "", t);
+             $0 = substr($0, 1, RSTART - 1) "\"a\":" (t + 1) substr($0, RSTART + RLENGTH) } else { bad++ } print }
+           END { if (bad) { print "no \"a\" field in " bad " messages" > "/dev/stderr"; exit 1 } }'
+  { head -n "$HALF" "$DUMP"; head -n "$HALF" "$DUMP" | awk "$bump_a"; } >"$UP_DUMP"
+  head -n "$HALF" "$TSV" >"$UP_TSV1"
+  awk -F'\t' -v OFS='\t' '{ $2 = $2 + 1; print }' "$UP_TSV1" >"$UP_TSV2"
+  cat "$UP_TSV1" "$UP_TSV2" >"$UP_TSV"
+  UP_ROWS=$((2 * HALF))
+  log "upsert: producing $UP_ROWS upserts ($HALF new keys, then $HALF updates) -> topic $UPSERT_TOPIC (not timed)"
+  kcat -P -b "$BOOTSTRAP" -t "$UPSERT_TOPIC" -K '\t' -l "$UP_DUMP"
+  got=$(kcat -Q -b "$BOOTSTRAP" -t "$UPSERT_TOPIC:0:-1" | awk '{ print $NF }')
+  ((got == UP_ROWS)) || die "upsert topic holds $got messages, want $UP_ROWS"
+  SAVED_ROWS=$ROWS
+  ROWS=$UP_ROWS
+
+  sink_run mariadb "mysql://root@127.0.0.1:3306/$SINK_DB" upsert "$UPSERT_TOPIC"
+  my "$SINK_DB" -e "CREATE TABLE baseline_upsert LIKE \`$UPSERT_TOPIC\`"
+  settle
+  log "upsert baseline: LOAD DATA LOCAL INFILE ... REPLACE -> mariadb $SINK_DB.baseline_upsert"
+  snapshot SB
+  timed_client mariadb -h127.0.0.1 -P3306 -uroot --local-infile=1 "$SINK_DB" \
+    -e "LOAD DATA LOCAL INFILE '$UP_TSV' REPLACE INTO TABLE baseline_upsert (id, a, b, c)"
+  snapshot SA
+  record "upsert mariadb" "LOAD DATA ... REPLACE (baseline)" "$T_SECS" "$T_TICKS" "$T_RSS" SB SA
+  same_rows mariadb "$UPSERT_TOPIC" baseline_upsert
+
+  sink_run postgres "postgres://postgres@127.0.0.1:5432/$SINK_DB" upsert "$UPSERT_TOPIC"
+  pg -d "$SINK_DB" -c "CREATE TABLE baseline_upsert (LIKE \"$UPSERT_TOPIC\" INCLUDING ALL);
+    CREATE UNLOGGED TABLE upsert_stage (LIKE \"$UPSERT_TOPIC\")"
+  settle
+  log "upsert baseline: \\copy into a staging table + INSERT ... ON CONFLICT DO UPDATE, per half -> postgres"
+  merge="INSERT INTO baseline_upsert SELECT * FROM upsert_stage ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b, c = EXCLUDED.c; TRUNCATE upsert_stage;"
+  snapshot SB
+  timed_client psql -h 127.0.0.1 -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1 -d "$SINK_DB" \
+    -c "\\copy upsert_stage (id, a, b, c) FROM '$UP_TSV1'" -c "$merge" \
+    -c "\\copy upsert_stage (id, a, b, c) FROM '$UP_TSV2'" -c "$merge"
+  snapshot SA
+  record "upsert postgres" "\\copy + ON CONFLICT (baseline)" "$T_SECS" "$T_TICKS" "$T_RSS" SB SA
+  same_rows postgres "$UPSERT_TOPIC" baseline_upsert
+  ROWS=$SAVED_ROWS
+fi
 
 # ----------------------------------------------------------------------------- report
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+MY_DDL=${MY_DDL:-(insert run skipped)}
+PG_DDL=${PG_DDL:-(insert run skipped)}
+PG_PK=${PG_PK:-0}
 OK=1
 echo
 echo "Sluice benchmark: poll  (run $RUN_ID, sluice $REV, $(date -u '+%Y-%m-%d %H:%M UTC'))"
@@ -543,7 +630,7 @@ echo "machine : $NPROC CPUs ($CPU_MODEL), ${MEM_GB} GiB RAM; load average at sta
 echo "servers : MariaDB $V_MARIADB, PostgreSQL $V_PG, Kafka ${V_KAFKA:-?} (KRaft, 1 node, topics 1 partition), kcat $V_KCAT"
 echo "data    : $ROWS rows of narrow (id BIGINT PK, a INT NOT NULL, b VARCHAR(32), c DATETIME(3)); Connect JSON key+value ${MSG_BYTES} B/message on average ($DUMP_MB MiB in all)"
 echo "source  : kind=poll mode=incrementing incrementing_column=id batch_max_rows=$BATCH_MAX_ROWS poll_interval_ms=100 delivery=exactly-once; time = process start -> all rows committed in Kafka"
-echo "sink    : auto_create=true insert_mode=insert pk_mode=$PK_MODE batch_size=$SINK_BATCH max_wait_ms=200 (default); time = process start -> all rows committed in the target"
+echo "sink    : auto_create=true insert_mode=$SINK_MODES pk_mode=$PK_MODE batch_size=$SINK_BATCH max_wait_ms=200 (default); time = process start -> all rows committed in the target"
 echo "          MariaDB table: $MY_DDL"
 echo "          PostgreSQL table: $PG_DDL$( ((PG_PK)) && echo ", PRIMARY KEY (id)")"
 echo "baseline: kcat -P (librdkafka defaults: acks=all, not idempotent, no transactions); LOAD DATA LOCAL INFILE / \\copy of a TSV file into a table created LIKE the sink's"
@@ -570,7 +657,8 @@ for r in "${RESULTS[@]}"; do
   [[ -n $note ]] && NOTES+=("$what: $note")
 done
 echo
-echo "ratio = rows/s / the baseline's rows/s in the same phase (issue target: >= 0.50)."
+echo "ratio = rows/s / the baseline's rows/s in the same phase (issue targets: sink (insert) >= 0.50, upsert >= 0.30)."
+echo "upsert rows = upsert messages applied (half new keys, half updates of them), for sluice and the baseline alike."
 echo "cpu s (proc) = user+sys CPU seconds of the measured process (sluice / kcat / mariadb / psql client);"
 echo "mariadb/kafka/pg cpu s = CPU the servers used during the run (including other users' queries);"
 echo "others cpu % = the rest of the machine's busy CPU (other users' builds and tests, and this script's"

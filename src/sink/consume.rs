@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
@@ -90,10 +90,12 @@ impl SinkConsumer {
             .set("isolation.level", "read_committed")
             .set("topic.metadata.refresh.interval.ms", "10000")
             // Bounded prefetch (librdkafka's defaults queue up to 64 MiB and
-            // 100k messages per partition): a few batches ahead is enough.
-            .set("fetch.max.bytes", "16777216")
-            .set("max.partition.fetch.bytes", "16777216")
-            .set("queued.max.messages.kbytes", "16384")
+            // 100k messages per partition): a few batches ahead is enough, and
+            // with one batch decoding while another is applied, 8 MiB keeps
+            // peak RSS under 100 MB.
+            .set("fetch.max.bytes", "8388608")
+            .set("max.partition.fetch.bytes", "8388608")
+            .set("queued.max.messages.kbytes", "8192")
             .set("queued.min.messages", "20000")
             // A partition whose queue is full is fetched again this soon, not
             // after librdkafka's default 1 s (which stalls a sink that keeps up).
@@ -133,7 +135,14 @@ impl SinkConsumer {
     ) -> Result<(), KafkaError> {
         self.next = next;
         self.checked.clear();
+        let owned = self.owned();
         for ((topic, partition), held) in std::mem::take(&mut self.resume) {
+            if !owned
+                .as_ref()
+                .is_none_or(|o| o.contains(&(topic.clone(), partition)))
+            {
+                continue; // no longer ours: its new owner resumes it
+            }
             let to = self
                 .next
                 .get(&(topic.clone(), partition))
@@ -152,6 +161,31 @@ impl SinkConsumer {
         Ok(())
     }
 
+    /// Holds back the records of a batch that was not applied (another member
+    /// applied part of it): the next [`SinkConsumer::set_stored_offsets`]
+    /// repositions their partitions to the stored offset, or to the first
+    /// held record when nothing is stored.
+    pub fn hold_back(&mut self, batch: &[OwnedMessage]) {
+        for m in batch {
+            let at = self
+                .resume
+                .entry((m.topic().to_string(), m.partition()))
+                .or_insert(m.offset());
+            *at = (*at).min(m.offset());
+        }
+    }
+
+    /// The partitions currently assigned to this member (`None` when unknown).
+    fn owned(&self) -> Option<HashSet<(String, i32)>> {
+        let tpl = self.consumer.assignment().ok()?;
+        Some(
+            tpl.elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+        )
+    }
+
     /// Records offsets applied by a committed batch.
     pub fn applied(&mut self, offsets: &[(String, i32, i64)]) {
         for (t, p, o) in offsets {
@@ -167,105 +201,97 @@ impl SinkConsumer {
         max_wait: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<OwnedMessage>, KafkaError> {
-        let mut out = Vec::new();
-        let mut deadline: Option<Instant> = None;
+        let mut out = Vec::with_capacity(max.min(1 << 16));
+        // One timer for the whole batch: 500 ms for the first record, then
+        // `max_wait` after it (no per-record timeout or clock read).
+        let timer = tokio::time::sleep(Duration::from_millis(500));
+        tokio::pin!(timer);
+        let mut started = false;
         let mut seeked: HashSet<(String, i32)> = HashSet::new();
+        // The partition of the last record taken: its next records need no
+        // checks (offsets only grow within a partition, and it was checked).
+        let mut last: Option<(String, i32)> = None;
         while out.len() < max {
-            let wait = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_millis(500),
-            };
-            if deadline.is_some() && wait.is_zero() {
-                break;
-            }
             let msg = tokio::select! {
-                _ = cancel.cancelled() => break,
-                r = tokio::time::timeout(wait, self.consumer.recv()) => match r {
-                    Err(_) if deadline.is_some() => break,
-                    Err(_) => return Ok(out),
-                    Ok(Err(e)) => return Err(KafkaError::client("consuming", e)),
-                    Ok(Ok(m)) => m.detach(),
+                biased;
+                r = self.consumer.recv() => match r {
+                    Ok(m) => m.detach(),
+                    Err(e) => return Err(KafkaError::client("consuming", e)),
                 },
+                _ = cancel.cancelled() => break,
+                _ = &mut timer => break,
             };
-            let tp = (msg.topic().to_string(), msg.partition());
             if self.rebalanced.load(Ordering::SeqCst) {
                 // The assignment changed under us: hold this record back and let
                 // the caller reload stored offsets, then resume from it.
-                self.resume.insert(tp, msg.offset());
+                self.resume
+                    .insert((msg.topic().to_string(), msg.partition()), msg.offset());
                 break;
             }
-            if seeked.contains(&tp) {
+            let same = last
+                .as_ref()
+                .is_some_and(|(t, p)| *p == msg.partition() && t == msg.topic());
+            if !same && !self.admit(&msg, &mut out, &mut seeked)? {
+                last = None;
                 continue;
             }
-            if let Some(&next) = self.next.get(&tp) {
-                if msg.offset() < next {
-                    continue; // already applied
-                }
-                // A transactional producer's commit marker takes one offset and
-                // is never delivered, so the first record after a committed
-                // batch is normally `next + 1`: only a larger gap means the
-                // group offset is ahead of what the target holds.
-                if msg.offset() > next + 1 && !self.checked.contains(&tp) {
-                    // The group offset is ahead of what the target holds: go back.
-                    tracing::warn!(topic = %tp.0, partition = tp.1, from = msg.offset(), to = next,
-                        "group offset ahead of the target's stored offset; seeking back");
-                    self.checked.insert(tp.clone());
-                    self.consumer
-                        .seek(&tp.0, tp.1, Offset::Offset(next), Duration::from_secs(10))
-                        .map_err(|e| KafkaError::client("seeking", e))?;
-                    out.retain(|m: &OwnedMessage| {
-                        (m.topic(), m.partition()) != (tp.0.as_str(), tp.1)
-                    });
-                    seeked.insert(tp);
-                    continue;
-                }
+            if !same {
+                last = Some((msg.topic().to_string(), msg.partition()));
             }
-            self.checked.insert(tp);
-            if deadline.is_none() {
-                deadline = Some(Instant::now() + max_wait);
+            if !started {
+                started = true;
+                timer.as_mut().reset(tokio::time::Instant::now() + max_wait);
             }
             out.push(msg);
         }
         Ok(out)
     }
 
+    /// Checks the first record of a run from one partition: false when it is
+    /// to be skipped (already applied, or its partition was sought back).
+    fn admit(
+        &mut self,
+        msg: &OwnedMessage,
+        out: &mut Vec<OwnedMessage>,
+        seeked: &mut HashSet<(String, i32)>,
+    ) -> Result<bool, KafkaError> {
+        let tp = (msg.topic().to_string(), msg.partition());
+        if seeked.contains(&tp) {
+            return Ok(false);
+        }
+        if let Some(&next) = self.next.get(&tp) {
+            if msg.offset() < next {
+                return Ok(false); // already applied
+            }
+            // A transactional producer's commit marker takes one offset and
+            // is never delivered, so the first record after a committed
+            // batch is normally `next + 1`: only a larger gap means the
+            // group offset is ahead of what the target holds.
+            if msg.offset() > next + 1 && !self.checked.contains(&tp) {
+                // The group offset is ahead of what the target holds: go back.
+                tracing::warn!(topic = %tp.0, partition = tp.1, from = msg.offset(), to = next,
+                    "group offset ahead of the target's stored offset; seeking back");
+                self.checked.insert(tp.clone());
+                self.consumer
+                    .seek(&tp.0, tp.1, Offset::Offset(next), Duration::from_secs(10))
+                    .map_err(|e| KafkaError::client("seeking", e))?;
+                out.retain(|m: &OwnedMessage| (m.topic(), m.partition()) != (tp.0.as_str(), tp.1));
+                seeked.insert(tp);
+                return Ok(false);
+            }
+        }
+        self.checked.insert(tp);
+        Ok(true)
+    }
+
     /// Drops records of partitions this member no longer owns and records
     /// already applied (after a reload of stored offsets).
     pub fn retain_owned(&self, batch: &mut Vec<OwnedMessage>) {
-        let owned: HashSet<(String, i32)> = match self.consumer.assignment() {
-            Ok(tpl) => tpl
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect(),
-            Err(_) => return,
-        };
+        let Some(owned) = self.owned() else { return };
         batch.retain(|m| {
             let tp = (m.topic().to_string(), m.partition());
             owned.contains(&tp) && self.next.get(&tp).is_none_or(|&n| m.offset() >= n)
         });
-    }
-
-    /// Drops the records of `batch` below the target's `stored` next offsets
-    /// (read right before applying) and remembers those offsets; returns how
-    /// many were dropped. Records are only ever below them when another
-    /// member of the group applied them after this one lost the partition.
-    pub fn drop_applied(
-        &mut self,
-        stored: &HashMap<(String, i32), i64>,
-        batch: &mut Vec<OwnedMessage>,
-    ) -> usize {
-        for (tp, &offset) in stored {
-            let next = self.next.entry(tp.clone()).or_insert(offset);
-            *next = (*next).max(offset);
-        }
-        let before = batch.len();
-        batch.retain(|m| {
-            stored
-                .get(&(m.topic().to_string(), m.partition()))
-                .is_none_or(|&n| m.offset() >= n)
-        });
-        before - batch.len()
     }
 
     /// Commits `offsets` (next offsets) to the group, asynchronously.
@@ -279,47 +305,5 @@ impl SinkConsumer {
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::debug!(error = %e, "group offset commit failed; the target's offsets stay authoritative");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rdkafka::Timestamp;
-
-    use super::*;
-    use crate::config::Config;
-
-    fn msg(partition: i32, offset: i64) -> OwnedMessage {
-        OwnedMessage::new(
-            None,
-            None,
-            "t".into(),
-            Timestamp::NotAvailable,
-            partition,
-            offset,
-            None,
-        )
-    }
-
-    #[tokio::test]
-    async fn records_another_member_applied_are_dropped_and_remembered() {
-        let cfg = Config::from_toml_str(
-            "[kafka]\nbootstrap_servers='127.0.0.1:1'\n[[sink]]\nname='k'\nurl='mysql://h/d'\ntopics=['t']\n",
-        )
-        .expect("config");
-        // Creating the client does not contact the broker.
-        let mut consumer = SinkConsumer::new(&cfg.sink[0], &cfg.kafka).expect("consumer");
-        consumer.applied(&[("t".into(), 0, 10), ("t".into(), 1, 5)]);
-        let mut batch = vec![msg(0, 10), msg(0, 11), msg(1, 5), msg(1, 6), msg(1, 7)];
-        // Another member applied partition 1 up to offset 7 meanwhile.
-        let stored = HashMap::from([(("t".to_string(), 0), 10), (("t".to_string(), 1), 7)]);
-        assert_eq!(consumer.drop_applied(&stored, &mut batch), 2);
-        let left: Vec<(i32, i64)> = batch.iter().map(|m| (m.partition(), m.offset())).collect();
-        assert_eq!(left, [(0, 10), (0, 11), (1, 7)]);
-        assert_eq!(consumer.next.get(&("t".to_string(), 1)), Some(&7));
-        // A stored offset never moves the known one back.
-        let older = HashMap::from([(("t".to_string(), 0), 3)]);
-        assert_eq!(consumer.drop_applied(&older, &mut batch), 0);
-        assert_eq!(consumer.next.get(&("t".to_string(), 0)), Some(&10));
     }
 }

@@ -20,7 +20,7 @@ use crate::metrics::METRICS;
 use crate::schema::TableSchema;
 use crate::sink::target::Target;
 
-impl SinkState<'_> {
+impl SinkState {
     /// Makes every table of `items` accept their schemas; records whose
     /// schema cannot be followed are dead-lettered (tolerance all) and lose
     /// their change.

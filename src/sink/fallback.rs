@@ -23,7 +23,7 @@ use crate::sink::target::Target;
 /// Applies `items` (a batch the target refused with `first`), isolating
 /// the refused records.
 pub(super) async fn apply_isolating(
-    state: &mut SinkState<'_>,
+    state: &mut SinkState,
     target: &mut Target,
     items: &[Item<'_>],
     first: SinkError,

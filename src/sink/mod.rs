@@ -13,10 +13,18 @@
 //! Contract: records of one partition are applied in offset order; a record
 //! is "applied" when its row change and its next offset are committed in the
 //! target; re-delivery after a crash or rebalance is skipped by offset, so
-//! every record is applied exactly once. Right before each batch is applied
-//! the stored offsets are read again and records another member of the group
-//! applied meanwhile are dropped (a member that lost its partitions without
-//! noticing, e.g. after a long pause, cannot apply them a second time).
+//! every record is applied exactly once. The apply transaction starts with a
+//! compare-and-set of the offsets: it locks the batch's partitions' rows of
+//! `sluice_sink_offsets` and, when a stored next offset is past the batch's
+//! first offset (another member of the group applied those records, e.g.
+//! while this one was frozen through a rebalance), rolls back with
+//! [`SinkError::OffsetsMoved`]; the sink then reloads the stored offsets and
+//! resumes from them, so nothing is applied a second time.
+//!
+//! **Pipelining.** Decoding and mapping batch N+1 runs in the sink's task
+//! while batch N is applied in a spawned task that owns the target
+//! connection; one batch is in flight at a time, batches commit in order,
+//! and the consumer learns a batch's offsets only after its commit.
 //!
 //! **Bad records** (`errors_tolerance = "all"`): a record that cannot be
 //! decoded or mapped, whose schema the table cannot follow (an incompatible
@@ -45,6 +53,7 @@ pub mod route;
 pub mod target;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::message::{Message, OwnedMessage};
@@ -63,6 +72,13 @@ use route::TableNamer;
 use target::Target;
 
 /// Runs one sink until `cancel` fires or a definite error occurs.
+///
+/// Two stages overlap: this task collects batch N+1 from Kafka and decodes
+/// and maps it while an applier task ([`Applier`], spawned per batch and
+/// handed back when done) applies batch N. At most one batch is in flight,
+/// so memory stays bounded by two batches, and batch N+1 is only applied
+/// after batch N committed (per-partition order holds). The consumer learns
+/// a batch's offsets only after its commit.
 pub async fn run(
     cfg: &SinkConfig,
     kafka: &KafkaConfig,
@@ -80,70 +96,181 @@ pub async fn run(
         (Some(topic), ErrorsTolerance::All) => Some(dlq::DeadLetters::new(kafka, topic)?),
         _ => None,
     };
-    let mut state = SinkState {
-        cfg,
-        dead_letters,
+    let mut decoding = Decoding {
+        pk_mode: cfg.pk_mode,
+        delete_enabled: cfg.delete_enabled,
         decoder: Decoder::new(),
         mapper: RowMapper::new(rules),
         namer,
-        tables: HashMap::new(),
     };
+    let mut stage = Stage::Idle(Box::new(Applier {
+        state: SinkState {
+            cfg: Arc::new(cfg.clone()),
+            dead_letters,
+            tables: HashMap::new(),
+        },
+        target,
+    }));
     tracing::info!(pipeline = %cfg.name, target = %endpoint.display_url(), "sink started");
     METRICS.init_pipeline(&cfg.name, PipelineKind::Sink);
     let _lag = lag::LagMonitor::start(cfg, kafka)?;
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
     let max_wait = Duration::from_millis(cfg.max_wait_ms);
-    // The next batch, collected while the previous one was being applied.
-    let mut pending: Option<Vec<OwnedMessage>> = None;
     while !cancel.is_cancelled() {
-        let rebalanced = consumer.take_rebalanced();
-        if rebalanced {
-            consumer.set_stored_offsets(target.load_offsets(&cfg.name).await?)?;
-        }
-        let mut batch = match pending.take() {
-            Some(mut batch) => {
-                if rebalanced {
-                    consumer.retain_owned(&mut batch);
-                }
-                batch
-            }
-            None => consumer.collect(batch_size, max_wait, &cancel).await?,
-        };
         if consumer.take_rebalanced() {
-            consumer.set_stored_offsets(target.load_offsets(&cfg.name).await?)?;
+            // Let the batch in flight commit (or fail), then reload what the target holds.
+            stage.settle(&mut consumer, cfg).await?;
+            stage.reload_offsets(&mut consumer, cfg).await?;
+        }
+        let mut batch = consumer.collect(batch_size, max_wait, &cancel).await?;
+        if consumer.take_rebalanced() {
+            if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
+                // The partitions are repositioned: records collected after the
+                // refused batch must be fetched again, not applied past a gap.
+                consumer.hold_back(&batch);
+                batch.clear();
+            }
+            stage.reload_offsets(&mut consumer, cfg).await?;
             consumer.retain_owned(&mut batch);
         }
         if batch.is_empty() {
+            if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
+                stage.reload_offsets(&mut consumer, cfg).await?;
+            }
             continue;
         }
-        let stored = target.load_offsets(&cfg.name).await?;
-        let dropped = consumer.drop_applied(&stored, &mut batch);
-        if dropped > 0 {
-            tracing::warn!(pipeline = %cfg.name, records = dropped,
-                "records already applied by another member of the group; skipped");
-        }
-        if batch.is_empty() {
+        // Decoding runs here while the previous batch is applied.
+        let changes = decoding.prepare(&batch);
+        if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
+            // As above: this batch follows the refused one, so it is fetched again.
+            consumer.hold_back(&batch);
+            stage.reload_offsets(&mut consumer, cfg).await?;
             continue;
         }
-        let started = Instant::now();
-        // Collect the next batch while this one is applied (the database round
-        // trips leave the task idle). Its records are all past this batch's, and
-        // it goes through the same rebalance and stale-member checks above.
-        let (applied, next) = tokio::join!(
-            state.apply_batch(&mut target, &batch),
-            consumer.collect(batch_size, max_wait, &cancel)
-        );
-        let offsets = applied?;
-        pending = Some(next?);
-        consumer.applied(&offsets);
-        consumer.commit_group(&offsets);
-        METRICS
-            .sink_batch_seconds
-            .with_label_values(&[&cfg.name])
-            .observe(started.elapsed().as_secs_f64());
+        stage.start(batch, changes)?;
     }
+    stage.settle(&mut consumer, cfg).await?;
     tracing::info!(pipeline = %cfg.name, "sink stopping");
     Ok(())
+}
+
+/// What the target side of the sink owns: the connection and the apply state.
+struct Applier {
+    state: SinkState,
+    target: Target,
+}
+
+/// A batch's decoded changes, aligned with its messages: `Ok(None)` for a
+/// delete that `delete_enabled = false` skips, `Err` for a record that could
+/// not be decoded or mapped (dead-lettered or fatal when applied).
+type Changes = Vec<Result<Option<RowChange>, SinkError>>;
+
+/// What a finished apply task hands back.
+type Finished = (
+    Box<Applier>,
+    Vec<OwnedMessage>,
+    Result<NextOffsets, SinkError>,
+);
+
+/// The applier: idle (held here) or applying one batch in its own task.
+enum Stage {
+    Idle(Box<Applier>),
+    Applying(tokio::task::JoinHandle<Finished>),
+    /// Only while switching between the two.
+    Gone,
+}
+
+/// How the batch in flight ended.
+#[derive(Debug, PartialEq)]
+enum Settled {
+    /// Committed (or there was none).
+    Done,
+    /// Refused by the offsets compare-and-set: another member applied part of it.
+    OffsetsMoved,
+}
+
+impl Stage {
+    /// Spawns the apply of `batch` (the applier must be idle).
+    fn start(&mut self, batch: Vec<OwnedMessage>, changes: Changes) -> Result<(), SinkError> {
+        let Stage::Idle(mut applier) = std::mem::replace(self, Stage::Gone) else {
+            return Err(SinkError::Invalid(
+                "a batch is already being applied".into(),
+            ));
+        };
+        *self = Stage::Applying(tokio::spawn(async move {
+            let started = Instant::now();
+            let Applier { state, target } = &mut *applier;
+            let result = state.apply_batch(target, &batch, changes).await;
+            if result.is_ok() {
+                METRICS
+                    .sink_batch_seconds
+                    .with_label_values(&[&state.cfg.name])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            (applier, batch, result)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the batch in flight; on commit tells the consumer its offsets.
+    /// When the offsets compare-and-set refused it, its records are held back
+    /// and the caller must hold back every batch collected after it and
+    /// reload the stored offsets (which repositions the partitions).
+    async fn settle(
+        &mut self,
+        consumer: &mut SinkConsumer,
+        cfg: &SinkConfig,
+    ) -> Result<Settled, SinkError> {
+        let handle = match std::mem::replace(self, Stage::Gone) {
+            Stage::Applying(handle) => handle,
+            other => {
+                *self = other;
+                return Ok(Settled::Done);
+            }
+        };
+        let (applier, batch, result) = match handle.await {
+            Ok(finished) => finished,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(SinkError::Invalid("the apply task was cancelled".into())),
+        };
+        *self = Stage::Idle(applier);
+        match result {
+            Ok(offsets) => {
+                consumer.applied(&offsets);
+                consumer.commit_group(&offsets);
+                Ok(Settled::Done)
+            }
+            Err(SinkError::OffsetsMoved {
+                topic,
+                partition,
+                stored,
+                first,
+            }) => {
+                // Another member applied records of this batch after this one
+                // lost the partition without noticing (the apply transaction's
+                // compare-and-set refused it): resume from the stored offsets.
+                tracing::warn!(pipeline = %cfg.name, topic = %topic, partition, stored, first,
+                    "records already applied by another member of the group; resuming from the stored offsets");
+                consumer.hold_back(&batch);
+                Ok(Settled::OffsetsMoved)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reloads the stored offsets into the consumer (the applier must be idle).
+    async fn reload_offsets(
+        &mut self,
+        consumer: &mut SinkConsumer,
+        cfg: &SinkConfig,
+    ) -> Result<(), SinkError> {
+        let Stage::Idle(applier) = self else {
+            return Err(SinkError::Invalid("the applier is busy".into()));
+        };
+        let stored = applier.target.load_offsets(&cfg.name).await?;
+        consumer.set_stored_offsets(stored)?;
+        Ok(())
+    }
 }
 
 /// Creates the offsets table; a failure is retried once, because two sinks
@@ -174,40 +301,61 @@ struct Item<'m> {
 
 /// The next offset of every partition in `items`.
 fn next_offsets<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> NextOffsets {
-    let mut next: NextOffsets = Vec::new();
-    for msg in msgs {
-        match next
-            .iter_mut()
-            .find(|(t, p, _)| t == msg.topic() && *p == msg.partition())
-        {
-            Some(e) => e.2 = e.2.max(msg.offset() + 1),
-            None => next.push((msg.topic().to_string(), msg.partition(), msg.offset() + 1)),
-        }
-    }
-    next
+    offset_bounds(msgs)
+        .into_iter()
+        .map(|(t, p, _, next)| (t, p, next))
+        .collect()
 }
 
-struct SinkState<'a> {
-    cfg: &'a SinkConfig,
-    dead_letters: Option<dlq::DeadLetters>,
+/// (topic, partition, first offset, next offset) of every partition in
+/// `msgs`, in order of first appearance.
+fn offset_bounds<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> Vec<(String, i32, i64, i64)> {
+    let mut bounds: Vec<(String, i32, i64, i64)> = Vec::new();
+    for msg in msgs {
+        let o = msg.offset();
+        match bounds
+            .iter_mut()
+            .find(|(t, p, _, _)| t == msg.topic() && *p == msg.partition())
+        {
+            Some(e) => {
+                e.2 = e.2.min(o);
+                e.3 = e.3.max(o + 1);
+            }
+            None => bounds.push((msg.topic().to_string(), msg.partition(), o, o + 1)),
+        }
+    }
+    bounds
+}
+
+/// The decoding side: Connect JSON → target rows (pure CPU, no I/O).
+struct Decoding {
+    pk_mode: PkMode,
+    delete_enabled: bool,
     decoder: Decoder,
     mapper: RowMapper,
     namer: TableNamer,
+}
+
+/// The applying side's state (moves into the apply task with the target).
+struct SinkState {
+    cfg: Arc<SinkConfig>,
+    dead_letters: Option<dlq::DeadLetters>,
     /// The target's current schema per table (what `describe_table` returned).
     tables: HashMap<String, TableSchema>,
 }
 
-impl SinkState<'_> {
-    /// Decodes, evolves, plans and applies one batch; returns its next offsets.
+impl SinkState {
+    /// Evolves, plans and applies one decoded batch; returns its next offsets.
     async fn apply_batch(
         &mut self,
         target: &mut Target,
         batch: &[OwnedMessage],
+        changes: Changes,
     ) -> Result<NextOffsets, SinkError> {
         let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.len());
         let mut skipped_deletes = 0u64;
-        for msg in batch {
-            let change = match self.decode_change(msg) {
+        for (msg, change) in batch.iter().zip(changes) {
+            let change = match change {
                 Ok(Some(c)) => Some(c),
                 Ok(None) => {
                     skipped_deletes += 1;
@@ -252,11 +400,15 @@ impl SinkState<'_> {
             self.cfg.delete_enabled,
             true,
         )?;
-        let offsets: Vec<target::OffsetRow> = next_offsets(items.iter().map(|i| i.msg))
-            .into_iter()
-            .map(|(t, p, o)| (self.cfg.name.clone(), t, p, o))
+        let bounds = offset_bounds(items.iter().map(|i| i.msg));
+        let name = &self.cfg.name;
+        let first: Vec<target::OffsetRow> = (bounds.iter())
+            .map(|(t, p, f, _)| (name.clone(), t.clone(), *p, *f))
             .collect();
-        target.apply_steps(&statements, &offsets).await?;
+        let offsets: Vec<target::OffsetRow> = (bounds.into_iter())
+            .map(|(t, p, _, n)| (name.clone(), t, p, n))
+            .collect();
+        target.apply_steps(&statements, &offsets, &first).await?;
         for (table, op, n) in &counts.applied {
             METRICS
                 .sink_rows_applied
@@ -296,13 +448,20 @@ impl SinkState<'_> {
         }
         Ok(())
     }
+}
+
+impl Decoding {
+    /// Decodes and maps every record of `batch`.
+    fn prepare(&mut self, batch: &[OwnedMessage]) -> Changes {
+        batch.iter().map(|m| self.decode_change(m)).collect()
+    }
 
     /// Decodes one record and maps it to a target row; `None` for a delete
     /// that `delete_enabled = false` skips.
     fn decode_change(&mut self, msg: &OwnedMessage) -> Result<Option<RowChange>, SinkError> {
         let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
         // Only record_key reads the key: an unreadable key must not fail other modes.
-        let key = match self.cfg.pk_mode {
+        let key = match self.pk_mode {
             PkMode::RecordKey => msg.key(),
             _ => None,
         };
@@ -321,7 +480,7 @@ impl SinkState<'_> {
             key: decoded.key,
             value: decoded.value,
         };
-        if !self.cfg.delete_enabled && self.mapper.op_of(&rec) == Op::Delete {
+        if !self.delete_enabled && self.mapper.op_of(&rec) == Op::Delete {
             return Ok(None);
         }
         let table = self.namer.table_for(msg.topic());

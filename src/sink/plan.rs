@@ -20,6 +20,10 @@ pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
 /// 16 MiB `max_allowed_packet`; one larger row still goes alone).
 pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
+/// Fewest rows of a PostgreSQL upsert run that go through COPY and a
+/// staging table (the staging table's DDL costs more than it saves on small runs).
+pub const COPY_UPSERT_MIN_ROWS: usize = 256;
+
 /// What a batch does, for metrics.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PlanCounts {
@@ -73,7 +77,9 @@ pub fn plan<C: Borrow<RowChange>>(
 }
 
 /// Plans `changes` into steps; with `use_copy`, PostgreSQL runs of plain
-/// inserts (`insert_mode = insert`) become one COPY each.
+/// inserts (`insert_mode = insert`) become one COPY each, and upsert runs of
+/// at least [`COPY_UPSERT_MIN_ROWS`] rows a COPY into a staging table merged
+/// with `INSERT … ON CONFLICT` (rows repeating a key collapsed to the last).
 pub fn plan_steps<C: Borrow<RowChange>>(
     dialect: Dialect,
     changes: &[C],
@@ -81,7 +87,9 @@ pub fn plan_steps<C: Borrow<RowChange>>(
     delete_enabled: bool,
     use_copy: bool,
 ) -> Result<(Vec<Statement>, PlanCounts), SinkError> {
-    let use_copy = use_copy && dialect == Dialect::Postgres && insert_mode == InsertMode::Insert;
+    let pg_copy = use_copy && dialect == Dialect::Postgres;
+    let use_copy = pg_copy && insert_mode == InsertMode::Insert;
+    let copy_upsert = pg_copy && insert_mode == InsertMode::Upsert;
     let mut statements = Vec::new();
     let mut counts = PlanCounts::default();
     let mut start = 0;
@@ -112,6 +120,37 @@ pub fn plan_steps<C: Borrow<RowChange>>(
             let rows: Vec<&[Value]> = run.iter().map(|c| c.borrow().row.as_slice()).collect();
             let (sql, data) = dialect.copy_in(&first.table, &columns, &types, &rows)?;
             statements.push(Statement::Copy { sql, data });
+            for c in run {
+                let c = c.borrow();
+                bump(&mut counts.applied, &c.table, c.op.label());
+            }
+            continue;
+        }
+        if copy_upsert && !is_delete && !key.is_empty() && run.len() >= COPY_UPSERT_MIN_ROWS {
+            // Only the last row of each key is staged (the merge may touch
+            // a row once); with distinct keys the rows' order does not matter.
+            let mut last: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::with_capacity(run.len());
+            for (i, c) in run.iter().enumerate() {
+                let row = &c.borrow().row;
+                let k: Vec<&Value> = key_idx.iter().map(|&i| &row[i]).collect();
+                last.insert(format!("{k:?}"), i);
+            }
+            let rows: Vec<&[Value]> = (run.iter().enumerate())
+                .filter(|(i, c)| {
+                    let row = &(*c).borrow().row;
+                    let k: Vec<&Value> = key_idx.iter().map(|&i| &row[i]).collect();
+                    last.get(&format!("{k:?}")) == Some(i)
+                })
+                .map(|(_, c)| c.borrow().row.as_slice())
+                .collect();
+            let up = dialect.copy_upsert(&first.table, &columns, &types, &key, &rows)?;
+            statements.push(Statement::Sql(up.create));
+            statements.push(Statement::Copy {
+                sql: up.copy,
+                data: up.data,
+            });
+            statements.push(Statement::Sql(up.merge));
             for c in run {
                 let c = c.borrow();
                 bump(&mut counts.applied, &c.table, c.op.label());
@@ -271,6 +310,59 @@ mod tests {
         let (steps, _) =
             plan_steps(Dialect::MySql, &changes, InsertMode::Insert, true, true).expect("plan");
         assert!(steps.iter().all(|s| matches!(s, Statement::Sql(_))));
+    }
+
+    #[test]
+    fn large_postgres_upsert_runs_go_through_a_staging_table() {
+        let s = schema(true);
+        let mut changes: Vec<RowChange> = (0..COPY_UPSERT_MIN_ROWS as i64)
+            .map(|i| change(&s, Op::Create, i))
+            .collect();
+        // Key 0 again, later: only its last row is staged.
+        let mut again = change(&s, Op::Update, 0);
+        again.row[1] = Value::String("last".into());
+        changes.push(again);
+        let (steps, counts) =
+            plan_steps(Dialect::Postgres, &changes, InsertMode::Upsert, true, true).expect("plan");
+        assert_eq!(steps.len(), 3, "{steps:?}");
+        assert_eq!(
+            steps[0],
+            Statement::Sql(
+                "CREATE TEMP TABLE pg_temp.\"sluice_upsert_stage\" AS SELECT \"id\", \"v\" FROM \"t\" WITH NO DATA".into()
+            )
+        );
+        let Statement::Copy { sql, data } = &steps[1] else {
+            panic!("COPY expected: {:?}", steps[1]);
+        };
+        assert_eq!(
+            sql,
+            "COPY pg_temp.\"sluice_upsert_stage\" (\"id\", \"v\") FROM STDIN"
+        );
+        assert_eq!(data.lines().count(), COPY_UPSERT_MIN_ROWS);
+        assert!(
+            data.ends_with("0\tlast\n") && !data.starts_with("0\tv0\n"),
+            "{data}"
+        );
+        assert_eq!(
+            steps[2],
+            Statement::Sql(
+                "INSERT INTO \"t\" (\"id\", \"v\") SELECT \"id\", \"v\" FROM pg_temp.\"sluice_upsert_stage\" \
+                 ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\"; DROP TABLE pg_temp.\"sluice_upsert_stage\""
+                    .into()
+            )
+        );
+        let total: u64 = counts.applied.iter().map(|(_, _, n)| n).sum();
+        assert_eq!(total, COPY_UPSERT_MIN_ROWS as u64 + 1);
+        // Small runs keep the SQL upsert.
+        let (steps, _) = plan_steps(
+            Dialect::Postgres,
+            &changes[..10],
+            InsertMode::Upsert,
+            true,
+            true,
+        )
+        .expect("plan");
+        assert!(matches!(&steps[..], [Statement::Sql(s)] if s.contains("ON CONFLICT")));
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub use sqlite::SqliteTarget;
 #[path = "postgres_tls.rs"]
 mod postgres_tls;
 
+#[path = "target_claim.rs"]
+mod claim;
+use claim::{stored_offset_row, Claim, OwnedClaim};
+
 use futures::SinkExt;
 
 use super::dialect::Dialect;
@@ -182,28 +186,46 @@ impl Target {
             .map(String::as_str)
             .chain(offsets_sql.as_deref());
         match self {
-            Target::MySql(t) => t.apply(all).await,
+            Target::MySql(t) => t.apply(all, None).await,
             Target::Postgres(t) => t.apply(all).await,
-            Target::Sqlite(t) => t.apply(all.map(str::to_string).collect()).await,
+            Target::Sqlite(t) => t.apply(all.map(str::to_string).collect(), None).await,
         }
     }
 
     /// Like [`Target::apply`] for planned steps: SQL statements and (PostgreSQL
-    /// only) COPY runs, with the offsets upsert, in one transaction.
+    /// only) COPY runs, with the offsets upsert, in one transaction — and a
+    /// compare-and-set of the offsets: `first` holds the batch's first offset
+    /// per partition; the transaction first locks those partitions' rows of
+    /// `sluice_sink_offsets` (see `Dialect::offsets_lock`) and, when a stored
+    /// next offset is past the batch's first offset (another member of the
+    /// group applied it meanwhile), rolls back and returns
+    /// [`SinkError::OffsetsMoved`] without writing anything.
     pub async fn apply_steps(
         &mut self,
         steps: &[Statement],
         offsets: &[OffsetRow],
+        first: &[OffsetRow],
     ) -> Result<(), SinkError> {
+        let lock = if first.is_empty() {
+            Vec::new()
+        } else {
+            self.dialect().offsets_lock(first)?
+        };
+        let claim = Claim { lock: &lock, first };
         if let Target::Postgres(t) = self {
             let offsets_sql = if offsets.is_empty() {
                 None
             } else {
                 Some(Dialect::Postgres.offsets_upsert(offsets)?)
             };
-            return t.apply_steps(steps, offsets_sql).await;
+            return t.apply_steps(steps, offsets_sql, claim).await;
         }
-        let mut sql = Vec::with_capacity(steps.len());
+        let offsets_sql = if offsets.is_empty() {
+            None
+        } else {
+            Some(self.dialect().offsets_upsert(offsets)?)
+        };
+        let mut sql = Vec::with_capacity(steps.len() + 1);
         for s in steps {
             match s {
                 Statement::Sql(s) => sql.push(s.clone()),
@@ -214,7 +236,12 @@ impl Target {
                 }
             }
         }
-        self.apply(&sql, offsets).await
+        sql.extend(offsets_sql);
+        match self {
+            Target::MySql(t) => t.apply(sql.iter().map(String::as_str), Some(claim)).await,
+            Target::Sqlite(t) => t.apply(sql, Some(claim.owned())).await,
+            Target::Postgres(_) => Err(SinkError::Invalid("unreachable: handled above".into())),
+        }
     }
 
     /// Closes the connection politely.
@@ -341,6 +368,7 @@ impl MySqlTarget {
     async fn apply<'a>(
         &mut self,
         statements: impl Iterator<Item = &'a str>,
+        claim: Option<Claim<'_>>,
     ) -> Result<(), SinkError> {
         const WHAT: &str = "apply batch";
         let mut tx = (self
@@ -348,6 +376,27 @@ impl MySqlTarget {
             .start_transaction(mysql_async::TxOpts::default())
             .await)
             .map_err(|e| SinkError::mysql(WHAT, e))?;
+        if let Some(claim) = claim.filter(|c| !c.lock.is_empty()) {
+            let checked = async {
+                let (select, inserts) = claim
+                    .lock
+                    .split_last()
+                    .ok_or_else(|| SinkError::Invalid("no offsets lock statement".into()))?;
+                for sql in inserts {
+                    (tx.query_drop(sql).await).map_err(|e| SinkError::mysql("lock offsets", e))?;
+                }
+                let stored: Vec<(String, i32, i64)> =
+                    (tx.query(select).await).map_err(|e| SinkError::mysql("lock offsets", e))?;
+                claim.check(&stored)
+            }
+            .await;
+            if let Err(e) = checked {
+                if let Err(rb) = tx.rollback().await {
+                    tracing::warn!(error = %SinkError::mysql("rollback", rb), "rollback failed");
+                }
+                return Err(e);
+            }
+        }
         let mut failed = None;
         for sql in statements {
             if let Err(e) = tx.query_drop(sql).await {
@@ -496,9 +545,33 @@ impl PostgresTarget {
         &mut self,
         steps: &[Statement],
         offsets_sql: Option<String>,
+        claim: Claim<'_>,
     ) -> Result<(), SinkError> {
         const WHAT: &str = "apply batch";
         let tx = (self.client.transaction().await).map_err(|e| SinkError::postgres(WHAT, e))?;
+        if !claim.lock.is_empty() {
+            let checked = async {
+                let mut stored = Vec::new();
+                for sql in claim.lock {
+                    stored.clear();
+                    let msgs = (tx.simple_query(sql).await)
+                        .map_err(|e| SinkError::postgres("lock offsets", e))?;
+                    for m in msgs {
+                        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                            stored.push(stored_offset_row(r.get(0), r.get(1), r.get(2))?);
+                        }
+                    }
+                }
+                claim.check(&stored)
+            }
+            .await;
+            if let Err(e) = checked {
+                if let Err(rb) = tx.rollback().await {
+                    tracing::warn!(error = %SinkError::postgres("rollback", rb), "rollback failed");
+                }
+                return Err(e);
+            }
+        }
         let result = async {
             let mut pending: Vec<&str> = Vec::new();
             for step in steps {

@@ -36,7 +36,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::described_column;
+use super::{described_column, OwnedClaim};
 use crate::config::DbEndpoint;
 use crate::schema::Column;
 use crate::sink::dialect::{sqlite_type_from_declared, SinkError};
@@ -154,13 +154,33 @@ impl SqliteTarget {
         .await
     }
 
-    /// Runs `statements` in one `BEGIN IMMEDIATE … COMMIT`; rolls back on any error.
-    pub(crate) async fn apply(&self, statements: Vec<String>) -> Result<(), SinkError> {
+    /// Runs `statements` in one `BEGIN IMMEDIATE … COMMIT`; rolls back on any
+    /// error. With a `claim`, its offsets check runs first, under the write
+    /// lock that `BEGIN IMMEDIATE` took.
+    pub(crate) async fn apply(
+        &self,
+        statements: Vec<String>,
+        claim: Option<OwnedClaim>,
+    ) -> Result<(), SinkError> {
         self.run(move |conn| {
             const WHAT: &str = "apply batch";
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| SinkError::sqlite(WHAT, e))?;
+            if let Some(claim) = claim.filter(|c| !c.lock.is_empty()) {
+                let mut stored = Vec::new();
+                for sql in &claim.lock {
+                    let fail = |e| SinkError::sqlite("lock offsets", e);
+                    let mut stmt = tx.prepare(sql).map_err(fail)?;
+                    stored = stmt
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .map_err(fail)?
+                        .collect::<Result<Vec<(String, i32, i64)>, _>>()
+                        .map_err(fail)?;
+                }
+                // Dropping `tx` on the error path rolls back.
+                claim.check(&stored)?;
+            }
             for sql in &statements {
                 if let Err(e) = tx.execute_batch(sql) {
                     if let Err(rb) = tx.rollback() {

@@ -17,6 +17,8 @@ pub mod seed;
 mod server_compat;
 mod sink_exactly_once;
 mod sink_modes;
+mod sink_offsets_cas;
+mod sink_pg_copy_upsert;
 mod sink_targets;
 mod sqlite_sink;
 mod systemd_notify;

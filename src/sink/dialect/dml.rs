@@ -85,6 +85,18 @@ impl Dialect {
             first = false;
             sql.push_str(tuple);
         }
+        sql.push_str(&self.upsert_clause(columns, key)?);
+        Ok(sql)
+    }
+
+    /// The conflict clause of an upsert: MySQL ` ON DUPLICATE KEY UPDATE …`,
+    /// PostgreSQL/SQLite ` ON CONFLICT (key) DO UPDATE SET … | DO NOTHING`.
+    pub(crate) fn upsert_clause(
+        &self,
+        columns: &[&str],
+        key: &[&str],
+    ) -> Result<String, SinkError> {
+        let mut sql = String::new();
         let non_key: Vec<&str> = columns
             .iter()
             .copied()
@@ -275,6 +287,74 @@ impl Dialect {
             &OFFSET_COLUMNS[..3],
             &rows,
         )
+    }
+
+    /// The statements that open an apply transaction's offset check: each
+    /// `(sink, topic, partition, first_offset)` row is inserted when missing
+    /// (with the batch's first offset, so an absent row reads as "not moved")
+    /// and otherwise left as it is but locked, and the stored next offsets of
+    /// those partitions are returned by the last statement. PostgreSQL and
+    /// SQLite: one `INSERT … ON CONFLICT DO UPDATE SET next_offset =
+    /// next_offset RETURNING …`; MySQL: `INSERT … ON DUPLICATE KEY UPDATE`
+    /// (which takes an exclusive lock on an existing row) and a `SELECT … FOR
+    /// UPDATE` (a locking read sees the latest committed row, not the
+    /// transaction's snapshot). Rows are sorted so that two members lock in
+    /// the same order.
+    pub fn offsets_lock(
+        &self,
+        offsets: &[(String, String, i32, i64)],
+    ) -> Result<Vec<String>, SinkError> {
+        let mut sorted: Vec<&(String, String, i32, i64)> = offsets.iter().collect();
+        sorted.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        let rows: Vec<[Value; 4]> = sorted
+            .iter()
+            .map(|(sink, topic, partition, first)| {
+                [
+                    Value::String(sink.clone()),
+                    Value::String(topic.clone()),
+                    Value::Int(i64::from(*partition)),
+                    Value::Int(*first),
+                ]
+            })
+            .collect();
+        let types = [
+            &NAME_TYPE,
+            &NAME_TYPE,
+            &ColumnType::Int32,
+            &ColumnType::Int64,
+        ];
+        let mut insert = self.insert(OFFSETS_TABLE, &OFFSET_COLUMNS, &types, &rows)?;
+        let [sink, topic, partition, next] = OFFSET_COLUMNS.map(|c| self.quote_ident(c));
+        let (sink, topic, partition, next) = (sink?, topic?, partition?, next?);
+        match self {
+            Dialect::MySql => {
+                insert.push_str(&format!(" ON DUPLICATE KEY UPDATE {next} = {next}"));
+                let mut select = format!(
+                    "SELECT {topic}, {partition}, {next} FROM {} WHERE ({sink}, {topic}, {partition}) IN (",
+                    self.quote_ident(OFFSETS_TABLE)?
+                );
+                for (i, (s, t, p, _)) in sorted.iter().enumerate() {
+                    if i > 0 {
+                        select.push(',');
+                    }
+                    select.push('(');
+                    self.literal(&mut select, &Value::String(s.clone()), &NAME_TYPE, "sink")?;
+                    select.push(',');
+                    self.literal(&mut select, &Value::String(t.clone()), &NAME_TYPE, "topic")?;
+                    select.push_str(&format!(",{p})"));
+                }
+                select.push_str(") FOR UPDATE");
+                Ok(vec![insert, select])
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                let table = self.quote_ident(OFFSETS_TABLE)?;
+                insert.push_str(&format!(
+                    " ON CONFLICT ({sink}, {topic}, {partition}) DO UPDATE SET {next} = {table}.{next} \
+                     RETURNING {topic}, {partition}, {next}"
+                ));
+                Ok(vec![insert])
+            }
+        }
     }
 
     /// `SELECT topic, kafka_partition, next_offset` of one sink's stored offsets.

@@ -128,6 +128,20 @@ pub enum SinkError {
     /// The sink's Kafka consumer failed.
     #[error(transparent)]
     Kafka(#[from] crate::kafka::KafkaError),
+    /// Another member of the consumer group applied records of this batch
+    /// (the stored next offset is past the batch's first record): the batch
+    /// was rolled back; re-read the stored offsets and resume from them.
+    #[error("{topic}[{partition}]: stored next offset {stored} is past the batch's first offset {first}; another member applied it")]
+    OffsetsMoved {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The next offset the target holds.
+        stored: i64,
+        /// The batch's first offset in that partition.
+        first: i64,
+    },
 }
 
 impl SinkError {
@@ -206,6 +220,8 @@ impl SinkError {
                 sqlite_transient(source)
             }
             SinkError::Kafka(e) => e.is_transient(),
+            // Re-reading the stored offsets resolves it (a restart does too).
+            SinkError::OffsetsMoved { .. } => true,
             SinkError::Setup { .. }
             | SinkError::Record { .. }
             | SinkError::Schema { .. }

@@ -51,6 +51,19 @@ use crate::config::DbKind;
 use crate::event::Value;
 use crate::schema::{Column, ColumnType, SchemaDiff, TableSchema};
 
+/// The statements of [`Dialect::copy_upsert`], run in this order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyUpsert {
+    /// Creates the staging table.
+    pub create: String,
+    /// `COPY stage (…) FROM STDIN`.
+    pub copy: String,
+    /// The rows in COPY text format.
+    pub data: String,
+    /// Merges the staging table into the target table and drops it.
+    pub merge: String,
+}
+
 /// Where the sink stores consumed offsets, in the target database itself.
 pub const OFFSETS_TABLE: &str = "sluice_sink_offsets";
 
@@ -329,6 +342,37 @@ impl Dialect {
             data.push('\n');
         }
         Ok((sql, data))
+    }
+
+    /// PostgreSQL upsert through COPY, for large runs: a staging temp table
+    /// with the run's columns (`CREATE TEMP TABLE … AS SELECT cols FROM table
+    /// WITH NO DATA`: same types, no constraints), the COPY into it (`sql`,
+    /// `data`), and the merge `INSERT INTO table SELECT … FROM stage ON
+    /// CONFLICT … ; DROP TABLE stage`. `rows` must not repeat a key
+    /// (PostgreSQL refuses to touch a row twice in one statement).
+    pub fn copy_upsert(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[&ColumnType],
+        key: &[&str],
+        rows: &[&[Value]],
+    ) -> Result<CopyUpsert, SinkError> {
+        const STAGE: &str = "pg_temp.\"sluice_upsert_stage\"";
+        let cols = self.ident_list(columns.iter().copied())?;
+        let table_q = self.quote_ident(table)?;
+        let (_, data) = self.copy_in(table, columns, types, rows)?;
+        Ok(CopyUpsert {
+            create: format!(
+                "CREATE TEMP TABLE {STAGE} AS SELECT {cols} FROM {table_q} WITH NO DATA"
+            ),
+            copy: format!("COPY {STAGE} ({cols}) FROM STDIN"),
+            data,
+            merge: format!(
+                "INSERT INTO {table_q} ({cols}) SELECT {cols} FROM {STAGE}{}; DROP TABLE {STAGE}",
+                self.upsert_clause(columns, key)?
+            ),
+        })
     }
 
     /// Quoted, comma-separated identifiers.

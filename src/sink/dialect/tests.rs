@@ -331,6 +331,39 @@ fn offsets_statements() {
     );
 }
 
+#[test]
+fn offsets_lock_statements_sort_rows_and_return_stored_offsets() {
+    let first = vec![
+        ("s".to_string(), "t".to_string(), 2, 7),
+        ("s".to_string(), "t".to_string(), 1, 5),
+    ];
+    assert_eq!(
+        MY.offsets_lock(&first).expect("sql"),
+        vec![
+            "INSERT INTO `sluice_sink_offsets` (`sink`, `topic`, `kafka_partition`, `next_offset`) \
+             VALUES ('s','t',1,5),('s','t',2,7) ON DUPLICATE KEY UPDATE `next_offset` = `next_offset`"
+                .to_string(),
+            "SELECT `topic`, `kafka_partition`, `next_offset` FROM `sluice_sink_offsets` \
+             WHERE (`sink`, `topic`, `kafka_partition`) IN (('s','t',1),('s','t',2)) FOR UPDATE"
+                .to_string(),
+        ]
+    );
+    assert_eq!(
+        PG.offsets_lock(&first).expect("sql"),
+        vec![
+            "INSERT INTO \"sluice_sink_offsets\" (\"sink\", \"topic\", \"kafka_partition\", \"next_offset\") \
+             VALUES ('s','t',1,5),('s','t',2,7) ON CONFLICT (\"sink\", \"topic\", \"kafka_partition\") \
+             DO UPDATE SET \"next_offset\" = \"sluice_sink_offsets\".\"next_offset\" \
+             RETURNING \"topic\", \"kafka_partition\", \"next_offset\""
+                .to_string()
+        ]
+    );
+    assert_eq!(
+        Dialect::Sqlite.offsets_lock(&first).expect("sql"),
+        PG.offsets_lock(&first).expect("sql")
+    );
+}
+
 const LITE: Dialect = Dialect::Sqlite;
 
 #[test]
