@@ -5,6 +5,8 @@
 #    writers run; topic and sink table checked for exactly-once).
 # 2. The service-restart test: MariaDB restarted, then the Kafka broker, while
 #    a writer runs (restarts the shared services, so run nothing else meanwhile).
+# 3. MySQL's older binlogs purged past a stored GTID set: error under `initial`,
+#    re-snapshot under `when_needed`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=3
@@ -22,5 +24,7 @@ for ((i = 1; i <= rounds; i++)); do
 done
 echo "== MariaDB and Kafka restarts"
 cargo test --quiet --test main -- --ignored survives_a_mariadb_restart_and_a_kafka_restart --test-threads=1
+echo "== MySQL: gtid_purged past a stored GTID set (purges MySQL's older binlogs)"
+cargo test --quiet --test main -- --ignored mysql_gtid_purged_past_the_stored_set --test-threads=1
 bash scripts/services.sh up >/dev/null
 echo "crash-binlog: all rounds passed"

@@ -59,3 +59,57 @@ async fn survives_a_mariadb_restart_and_a_kafka_restart() {
     assert_exactly_once_per_key(&topic);
     wait_pg_copy_equals(&db, &pg).await;
 }
+
+/// MySQL: a stored GTID set that `@@gtid_purged` has moved past is a clear
+/// error under `initial`, and a new snapshot under `when_needed`. Purges the
+/// shared MySQL server's older binlogs, so it runs alone (ignored in the suite).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "purges the shared MySQL server's binlogs; run alone: scripts/crash-binlog.sh"]
+async fn mysql_gtid_purged_past_the_stored_set() {
+    let db = MySqlServer::new(MySqlFlavor::MySql, "blgone").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)")
+        .await;
+    let uuid = db.rows("SELECT @@server_uuid").await[0][0].clone();
+    let (old_file, _) = super::binlog::master_status(&db).await;
+    db.exec("FLUSH BINARY LOGS").await;
+    let (new_file, _) = super::binlog::master_status(&db).await;
+    db.exec(&format!("PURGE BINARY LOGS TO '{new_file}'")).await;
+    let purged = db.rows("SELECT @@GLOBAL.gtid_purged").await[0][0].clone();
+    assert!(!purged.is_empty(), "the purge left gtid_purged empty");
+    // A position from before the purge: its GTID set lacks what was purged since.
+    let stale = serde_json::json!({"file": old_file, "pos": 4, "gtids": format!("{uuid}:1"),
+        "row": 0, "snapshot_completed": true});
+    for (mode, snapshot_again) in [("initial", false), ("when_needed", true)] {
+        let name = unique("blgone");
+        kcat_produce(
+            "sluice_offsets",
+            &[(
+                Some(&format!(r#"["{name}",{{"server":"{name}"}}]"#)),
+                &stale.to_string(),
+            )],
+        );
+        let daemon = Daemon::start(&super::binlog::binlog_config(
+            &name,
+            &db.url(),
+            &format!("snapshot_mode = \"{mode}\""),
+        ));
+        if snapshot_again {
+            wait_for("the re-snapshot", Duration::from_secs(120), || async {
+                (kcat_read(&format!("{name}.{}.t", db.name)).len() == 2).then_some(())
+            })
+            .await;
+        } else {
+            let log = wait_for(
+                "the purged-GTID error",
+                Duration::from_secs(120),
+                || async {
+                    let l = daemon.log_text();
+                    l.contains("@@gtid_purged").then_some(l)
+                },
+            )
+            .await;
+            assert!(log.contains("has moved past the stored GTID set"), "{log}");
+            assert!(log.contains("when_needed"), "{log}");
+        }
+    }
+}
