@@ -318,21 +318,11 @@ async fn consumer_lag_grows_while_the_sink_is_stuck_and_drains_after() {
     };
     produce(0, 10);
     let port = free_port();
-    let _daemon = Daemon::start(&format!(
-        r#"
-[kafka]
-bootstrap_servers = "{KAFKA}"
-[http]
-listen = "127.0.0.1:{port}"
-[[sink]]
-name = "{name}"
-url = "{url}"
-topics = ["{topic}"]
-auto_create = true
-table_name_format = "log"
-max_wait_ms = 50
-"#,
-        url = db.url()
+    let _daemon = Daemon::start(&log_sink_config(
+        &format!("127.0.0.1:{port}"),
+        &name,
+        &db.url(),
+        &topic,
     ));
     let t = Duration::from_secs(60);
     wait_for("10 rows", t, || async {

@@ -149,21 +149,11 @@ async fn sink_offsets_show_reset_and_set() {
     kcat_produce(&topic, &msgs);
     let port = free_port();
     // No key, plain inserts: a record applied twice is an extra row.
-    let cfg = write_config(&format!(
-        r#"
-[kafka]
-bootstrap_servers = "{KAFKA}"
-[http]
-listen = "127.0.0.1:{port}"
-[[sink]]
-name = "{name}"
-url = "{url}"
-topics = ["{topic}"]
-auto_create = true
-table_name_format = "log"
-max_wait_ms = 50
-"#,
-        url = db.url()
+    let cfg = write_config(&log_sink_config(
+        &format!("127.0.0.1:{port}"),
+        &name,
+        &db.url(),
+        &topic,
     ));
     let rows = |n: i64| {
         let db = &db;
@@ -259,22 +249,7 @@ async fn sink_offsets_on_postgres() {
     let recs: Vec<String> = (1..=2).map(record).collect();
     let msgs: Vec<(Option<&str>, &str)> = recs.iter().map(|r| (None, r.as_str())).collect();
     kcat_produce(&topic, &msgs);
-    let cfg = write_config(&format!(
-        r#"
-[kafka]
-bootstrap_servers = "{KAFKA}"
-[http]
-listen = ""
-[[sink]]
-name = "{name}"
-url = "{url}"
-topics = ["{topic}"]
-auto_create = true
-table_name_format = "log"
-max_wait_ms = 50
-"#,
-        url = pg.url()
-    ));
+    let cfg = write_config(&log_sink_config("", &name, &pg.url(), &topic));
     let mut daemon = Daemon::start_file(cfg.clone());
     wait_for("2 rows", T, || async {
         (pg.count("log").await == Some(2)).then_some(())

@@ -471,3 +471,23 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A config with one sink: `topic` into table `log` of `url` (auto_create,
+/// plain inserts, 50 ms batches); `listen` is the HTTP address ("" for none).
+pub fn log_sink_config(listen: &str, name: &str, url: &str, topic: &str) -> String {
+    format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+[http]
+listen = "{listen}"
+[[sink]]
+name = "{name}"
+url = "{url}"
+topics = ["{topic}"]
+auto_create = true
+table_name_format = "log"
+max_wait_ms = 50
+"#
+    )
+}
