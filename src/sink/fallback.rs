@@ -47,12 +47,12 @@ pub(super) async fn apply_isolating(
                 msg: item.msg,
                 change: None,
             }];
-            state.apply_items(target, &skip).await?;
+            state.apply_items(target, &skip, None).await?;
         }
         let Some((lo, hi)) = todo.pop() else {
             return Ok(());
         };
-        match state.apply_items(target, &items[lo..hi]).await {
+        match state.apply_items(target, &items[lo..hi], None).await {
             Ok(()) => {}
             Err(e) if !state.tolerates(&e) => return Err(e),
             Err(e) if hi - lo == 1 => failed = Some((lo, e)),

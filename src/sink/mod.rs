@@ -53,6 +53,7 @@ pub mod route;
 pub mod target;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,18 +97,24 @@ pub async fn run(
         (Some(topic), ErrorsTolerance::All) => Some(dlq::DeadLetters::new(kafka, topic)?),
         _ => None,
     };
-    let mut decoding = Decoding {
-        pk_mode: cfg.pk_mode,
-        delete_enabled: cfg.delete_enabled,
-        decoder: Decoder::new(),
-        mapper: RowMapper::new(rules),
-        namer,
-    };
+    let bulk = Arc::new(AtomicBool::new(target.bulk_steps()));
+    let mut decoding = Decoding::new(
+        cfg,
+        &rules,
+        &namer,
+        Planning {
+            dialect: target.dialect(),
+            insert_mode: cfg.insert_mode,
+            delete_enabled: cfg.delete_enabled,
+            bulk: Arc::clone(&bulk),
+        },
+    );
     let mut stage = Stage::Idle(Box::new(Applier {
         state: SinkState {
             cfg: Arc::new(cfg.clone()),
             dead_letters,
             tables: HashMap::new(),
+            bulk,
         },
         target,
     }));
@@ -139,19 +146,41 @@ pub async fn run(
             }
             continue;
         }
-        // Decoding runs here while the previous batch is applied.
-        let changes = decoding.prepare(&batch);
+        // Decoding runs on the blocking pool while the previous batch is applied.
+        let (back, batch, prepared) = prepare_blocking(decoding, batch).await?;
+        decoding = back;
         if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
             // As above: this batch follows the refused one, so it is fetched again.
             consumer.hold_back(&batch);
             stage.reload_offsets(&mut consumer, cfg).await?;
             continue;
         }
-        stage.start(batch, changes)?;
+        stage.start(batch, prepared)?;
+        // A task spawned from a busy task waits in this worker's LIFO slot,
+        // which other workers cannot steal: let the apply start now, and this
+        // task move on (collecting the next batch) on another worker.
+        tokio::task::yield_now().await;
     }
     stage.settle(&mut consumer, cfg).await?;
     tracing::info!(pipeline = %cfg.name, "sink stopping");
     Ok(())
+}
+
+/// Runs [`Decoding::prepare`] on tokio's blocking pool (it is pure CPU for
+/// milliseconds), so the runtime's workers stay free for the apply task.
+async fn prepare_blocking(
+    mut decoding: Decoding,
+    batch: Vec<OwnedMessage>,
+) -> Result<(Decoding, Vec<OwnedMessage>, Prepared), SinkError> {
+    let task = tokio::task::spawn_blocking(move || {
+        let prepared = decoding.prepare(&batch);
+        (decoding, batch, prepared)
+    });
+    match task.await {
+        Ok(done) => Ok(done),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(SinkError::Invalid("the decode task was cancelled".into())),
+    }
 }
 
 /// What the target side of the sink owns: the connection and the apply state.
@@ -164,6 +193,38 @@ struct Applier {
 /// delete that `delete_enabled = false` skips, `Err` for a record that could
 /// not be decoded or mapped (dead-lettered or fatal when applied).
 type Changes = Vec<Result<Option<RowChange>, SinkError>>;
+
+/// A decoded batch and, when planning succeeded, its plan (made on the
+/// decode threads so the apply task only ships it).
+struct Prepared {
+    changes: Changes,
+    plan: Option<PrePlan>,
+}
+
+/// The plan of every change of a batch, made before the apply: valid while
+/// the apply writes exactly those changes with the same kind of steps.
+struct PrePlan {
+    /// Whether it may hold bulk steps (see [`Target::bulk_steps`]).
+    bulk: bool,
+    steps: Vec<plan::Statement>,
+    counts: plan::PlanCounts,
+    /// How many changes it writes.
+    changes: usize,
+}
+
+impl PrePlan {
+    /// Appends `other` (the plan of the changes that follow).
+    fn extend(&mut self, other: PrePlan) {
+        self.steps.extend(other.steps);
+        for (table, op, n) in other.counts.applied {
+            match (self.counts.applied.iter_mut()).find(|(t, o, _)| *t == table && *o == op) {
+                Some(e) => e.2 += n,
+                None => self.counts.applied.push((table, op, n)),
+            }
+        }
+        self.changes += other.changes;
+    }
+}
 
 /// What a finished apply task hands back.
 type Finished = (
@@ -191,7 +252,7 @@ enum Settled {
 
 impl Stage {
     /// Spawns the apply of `batch` (the applier must be idle).
-    fn start(&mut self, batch: Vec<OwnedMessage>, changes: Changes) -> Result<(), SinkError> {
+    fn start(&mut self, batch: Vec<OwnedMessage>, prepared: Prepared) -> Result<(), SinkError> {
         let Stage::Idle(mut applier) = std::mem::replace(self, Stage::Gone) else {
             return Err(SinkError::Invalid(
                 "a batch is already being applied".into(),
@@ -200,7 +261,7 @@ impl Stage {
         *self = Stage::Applying(tokio::spawn(async move {
             let started = Instant::now();
             let Applier { state, target } = &mut *applier;
-            let result = state.apply_batch(target, &batch, changes).await;
+            let result = state.apply_batch(target, &batch, prepared).await;
             if result.is_ok() {
                 METRICS
                     .sink_batch_seconds
@@ -327,8 +388,57 @@ fn offset_bounds<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> Vec<(Strin
     bounds
 }
 
-/// The decoding side: Connect JSON → target rows (pure CPU, no I/O).
+/// The decoding side: Connect JSON → target rows (pure CPU, no I/O), on up
+/// to [`MAX_DECODE_THREADS`] threads (one per core): a batch is cut into
+/// contiguous parts, each decoded by its own [`DecodeWorker`] (own schema
+/// caches), and the results are joined in the batch's order.
 struct Decoding {
+    workers: Vec<DecodeWorker>,
+    /// How batches are planned (see [`PrePlan`]).
+    planning: Planning,
+}
+
+/// What planning a batch needs to know about the sink and its target.
+struct Planning {
+    dialect: dialect::Dialect,
+    insert_mode: crate::config::InsertMode,
+    delete_enabled: bool,
+    /// [`Target::bulk_steps`], kept current by the apply task.
+    bulk: Arc<AtomicBool>,
+}
+
+impl Planning {
+    /// Plans the changes of `part` (`None` if planning fails: the apply then
+    /// plans again and reports the error where it belongs).
+    fn plan(&self, part: &Changes) -> Option<PrePlan> {
+        let changes: Vec<&RowChange> = (part.iter())
+            .filter_map(|c| c.as_ref().ok().and_then(Option::as_ref))
+            .collect();
+        let bulk = self.bulk.load(Ordering::Relaxed);
+        let (steps, counts) = plan::plan_steps(
+            self.dialect,
+            &changes,
+            self.insert_mode,
+            self.delete_enabled,
+            bulk,
+        )
+        .ok()?;
+        Some(PrePlan {
+            bulk,
+            steps,
+            counts,
+            changes: changes.len(),
+        })
+    }
+}
+
+/// Most threads one sink decodes a batch on.
+const MAX_DECODE_THREADS: usize = 4;
+/// Fewest records per decode thread (smaller batches are decoded on one).
+const MIN_RECORDS_PER_THREAD: usize = 256;
+
+/// One decoding thread's state.
+struct DecodeWorker {
     pk_mode: PkMode,
     delete_enabled: bool,
     decoder: Decoder,
@@ -342,6 +452,8 @@ struct SinkState {
     dead_letters: Option<dlq::DeadLetters>,
     /// The target's current schema per table (what `describe_table` returned).
     tables: HashMap<String, TableSchema>,
+    /// Shared with [`Planning::bulk`].
+    bulk: Arc<AtomicBool>,
 }
 
 impl SinkState {
@@ -350,8 +462,9 @@ impl SinkState {
         &mut self,
         target: &mut Target,
         batch: &[OwnedMessage],
-        changes: Changes,
+        prepared: Prepared,
     ) -> Result<NextOffsets, SinkError> {
+        let Prepared { changes, plan } = prepared;
         let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.len());
         let mut skipped_deletes = 0u64;
         for (msg, change) in batch.iter().zip(changes) {
@@ -371,7 +484,13 @@ impl SinkState {
             items.push(Item { msg, change });
         }
         self.evolve(target, &mut items).await?;
-        match self.apply_items(target, &items).await {
+        // The plan made while decoding holds when every change it planned is
+        // still to be written (none was dead-lettered) with the same steps.
+        let writes = items.iter().filter(|i| i.change.is_some()).count();
+        let plan = plan.filter(|p| p.changes == writes && p.bulk == target.bulk_steps());
+        let applied = self.apply_items(target, &items, plan).await;
+        self.bulk.store(target.bulk_steps(), Ordering::Relaxed);
+        match applied {
             Ok(()) => {}
             Err(e) if self.tolerates(&e) => {
                 tracing::warn!(pipeline = %self.cfg.name, records = items.len(), error = %e,
@@ -389,17 +508,30 @@ impl SinkState {
         Ok(next_offsets(batch.iter()))
     }
 
-    /// Plans the changes of `items` and applies them with the items' next
-    /// offsets in one transaction; counts the applied rows.
-    async fn apply_items(&self, target: &mut Target, items: &[Item<'_>]) -> Result<(), SinkError> {
+    /// Plans the changes of `items` (unless `planned` holds their plan) and
+    /// applies them with the items' next offsets in one transaction; counts
+    /// the applied rows.
+    async fn apply_items(
+        &self,
+        target: &mut Target,
+        items: &[Item<'_>],
+        planned: Option<PrePlan>,
+    ) -> Result<(), SinkError> {
         let changes: Vec<&RowChange> = items.iter().filter_map(|i| i.change.as_ref()).collect();
-        let (statements, counts) = plan::plan_steps(
-            target.dialect(),
-            &changes,
-            self.cfg.insert_mode,
-            self.cfg.delete_enabled,
-            true,
-        )?;
+        let dialect = target.dialect();
+        let plan = |bulk: bool| {
+            plan::plan_steps(
+                dialect,
+                &changes,
+                self.cfg.insert_mode,
+                self.cfg.delete_enabled,
+                bulk,
+            )
+        };
+        let (statements, counts) = match planned {
+            Some(p) => (p.steps, p.counts),
+            None => plan(target.bulk_steps())?,
+        };
         let bounds = offset_bounds(items.iter().map(|i| i.msg));
         let name = &self.cfg.name;
         let first: Vec<target::OffsetRow> = (bounds.iter())
@@ -408,7 +540,15 @@ impl SinkState {
         let offsets: Vec<target::OffsetRow> = (bounds.into_iter())
             .map(|(t, p, _, n)| (name.clone(), t, p, n))
             .collect();
-        target.apply_steps(&statements, &offsets, &first).await?;
+        match target.apply_steps(&statements, &offsets, &first).await {
+            Err(SinkError::LoadRefused(why)) => {
+                // Rolled back; the INSERTs give the exact outcome (or error).
+                tracing::debug!(pipeline = %name, reason = %why, "LOAD DATA refused; applying the batch as INSERTs");
+                let (statements, _) = plan(false)?;
+                target.apply_steps(&statements, &offsets, &first).await?;
+            }
+            other => other?,
+        }
         for (table, op, n) in &counts.applied {
             METRICS
                 .sink_rows_applied
@@ -451,11 +591,66 @@ impl SinkState {
 }
 
 impl Decoding {
-    /// Decodes and maps every record of `batch`.
-    fn prepare(&mut self, batch: &[OwnedMessage]) -> Changes {
-        batch.iter().map(|m| self.decode_change(m)).collect()
+    fn new(cfg: &SinkConfig, rules: &MapRules, namer: &TableNamer, planning: Planning) -> Decoding {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_DECODE_THREADS);
+        let workers = (0..threads)
+            .map(|_| DecodeWorker {
+                pk_mode: cfg.pk_mode,
+                delete_enabled: cfg.delete_enabled,
+                decoder: Decoder::new(),
+                mapper: RowMapper::new(rules.clone()),
+                namer: namer.clone(),
+            })
+            .collect();
+        Decoding { workers, planning }
     }
 
+    /// Decodes, maps and plans every record of `batch`, in order; each
+    /// thread plans its own part (runs never span parts: each part's rows
+    /// carry its own worker's schema `Arc`s, so the joined plan is the one
+    /// the whole batch would get, cut at the parts' seams).
+    fn prepare(&mut self, batch: &[OwnedMessage]) -> Prepared {
+        let threads = (batch.len() / MIN_RECORDS_PER_THREAD).clamp(1, self.workers.len());
+        let planning = &self.planning;
+        let run = |w: &mut DecodeWorker, part: &[OwnedMessage]| {
+            let changes: Changes = part.iter().map(|m| w.decode_change(m)).collect();
+            let plan = planning.plan(&changes);
+            (changes, plan)
+        };
+        let mut workers = self.workers.iter_mut();
+        let (Some(first), true) = (workers.next(), threads > 1) else {
+            let (changes, plan) = run(&mut self.workers[0], batch);
+            return Prepared { changes, plan };
+        };
+        let mut parts = batch.chunks(batch.len().div_ceil(threads));
+        let head = parts.next().unwrap_or_default();
+        std::thread::scope(|scope| {
+            let others: Vec<_> = parts
+                .zip(workers)
+                .map(|(part, w)| scope.spawn(move || run(w, part)))
+                .collect();
+            let (mut changes, mut plan) = run(first, head);
+            changes.reserve(batch.len() - changes.len());
+            for h in others {
+                match h.join() {
+                    Ok((c, p)) => {
+                        changes.extend(c);
+                        plan = plan.zip(p).map(|(mut a, b)| {
+                            a.extend(b);
+                            a
+                        });
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Prepared { changes, plan }
+        })
+    }
+}
+
+impl DecodeWorker {
     /// Decodes one record and maps it to a target row; `None` for a delete
     /// that `delete_enabled = false` skips.
     fn decode_change(&mut self, msg: &OwnedMessage) -> Result<Option<RowChange>, SinkError> {

@@ -56,7 +56,24 @@ pub enum Statement {
         /// Rows in COPY text format, one per line.
         data: String,
     },
+    /// MySQL/MariaDB `LOAD DATA LOCAL INFILE` (`sql`) with its text. The
+    /// target checks that exactly `rows` rows were loaded without a warning
+    /// (LOCAL turns errors into warnings) and otherwise rolls back and
+    /// reports [`SinkError::LoadRefused`], so the batch is applied as
+    /// `INSERT`s instead.
+    Load {
+        /// The LOAD DATA statement.
+        sql: String,
+        /// Rows in LOAD DATA text format, one per line.
+        data: String,
+        /// How many rows `data` holds.
+        rows: u64,
+    },
 }
+
+/// The name LOAD DATA statements give their data (the target's LOCAL INFILE
+/// handler serves only this name).
+pub const LOAD_FILE: &str = "sluice-batch";
 
 /// Plans `changes` into SQL statements (never COPY).
 pub fn plan<C: Borrow<RowChange>>(
@@ -70,14 +87,17 @@ pub fn plan<C: Borrow<RowChange>>(
         .into_iter()
         .map(|s| match s {
             Statement::Sql(sql) => sql,
-            Statement::Copy { .. } => unreachable!("COPY not requested"),
+            Statement::Copy { .. } | Statement::Load { .. } => {
+                unreachable!("bulk steps not requested")
+            }
         })
         .collect();
     Ok((sql, counts))
 }
 
-/// Plans `changes` into steps; with `use_copy`, PostgreSQL runs of plain
-/// inserts (`insert_mode = insert`) become one COPY each, and upsert runs of
+/// Plans `changes` into steps; with `use_copy`, runs of plain inserts
+/// (`insert_mode = insert`) become one PostgreSQL COPY or MySQL LOAD DATA
+/// each (runs holding bytes stay `INSERT`s on MySQL), and PostgreSQL upsert runs of
 /// at least [`COPY_UPSERT_MIN_ROWS`] rows a COPY into a staging table merged
 /// with `INSERT … ON CONFLICT` (rows repeating a key collapsed to the last).
 pub fn plan_steps<C: Borrow<RowChange>>(
@@ -87,6 +107,7 @@ pub fn plan_steps<C: Borrow<RowChange>>(
     delete_enabled: bool,
     use_copy: bool,
 ) -> Result<(Vec<Statement>, PlanCounts), SinkError> {
+    let my_load = use_copy && dialect == Dialect::MySql && insert_mode == InsertMode::Insert;
     let pg_copy = use_copy && dialect == Dialect::Postgres;
     let use_copy = pg_copy && insert_mode == InsertMode::Insert;
     let copy_upsert = pg_copy && insert_mode == InsertMode::Upsert;
@@ -125,6 +146,23 @@ pub fn plan_steps<C: Borrow<RowChange>>(
                 bump(&mut counts.applied, &c.table, c.op.label());
             }
             continue;
+        }
+        if my_load && !is_delete {
+            let rows: Vec<&[Value]> = run.iter().map(|c| c.borrow().row.as_slice()).collect();
+            if let Some((sql, data)) =
+                dialect.load_data(LOAD_FILE, &first.table, &columns, &types, &rows)?
+            {
+                statements.push(Statement::Load {
+                    sql,
+                    data,
+                    rows: rows.len() as u64,
+                });
+                for c in run {
+                    let c = c.borrow();
+                    bump(&mut counts.applied, &c.table, c.op.label());
+                }
+                continue;
+            }
         }
         if copy_upsert && !is_delete && !key.is_empty() && run.len() >= COPY_UPSERT_MIN_ROWS {
             // Only the last row of each key is staged (the merge may touch
@@ -308,8 +346,44 @@ mod tests {
             plan_steps(Dialect::Postgres, &changes, InsertMode::Upsert, true, true).expect("plan");
         assert!(steps.iter().all(|s| matches!(s, Statement::Sql(_))));
         let (steps, _) =
-            plan_steps(Dialect::MySql, &changes, InsertMode::Insert, true, true).expect("plan");
+            plan_steps(Dialect::Sqlite, &changes, InsertMode::Insert, true, true).expect("plan");
         assert!(steps.iter().all(|s| matches!(s, Statement::Sql(_))));
+    }
+
+    #[test]
+    fn mysql_insert_runs_become_load_data_unless_they_hold_bytes() {
+        let s = schema(true);
+        let changes = vec![
+            change(&s, Op::Create, 1),
+            change(&s, Op::Create, 2),
+            change(&s, Op::Delete, 1),
+        ];
+        let (steps, counts) =
+            plan_steps(Dialect::MySql, &changes, InsertMode::Insert, true, true).expect("plan");
+        assert_eq!(steps.len(), 2, "{steps:?}");
+        assert_eq!(
+            steps[0],
+            Statement::Load {
+                sql: "LOAD DATA LOCAL INFILE 'sluice-batch' INTO TABLE `t` CHARACTER SET utf8mb4 \
+                      FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (`id`, `v`)"
+                    .into(),
+                data: "1\tv1\n2\tv2\n".into(),
+                rows: 2,
+            }
+        );
+        assert!(matches!(&steps[1], Statement::Sql(s) if s.starts_with("DELETE")));
+        assert_eq!(counts.applied[0], ("t".to_string(), "create", 2));
+        // Without bulk steps, for upserts, and for a run holding bytes: INSERT statements.
+        for (mode, bulk) in [(InsertMode::Insert, false), (InsertMode::Upsert, true)] {
+            let (steps, _) = plan_steps(Dialect::MySql, &changes, mode, true, bulk).expect("plan");
+            assert!(steps.iter().all(|s| matches!(s, Statement::Sql(_))));
+        }
+        let mut with_bytes = changes[..2].to_vec();
+        with_bytes[1].row[1] = Value::Bytes(vec![0, 1]);
+        let (steps, _) =
+            plan_steps(Dialect::MySql, &with_bytes, InsertMode::Insert, true, true).expect("plan");
+        assert_eq!(steps.len(), 1);
+        assert!(matches!(&steps[0], Statement::Sql(s) if s.starts_with("INSERT")));
     }
 
     #[test]

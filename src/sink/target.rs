@@ -33,7 +33,10 @@
 //! counterpart (geometry, arrays, …) read as optional-length strings.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 
 #[path = "target_sqlite.rs"]
@@ -73,6 +76,64 @@ pub enum Target {
 pub struct MySqlTarget {
     conn: mysql_async::Conn,
     max_packet: usize,
+    /// The data of the `LOAD DATA LOCAL` step being run, served to the server
+    /// by the connection's LOCAL INFILE handler (which serves nothing else).
+    infile: Arc<Mutex<Option<Bytes>>>,
+    /// Whether insert runs go through `LOAD DATA LOCAL` (false once the server refused it).
+    load: bool,
+}
+
+/// One step of a MySQL apply transaction.
+enum MyStep<'a> {
+    Sql(&'a str),
+    Load {
+        sql: &'a str,
+        data: &'a str,
+        rows: u64,
+    },
+}
+
+/// Server errors that mean "LOAD DATA LOCAL is not allowed here": MariaDB's
+/// and MySQL's "command not allowed" (1148) and MySQL 8+'s "loading local data
+/// is disabled" (3948) and "local infile disabled on the client" (3950).
+fn local_infile_refused(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 3950))
+}
+
+/// The connection's LOCAL INFILE handler: hands out the data put in `slot`
+/// for [`super::plan::LOAD_FILE`] (once), in 1 MiB chunks; any other name the
+/// server asks for is refused, so no local file is ever read.
+fn infile_handler(
+    slot: Arc<Mutex<Option<Bytes>>>,
+) -> impl for<'a> Fn(
+    &'a [u8],
+) -> futures::future::BoxFuture<
+    'static,
+    Result<mysql_async::InfileData, mysql_async::LocalInfileError>,
+> + Send
+       + Sync
+       + 'static {
+    move |name: &[u8]| {
+        let data = if name == super::plan::LOAD_FILE.as_bytes() {
+            slot.lock().ok().and_then(|mut s| s.take())
+        } else {
+            None
+        };
+        Box::pin(async move {
+            let data = data.ok_or_else(|| {
+                mysql_async::LocalInfileError::other(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the sink serves only its own batch data to LOAD DATA LOCAL",
+                ))
+            })?;
+            const CHUNK: usize = 1 << 20;
+            let chunks: Vec<std::io::Result<Bytes>> = (0..data.len())
+                .step_by(CHUNK)
+                .map(|at| Ok(data.slice(at..data.len().min(at + CHUNK))))
+                .collect();
+            Ok(futures::stream::iter(chunks).boxed())
+        })
+    }
 }
 
 /// A PostgreSQL session set up for the sink (its connection task runs in the background).
@@ -110,6 +171,16 @@ impl Target {
             Target::MySql(t) => t.max_packet,
             Target::Postgres(_) => PG_MAX_STATEMENT,
             Target::Sqlite(_) => sqlite::MAX_STATEMENT,
+        }
+    }
+
+    /// Whether plans for this target may hold bulk steps: PostgreSQL COPY,
+    /// MySQL `LOAD DATA LOCAL` (until the server refuses it); never on SQLite.
+    pub fn bulk_steps(&self) -> bool {
+        match self {
+            Target::MySql(t) => t.load,
+            Target::Postgres(_) => true,
+            Target::Sqlite(_) => false,
         }
     }
 
@@ -186,7 +257,7 @@ impl Target {
             .map(String::as_str)
             .chain(offsets_sql.as_deref());
         match self {
-            Target::MySql(t) => t.apply(all, None).await,
+            Target::MySql(t) => t.apply(all.map(MyStep::Sql), None).await,
             Target::Postgres(t) => t.apply(all).await,
             Target::Sqlite(t) => t.apply(all.map(str::to_string).collect(), None).await,
         }
@@ -225,22 +296,43 @@ impl Target {
         } else {
             Some(self.dialect().offsets_upsert(offsets)?)
         };
+        if let Target::MySql(t) = self {
+            let mut my = Vec::with_capacity(steps.len() + 1);
+            for s in steps {
+                my.push(match s {
+                    Statement::Sql(s) => MyStep::Sql(s),
+                    Statement::Load { sql, data, rows } => MyStep::Load {
+                        sql,
+                        data,
+                        rows: *rows,
+                    },
+                    Statement::Copy { .. } => {
+                        return Err(SinkError::Invalid(
+                            "COPY is planned for PostgreSQL only".into(),
+                        ))
+                    }
+                });
+            }
+            my.extend(offsets_sql.as_deref().map(MyStep::Sql));
+            return t.apply(my.into_iter(), Some(claim)).await;
+        }
         let mut sql = Vec::with_capacity(steps.len() + 1);
         for s in steps {
             match s {
                 Statement::Sql(s) => sql.push(s.clone()),
-                Statement::Copy { .. } => {
+                Statement::Copy { .. } | Statement::Load { .. } => {
                     return Err(SinkError::Invalid(
-                        "COPY is planned for PostgreSQL only".into(),
+                        "bulk steps are planned for PostgreSQL and MySQL only".into(),
                     ))
                 }
             }
         }
         sql.extend(offsets_sql);
         match self {
-            Target::MySql(t) => t.apply(sql.iter().map(String::as_str), Some(claim)).await,
             Target::Sqlite(t) => t.apply(sql, Some(claim.owned())).await,
-            Target::Postgres(_) => Err(SinkError::Invalid("unreachable: handled above".into())),
+            Target::MySql(_) | Target::Postgres(_) => {
+                Err(SinkError::Invalid("unreachable: handled above".into()))
+            }
         }
     }
 
@@ -264,7 +356,12 @@ impl Target {
 async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkError> {
     let fail = |e| SinkError::mysql_connect(ep.display_url(), e);
     // Credentials, TLS (`ssl_mode`), never a local socket instead of the URL's host.
-    let mut conn = crate::source::mysql_conn::connect(ep).await.map_err(fail)?;
+    let infile = Arc::new(Mutex::new(None));
+    let handler = infile_handler(Arc::clone(&infile));
+    let mut conn =
+        crate::source::mysql_conn::connect_with(ep, |b| b.local_infile_handler(Some(handler)))
+            .await
+            .map_err(fail)?;
     let (mode, database, max_packet): (String, Option<String>, u64) = conn
         .query_first("SELECT @@SESSION.sql_mode, DATABASE(), @@max_allowed_packet")
         .await
@@ -297,6 +394,8 @@ async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkError> {
     Ok(MySqlTarget {
         conn,
         max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
+        infile,
+        load: true,
     })
 }
 
@@ -367,7 +466,7 @@ impl MySqlTarget {
 
     async fn apply<'a>(
         &mut self,
-        statements: impl Iterator<Item = &'a str>,
+        statements: impl Iterator<Item = MyStep<'a>>,
         claim: Option<Claim<'_>>,
     ) -> Result<(), SinkError> {
         const WHAT: &str = "apply batch";
@@ -398,11 +497,52 @@ impl MySqlTarget {
             }
         }
         let mut failed = None;
-        for sql in statements {
-            if let Err(e) = tx.query_drop(sql).await {
-                failed = Some(e);
-                break;
+        for step in statements {
+            let (sql, rows) = match step {
+                MyStep::Sql(sql) => (sql, None),
+                MyStep::Load { sql, data, rows } => {
+                    if let Ok(mut slot) = self.infile.lock() {
+                        *slot = Some(Bytes::copy_from_slice(data.as_bytes()));
+                    }
+                    (sql, Some(rows))
+                }
+            };
+            let result = tx.query_drop(sql).await;
+            let Some(rows) = rows else {
+                if let Err(e) = result {
+                    failed = Some(SinkError::mysql(WHAT, e));
+                    break;
+                }
+                continue;
+            };
+            // A LOAD DATA step: the data must be gone and every row loaded cleanly.
+            if let Ok(mut slot) = self.infile.lock() {
+                slot.take();
             }
+            let refused = match result {
+                Ok(()) if tx.get_warnings() == 0 && tx.affected_rows() == rows => continue,
+                Ok(()) => format!(
+                    "{} of {rows} rows loaded with {} warnings",
+                    tx.affected_rows(),
+                    tx.get_warnings()
+                ),
+                Err(e) if local_infile_refused(&e) => {
+                    self.load = false;
+                    let e = SinkError::mysql("load data", e);
+                    tracing::info!(error = %e, "the server refuses LOAD DATA LOCAL; inserting with INSERT statements from now on");
+                    e.to_string()
+                }
+                Err(e) => {
+                    let e = SinkError::mysql("load data", e);
+                    if e.is_transient() {
+                        failed = Some(e);
+                        break;
+                    }
+                    e.to_string()
+                }
+            };
+            failed = Some(SinkError::LoadRefused(refused));
+            break;
         }
         match failed {
             None => tx
@@ -413,7 +553,7 @@ impl MySqlTarget {
                 if let Err(rb) = tx.rollback().await {
                     tracing::warn!(error = %SinkError::mysql("rollback", rb), "rollback failed");
                 }
-                Err(SinkError::mysql(WHAT, e))
+                Err(e)
             }
         }
     }
@@ -548,6 +688,11 @@ impl PostgresTarget {
         claim: Claim<'_>,
     ) -> Result<(), SinkError> {
         const WHAT: &str = "apply batch";
+        if steps.iter().any(|s| matches!(s, Statement::Load { .. })) {
+            return Err(SinkError::Invalid(
+                "LOAD DATA is planned for MySQL only".into(),
+            ));
+        }
         let tx = (self.client.transaction().await).map_err(|e| SinkError::postgres(WHAT, e))?;
         if !claim.lock.is_empty() {
             let checked = async {
@@ -590,6 +735,8 @@ impl PostgresTarget {
                             .await?;
                         sink.finish().await?;
                     }
+                    // Refused before the transaction began.
+                    Statement::Load { .. } => {}
                 }
             }
             pending.extend(offsets_sql.as_deref());

@@ -80,7 +80,15 @@ fn server_has_no_tls(e: &mysql_async::Error) -> bool {
 
 /// Opens one connection to `endpoint`, applying `preferred`'s fallback.
 pub async fn connect(endpoint: &DbEndpoint) -> Result<Conn, mysql_async::Error> {
-    let b = opts(endpoint)?;
+    connect_with(endpoint, |b| b).await
+}
+
+/// Like [`connect`], with the options adjusted by `tune` (e.g. a LOCAL INFILE handler).
+pub async fn connect_with(
+    endpoint: &DbEndpoint,
+    tune: impl FnOnce(OptsBuilder) -> OptsBuilder,
+) -> Result<Conn, mysql_async::Error> {
+    let b = tune(opts(endpoint)?);
     match Conn::new(b.clone()).await {
         Err(e) if endpoint.tls.mode == SslMode::Preferred && server_has_no_tls(&e) => {
             tracing::info!(url = %endpoint.display_url(), "server offers no TLS; ssl_mode = preferred connects in plain text");

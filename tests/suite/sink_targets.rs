@@ -71,7 +71,7 @@ fn hostile_message(id: i64) -> String {
     )
 }
 
-fn sink_config(tag: &str, url: &str, topic: &str, extra: &str) -> String {
+pub(crate) fn sink_config(tag: &str, url: &str, topic: &str, extra: &str) -> String {
     format!(
         r#"
 [kafka]

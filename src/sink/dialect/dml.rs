@@ -45,6 +45,50 @@ impl Dialect {
         Ok(sql)
     }
 
+    /// MySQL/MariaDB only: `LOAD DATA LOCAL INFILE '<file>' INTO TABLE t (…)`
+    /// and its text (tab-separated fields, backslash escapes, one line per
+    /// row) for `rows`; `None` when a value cannot travel as LOAD DATA text
+    /// (bytes), and the rows go as `INSERT`s instead. `file` only names the
+    /// data to the connection's LOCAL INFILE handler; no file is read.
+    pub fn load_data<R: AsRef<[Value]>>(
+        &self,
+        file: &str,
+        table: &str,
+        columns: &[&str],
+        types: &[&ColumnType],
+        rows: &[R],
+    ) -> Result<Option<(String, String)>, SinkError> {
+        if *self != Dialect::MySql {
+            return Err(SinkError::Invalid("LOAD DATA is MySQL's".into()));
+        }
+        check_shape(columns, types)?;
+        let mut sql = String::from("LOAD DATA LOCAL INFILE ");
+        super::mysql::write_string(&mut sql, file);
+        sql.push_str(" INTO TABLE ");
+        sql.push_str(&self.quote_ident(table)?);
+        sql.push_str(
+            " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' \
+             LINES TERMINATED BY '\\n' (",
+        );
+        sql.push_str(&self.ident_list(columns.iter().copied())?);
+        sql.push(')');
+        let mut data = String::with_capacity(rows.len() * 16 * columns.len());
+        for row in rows {
+            for (i, v) in check_row(row.as_ref(), columns)?.iter().enumerate() {
+                if i > 0 {
+                    data.push('\t');
+                }
+                let written = super::mysql::write_load_text(&mut data, v)
+                    .map_err(|e| value_error(columns[i], e))?;
+                if !written {
+                    return Ok(None);
+                }
+            }
+            data.push('\n');
+        }
+        Ok(Some((sql, data)))
+    }
+
     /// Multi-row insert-or-update by the key columns `key` (all of which must be in `columns`).
     pub fn upsert<R: AsRef<[Value]>>(
         &self,

@@ -142,6 +142,12 @@ pub enum SinkError {
         /// The batch's first offset in that partition.
         first: i64,
     },
+    /// A `LOAD DATA LOCAL` step did not load its rows cleanly (LOCAL makes
+    /// the server turn errors into warnings and skip or truncate values) or
+    /// the server refuses LOCAL; the transaction was rolled back and the
+    /// batch is applied again as `INSERT`s, which report the exact error.
+    #[error("LOAD DATA refused: {0}")]
+    LoadRefused(String),
 }
 
 impl SinkError {
@@ -222,6 +228,8 @@ impl SinkError {
             SinkError::Kafka(e) => e.is_transient(),
             // Re-reading the stored offsets resolves it (a restart does too).
             SinkError::OffsetsMoved { .. } => true,
+            // Applying the batch as INSERTs resolves it (the sink does at once).
+            SinkError::LoadRefused(_) => true,
             SinkError::Setup { .. }
             | SinkError::Record { .. }
             | SinkError::Schema { .. }

@@ -218,6 +218,41 @@ pub(crate) fn write_literal(
     Ok(())
 }
 
+/// Appends one field of `LOAD DATA … FIELDS TERMINATED BY '\t' ESCAPED BY '\\'
+/// LINES TERMINATED BY '\n'` text: the value [`write_literal`] writes, unquoted,
+/// with LOAD DATA's backslash escapes (`\N` is NULL). Returns `Ok(false)`
+/// without writing for bytes, which only travel as `X'…'` literals.
+pub(crate) fn write_load_text(out: &mut String, value: &Value) -> Result<bool, LiteralError> {
+    match value {
+        Value::Null => out.push_str("\\N"),
+        Value::Bytes(_) => return Ok(false),
+        Value::String(s) => {
+            out.reserve(s.len());
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\0' => out.push_str("\\0"),
+                    c => out.push(c),
+                }
+            }
+        }
+        Value::Date(_) | Value::Time(_) | Value::Timestamp(_) => {
+            // The quoted literal minus its quotes (digits, '-', ':', '.', ' ').
+            let start = out.len();
+            write_literal(out, value, &ColumnType::Int64)?;
+            if out[start..].starts_with('\'') && out.ends_with('\'') {
+                out.pop();
+                out.remove(start);
+            }
+        }
+        other => write_literal(out, other, &ColumnType::Int64)?,
+    }
+    Ok(true)
+}
+
 fn check_year(year: i64) -> Result<(), LiteralError> {
     if (1..=9999).contains(&year) {
         Ok(())
@@ -267,6 +302,45 @@ mod tests {
     fn lit(v: Value) -> Result<String, LiteralError> {
         let mut s = String::new();
         write_literal(&mut s, &v, &ColumnType::Int64).map(|()| s)
+    }
+
+    fn load(v: Value) -> Result<Option<String>, LiteralError> {
+        let mut s = String::new();
+        write_load_text(&mut s, &v).map(|written| written.then_some(s))
+    }
+
+    #[test]
+    fn load_data_text_escapes_what_load_data_unescapes() {
+        let text = |v| load(v).ok().flatten();
+        assert_eq!(text(Value::Null).as_deref(), Some("\\N"));
+        // A string that reads "\N" is not NULL; tabs and newlines do not end the field.
+        assert_eq!(text(Value::String("\\N".into())).as_deref(), Some("\\\\N"));
+        assert_eq!(
+            text(Value::String("a\tb\nc\r\0d'e\"f😀".into())).as_deref(),
+            Some("a\\tb\\nc\\r\\0d'e\"f😀")
+        );
+        assert_eq!(text(Value::String(String::new())).as_deref(), Some(""));
+        assert_eq!(text(Value::Int(-42)).as_deref(), Some("-42"));
+        assert_eq!(text(Value::Boolean(true)).as_deref(), Some("1"));
+        assert_eq!(text(Value::Float64(0.1)).as_deref(), Some("1e-1"));
+        assert_eq!(
+            text(Value::Decimal("-12.340".into())).as_deref(),
+            Some("-12.340")
+        );
+        assert_eq!(text(Value::Date(-1)).as_deref(), Some("1969-12-31"));
+        assert_eq!(
+            text(Value::Time(-(3_600_000_000 + 1))).as_deref(),
+            Some("-01:00:00.000001")
+        );
+        assert_eq!(
+            text(Value::Timestamp(1_660_592_867_123_456)).as_deref(),
+            Some("2022-08-15 19:47:47.123456")
+        );
+        // Bytes are not written (the run goes as INSERTs); bad values are errors as in INSERTs.
+        assert_eq!(load(Value::Bytes(vec![0, 9])).ok(), Some(None));
+        assert!(load(Value::Float64(f64::NAN)).is_err());
+        assert!(load(Value::Decimal("1e5".into())).is_err());
+        assert!(load(Value::Date(-800_000)).is_err());
     }
 
     #[test]
