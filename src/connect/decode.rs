@@ -93,14 +93,34 @@ pub struct Decoder {
 /// other form; the caller then splits it the general way (same result, and
 /// the same errors).
 fn split_known<'a>(bytes: &'a [u8], known: &str) -> Option<&'a str> {
+    let payload = payload_after_known(bytes, known)?;
+    // Exactly one JSON value (rejects a trailing `,"x":…` or a repeated key).
+    let raw: &serde_json::value::RawValue = serde_json::from_str(payload).ok()?;
+    Some(raw.get())
+}
+
+/// The text between `{"schema":<known>,"payload":` and the closing `}`, not
+/// yet checked to be one JSON value: a caller must parse it as exactly one
+/// value (as [`row_payload`] does) and take the general way when that fails.
+fn payload_after_known<'a>(bytes: &'a [u8], known: &str) -> Option<&'a str> {
     let rest = (bytes.strip_prefix(b"{\"schema\":"))
         .and_then(|r| r.strip_prefix(known.as_bytes()))
         .and_then(|r| r.strip_prefix(b",\"payload\":"))?;
     let payload = rest.trim_ascii_end().strip_suffix(b"}")?;
-    let payload = std::str::from_utf8(payload).ok()?;
-    // Exactly one JSON value (rejects a trailing `,"x":…` or a repeated key).
-    let raw: &serde_json::value::RawValue = serde_json::from_str(payload).ok()?;
-    Some(raw.get())
+    std::str::from_utf8(payload).ok()
+}
+
+/// The fast path for the common case, a struct record (key or value) whose
+/// schema text is the last one seen: the payload is parsed once, and `None`
+/// (take the general way, which gives the same result or the exact error)
+/// when anything is unusual.
+fn known_row(cache: &Cache, part: MessagePart, bytes: &[u8]) -> Option<Option<DecodedRow>> {
+    let compiled = cache.last.as_ref()?;
+    let Shape::Row(plan) = &compiled.shape else {
+        return None;
+    };
+    let payload = payload_after_known(bytes, &compiled.text)?;
+    row_payload(part, plan, payload, "").ok()
 }
 
 /// Decodes one record with a throw-away [`Decoder`] (prefer a long-lived one).
@@ -136,6 +156,9 @@ impl Decoder {
 
     fn decode_key(&mut self, bytes: &[u8]) -> Result<Option<DecodedRow>, CodecError> {
         let part = MessagePart::Key;
+        if let Some(row) = known_row(&self.keys, part, bytes) {
+            return Ok(row);
+        }
         let Some((schema, payload)) = split(part, bytes)? else {
             return Ok(None);
         };
@@ -166,6 +189,18 @@ impl Decoder {
 
     fn decode_value(&mut self, bytes: &[u8]) -> Result<Decoded, CodecError> {
         let part = MessagePart::Value;
+        if let Some(row) = known_row(&self.values, part, bytes) {
+            return Ok(match row {
+                Some(row) => Decoded {
+                    op: Op::Create,
+                    key: None,
+                    value: Some(row),
+                    before: None,
+                    ts_ms: None,
+                },
+                None => tombstone(),
+            });
+        }
         let known = (self.values.last.as_ref())
             .and_then(|c| split_known(bytes, &c.text).map(|p| (Arc::clone(c), p)));
         let (compiled, payload) = match known {

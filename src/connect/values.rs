@@ -232,9 +232,7 @@ pub(crate) fn write_value(
 }
 
 fn push_int(out: &mut String, i: i64) {
-    use std::fmt::Write as _;
-    // Writing into a String cannot fail.
-    let _ = write!(out, "{i}");
+    out.push_str(itoa::Buffer::new().format(i));
 }
 
 fn unscaled(v: &Value, scale: u32, field: FieldRef<'_>) -> Result<decimal::Unscaled, CodecError> {

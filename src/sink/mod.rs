@@ -147,8 +147,7 @@ pub async fn run(
             continue;
         }
         // Decoding runs on the blocking pool while the previous batch is applied.
-        let (back, batch, prepared) = prepare_blocking(decoding, batch).await?;
-        decoding = back;
+        let (batch, prepared) = decoding.prepare(batch).await?;
         if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
             // As above: this batch follows the refused one, so it is fetched again.
             consumer.hold_back(&batch);
@@ -164,23 +163,6 @@ pub async fn run(
     stage.settle(&mut consumer, cfg).await?;
     tracing::info!(pipeline = %cfg.name, "sink stopping");
     Ok(())
-}
-
-/// Runs [`Decoding::prepare`] on tokio's blocking pool (it is pure CPU for
-/// milliseconds), so the runtime's workers stay free for the apply task.
-async fn prepare_blocking(
-    mut decoding: Decoding,
-    batch: Vec<OwnedMessage>,
-) -> Result<(Decoding, Vec<OwnedMessage>, Prepared), SinkError> {
-    let task = tokio::task::spawn_blocking(move || {
-        let prepared = decoding.prepare(&batch);
-        (decoding, batch, prepared)
-    });
-    match task.await {
-        Ok(done) => Ok(done),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(SinkError::Invalid("the decode task was cancelled".into())),
-    }
 }
 
 /// What the target side of the sink owns: the connection and the apply state.
@@ -395,7 +377,7 @@ fn offset_bounds<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> Vec<(Strin
 struct Decoding {
     workers: Vec<DecodeWorker>,
     /// How batches are planned (see [`PrePlan`]).
-    planning: Planning,
+    planning: Arc<Planning>,
 }
 
 /// What planning a batch needs to know about the sink and its target.
@@ -604,49 +586,67 @@ impl Decoding {
                 namer: namer.clone(),
             })
             .collect();
-        Decoding { workers, planning }
+        Decoding {
+            workers,
+            planning: Arc::new(planning),
+        }
     }
 
-    /// Decodes, maps and plans every record of `batch`, in order; each
-    /// thread plans its own part (runs never span parts: each part's rows
-    /// carry its own worker's schema `Arc`s, so the joined plan is the one
-    /// the whole batch would get, cut at the parts' seams).
-    fn prepare(&mut self, batch: &[OwnedMessage]) -> Prepared {
-        let threads = (batch.len() / MIN_RECORDS_PER_THREAD).clamp(1, self.workers.len());
-        let planning = &self.planning;
-        let run = |w: &mut DecodeWorker, part: &[OwnedMessage]| {
-            let changes: Changes = part.iter().map(|m| w.decode_change(m)).collect();
-            let plan = planning.plan(&changes);
-            (changes, plan)
-        };
-        let mut workers = self.workers.iter_mut();
-        let (Some(first), true) = (workers.next(), threads > 1) else {
-            let (changes, plan) = run(&mut self.workers[0], batch);
-            return Prepared { changes, plan };
-        };
-        let mut parts = batch.chunks(batch.len().div_ceil(threads));
-        let head = parts.next().unwrap_or_default();
-        std::thread::scope(|scope| {
-            let others: Vec<_> = parts
-                .zip(workers)
-                .map(|(part, w)| scope.spawn(move || run(w, part)))
-                .collect();
-            let (mut changes, mut plan) = run(first, head);
-            changes.reserve(batch.len() - changes.len());
-            for h in others {
-                match h.join() {
-                    Ok((c, p)) => {
-                        changes.extend(c);
-                        plan = plan.zip(p).map(|(mut a, b)| {
-                            a.extend(b);
-                            a
-                        });
-                    }
-                    Err(panic) => std::panic::resume_unwind(panic),
+    /// Decodes, maps and plans every record of `batch`, in order, on tokio's
+    /// blocking pool (it is pure CPU for milliseconds; the runtime's workers
+    /// stay free for the apply task): the batch is cut into contiguous
+    /// parts, one per worker, and each worker plans its own part (runs never
+    /// span parts: each part's rows carry its own worker's schema `Arc`s, so
+    /// the joined plan is the one the whole batch would get, cut at the
+    /// parts' seams). The blocking pool's threads are long-lived, so each
+    /// worker's allocations stay in a few malloc arenas.
+    async fn prepare(
+        &mut self,
+        batch: Vec<OwnedMessage>,
+    ) -> Result<(Vec<OwnedMessage>, Prepared), SinkError> {
+        let len = batch.len();
+        let threads = (len / MIN_RECORDS_PER_THREAD).clamp(1, self.workers.len());
+        let per = len.div_ceil(threads).max(1);
+        let batch = Arc::new(batch);
+        let mut tasks = Vec::with_capacity(threads);
+        for (i, mut worker) in self.workers.drain(..threads).enumerate() {
+            let (batch, planning) = (Arc::clone(&batch), Arc::clone(&self.planning));
+            let part = (i * per).min(len)..((i + 1) * per).min(len);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let changes: Changes = (batch[part].iter())
+                    .map(|m| worker.decode_change(m))
+                    .collect();
+                let plan = planning.plan(&changes);
+                (worker, changes, plan)
+            }));
+        }
+        let mut joined: Option<Prepared> = None;
+        for (i, task) in tasks.into_iter().enumerate() {
+            let (worker, changes, plan) = match task.await {
+                Ok(done) => done,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(SinkError::Invalid("a decode task was cancelled".into())),
+            };
+            self.workers.insert(i, worker);
+            joined = Some(match joined {
+                None => Prepared { changes, plan },
+                Some(mut all) => {
+                    all.changes.extend(changes);
+                    all.plan = all.plan.zip(plan).map(|(mut a, b)| {
+                        a.extend(b);
+                        a
+                    });
+                    all
                 }
-            }
-            Prepared { changes, plan }
-        })
+            });
+        }
+        let batch = Arc::try_unwrap(batch)
+            .map_err(|_| SinkError::Invalid("a decode task still holds the batch".into()))?;
+        let prepared = joined.unwrap_or(Prepared {
+            changes: Vec::new(),
+            plan: None,
+        });
+        Ok((batch, prepared))
     }
 }
 
@@ -678,9 +678,9 @@ impl DecodeWorker {
         if !self.delete_enabled && self.mapper.op_of(&rec) == Op::Delete {
             return Ok(None);
         }
-        let table = self.namer.table_for(msg.topic());
+        let table = self.namer.table_ref(msg.topic());
         self.mapper
-            .map(&rec, &table)
+            .map(&rec, table)
             .map(Some)
             .map_err(|e| SinkError::Record {
                 at: at(),

@@ -144,6 +144,8 @@ pub struct RowMapper {
     /// (table, key schema address, value schema address) → (the input schemas,
     /// held so their addresses cannot be reused while cached; the result).
     cache: HashMap<(String, usize, usize), CachedSchema>,
+    /// The last lookup's key and entry (most records repeat it).
+    last: Option<(String, usize, usize, CachedSchema)>,
 }
 
 type CachedSchema = (
@@ -160,6 +162,7 @@ impl RowMapper {
         RowMapper {
             rules,
             cache: HashMap::new(),
+            last: None,
         }
     }
 
@@ -181,20 +184,32 @@ impl RowMapper {
             .value
             .as_ref()
             .map_or(0, |(s, _)| Arc::as_ptr(s) as usize);
-        let cache_key = (table.to_string(), key_ptr, val_ptr);
-        let schema = match self.cache.get(&cache_key) {
-            Some((_, _, s)) => s.clone(),
+        let last = (self.last.as_ref())
+            .filter(|(t, k, v, _)| *k == key_ptr && *v == val_ptr && t == table)
+            .map(|(_, _, _, cached)| Arc::clone(&cached.2));
+        let schema = match last {
+            Some(s) => s,
             None => {
-                let s = Arc::new(effective_schema(rec, table, rules)?);
-                if self.cache.len() > 1024 {
-                    self.cache.clear();
-                }
-                let inputs = (
-                    rec.key.as_ref().map(|k| k.0.clone()),
-                    rec.value.as_ref().map(|v| v.0.clone()),
-                );
-                self.cache
-                    .insert(cache_key, (inputs.0, inputs.1, s.clone()));
+                let cache_key = (table.to_string(), key_ptr, val_ptr);
+                let cached = match self.cache.get(&cache_key) {
+                    Some(cached) => cached.clone(),
+                    None => {
+                        let s = Arc::new(effective_schema(rec, table, rules)?);
+                        if self.cache.len() > 1024 {
+                            self.cache.clear();
+                        }
+                        let cached = (
+                            rec.key.as_ref().map(|k| k.0.clone()),
+                            rec.value.as_ref().map(|v| v.0.clone()),
+                            s,
+                        );
+                        self.cache.insert(cache_key, cached.clone());
+                        cached
+                    }
+                };
+                let s = Arc::clone(&cached.2);
+                // `cached` holds the input schemas: their addresses stay unique.
+                self.last = Some((table.to_string(), key_ptr, val_ptr, cached));
                 s
             }
         };

@@ -41,15 +41,19 @@ impl TableNamer {
 
     /// The target table for `topic`.
     pub fn table_for(&mut self, topic: &str) -> String {
-        if let Some(t) = self.cache.get(topic) {
-            return t.clone();
+        self.table_ref(topic).to_string()
+    }
+
+    /// [`TableNamer::table_for`] without a copy.
+    pub fn table_ref(&mut self, topic: &str) -> &str {
+        if !self.cache.contains_key(topic) {
+            let table = self.compute(topic);
+            if self.cache.len() >= CACHE_LIMIT {
+                self.cache.clear();
+            }
+            self.cache.insert(topic.to_string(), table);
         }
-        let table = self.compute(topic);
-        if self.cache.len() >= CACHE_LIMIT {
-            self.cache.clear();
-        }
-        self.cache.insert(topic.to_string(), table.clone());
-        table
+        self.cache.get(topic).map_or("", String::as_str)
     }
 
     fn compute(&self, topic: &str) -> String {

@@ -50,20 +50,43 @@ pub(crate) fn split_timestamp(micros: i64) -> (Civil, i64) {
 
 /// Writes `YYYY-MM-DD` for a year in 1..=9999 (callers handle other years).
 pub(crate) fn write_ymd(out: &mut String, year: i64, c: Civil) {
-    let _ = write!(out, "{year:04}-{:02}-{:02}", c.month, c.day);
+    if (0..=9999).contains(&year) {
+        push_digits(out, year as u64, 4);
+        out.push('-');
+        push_digits(out, u64::from(c.month), 2);
+        out.push('-');
+        push_digits(out, u64::from(c.day), 2);
+    } else {
+        let _ = write!(out, "{year:04}-{:02}-{:02}", c.month, c.day);
+    }
+}
+
+/// Writes an integer in decimal.
+pub(crate) fn write_int(out: &mut String, i: i64) {
+    out.push_str(itoa::Buffer::new().format(i));
+}
+
+/// Writes `v` in decimal, zero-padded to at least `width` digits.
+fn push_digits(out: &mut String, v: u64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(v);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
 }
 
 /// Writes `H…H:MM:SS.ffffff` for a non-negative duration in microseconds.
 pub(crate) fn write_hms(out: &mut String, micros: i64) {
-    let secs = micros / 1_000_000;
-    let frac = micros % 1_000_000;
-    let _ = write!(
-        out,
-        "{:02}:{:02}:{:02}.{frac:06}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    let secs = (micros / 1_000_000).unsigned_abs();
+    let frac = (micros % 1_000_000).unsigned_abs();
+    push_digits(out, secs / 3600, 2);
+    out.push(':');
+    push_digits(out, secs / 60 % 60, 2);
+    out.push(':');
+    push_digits(out, secs % 60, 2);
+    out.push('.');
+    push_digits(out, frac, 6);
 }
 
 /// Writes a finite float with the shortest text that parses back to the same
@@ -118,9 +141,11 @@ pub(crate) fn write_doubled_quotes(
 }
 
 pub(crate) fn write_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
 }
 

@@ -20,8 +20,6 @@
 //!   under MySQL's 65,535-byte row limit. Bytes follow the same rule
 //!   (`VARBINARY(n)` / `LONGBLOB`).
 
-use std::fmt::Write;
-
 use super::literal::{self, LiteralError};
 use super::SinkError;
 use crate::event::Value;
@@ -182,9 +180,7 @@ pub(crate) fn write_literal(
     match value {
         Value::Null => out.push_str("NULL"),
         Value::Boolean(b) => out.push(if *b { '1' } else { '0' }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => literal::write_int(out, *i),
         Value::Float32(f) => literal::write_float(out, f64::from(*f))?,
         Value::Float64(f) => literal::write_float(out, *f)?,
         Value::String(s) => write_string(out, s),

@@ -17,8 +17,6 @@
 //!   unconstrained NUMERIC would not keep the scale the schema diff compares;
 //!   timestamps are zone-less TIMESTAMP(3|6) holding UTC, as Connect's dialect does.
 
-use std::fmt::Write;
-
 use super::literal::{self, Civil, LiteralError};
 use super::SinkError;
 use crate::event::Value;
@@ -144,9 +142,7 @@ pub(crate) fn write_literal(
         Value::Int(i) if *ty == ColumnType::Boolean => {
             out.push_str(if *i != 0 { "TRUE" } else { "FALSE" })
         }
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => literal::write_int(out, *i),
         Value::Float32(f) => write_float(out, f64::from(*f))?,
         Value::Float64(f) => write_float(out, *f)?,
         Value::String(s) => write_string(out, s)?,

@@ -47,8 +47,6 @@
 //!   integral REALs as integers); ±Infinity as `±9e999` (which SQLite reads as
 //!   infinity); NaN is an error, because SQLite stores NaN as NULL.
 
-use std::fmt::Write;
-
 use super::literal::{self, LiteralError};
 use super::SinkError;
 use crate::event::Value;
@@ -151,9 +149,7 @@ pub(crate) fn write_literal(
     match value {
         Value::Null => out.push_str("NULL"),
         Value::Boolean(b) => out.push(if *b { '1' } else { '0' }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => literal::write_int(out, *i),
         Value::Float32(f) => write_float(out, f64::from(*f))?,
         Value::Float64(f) => write_float(out, *f)?,
         Value::String(s) => write_string(out, s)?,
