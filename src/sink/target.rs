@@ -694,17 +694,23 @@ impl PostgresTarget {
             ));
         }
         let tx = (self.client.transaction().await).map_err(|e| SinkError::postgres(WHAT, e))?;
+        let mut offsets_sql = offsets_sql;
         if !claim.lock.is_empty() {
+            // One round trip: the lock statements (only the last returns rows:
+            // the stored offsets, read before anything else changes them) and
+            // the new offsets, which the check below rolls back if refused.
+            let mut sql = claim.lock.join(";\n");
+            if let Some(upsert) = offsets_sql.take() {
+                sql.push_str(";\n");
+                sql.push_str(&upsert);
+            }
             let checked = async {
                 let mut stored = Vec::new();
-                for sql in claim.lock {
-                    stored.clear();
-                    let msgs = (tx.simple_query(sql).await)
-                        .map_err(|e| SinkError::postgres("lock offsets", e))?;
-                    for m in msgs {
-                        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
-                            stored.push(stored_offset_row(r.get(0), r.get(1), r.get(2))?);
-                        }
+                let msgs = (tx.simple_query(&sql).await)
+                    .map_err(|e| SinkError::postgres("lock offsets", e))?;
+                for m in msgs {
+                    if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                        stored.push(stored_offset_row(r.get(0), r.get(1), r.get(2))?);
                     }
                 }
                 claim.check(&stored)
