@@ -87,13 +87,18 @@ pub async fn run(
     };
     let txn_id =
         (cfg.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", cfg.name));
-    let pool = mysql_conn::pool_settled(&endpoint).await?;
+    // Independent setup steps run concurrently (each is a few round trips):
+    // the database pool, the offsets topic, and the producer, whose
+    // init_transactions aborts whatever our previous incarnation left open, so
+    // the offsets read after both are final.
+    let (pool, (), producer) = tokio::try_join!(
+        async { Ok::<_, SourceError>(mysql_conn::pool_settled(&endpoint).await?) },
+        async {
+            Ok::<_, SourceError>(offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?)
+        },
+        async { Ok::<_, SourceError>(PipelineProducer::connect(kafka, &cfg.name, txn_id).await?) },
+    )?;
     let mut conn = pool.get_conn().await?;
-
-    offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?;
-    // init_transactions (inside connect) first: it aborts whatever our previous
-    // incarnation left open, so the offsets read next are final.
-    let producer = PipelineProducer::connect(kafka, &cfg.name, txn_id).await?;
     let stored = offsets::read_offsets(kafka, &kafka.offsets_topic, &cfg.name).await?;
     let mut state: HashMap<String, TableState> = HashMap::new();
     for (table, json) in stored {
