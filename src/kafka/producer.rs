@@ -287,7 +287,8 @@ impl PipelineProducer {
     ///
     /// Deliveries are awaited before `commit_transaction` in both modes: the
     /// commit's internal flush otherwise polls in 100 ms steps while anything
-    /// is in flight, which capped a source at ~10 transactions per second.
+    /// is in flight, which capped a source at ~10 transactions per second
+    /// (and [`settle_reports`] closes the last gap).
     pub async fn commit(&mut self) -> Result<(), KafkaError> {
         let started = Instant::now();
         let result = match self.await_deliveries().await {
@@ -295,7 +296,10 @@ impl PipelineProducer {
             Ok(()) if self.transactional && self.in_txn => {
                 let p = self.inner.clone();
                 let r = blocking(
-                    move || p.commit_transaction(TXN_TIMEOUT),
+                    move || {
+                        settle_reports(&p);
+                        p.commit_transaction(TXN_TIMEOUT)
+                    },
                     "commit_transaction",
                 )
                 .await;
@@ -340,6 +344,23 @@ impl PipelineProducer {
         };
     }
 }
+
+/// Waits (briefly) until librdkafka has released every reported record.
+///
+/// The last delivery report wakes the batch from inside the polling thread's
+/// callback, before librdkafka frees that report's records; a
+/// `commit_transaction` started in that gap finds records "in flight", and its
+/// flush then waits up to 100 ms for an event that the polling thread has
+/// already taken. The gap is microseconds: poll for it in 100 µs steps.
+fn settle_reports(p: &ThreadedProducer<CountingContext>) {
+    let deadline = Instant::now() + SETTLE_REPORTS_MAX;
+    while p.in_flight_count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// The longest [`settle_reports`] waits before committing anyway.
+const SETTLE_REPORTS_MAX: Duration = Duration::from_millis(20);
 
 async fn blocking<F>(f: F, context: &'static str) -> Result<(), KafkaError>
 where
