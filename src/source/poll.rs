@@ -16,6 +16,13 @@
 //! the source resumes exactly after the last committed row: nothing is re-sent
 //! and nothing skipped (for `timestamp` mode, rows sharing the last timestamp
 //! that were not yet committed are the mode's known blind spot, as in Connect).
+//!
+//! Reading and publishing overlap: a [`publish`] task owns the producer and
+//! sends and commits batch N while the poller reads and encodes batch N+1
+//! (at most these two batches exist). A table's offset counts as committed only
+//! once its batch's transaction has committed.
+
+mod publish;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +31,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row as MyRow, Value as MyValue};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::mysql_conn::{self, quote};
@@ -50,9 +58,9 @@ struct Poller<'a> {
     mode: PollMode,
     database: String,
     tz_offset: i32,
-    producer: PipelineProducer,
+    /// Batches to the [`publish`] task.
+    batches: mpsc::Sender<publish::Batch>,
     encoder: Encoder,
-    offsets_topic: String,
 }
 
 /// Runs the poll source until cancelled.
@@ -77,15 +85,20 @@ pub async fn run(
         Some(tz) => parse_timezone(tz).map_err(SourceError::Setup)?,
         None => 0,
     };
-    let pool = mysql_conn::pool_settled(&endpoint).await?;
-    let mut conn = pool.get_conn().await?;
-
     let txn_id =
         (cfg.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", cfg.name));
-    offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?;
-    // init_transactions (inside connect) first: it aborts whatever our previous
-    // incarnation left open, so the offsets read next are final.
-    let producer = PipelineProducer::connect(kafka, &cfg.name, txn_id).await?;
+    // Independent setup steps run concurrently (each is a few round trips):
+    // the database pool, the offsets topic, and the producer, whose
+    // init_transactions aborts whatever our previous incarnation left open, so
+    // the offsets read after both are final.
+    let (pool, (), producer) = tokio::try_join!(
+        async { Ok::<_, SourceError>(mysql_conn::pool_settled(&endpoint).await?) },
+        async {
+            Ok::<_, SourceError>(offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?)
+        },
+        async { Ok::<_, SourceError>(PipelineProducer::connect(kafka, &cfg.name, txn_id).await?) },
+    )?;
+    let mut conn = pool.get_conn().await?;
     let stored = offsets::read_offsets(kafka, &kafka.offsets_topic, &cfg.name).await?;
     let mut state: HashMap<String, TableState> = HashMap::new();
     for (table, json) in stored {
@@ -108,12 +121,14 @@ pub async fn run(
     // Lag = time since the start of the last poll that read every table to its end.
     let lag = SourceLag::start(&cfg.name);
 
+    let (batches, rx) = mpsc::channel(1);
+    let publisher = tokio::spawn(publish::run(producer, rx, kafka.offsets_topic.clone()));
     let mut poller = Poller {
         cfg,
         mode,
         database: database.clone(),
         tz_offset,
-        producer,
+        batches,
         encoder: Encoder::new(EncodeOptions {
             envelope: cfg.envelope,
             decimal_handling: cfg.decimal_handling,
@@ -121,7 +136,6 @@ pub async fn run(
             connector: "mysql".into(),
             server_name: cfg.name.clone(),
         }),
-        offsets_topic: kafka.offsets_topic.clone(),
     };
     let result = async {
         while !cancel.is_cancelled() {
@@ -148,12 +162,15 @@ pub async fn run(
         Ok::<(), SourceError>(())
     }
     .await;
-    if result.is_err() {
-        poller.producer.abort().await;
-    }
+    // Closing the channel ends the publisher (aborting an open transaction);
+    // wait for it so no transaction of this run outlives it.
+    drop(poller);
+    let published = publisher
+        .await
+        .map_err(|e| SourceError::Setup(format!("publisher task failed: {e}")));
     drop(conn);
     pool.disconnect().await.ok();
-    result
+    result.and(published)
 }
 
 /// Lists the base tables of `database` that pass the include/exclude lists.
@@ -320,8 +337,9 @@ impl Poller<'_> {
         };
         let (sql, params) = self.query(table, &st.offset, now_bound, ts_is_datetime);
         let table_id = TableId::new(self.database.clone(), table);
-        let topic = self.cfg.topic_for(&self.database, table);
-        let offset_key = offsets::record_key(&self.cfg.name, &format!("{}.{table}", self.database));
+        let topic: Arc<str> = self.cfg.topic_for(&self.database, table).into();
+        let offset_key: Arc<str> =
+            offsets::record_key(&self.cfg.name, &format!("{}.{table}", self.database)).into();
         let batch_max = usize::try_from(self.cfg.batch_max_rows).unwrap_or(usize::MAX);
 
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
@@ -371,47 +389,45 @@ impl Poller<'_> {
             ]),
         };
         let mut offset = st.offset.clone();
-        let mut batch = fill(
-            &mut stream,
-            &reader,
-            &mut self.encoder,
-            &mut offset,
-            batch_max,
-        )
-        .await?;
-        while !batch.is_empty() {
-            self.producer.begin()?;
-            for m in &batch {
-                self.producer
-                    .send(&topic, m.key.as_deref(), m.value.as_deref(), None)
-                    .await?;
+        // The batch being published: its offset, and where its outcome comes.
+        let mut in_flight: Option<(PollOffset, oneshot::Receiver<Result<(), SourceError>>)> = None;
+        loop {
+            // Read and encode this batch while the previous one is published.
+            let batch = fill(
+                &mut stream,
+                &reader,
+                &mut self.encoder,
+                &mut offset,
+                batch_max,
+            )
+            .await;
+            if let Some((committed, done)) = in_flight.take() {
+                done.await.map_err(|_| publisher_gone())??;
+                st.offset = committed;
             }
-            let committed = offset.clone();
-            // Read and encode the next batch while this one commits.
-            let (done, next) = tokio::join!(
-                commit(
-                    &mut self.producer,
-                    self.mode,
-                    &self.offsets_topic,
-                    &offset_key,
-                    &committed
-                ),
-                fill(
-                    &mut stream,
-                    &reader,
-                    &mut self.encoder,
-                    &mut offset,
-                    batch_max
-                )
-            );
-            done?;
-            st.offset = committed;
-            if cancel.is_cancelled() {
-                break;
+            let batch = batch?;
+            if batch.is_empty() || cancel.is_cancelled() {
+                return Ok(());
             }
-            batch = next?;
+            let record = match self.mode {
+                PollMode::Bulk => None,
+                _ => Some((
+                    offset_key.clone(),
+                    serde_json::to_vec(&offset).map_err(|e| SourceError::Setup(e.to_string()))?,
+                )),
+            };
+            let (tx, rx) = oneshot::channel();
+            self.batches
+                .send(publish::Batch {
+                    topic: topic.clone(),
+                    messages: batch,
+                    offset: record,
+                    done: tx,
+                })
+                .await
+                .map_err(|_| publisher_gone())?;
+            in_flight = Some((offset.clone(), rx));
         }
-        Ok(())
     }
 }
 
@@ -495,31 +511,9 @@ where
     Ok(out)
 }
 
-/// Writes the offset record (not in bulk mode) and commits the batch.
-async fn commit(
-    producer: &mut PipelineProducer,
-    mode: PollMode,
-    offsets_topic: &str,
-    offset_key: &str,
-    offset: &PollOffset,
-) -> Result<(), SourceError> {
-    if mode != PollMode::Bulk {
-        let value = serde_json::to_vec(offset).map_err(|e| SourceError::Setup(e.to_string()))?;
-        if !producer.is_transactional() {
-            // At-least-once: data must be acknowledged before the position.
-            producer.commit().await?;
-        }
-        producer
-            .send(
-                offsets_topic,
-                Some(offset_key.as_bytes()),
-                Some(&value),
-                None,
-            )
-            .await?;
-    }
-    producer.commit().await?;
-    Ok(())
+/// The publisher ended without reporting a batch's outcome (it panicked).
+fn publisher_gone() -> SourceError {
+    SourceError::Setup("the publisher task ended unexpectedly".into())
 }
 
 fn incrementing_value(v: &Value) -> Option<i64> {
