@@ -42,7 +42,7 @@
 #   --rows N              rows to load (default 1000000)
 #   --quick               50000 rows; binlog: and a 5 s latency run (CI smoke run)
 #   --batch-max-rows B    source batch_max_rows = rows per Kafka transaction (default 10000)
-#   --sink-batch-size S   sink batch_size = records per DB transaction (default 3000)
+#   --sink-batch-size S   sink batch_size = records per DB transaction (default 8000; Connect's batch.size default is 3000)
 #   --sink-modes M        sink insert modes to measure: insert | upsert | insert,upsert (default)
 #   --pk-mode M           sink pk_mode: record_key (default; id becomes the PRIMARY KEY) | none
 #   --settle S            seconds to pause before each timed run (default 3)
@@ -81,7 +81,7 @@ MODE=${1:-}
 shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
-SINK_BATCH=3000
+SINK_BATCH=8000
 SINK_MODES=insert,upsert
 PK_MODE=record_key
 SETTLE=3

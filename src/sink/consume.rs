@@ -91,12 +91,14 @@ impl SinkConsumer {
             .set("topic.metadata.refresh.interval.ms", "10000")
             // Bounded prefetch (librdkafka's defaults queue up to 64 MiB and
             // 100k messages per partition): a few batches ahead is enough, and
-            // with one batch decoding while another is applied, 8 MiB keeps
-            // peak RSS under 100 MB.
-            .set("fetch.max.bytes", "8388608")
-            .set("max.partition.fetch.bytes", "8388608")
-            .set("queued.max.messages.kbytes", "8192")
-            .set("queued.min.messages", "20000")
+            // with one batch decoding while another is applied, this keeps
+            // peak RSS under 100 MB. The limits count fetched bytes, which
+            // for compressed topics (Sluice's sources write lz4) are a tenth
+            // of the JSON they hold, so one fetch is kept at 1 MiB.
+            .set("fetch.max.bytes", "2097152")
+            .set("max.partition.fetch.bytes", "1048576")
+            .set("queued.max.messages.kbytes", "2048")
+            .set("queued.min.messages", "10000")
             // A partition whose queue is full is fetched again this soon, not
             // after librdkafka's default 1 s (which stalls a sink that keeps up).
             .set("fetch.queue.backoff.ms", "20")
