@@ -190,16 +190,7 @@ impl Decoder {
     fn decode_value(&mut self, bytes: &[u8]) -> Result<Decoded, CodecError> {
         let part = MessagePart::Value;
         if let Some(row) = known_row(&self.values, part, bytes) {
-            return Ok(match row {
-                Some(row) => Decoded {
-                    op: Op::Create,
-                    key: None,
-                    value: Some(row),
-                    before: None,
-                    ts_ms: None,
-                },
-                None => tombstone(),
-            });
+            return Ok(created(row));
         }
         let known = (self.values.last.as_ref())
             .and_then(|c| split_known(bytes, &c.text).map(|p| (Arc::clone(c), p)));
@@ -218,18 +209,23 @@ impl Decoder {
                 part,
                 found: plan.schema.name.clone(),
             }),
-            Shape::Row(plan) => Ok(match row_payload(part, plan, payload, "")? {
-                Some(row) => Decoded {
-                    op: Op::Create,
-                    key: None,
-                    value: Some(row),
-                    before: None,
-                    ts_ms: None,
-                },
-                None => tombstone(),
-            }),
+            Shape::Row(plan) => row_payload(part, plan, payload, "").map(created),
             Shape::Envelope { row, optional } => envelope_payload(row, *optional, payload),
         }
+    }
+}
+
+/// A plain struct record: a create of `row`, or a tombstone for a null payload.
+fn created(row: Option<DecodedRow>) -> Decoded {
+    match row {
+        Some(row) => Decoded {
+            op: Op::Create,
+            key: None,
+            value: Some(row),
+            before: None,
+            ts_ms: None,
+        },
+        None => tombstone(),
     }
 }
 

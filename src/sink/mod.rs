@@ -42,6 +42,7 @@
 //! stops the pipeline on the first bad record.
 
 pub mod consume;
+mod decoding;
 pub mod dialect;
 pub mod dlq;
 mod evolve;
@@ -62,13 +63,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use dialect::SinkError;
 
-use crate::config::{ErrorsTolerance, KafkaConfig, PkMode, SinkConfig};
-use crate::connect::Decoder;
-use crate::event::Op;
+use crate::config::{ErrorsTolerance, KafkaConfig, SinkConfig};
 use crate::metrics::{PipelineKind, METRICS};
 use crate::schema::TableSchema;
 use consume::SinkConsumer;
-use record::{MapRules, RowChange, RowMapper, SinkRecord};
+use decoding::{without_payloads, Decoding, Planning, PrePlan, Prepared};
+use record::{MapRules, RowChange};
 use route::TableNamer;
 use target::Target;
 
@@ -170,68 +170,10 @@ pub async fn run(
     Ok(())
 }
 
-/// The batch's records without key, value and headers (their topic,
-/// partition, offset and timestamp stay): once decoded, only the offsets are
-/// needed, and dropping the bytes halves the memory two batches in flight
-/// take.
-fn without_payloads(batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
-    batch
-        .into_iter()
-        .map(|m| {
-            OwnedMessage::new(
-                None,
-                None,
-                m.topic().to_string(),
-                m.timestamp(),
-                m.partition(),
-                m.offset(),
-                None,
-            )
-        })
-        .collect()
-}
-
 /// What the target side of the sink owns: the connection and the apply state.
 struct Applier {
     state: SinkState,
     target: Target,
-}
-
-/// A batch's decoded changes, aligned with its messages: `Ok(None)` for a
-/// delete that `delete_enabled = false` skips, `Err` for a record that could
-/// not be decoded or mapped (dead-lettered or fatal when applied).
-type Changes = Vec<Result<Option<RowChange>, SinkError>>;
-
-/// A decoded batch and, when planning succeeded, its plan (made on the
-/// decode threads so the apply task only ships it).
-struct Prepared {
-    changes: Changes,
-    plan: Option<PrePlan>,
-}
-
-/// The plan of every change of a batch, made before the apply: valid while
-/// the apply writes exactly those changes with the same kind of steps.
-struct PrePlan {
-    /// Whether it may hold bulk steps (see [`Target::bulk_steps`]).
-    bulk: bool,
-    steps: Vec<plan::Statement>,
-    counts: plan::PlanCounts,
-    /// How many changes it writes.
-    changes: usize,
-}
-
-impl PrePlan {
-    /// Appends `other` (the plan of the changes that follow).
-    fn extend(&mut self, other: PrePlan) {
-        self.steps.extend(other.steps);
-        for (table, op, n) in other.counts.applied {
-            match (self.counts.applied.iter_mut()).find(|(t, o, _)| *t == table && *o == op) {
-                Some(e) => e.2 += n,
-                None => self.counts.applied.push((table, op, n)),
-            }
-        }
-        self.changes += other.changes;
-    }
 }
 
 /// What a finished apply task hands back.
@@ -396,64 +338,6 @@ fn offset_bounds<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> Vec<(Strin
     bounds
 }
 
-/// The decoding side: Connect JSON → target rows (pure CPU, no I/O), on up
-/// to [`MAX_DECODE_THREADS`] threads (one per two cores): a batch is cut into
-/// contiguous parts, each decoded by its own [`DecodeWorker`] (own schema
-/// caches), and the results are joined in the batch's order.
-struct Decoding {
-    workers: Vec<DecodeWorker>,
-    /// How batches are planned (see [`PrePlan`]).
-    planning: Arc<Planning>,
-}
-
-/// What planning a batch needs to know about the sink and its target.
-struct Planning {
-    dialect: dialect::Dialect,
-    insert_mode: crate::config::InsertMode,
-    delete_enabled: bool,
-    /// [`Target::bulk_steps`], kept current by the apply task.
-    bulk: Arc<AtomicBool>,
-}
-
-impl Planning {
-    /// Plans the changes of `part` (`None` if planning fails: the apply then
-    /// plans again and reports the error where it belongs).
-    fn plan(&self, part: &Changes) -> Option<PrePlan> {
-        let changes: Vec<&RowChange> = (part.iter())
-            .filter_map(|c| c.as_ref().ok().and_then(Option::as_ref))
-            .collect();
-        let bulk = self.bulk.load(Ordering::Relaxed);
-        let (steps, counts) = plan::plan_steps(
-            self.dialect,
-            &changes,
-            self.insert_mode,
-            self.delete_enabled,
-            bulk,
-        )
-        .ok()?;
-        Some(PrePlan {
-            bulk,
-            steps,
-            counts,
-            changes: changes.len(),
-        })
-    }
-}
-
-/// Most threads one sink decodes a batch on.
-const MAX_DECODE_THREADS: usize = 4;
-/// Fewest records per decode thread (smaller batches are decoded on one).
-const MIN_RECORDS_PER_THREAD: usize = 256;
-
-/// One decoding thread's state.
-struct DecodeWorker {
-    pk_mode: PkMode,
-    delete_enabled: bool,
-    decoder: Decoder,
-    mapper: RowMapper,
-    namer: TableNamer,
-}
-
 /// The applying side's state (moves into the apply task with the target).
 struct SinkState {
     cfg: Arc<SinkConfig>,
@@ -595,124 +479,5 @@ impl SinkState {
                 .inc();
         }
         Ok(())
-    }
-}
-
-impl Decoding {
-    fn new(cfg: &SinkConfig, rules: &MapRules, namer: &TableNamer, planning: Planning) -> Decoding {
-        // Half the cores: the target database (and often the broker) runs on
-        // the same host and needs CPU too; on two cores one decode thread
-        // applied faster than two (measured, 1M-row benchmark).
-        let threads = (std::thread::available_parallelism().map_or(1, usize::from) / 2)
-            .clamp(1, MAX_DECODE_THREADS);
-        let workers = (0..threads)
-            .map(|_| DecodeWorker {
-                pk_mode: cfg.pk_mode,
-                delete_enabled: cfg.delete_enabled,
-                decoder: Decoder::new(),
-                mapper: RowMapper::new(rules.clone()),
-                namer: namer.clone(),
-            })
-            .collect();
-        Decoding {
-            workers,
-            planning: Arc::new(planning),
-        }
-    }
-
-    /// Decodes, maps and plans every record of `batch`, in order, on tokio's
-    /// blocking pool (it is pure CPU for milliseconds; the runtime's workers
-    /// stay free for the apply task): the batch is cut into contiguous
-    /// parts, one per worker, and each worker plans its own part (runs never
-    /// span parts: each part's rows carry its own worker's schema `Arc`s, so
-    /// the joined plan is the one the whole batch would get, cut at the
-    /// parts' seams). The blocking pool's threads are long-lived, so each
-    /// worker's allocations stay in a few malloc arenas.
-    async fn prepare(
-        &mut self,
-        batch: Vec<OwnedMessage>,
-    ) -> Result<(Vec<OwnedMessage>, Prepared), SinkError> {
-        let len = batch.len();
-        let threads = (len / MIN_RECORDS_PER_THREAD).clamp(1, self.workers.len());
-        let per = len.div_ceil(threads).max(1);
-        let batch = Arc::new(batch);
-        let mut tasks = Vec::with_capacity(threads);
-        for (i, mut worker) in self.workers.drain(..threads).enumerate() {
-            let (batch, planning) = (Arc::clone(&batch), Arc::clone(&self.planning));
-            let part = (i * per).min(len)..((i + 1) * per).min(len);
-            tasks.push(tokio::task::spawn_blocking(move || {
-                let changes: Changes = (batch[part].iter())
-                    .map(|m| worker.decode_change(m))
-                    .collect();
-                let plan = planning.plan(&changes);
-                (worker, changes, plan)
-            }));
-        }
-        let mut joined: Option<Prepared> = None;
-        for (i, task) in tasks.into_iter().enumerate() {
-            let (worker, changes, plan) = match task.await {
-                Ok(done) => done,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => return Err(SinkError::Invalid("a decode task was cancelled".into())),
-            };
-            self.workers.insert(i, worker);
-            joined = Some(match joined {
-                None => Prepared { changes, plan },
-                Some(mut all) => {
-                    all.changes.extend(changes);
-                    all.plan = all.plan.zip(plan).map(|(mut a, b)| {
-                        a.extend(b);
-                        a
-                    });
-                    all
-                }
-            });
-        }
-        let batch = Arc::try_unwrap(batch)
-            .map_err(|_| SinkError::Invalid("a decode task still holds the batch".into()))?;
-        let prepared = joined.unwrap_or(Prepared {
-            changes: Vec::new(),
-            plan: None,
-        });
-        Ok((batch, prepared))
-    }
-}
-
-impl DecodeWorker {
-    /// Decodes one record and maps it to a target row; `None` for a delete
-    /// that `delete_enabled = false` skips.
-    fn decode_change(&mut self, msg: &OwnedMessage) -> Result<Option<RowChange>, SinkError> {
-        let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
-        // Only record_key reads the key: an unreadable key must not fail other modes.
-        let key = match self.pk_mode {
-            PkMode::RecordKey => msg.key(),
-            _ => None,
-        };
-        let decoded = self
-            .decoder
-            .decode(key, msg.payload())
-            .map_err(|e| SinkError::Record {
-                at: at(),
-                reason: e.to_string(),
-            })?;
-        let rec = SinkRecord {
-            topic: msg.topic().to_string(),
-            partition: msg.partition(),
-            offset: msg.offset(),
-            op: decoded.op,
-            key: decoded.key,
-            value: decoded.value,
-        };
-        if !self.delete_enabled && self.mapper.op_of(&rec) == Op::Delete {
-            return Ok(None);
-        }
-        let table = self.namer.table_ref(msg.topic());
-        self.mapper
-            .map(&rec, table)
-            .map(Some)
-            .map_err(|e| SinkError::Record {
-                at: at(),
-                reason: e.to_string(),
-            })
     }
 }

@@ -33,15 +33,17 @@
 //! counterpart (geometry, arrays, …) read as optional-length strings.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 
 #[path = "target_sqlite.rs"]
 mod sqlite;
 pub use sqlite::SqliteTarget;
+
+#[path = "target_mysql.rs"]
+mod mysql;
+pub use mysql::MySqlTarget;
+use mysql::{connect_mysql, MyStep};
 
 #[path = "postgres_tls.rs"]
 mod postgres_tls;
@@ -56,7 +58,6 @@ use super::dialect::Dialect;
 pub use super::dialect::SinkError;
 use super::plan::Statement;
 use crate::config::{DbEndpoint, DbKind};
-use crate::event::Value;
 use crate::schema::{Column, ColumnType, TableSchema};
 
 /// A stored offset: (sink name, topic, partition, next offset to consume).
@@ -70,70 +71,6 @@ pub enum Target {
     Postgres(PostgresTarget),
     /// An SQLite database file.
     Sqlite(SqliteTarget),
-}
-
-/// A MySQL/MariaDB session set up for the sink.
-pub struct MySqlTarget {
-    conn: mysql_async::Conn,
-    max_packet: usize,
-    /// The data of the `LOAD DATA LOCAL` step being run, served to the server
-    /// by the connection's LOCAL INFILE handler (which serves nothing else).
-    infile: Arc<Mutex<Option<Bytes>>>,
-    /// Whether insert runs go through `LOAD DATA LOCAL` (false once the server refused it).
-    load: bool,
-}
-
-/// One step of a MySQL apply transaction.
-enum MyStep<'a> {
-    Sql(&'a str),
-    Load {
-        sql: &'a str,
-        data: &'a str,
-        rows: u64,
-    },
-}
-
-/// Server errors that mean "LOAD DATA LOCAL is not allowed here": MariaDB's
-/// and MySQL's "command not allowed" (1148) and MySQL 8+'s "loading local data
-/// is disabled" (3948) and "local infile disabled on the client" (3950).
-fn local_infile_refused(e: &mysql_async::Error) -> bool {
-    matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 3950))
-}
-
-/// The connection's LOCAL INFILE handler: hands out the data put in `slot`
-/// for [`super::plan::LOAD_FILE`] (once), in 1 MiB chunks; any other name the
-/// server asks for is refused, so no local file is ever read.
-fn infile_handler(
-    slot: Arc<Mutex<Option<Bytes>>>,
-) -> impl for<'a> Fn(
-    &'a [u8],
-) -> futures::future::BoxFuture<
-    'static,
-    Result<mysql_async::InfileData, mysql_async::LocalInfileError>,
-> + Send
-       + Sync
-       + 'static {
-    move |name: &[u8]| {
-        let data = if name == super::plan::LOAD_FILE.as_bytes() {
-            slot.lock().ok().and_then(|mut s| s.take())
-        } else {
-            None
-        };
-        Box::pin(async move {
-            let data = data.ok_or_else(|| {
-                mysql_async::LocalInfileError::other(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "the sink serves only its own batch data to LOAD DATA LOCAL",
-                ))
-            })?;
-            const CHUNK: usize = 1 << 20;
-            let chunks: Vec<std::io::Result<Bytes>> = (0..data.len())
-                .step_by(CHUNK)
-                .map(|at| Ok(data.slice(at..data.len().min(at + CHUNK))))
-                .collect();
-            Ok(futures::stream::iter(chunks).boxed())
-        })
-    }
 }
 
 /// A PostgreSQL session set up for the sink (its connection task runs in the background).
@@ -353,212 +290,6 @@ impl Target {
     }
 }
 
-async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkError> {
-    let fail = |e| SinkError::mysql_connect(ep.display_url(), e);
-    // Credentials, TLS (`ssl_mode`), never a local socket instead of the URL's host.
-    let infile = Arc::new(Mutex::new(None));
-    let handler = infile_handler(Arc::clone(&infile));
-    let mut conn =
-        crate::source::mysql_conn::connect_with(ep, |b| b.local_infile_handler(Some(handler)))
-            .await
-            .map_err(fail)?;
-    let (mode, database, max_packet): (String, Option<String>, u64) = conn
-        .query_first("SELECT @@SESSION.sql_mode, DATABASE(), @@max_allowed_packet")
-        .await
-        .map_err(fail)?
-        .unwrap_or_default();
-    if database.is_none() {
-        return Err(SinkError::Setup {
-            url: ep.display_url(),
-            reason: "the URL names no database".into(),
-        });
-    }
-    let mut set_mode = String::from("SET SESSION sql_mode = ");
-    Dialect::MySql
-        .write_literal(
-            &mut set_mode,
-            &Value::String(session_sql_mode(&mode)),
-            &ColumnType::String { max_len: None },
-        )
-        .map_err(|e| SinkError::Setup {
-            url: ep.display_url(),
-            reason: e.to_string(),
-        })?;
-    for sql in [
-        set_mode.as_str(),
-        "SET time_zone = '+00:00'",
-        "SET NAMES utf8mb4",
-    ] {
-        conn.query_drop(sql).await.map_err(fail)?;
-    }
-    Ok(MySqlTarget {
-        conn,
-        max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
-        infile,
-        load: true,
-    })
-}
-
-/// The server's `sql_mode` without `NO_BACKSLASH_ESCAPES`, with `STRICT_ALL_TABLES`.
-fn session_sql_mode(current: &str) -> String {
-    let mut modes: Vec<&str> = current
-        .split(',')
-        .filter(|m| !m.is_empty() && *m != "NO_BACKSLASH_ESCAPES")
-        .collect();
-    if !modes.contains(&"STRICT_ALL_TABLES") {
-        modes.push("STRICT_ALL_TABLES");
-    }
-    modes.join(",")
-}
-
-impl MySqlTarget {
-    async fn describe(&mut self, table: &str) -> Result<(Vec<Column>, Vec<String>), SinkError> {
-        const WHAT: &str = "describe table";
-        type Row = (
-            String,
-            String,
-            String,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-            String,
-        );
-        let rows: Vec<Row> = self
-            .conn
-            .exec(
-                "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, \
-                 NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE \
-                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
-                 AND CAST(TABLE_NAME AS BINARY) = CAST(? AS BINARY) ORDER BY ORDINAL_POSITION",
-                (table,),
-            )
-            .await
-            .map_err(|e| SinkError::mysql(WHAT, e))?;
-        let columns = rows
-            .into_iter()
-            .map(
-                |(name, data_type, column_type, len, precision, scale, dt_precision, nullable)| {
-                    let ty = super::dialect::mysql_type_from_information_schema(
-                        &data_type,
-                        &column_type,
-                        len,
-                        precision,
-                        scale,
-                        dt_precision,
-                    );
-                    described_column(name, ty, nullable == "YES", &column_type)
-                },
-            )
-            .collect();
-        let primary_key: Vec<String> = self
-            .conn
-            .exec(
-                "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
-                 AND CAST(TABLE_NAME AS BINARY) = CAST(? AS BINARY) AND INDEX_NAME = 'PRIMARY' \
-                 ORDER BY SEQ_IN_INDEX",
-                (table,),
-            )
-            .await
-            .map_err(|e| SinkError::mysql(WHAT, e))?;
-        Ok((columns, primary_key))
-    }
-
-    async fn apply<'a>(
-        &mut self,
-        statements: impl Iterator<Item = MyStep<'a>>,
-        claim: Option<Claim<'_>>,
-    ) -> Result<(), SinkError> {
-        const WHAT: &str = "apply batch";
-        let mut tx = (self
-            .conn
-            .start_transaction(mysql_async::TxOpts::default())
-            .await)
-            .map_err(|e| SinkError::mysql(WHAT, e))?;
-        if let Some(claim) = claim.filter(|c| !c.lock.is_empty()) {
-            let checked = async {
-                let (select, inserts) = claim
-                    .lock
-                    .split_last()
-                    .ok_or_else(|| SinkError::Invalid("no offsets lock statement".into()))?;
-                for sql in inserts {
-                    (tx.query_drop(sql).await).map_err(|e| SinkError::mysql("lock offsets", e))?;
-                }
-                let stored: Vec<(String, i32, i64)> =
-                    (tx.query(select).await).map_err(|e| SinkError::mysql("lock offsets", e))?;
-                claim.check(&stored)
-            }
-            .await;
-            if let Err(e) = checked {
-                if let Err(rb) = tx.rollback().await {
-                    tracing::warn!(error = %SinkError::mysql("rollback", rb), "rollback failed");
-                }
-                return Err(e);
-            }
-        }
-        let mut failed = None;
-        for step in statements {
-            let (sql, rows) = match step {
-                MyStep::Sql(sql) => (sql, None),
-                MyStep::Load { sql, data, rows } => {
-                    if let Ok(mut slot) = self.infile.lock() {
-                        *slot = Some(Bytes::copy_from_slice(data.as_bytes()));
-                    }
-                    (sql, Some(rows))
-                }
-            };
-            let result = tx.query_drop(sql).await;
-            let Some(rows) = rows else {
-                if let Err(e) = result {
-                    failed = Some(SinkError::mysql(WHAT, e));
-                    break;
-                }
-                continue;
-            };
-            // A LOAD DATA step: the data must be gone and every row loaded cleanly.
-            if let Ok(mut slot) = self.infile.lock() {
-                slot.take();
-            }
-            let refused = match result {
-                Ok(()) if tx.get_warnings() == 0 && tx.affected_rows() == rows => continue,
-                Ok(()) => format!(
-                    "{} of {rows} rows loaded with {} warnings",
-                    tx.affected_rows(),
-                    tx.get_warnings()
-                ),
-                Err(e) if local_infile_refused(&e) => {
-                    self.load = false;
-                    let e = SinkError::mysql("load data", e);
-                    tracing::info!(error = %e, "the server refuses LOAD DATA LOCAL; inserting with INSERT statements from now on");
-                    e.to_string()
-                }
-                Err(e) => {
-                    let e = SinkError::mysql("load data", e);
-                    if e.is_transient() {
-                        failed = Some(e);
-                        break;
-                    }
-                    e.to_string()
-                }
-            };
-            failed = Some(SinkError::LoadRefused(refused));
-            break;
-        }
-        match failed {
-            None => tx
-                .commit()
-                .await
-                .map_err(|e| SinkError::mysql("commit batch", e)),
-            Some(e) => {
-                if let Err(rb) = tx.rollback().await {
-                    tracing::warn!(error = %SinkError::mysql("rollback", rb), "rollback failed");
-                }
-                Err(e)
-            }
-        }
-    }
-}
-
 /// Runs a PostgreSQL connection in the background until it ends.
 fn spawn_connection<S, T>(
     connection: tokio_postgres::Connection<S, T>,
@@ -768,7 +499,12 @@ impl PostgresTarget {
 }
 
 /// A described column; unmapped native types read as optional-length strings.
-fn described_column(name: String, ty: Option<ColumnType>, optional: bool, native: &str) -> Column {
+pub(super) fn described_column(
+    name: String,
+    ty: Option<ColumnType>,
+    optional: bool,
+    native: &str,
+) -> Column {
     let ty = ty.unwrap_or_else(|| {
         tracing::debug!(column = %name, native_type = %native, "no Connect type for target column");
         ColumnType::String { max_len: None }
@@ -779,18 +515,3 @@ fn described_column(name: String, ty: Option<ColumnType>, optional: bool, native
 #[cfg(test)]
 #[path = "target_db_tests.rs"]
 mod target_db_tests;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sql_mode_drops_backslash_escapes_and_adds_strict() {
-        assert_eq!(
-            session_sql_mode("NO_BACKSLASH_ESCAPES,ANSI_QUOTES"),
-            "ANSI_QUOTES,STRICT_ALL_TABLES"
-        );
-        assert_eq!(session_sql_mode(""), "STRICT_ALL_TABLES");
-        assert_eq!(session_sql_mode("STRICT_ALL_TABLES"), "STRICT_ALL_TABLES");
-    }
-}

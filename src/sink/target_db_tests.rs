@@ -5,6 +5,7 @@
 //! without cleanup. An unreachable server fails the test; nothing is skipped.
 
 use super::*;
+use crate::event::Value;
 use crate::schema::SchemaDiff;
 
 const MYSQL: &str = "mysql://root@127.0.0.1:3306";

@@ -25,6 +25,28 @@ use crate::schema::ColumnType;
 
 const OFFSET_COLUMNS: [&str; 4] = ["sink", "topic", "kafka_partition", "next_offset"];
 const NAME_TYPE: ColumnType = ColumnType::String { max_len: Some(255) };
+const OFFSET_TYPES: [&ColumnType; 4] = [
+    &NAME_TYPE,
+    &NAME_TYPE,
+    &ColumnType::Int32,
+    &ColumnType::Int64,
+];
+
+/// `(sink, topic, partition, offset)` rows of the offsets table as values.
+fn offset_rows<'a>(
+    offsets: impl Iterator<Item = &'a (String, String, i32, i64)>,
+) -> Vec<[Value; 4]> {
+    offsets
+        .map(|(sink, topic, partition, offset)| {
+            [
+                Value::String(sink.clone()),
+                Value::String(topic.clone()),
+                Value::Int(i64::from(*partition)),
+                Value::Int(*offset),
+            ]
+        })
+        .collect()
+}
 
 impl Dialect {
     /// Multi-row `INSERT` of `rows` (each aligned with `columns`/`types`).
@@ -307,29 +329,12 @@ impl Dialect {
         &self,
         offsets: &[(String, String, i32, i64)],
     ) -> Result<String, SinkError> {
-        let rows: Vec<[Value; 4]> = offsets
-            .iter()
-            .map(|(sink, topic, partition, next)| {
-                [
-                    Value::String(sink.clone()),
-                    Value::String(topic.clone()),
-                    Value::Int(i64::from(*partition)),
-                    Value::Int(*next),
-                ]
-            })
-            .collect();
-        let types = [
-            &NAME_TYPE,
-            &NAME_TYPE,
-            &ColumnType::Int32,
-            &ColumnType::Int64,
-        ];
         self.upsert(
             OFFSETS_TABLE,
             &OFFSET_COLUMNS,
-            &types,
+            &OFFSET_TYPES,
             &OFFSET_COLUMNS[..3],
-            &rows,
+            &offset_rows(offsets.iter()),
         )
     }
 
@@ -350,24 +355,8 @@ impl Dialect {
     ) -> Result<Vec<String>, SinkError> {
         let mut sorted: Vec<&(String, String, i32, i64)> = offsets.iter().collect();
         sorted.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
-        let rows: Vec<[Value; 4]> = sorted
-            .iter()
-            .map(|(sink, topic, partition, first)| {
-                [
-                    Value::String(sink.clone()),
-                    Value::String(topic.clone()),
-                    Value::Int(i64::from(*partition)),
-                    Value::Int(*first),
-                ]
-            })
-            .collect();
-        let types = [
-            &NAME_TYPE,
-            &NAME_TYPE,
-            &ColumnType::Int32,
-            &ColumnType::Int64,
-        ];
-        let mut insert = self.insert(OFFSETS_TABLE, &OFFSET_COLUMNS, &types, &rows)?;
+        let rows = offset_rows(sorted.iter().copied());
+        let mut insert = self.insert(OFFSETS_TABLE, &OFFSET_COLUMNS, &OFFSET_TYPES, &rows)?;
         let [sink, topic, partition, next] = OFFSET_COLUMNS.map(|c| self.quote_ident(c));
         let (sink, topic, partition, next) = (sink?, topic?, partition?, next?);
         match self {

@@ -61,6 +61,23 @@ pub(crate) fn write_ymd(out: &mut String, year: i64, c: Civil) {
     }
 }
 
+/// Writes `s` as one field of a tab-separated bulk format (PostgreSQL COPY
+/// text, MySQL LOAD DATA): backslash, tab, newline, carriage return and NUL
+/// as backslash escapes, everything else as is.
+pub(crate) fn write_tab_escaped(out: &mut String, s: &str) {
+    out.reserve(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Writes an integer in decimal.
 pub(crate) fn write_int(out: &mut String, i: i64) {
     out.push_str(itoa::Buffer::new().format(i));

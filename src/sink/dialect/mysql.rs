@@ -222,19 +222,7 @@ pub(crate) fn write_load_text(out: &mut String, value: &Value) -> Result<bool, L
     match value {
         Value::Null => out.push_str("\\N"),
         Value::Bytes(_) => return Ok(false),
-        Value::String(s) => {
-            out.reserve(s.len());
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\t' => out.push_str("\\t"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\0' => out.push_str("\\0"),
-                    c => out.push(c),
-                }
-            }
-        }
+        Value::String(s) => literal::write_tab_escaped(out, s),
         Value::Date(_) | Value::Time(_) | Value::Timestamp(_) => {
             // The quoted literal minus its quotes (digits, '-', ':', '.', ' ').
             let start = out.len();

@@ -201,16 +201,7 @@ pub(crate) fn write_copy_text(
                     "PostgreSQL text cannot contain NUL characters",
                 ));
             }
-            out.reserve(s.len());
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\t' => out.push_str("\\t"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    c => out.push(c),
-                }
-            }
+            literal::write_tab_escaped(out, s);
         }
         Value::Bytes(b) => {
             out.push_str("\\\\x");
