@@ -321,14 +321,19 @@ mod tests {
         assert_eq!(counts.skipped_deletes, 1);
     }
 
-    #[test]
-    fn postgres_insert_runs_become_copy() {
+    /// Inserts of keys 1 and 2, then a delete of key 1.
+    fn two_inserts_and_a_delete() -> Vec<RowChange> {
         let s = schema(true);
-        let changes = vec![
+        vec![
             change(&s, Op::Create, 1),
             change(&s, Op::Create, 2),
             change(&s, Op::Delete, 1),
-        ];
+        ]
+    }
+
+    #[test]
+    fn postgres_insert_runs_become_copy() {
+        let changes = two_inserts_and_a_delete();
         let (steps, counts) =
             plan_steps(Dialect::Postgres, &changes, InsertMode::Insert, true, true).expect("plan");
         assert_eq!(steps.len(), 2);
@@ -352,12 +357,7 @@ mod tests {
 
     #[test]
     fn mysql_insert_runs_become_load_data_unless_they_hold_bytes() {
-        let s = schema(true);
-        let changes = vec![
-            change(&s, Op::Create, 1),
-            change(&s, Op::Create, 2),
-            change(&s, Op::Delete, 1),
-        ];
+        let changes = two_inserts_and_a_delete();
         let (steps, counts) =
             plan_steps(Dialect::MySql, &changes, InsertMode::Insert, true, true).expect("plan");
         assert_eq!(steps.len(), 2, "{steps:?}");
