@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rdkafka::message::{Message, OwnedMessage};
-
+use super::dialect::pg_binary::CopyFormats;
+use super::message::SinkMessage;
 use super::record::{MapRules, RowChange, RowMapper, SinkRecord};
 use super::route::TableNamer;
 use super::{dialect, plan, SinkError};
@@ -51,27 +51,6 @@ impl PrePlan {
     }
 }
 
-/// The batch's records without key, value and headers (their topic,
-/// partition, offset and timestamp stay): once decoded, only the offsets are
-/// needed, and dropping the bytes halves the memory two batches in flight
-/// take.
-pub(super) fn without_payloads(batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
-    batch
-        .into_iter()
-        .map(|m| {
-            OwnedMessage::new(
-                None,
-                None,
-                m.topic().to_string(),
-                m.timestamp(),
-                m.partition(),
-                m.offset(),
-                None,
-            )
-        })
-        .collect()
-}
-
 /// The decoding side: Connect JSON → target rows (pure CPU, no I/O), on up
 /// to [`MAX_DECODE_THREADS`] threads (one per two cores): a batch is cut into
 /// contiguous parts, each decoded by its own [`DecodeWorker`] (own schema
@@ -80,6 +59,10 @@ pub(super) struct Decoding {
     workers: Vec<DecodeWorker>,
     /// How batches are planned (see [`PrePlan`]).
     planning: Arc<Planning>,
+    /// Whether records keep their bytes once decoded (only a dead-letter
+    /// topic needs them; dropping them halves the memory of two batches in
+    /// flight).
+    keep_payloads: bool,
 }
 
 /// What planning a batch needs to know about the sink and its target.
@@ -89,6 +72,8 @@ pub(super) struct Planning {
     pub(super) delete_enabled: bool,
     /// [`Target::bulk_steps`], kept current by the apply task.
     pub(super) bulk: Arc<AtomicBool>,
+    /// [`Target::copy_formats`], kept current by the apply task.
+    pub(super) formats: Option<CopyFormats>,
 }
 
 impl Planning {
@@ -99,12 +84,13 @@ impl Planning {
             .filter_map(|c| c.as_ref().ok().and_then(Option::as_ref))
             .collect();
         let bulk = self.bulk.load(Ordering::Relaxed);
-        let (steps, counts) = plan::plan_steps(
+        let (steps, counts) = plan::plan_steps_with(
             self.dialect,
             &changes,
             self.insert_mode,
             self.delete_enabled,
             bulk,
+            self.formats.as_ref(),
         )
         .ok()?;
         Some(PrePlan {
@@ -136,6 +122,7 @@ impl Decoding {
         rules: &MapRules,
         namer: &TableNamer,
         planning: Planning,
+        keep_payloads: bool,
     ) -> Decoding {
         // Half the cores: the target database (and often the broker) runs on
         // the same host and needs CPU too; on two cores one decode thread
@@ -154,6 +141,7 @@ impl Decoding {
         Decoding {
             workers,
             planning: Arc::new(planning),
+            keep_payloads,
         }
     }
 
@@ -167,32 +155,46 @@ impl Decoding {
     /// worker's allocations stay in a few malloc arenas.
     pub(super) async fn prepare(
         &mut self,
-        batch: Vec<OwnedMessage>,
-    ) -> Result<(Vec<OwnedMessage>, Prepared), SinkError> {
+        mut batch: Vec<SinkMessage>,
+    ) -> Result<(Vec<SinkMessage>, Prepared), SinkError> {
         let len = batch.len();
         let threads = (len / MIN_RECORDS_PER_THREAD).clamp(1, self.workers.len());
         let per = len.div_ceil(threads).max(1);
-        let batch = Arc::new(batch);
+        // Contiguous parts, each moved to its worker (which frees the
+        // records' bytes once decoded, on its own thread).
+        let mut parts = Vec::with_capacity(threads);
+        for i in (1..threads).rev() {
+            parts.push(batch.split_off((i * per).min(batch.len())));
+        }
+        parts.push(batch);
+        parts.reverse();
+        let keep = self.keep_payloads;
         let mut tasks = Vec::with_capacity(threads);
-        for (i, mut worker) in self.workers.drain(..threads).enumerate() {
-            let (batch, planning) = (Arc::clone(&batch), Arc::clone(&self.planning));
-            let part = (i * per).min(len)..((i + 1) * per).min(len);
+        for (mut worker, mut part) in self.workers.drain(..threads).zip(parts) {
+            let planning = Arc::clone(&self.planning);
             tasks.push(tokio::task::spawn_blocking(move || {
-                let changes: Changes = (batch[part].iter())
-                    .map(|m| worker.decode_change(m))
-                    .collect();
+                let changes: Changes = part.iter().map(|m| worker.decode_change(m)).collect();
+                if !keep {
+                    part.iter_mut().for_each(SinkMessage::drop_data);
+                }
                 let plan = planning.plan(&changes);
-                (worker, changes, plan)
+                (worker, part, changes, plan)
             }));
         }
+        let mut batch = Vec::with_capacity(len);
         let mut joined: Option<Prepared> = None;
         for (i, task) in tasks.into_iter().enumerate() {
-            let (worker, changes, plan) = match task.await {
+            let (worker, part, changes, plan) = match task.await {
                 Ok(done) => done,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(_) => return Err(SinkError::Invalid("a decode task was cancelled".into())),
             };
             self.workers.insert(i, worker);
+            if batch.is_empty() {
+                batch = part;
+            } else {
+                batch.extend(part);
+            }
             joined = Some(match joined {
                 None => Prepared { changes, plan },
                 Some(mut all) => {
@@ -205,8 +207,6 @@ impl Decoding {
                 }
             });
         }
-        let batch = Arc::try_unwrap(batch)
-            .map_err(|_| SinkError::Invalid("a decode task still holds the batch".into()))?;
         let prepared = joined.unwrap_or(Prepared {
             changes: Vec::new(),
             plan: None,
@@ -218,7 +218,7 @@ impl Decoding {
 impl DecodeWorker {
     /// Decodes one record and maps it to a target row; `None` for a delete
     /// that `delete_enabled = false` skips.
-    fn decode_change(&mut self, msg: &OwnedMessage) -> Result<Option<RowChange>, SinkError> {
+    fn decode_change(&mut self, msg: &SinkMessage) -> Result<Option<RowChange>, SinkError> {
         let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
         // Only record_key reads the key: an unreadable key must not fail other modes.
         let key = match self.pk_mode {
@@ -233,7 +233,7 @@ impl DecodeWorker {
                 reason: e.to_string(),
             })?;
         let rec = SinkRecord {
-            topic: msg.topic().to_string(),
+            topic: Arc::clone(msg.topic_arc()),
             partition: msg.partition(),
             offset: msg.offset(),
             op: decoded.op,

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use super::message::SinkMessage;
 use crate::config::KafkaConfig;
 use crate::kafka::{client_config, KafkaError};
 
@@ -35,7 +36,7 @@ impl DeadLetters {
     /// Writes `msg` to the dead-letter topic with `reason` and waits for the ack.
     pub async fn send(
         &self,
-        msg: &OwnedMessage,
+        msg: &SinkMessage,
         class: &str,
         reason: &str,
     ) -> Result<(), KafkaError> {

@@ -48,6 +48,7 @@ pub mod dlq;
 mod evolve;
 mod fallback;
 pub mod lag;
+pub mod message;
 pub mod plan;
 pub mod record;
 pub mod route;
@@ -58,7 +59,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::message::{Message, OwnedMessage};
 use tokio_util::sync::CancellationToken;
 
 pub use dialect::SinkError;
@@ -67,7 +67,8 @@ use crate::config::{ErrorsTolerance, KafkaConfig, SinkConfig};
 use crate::metrics::{PipelineKind, METRICS};
 use crate::schema::TableSchema;
 use consume::SinkConsumer;
-use decoding::{without_payloads, Decoding, Planning, PrePlan, Prepared};
+use decoding::{Decoding, Planning, PrePlan, Prepared};
+use message::SinkMessage;
 use record::{MapRules, RowChange};
 use route::TableNamer;
 use target::Target;
@@ -107,7 +108,9 @@ pub async fn run(
             insert_mode: cfg.insert_mode,
             delete_enabled: cfg.delete_enabled,
             bulk: Arc::clone(&bulk),
+            formats: target.copy_formats(),
         },
+        message::keeps_records(cfg),
     );
     let mut stage = Stage::Idle(Box::new(Applier {
         state: SinkState {
@@ -122,8 +125,6 @@ pub async fn run(
     METRICS.init_pipeline(&cfg.name, PipelineKind::Sink);
     let _lag = lag::LagMonitor::start(cfg, kafka)?;
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
-    // Only a dead-letter topic needs a record's bytes once it is decoded.
-    let keep_payloads = cfg.dlq_topic.is_some() && cfg.errors_tolerance == ErrorsTolerance::All;
     let max_wait = Duration::from_millis(cfg.max_wait_ms);
     while !cancel.is_cancelled() {
         if consumer.take_rebalanced() {
@@ -149,10 +150,7 @@ pub async fn run(
             continue;
         }
         // Decoding runs on the blocking pool while the previous batch is applied.
-        let (mut batch, prepared) = decoding.prepare(batch).await?;
-        if !keep_payloads {
-            batch = without_payloads(batch);
-        }
+        let (batch, prepared) = decoding.prepare(batch).await?;
         if stage.settle(&mut consumer, cfg).await? == Settled::OffsetsMoved {
             // As above: this batch follows the refused one, so it is fetched again.
             consumer.hold_back(&batch);
@@ -170,6 +168,19 @@ pub async fn run(
     Ok(())
 }
 
+/// Whether `steps` hold a binary COPY.
+fn has_binary_copy(steps: &[plan::Statement]) -> bool {
+    (steps.iter()).any(|s| {
+        matches!(
+            s,
+            plan::Statement::Copy {
+                binary: Some(_),
+                ..
+            }
+        )
+    })
+}
+
 /// What the target side of the sink owns: the connection and the apply state.
 struct Applier {
     state: SinkState,
@@ -179,7 +190,7 @@ struct Applier {
 /// What a finished apply task hands back.
 type Finished = (
     Box<Applier>,
-    Vec<OwnedMessage>,
+    Vec<SinkMessage>,
     Result<NextOffsets, SinkError>,
 );
 
@@ -202,7 +213,7 @@ enum Settled {
 
 impl Stage {
     /// Spawns the apply of `batch` (the applier must be idle).
-    fn start(&mut self, batch: Vec<OwnedMessage>, prepared: Prepared) -> Result<(), SinkError> {
+    fn start(&mut self, batch: Vec<SinkMessage>, prepared: Prepared) -> Result<(), SinkError> {
         let Stage::Idle(mut applier) = std::mem::replace(self, Stage::Gone) else {
             return Err(SinkError::Invalid(
                 "a batch is already being applied".into(),
@@ -303,7 +314,7 @@ pub type NextOffsets = Vec<(String, i32, i64)>;
 
 /// One consumed record on its way through a batch.
 struct Item<'m> {
-    msg: &'m OwnedMessage,
+    msg: &'m SinkMessage,
     /// The row change to write; `None` when the record writes nothing (a
     /// skipped delete, or a record already sent to the dead-letter topic)
     /// and only its offset is committed.
@@ -311,7 +322,7 @@ struct Item<'m> {
 }
 
 /// The next offset of every partition in `items`.
-fn next_offsets<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> NextOffsets {
+fn next_offsets<'a>(msgs: impl Iterator<Item = &'a SinkMessage>) -> NextOffsets {
     offset_bounds(msgs)
         .into_iter()
         .map(|(t, p, _, next)| (t, p, next))
@@ -320,7 +331,7 @@ fn next_offsets<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> NextOffsets
 
 /// (topic, partition, first offset, next offset) of every partition in
 /// `msgs`, in order of first appearance.
-fn offset_bounds<'a>(msgs: impl Iterator<Item = &'a OwnedMessage>) -> Vec<(String, i32, i64, i64)> {
+fn offset_bounds<'a>(msgs: impl Iterator<Item = &'a SinkMessage>) -> Vec<(String, i32, i64, i64)> {
     let mut bounds: Vec<(String, i32, i64, i64)> = Vec::new();
     for msg in msgs {
         let o = msg.offset();
@@ -353,7 +364,7 @@ impl SinkState {
     async fn apply_batch(
         &mut self,
         target: &mut Target,
-        batch: &[OwnedMessage],
+        batch: &[SinkMessage],
         prepared: Prepared,
     ) -> Result<NextOffsets, SinkError> {
         let Prepared { changes, plan } = prepared;
@@ -411,13 +422,15 @@ impl SinkState {
     ) -> Result<(), SinkError> {
         let changes: Vec<&RowChange> = items.iter().filter_map(|i| i.change.as_ref()).collect();
         let dialect = target.dialect();
+        let formats = target.copy_formats();
         let plan = |bulk: bool| {
-            plan::plan_steps(
+            plan::plan_steps_with(
                 dialect,
                 &changes,
                 self.cfg.insert_mode,
                 self.cfg.delete_enabled,
                 bulk,
+                formats.as_ref(),
             )
         };
         let (statements, counts) = match planned {
@@ -437,6 +450,27 @@ impl SinkState {
                 // Rolled back; the INSERTs give the exact outcome (or error).
                 tracing::debug!(pipeline = %name, reason = %why, "LOAD DATA refused; applying the batch as INSERTs");
                 let (statements, _) = plan(false)?;
+                target.apply_steps(&statements, &offsets, &first).await?;
+            }
+            Err(e)
+                if !matches!(e, SinkError::OffsetsMoved { .. }) && has_binary_copy(&statements) =>
+            {
+                // Rolled back. A binary COPY is refused when a column changed
+                // type since the table was read; text format lets the server
+                // convert (or report the record's own error exactly). Its
+                // tables go as text until they are read again.
+                tracing::debug!(pipeline = %name, error = %e, "binary COPY failed; applying the batch in text format");
+                for step in &statements {
+                    if let plan::Statement::Copy {
+                        binary: Some(b), ..
+                    } = step
+                    {
+                        if let Some(f) = &formats {
+                            f.forget(&b.table);
+                        }
+                    }
+                }
+                let (statements, _) = plan(target.bulk_steps())?;
                 target.apply_steps(&statements, &offsets, &first).await?;
             }
             other => other?,
@@ -461,7 +495,7 @@ impl SinkState {
     /// Skips `msg`: logs, counts, and writes it to the dead-letter topic when one is set.
     async fn dead_letter(
         &self,
-        msg: &OwnedMessage,
+        msg: &SinkMessage,
         class: &str,
         reason: &str,
     ) -> Result<(), SinkError> {

@@ -10,6 +10,7 @@ use std::borrow::Borrow;
 use crate::config::InsertMode;
 use crate::event::{Op, Value};
 use crate::schema::ColumnType;
+use crate::sink::dialect::pg_binary::{copy_binary, types_check, BinaryKind, CopyFormats};
 use crate::sink::dialect::Dialect;
 use crate::sink::record::RowChange;
 use crate::sink::SinkError;
@@ -49,12 +50,17 @@ fn approx_size(row: &[Value]) -> usize {
 pub enum Statement {
     /// An SQL statement.
     Sql(String),
-    /// PostgreSQL `COPY … FROM STDIN` (`sql`) with its text-format payload.
+    /// PostgreSQL `COPY … FROM STDIN` (`sql`) with its payload.
     Copy {
         /// The COPY statement.
         sql: String,
-        /// Rows in COPY text format, one per line.
-        data: String,
+        /// The rows, in the format `sql` names: text (one line per row) or
+        /// binary.
+        data: Vec<u8>,
+        /// Binary format only: the table and the statement to run after the
+        /// COPY that fails unless its columns' types are still the ones
+        /// the data was written for (see [`types_check`]).
+        binary: Option<BinaryCopy>,
     },
     /// MySQL/MariaDB `LOAD DATA LOCAL INFILE` (`sql`) with its text. The
     /// target checks that exactly `rows` rows were loaded without a warning
@@ -69,6 +75,15 @@ pub enum Statement {
         /// How many rows `data` holds.
         rows: u64,
     },
+}
+
+/// A binary COPY's table and its column types check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinaryCopy {
+    /// The target table.
+    pub table: String,
+    /// See [`types_check`].
+    pub check: String,
 }
 
 /// The name LOAD DATA statements give their data (the target's LOCAL INFILE
@@ -95,6 +110,42 @@ pub fn plan<C: Borrow<RowChange>>(
     Ok((sql, counts))
 }
 
+/// A binary COPY of `rows` into `table`, when `formats` knows every column
+/// and every value fits its column's kind.
+fn binary_copy(
+    dialect: Dialect,
+    formats: Option<&CopyFormats>,
+    table: &str,
+    columns: &[&str],
+    rows: &[&[Value]],
+) -> Result<Option<Statement>, SinkError> {
+    let Some(known) = formats.and_then(|f| f.get(table)) else {
+        return Ok(None);
+    };
+    let Some(cols): Option<Vec<&(BinaryKind, String)>> =
+        columns.iter().map(|c| known.get(*c)).collect()
+    else {
+        return Ok(None);
+    };
+    let kinds: Vec<BinaryKind> = cols.iter().map(|(k, _)| *k).collect();
+    let types: Vec<&str> = cols.iter().map(|(_, t)| t.as_str()).collect();
+    let quoted = dialect.quote_ident(table)?;
+    let Some(check) = types_check(&quoted, columns, &types) else {
+        return Ok(None);
+    };
+    let Some(data) = copy_binary(rows, &kinds) else {
+        return Ok(None);
+    };
+    Ok(Some(Statement::Copy {
+        sql: dialect.copy_statement(table, columns, true)?,
+        data,
+        binary: Some(BinaryCopy {
+            table: table.to_string(),
+            check,
+        }),
+    }))
+}
+
 /// Plans `changes` into steps; with `use_copy`, runs of plain inserts
 /// (`insert_mode = insert`) become one PostgreSQL COPY or MySQL LOAD DATA
 /// each (runs holding bytes stay `INSERT`s on MySQL), and PostgreSQL upsert runs of
@@ -106,6 +157,27 @@ pub fn plan_steps<C: Borrow<RowChange>>(
     insert_mode: InsertMode,
     delete_enabled: bool,
     use_copy: bool,
+) -> Result<(Vec<Statement>, PlanCounts), SinkError> {
+    plan_steps_with(
+        dialect,
+        changes,
+        insert_mode,
+        delete_enabled,
+        use_copy,
+        None,
+    )
+}
+
+/// [`plan_steps`] with the target's binary-writable columns: a PostgreSQL
+/// COPY of plain inserts into a table all of whose columns `formats` knows
+/// is sent in binary format when every value fits its column's kind.
+pub fn plan_steps_with<C: Borrow<RowChange>>(
+    dialect: Dialect,
+    changes: &[C],
+    insert_mode: InsertMode,
+    delete_enabled: bool,
+    use_copy: bool,
+    formats: Option<&CopyFormats>,
 ) -> Result<(Vec<Statement>, PlanCounts), SinkError> {
     let my_load = use_copy && dialect == Dialect::MySql && insert_mode == InsertMode::Insert;
     let pg_copy = use_copy && dialect == Dialect::Postgres;
@@ -139,8 +211,18 @@ pub fn plan_steps<C: Borrow<RowChange>>(
         let key_types: Vec<&ColumnType> = key_idx.iter().map(|&i| &schema.columns[i].ty).collect();
         if use_copy && !is_delete {
             let rows: Vec<&[Value]> = run.iter().map(|c| c.borrow().row.as_slice()).collect();
-            let (sql, data) = dialect.copy_in(&first.table, &columns, &types, &rows)?;
-            statements.push(Statement::Copy { sql, data });
+            let step = match binary_copy(dialect, formats, &first.table, &columns, &rows)? {
+                Some(step) => step,
+                None => {
+                    let (sql, data) = dialect.copy_in(&first.table, &columns, &types, &rows)?;
+                    Statement::Copy {
+                        sql,
+                        data: data.into_bytes(),
+                        binary: None,
+                    }
+                }
+            };
+            statements.push(step);
             for c in run {
                 let c = c.borrow();
                 bump(&mut counts.applied, &c.table, c.op.label());
@@ -186,7 +268,8 @@ pub fn plan_steps<C: Borrow<RowChange>>(
             statements.push(Statement::Sql(up.create));
             statements.push(Statement::Copy {
                 sql: up.copy,
-                data: up.data,
+                data: up.data.into_bytes(),
+                binary: None,
             });
             statements.push(Statement::Sql(up.merge));
             for c in run {
@@ -332,6 +415,73 @@ mod tests {
     }
 
     #[test]
+    fn described_tables_get_binary_copy_with_a_types_check() {
+        let changes = two_inserts_and_a_delete();
+        let formats = CopyFormats::default();
+        let plan = |formats: &CopyFormats| {
+            plan_steps_with(
+                Dialect::Postgres,
+                &changes,
+                InsertMode::Insert,
+                true,
+                true,
+                Some(formats),
+            )
+            .expect("plan")
+            .0
+        };
+        // Unknown table, or a column of it unknown: text.
+        assert!(matches!(
+            &plan(&formats)[0],
+            Statement::Copy { binary: None, .. }
+        ));
+        let id = ("id".to_string(), (BinaryKind::Int8, "bigint".to_string()));
+        formats.set("t", [id.clone()].into_iter().collect());
+        assert!(matches!(
+            &plan(&formats)[0],
+            Statement::Copy { binary: None, .. }
+        ));
+        let v = ("v".to_string(), (BinaryKind::Text, "text".to_string()));
+        formats.set("t", [id, v].into_iter().collect());
+        let steps = plan(&formats);
+        let Statement::Copy {
+            sql,
+            data,
+            binary: Some(b),
+        } = &steps[0]
+        else {
+            panic!("binary COPY expected: {:?}", steps[0]);
+        };
+        assert_eq!(
+            sql,
+            "COPY \"t\" (\"id\", \"v\") FROM STDIN WITH (FORMAT binary)"
+        );
+        assert!(data.starts_with(b"PGCOPY\n\xff\r\n\0"));
+        assert_eq!(b.table, "t");
+        assert!(
+            b.check.contains("IS DISTINCT FROM 'id:bigint,v:text'"),
+            "{}",
+            b.check
+        );
+        // A value of another kind than its column's: text for the run.
+        formats.set(
+            "t",
+            [
+                ("id".to_string(), (BinaryKind::Int8, "bigint".to_string())),
+                ("v".to_string(), (BinaryKind::Int8, "bigint".to_string())),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        assert!(matches!(
+            &plan(&formats)[0],
+            Statement::Copy { binary: None, .. }
+        ));
+        formats.forget("t");
+        assert!(formats.get("t").is_none());
+    }
+
+    #[test]
     fn postgres_insert_runs_become_copy() {
         let changes = two_inserts_and_a_delete();
         let (steps, counts) =
@@ -341,7 +491,8 @@ mod tests {
             steps[0],
             Statement::Copy {
                 sql: "COPY \"t\" (\"id\", \"v\") FROM STDIN".into(),
-                data: "1\tv1\n2\tv2\n".into(),
+                data: b"1\tv1\n2\tv2\n".to_vec(),
+                binary: None,
             }
         );
         assert!(matches!(&steps[1], Statement::Sql(s) if s.starts_with("DELETE")));
@@ -405,9 +556,15 @@ mod tests {
                 "CREATE TEMP TABLE pg_temp.\"sluice_upsert_stage\" AS SELECT \"id\", \"v\" FROM \"t\" WITH NO DATA".into()
             )
         );
-        let Statement::Copy { sql, data } = &steps[1] else {
-            panic!("COPY expected: {:?}", steps[1]);
+        let Statement::Copy {
+            sql,
+            data,
+            binary: None,
+        } = &steps[1]
+        else {
+            panic!("text COPY expected: {:?}", steps[1]);
         };
+        let data = String::from_utf8(data.clone()).expect("text");
         assert_eq!(
             sql,
             "COPY pg_temp.\"sluice_upsert_stage\" (\"id\", \"v\") FROM STDIN"

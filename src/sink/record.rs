@@ -32,7 +32,7 @@ use crate::schema::{Column, ColumnType, TableSchema};
 #[derive(Debug, Clone)]
 pub struct SinkRecord {
     /// Source topic.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset.
@@ -359,7 +359,7 @@ fn effective_row(
     for col in &schema.columns {
         let is_key = schema.primary_key.contains(&col.name);
         let v = match pk_mode {
-            PkMode::Kafka if col.name == names[0] => Some(Value::String(rec.topic.clone())),
+            PkMode::Kafka if col.name == names[0] => Some(Value::String(rec.topic.to_string())),
             PkMode::Kafka if col.name == names[1] => Some(Value::Int(i64::from(rec.partition))),
             PkMode::Kafka if col.name == names[2] => Some(Value::Int(rec.offset)),
             PkMode::RecordKey if is_key && primitive_key => {

@@ -54,6 +54,7 @@ use claim::{stored_offset_row, Claim, OwnedClaim};
 
 use futures::SinkExt;
 
+use super::dialect::pg_binary::{BinaryKind, CopyFormats, TableKinds};
 use super::dialect::Dialect;
 pub use super::dialect::SinkError;
 use super::plan::Statement;
@@ -77,6 +78,12 @@ pub enum Target {
 pub struct PostgresTarget {
     client: tokio_postgres::Client,
     connection: tokio::task::JoinHandle<()>,
+    /// A transaction of [`PostgresTarget::apply_steps`] was begun and not yet
+    /// committed or rolled back: set while one runs, so an apply abandoned
+    /// midway (its future dropped) is rolled back before the next begins.
+    open: bool,
+    /// The binary-writable columns of the tables described so far.
+    formats: CopyFormats,
 }
 
 /// PostgreSQL's limit on one query string (1 GiB - 1).
@@ -138,15 +145,22 @@ impl Target {
         }))
     }
 
+    /// The binary-writable columns of described tables (PostgreSQL only).
+    pub fn copy_formats(&self) -> Option<CopyFormats> {
+        match self {
+            Target::Postgres(t) => Some(t.formats.clone()),
+            _ => None,
+        }
+    }
+
     /// Runs one DDL statement (autocommitted; MySQL DDL cannot be part of a transaction).
     pub async fn execute_ddl(&mut self, sql: &str) -> Result<(), SinkError> {
         match self {
             Target::MySql(t) => {
                 (t.conn.query_drop(sql).await).map_err(|e| SinkError::mysql("run ddl", e))
             }
-            Target::Postgres(t) => {
-                (t.client.batch_execute(sql).await).map_err(|e| SinkError::postgres("run ddl", e))
-            }
+            Target::Postgres(t) => (t.ready().await?.batch_execute(sql).await)
+                .map_err(|e| SinkError::postgres("run ddl", e)),
             Target::Sqlite(t) => t.execute_ddl(sql).await,
         }
     }
@@ -166,7 +180,7 @@ impl Target {
         let sql = self.dialect().offsets_select(sink)?;
         let rows: Vec<(String, i32, i64)> = match self {
             Target::MySql(t) => (t.conn.query(sql).await).map_err(|e| SinkError::mysql(WHAT, e))?,
-            Target::Postgres(t) => (t.client.query(&sql, &[]).await)
+            Target::Postgres(t) => (t.ready().await?.query(&sql, &[]).await)
                 .map_err(|e| SinkError::postgres(WHAT, e))?
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
@@ -331,14 +345,31 @@ async fn connect_postgres(ep: &DbEndpoint) -> Result<PostgresTarget, SinkError> 
         .batch_execute("SET TIME ZONE 'UTC'; SET standard_conforming_strings = on")
         .await
         .map_err(fail)?;
-    Ok(PostgresTarget { client, connection })
+    Ok(PostgresTarget {
+        client,
+        connection,
+        open: false,
+        formats: CopyFormats::default(),
+    })
 }
 
 impl PostgresTarget {
+    /// The client, outside any transaction: one an abandoned apply left open
+    /// is rolled back first.
+    async fn ready(&mut self) -> Result<&tokio_postgres::Client, SinkError> {
+        if self.open {
+            (self.client.batch_execute("ROLLBACK").await)
+                .map_err(|e| SinkError::postgres("rollback", e))?;
+            self.open = false;
+        }
+        Ok(&self.client)
+    }
+
     async fn describe(&mut self, table: &str) -> Result<(Vec<Column>, Vec<String>), SinkError> {
         let fail = |e| SinkError::postgres("describe table", e);
         let rows = self
-            .client
+            .ready()
+            .await?
             .query(
                 "SELECT column_name::text, data_type::text, character_maximum_length::int4, \
                  numeric_precision::int4, numeric_scale::int4, datetime_precision::int4, \
@@ -349,9 +380,13 @@ impl PostgresTarget {
             .await
             .map_err(fail)?;
         let mut columns = Vec::with_capacity(rows.len());
+        let mut kinds = TableKinds::new();
         for r in &rows {
             let name: String = r.try_get(0).map_err(fail)?;
             let data_type: String = r.try_get(1).map_err(fail)?;
+            if let Some(kind) = BinaryKind::of(&data_type) {
+                kinds.insert(name.clone(), (kind, data_type.clone()));
+            }
             let ty = super::dialect::postgres_type_from_information_schema(
                 &data_type,
                 r.try_get(2).map_err(fail)?,
@@ -383,6 +418,7 @@ impl PostgresTarget {
             .map(|r| r.try_get(0))
             .collect::<Result<Vec<String>, _>>()
             .map_err(fail)?;
+        self.formats.set(table, kinds);
         Ok((columns, primary_key))
     }
 
@@ -393,6 +429,7 @@ impl PostgresTarget {
         const WHAT: &str = "apply batch";
         // One simple-protocol round trip for the whole batch.
         let batch = statements.collect::<Vec<_>>().join(";\n");
+        self.ready().await?;
         let tx = (self.client.transaction().await).map_err(|e| SinkError::postgres(WHAT, e))?;
         match tx.batch_execute(&batch).await {
             Ok(()) => tx
@@ -424,77 +461,78 @@ impl PostgresTarget {
                 "LOAD DATA is planned for MySQL only".into(),
             ));
         }
-        let tx = (self.client.transaction().await).map_err(|e| SinkError::postgres(WHAT, e))?;
+        // One round trip opens the transaction, locks the offsets rows (only
+        // the lock's last statement returns rows: the stored offsets, read
+        // before anything else changes them) and writes the new offsets,
+        // which the check below rolls back if refused.
+        let mut head = String::from(if self.open {
+            "ROLLBACK;\nBEGIN"
+        } else {
+            "BEGIN"
+        });
         let mut offsets_sql = offsets_sql;
         if !claim.lock.is_empty() {
-            // One round trip: the lock statements (only the last returns rows:
-            // the stored offsets, read before anything else changes them) and
-            // the new offsets, which the check below rolls back if refused.
-            let mut sql = claim.lock.join(";\n");
-            if let Some(upsert) = offsets_sql.take() {
-                sql.push_str(";\n");
-                sql.push_str(&upsert);
+            for lock in claim.lock {
+                head.push_str(";\n");
+                head.push_str(lock);
             }
-            let checked = async {
+            if let Some(upsert) = offsets_sql.take() {
+                head.push_str(";\n");
+                head.push_str(&upsert);
+            }
+        }
+        self.open = true;
+        let client = &self.client;
+        let result = async {
+            let msgs = (client.simple_query(&head).await)
+                .map_err(|e| SinkError::postgres("lock offsets", e))?;
+            if !claim.lock.is_empty() {
                 let mut stored = Vec::new();
-                let msgs = (tx.simple_query(&sql).await)
-                    .map_err(|e| SinkError::postgres("lock offsets", e))?;
                 for m in msgs {
                     if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
                         stored.push(stored_offset_row(r.get(0), r.get(1), r.get(2))?);
                     }
                 }
-                claim.check(&stored)
+                claim.check(&stored)?;
             }
-            .await;
-            if let Err(e) = checked {
-                if let Err(rb) = tx.rollback().await {
-                    tracing::warn!(error = %SinkError::postgres("rollback", rb), "rollback failed");
-                }
-                return Err(e);
-            }
-        }
-        let result = async {
             let mut pending: Vec<&str> = Vec::new();
-            for step in steps {
-                match step {
-                    Statement::Sql(sql) => pending.push(sql),
-                    Statement::Copy { sql, data } => {
-                        if !pending.is_empty() {
-                            tx.batch_execute(&pending.join(";\n")).await?;
-                            pending.clear();
+            let run = async {
+                for step in steps {
+                    match step {
+                        Statement::Sql(sql) => pending.push(sql),
+                        Statement::Copy { sql, data, binary } => {
+                            if !pending.is_empty() {
+                                client.batch_execute(&pending.join(";\n")).await?;
+                                pending.clear();
+                            }
+                            let sink = client
+                                .copy_in::<_, std::io::Cursor<Vec<u8>>>(sql.as_str())
+                                .await?;
+                            futures::pin_mut!(sink);
+                            sink.send(std::io::Cursor::new(data.clone())).await?;
+                            sink.finish().await?;
+                            // Run before the commit, under the COPY's table lock.
+                            pending.extend(binary.as_ref().map(|b| b.check.as_str()));
                         }
-                        let sink = tx
-                            .copy_in::<_, std::io::Cursor<Vec<u8>>>(sql.as_str())
-                            .await?;
-                        futures::pin_mut!(sink);
-                        sink.send(std::io::Cursor::new(data.as_bytes().to_vec()))
-                            .await?;
-                        sink.finish().await?;
+                        // Refused before the transaction began.
+                        Statement::Load { .. } => {}
                     }
-                    // Refused before the transaction began.
-                    Statement::Load { .. } => {}
                 }
-            }
-            pending.extend(offsets_sql.as_deref());
-            if !pending.is_empty() {
-                tx.batch_execute(&pending.join(";\n")).await?;
-            }
-            Ok::<(), tokio_postgres::Error>(())
+                pending.extend(offsets_sql.as_deref());
+                pending.push("COMMIT");
+                client.batch_execute(&pending.join(";\n")).await
+            };
+            run.await.map_err(|e| SinkError::postgres(WHAT, e))
         }
         .await;
-        match result {
-            Ok(()) => tx
-                .commit()
-                .await
-                .map_err(|e| SinkError::postgres("commit batch", e)),
-            Err(e) => {
-                if let Err(rb) = tx.rollback().await {
-                    tracing::warn!(error = %SinkError::postgres("rollback", rb), "rollback failed");
-                }
-                Err(SinkError::postgres(WHAT, e))
+        if result.is_err() {
+            if let Err(rb) = self.client.batch_execute("ROLLBACK").await {
+                tracing::warn!(error = %SinkError::postgres("rollback", rb), "rollback failed");
+                return result; // still open: the next statement rolls it back first
             }
         }
+        self.open = false;
+        result
     }
 }
 

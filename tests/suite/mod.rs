@@ -19,6 +19,7 @@ mod sink_exactly_once;
 mod sink_load_data;
 mod sink_modes;
 mod sink_offsets_cas;
+mod sink_pg_binary;
 mod sink_pg_copy_upsert;
 mod sink_targets;
 mod sqlite_sink;

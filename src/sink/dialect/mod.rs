@@ -38,6 +38,7 @@ mod dml;
 mod error;
 mod literal;
 mod mysql;
+pub mod pg_binary;
 mod postgres;
 mod sqlite;
 
@@ -325,11 +326,7 @@ impl Dialect {
         types: &[&ColumnType],
         rows: &[&[Value]],
     ) -> Result<(String, String), SinkError> {
-        let sql = format!(
-            "COPY {} ({}) FROM STDIN",
-            self.quote_ident(table)?,
-            self.ident_list(columns.iter().copied())?
-        );
+        let sql = self.copy_statement(table, columns, false)?;
         let mut data = String::with_capacity(rows.len() * 16 * columns.len().max(1));
         for row in rows {
             for (i, (v, ty)) in row.iter().zip(types).enumerate() {
@@ -342,6 +339,22 @@ impl Dialect {
             data.push('\n');
         }
         Ok((sql, data))
+    }
+
+    /// PostgreSQL only: `COPY table (columns) FROM STDIN`, in binary format
+    /// when `binary` (see [`pg_binary`]).
+    pub fn copy_statement(
+        &self,
+        table: &str,
+        columns: &[&str],
+        binary: bool,
+    ) -> Result<String, SinkError> {
+        Ok(format!(
+            "COPY {} ({}) FROM STDIN{}",
+            self.quote_ident(table)?,
+            self.ident_list(columns.iter().copied())?,
+            if binary { " WITH (FORMAT binary)" } else { "" }
+        ))
     }
 
     /// PostgreSQL upsert through COPY, for large runs: a staging temp table
