@@ -59,7 +59,14 @@ pub struct Encoded {
 pub struct Encoder {
     opts: EncodeOptions,
     tables: HashMap<crate::event::TableId, TablePlan>,
+    /// Buffers of published messages, given back ([`Encoder::recycle`]) to
+    /// hold the next messages: no allocation and no fresh pages per message.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Most buffers an encoder keeps for reuse (two per message of a 10,000-row
+/// batch).
+const MAX_SPARE: usize = 20_000;
 
 #[derive(Debug)]
 struct ColPlan {
@@ -87,7 +94,15 @@ impl Encoder {
         Encoder {
             opts,
             tables: HashMap::new(),
+            spare: Vec::new(),
         }
+    }
+
+    /// Keeps (up to a bound) the buffers of messages already published, for
+    /// the next messages to be written into.
+    pub fn recycle(&mut self, bufs: impl IntoIterator<Item = Vec<u8>>) {
+        let room = MAX_SPARE.saturating_sub(self.spare.len());
+        self.spare.extend(bufs.into_iter().take(room));
     }
 
     /// The options this encoder writes with.
@@ -127,7 +142,7 @@ impl Encoder {
                 field: ev.table.to_string(),
                 reason: "table missing from the schema cache".into(),
             })?;
-        plan.encode(ev, &self.opts, info)
+        plan.encode(ev, &self.opts, info, &mut self.spare)
     }
 }
 
@@ -209,6 +224,7 @@ impl TablePlan {
         ev: &ChangeEvent,
         opts: &EncodeOptions,
         info: &SourceInfo,
+        spare: &mut Vec<Vec<u8>>,
     ) -> Result<Encoded, CodecError> {
         let missing = |row| CodecError::MissingRow {
             op: ev.op.code(),
@@ -218,7 +234,7 @@ impl TablePlan {
             Envelope::Flat if ev.op == Op::Delete => None,
             Envelope::Flat => {
                 let after = ev.after.as_ref().ok_or_else(|| missing("after"))?;
-                let mut out = start(&self.value_head);
+                let mut out = start(&self.value_head, spare);
                 self.write_row(&mut out, after, None, "", ev)?;
                 out.push('}');
                 Some(out.into_bytes())
@@ -238,7 +254,7 @@ impl TablePlan {
                         Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
                     ),
                 };
-                let mut out = start(&self.value_head);
+                let mut out = start(&self.value_head, spare);
                 out.push_str("{\"before\":");
                 self.write_opt_row(&mut out, before, "before", ev)?;
                 out.push_str(",\"after\":");
@@ -250,7 +266,7 @@ impl TablePlan {
         };
         let key = match (&self.key_head, ev.after.as_ref().or(ev.before.as_ref())) {
             (Some(head), Some(row)) => {
-                let mut out = start(head);
+                let mut out = start(head, spare);
                 self.write_row(&mut out, row, Some(&self.key_idx), "key", ev)?;
                 out.push('}');
                 Some(out.into_bytes())
@@ -335,9 +351,14 @@ impl TablePlan {
     }
 }
 
-/// A message buffer beginning with `head`, with room for a typical payload.
-fn start(head: &str) -> String {
-    let mut out = String::with_capacity(head.len() + 512);
+/// A message buffer beginning with `head`, with room for a typical payload:
+/// a spare one when there is one.
+fn start(head: &str, spare: &mut Vec<Vec<u8>>) -> String {
+    let reused = spare.pop().and_then(|mut buf| {
+        buf.clear();
+        String::from_utf8(buf).ok() // empty: always valid
+    });
+    let mut out = reused.unwrap_or_else(|| String::with_capacity(head.len() + 512));
     out.push_str(head);
     out
 }

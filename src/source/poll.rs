@@ -390,7 +390,7 @@ impl Poller<'_> {
         };
         let mut offset = st.offset.clone();
         // The batch being published: its offset, and where its outcome comes.
-        let mut in_flight: Option<(PollOffset, oneshot::Receiver<Result<(), SourceError>>)> = None;
+        let mut in_flight: Option<(PollOffset, oneshot::Receiver<publish::Outcome>)> = None;
         loop {
             // Read and encode this batch while the previous one is published.
             let batch = fill(
@@ -402,8 +402,9 @@ impl Poller<'_> {
             )
             .await;
             if let Some((committed, done)) = in_flight.take() {
-                done.await.map_err(|_| publisher_gone())??;
+                let spent = done.await.map_err(|_| publisher_gone())??;
                 st.offset = committed;
+                self.encoder.recycle(spent);
             }
             let batch = batch?;
             if batch.is_empty() || cancel.is_cancelled() {

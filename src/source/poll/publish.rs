@@ -38,8 +38,12 @@ pub(super) struct Batch {
     /// bulk mode, which keeps no offset.
     pub offset: Option<(Arc<str>, Vec<u8>)>,
     /// Where the batch's outcome is reported.
-    pub done: oneshot::Sender<Result<(), SourceError>>,
+    pub done: oneshot::Sender<Outcome>,
 }
+
+/// A batch's outcome: on success, the buffers of its messages, for the
+/// encoder to reuse.
+pub(super) type Outcome = Result<Vec<Vec<u8>>, SourceError>;
 
 /// Publishes batches until the channel closes or one fails.
 pub(super) async fn run(
@@ -69,15 +73,15 @@ pub(super) async fn run(
     producer.abort().await;
 }
 
-/// Sends one batch and its offset record, then commits. Each message's buffers
-/// are freed as soon as the producer has copied them.
+/// Sends one batch and its offset record, then commits; returns the
+/// messages' buffers (the producer has copied them) for reuse.
 async fn publish(
     producer: &mut PipelineProducer,
     topic: &str,
     messages: Vec<Encoded>,
     offset: Option<(Arc<str>, Vec<u8>)>,
     offsets_topic: &str,
-) -> Result<(), SourceError> {
+) -> Result<Vec<Vec<u8>>, SourceError> {
     producer.begin()?;
     let mut offset = offset;
     if producer.is_transactional() {
@@ -90,10 +94,13 @@ async fn publish(
                 .await?;
         }
     }
+    let mut spent = Vec::with_capacity(messages.len() * 2);
     for m in messages {
         producer
             .send(topic, m.key.as_deref(), m.value.as_deref(), None)
             .await?;
+        spent.extend(m.key);
+        spent.extend(m.value);
     }
     if let Some((key, value)) = offset {
         // At-least-once: data must be acknowledged before the position.
@@ -103,5 +110,5 @@ async fn publish(
             .await?;
     }
     producer.commit().await?;
-    Ok(())
+    Ok(spent)
 }
