@@ -147,11 +147,27 @@ record read "sluice binlog source -> Kafka" "$(fsub "$T_DONE" "$T_START")" "$S_T
   "$(steady_note "row read"); $TXNS Kafka transactions, each ${TXN_MS} ms on average (deliveries + commit)"
 STEADY_SECS=$(fsub "$T_DONE" "$T_FIRST")
 
-# Every row is in a committed transaction: count them (key and value sizes too; not timed).
-read -r got MSG_BYTES < <(kcat -C -q -b "$BOOTSTRAP" -t "${PREFIX}narrow" -o beginning -e \
-  -X isolation.level=read_committed -f '%K %S\n' \
-  | awk '{ n++; b += ($1 > 0 ? $1 : 0) + ($2 > 0 ? $2 : 0) } END { printf "%d %.0f\n", n, (n ? b / n : 0) }')
+# Every row is in a committed transaction: dump them (key TAB value; not timed).
+DUMP=$WORK/topic.dump
+kcat -C -q -b "$BOOTSTRAP" -t "${PREFIX}narrow" -o beginning -e \
+  -X isolation.level=read_committed -f '%k\t%s\n' >"$DUMP"
+got=$(wc -l <"$DUMP")
 ((got == ROWS)) || die "topic ${PREFIX}narrow holds $got committed messages, want $ROWS"
+MSG_BYTES=$(awk -v b="$(stat -c %s "$DUMP")" -v n="$ROWS" 'BEGIN { printf "%.0f", b / n - 2 }')
+
+# The Kafka ceiling on this machine: kcat -P of the same messages (no binlog,
+# no encoding, no transactions), to set beside the read baseline.
+KCAT_TOPIC=${PREFIX}kcat
+settle
+log "kafka ceiling: kcat -P of the same $ROWS keys+values -> topic $KCAT_TOPIC"
+snapshot SB
+timed_client kcat -P -b "$BOOTSTRAP" -t "$KCAT_TOPIC" -K '\t' -l "$DUMP"
+snapshot SA
+record read "kcat -P of the same messages" "$T_SECS" "$T_TICKS" "$T_RSS" SB SA \
+  "the most any source can publish here: librdkafka defaults, acks=all, no transactions"
+got=$(kcat -Q -b "$BOOTSTRAP" -t "$KCAT_TOPIC:0:-1" | awk '{ print $NF }')
+((got == ROWS)) || die "kcat topic holds $got messages, want $ROWS"
+rm -f "$DUMP"
 
 # ----------------------------------------------------------------------------- latency
 
@@ -262,6 +278,8 @@ done
 STEADY_RATIO=$(awk -v n="$ROWS" -v s="$STEADY_SECS" -v b="$BASE" 'BEGIN { if (s > 0 && b > 0) printf "%.2f", n / s / b; else printf "-" }')
 echo
 echo "ratio = rows/s / the baseline's rows/s (issue target: >= 0.50); from the first row read on: $STEADY_RATIO."
+echo "The kcat -P row is not Sluice: it is what Kafka itself takes from one producer on this machine, so"
+echo "its ratio bounds what any binlog source publishing these messages can reach here."
 echo "peak RSS = VmHWM (issue target: < 100 MiB); sluice's after the latency run too: $(awk -v k="$S_RSS_END" 'BEGIN { printf "%.0f MiB", k / 1024 }')."
 echo "cpu s (proc) = user+sys CPU seconds of the process; $FLAVOR/kafka cpu s = the servers' CPU meanwhile;"
 echo "others cpu % = the rest of the machine's busy CPU as a share of all $NPROC CPUs: high values mean noisy figures."

@@ -31,6 +31,8 @@
 #           sluice binlog source (exactly-once, flat envelope) streaming from that position
 #           (a stored offset is produced into sluice_offsets before it starts), from
 #           process start until its committed position passes the end of the load.
+#   ceiling kcat -P of the same messages, dumped from the topic (not Sluice): what Kafka takes
+#           from one producer on this machine, which bounds any source's ratio.
 #   latency the same sluice process, caught up: a writer inserts --latency-rate rows/s
 #           (batches of 50 every 10 ms) for --latency-secs seconds into a table whose t_us
 #           column holds NOW(6) in epoch microseconds; a read_committed kcat consumer
