@@ -67,6 +67,9 @@ pub struct Encoder {
 /// Most buffers an encoder keeps for reuse (two per message of a 10,000-row
 /// batch).
 const MAX_SPARE: usize = 20_000;
+/// Largest buffer kept for reuse: one that held a large row is freed, not
+/// kept for small ones.
+const MAX_SPARE_BYTES: usize = 16 * 1024;
 
 #[derive(Debug)]
 struct ColPlan {
@@ -102,7 +105,8 @@ impl Encoder {
     /// the next messages to be written into.
     pub fn recycle(&mut self, bufs: impl IntoIterator<Item = Vec<u8>>) {
         let room = MAX_SPARE.saturating_sub(self.spare.len());
-        self.spare.extend(bufs.into_iter().take(room));
+        let small = bufs.into_iter().filter(|b| b.capacity() <= MAX_SPARE_BYTES);
+        self.spare.extend(small.take(room));
     }
 
     /// The options this encoder writes with.

@@ -347,3 +347,19 @@ fn debezium_row_errors_name_the_envelope_field() {
         "field `after.id`: value 1099511627776 is out of range for int32"
     );
 }
+
+#[test]
+fn recycled_buffers_carry_nothing_over_and_large_ones_are_freed() {
+    let mut enc = Encoder::new(opts(Envelope::Flat));
+    let ev = event(&seed_schema(), Op::Create, None, Some(seed_row()));
+    let first = enc.encode(&ev).expect("encode");
+    let want = (first.key.clone(), first.value.clone());
+    // Buffers full of other bytes come back; the next message is the same.
+    let mut junk = first.value.clone().expect("value");
+    junk.extend_from_slice(b"stale bytes that must not survive");
+    enc.recycle([junk, vec![b'x'; 100], vec![0; super::MAX_SPARE_BYTES + 1]]);
+    assert_eq!(enc.spare.len(), 2, "the oversized buffer is not kept");
+    let again = enc.encode(&ev).expect("encode");
+    assert_eq!((again.key, again.value), want);
+    assert!(enc.spare.is_empty(), "both spares were used");
+}

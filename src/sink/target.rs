@@ -373,7 +373,7 @@ impl PostgresTarget {
             .query(
                 "SELECT column_name::text, data_type::text, character_maximum_length::int4, \
                  numeric_precision::int4, numeric_scale::int4, datetime_precision::int4, \
-                 is_nullable = 'YES' FROM information_schema.columns \
+                 is_nullable = 'YES', domain_name IS NOT NULL FROM information_schema.columns \
                  WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
                 &[&table],
             )
@@ -384,7 +384,10 @@ impl PostgresTarget {
         for r in &rows {
             let name: String = r.try_get(0).map_err(fail)?;
             let data_type: String = r.try_get(1).map_err(fail)?;
-            if let Some(kind) = BinaryKind::of(&data_type) {
+            // (A domain column reports its base type here, but the types check
+            // would see the domain: such columns go as text.)
+            let domain: bool = r.try_get(7).map_err(fail)?;
+            if let Some(kind) = BinaryKind::of(&data_type).filter(|_| !domain) {
                 kinds.insert(name.clone(), (kind, data_type.clone()));
             }
             let ty = super::dialect::postgres_type_from_information_schema(
@@ -465,11 +468,15 @@ impl PostgresTarget {
         // the lock's last statement returns rows: the stored offsets, read
         // before anything else changes them) and writes the new offsets,
         // which the check below rolls back if refused.
-        let mut head = String::from(if self.open {
-            "ROLLBACK;\nBEGIN"
+        // READ COMMITTED whatever the server's default: the types check after a
+        // binary COPY must see the catalog as the COPY did, not a snapshot
+        // taken at the transaction's first statement.
+        const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+        let mut head = if self.open {
+            format!("ROLLBACK;\n{BEGIN}")
         } else {
-            "BEGIN"
-        });
+            BEGIN.to_string()
+        };
         let mut offsets_sql = offsets_sql;
         if !claim.lock.is_empty() {
             for lock in claim.lock {

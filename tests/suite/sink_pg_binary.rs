@@ -174,6 +174,39 @@ async fn binary_copy_writes_every_value_as_text_copy_does() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn domain_columns_and_unsupported_types_go_as_text() {
+    let db = Postgres::create("pg_binary_domain").await;
+    let ep = DbEndpoint::resolve("test", &db.url(), None, None, None).expect("endpoint");
+    let mut t = Target::connect(&ep).await.expect("connect");
+    t.execute_ddl(&format!(
+        "CREATE DOMAIN big_id AS BIGINT; \
+         CREATE TABLE dom {}; CREATE TABLE num {}",
+        DDL.replace("id BIGINT", "id big_id"),
+        DDL.replace("f8 DOUBLE PRECISION", "f8 NUMERIC")
+    ))
+    .await
+    .expect("tables");
+    let formats = t.copy_formats().expect("formats");
+    for table in ["dom", "num"] {
+        t.describe_table(table).await.expect("describe");
+        let (steps, _) = plan_steps_with(
+            t.dialect(),
+            &changes(table),
+            InsertMode::Insert,
+            true,
+            true,
+            Some(&formats),
+        )
+        .expect("plan");
+        assert_eq!(copy_formats(&steps), [false], "{table} goes as text");
+        t.apply_steps(&steps, &[], &[]).await.expect("text copy");
+    }
+    assert_eq!(db.count("dom").await, Some(4));
+    assert_eq!(db.count("num").await, Some(4));
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_binary_copy_into_a_retyped_column_is_refused() {
     let db = Postgres::create("pg_binary_retype").await;
     let ep = DbEndpoint::resolve("test", &db.url(), None, None, None).expect("endpoint");

@@ -99,7 +99,7 @@ impl CopyFormats {
 /// applied again in text format. `None` when a name needs quoting this
 /// check does not do.
 pub fn types_check(table: &str, columns: &[&str], types: &[&str]) -> Option<String> {
-    let plain = |s: &str| !s.contains(['$', '\\', '\'', ',', ':']);
+    let plain = |s: &str| !s.contains(['$', '\\', '\'', ',', ':', '%']);
     if !plain(table) || !columns.iter().chain(types).all(|s| plain(s)) {
         return None;
     }
@@ -108,7 +108,7 @@ pub fn types_check(table: &str, columns: &[&str], types: &[&str]) -> Option<Stri
     let names: Vec<String> = pairs.iter().map(|(c, _)| format!("'{c}'")).collect();
     let expected: Vec<String> = pairs.iter().map(|(c, t)| format!("{c}:{t}")).collect();
     Some(format!(
-        "DO $sluice$BEGIN IF (SELECT string_agg(attname || ':' || format_type(atttypid, NULL), ',' ORDER BY attname COLLATE \"C\") \
+        "DO $sluice$BEGIN IF (SELECT string_agg(attname || ':' || format_type(atttypid, NULL), ',' ORDER BY attname::text COLLATE \"C\") \
          FROM pg_attribute WHERE attrelid = '{table}'::regclass AND NOT attisdropped AND attname IN ({})) \
          IS DISTINCT FROM '{}' THEN RAISE EXCEPTION 'the column types of {table} changed since Sluice read them'; \
          END IF; END$sluice$",
@@ -297,6 +297,22 @@ mod tests {
         assert_eq!(BinaryKind::of("numeric"), None);
         assert_eq!(BinaryKind::of("uuid"), None);
         assert_eq!(BinaryKind::of("character"), None);
+    }
+
+    #[test]
+    fn names_the_check_cannot_quote_get_no_check() {
+        let check = types_check("\"t\"", &["id", "v"], &["bigint", "text"]).expect("plain");
+        assert!(
+            check.contains("IS DISTINCT FROM 'id:bigint,v:text'"),
+            "{check}"
+        );
+        for bad in ["a%b", "a'b", "a$b", "a\\b", "a,b", "a:b"] {
+            assert!(types_check("\"t\"", &[bad], &["bigint"]).is_none(), "{bad}");
+            assert!(
+                types_check(&format!("\"{bad}\""), &["id"], &["bigint"]).is_none(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
