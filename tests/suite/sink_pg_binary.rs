@@ -105,6 +105,30 @@ fn changes(table: &str) -> Vec<RowChange> {
         .collect()
 }
 
+/// A PostgreSQL target on `db` after running `ddl`.
+async fn target(db: &Postgres, ddl: &str) -> Target {
+    let ep = DbEndpoint::resolve("test", &db.url(), None, None, None).expect("endpoint");
+    let mut t = Target::connect(&ep).await.expect("connect");
+    t.execute_ddl(ddl).await.expect("ddl");
+    t
+}
+
+/// The plan of [`changes`] into `table` with what `t` knows of its tables.
+fn plan(t: &Target, table: &str) -> Vec<Statement> {
+    let formats = t.copy_formats().expect("PostgreSQL knows copy formats");
+    let changes = changes(table);
+    let (steps, _) = plan_steps_with(
+        t.dialect(),
+        &changes,
+        InsertMode::Insert,
+        true,
+        true,
+        Some(&formats),
+    )
+    .expect("plan");
+    steps
+}
+
 fn copy_formats(steps: &[Statement]) -> Vec<bool> {
     steps
         .iter()
@@ -118,32 +142,16 @@ fn copy_formats(steps: &[Statement]) -> Vec<bool> {
 #[tokio::test(flavor = "multi_thread")]
 async fn binary_copy_writes_every_value_as_text_copy_does() {
     let db = Postgres::create("pg_binary").await;
-    let ep = DbEndpoint::resolve("test", &db.url(), None, None, None).expect("endpoint");
-    let mut t = Target::connect(&ep).await.expect("connect");
-    for table in ["bin", "txt"] {
-        t.execute_ddl(&format!("CREATE TABLE {table} {DDL}"))
-            .await
-            .expect("table");
-    }
-    let formats = t.copy_formats().expect("PostgreSQL knows copy formats");
-    let dialect = t.dialect();
+    let mut t = target(
+        &db,
+        &format!("CREATE TABLE bin {DDL}; CREATE TABLE txt {DDL}"),
+    )
+    .await;
     // Before a table is described its COPY goes as text.
-    let plan = |table: &str| {
-        plan_steps_with(
-            dialect,
-            &changes(table),
-            InsertMode::Insert,
-            true,
-            true,
-            Some(&formats),
-        )
-        .expect("plan")
-        .0
-    };
-    let text = plan("txt");
+    let text = plan(&t, "txt");
     assert_eq!(copy_formats(&text), [false]);
     t.describe_table("bin").await.expect("describe");
-    let binary = plan("bin");
+    let binary = plan(&t, "bin");
     assert_eq!(
         copy_formats(&binary),
         [true],
@@ -176,28 +184,15 @@ async fn binary_copy_writes_every_value_as_text_copy_does() {
 #[tokio::test(flavor = "multi_thread")]
 async fn domain_columns_and_unsupported_types_go_as_text() {
     let db = Postgres::create("pg_binary_domain").await;
-    let ep = DbEndpoint::resolve("test", &db.url(), None, None, None).expect("endpoint");
-    let mut t = Target::connect(&ep).await.expect("connect");
-    t.execute_ddl(&format!(
-        "CREATE DOMAIN big_id AS BIGINT; \
-         CREATE TABLE dom {}; CREATE TABLE num {}",
+    let ddl = format!(
+        "CREATE DOMAIN big_id AS BIGINT; CREATE TABLE dom {}; CREATE TABLE num {}",
         DDL.replace("id BIGINT", "id big_id"),
         DDL.replace("f8 DOUBLE PRECISION", "f8 NUMERIC")
-    ))
-    .await
-    .expect("tables");
-    let formats = t.copy_formats().expect("formats");
+    );
+    let mut t = target(&db, &ddl).await;
     for table in ["dom", "num"] {
         t.describe_table(table).await.expect("describe");
-        let (steps, _) = plan_steps_with(
-            t.dialect(),
-            &changes(table),
-            InsertMode::Insert,
-            true,
-            true,
-            Some(&formats),
-        )
-        .expect("plan");
+        let steps = plan(&t, table);
         assert_eq!(copy_formats(&steps), [false], "{table} goes as text");
         t.apply_steps(&steps, &[], &[]).await.expect("text copy");
     }
@@ -209,22 +204,9 @@ async fn domain_columns_and_unsupported_types_go_as_text() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_binary_copy_into_a_retyped_column_is_refused() {
     let db = Postgres::create("pg_binary_retype").await;
-    let ep = DbEndpoint::resolve("test", &db.url(), None, None, None).expect("endpoint");
-    let mut t = Target::connect(&ep).await.expect("connect");
-    t.execute_ddl(&format!("CREATE TABLE r {DDL}"))
-        .await
-        .expect("table");
+    let mut t = target(&db, &format!("CREATE TABLE r {DDL}")).await;
     t.describe_table("r").await.expect("describe");
-    let formats = t.copy_formats().expect("formats");
-    let (steps, _) = plan_steps_with(
-        t.dialect(),
-        &changes("r"),
-        InsertMode::Insert,
-        true,
-        true,
-        Some(&formats),
-    )
-    .expect("plan");
+    let steps = plan(&t, "r");
     assert_eq!(copy_formats(&steps), [true]);
     // Same width, other type: int8 bytes would read as float8 without the check.
     t.execute_ddl("ALTER TABLE r ALTER COLUMN id TYPE DOUBLE PRECISION")
