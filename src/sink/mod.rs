@@ -168,17 +168,16 @@ pub async fn run(
     Ok(())
 }
 
-/// Whether `steps` hold a binary COPY.
-fn has_binary_copy(steps: &[plan::Statement]) -> bool {
-    (steps.iter()).any(|s| {
-        matches!(
-            s,
+/// The tables `steps` write with a binary COPY.
+fn binary_copy_tables(steps: &[plan::Statement]) -> Vec<&str> {
+    (steps.iter())
+        .filter_map(|s| match s {
             plan::Statement::Copy {
-                binary: Some(_),
-                ..
-            }
-        )
-    })
+                binary: Some(b), ..
+            } => Some(b.table.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What the target side of the sink owns: the connection and the apply state.
@@ -453,22 +452,18 @@ impl SinkState {
                 target.apply_steps(&statements, &offsets, &first).await?;
             }
             Err(e)
-                if !matches!(e, SinkError::OffsetsMoved { .. }) && has_binary_copy(&statements) =>
+                if !matches!(e, SinkError::OffsetsMoved { .. })
+                    && !binary_copy_tables(&statements).is_empty() =>
             {
                 // Rolled back. A binary COPY is refused when a column changed
                 // type since the table was read; text format lets the server
                 // convert (or report the record's own error exactly). Its
                 // tables go as text until they are read again.
                 tracing::debug!(pipeline = %name, error = %e, "binary COPY failed; applying the batch in text format");
-                for step in &statements {
-                    if let plan::Statement::Copy {
-                        binary: Some(b), ..
-                    } = step
-                    {
-                        if let Some(f) = &formats {
-                            f.forget(&b.table);
-                        }
-                    }
+                if let Some(f) = &formats {
+                    binary_copy_tables(&statements)
+                        .into_iter()
+                        .for_each(|t| f.forget(t));
                 }
                 let (statements, _) = plan(target.bulk_steps())?;
                 target.apply_steps(&statements, &offsets, &first).await?;

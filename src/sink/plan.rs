@@ -7,6 +7,8 @@
 
 use std::borrow::Borrow;
 
+use bytes::Bytes;
+
 use crate::config::InsertMode;
 use crate::event::{Op, Value};
 use crate::schema::ColumnType;
@@ -55,8 +57,8 @@ pub enum Statement {
         /// The COPY statement.
         sql: String,
         /// The rows, in the format `sql` names: text (one line per row) or
-        /// binary.
-        data: Vec<u8>,
+        /// binary (shared: sending them copies nothing).
+        data: Bytes,
         /// Binary format only: the table and the statement to run after the
         /// COPY that fails unless its columns' types are still the ones
         /// the data was written for (see [`types_check`]).
@@ -138,7 +140,7 @@ fn binary_copy(
     };
     Ok(Some(Statement::Copy {
         sql: dialect.copy_statement(table, columns, true)?,
-        data,
+        data: data.into(),
         binary: Some(BinaryCopy {
             table: table.to_string(),
             check,
@@ -217,7 +219,7 @@ pub fn plan_steps_with<C: Borrow<RowChange>>(
                     let (sql, data) = dialect.copy_in(&first.table, &columns, &types, &rows)?;
                     Statement::Copy {
                         sql,
-                        data: data.into_bytes(),
+                        data: data.into_bytes().into(),
                         binary: None,
                     }
                 }
@@ -268,7 +270,7 @@ pub fn plan_steps_with<C: Borrow<RowChange>>(
             statements.push(Statement::Sql(up.create));
             statements.push(Statement::Copy {
                 sql: up.copy,
-                data: up.data.into_bytes(),
+                data: up.data.into_bytes().into(),
                 binary: None,
             });
             statements.push(Statement::Sql(up.merge));
@@ -491,7 +493,7 @@ mod tests {
             steps[0],
             Statement::Copy {
                 sql: "COPY \"t\" (\"id\", \"v\") FROM STDIN".into(),
-                data: b"1\tv1\n2\tv2\n".to_vec(),
+                data: Bytes::from_static(b"1\tv1\n2\tv2\n"),
                 binary: None,
             }
         );
@@ -564,7 +566,7 @@ mod tests {
         else {
             panic!("text COPY expected: {:?}", steps[1]);
         };
-        let data = String::from_utf8(data.clone()).expect("text");
+        let data = String::from_utf8(data.to_vec()).expect("text");
         assert_eq!(
             sql,
             "COPY pg_temp.\"sluice_upsert_stage\" (\"id\", \"v\") FROM STDIN"

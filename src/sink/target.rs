@@ -512,11 +512,9 @@ impl PostgresTarget {
                                 client.batch_execute(&pending.join(";\n")).await?;
                                 pending.clear();
                             }
-                            let sink = client
-                                .copy_in::<_, std::io::Cursor<Vec<u8>>>(sql.as_str())
-                                .await?;
+                            let sink = client.copy_in::<_, bytes::Bytes>(sql.as_str()).await?;
                             futures::pin_mut!(sink);
-                            sink.send(std::io::Cursor::new(data.clone())).await?;
+                            sink.send(data.clone()).await?;
                             sink.finish().await?;
                             // Run before the commit, under the COPY's table lock.
                             pending.extend(binary.as_ref().map(|b| b.check.as_str()));
