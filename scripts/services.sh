@@ -5,6 +5,7 @@
 #   bash scripts/services.sh status  # one line per service; exit 1 if any is down
 #   bash scripts/services.sh down    # stop them all (data is kept)
 #   bash scripts/services.sh restart mariadb|mysql|postgres|kafka   # stop and start one (crash tests)
+#   bash scripts/services.sh prune [MINUTES]  # drop test databases and binlogs older than MINUTES (60)
 #
 # Services (test-only settings, NEVER use them anywhere else):
 #   mariadb   127.0.0.1:3306  root with an EMPTY password over TCP; binlog ROW / FULL image /
@@ -32,6 +33,12 @@
 #   SLUICE_KAFKA_VERSION       Kafka version fetched from Maven Central (default 4.1.1)
 #   SLUICE_KAFKA_HEAP          Kafka JVM heap options (default "-Xms256m -Xmx1g")
 #   SLUICE_START_TIMEOUT       seconds to wait for each service to become ready (default 90)
+#   SLUICE_KAFKA_START_TIMEOUT seconds to wait for Kafka (default 600: after an unclean stop the
+#                              broker re-reads every partition's log before it answers)
+#   SLUICE_KAFKA_MAX_PARTITIONS `up` starts a stopped test broker from empty data when its data
+#                              dir holds more partitions than this (default 1500; every test run
+#                              leaves its topics behind, and a broker killed with thousands of
+#                              them takes minutes to recover). `restart kafka` never does this.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +46,8 @@ SERVICES_DIR="${SLUICE_SERVICES_DIR:-/var/lib/sluice-test}"
 KAFKA_VERSION="${SLUICE_KAFKA_VERSION:-4.1.1}"
 KAFKA_HEAP="${SLUICE_KAFKA_HEAP:--Xms256m -Xmx1g}"
 START_TIMEOUT="${SLUICE_START_TIMEOUT:-90}"
+KAFKA_START_TIMEOUT="${SLUICE_KAFKA_START_TIMEOUT:-600}"
+KAFKA_MAX_PARTITIONS="${SLUICE_KAFKA_MAX_PARTITIONS:-1500}"
 
 KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
 KAFKA_DIR="$SERVICES_DIR/kafka"
@@ -63,7 +72,7 @@ log() { echo "services: $*" >&2; }
 die() { echo "services: ERROR: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ----------------------------------------------------------------------------- helpers
@@ -466,8 +475,8 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
-num.recovery.threads.per.data.dir=1
-log.retention.hours=168
+num.recovery.threads.per.data.dir=2
+log.retention.hours=24
 log.segment.bytes=104857600
 log.retention.check.interval.ms=300000
 EOF
@@ -612,7 +621,7 @@ kafka_up() {
   pid=$!
   echo "$pid" >"$KAFKA_PID"
 
-  local deadline=$((SECONDS + START_TIMEOUT))
+  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
   until kafka_ok; do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
@@ -620,11 +629,26 @@ kafka_up() {
     fi
     if ((SECONDS >= deadline)); then
       tail -n 40 "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
-      die "kafka not ready on $KAFKA_BOOTSTRAP in ${START_TIMEOUT}s (see $KAFKA_LOGS)"
+      die "kafka not ready on $KAFKA_BOOTSTRAP in ${KAFKA_START_TIMEOUT}s (see $KAFKA_LOGS)"
     fi
     sleep 1
   done
   echo "kafka:    up $KAFKA_BOOTSTRAP Kafka $KAFKA_VERSION KRaft node 1 (controller 127.0.0.1:9093, pid $pid)"
+}
+
+# The test broker's data is scratch: every test run leaves its uniquely named topics behind.
+# When `up` finds the broker stopped and its data dir holding more than KAFKA_MAX_PARTITIONS
+# partitions, it starts from empty data instead of recovering them all (4,350 partitions took
+# 80 s to load after an unclean stop). A running broker is never touched.
+kafka_prune_scratch() {
+  kafka_pid >/dev/null && return 0
+  [[ -f "$KAFKA_DATA/meta.properties" ]] || return 0
+  local n
+  n="$(find "$KAFKA_DATA" -mindepth 1 -maxdepth 1 -type d -name '*-[0-9]*' | wc -l)"
+  ((n > KAFKA_MAX_PARTITIONS)) || return 0
+  log "kafka: test broker is stopped and holds $n partitions from earlier runs (> $KAFKA_MAX_PARTITIONS); starting it from empty data"
+  rm -rf "$KAFKA_DATA"
+  mkdir -p "$KAFKA_DATA"
 }
 
 kafka_status() {
@@ -644,12 +668,15 @@ kafka_status() {
 source "$SCRIPT_DIR/services/tls.sh"
 # shellcheck source=scripts/services/mysql.sh
 source "$SCRIPT_DIR/services/mysql.sh"
+# shellcheck source=scripts/services/prune.sh
+source "$SCRIPT_DIR/services/prune.sh"
 
 # ----------------------------------------------------------------------------- main
 
 cmd="${1:-}"
 case "$cmd" in
   up | down | status) ;;
+  prune) [[ "${2:-60}" =~ ^[0-9]+$ ]] || { usage >&2; exit 2; } ;;
   restart) [[ "${2:-}" =~ ^(mariadb|mysql|postgres|kafka)$ ]] || { usage >&2; exit 2; } ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
@@ -680,8 +707,10 @@ case "$cmd" in
     mariadb_up
     mysql_up
     pg_up
+    kafka_prune_scratch
     kafka_up
     ;;
+  prune) services_prune "${2:-60}" ;;
   down)
     kafka_stop && echo "kafka:    down"
     mysql_stop && echo "mysql:    down"
