@@ -84,6 +84,15 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &kafka.bootstrap_servers);
     cfg.set("log_level", "4");
+    // librdkafka connects to the bootstrap address, learns the broker ids
+    // from its metadata and then drops that connection for one per broker,
+    // which it may open only after this backoff: at the default 100 ms every
+    // new client waited about 50 ms more before its first real request, and
+    // a transactional producer's init_transactions often missed that moment
+    // and waited for its 500 ms retry timer. Kafka's Java clients use 50 ms;
+    // the backoff still doubles (up to reconnect.backoff.max.ms) while a
+    // broker stays down.
+    cfg.set("reconnect.backoff.ms", "20");
     for (k, v) in &kafka.properties {
         cfg.set(k, v.expose());
     }

@@ -56,8 +56,9 @@ pub async fn ensure_topic(
             [&new],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
         )
-        .await
-        .map_err(|e| KafkaError::client("creating offsets topic", e))?;
+        .await;
+    drop_in_background(admin);
+    let results = results.map_err(|e| KafkaError::client("creating offsets topic", e))?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -70,6 +71,14 @@ pub async fn ensure_topic(
         }
     }
     Ok(())
+}
+
+/// Drops a client on a thread of its own: closing one waits for librdkafka's
+/// threads to wind down (about 100 ms), which nothing needs to wait for.
+fn drop_in_background<T: Send + 'static>(client: T) {
+    let _ = std::thread::Builder::new()
+        .name("sluice-client-close".into())
+        .spawn(move || drop(client));
 }
 
 /// Reads the committed offsets of `source`: source partition (table) → value.
@@ -184,6 +193,7 @@ fn read_blocking(
     }
     let mut out = HashMap::new();
     if remaining.is_empty() {
+        drop_in_background(consumer);
         return Ok(out);
     }
     consumer
@@ -225,6 +235,7 @@ fn read_blocking(
             }
         }
     }
+    drop_in_background(consumer);
     Ok(out)
 }
 

@@ -28,6 +28,8 @@ use crate::config::KafkaConfig;
 use crate::metrics::METRICS;
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long each warm-up metadata request before `init_transactions` may take.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a batch's transaction may stay open (Kafka Streams' EOS default).
 /// A crashed source leaves its open transaction to this timeout, and until
@@ -176,7 +178,25 @@ impl PipelineProducer {
         if transactional {
             let p = inner.clone();
             blocking(
-                move || p.init_transactions(TXN_TIMEOUT),
+                move || {
+                    // librdkafka answers the first metadata request on its
+                    // bootstrap connection, then replaces that connection by
+                    // one per broker id. init_transactions started in between
+                    // finds no broker up and retries only on its 500 ms
+                    // timer (measured: 0.5 s of a binlog source's 0.6 s
+                    // start). The second request returns once a broker
+                    // connection is up, and the PID then comes in ~3 ms.
+                    // The topic asked for is the transaction log, which the
+                    // broker keeps (or creates) for init_transactions anyway:
+                    // a producer's metadata request for a missing topic
+                    // would create it. Failures are init_transactions' to report.
+                    for _ in 0..2 {
+                        let _ = p
+                            .client()
+                            .fetch_metadata(Some("__transaction_state"), WARM_UP_TIMEOUT);
+                    }
+                    p.init_transactions(TXN_TIMEOUT)
+                },
                 "init_transactions",
             )
             .await?;

@@ -205,41 +205,58 @@ pub async fn run(
         Some(tz) => parse_timezone(tz).map_err(SourceError::Setup)?,
         None => 0,
     };
-    let pool = mysql_conn::pool_settled(&endpoint).await?;
-    let mut conn = pool.get_conn().await?;
-    let info = server::server_info(&mut conn).await?;
-    let problems = server::validate(&mut conn, &info).await?;
-    if !problems.is_empty() {
-        return Err(SourceError::ServerNotReady(
-            problems.iter().map(ToString::to_string).collect(),
-        ));
-    }
-    let charsets = server::charsets(&mut conn).await?;
-    let capture = Capture::new(&cfg, endpoint.database());
-
     let exactly_once = cfg.delivery == Delivery::ExactlyOnce;
     let txn_id = |suffix: &str| exactly_once.then(|| format!("sluice-source-{}{suffix}", cfg.name));
-    offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?;
-    // Both producers run init_transactions before the offsets are read: it
-    // aborts whatever a previous incarnation left open. Streaming transactions
-    // are short (10 s timeout: a crashed source holds back read_committed
-    // readers of the offsets topic at most that long); the snapshot is one
-    // transaction with its own id and 15 min (the broker's default maximum),
-    // and writes to the offsets topic only just before it commits.
-    let producer = PipelineProducer::connect_with_timeout(
-        kafka,
-        &cfg.name,
-        txn_id(""),
-        DEFAULT_TRANSACTION_TIMEOUT,
-    )
-    .await?;
-    let snapshot_producer = PipelineProducer::connect_with_timeout(
-        kafka,
-        &cfg.name,
-        txn_id("-snapshot"),
-        Duration::from_secs(900),
-    )
-    .await?;
+    // Independent setup steps run concurrently (each is a few round trips;
+    // one after the other they took over a second): the server checks, the
+    // offsets topic and both producers. Both producers run init_transactions
+    // before the offsets are read: it aborts whatever a previous incarnation
+    // left open. Streaming transactions are short (10 s timeout: a crashed
+    // source holds back read_committed readers of the offsets topic at most
+    // that long); the snapshot is one transaction with its own id and 15 min
+    // (the broker's default maximum), and writes to the offsets topic only
+    // just before it commits.
+    let ((pool, mut conn, info, charsets), (), producer, snapshot_producer) = tokio::try_join!(
+        async {
+            let pool = mysql_conn::pool_settled(&endpoint).await?;
+            let mut conn = pool.get_conn().await?;
+            let info = server::server_info(&mut conn).await?;
+            let problems = server::validate(&mut conn, &info).await?;
+            if !problems.is_empty() {
+                return Err(SourceError::ServerNotReady(
+                    problems.iter().map(ToString::to_string).collect(),
+                ));
+            }
+            let charsets = server::charsets(&mut conn).await?;
+            Ok((pool, conn, info, charsets))
+        },
+        async {
+            Ok::<_, SourceError>(offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?)
+        },
+        async {
+            Ok::<_, SourceError>(
+                PipelineProducer::connect_with_timeout(
+                    kafka,
+                    &cfg.name,
+                    txn_id(""),
+                    DEFAULT_TRANSACTION_TIMEOUT,
+                )
+                .await?,
+            )
+        },
+        async {
+            Ok::<_, SourceError>(
+                PipelineProducer::connect_with_timeout(
+                    kafka,
+                    &cfg.name,
+                    txn_id("-snapshot"),
+                    Duration::from_secs(900),
+                )
+                .await?,
+            )
+        },
+    )?;
+    let capture = Capture::new(&cfg, endpoint.database());
     let part = offset::partition_id(cfg.logical_name());
     let stored = match offsets::read_offsets(kafka, &kafka.offsets_topic, &cfg.name)
         .await?
