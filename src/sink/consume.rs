@@ -23,6 +23,18 @@ use super::message::{keeps_records, SinkMessage};
 use crate::config::{KafkaConfig, SinkConfig};
 use crate::kafka::{client_config, KafkaError};
 
+/// How long the committed-offsets lookup at an assignment may take.
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a partition can go on from the record at `held` (the consumer
+/// stands just past it) given the target's stored next offset: when nothing is
+/// stored, or when the record is the next one to apply (`held == next`, or
+/// `next + 1` after a transaction's commit marker). Otherwise it is sought to
+/// the stored offset.
+fn goes_on_from(held: i64, stored: Option<i64>) -> bool {
+    stored.is_none_or(|next| next <= held && held <= next + 1)
+}
+
 /// Consumer context that flags every rebalance for the loop to act on.
 pub struct SinkContext {
     rebalanced: Arc<AtomicBool>,
@@ -32,6 +44,43 @@ pub struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ConsumerContext for SinkContext {
+    /// Gives every newly assigned partition an explicit start offset: the
+    /// group's committed offset, or the beginning (`auto.offset.reset =
+    /// earliest`) when there is none. librdkafka would find the same, but it
+    /// starts a partition without a committed offset only after a 100 ms
+    /// back-off (its offset reset timer), which every new sink paid. When the
+    /// lookup fails the assignment is left as it is, for librdkafka to resolve.
+    fn pre_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        let Rebalance::Assign(tpl) = rebalance else {
+            return;
+        };
+        let committed = match consumer.committed_offsets((*tpl).clone(), COMMITTED_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(pipeline = %self.pipeline, error = %e,
+                    "reading committed offsets at assignment failed; librdkafka resolves them");
+                return;
+            }
+        };
+        for mut elem in tpl.elements() {
+            let start = match committed
+                .find_partition(elem.topic(), elem.partition())
+                .map(|c| c.offset())
+            {
+                Some(Offset::Offset(o)) if o >= 0 => Offset::Offset(o),
+                Some(Offset::Invalid) => Offset::Beginning,
+                _ => continue,
+            };
+            if let Err(e) = elem.set_offset(start) {
+                tracing::debug!(pipeline = %self.pipeline, error = %e, "setting a start offset failed");
+            }
+        }
+    }
+
     fn post_rebalance(
         &self,
         _c: &rdkafka::consumer::BaseConsumer<Self>,
@@ -62,6 +111,10 @@ pub struct SinkConsumer {
     checked: HashSet<(String, i32)>,
     /// Records held back at a rebalance: where each partition must resume.
     resume: HashMap<(String, i32), i64>,
+    /// The record `collect` stopped at when it saw a rebalance. When the
+    /// stored offsets let its partition go on from it, the next `collect`
+    /// starts with it instead of seeking back and fetching it again.
+    pending: Option<SinkMessage>,
     /// Whether records keep their headers (only a dead-letter topic reads them).
     with_headers: bool,
     /// The last topic name a record came from, shared by its records.
@@ -127,6 +180,7 @@ impl SinkConsumer {
             next: HashMap::new(),
             checked: HashSet::new(),
             resume: HashMap::new(),
+            pending: None,
             with_headers: keeps_records(cfg),
             topic: None,
         })
@@ -148,6 +202,8 @@ impl SinkConsumer {
         self.next = next;
         self.checked.clear();
         let owned = self.owned();
+        let pending = self.pending.take();
+        let mut keep = false;
         for ((topic, partition), held) in std::mem::take(&mut self.resume) {
             if !owned
                 .as_ref()
@@ -155,11 +211,20 @@ impl SinkConsumer {
             {
                 continue; // no longer ours: its new owner resumes it
             }
-            let to = self
-                .next
-                .get(&(topic.clone(), partition))
-                .copied()
-                .unwrap_or(held);
+            let stored = self.next.get(&(topic.clone(), partition)).copied();
+            if let Some(p) = &pending {
+                // The consumer stands just past this record: go on from it
+                // when nothing before it is to be fetched again and the
+                // stored offset does not lie beyond it (`admit` checks it as
+                // the first record of its partition).
+                if (p.topic(), p.partition(), p.offset()) == (topic.as_str(), partition, held)
+                    && goes_on_from(held, stored)
+                {
+                    keep = true;
+                    continue;
+                }
+            }
+            let to = stored.unwrap_or(held);
             self.checked.insert((topic.clone(), partition));
             self.consumer
                 .seek(
@@ -169,6 +234,9 @@ impl SinkConsumer {
                     Duration::from_secs(10),
                 )
                 .map_err(|e| KafkaError::client("seeking", e))?;
+        }
+        if keep {
+            self.pending = pending;
         }
         Ok(())
     }
@@ -224,26 +292,31 @@ impl SinkConsumer {
         // checks (offsets only grow within a partition, and it was checked).
         let mut last: Option<(String, i32)> = None;
         while out.len() < max {
-            let msg = tokio::select! {
-                biased;
-                r = self.consumer.recv() => match r {
-                    Ok(m) => {
-                        let topic = match &self.topic {
-                            Some(t) if **t == *m.topic() => Arc::clone(t),
-                            _ => Arc::clone(self.topic.insert(m.topic().into())),
-                        };
-                        SinkMessage::copy_of(&m, topic, self.with_headers)
-                    }
-                    Err(e) => return Err(KafkaError::client("consuming", e)),
-                },
-                _ = cancel.cancelled() => break,
-                _ = &mut timer => break,
+            let msg = if let Some(m) = self.pending.take() {
+                m
+            } else {
+                tokio::select! {
+                    biased;
+                    r = self.consumer.recv() => match r {
+                        Ok(m) => {
+                            let topic = match &self.topic {
+                                Some(t) if **t == *m.topic() => Arc::clone(t),
+                                _ => Arc::clone(self.topic.insert(m.topic().into())),
+                            };
+                            SinkMessage::copy_of(&m, topic, self.with_headers)
+                        }
+                        Err(e) => return Err(KafkaError::client("consuming", e)),
+                    },
+                    _ = cancel.cancelled() => break,
+                    _ = &mut timer => break,
+                }
             };
             if self.rebalanced.load(Ordering::SeqCst) {
                 // The assignment changed under us: hold this record back and let
                 // the caller reload stored offsets, then resume from it.
                 self.resume
                     .insert((msg.topic().to_string(), msg.partition()), msg.offset());
+                self.pending = Some(msg);
                 break;
             }
             let same = last
@@ -323,5 +396,31 @@ impl SinkConsumer {
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::debug!(error = %e, "group offset commit failed; the target's offsets stay authoritative");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::goes_on_from;
+
+    #[test]
+    fn a_held_record_is_kept_only_when_it_is_the_next_to_apply() {
+        assert!(
+            goes_on_from(0, None),
+            "nothing stored: start from the held record"
+        );
+        assert!(goes_on_from(42, Some(42)));
+        assert!(
+            goes_on_from(43, Some(42)),
+            "the commit marker at 42 is never delivered"
+        );
+        assert!(
+            !goes_on_from(44, Some(42)),
+            "records 42..44 were never applied: seek back"
+        );
+        assert!(
+            !goes_on_from(41, Some(42)),
+            "41 is applied already: seek forward"
+        );
     }
 }
