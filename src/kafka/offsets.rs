@@ -171,26 +171,39 @@ fn read_blocking(
         .set("isolation.level", "read_committed")
         .create_with_context(ReaderContext)
         .map_err(|e| KafkaError::client("creating offsets reader", e))?;
-    let md = consumer
+    // The high watermarks come from a read_uncommitted client: asked by the
+    // read_committed reader, Kafka answers with the last stable offset.
+    let probe: BaseConsumer = client_config(kafka)
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .map_err(|e| KafkaError::client("creating offsets reader", e))?;
+    let md = probe
         .fetch_metadata(Some(topic), Duration::from_secs(30))
         .map_err(|e| KafkaError::client("reading offsets topic metadata", e))?;
     let mut tpl = TopicPartitionList::new();
-    let mut remaining = std::collections::HashSet::new();
+    // Partition → its high watermark when the read began. A read_committed
+    // consumer sees end-of-partition at the last stable offset: behind a
+    // transaction still open (another source's batch), a record committed
+    // after that transaction began is not read yet. So a partition is done
+    // only once the consumer's position has passed the high watermark, i.e.
+    // every transaction open at the start is decided.
+    let mut remaining: HashMap<i32, i64> = HashMap::new();
     for t in md.topics() {
         if t.error().is_some() {
             continue;
         }
         for p in t.partitions() {
-            let (lo, hi) = consumer
+            let (lo, hi) = probe
                 .fetch_watermarks(topic, p.id(), Duration::from_secs(30))
                 .map_err(|e| KafkaError::client("reading offsets watermarks", e))?;
             if hi > lo {
                 tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
                     .map_err(|e| KafkaError::client("assigning offsets topic", e))?;
-                remaining.insert(p.id());
+                remaining.insert(p.id(), hi);
             }
         }
     }
+    drop_in_background(probe);
     let mut out = HashMap::new();
     if remaining.is_empty() {
         drop_in_background(consumer);
@@ -202,12 +215,21 @@ fn read_blocking(
     let started = Instant::now();
     while !remaining.is_empty() {
         if started.elapsed() > READ_DEADLINE {
+            // A transaction on the topic stayed open (a crashed producer's,
+            // until its transaction.timeout.ms): README, "Errors".
             return Err(KafkaError::Timeout("reading offsets topic to its end"));
         }
         match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Err(RdError::PartitionEOF(p))) => {
-                remaining.remove(&p);
+            None | Some(Err(RdError::PartitionEOF(_))) => {
+                let positions = consumer
+                    .position()
+                    .map_err(|e| KafkaError::client("reading offsets topic position", e))?;
+                remaining.retain(|&p, &mut hi| {
+                    !matches!(
+                        positions.find_partition(topic, p).map(|e| e.offset()),
+                        Some(Offset::Offset(at)) if at >= hi
+                    )
+                });
             }
             Some(Err(e)) => return Err(KafkaError::client("reading offsets topic", e)),
             Some(Ok(msg)) => {

@@ -202,7 +202,16 @@ impl SinkConsumer {
         self.next = next;
         self.checked.clear();
         let owned = self.owned();
+        // A record kept by an earlier call is decided again: if it is not kept
+        // now, its partition must be sought back to it (the consumer stands
+        // past it), like any held-back record.
         let pending = self.pending.take();
+        if let Some(p) = &pending {
+            let at = (self.resume)
+                .entry((p.topic().to_string(), p.partition()))
+                .or_insert(p.offset());
+            *at = (*at).min(p.offset());
+        }
         let mut keep = false;
         for ((topic, partition), held) in std::mem::take(&mut self.resume) {
             if !owned

@@ -10,6 +10,7 @@ mod connect_compat;
 mod dashboard;
 pub mod metrics_scrape;
 mod offsets_cli;
+mod offsets_read;
 mod order_service;
 mod poll_modes;
 mod rest_api;
