@@ -235,6 +235,13 @@ async fn two_instances_hand_partitions_over_without_loss_or_double_apply() {
         (logged(db).await > 300).then_some(())
     })
     .await;
+    // Both of its pipelines must own their partitions before the second
+    // instance joins: one still joining would share the first generation with
+    // it and never see the hand-over this test is about.
+    wait_for("the first instance to join both groups", LONG, || async {
+        assignments(&a, &tag).iter().all(|&n| n >= 1).then_some(())
+    })
+    .await;
     // Midway, a second instance joins both groups and takes partitions over.
     let mut b = Daemon::start(&config);
     wait_for(
