@@ -177,7 +177,9 @@ fn read_blocking(
         .set("isolation.level", "read_uncommitted")
         .create()
         .map_err(|e| KafkaError::client("creating offsets reader", e))?;
-    let md = probe
+    // The reader asks for the metadata itself: it then knows the partitions'
+    // leaders when it is assigned them (else its first fetch came ~1 s late).
+    let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
         .map_err(|e| KafkaError::client("reading offsets topic metadata", e))?;
     let mut tpl = TopicPartitionList::new();
