@@ -12,10 +12,10 @@ use bytes::Bytes;
 use crate::config::InsertMode;
 use crate::event::{Op, Value};
 use crate::schema::ColumnType;
+use crate::sink::decode::RowChange;
 use crate::sink::dialect::pg_binary::{copy_binary, types_check, BinaryKind, CopyFormats};
 use crate::sink::dialect::Dialect;
-use crate::sink::record::RowChange;
-use crate::sink::SinkError;
+use crate::sink::dialect::SqlError;
 
 /// Most rows in one statement.
 pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
@@ -67,7 +67,7 @@ pub enum Statement {
     /// MySQL/MariaDB `LOAD DATA LOCAL INFILE` (`sql`) with its text. The
     /// target checks that exactly `rows` rows were loaded without a warning
     /// (LOCAL turns errors into warnings) and otherwise rolls back and
-    /// reports [`SinkError::LoadRefused`], so the batch is applied as
+    /// reports [`crate::sink::SinkError::LoadRefused`], so the batch is applied as
     /// `INSERT`s instead.
     Load {
         /// The LOAD DATA statement.
@@ -98,7 +98,7 @@ pub fn plan<C: Borrow<RowChange>>(
     changes: &[C],
     insert_mode: InsertMode,
     delete_enabled: bool,
-) -> Result<(Vec<String>, PlanCounts), SinkError> {
+) -> Result<(Vec<String>, PlanCounts), SqlError> {
     let (steps, counts) = plan_steps(dialect, changes, insert_mode, delete_enabled, false)?;
     let sql = steps
         .into_iter()
@@ -120,7 +120,7 @@ fn binary_copy(
     table: &str,
     columns: &[&str],
     rows: &[&[Value]],
-) -> Result<Option<Statement>, SinkError> {
+) -> Result<Option<Statement>, SqlError> {
     let Some(known) = formats.and_then(|f| f.get(table)) else {
         return Ok(None);
     };
@@ -159,7 +159,7 @@ pub fn plan_steps<C: Borrow<RowChange>>(
     insert_mode: InsertMode,
     delete_enabled: bool,
     use_copy: bool,
-) -> Result<(Vec<Statement>, PlanCounts), SinkError> {
+) -> Result<(Vec<Statement>, PlanCounts), SqlError> {
     plan_steps_with(
         dialect,
         changes,
@@ -180,138 +180,240 @@ pub fn plan_steps_with<C: Borrow<RowChange>>(
     delete_enabled: bool,
     use_copy: bool,
     formats: Option<&CopyFormats>,
-) -> Result<(Vec<Statement>, PlanCounts), SinkError> {
-    let my_load = use_copy && dialect == Dialect::MySql && insert_mode == InsertMode::Insert;
-    let pg_copy = use_copy && dialect == Dialect::Postgres;
-    let use_copy = pg_copy && insert_mode == InsertMode::Insert;
-    let copy_upsert = pg_copy && insert_mode == InsertMode::Upsert;
-    let mut statements = Vec::new();
-    let mut counts = PlanCounts::default();
+) -> Result<(Vec<Statement>, PlanCounts), SqlError> {
+    let planner = Planner {
+        dialect,
+        insert_mode,
+        my_load: use_copy && dialect == Dialect::MySql && insert_mode == InsertMode::Insert,
+        pg_copy: use_copy && dialect == Dialect::Postgres && insert_mode == InsertMode::Insert,
+        pg_copy_upsert: use_copy
+            && dialect == Dialect::Postgres
+            && insert_mode == InsertMode::Upsert,
+        formats,
+    };
+    let mut out = Planned::default();
+    for run in runs(changes) {
+        let first = run[0].borrow();
+        if first.op == Op::Delete && !delete_enabled {
+            out.counts.skipped_deletes += run.len() as u64;
+            continue;
+        }
+        planner.plan_run(&RunShape::of(first), run, &mut out)?;
+    }
+    Ok((out.statements, out.counts))
+}
+
+/// Consecutive changes to the same table with the same schema and the same
+/// kind (write or delete), in order.
+fn runs<C: Borrow<RowChange>>(changes: &[C]) -> impl Iterator<Item = &[C]> {
     let mut start = 0;
-    while start < changes.len() {
-        let first = changes[start].borrow();
+    std::iter::from_fn(move || {
+        let first = changes.get(start)?.borrow();
         let is_delete = first.op == Op::Delete;
-        let mut end = start + 1;
-        while end < changes.len()
-            && changes[end].borrow().table == first.table
-            && std::sync::Arc::ptr_eq(&changes[end].borrow().schema, &first.schema)
-            && (changes[end].borrow().op == Op::Delete) == is_delete
-        {
-            end += 1;
+        let len = changes[start..]
+            .iter()
+            .take_while(|c| {
+                let c = (*c).borrow();
+                c.table == first.table
+                    && std::sync::Arc::ptr_eq(&c.schema, &first.schema)
+                    && (c.op == Op::Delete) == is_delete
+            })
+            .count();
+        let run = &changes[start..start + len];
+        start += len;
+        Some(run)
+    })
+}
+
+/// The statements and counts planned so far.
+#[derive(Default)]
+struct Planned {
+    statements: Vec<Statement>,
+    counts: PlanCounts,
+}
+
+impl Planned {
+    /// Counts every change of `run` as applied.
+    fn count<C: Borrow<RowChange>>(&mut self, run: &[C]) {
+        for c in run {
+            let c = c.borrow();
+            bump(&mut self.counts.applied, &c.table, c.op.label());
         }
-        let run = &changes[start..end];
-        start = end;
-        if is_delete && !delete_enabled {
-            counts.skipped_deletes += run.len() as u64;
-            continue;
-        }
+    }
+}
+
+/// The columns, key and kind of one run (all its changes share them).
+struct RunShape<'a> {
+    table: &'a str,
+    is_delete: bool,
+    columns: Vec<&'a str>,
+    types: Vec<&'a ColumnType>,
+    key: Vec<&'a str>,
+    key_idx: Vec<usize>,
+    key_types: Vec<&'a ColumnType>,
+}
+
+impl<'a> RunShape<'a> {
+    fn of(first: &'a RowChange) -> RunShape<'a> {
         let schema = &first.schema;
-        let columns: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-        let types: Vec<&ColumnType> = schema.columns.iter().map(|c| &c.ty).collect();
-        let key: Vec<&str> = schema.primary_key.iter().map(String::as_str).collect();
         let key_idx: Vec<usize> = schema.primary_key_indexes().collect();
-        let key_types: Vec<&ColumnType> = key_idx.iter().map(|&i| &schema.columns[i].ty).collect();
-        if use_copy && !is_delete {
-            let rows: Vec<&[Value]> = run.iter().map(|c| c.borrow().row.as_slice()).collect();
-            let step = match binary_copy(dialect, formats, &first.table, &columns, &rows)? {
-                Some(step) => step,
-                None => {
-                    let (sql, data) = dialect.copy_in(&first.table, &columns, &types, &rows)?;
-                    Statement::Copy {
-                        sql,
-                        data: data.into_bytes().into(),
-                        binary: None,
-                    }
-                }
-            };
-            statements.push(step);
-            for c in run {
-                let c = c.borrow();
-                bump(&mut counts.applied, &c.table, c.op.label());
-            }
-            continue;
+        RunShape {
+            table: &first.table,
+            is_delete: first.op == Op::Delete,
+            columns: schema.columns.iter().map(|c| c.name.as_str()).collect(),
+            types: schema.columns.iter().map(|c| &c.ty).collect(),
+            key: schema.primary_key.iter().map(String::as_str).collect(),
+            key_types: key_idx.iter().map(|&i| &schema.columns[i].ty).collect(),
+            key_idx,
         }
-        if my_load && !is_delete {
-            let rows: Vec<&[Value]> = run.iter().map(|c| c.borrow().row.as_slice()).collect();
-            if let Some((sql, data)) =
-                dialect.load_data(LOAD_FILE, &first.table, &columns, &types, &rows)?
-            {
-                statements.push(Statement::Load {
-                    sql,
-                    data,
-                    rows: rows.len() as u64,
-                });
-                for c in run {
-                    let c = c.borrow();
-                    bump(&mut counts.applied, &c.table, c.op.label());
+    }
+
+    /// The key values of `row`.
+    fn key_of<'r>(&self, row: &'r [Value]) -> Vec<&'r Value> {
+        self.key_idx.iter().map(|&i| &row[i]).collect()
+    }
+}
+
+/// Which kinds of step a plan may use (see [`plan_steps`]).
+struct Planner<'f> {
+    dialect: Dialect,
+    insert_mode: InsertMode,
+    /// Plain inserts as MySQL `LOAD DATA LOCAL`.
+    my_load: bool,
+    /// Plain inserts as PostgreSQL COPY.
+    pg_copy: bool,
+    /// Large upsert runs as a COPY into a staging table and a merge.
+    pg_copy_upsert: bool,
+    formats: Option<&'f CopyFormats>,
+}
+
+impl Planner<'_> {
+    /// Plans one run: a bulk step when one applies, else multi-row statements.
+    fn plan_run<C: Borrow<RowChange>>(
+        &self,
+        shape: &RunShape<'_>,
+        run: &[C],
+        out: &mut Planned,
+    ) -> Result<(), SqlError> {
+        let rows = || -> Vec<&[Value]> { run.iter().map(|c| c.borrow().row.as_slice()).collect() };
+        let bulk = if shape.is_delete {
+            None
+        } else if self.pg_copy {
+            Some(self.copy(shape, &rows())?)
+        } else if self.my_load {
+            self.load(shape, &rows())?.map(|s| vec![s])
+        } else if self.pg_copy_upsert && !shape.key.is_empty() && run.len() >= COPY_UPSERT_MIN_ROWS
+        {
+            Some(self.copy_upsert(shape, run)?)
+        } else {
+            None
+        };
+        match bulk {
+            Some(steps) => {
+                out.statements.extend(steps);
+                out.count(run);
+            }
+            None => {
+                for chunk in chunks(run) {
+                    let sql = self.statements(shape, chunk)?;
+                    out.statements.extend(sql.into_iter().map(Statement::Sql));
+                    out.count(chunk);
                 }
-                continue;
             }
         }
-        if copy_upsert && !is_delete && !key.is_empty() && run.len() >= COPY_UPSERT_MIN_ROWS {
-            // Only the last row of each key is staged (the merge may touch
-            // a row once); with distinct keys the rows' order does not matter.
-            let mut last: std::collections::HashMap<String, usize> =
-                std::collections::HashMap::with_capacity(run.len());
-            for (i, c) in run.iter().enumerate() {
-                let row = &c.borrow().row;
-                let k: Vec<&Value> = key_idx.iter().map(|&i| &row[i]).collect();
-                last.insert(format!("{k:?}"), i);
-            }
-            let rows: Vec<&[Value]> = (run.iter().enumerate())
-                .filter(|(i, c)| {
-                    let row = &(*c).borrow().row;
-                    let k: Vec<&Value> = key_idx.iter().map(|&i| &row[i]).collect();
-                    last.get(&format!("{k:?}")) == Some(i)
-                })
-                .map(|(_, c)| c.borrow().row.as_slice())
-                .collect();
-            let up = dialect.copy_upsert(&first.table, &columns, &types, &key, &rows)?;
-            statements.push(Statement::Sql(up.create));
-            statements.push(Statement::Copy {
+        Ok(())
+    }
+
+    /// A PostgreSQL COPY of plain inserts: binary when the table's column
+    /// kinds are known and every value fits, else text.
+    fn copy(&self, shape: &RunShape<'_>, rows: &[&[Value]]) -> Result<Vec<Statement>, SqlError> {
+        if let Some(step) = binary_copy(
+            self.dialect,
+            self.formats,
+            shape.table,
+            &shape.columns,
+            rows,
+        )? {
+            return Ok(vec![step]);
+        }
+        let (sql, data) =
+            (self.dialect).copy_in(shape.table, &shape.columns, &shape.types, rows)?;
+        Ok(vec![Statement::Copy {
+            sql,
+            data: data.into_bytes().into(),
+            binary: None,
+        }])
+    }
+
+    /// A MySQL `LOAD DATA LOCAL` of plain inserts, unless the rows hold bytes.
+    fn load(&self, shape: &RunShape<'_>, rows: &[&[Value]]) -> Result<Option<Statement>, SqlError> {
+        let loaded =
+            (self.dialect).load_data(LOAD_FILE, shape.table, &shape.columns, &shape.types, rows)?;
+        Ok(loaded.map(|(sql, data)| Statement::Load {
+            sql,
+            data,
+            rows: rows.len() as u64,
+        }))
+    }
+
+    /// A PostgreSQL upsert through a staging table. Only the last row of
+    /// each key is staged (the merge may touch a row once); with distinct
+    /// keys the rows' order does not matter.
+    fn copy_upsert<C: Borrow<RowChange>>(
+        &self,
+        shape: &RunShape<'_>,
+        run: &[C],
+    ) -> Result<Vec<Statement>, SqlError> {
+        let mut last: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(run.len());
+        for (i, c) in run.iter().enumerate() {
+            last.insert(format!("{:?}", shape.key_of(&c.borrow().row)), i);
+        }
+        let rows: Vec<&[Value]> = (run.iter().enumerate())
+            .filter(|(i, c)| {
+                last.get(&format!("{:?}", shape.key_of(&(*c).borrow().row))) == Some(i)
+            })
+            .map(|(_, c)| c.borrow().row.as_slice())
+            .collect();
+        let up = (self.dialect).copy_upsert(
+            shape.table,
+            &shape.columns,
+            &shape.types,
+            &shape.key,
+            &rows,
+        )?;
+        Ok(vec![
+            Statement::Sql(up.create),
+            Statement::Copy {
                 sql: up.copy,
                 data: up.data.into_bytes().into(),
                 binary: None,
-            });
-            statements.push(Statement::Sql(up.merge));
-            for c in run {
-                let c = c.borrow();
-                bump(&mut counts.applied, &c.table, c.op.label());
-            }
-            continue;
-        }
-        for chunk in chunks(run) {
-            let sql: Vec<String> = if is_delete {
-                let keys: Vec<Vec<Value>> = chunk
-                    .iter()
-                    .map(|c| {
-                        let row = &c.borrow().row;
-                        key_idx.iter().map(|&i| row[i].clone()).collect()
-                    })
-                    .collect();
-                vec![dialect.delete(&first.table, &key, &key_types, &keys)?]
-            } else {
-                let rows: Vec<&[Value]> = chunk.iter().map(|c| c.borrow().row.as_slice()).collect();
-                match insert_mode {
-                    InsertMode::Insert => {
-                        vec![dialect.insert(&first.table, &columns, &types, &rows)?]
-                    }
-                    InsertMode::Upsert => {
-                        vec![dialect.upsert(&first.table, &columns, &types, &key, &rows)?]
-                    }
-                    InsertMode::Update => {
-                        dialect.update(&first.table, &columns, &types, &key, &rows)?
-                    }
-                }
-            };
-            statements.extend(sql.into_iter().map(Statement::Sql));
-            for c in chunk {
-                let c = c.borrow();
-                bump(&mut counts.applied, &c.table, c.op.label());
-            }
-        }
+            },
+            Statement::Sql(up.merge),
+        ])
     }
-    Ok((statements, counts))
+
+    /// Multi-row DML for one statement-sized chunk of a run.
+    fn statements<C: Borrow<RowChange>>(
+        &self,
+        shape: &RunShape<'_>,
+        chunk: &[C],
+    ) -> Result<Vec<String>, SqlError> {
+        let d = self.dialect;
+        let (table, columns, types, key) = (shape.table, &shape.columns, &shape.types, &shape.key);
+        if shape.is_delete {
+            let keys: Vec<Vec<Value>> = (chunk.iter())
+                .map(|c| shape.key_of(&c.borrow().row).into_iter().cloned().collect())
+                .collect();
+            return Ok(vec![d.delete(table, key, &shape.key_types, &keys)?]);
+        }
+        let rows: Vec<&[Value]> = chunk.iter().map(|c| c.borrow().row.as_slice()).collect();
+        Ok(match self.insert_mode {
+            InsertMode::Insert => vec![d.insert(table, columns, types, &rows)?],
+            InsertMode::Upsert => vec![d.upsert(table, columns, types, key, &rows)?],
+            InsertMode::Update => d.update(table, columns, types, key, &rows)?,
+        })
+    }
 }
 
 fn bump(applied: &mut Vec<(String, &'static str, u64)>, table: &str, op: &'static str) {

@@ -11,8 +11,8 @@ use serde_json::json;
 use sluice::config::{DbEndpoint, InsertMode};
 use sluice::event::{Op, Value};
 use sluice::schema::{Column, ColumnType, TableSchema};
+use sluice::sink::decode::RowChange;
 use sluice::sink::plan::{plan_steps_with, Statement};
-use sluice::sink::record::RowChange;
 use sluice::sink::target::Target;
 
 use crate::suite::sink_targets::sink_config;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use sluice::config::{DbEndpoint, InsertMode};
 use sluice::event::{Op, Value};
 use sluice::schema::{Column, ColumnType, TableSchema};
+use sluice::sink::decode::RowChange;
 use sluice::sink::plan::{plan_steps, Statement, COPY_UPSERT_MIN_ROWS};
-use sluice::sink::record::RowChange;
 use sluice::sink::target::Target;
 
 use crate::support::*;

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use super::{value_error, Dialect, SinkError, OFFSETS_TABLE};
+use super::{value_error, Dialect, Misuse, SqlError, OFFSETS_TABLE};
 use crate::event::Value;
 use crate::schema::ColumnType;
 
@@ -56,7 +56,7 @@ impl Dialect {
         columns: &[&str],
         types: &[&ColumnType],
         rows: &[R],
-    ) -> Result<String, SinkError> {
+    ) -> Result<String, SqlError> {
         let mut sql = self.insert_head(table, columns, types, rows.len())?;
         for (i, row) in rows.iter().enumerate() {
             if i > 0 {
@@ -79,9 +79,9 @@ impl Dialect {
         columns: &[&str],
         types: &[&ColumnType],
         rows: &[R],
-    ) -> Result<Option<(String, String)>, SinkError> {
+    ) -> Result<Option<(String, String)>, SqlError> {
         if *self != Dialect::MySql {
-            return Err(SinkError::Invalid("LOAD DATA is MySQL's".into()));
+            return Err(Misuse::LoadDataNotMySql.into());
         }
         check_shape(columns, types)?;
         let mut sql = String::from("LOAD DATA LOCAL INFILE ");
@@ -119,7 +119,7 @@ impl Dialect {
         types: &[&ColumnType],
         key: &[&str],
         rows: &[R],
-    ) -> Result<String, SinkError> {
+    ) -> Result<String, SqlError> {
         let key_idx = key_indexes(columns, key)?;
         let mut sql = self.insert_head(table, columns, types, rows.len())?;
         // Each row rendered once; PostgreSQL keeps only the last row per key.
@@ -157,11 +157,7 @@ impl Dialect {
 
     /// The conflict clause of an upsert: MySQL ` ON DUPLICATE KEY UPDATE …`,
     /// PostgreSQL/SQLite ` ON CONFLICT (key) DO UPDATE SET … | DO NOTHING`.
-    pub(crate) fn upsert_clause(
-        &self,
-        columns: &[&str],
-        key: &[&str],
-    ) -> Result<String, SinkError> {
+    pub(crate) fn upsert_clause(&self, columns: &[&str], key: &[&str]) -> Result<String, SqlError> {
         let mut sql = String::new();
         let non_key: Vec<&str> = columns
             .iter()
@@ -220,7 +216,7 @@ impl Dialect {
         types: &[&ColumnType],
         key: &[&str],
         rows: &[R],
-    ) -> Result<Vec<String>, SinkError> {
+    ) -> Result<Vec<String>, SqlError> {
         check_shape(columns, types)?;
         let key_idx = key_indexes(columns, key)?;
         if key_idx.len() == columns.len() {
@@ -266,12 +262,10 @@ impl Dialect {
         key: &[&str],
         types: &[&ColumnType],
         keys: &[R],
-    ) -> Result<String, SinkError> {
+    ) -> Result<String, SqlError> {
         check_shape(key, types)?;
         if key.is_empty() || keys.is_empty() {
-            return Err(SinkError::Invalid(
-                "delete needs key columns and at least one key".into(),
-            ));
+            return Err(Misuse::NoKey.into());
         }
         let mut sql = format!("DELETE FROM {} WHERE ", self.quote_ident(table)?);
         if key.len() == 1 {
@@ -328,7 +322,7 @@ impl Dialect {
     pub fn offsets_upsert(
         &self,
         offsets: &[(String, String, i32, i64)],
-    ) -> Result<String, SinkError> {
+    ) -> Result<String, SqlError> {
         self.upsert(
             OFFSETS_TABLE,
             &OFFSET_COLUMNS,
@@ -352,7 +346,7 @@ impl Dialect {
     pub fn offsets_lock(
         &self,
         offsets: &[(String, String, i32, i64)],
-    ) -> Result<Vec<String>, SinkError> {
+    ) -> Result<Vec<String>, SqlError> {
         let mut sorted: Vec<&(String, String, i32, i64)> = offsets.iter().collect();
         sorted.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
         let rows = offset_rows(sorted.iter().copied());
@@ -391,7 +385,7 @@ impl Dialect {
     }
 
     /// `SELECT topic, kafka_partition, next_offset` of one sink's stored offsets.
-    pub fn offsets_select(&self, sink: &str) -> Result<String, SinkError> {
+    pub fn offsets_select(&self, sink: &str) -> Result<String, SqlError> {
         let mut sql = format!(
             "SELECT {}, {}, {} FROM {} WHERE {} = ",
             self.quote_ident("topic")?,
@@ -416,10 +410,10 @@ impl Dialect {
         columns: &[&str],
         types: &[&ColumnType],
         rows: usize,
-    ) -> Result<String, SinkError> {
+    ) -> Result<String, SqlError> {
         check_shape(columns, types)?;
         if rows == 0 {
-            return Err(SinkError::Invalid("no rows to write".into()));
+            return Err(Misuse::NoRows.into());
         }
         Ok(format!(
             "INSERT INTO {} ({}) VALUES ",
@@ -436,7 +430,7 @@ impl Dialect {
         types: &[&ColumnType],
         row: &[Value],
         mut key: Option<(&[usize], &mut String)>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), SqlError> {
         let row = check_row(row, columns)?;
         out.push('(');
         for (i, v) in row.iter().enumerate() {
@@ -462,7 +456,7 @@ impl Dialect {
         v: &Value,
         ty: &ColumnType,
         col: &str,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), SqlError> {
         self.write_literal(out, v, ty)
             .map_err(|e| value_error(col, e))
     }
@@ -474,48 +468,49 @@ impl Dialect {
         v: &Value,
         ty: &ColumnType,
         col: &str,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), SqlError> {
         if v.is_null() {
-            return Err(SinkError::Value {
+            return Err(SqlError::Value {
                 column: col.to_string(),
-                reason: "key columns cannot be null".into(),
+                reason: "key columns cannot be null",
             });
         }
         self.literal(out, v, ty, col)
     }
 }
 
-fn check_shape(columns: &[&str], types: &[&ColumnType]) -> Result<(), SinkError> {
+fn check_shape(columns: &[&str], types: &[&ColumnType]) -> Result<(), SqlError> {
     if columns.is_empty() || columns.len() != types.len() {
-        return Err(SinkError::Invalid(format!(
-            "{} columns but {} types",
-            columns.len(),
-            types.len()
-        )));
+        return Err(Misuse::Shape {
+            columns: columns.len(),
+            types: types.len(),
+        }
+        .into());
     }
     Ok(())
 }
 
-fn check_row<'a>(row: &'a [Value], columns: &[&str]) -> Result<&'a [Value], SinkError> {
+fn check_row<'a>(row: &'a [Value], columns: &[&str]) -> Result<&'a [Value], SqlError> {
     if row.len() != columns.len() {
-        return Err(SinkError::Invalid(format!(
-            "a row has {} values for {} columns",
-            row.len(),
-            columns.len()
-        )));
+        return Err(Misuse::RowWidth {
+            values: row.len(),
+            columns: columns.len(),
+        }
+        .into());
     }
     Ok(row)
 }
 
-fn key_indexes(columns: &[&str], key: &[&str]) -> Result<Vec<usize>, SinkError> {
+fn key_indexes(columns: &[&str], key: &[&str]) -> Result<Vec<usize>, SqlError> {
     if key.is_empty() {
-        return Err(SinkError::Invalid("no key columns".into()));
+        return Err(Misuse::NoKey.into());
     }
     key.iter()
         .map(|k| {
-            columns.iter().position(|c| c == k).ok_or_else(|| {
-                SinkError::Invalid(format!("key column {k} is not among the columns"))
-            })
+            columns
+                .iter()
+                .position(|c| c == k)
+                .ok_or_else(|| SqlError::from(Misuse::KeyNotAColumn(k.to_string())))
         })
         .collect()
 }

@@ -1,96 +1,14 @@
-//! [`SinkError`]: the sink layer's one error type (database, records, its Kafka
-//! consumer), and its transient/definite split.
+//! [`SqlError`]: what building SQL text can refuse. Pure: no driver, no I/O.
 //!
-//! Errors never carry row values: generated SQL is never put in an error (it
-//! holds row literals), literal errors name the column and the problem only, and
-//! server messages known to quote an offending value (MySQL's "Duplicate entry
-//! '…'", "Incorrect … value: '…'", PostgreSQL's `invalid input syntax …: "…"`)
-//! have the quoted value replaced by `[redacted]` in `Display`. PostgreSQL's
-//! DETAIL line (which shows key values) is never printed. SQLite's messages
-//! name tables and columns, not values, except for the SQL token quoted by a
-//! syntax error (`near "…"`, `unrecognized token: "…"`), which is redacted too.
-//! The driver error stays attached as `#[source]` for classification; log
-//! errors with `error = %err`, not by walking the source chain, which shows the
-//! raw text.
+//! Three kinds are the record's own (its schema, a name, a value the target
+//! cannot represent); [`SqlError::Misuse`] is a caller bug (a statement builder
+//! called with inconsistent arguments). Errors never carry row values: a
+//! literal error names the column and the problem only.
 
-/// Errors of the sink's database side: connection, queries, DDL planning, literals.
+/// A statement the dialect cannot build.
 #[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// Connecting to MySQL/MariaDB or setting up the session failed.
-    #[error("connecting to {url}: {message}")]
-    MySqlConnect {
-        /// The URL, password hidden.
-        url: String,
-        /// The server's message, values redacted.
-        message: String,
-        /// The driver error.
-        #[source]
-        source: mysql_async::Error,
-    },
-    /// Connecting to PostgreSQL or setting up the session failed.
-    #[error("connecting to {url}: {message}")]
-    PostgresConnect {
-        /// The URL, password hidden.
-        url: String,
-        /// The server's message, values redacted.
-        message: String,
-        /// The driver error.
-        #[source]
-        source: tokio_postgres::Error,
-    },
-    /// Opening a SQLite database file or setting up its connection failed.
-    #[error("opening SQLite database {path}: {message}")]
-    SqliteOpen {
-        /// The file's path.
-        path: String,
-        /// SQLite's message and result code.
-        message: String,
-        /// The driver error.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The target is reachable but unusable as configured (e.g. no database selected).
-    #[error("target {url}: {reason}")]
-    Setup {
-        /// The URL, password hidden.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A MySQL/MariaDB statement failed.
-    #[error("{what}: {message}")]
-    MySql {
-        /// What was being done (`apply batch`, `describe table`, ...).
-        what: &'static str,
-        /// The server's message, values redacted.
-        message: String,
-        /// The driver error.
-        #[source]
-        source: mysql_async::Error,
-    },
-    /// A PostgreSQL statement failed.
-    #[error("{what}: {message}")]
-    Postgres {
-        /// What was being done.
-        what: &'static str,
-        /// The server's message, values redacted.
-        message: String,
-        /// The driver error.
-        #[source]
-        source: tokio_postgres::Error,
-    },
-    /// A SQLite statement failed.
-    #[error("{what}: {message}")]
-    Sqlite {
-        /// What was being done.
-        what: &'static str,
-        /// SQLite's message and result code, quoted tokens redacted.
-        message: String,
-        /// The driver error.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The target table cannot follow the message schema (or DDL cannot be planned).
+pub enum SqlError {
+    /// The target table cannot follow the message schema (DDL cannot be planned).
     #[error("table {table}: {reason}")]
     Schema {
         /// Target table.
@@ -104,258 +22,64 @@ pub enum SinkError {
         /// The offending name.
         name: String,
         /// Why it was rejected.
-        reason: String,
+        reason: &'static str,
     },
     /// A value that cannot be written as a literal of its column (the value itself is not shown).
     #[error("column {column}: {reason}")]
     Value {
         /// Column name.
         column: String,
-        /// Why (e.g. `NaN is not storable in MySQL`).
-        reason: String,
+        /// Why (e.g. `NaN and infinite floats have no literal here`).
+        reason: &'static str,
     },
     /// A statement builder was called with inconsistent arguments (a caller bug).
     #[error("invalid statement request: {0}")]
-    Invalid(String),
-    /// A record could not be decoded or mapped to a row (the value is not shown).
-    #[error("record {at}: {reason}")]
-    Record {
-        /// `topic[partition]@offset`.
-        at: String,
-        /// Why.
-        reason: String,
+    Misuse(#[from] Misuse),
+}
+
+/// The ways a caller can misuse a statement builder (each one a bug in the planner).
+#[derive(Debug, thiserror::Error)]
+pub enum Misuse {
+    /// `LOAD DATA` was asked of a dialect other than MySQL's.
+    #[error("LOAD DATA is MySQL's")]
+    LoadDataNotMySql,
+    /// Column names and column types differ in number (or there are none).
+    #[error("{columns} columns but {types} types")]
+    Shape {
+        /// Column names given.
+        columns: usize,
+        /// Column types given.
+        types: usize,
     },
-    /// The sink's Kafka consumer failed.
-    #[error(transparent)]
-    Kafka(#[from] crate::kafka::KafkaError),
-    /// Another member of the consumer group applied records of this batch
-    /// (the stored next offset is past the batch's first record): the batch
-    /// was rolled back; re-read the stored offsets and resume from them.
-    #[error("{topic}[{partition}]: stored next offset {stored} is past the batch's first offset {first}; another member applied it")]
-    OffsetsMoved {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
-        /// The next offset the target holds.
-        stored: i64,
-        /// The batch's first offset in that partition.
-        first: i64,
+    /// A row does not have one value per column.
+    #[error("a row has {values} values for {columns} columns")]
+    RowWidth {
+        /// Values in the row.
+        values: usize,
+        /// Columns of the statement.
+        columns: usize,
     },
-    /// A `LOAD DATA LOCAL` step did not load its rows cleanly (LOCAL makes
-    /// the server turn errors into warnings and skip or truncate values) or
-    /// the server refuses LOCAL; the transaction was rolled back and the
-    /// batch is applied again as `INSERT`s, which report the exact error.
-    #[error("LOAD DATA refused: {0}")]
-    LoadRefused(String),
+    /// A statement for zero rows.
+    #[error("no rows to write")]
+    NoRows,
+    /// A keyed statement without key columns or keys.
+    #[error("no key columns or no keys")]
+    NoKey,
+    /// A key column that is not among the statement's columns.
+    #[error("key column {0} is not among the columns")]
+    KeyNotAColumn(String),
+    /// An offsets lock with no statements.
+    #[error("no offsets lock statement")]
+    NoOffsetsLock,
 }
 
-impl SinkError {
-    /// Wraps a MySQL driver error from step `what`.
-    pub fn mysql(what: &'static str, source: mysql_async::Error) -> Self {
-        let message = mysql_message(&source);
-        SinkError::MySql {
-            what,
-            message,
-            source,
-        }
+impl SqlError {
+    /// True when the error is the record's own (its schema, a name, a value),
+    /// so skipping that record is what `errors_tolerance = "all"` means;
+    /// false for a caller bug.
+    pub fn blames_record(&self) -> bool {
+        !matches!(self, SqlError::Misuse(_))
     }
-
-    /// Wraps a MySQL driver error from connecting to `url` (password hidden).
-    pub fn mysql_connect(url: String, source: mysql_async::Error) -> Self {
-        let message = mysql_message(&source);
-        SinkError::MySqlConnect {
-            url,
-            message,
-            source,
-        }
-    }
-
-    /// Wraps a PostgreSQL driver error from connecting to `url` (password hidden).
-    pub fn postgres_connect(url: String, source: tokio_postgres::Error) -> Self {
-        let message = postgres_message(&source);
-        SinkError::PostgresConnect {
-            url,
-            message,
-            source,
-        }
-    }
-
-    /// Wraps a PostgreSQL driver error from step `what`.
-    pub fn postgres(what: &'static str, source: tokio_postgres::Error) -> Self {
-        let message = postgres_message(&source);
-        SinkError::Postgres {
-            what,
-            message,
-            source,
-        }
-    }
-
-    /// Wraps a SQLite error from step `what`.
-    pub fn sqlite(what: &'static str, source: rusqlite::Error) -> Self {
-        let message = sqlite_message(&source);
-        SinkError::Sqlite {
-            what,
-            message,
-            source,
-        }
-    }
-
-    /// Wraps a SQLite error from opening the database file at `path`.
-    pub fn sqlite_open(path: &str, source: rusqlite::Error) -> Self {
-        let message = sqlite_message(&source);
-        SinkError::SqliteOpen {
-            path: path.to_string(),
-            message,
-            source,
-        }
-    }
-
-    /// True when retrying later may succeed (connection loss, deadlock, lock wait
-    /// timeout, server shutdown); false for definite errors (bad data, bad schema,
-    /// privileges, authentication).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SinkError::MySqlConnect { source, .. } | SinkError::MySql { source, .. } => {
-                mysql_transient(source)
-            }
-            SinkError::PostgresConnect { source, .. } | SinkError::Postgres { source, .. } => {
-                postgres_transient(source)
-            }
-            SinkError::SqliteOpen { source, .. } | SinkError::Sqlite { source, .. } => {
-                sqlite_transient(source)
-            }
-            SinkError::Kafka(e) => e.is_transient(),
-            // Re-reading the stored offsets resolves it (a restart does too).
-            SinkError::OffsetsMoved { .. } => true,
-            // Applying the batch as INSERTs resolves it (the sink does at once).
-            SinkError::LoadRefused(_) => true,
-            SinkError::Setup { .. }
-            | SinkError::Record { .. }
-            | SinkError::Schema { .. }
-            | SinkError::Identifier { .. }
-            | SinkError::Value { .. }
-            | SinkError::Invalid(_) => false,
-        }
-    }
-}
-
-fn mysql_transient(e: &mysql_async::Error) -> bool {
-    match e {
-        mysql_async::Error::Server(s) => matches!(
-            s.code,
-            // too many connections, shutdown in progress, net read/write errors and timeouts,
-            // lock wait timeout, query interrupted, deadlock, connection killed, gone away,
-            // lost connection, disconnected for inactivity (MySQL 8.0.24+).
-            1040 | 1053 | 1158..=1161 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013 | 4031
-        ),
-        mysql_async::Error::Io(_) => true,
-        mysql_async::Error::Driver(d) => matches!(
-            d,
-            mysql_async::DriverError::ConnectionClosed
-                | mysql_async::DriverError::PoolDisconnected
-                | mysql_async::DriverError::PacketOutOfOrder
-        ),
-        mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
-    }
-}
-
-fn postgres_transient(e: &tokio_postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    let Some(db) = e.as_db_error() else {
-        // Not a server error: I/O, connect, timeout are transient; parse/config are not.
-        let text = e.to_string();
-        return text.starts_with("error communicating")
-            || text.starts_with("error connecting")
-            || text.starts_with("timeout");
-    };
-    let code = db.code().code();
-    code.starts_with("08") // connection exception
-        || matches!(
-            code,
-            "40001" | "40P01" | "55P03" | "53300" | "57014" | "57P01" | "57P02" | "57P03"
-        )
-}
-
-/// Another connection holds the database (SQLITE_BUSY, e.g. a checkpoint or a
-/// reader past `busy_timeout`) or a table (SQLITE_LOCKED): retry later. Every
-/// other SQLite error is definite.
-fn sqlite_transient(e: &rusqlite::Error) -> bool {
-    matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
-/// SQLite's message with the extended result code (`text (SQLITE code N)`),
-/// tokens quoted by syntax errors redacted.
-fn sqlite_message(e: &rusqlite::Error) -> String {
-    match e {
-        rusqlite::Error::SqliteFailure(f, msg) => {
-            let text = msg.clone().unwrap_or_else(|| f.to_string());
-            format!(
-                "{} (SQLITE code {})",
-                redact_after(&text, &["near \"", "token: \""], '"'),
-                f.extended_code
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The server's message with quoted values redacted (`ERROR code (state): text`).
-fn mysql_message(e: &mysql_async::Error) -> String {
-    match e {
-        mysql_async::Error::Server(s) => format!(
-            "ERROR {} ({}): {}",
-            s.code,
-            s.state,
-            redact_after(&s.message, &["entry '", "value: '", "string: '"], '\'')
-        ),
-        // Conversion errors hold values in their Debug form only; Display is generic.
-        other => other.to_string(),
-    }
-}
-
-/// `SEVERITY CODE: message` without DETAIL/HINT (DETAIL shows key values).
-fn postgres_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!(
-            "{} {}: {}",
-            db.severity(),
-            db.code().code(),
-            redact_after(db.message(), &[": \""], '"')
-        ),
-        None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
-    }
-}
-
-/// Replaces the text between each marker and the last `quote` of the message
-/// run that follows it with `[redacted]` (messages do not escape inner quotes,
-/// so the span extends to the quote before the next ` for `/end of message).
-pub(crate) fn redact_after(msg: &str, markers: &[&str], quote: char) -> String {
-    let mut out = msg.to_string();
-    for marker in markers {
-        let Some(start) = out.find(marker).map(|i| i + marker.len()) else {
-            continue;
-        };
-        let rest = &out[start..];
-        let region_end = [" for key", " for column", " for function", " at row"]
-            .iter()
-            .filter_map(|stop| rest.rfind(stop))
-            .min()
-            .unwrap_or(rest.len());
-        if let Some(end) = rest[..region_end].rfind(quote) {
-            out.replace_range(start..start + end, "[redacted]");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -363,60 +87,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_mysql_duplicate_entry_and_bad_values() {
-        assert_eq!(
-            redact_after(
-                "Duplicate entry 'bob's@x' for key 'PRIMARY'",
-                &["entry '", "value: '"],
-                '\''
-            ),
-            "Duplicate entry '[redacted]' for key 'PRIMARY'"
-        );
-        assert_eq!(
-            redact_after(
-                "Incorrect integer value: 'abc' for column `db`.`t`.`n` at row 1",
-                &["entry '", "value: '"],
-                '\''
-            ),
-            "Incorrect integer value: '[redacted]' for column `db`.`t`.`n` at row 1"
-        );
-        assert_eq!(
-            redact_after("Data too long for column 'c' at row 1", &["entry '"], '\''),
-            "Data too long for column 'c' at row 1"
-        );
-    }
-
-    #[test]
-    fn redacts_postgres_input_syntax() {
-        assert_eq!(
-            redact_after(
-                "invalid input syntax for type integer: \"12a\"",
-                &[": \""],
-                '"'
-            ),
-            "invalid input syntax for type integer: \"[redacted]\""
-        );
-    }
-
-    #[test]
-    fn schema_errors_are_definite() {
-        let e = SinkError::Schema {
+    fn record_errors_and_bugs_are_told_apart() {
+        let schema = SqlError::Schema {
             table: "t".into(),
             reason: "x".into(),
         };
-        assert!(!e.is_transient());
-        let e = SinkError::mysql(
-            "apply batch",
-            mysql_async::Error::Server(mysql_async::ServerError {
-                code: 1213,
-                message: "Deadlock found".into(),
-                state: "40001".into(),
-            }),
-        );
-        assert!(e.is_transient());
+        assert!(schema.blames_record());
+        assert_eq!(schema.to_string(), "table t: x");
+        let bug = SqlError::from(Misuse::NoRows);
+        assert!(!bug.blames_record());
         assert_eq!(
-            e.to_string(),
-            "apply batch: ERROR 1213 (40001): Deadlock found"
+            bug.to_string(),
+            "invalid statement request: no rows to write"
         );
     }
 }

@@ -42,7 +42,7 @@ pub mod pg_binary;
 mod postgres;
 mod sqlite;
 
-pub use error::SinkError;
+pub use error::{Misuse, SqlError};
 pub use literal::LiteralError;
 pub(crate) use mysql::type_from_information_schema as mysql_type_from_information_schema;
 pub(crate) use postgres::type_from_information_schema as postgres_type_from_information_schema;
@@ -81,7 +81,7 @@ pub enum Dialect {
 
 impl Dialect {
     /// The dialect of a database kind, or an error for kinds this sink does not write.
-    pub fn for_kind(kind: DbKind) -> Result<Dialect, SinkError> {
+    pub fn for_kind(kind: DbKind) -> Result<Dialect, SqlError> {
         match kind {
             DbKind::MySql => Ok(Dialect::MySql),
             DbKind::Postgres => Ok(Dialect::Postgres),
@@ -90,7 +90,7 @@ impl Dialect {
     }
 
     /// Quotes a table or column name so it means exactly `name`; rejects names the server cannot hold.
-    pub fn quote_ident(&self, name: &str) -> Result<String, SinkError> {
+    pub fn quote_ident(&self, name: &str) -> Result<String, SqlError> {
         match self {
             Dialect::MySql => mysql::quote_ident(name),
             Dialect::Postgres => postgres::quote_ident(name),
@@ -108,7 +108,7 @@ impl Dialect {
     }
 
     /// The column's type with `NOT NULL` (required or key) and `DEFAULT <literal>` when set.
-    pub fn column_type(&self, col: &Column, is_key: bool) -> Result<String, SinkError> {
+    pub fn column_type(&self, col: &Column, is_key: bool) -> Result<String, SqlError> {
         let mut sql = self.sql_type(&col.ty, is_key);
         if is_key || !col.optional {
             sql.push_str(" NOT NULL");
@@ -164,8 +164,8 @@ impl Dialect {
         table: &str,
         schema: &TableSchema,
         pk: &[String],
-    ) -> Result<String, SinkError> {
-        let schema_err = |reason: String| SinkError::Schema {
+    ) -> Result<String, SqlError> {
+        let schema_err = |reason: String| SqlError::Schema {
             table: table.to_string(),
             reason,
         };
@@ -214,8 +214,8 @@ impl Dialect {
         table: &str,
         current: &TableSchema,
         diff: &SchemaDiff,
-    ) -> Result<Vec<String>, SinkError> {
-        let schema_err = |reason: String| SinkError::Schema {
+    ) -> Result<Vec<String>, SqlError> {
+        let schema_err = |reason: String| SqlError::Schema {
             table: table.to_string(),
             reason,
         };
@@ -325,7 +325,7 @@ impl Dialect {
         columns: &[&str],
         types: &[&ColumnType],
         rows: &[&[Value]],
-    ) -> Result<(String, String), SinkError> {
+    ) -> Result<(String, String), SqlError> {
         let sql = self.copy_statement(table, columns, false)?;
         let mut data = String::with_capacity(rows.len() * 16 * columns.len().max(1));
         for row in rows {
@@ -348,7 +348,7 @@ impl Dialect {
         table: &str,
         columns: &[&str],
         binary: bool,
-    ) -> Result<String, SinkError> {
+    ) -> Result<String, SqlError> {
         Ok(format!(
             "COPY {} ({}) FROM STDIN{}",
             self.quote_ident(table)?,
@@ -370,7 +370,7 @@ impl Dialect {
         types: &[&ColumnType],
         key: &[&str],
         rows: &[&[Value]],
-    ) -> Result<CopyUpsert, SinkError> {
+    ) -> Result<CopyUpsert, SqlError> {
         const STAGE: &str = "pg_temp.\"sluice_upsert_stage\"";
         let cols = self.ident_list(columns.iter().copied())?;
         let table_q = self.quote_ident(table)?;
@@ -389,7 +389,7 @@ impl Dialect {
     }
 
     /// Quoted, comma-separated identifiers.
-    fn ident_list<'a>(&self, names: impl Iterator<Item = &'a str>) -> Result<String, SinkError> {
+    fn ident_list<'a>(&self, names: impl Iterator<Item = &'a str>) -> Result<String, SqlError> {
         let quoted = names
             .map(|n| self.quote_ident(n))
             .collect::<Result<Vec<_>, _>>()?;
@@ -398,10 +398,10 @@ impl Dialect {
 }
 
 /// A literal error for column `column` (the value itself is never shown).
-fn value_error(column: &str, e: LiteralError) -> SinkError {
-    SinkError::Value {
+fn value_error(column: &str, e: LiteralError) -> SqlError {
+    SqlError::Value {
         column: column.to_string(),
-        reason: e.0.to_string(),
+        reason: e.0,
     }
 }
 
@@ -409,7 +409,7 @@ fn value_error(column: &str, e: LiteralError) -> SinkError {
 mod tests;
 
 /// Checks every dialect shares for an identifier: not empty, no NUL.
-pub(crate) fn check_ident(name: &str) -> Result<(), SinkError> {
+pub(crate) fn check_ident(name: &str) -> Result<(), SqlError> {
     let reason = if name.is_empty() {
         "empty names are not allowed"
     } else if name.contains('\0') {
@@ -417,8 +417,8 @@ pub(crate) fn check_ident(name: &str) -> Result<(), SinkError> {
     } else {
         return Ok(());
     };
-    Err(SinkError::Identifier {
+    Err(SqlError::Identifier {
         name: name.to_string(),
-        reason: reason.to_string(),
+        reason,
     })
 }

@@ -21,7 +21,7 @@
 //!   (`VARBINARY(n)` / `LONGBLOB`).
 
 use super::literal::{self, LiteralError};
-use super::SinkError;
+use super::SqlError;
 use crate::event::Value;
 use crate::schema::ColumnType;
 
@@ -38,10 +38,10 @@ const MAX_IDENT_CHARS: usize = 64;
 pub(crate) const TABLE_OPTIONS: &str = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
 /// Quotes `name` as an identifier, or rejects it (see the module docs).
-pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
-    let bad = |reason: &str| SinkError::Identifier {
+pub(crate) fn quote_ident(name: &str) -> Result<String, SqlError> {
+    let bad = |reason: &'static str| SqlError::Identifier {
         name: name.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
     super::check_ident(name)?;
     if name.chars().count() > MAX_IDENT_CHARS {

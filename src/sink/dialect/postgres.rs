@@ -18,7 +18,7 @@
 //!   timestamps are zone-less TIMESTAMP(3|6) holding UTC, as Connect's dialect does.
 
 use super::literal::{self, Civil, LiteralError};
-use super::SinkError;
+use super::SqlError;
 use crate::event::Value;
 use crate::schema::ColumnType;
 
@@ -30,10 +30,10 @@ const MAX_VARCHAR: u32 = 10_485_760;
 const MAX_IDENT_BYTES: usize = 63;
 
 /// Quotes `name` as an identifier, or rejects it (see the module docs).
-pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
-    let bad = |reason: &str| SinkError::Identifier {
+pub(crate) fn quote_ident(name: &str) -> Result<String, SqlError> {
+    let bad = |reason: &'static str| SqlError::Identifier {
         name: name.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
     super::check_ident(name)?;
     if name.len() > MAX_IDENT_BYTES {

@@ -48,7 +48,7 @@
 //!   infinity); NaN is an error, because SQLite stores NaN as NULL.
 
 use super::literal::{self, LiteralError};
-use super::SinkError;
+use super::SqlError;
 use crate::event::Value;
 use crate::schema::ColumnType;
 
@@ -56,7 +56,7 @@ use crate::schema::ColumnType;
 const DECIMAL_TYPE: &str = "DECIMAL_TEXT_SCALE";
 
 /// Quotes `name` as an identifier, or rejects it (see the module docs).
-pub(crate) fn quote_ident(name: &str) -> Result<String, SinkError> {
+pub(crate) fn quote_ident(name: &str) -> Result<String, SqlError> {
     super::check_ident(name)?;
     Ok(format!("\"{}\"", name.replace('"', "\"\"")))
 }

@@ -39,7 +39,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::{described_column, OwnedClaim};
 use crate::config::DbEndpoint;
 use crate::schema::Column;
-use crate::sink::dialect::{sqlite_type_from_declared, SinkError};
+use crate::sink::dialect::sqlite_type_from_declared;
+use crate::sink::SinkError;
 
 /// How long a statement waits for another connection's lock before SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,20 +51,17 @@ pub(crate) const MAX_STATEMENT: usize = 1_000_000_000;
 /// An open SQLite database set up for the sink (see the module docs).
 pub struct SqliteTarget {
     conn: Arc<Mutex<Connection>>,
-    path: String,
 }
 
 impl SqliteTarget {
     /// Opens (creating when missing) the database file of `endpoint`.
     pub(crate) async fn open(endpoint: &DbEndpoint) -> Result<SqliteTarget, SinkError> {
         let path = sqlite_path(&endpoint.url).to_string();
-        let setup_path = path.clone();
-        let conn = tokio::task::spawn_blocking(move || open_blocking(&setup_path))
+        let conn = tokio::task::spawn_blocking(move || open_blocking(&path))
             .await
-            .map_err(|e| worker_failed(&path, e))??;
+            .map_err(worker_failed)??;
         Ok(SqliteTarget {
             conn: Arc::new(Mutex::new(conn)),
-            path,
         })
     }
 
@@ -80,7 +78,7 @@ impl SqliteTarget {
             f(&mut guard)
         })
         .await
-        .map_err(|e| worker_failed(&self.path, e))?
+        .map_err(worker_failed)?
     }
 
     /// Columns and primary key of `table`; no columns when it does not exist.
@@ -210,9 +208,8 @@ fn sqlite_path(url: &str) -> &str {
 fn open_blocking(path: &str) -> Result<Connection, SinkError> {
     let fail = |e| SinkError::sqlite_open(path, e);
     if path.is_empty() {
-        return Err(SinkError::Setup {
+        return Err(SinkError::NoDatabase {
             url: format!("sqlite://{path}"),
-            reason: "the URL names no database file".into(),
         });
     }
     if path != ":memory:" {
@@ -221,12 +218,9 @@ fn open_blocking(path: &str) -> Result<Connection, SinkError> {
             _ => Path::new("."),
         };
         if !dir.is_dir() {
-            return Err(SinkError::Setup {
+            return Err(SinkError::SqliteDirMissing {
                 url: format!("sqlite://{path}"),
-                reason: format!(
-                    "directory {} does not exist (Sluice creates the database file, not its directory)",
-                    dir.display()
-                ),
+                dir: dir.display().to_string(),
             });
         }
     }
@@ -244,9 +238,9 @@ fn open_blocking(path: &str) -> Result<Connection, SinkError> {
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .map_err(fail)?;
     if !mode.eq_ignore_ascii_case("wal") && path != ":memory:" {
-        return Err(SinkError::Setup {
+        return Err(SinkError::SqliteNoWal {
             url: format!("sqlite://{path}"),
-            reason: format!("journal_mode is {mode}, WAL could not be set"),
+            mode,
         });
     }
     conn.pragma_update(None, "synchronous", "FULL")
@@ -255,20 +249,18 @@ fn open_blocking(path: &str) -> Result<Connection, SinkError> {
 }
 
 /// The blocking task ended without a result: re-raise its panic, or report runtime shutdown.
-fn worker_failed(path: &str, e: tokio::task::JoinError) -> SinkError {
+fn worker_failed(e: tokio::task::JoinError) -> SinkError {
     if e.is_panic() {
         std::panic::resume_unwind(e.into_panic());
     }
-    SinkError::Setup {
-        url: format!("sqlite://{path}"),
-        reason: "the SQLite worker was cancelled (runtime shutting down)".into(),
+    SinkError::TaskLost {
+        task: "SQLite worker",
+        source: e,
     }
 }
 
 #[cfg(test)]
-#[path = "target_sqlite_tests.rs"]
-mod target_sqlite_tests;
+mod tests;
 
 #[cfg(test)]
-#[path = "target_sqlite_edge_tests.rs"]
-mod target_sqlite_edge_tests;
+mod edge_tests;

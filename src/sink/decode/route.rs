@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::SinkConfig;
+use crate::config::{ConfigError, SinkConfig};
 use crate::sink::SinkError;
 
 /// Most topics whose table names are cached (a `topics_regex` may match many).
@@ -27,9 +27,11 @@ impl TableNamer {
             None => None,
             Some(Ok(re)) => Some((re, cfg.table_name_replacement.clone().unwrap_or_default())),
             Some(Err(e)) => {
-                return Err(SinkError::Invalid(format!(
-                    "table_name_regex is not a valid regex: {e}"
-                )))
+                return Err(SinkError::Config(ConfigError::Invalid {
+                    pipeline: cfg.name.clone(),
+                    key: "table_name_regex".into(),
+                    reason: format!("not a valid regex: {e}"),
+                }))
             }
         };
         Ok(TableNamer {

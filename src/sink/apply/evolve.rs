@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::{Item, SinkError, SinkState};
 use crate::metrics::METRICS;
 use crate::schema::TableSchema;
+use crate::sink::dialect::SqlError;
 use crate::sink::target::Target;
 
 impl SinkState {
@@ -83,10 +84,10 @@ impl SinkState {
                 vec![dialect.create_table(table, schema, &schema.primary_key)?]
             }
             None => {
-                return Err(SinkError::Schema {
+                return Err(SinkError::Sql(SqlError::Schema {
                     table: table.to_string(),
                     reason: "table does not exist and auto_create is false".into(),
-                })
+                }))
             }
             Some(existing) => {
                 let mut diff = existing.diff(&wanted);
@@ -105,12 +106,12 @@ impl SinkState {
                         .map(|c| c.name.as_str())
                         .chain(diff.incompatible.iter().map(|(n, _, _)| n.as_str()))
                         .collect();
-                    return Err(SinkError::Schema {
+                    return Err(SinkError::Sql(SqlError::Schema {
                         table: table.to_string(),
                         reason: format!(
                             "table does not accept fields {names:?} and auto_evolve is false"
                         ),
-                    });
+                    }));
                 }
                 // Added columns take the message's own type and default.
                 for col in &mut diff.added {
@@ -151,10 +152,10 @@ impl SinkState {
                 self.tables.insert(table.to_string(), now);
                 Ok(())
             }
-            None => Err(SinkError::Schema {
+            None => Err(SinkError::Sql(SqlError::Schema {
                 table: table.to_string(),
                 reason: "table missing right after CREATE TABLE".into(),
-            }),
+            })),
         }
     }
 }

@@ -1,9 +1,7 @@
 //! SQLite edges: opening files (missing directory, a file that is not a
 //! database), a write lock held past `busy_timeout`, and doubles kept bit for bit.
 
-use super::target_sqlite_tests::{
-    col, create, fresh, fresh_path, insert, offsets, open, read, sqlite, table,
-};
+use super::tests::{col, create, fresh, fresh_path, insert, offsets, open, read, sqlite, table};
 use crate::event::Value;
 use crate::schema::ColumnType;
 

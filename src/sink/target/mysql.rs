@@ -14,7 +14,7 @@ use super::{described_column, SinkError};
 use crate::config::DbEndpoint;
 use crate::event::Value;
 use crate::schema::{Column, ColumnType};
-use crate::sink::dialect::Dialect;
+use crate::sink::dialect::{Dialect, Misuse, SqlError};
 
 /// A MySQL/MariaDB session set up for the sink.
 pub struct MySqlTarget {
@@ -95,9 +95,8 @@ pub(super) async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkEr
         .map_err(fail)?
         .unwrap_or_default();
     if database.is_none() {
-        return Err(SinkError::Setup {
+        return Err(SinkError::NoDatabase {
             url: ep.display_url(),
-            reason: "the URL names no database".into(),
         });
     }
     let mut set_mode = String::from("SET SESSION sql_mode = ");
@@ -107,9 +106,9 @@ pub(super) async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkEr
             &Value::String(session_sql_mode(&mode)),
             &ColumnType::String { max_len: None },
         )
-        .map_err(|e| SinkError::Setup {
-            url: ep.display_url(),
-            reason: e.to_string(),
+        .map_err(|e| SqlError::Value {
+            column: "sql_mode".into(),
+            reason: e.0,
         })?;
     for sql in [
         set_mode.as_str(),
@@ -210,7 +209,7 @@ impl MySqlTarget {
                 let (select, inserts) = claim
                     .lock
                     .split_last()
-                    .ok_or_else(|| SinkError::Invalid("no offsets lock statement".into()))?;
+                    .ok_or(SqlError::Misuse(Misuse::NoOffsetsLock))?;
                 for sql in inserts {
                     (tx.query_drop(sql).await).map_err(|e| SinkError::mysql("lock offsets", e))?;
                 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use super::message::SinkMessage;
 use crate::config::KafkaConfig;
 use crate::kafka::{client_config, KafkaError};
+use crate::sink::decode::SinkMessage;
 
 /// A producer for one sink's dead-letter topic.
 pub struct DeadLetters {

@@ -68,7 +68,7 @@ pub(super) fn stored_offset_row(
     partition: Option<&str>,
     next: Option<&str>,
 ) -> Result<(String, i32, i64), SinkError> {
-    let bad = || SinkError::Invalid("unreadable sluice_sink_offsets row".into());
+    let bad = || SinkError::OffsetsRowUnreadable;
     Ok((
         topic.ok_or_else(bad)?.to_string(),
         partition.and_then(|p| p.parse().ok()).ok_or_else(bad)?,

@@ -73,10 +73,8 @@ fn push_halves(todo: &mut Vec<(usize, usize)>, lo: usize, hi: usize) {
 /// (every record would fail the same way).
 pub(super) fn blames_record(e: &SinkError) -> bool {
     match e {
-        SinkError::Record { .. }
-        | SinkError::Schema { .. }
-        | SinkError::Identifier { .. }
-        | SinkError::Value { .. } => true,
+        SinkError::Record { .. } => true,
+        SinkError::Sql(e) => e.blames_record(),
         SinkError::MySql {
             source: mysql_async::Error::Server(s),
             ..
@@ -124,6 +122,7 @@ pub(super) fn blames_record(e: &SinkError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::dialect::{Misuse, SqlError};
 
     fn mysql(code: u16) -> SinkError {
         SinkError::mysql(
@@ -146,11 +145,11 @@ mod tests {
         for code in [1142, 1290, 1021] {
             assert!(!blames_record(&mysql(code)), "{code}");
         }
-        assert!(blames_record(&SinkError::Schema {
+        assert!(blames_record(&SinkError::Sql(SqlError::Schema {
             table: "t".into(),
             reason: "incompatible".into()
-        }));
-        assert!(!blames_record(&SinkError::Invalid("bug".into())));
+        })));
+        assert!(!blames_record(&SinkError::Sql(Misuse::NoRows.into())));
         let sqlite = |code| {
             SinkError::sqlite(
                 "apply batch",

@@ -1,40 +1,51 @@
 //! The sink's decoding stage: Connect JSON records → planned target rows,
 //! on tokio's blocking pool while the previous batch is applied (see the
-//! pipelining notes in the module above).
+//! pipelining notes in `sink`).
+//!
+//! [`message`] holds a consumed record ([`SinkMessage`]); [`record`] maps a
+//! decoded record to a target row under `pk_mode`, the field filters and
+//! `db_timezone` ([`RowChange`]); [`route`] names its table
+//! (`table_name_format`, the rename regex).
+
+pub mod message;
+pub mod record;
+pub mod route;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub use message::{keeps_records, SinkMessage};
+pub use record::{MapRules, RowChange};
+pub use route::TableNamer;
+
 use super::dialect::pg_binary::CopyFormats;
-use super::message::SinkMessage;
-use super::record::{MapRules, RowChange, RowMapper, SinkRecord};
-use super::route::TableNamer;
 use super::{dialect, plan, SinkError};
 use crate::config::{PkMode, SinkConfig};
 use crate::connect::Decoder;
 use crate::event::Op;
+use record::{RowMapper, SinkRecord};
 
 /// A batch's decoded changes, aligned with its messages: `Ok(None)` for a
 /// delete that `delete_enabled = false` skips, `Err` for a record that could
 /// not be decoded or mapped (dead-lettered or fatal when applied).
-pub(super) type Changes = Vec<Result<Option<RowChange>, SinkError>>;
+pub(crate) type Changes = Vec<Result<Option<RowChange>, SinkError>>;
 
 /// A decoded batch and, when planning succeeded, its plan (made on the
 /// decode threads so the apply task only ships it).
-pub(super) struct Prepared {
-    pub(super) changes: Changes,
-    pub(super) plan: Option<PrePlan>,
+pub(crate) struct Prepared {
+    pub(crate) changes: Changes,
+    pub(crate) plan: Option<PrePlan>,
 }
 
 /// The plan of every change of a batch, made before the apply: valid while
 /// the apply writes exactly those changes with the same kind of steps.
-pub(super) struct PrePlan {
+pub(crate) struct PrePlan {
     /// Whether it may hold bulk steps (see [`Target::bulk_steps`]).
-    pub(super) bulk: bool,
-    pub(super) steps: Vec<plan::Statement>,
-    pub(super) counts: plan::PlanCounts,
+    pub(crate) bulk: bool,
+    pub(crate) steps: Vec<plan::Statement>,
+    pub(crate) counts: plan::PlanCounts,
     /// How many changes it writes.
-    pub(super) changes: usize,
+    pub(crate) changes: usize,
 }
 
 impl PrePlan {
@@ -55,7 +66,7 @@ impl PrePlan {
 /// to [`MAX_DECODE_THREADS`] threads (one per two cores): a batch is cut into
 /// contiguous parts, each decoded by its own [`DecodeWorker`] (own schema
 /// caches), and the results are joined in the batch's order.
-pub(super) struct Decoding {
+pub(crate) struct Decoding {
     workers: Vec<DecodeWorker>,
     /// How batches are planned (see [`PrePlan`]).
     planning: Arc<Planning>,
@@ -66,14 +77,14 @@ pub(super) struct Decoding {
 }
 
 /// What planning a batch needs to know about the sink and its target.
-pub(super) struct Planning {
-    pub(super) dialect: dialect::Dialect,
-    pub(super) insert_mode: crate::config::InsertMode,
-    pub(super) delete_enabled: bool,
+pub(crate) struct Planning {
+    pub(crate) dialect: dialect::Dialect,
+    pub(crate) insert_mode: crate::config::InsertMode,
+    pub(crate) delete_enabled: bool,
     /// [`Target::bulk_steps`], kept current by the apply task.
-    pub(super) bulk: Arc<AtomicBool>,
+    pub(crate) bulk: Arc<AtomicBool>,
     /// [`Target::copy_formats`], kept current by the apply task.
-    pub(super) formats: Option<CopyFormats>,
+    pub(crate) formats: Option<CopyFormats>,
 }
 
 impl Planning {
@@ -117,7 +128,7 @@ struct DecodeWorker {
 }
 
 impl Decoding {
-    pub(super) fn new(
+    pub(crate) fn new(
         cfg: &SinkConfig,
         rules: &MapRules,
         namer: &TableNamer,
@@ -153,7 +164,7 @@ impl Decoding {
     /// the joined plan is the one the whole batch would get, cut at the
     /// parts' seams). The blocking pool's threads are long-lived, so each
     /// worker's allocations stay in a few malloc arenas.
-    pub(super) async fn prepare(
+    pub(crate) async fn prepare(
         &mut self,
         mut batch: Vec<SinkMessage>,
     ) -> Result<(Vec<SinkMessage>, Prepared), SinkError> {
@@ -187,7 +198,12 @@ impl Decoding {
             let (worker, part, changes, plan) = match task.await {
                 Ok(done) => done,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => return Err(SinkError::Invalid("a decode task was cancelled".into())),
+                Err(e) => {
+                    return Err(SinkError::TaskLost {
+                        task: "decode",
+                        source: e,
+                    })
+                }
             };
             self.workers.insert(i, worker);
             if batch.is_empty() {
@@ -230,7 +246,7 @@ impl DecodeWorker {
             .decode(key, msg.payload())
             .map_err(|e| SinkError::Record {
                 at: at(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         let rec = SinkRecord {
             topic: Arc::clone(msg.topic_arc()),
@@ -249,7 +265,7 @@ impl DecodeWorker {
             .map(Some)
             .map_err(|e| SinkError::Record {
                 at: at(),
-                reason: e.to_string(),
+                source: e.into(),
             })
     }
 }

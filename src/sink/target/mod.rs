@@ -18,10 +18,10 @@
 //!   `time_zone = '+00:00'`, `SET NAMES utf8mb4`. The URL must name a database.
 //! - PostgreSQL: `TIME ZONE 'UTC'`, `standard_conforming_strings = on`.
 //! - SQLite: an embedded file, WAL, `BEGIN IMMEDIATE` transactions, calls on
-//!   blocking threads (see `target_sqlite.rs`).
+//!   blocking threads (see `target::sqlite`).
 //!
-//! **Errors.** Every failure is a [`SinkError`] (defined in `dialect`, re-exported
-//! here); [`SinkError::is_transient`] tells the caller whether to reconnect and
+//! **Errors.** Every failure is a [`SinkError`];
+//! [`SinkError::is_transient`] tells the caller whether to reconnect and
 //! retry or to stop. SQL text is never logged or put into errors: it holds row
 //! values.
 //!
@@ -36,19 +36,16 @@ use std::collections::HashMap;
 
 use mysql_async::prelude::Queryable;
 
-#[path = "target_sqlite.rs"]
 mod sqlite;
 pub use sqlite::SqliteTarget;
 
-#[path = "target_mysql.rs"]
 mod mysql;
 pub use mysql::MySqlTarget;
 use mysql::{connect_mysql, MyStep};
 
-#[path = "postgres_tls.rs"]
 mod postgres_tls;
+pub use postgres_tls::TlsSetupError;
 
-#[path = "target_claim.rs"]
 mod claim;
 use claim::{stored_offset_row, Claim, OwnedClaim};
 
@@ -56,13 +53,11 @@ use futures::SinkExt;
 
 use super::dialect::pg_binary::{BinaryKind, CopyFormats, TableKinds};
 use super::dialect::Dialect;
-pub use super::dialect::SinkError;
+pub use super::offsets::OffsetRow;
 use super::plan::Statement;
+use super::SinkError;
 use crate::config::{DbEndpoint, DbKind};
 use crate::schema::{Column, ColumnType, TableSchema};
-
-/// A stored offset: (sink name, topic, partition, next offset to consume).
-pub type OffsetRow = (String, String, i32, i64);
 
 /// An open connection to the sink's target database.
 pub enum Target {
@@ -234,55 +229,49 @@ impl Target {
             self.dialect().offsets_lock(first)?
         };
         let claim = Claim { lock: &lock, first };
-        if let Target::Postgres(t) = self {
-            let offsets_sql = if offsets.is_empty() {
-                None
-            } else {
-                Some(Dialect::Postgres.offsets_upsert(offsets)?)
-            };
-            return t.apply_steps(steps, offsets_sql, claim).await;
-        }
         let offsets_sql = if offsets.is_empty() {
             None
         } else {
             Some(self.dialect().offsets_upsert(offsets)?)
         };
-        if let Target::MySql(t) = self {
-            let mut my = Vec::with_capacity(steps.len() + 1);
-            for s in steps {
-                my.push(match s {
-                    Statement::Sql(s) => MyStep::Sql(s),
-                    Statement::Load { sql, data, rows } => MyStep::Load {
-                        sql,
-                        data,
-                        rows: *rows,
-                    },
-                    Statement::Copy { .. } => {
-                        return Err(SinkError::Invalid(
-                            "COPY is planned for PostgreSQL only".into(),
-                        ))
-                    }
-                });
-            }
-            my.extend(offsets_sql.as_deref().map(MyStep::Sql));
-            return t.apply(my.into_iter(), Some(claim)).await;
-        }
-        let mut sql = Vec::with_capacity(steps.len() + 1);
-        for s in steps {
-            match s {
-                Statement::Sql(s) => sql.push(s.clone()),
-                Statement::Copy { .. } | Statement::Load { .. } => {
-                    return Err(SinkError::Invalid(
-                        "bulk steps are planned for PostgreSQL and MySQL only".into(),
-                    ))
-                }
-            }
-        }
-        sql.extend(offsets_sql);
         match self {
-            Target::Sqlite(t) => t.apply(sql, Some(claim.owned())).await,
-            Target::MySql(_) | Target::Postgres(_) => {
-                Err(SinkError::Invalid("unreachable: handled above".into()))
+            Target::Postgres(t) => t.apply_steps(steps, offsets_sql, claim).await,
+            Target::MySql(t) => {
+                let mut my = Vec::with_capacity(steps.len() + 1);
+                for s in steps {
+                    my.push(match s {
+                        Statement::Sql(s) => MyStep::Sql(s),
+                        Statement::Load { sql, data, rows } => MyStep::Load {
+                            sql,
+                            data,
+                            rows: *rows,
+                        },
+                        Statement::Copy { .. } => {
+                            return Err(SinkError::StepNotForTarget {
+                                step: "COPY",
+                                target: "MySQL",
+                            })
+                        }
+                    });
+                }
+                my.extend(offsets_sql.as_deref().map(MyStep::Sql));
+                t.apply(my.into_iter(), Some(claim)).await
+            }
+            Target::Sqlite(t) => {
+                let mut sql = Vec::with_capacity(steps.len() + 1);
+                for s in steps {
+                    match s {
+                        Statement::Sql(s) => sql.push(s.clone()),
+                        Statement::Copy { .. } | Statement::Load { .. } => {
+                            return Err(SinkError::StepNotForTarget {
+                                step: "bulk",
+                                target: "SQLite",
+                            })
+                        }
+                    }
+                }
+                sql.extend(offsets_sql);
+                t.apply(sql, Some(claim.owned())).await
             }
         }
     }
@@ -333,9 +322,9 @@ async fn connect_postgres(ep: &DbEndpoint) -> Result<PostgresTarget, SinkError> 
         (client, spawn_connection(connection))
     } else {
         config.ssl_mode(postgres_tls::pg_ssl_mode(ep.tls.mode));
-        let tls = postgres_tls::connector(&ep.tls).map_err(|e| SinkError::Setup {
+        let tls = postgres_tls::connector(&ep.tls).map_err(|source| SinkError::PostgresTls {
             url: ep.display_url(),
-            reason: e.to_string(),
+            source,
         })?;
         let (client, connection) = config.connect(tls).await.map_err(fail)?;
         (client, spawn_connection(connection))
@@ -460,9 +449,10 @@ impl PostgresTarget {
     ) -> Result<(), SinkError> {
         const WHAT: &str = "apply batch";
         if steps.iter().any(|s| matches!(s, Statement::Load { .. })) {
-            return Err(SinkError::Invalid(
-                "LOAD DATA is planned for MySQL only".into(),
-            ));
+            return Err(SinkError::StepNotForTarget {
+                step: "LOAD DATA",
+                target: "PostgreSQL",
+            });
         }
         // One round trip opens the transaction, locks the offsets rows (only
         // the lock's last statement returns rows: the stored offsets, read
@@ -556,5 +546,4 @@ pub(super) fn described_column(
 }
 
 #[cfg(test)]
-#[path = "target_db_tests.rs"]
-mod target_db_tests;
+mod db_tests;

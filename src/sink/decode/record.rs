@@ -112,9 +112,15 @@ pub struct MapRules {
 
 impl MapRules {
     /// The rules of `cfg` (`db_timezone` was checked by `validate`).
-    pub fn from_config(cfg: &SinkConfig) -> Result<MapRules, String> {
+    pub fn from_config(cfg: &SinkConfig) -> Result<MapRules, crate::config::ConfigError> {
         let offset_s = match &cfg.db_timezone {
-            Some(tz) => crate::config::parse_timezone(tz)?,
+            Some(tz) => crate::config::parse_timezone(tz).map_err(|reason| {
+                crate::config::ConfigError::Invalid {
+                    pipeline: cfg.name.clone(),
+                    key: "db_timezone".into(),
+                    reason,
+                }
+            })?,
             None => 0,
         };
         let fields = if !cfg.fields_include.is_empty() {

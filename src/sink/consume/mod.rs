@@ -9,6 +9,8 @@
 //! sink seek back to the stored offset once. Group offsets are committed to
 //! Kafka after each database commit so lag tools work.
 
+pub mod lag;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,9 +21,9 @@ use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use super::message::{keeps_records, SinkMessage};
 use crate::config::{KafkaConfig, SinkConfig};
 use crate::kafka::{client_config, KafkaError};
+use crate::sink::decode::{keeps_records, SinkMessage};
 
 /// How long the committed-offsets lookup at an assignment may take.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,371 @@
+//! The apply stage: one batch at a time, in a task of its own that owns the
+//! target connection, so the sink's task decodes the next batch meanwhile.
+//!
+//! [`Stage`] is the applier, idle or applying; [`Stage::resync`] is the one
+//! place where the consumer is brought back in line with the target after a
+//! rebalance or a refused compare-and-set (see `sink::run`). A batch is
+//! evolved ([`evolve`]: `auto_create`/`auto_evolve` DDL before the data
+//! transaction), then its planned steps and its offsets are applied in one
+//! transaction ([`SinkState::apply_items`]). The plan made while decoding is
+//! used as it is unless a record was dead-lettered since or the target's bulk
+//! steps changed; a refused `LOAD DATA` or binary COPY is re-planned once as
+//! `INSERT`s or text COPY. With `errors_tolerance = "all"`, a refused batch
+//! is bisected down to the records the target refuses ([`fallback`]), which
+//! go to the dead-letter topic ([`dlq`]).
+
+pub mod dlq;
+mod evolve;
+mod fallback;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::consume::SinkConsumer;
+use super::decode::{PrePlan, Prepared, RowChange, SinkMessage};
+use super::offsets::{claim_and_store, next_offsets, NextOffsets};
+use super::target::Target;
+use super::{plan, SinkError};
+use crate::config::{ErrorsTolerance, SinkConfig};
+use crate::metrics::METRICS;
+use crate::schema::TableSchema;
+
+/// What the target side of the sink owns: the connection and the apply state.
+pub(super) struct Applier {
+    pub(super) state: SinkState,
+    pub(super) target: Target,
+}
+
+/// What a finished apply task hands back.
+type Finished = (
+    Box<Applier>,
+    Vec<SinkMessage>,
+    Result<NextOffsets, SinkError>,
+);
+
+/// The applier: idle (held here) or applying one batch in its own task.
+pub(super) enum Stage {
+    Idle(Box<Applier>),
+    Applying(tokio::task::JoinHandle<Finished>),
+    /// Only while switching between the two.
+    Gone,
+}
+
+/// How the batch in flight ended.
+#[derive(Debug, PartialEq)]
+enum Settled {
+    /// Committed (or there was none).
+    Done,
+    /// Refused by the offsets compare-and-set: another member applied part of it.
+    OffsetsMoved,
+}
+
+impl Stage {
+    /// Spawns the apply of `batch` (the applier must be idle).
+    pub(super) fn start(
+        &mut self,
+        batch: Vec<SinkMessage>,
+        prepared: Prepared,
+    ) -> Result<(), SinkError> {
+        let Stage::Idle(mut applier) = std::mem::replace(self, Stage::Gone) else {
+            return Err(SinkError::ApplierBusy);
+        };
+        *self = Stage::Applying(tokio::spawn(async move {
+            let started = Instant::now();
+            let Applier { state, target } = &mut *applier;
+            let result = state.apply_batch(target, &batch, prepared).await;
+            if result.is_ok() {
+                METRICS
+                    .sink_batch_seconds
+                    .with_label_values(&[&state.cfg.name])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            (applier, batch, result)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the batch in flight; on commit tells the consumer its offsets.
+    /// When the offsets compare-and-set refused it, its records are held back
+    /// and the caller must hold back every batch collected after it and
+    /// reload the stored offsets (which repositions the partitions).
+    async fn settle(
+        &mut self,
+        consumer: &mut SinkConsumer,
+        cfg: &SinkConfig,
+    ) -> Result<Settled, SinkError> {
+        let handle = match std::mem::replace(self, Stage::Gone) {
+            Stage::Applying(handle) => handle,
+            other => {
+                *self = other;
+                return Ok(Settled::Done);
+            }
+        };
+        let (applier, batch, result) = match handle.await {
+            Ok(finished) => finished,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(SinkError::TaskLost {
+                    task: "apply",
+                    source: e,
+                })
+            }
+        };
+        *self = Stage::Idle(applier);
+        match result {
+            Ok(offsets) => {
+                consumer.applied(&offsets);
+                consumer.commit_group(&offsets);
+                Ok(Settled::Done)
+            }
+            Err(SinkError::OffsetsMoved {
+                topic,
+                partition,
+                stored,
+                first,
+            }) => {
+                // Another member applied records of this batch after this one
+                // lost the partition without noticing (the apply transaction's
+                // compare-and-set refused it): resume from the stored offsets.
+                tracing::warn!(pipeline = %cfg.name, topic = %topic, partition, stored, first,
+                    "records already applied by another member of the group; resuming from the stored offsets");
+                consumer.hold_back(&batch);
+                Ok(Settled::OffsetsMoved)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Brings the consumer back in line with the target: waits for the
+    /// batch in flight; when the compare-and-set refused it, holds back
+    /// `batch` too (it was collected after the refused one, so it is
+    /// fetched again rather than applied past a gap) and empties it; after
+    /// a refusal or a rebalance (`rebalanced`), reloads the stored offsets
+    /// (repositioning the partitions) and keeps only the records of `batch`
+    /// whose partitions this member still owns.
+    pub(super) async fn resync(
+        &mut self,
+        consumer: &mut SinkConsumer,
+        cfg: &SinkConfig,
+        batch: &mut Vec<SinkMessage>,
+        rebalanced: bool,
+    ) -> Result<(), SinkError> {
+        let moved = self.settle(consumer, cfg).await? == Settled::OffsetsMoved;
+        if moved {
+            consumer.hold_back(batch);
+            batch.clear();
+        }
+        if moved || rebalanced {
+            self.reload_offsets(consumer, cfg).await?;
+            consumer.retain_owned(batch);
+        }
+        Ok(())
+    }
+
+    /// Reloads the stored offsets into the consumer (the applier must be idle).
+    async fn reload_offsets(
+        &mut self,
+        consumer: &mut SinkConsumer,
+        cfg: &SinkConfig,
+    ) -> Result<(), SinkError> {
+        let Stage::Idle(applier) = self else {
+            return Err(SinkError::ApplierBusy);
+        };
+        let stored = applier.target.load_offsets(&cfg.name).await?;
+        consumer.set_stored_offsets(stored)?;
+        Ok(())
+    }
+}
+
+/// Creates the offsets table; a failure is retried once, because two sinks
+/// starting together on one PostgreSQL database can race in `CREATE TABLE IF
+/// NOT EXISTS` (a unique violation in the catalog) and the second try sees the table.
+pub(super) async fn ensure_offsets_table(target: &mut Target) -> Result<(), SinkError> {
+    match target.ensure_offsets_table().await {
+        Err(e) if !e.is_transient() => {
+            tracing::debug!(error = %e, "creating the offsets table failed; retrying once");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            target.ensure_offsets_table().await
+        }
+        other => other,
+    }
+}
+
+/// The tables `steps` write with a binary COPY.
+fn binary_copy_tables(steps: &[plan::Statement]) -> Vec<&str> {
+    (steps.iter())
+        .filter_map(|s| match s {
+            plan::Statement::Copy {
+                binary: Some(b), ..
+            } => Some(b.table.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One consumed record on its way through a batch.
+struct Item<'m> {
+    msg: &'m SinkMessage,
+    /// The row change to write; `None` when the record writes nothing (a
+    /// skipped delete, or a record already sent to the dead-letter topic)
+    /// and only its offset is committed.
+    change: Option<RowChange>,
+}
+
+/// The applying side's state (moves into the apply task with the target).
+pub(super) struct SinkState {
+    pub(super) cfg: Arc<SinkConfig>,
+    pub(super) dead_letters: Option<dlq::DeadLetters>,
+    /// The target's current schema per table (what `describe_table` returned).
+    pub(super) tables: HashMap<String, TableSchema>,
+    /// Shared with the decoding stage's planning (`decode::Planning::bulk`).
+    pub(super) bulk: Arc<AtomicBool>,
+}
+
+impl SinkState {
+    /// Evolves, plans and applies one decoded batch; returns its next offsets.
+    async fn apply_batch(
+        &mut self,
+        target: &mut Target,
+        batch: &[SinkMessage],
+        prepared: Prepared,
+    ) -> Result<NextOffsets, SinkError> {
+        let Prepared { changes, plan } = prepared;
+        let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.len());
+        let mut skipped_deletes = 0u64;
+        for (msg, change) in batch.iter().zip(changes) {
+            let change = match change {
+                Ok(Some(c)) => Some(c),
+                Ok(None) => {
+                    skipped_deletes += 1;
+                    None
+                }
+                Err(e) if self.tolerates(&e) => {
+                    self.dead_letter(msg, "sluice.RecordError", &e.to_string())
+                        .await?;
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            items.push(Item { msg, change });
+        }
+        self.evolve(target, &mut items).await?;
+        // The plan made while decoding holds when every change it planned is
+        // still to be written (none was dead-lettered) with the same steps.
+        let writes = items.iter().filter(|i| i.change.is_some()).count();
+        let plan = plan.filter(|p| p.changes == writes && p.bulk == target.bulk_steps());
+        let applied = self.apply_items(target, &items, plan).await;
+        self.bulk.store(target.bulk_steps(), Ordering::Relaxed);
+        match applied {
+            Ok(()) => {}
+            Err(e) if self.tolerates(&e) => {
+                tracing::warn!(pipeline = %self.cfg.name, records = items.len(), error = %e,
+                    "batch refused; isolating the records the target refuses");
+                fallback::apply_isolating(self, target, &items, e).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        if skipped_deletes > 0 {
+            METRICS
+                .sink_tombstones_skipped
+                .with_label_values(&[&self.cfg.name])
+                .inc_by(skipped_deletes);
+        }
+        Ok(next_offsets(batch.iter()))
+    }
+
+    /// Plans the changes of `items` (unless `planned` holds their plan) and
+    /// applies them with the items' next offsets in one transaction; counts
+    /// the applied rows.
+    async fn apply_items(
+        &self,
+        target: &mut Target,
+        items: &[Item<'_>],
+        planned: Option<PrePlan>,
+    ) -> Result<(), SinkError> {
+        let changes: Vec<&RowChange> = items.iter().filter_map(|i| i.change.as_ref()).collect();
+        let dialect = target.dialect();
+        let formats = target.copy_formats();
+        let plan = |bulk: bool| {
+            plan::plan_steps_with(
+                dialect,
+                &changes,
+                self.cfg.insert_mode,
+                self.cfg.delete_enabled,
+                bulk,
+                formats.as_ref(),
+            )
+        };
+        let (statements, counts) = match planned {
+            Some(p) => (p.steps, p.counts),
+            None => plan(target.bulk_steps())?,
+        };
+        let name = &self.cfg.name;
+        let (first, offsets) = claim_and_store(name, items.iter().map(|i| i.msg));
+        match target.apply_steps(&statements, &offsets, &first).await {
+            Err(SinkError::LoadRefused(why)) => {
+                // Rolled back; the INSERTs give the exact outcome (or error).
+                tracing::debug!(pipeline = %name, reason = %why, "LOAD DATA refused; applying the batch as INSERTs");
+                let (statements, _) = plan(false)?;
+                target.apply_steps(&statements, &offsets, &first).await?;
+            }
+            Err(e)
+                if !matches!(e, SinkError::OffsetsMoved { .. })
+                    && !binary_copy_tables(&statements).is_empty() =>
+            {
+                // Rolled back. A binary COPY is refused when a column changed
+                // type since the table was read; text format lets the server
+                // convert (or report the record's own error exactly). Its
+                // tables go as text until they are read again.
+                tracing::debug!(pipeline = %name, error = %e, "binary COPY failed; applying the batch in text format");
+                if let Some(f) = &formats {
+                    binary_copy_tables(&statements)
+                        .into_iter()
+                        .for_each(|t| f.forget(t));
+                }
+                let (statements, _) = plan(target.bulk_steps())?;
+                target.apply_steps(&statements, &offsets, &first).await?;
+            }
+            other => other?,
+        }
+        for (table, op, n) in &counts.applied {
+            METRICS
+                .sink_rows_applied
+                .with_label_values(&[self.cfg.name.as_str(), table.as_str(), op])
+                .inc_by(*n);
+        }
+        Ok(())
+    }
+
+    /// True when `e` only concerns the records at hand and
+    /// `errors_tolerance = "all"` lets the sink skip them.
+    fn tolerates(&self, e: &SinkError) -> bool {
+        self.cfg.errors_tolerance == ErrorsTolerance::All
+            && !e.is_transient()
+            && fallback::blames_record(e)
+    }
+
+    /// Skips `msg`: logs, counts, and writes it to the dead-letter topic when one is set.
+    async fn dead_letter(
+        &self,
+        msg: &SinkMessage,
+        class: &str,
+        reason: &str,
+    ) -> Result<(), SinkError> {
+        METRICS
+            .pipeline_errors
+            .with_label_values(&[&self.cfg.name, "record"])
+            .inc();
+        tracing::warn!(pipeline = %self.cfg.name, topic = msg.topic(), partition = msg.partition(),
+            offset = msg.offset(), error = %reason, "record skipped (errors_tolerance = all)");
+        if let Some(dlq) = &self.dead_letters {
+            dlq.send(msg, class, reason).await?;
+            METRICS
+                .sink_dead_letters
+                .with_label_values(&[&self.cfg.name])
+                .inc();
+        }
+        Ok(())
+    }
+}
