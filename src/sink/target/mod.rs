@@ -276,6 +276,17 @@ impl Target {
         }
     }
 
+    /// The MySQL/MariaDB session itself, for tests that check its settings
+    /// (`None` for other targets). Not for applying anything: statements run
+    /// here bypass the offsets the sink keeps with every write.
+    #[doc(hidden)]
+    pub fn mysql_session(&mut self) -> Option<&mut mysql_async::Conn> {
+        match self {
+            Target::MySql(t) => Some(&mut t.conn),
+            Target::Postgres(_) | Target::Sqlite(_) => None,
+        }
+    }
+
     /// Closes the connection politely.
     pub async fn close(self) {
         match self {
