@@ -218,7 +218,7 @@ fn check_http_and_state(config: &Config) -> Vec<CheckLine> {
                 config.http.listen
             ))),
         }
-        match crate::app::auth_token(config) {
+        match crate::daemon::auth_token(config) {
             Ok(Some(_)) => out.push(CheckLine::ok(
                 "http: bearer token loaded for REST writes".into(),
             )),

@@ -16,6 +16,7 @@ pub mod app;
 pub mod check;
 pub mod config;
 pub mod connect;
+pub mod daemon;
 pub mod event;
 pub mod http;
 pub mod kafka;

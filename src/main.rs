@@ -261,8 +261,8 @@ fn main() -> ExitCode {
             };
             let result = rt.block_on(async {
                 let cancel = CancellationToken::new();
-                sluice::app::cancel_on_signals(cancel.clone());
-                sluice::app::run(cfg, &config, cancel).await
+                sluice::daemon::cancel_on_signals(cancel.clone());
+                sluice::daemon::run(cfg, &config, cancel).await
             });
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
             match result {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
-use super::registry::{self, PipelineState, Registry};
+use crate::app::registry::{self, PipelineState, Registry};
 
 /// How often `STATUS=` is refreshed when no watchdog is configured.
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
