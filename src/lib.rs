@@ -26,3 +26,4 @@ pub mod position;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod value;

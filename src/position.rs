@@ -41,17 +41,6 @@ impl PollOffset {
     }
 }
 
-/// A Kafka record's coordinates.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KafkaPosition {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset of the record.
-    pub offset: i64,
-}
-
 /// A binlog coordinate: file name and byte offset, ordered by the file's
 /// numeric suffix, then the offset. Text form `mysql-bin.000042:1337`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -135,8 +124,6 @@ pub enum Position {
     None,
     /// A poll source's offset after this row.
     Poll(PollOffset),
-    /// A record consumed from Kafka.
-    Kafka(KafkaPosition),
     /// A binlog row or snapshot read.
     Binlog(BinlogCoord),
 }

@@ -110,7 +110,7 @@ pub struct Column {
     /// Whether NULL is allowed.
     pub optional: bool,
     /// Default value, when the schema declares one.
-    pub default: Option<crate::event::Value>,
+    pub default: Option<crate::value::Value>,
 }
 
 impl Column {

@@ -33,8 +33,7 @@ use super::json_text::{classify, string_value, RawKind};
 use super::plan::{compile, Cache, RowPlan, Shape};
 use super::raw::{split, RawObject};
 use super::values::read_column;
-use crate::event::{ChangeEvent, Op, Row, TableId};
-use crate::position::Position;
+use crate::event::{Op, Row};
 use crate::schema::TableSchema;
 
 /// A decoded row and the schema its values are aligned with (for keys, the
@@ -56,29 +55,6 @@ pub struct Decoded {
     pub ts_ms: Option<i64>,
 }
 
-impl Decoded {
-    /// Converts to the internal event, or `None` for a tombstone without a key.
-    /// The value schema has no primary key (sinks choose it by `pk_mode`);
-    /// a tombstone's event carries the key row as `before` with the key schema.
-    pub fn into_change_event(self, table: TableId, position: Position) -> Option<ChangeEvent> {
-        let ts_ms = self.ts_ms.unwrap_or(0);
-        let (schema, before, after) = match (self.op, self.value, self.key) {
-            (Op::Delete, Some((schema, row)), _) => (schema, Some(row), None),
-            (Op::Delete, None, Some((schema, row))) => (schema, Some(row), None),
-            (_, Some((schema, row)), _) => (schema, self.before, Some(row)),
-            (_, None, _) => return None,
-        };
-        Some(ChangeEvent {
-            table,
-            op: self.op,
-            before,
-            after,
-            schema,
-            position,
-            ts_ms,
-        })
-    }
-}
 
 /// Decodes Connect JSON records, caching compiled schemas by their text.
 #[derive(Debug, Default)]

@@ -326,32 +326,6 @@ fn schema_cache_reuses_compiled_schemas() {
 }
 
 #[test]
-fn into_change_event_picks_rows_by_op() {
-    let table = TableId::new("db", "orders");
-    let ev = value_only(ORDERS)
-        .expect("ok")
-        .into_change_event(table.clone(), Position::None)
-        .expect("event");
-    assert_eq!(
-        (ev.op, ev.before.is_none(), ev.after.is_some()),
-        (Op::Create, true, true)
-    );
-    let key = br#"{"schema":{"type":"int64","optional":false},"payload":42}"#;
-    let ev = decode(Some(key), None)
-        .expect("ok")
-        .into_change_event(table.clone(), Position::None)
-        .expect("event");
-    assert_eq!(
-        (ev.op, ev.before, ev.after),
-        (Op::Delete, Some(vec![Value::Int(42)]), None)
-    );
-    assert!(decode(None, None)
-        .expect("ok")
-        .into_change_event(table, Position::None)
-        .is_none());
-}
-
-#[test]
 fn repeated_schema_text_takes_the_fast_path_with_the_same_result_and_errors() {
     let fields = r#"{"type":"int32","optional":false,"field":"a"}"#;
     let first = struct_msg(fields, r#"{"a":1}"#);
