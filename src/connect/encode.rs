@@ -24,7 +24,7 @@ use super::json_text::write_str;
 use super::schema_json::{ConnectSchema, SchemaType};
 use super::types::Conv;
 use super::values::{write_column, write_value};
-use crate::config::{DecimalHandling, Envelope, TimePrecision};
+use super::options::{DecimalHandling, Envelope, TimePrecision};
 use crate::event::{ChangeEvent, Op, Value};
 use crate::schema::{ColumnType, TableSchema};
 

@@ -15,7 +15,8 @@
 //! * `json_text` — Jackson-identical string escaping and float spelling.
 //! * `encode` / `decode` — the hot paths; `plan` — the decoder's compiled
 //!   schemas; `raw` — splitting JSON text into raw values without trees.
-//! * `envelope` — Debezium's envelope and `source` block.
+//! * `envelope` — Debezium's envelope and `source` block; `options` — the
+//!   envelope, decimal and time choices the encoder takes.
 //!
 //! # Where Sluice differs from Connect, on purpose
 //! * NaN and ±Infinity: Jackson writes them as the strings `"NaN"`,
@@ -41,6 +42,7 @@ mod encode;
 mod envelope;
 mod error;
 mod json_text;
+mod options;
 mod plan;
 mod raw;
 mod schema_json;
@@ -54,3 +56,4 @@ pub use decode::{decode, Decoded, DecodedRow, Decoder};
 pub use encode::{EncodeOptions, Encoded, Encoder};
 pub use envelope::SourceInfo;
 pub use error::{CodecError, MessagePart};
+pub use options::{DecimalHandling, Envelope, TimePrecision};

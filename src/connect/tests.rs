@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::config::{DecimalHandling, Envelope, TimePrecision};
+use super::options::{DecimalHandling, Envelope, TimePrecision};
 use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::position::Position;
 use crate::schema::{Column, ColumnType, TableSchema};

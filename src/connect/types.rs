@@ -22,7 +22,7 @@
 
 use super::decimal;
 use super::schema_json::{ConnectSchema, SchemaType};
-use crate::config::{DecimalHandling, TimePrecision};
+use super::options::{DecimalHandling, TimePrecision};
 use crate::schema::ColumnType;
 
 pub(crate) const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
