@@ -40,4 +40,3 @@ impl Value {
 
 /// A row: values aligned with [`crate::schema::TableSchema::columns`].
 pub type Row = Vec<Value>;
-

@@ -63,11 +63,12 @@ impl ConnectorConfig {
         }
     }
 
-    /// Pure validation (as for TOML), plus the URL check of `endpoint()`.
+    /// Pure validation (as for TOML), plus the URL check of `endpoint()`
+    /// (no file is read).
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self {
-            ConnectorConfig::Source(c) => c.validate().and_then(|()| c.endpoint().map(drop)),
-            ConnectorConfig::Sink(c) => c.validate().and_then(|()| c.endpoint().map(drop)),
+            ConnectorConfig::Source(c) => c.validate().and_then(|()| c.check_endpoint()),
+            ConnectorConfig::Sink(c) => c.validate().and_then(|()| c.check_endpoint()),
         }
     }
 }

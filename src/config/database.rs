@@ -70,13 +70,35 @@ impl DbEndpoint {
         (!db.is_empty()).then(|| db.to_string())
     }
 
-    /// Resolves `url` (native or JDBC), `user`, `password` and `password_file`.
+    /// Resolves `url` (native or JDBC), `user`, `password` and `password_file`
+    /// (read here: the only I/O of endpoint resolution; [`DbEndpoint::parse`]
+    /// is the pure part that validation uses).
     pub fn resolve(
         pipeline: &str,
         url: &str,
         user: Option<&str>,
         password: Option<&Secret>,
         password_file: Option<&str>,
+    ) -> Result<DbEndpoint, ConfigError> {
+        let mut ep = Self::parse(pipeline, url, user, password)?;
+        if let Some(file) = password_file {
+            let text = std::fs::read_to_string(file).map_err(|e| ConfigError::PasswordFile {
+                pipeline: pipeline.to_string(),
+                path: file.to_string(),
+                source: e,
+            })?;
+            ep.password = Some(Secret::new(text.trim_end_matches(['\n', '\r'])));
+        }
+        Ok(ep)
+    }
+
+    /// Parses `url` (native or JDBC), `user` and `password` without reading
+    /// anything: what validation checks.
+    pub fn parse(
+        pipeline: &str,
+        url: &str,
+        user: Option<&str>,
+        password: Option<&Secret>,
     ) -> Result<DbEndpoint, ConfigError> {
         let bad = |reason: String| ConfigError::Invalid {
             pipeline: pipeline.to_string(),
@@ -107,15 +129,7 @@ impl DbEndpoint {
         let (native, url_tls, url_mode_seen) = tls::split_url_tls(&native);
         // Split a password out of the URL so it never travels in display strings.
         let (url, url_password) = split_password(&native);
-        let mut password = password.cloned().or(url_password);
-        if let Some(file) = password_file {
-            let text = std::fs::read_to_string(file).map_err(|e| ConfigError::PasswordFile {
-                pipeline: pipeline.to_string(),
-                path: file.to_string(),
-                source: e,
-            })?;
-            password = Some(Secret::new(text.trim_end_matches(['\n', '\r'])));
-        }
+        let password = password.cloned().or(url_password);
         let tls = tls::merge(TlsKeys::default(), url_tls.clone(), url_mode_seen);
         Ok(DbEndpoint {
             kind,

@@ -319,16 +319,32 @@ pub(super) fn check_converters(
 
 impl SourceConfig {
     /// The database endpoint: `url` (native or JDBC) with `user`, `password`
-    /// or `password_file` (reads the file).
+    /// or `password_file` (reads the file: only when the pipeline starts or
+    /// `sluice check` runs, never in validation).
     pub fn endpoint(&self) -> Result<super::DbEndpoint, ConfigError> {
-        super::DbEndpoint::resolve(
+        let ep = super::DbEndpoint::resolve(
             &self.name,
             &self.url,
             self.user.as_deref(),
             self.password.as_ref(),
             self.password_file.as_deref(),
-        )?
-        .with_tls(
+        )?;
+        self.endpoint_tls(ep)
+    }
+
+    /// Checks the endpoint settings without reading any file (for validation).
+    pub fn check_endpoint(&self) -> Result<(), ConfigError> {
+        let ep = super::DbEndpoint::parse(
+            &self.name,
+            &self.url,
+            self.user.as_deref(),
+            self.password.as_ref(),
+        )?;
+        self.endpoint_tls(ep).map(drop)
+    }
+
+    fn endpoint_tls(&self, ep: super::DbEndpoint) -> Result<super::DbEndpoint, ConfigError> {
+        ep.with_tls(
             &self.name,
             super::TlsKeys {
                 mode: self.ssl_mode,

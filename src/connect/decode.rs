@@ -55,7 +55,6 @@ pub struct Decoded {
     pub ts_ms: Option<i64>,
 }
 
-
 /// Decodes Connect JSON records, caching compiled schemas by their text.
 #[derive(Debug, Default)]
 pub struct Decoder {

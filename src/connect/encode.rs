@@ -21,10 +21,10 @@ use std::sync::Arc;
 use super::envelope::{self, SourceInfo};
 use super::error::{CodecError, FieldRef};
 use super::json_text::write_str;
+use super::options::{DecimalHandling, Envelope, TimePrecision};
 use super::schema_json::{ConnectSchema, SchemaType};
 use super::types::Conv;
 use super::values::{write_column, write_value};
-use super::options::{DecimalHandling, Envelope, TimePrecision};
 use crate::event::{ChangeEvent, Op, Value};
 use crate::schema::{ColumnType, TableSchema};
 

@@ -38,4 +38,3 @@ pub enum TimePrecision {
     /// Debezium `MicroTime` / `MicroTimestamp` (int64 µs), lossless.
     Micros,
 }
-

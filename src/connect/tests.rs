@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::*;
 use super::options::{DecimalHandling, Envelope, TimePrecision};
+use super::*;
 use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::position::Position;
 use crate::schema::{Column, ColumnType, TableSchema};

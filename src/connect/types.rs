@@ -21,8 +21,8 @@
 //! base type; Connect's own logical names on the wrong base type are errors.
 
 use super::decimal;
-use super::schema_json::{ConnectSchema, SchemaType};
 use super::options::{DecimalHandling, TimePrecision};
+use super::schema_json::{ConnectSchema, SchemaType};
 use crate::schema::ColumnType;
 
 pub(crate) const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
