@@ -22,6 +22,7 @@ mod sink_modes;
 mod sink_offsets_cas;
 mod sink_pg_binary;
 mod sink_pg_copy_upsert;
+mod sink_target_db;
 mod sink_targets;
 mod sqlite_sink;
 mod systemd_notify;

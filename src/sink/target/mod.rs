@@ -28,9 +28,10 @@
 //! **Introspection.** [`Target::describe_table`] maps `information_schema`
 //! (SQLite: `pragma_table_info`) back to Connect types so that right after
 //! `Dialect::create_table` the described schema equals `Dialect::stored_schema`
-//! (the round trip is tested against real servers in `target_db_tests` and on
-//! real files in `target_sqlite_tests`). Native types without a Connect
-//! counterpart (geometry, arrays, …) read as optional-length strings.
+//! (the round trip is tested against real servers in
+//! `tests/suite/sink_target_db.rs` and on real files in
+//! `target::sqlite::tests`). Native types without a Connect counterpart
+//! (geometry, arrays, …) read as optional-length strings.
 
 use std::collections::HashMap;
 
@@ -303,6 +304,3 @@ pub(super) fn described_column(
     });
     Column::new(name, ty, optional)
 }
-
-#[cfg(test)]
-mod db_tests;

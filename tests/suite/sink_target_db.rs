@@ -1,24 +1,45 @@
 //! `Target` against the real servers of `scripts/services.sh up` (MariaDB root
 //! on 127.0.0.1:3306, MySQL 9 root on 127.0.0.1:3307, PostgreSQL postgres on
-//! 127.0.0.1:5432); every MySQL-family test runs on both MariaDB and MySQL. Each test makes
-//! its own randomly named database, so tests run in parallel and re-run
-//! without cleanup. An unreachable server fails the test; nothing is skipped.
+//! 127.0.0.1:5432), through the crate's public API only: every behaviour is
+//! tested once per server, the MySQL-family ones with [`both_flavors!`]. Each
+//! test makes its own randomly named database, so tests run in parallel and
+//! re-run without cleanup; rows are read back over an independent connection
+//! to that database, never through the target's own session. An unreachable
+//! server fails the test; nothing is skipped.
 
-use super::*;
-use crate::event::Value;
-use crate::schema::SchemaDiff;
+use std::collections::HashMap;
 
-const MYSQL: &str = "mysql://root@127.0.0.1:3306";
-const MYSQL9: &str = "mysql://root@127.0.0.1:3307";
+use mysql_async::prelude::Queryable;
+use sluice::config::DbEndpoint;
+use sluice::event::Value;
+use sluice::schema::{Column, ColumnType, SchemaDiff, TableSchema};
+use sluice::sink::dialect::Dialect;
+use sluice::sink::target::{OffsetRow, Target};
+use sluice::sink::SinkError;
+
+use crate::both_flavors;
+use crate::support::*;
 
 /// The server a test runs on.
 #[derive(Debug, Clone, Copy)]
 enum Server {
-    MariaDb,
-    MySql,
+    /// MariaDB or MySQL.
+    MySql(MySqlFlavor),
     Postgres,
 }
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+impl From<MySqlFlavor> for Server {
+    fn from(flavor: MySqlFlavor) -> Server {
+        Server::MySql(flavor)
+    }
+}
+
+/// The test's database, seen from outside the target: an independent
+/// connection to read back what the target wrote.
+enum Db {
+    MySql(MySqlServer),
+    Postgres(Postgres),
+}
 
 async fn connect(url: &str) -> Target {
     let ep = DbEndpoint::resolve("test", url, None, None, None).expect("endpoint");
@@ -27,19 +48,17 @@ async fn connect(url: &str) -> Target {
         .unwrap_or_else(|e| panic!("{url}: {e} (are the services up? scripts/services.sh up)"))
 }
 
-/// A connection to a new, empty database on `server`.
-async fn fresh(server: Server) -> Target {
-    let name = format!("sluice_t_{:016x}", rand::random::<u64>());
-    let (server, admin_db) = match server {
-        Server::MariaDb => (MYSQL, "mysql"),
-        Server::MySql => (MYSQL9, "mysql"),
-        Server::Postgres => (POSTGRES, "postgres"),
+/// A new, empty database on `server`: a target connected to it, and the database itself.
+async fn fresh(server: impl Into<Server>) -> (Target, Db) {
+    let db = match server.into() {
+        Server::MySql(flavor) => Db::MySql(MySqlServer::new(flavor, "sluice_t").await),
+        Server::Postgres => Db::Postgres(Postgres::create("sluice_t").await),
     };
-    let mut admin = connect(&format!("{server}/{admin_db}")).await;
-    let ddl = format!("CREATE DATABASE {name}");
-    admin.execute_ddl(&ddl).await.expect("create database");
-    admin.close().await;
-    connect(&format!("{server}/{name}")).await
+    let url = match &db {
+        Db::MySql(m) => m.url(),
+        Db::Postgres(p) => p.url(),
+    };
+    (connect(&url).await, db)
 }
 
 fn col(name: &str, ty: ColumnType, optional: bool) -> Column {
@@ -94,8 +113,11 @@ async fn insert(t: &mut Target, name: &str, schema: &TableSchema, rows: &[Vec<Va
 
 /// Every row of `name`, ordered by the first column, each value read back
 /// in the canonical form of its Connect type so it compares with what was written.
-async fn read(t: &mut Target, name: &str, cols: &[Column]) -> Vec<Vec<Value>> {
-    let d = t.dialect();
+async fn read(db: &Db, name: &str, cols: &[Column]) -> Vec<Vec<Value>> {
+    let d = match db {
+        Db::MySql(_) => Dialect::MySql,
+        Db::Postgres(_) => Dialect::Postgres,
+    };
     let exprs: Vec<String> = cols
         .iter()
         .map(|c| {
@@ -131,9 +153,11 @@ async fn read(t: &mut Target, name: &str, cols: &[Column]) -> Vec<Vec<Value>> {
         exprs.join(", "),
         d.quote_ident(name).expect("ident")
     );
-    match t {
-        Target::MySql(m) => {
-            let rows: Vec<mysql_async::Row> = m.conn.exec(sql, ()).await.expect("select");
+    match db {
+        Db::MySql(m) => {
+            let mut conn = m.pool.get_conn().await.expect("connect");
+            // A prepared statement, so values come back typed (binary protocol).
+            let rows: Vec<mysql_async::Row> = conn.exec(sql, ()).await.expect("select");
             rows.into_iter()
                 .map(|r| {
                     let values = r.unwrap();
@@ -145,7 +169,7 @@ async fn read(t: &mut Target, name: &str, cols: &[Column]) -> Vec<Vec<Value>> {
                 })
                 .collect()
         }
-        Target::Postgres(p) => {
+        Db::Postgres(p) => {
             let rows = p.client.query(&sql, &[]).await.expect("select");
             rows.iter()
                 .map(|r| {
@@ -156,7 +180,6 @@ async fn read(t: &mut Target, name: &str, cols: &[Column]) -> Vec<Vec<Value>> {
                 })
                 .collect()
         }
-        Target::Sqlite(_) => panic!("SQLite is read by target_sqlite_tests"),
     }
 }
 
@@ -205,8 +228,8 @@ fn from_postgres(r: &tokio_postgres::Row, i: usize, ty: &ColumnType) -> Value {
 }
 
 /// One column per Connect type, a row of edge values and a row of NULLs.
-fn every_type(d: Dialect, server: Server) -> (TableSchema, Vec<Vec<Value>>) {
-    let my = d == Dialect::MySql;
+fn every_type(server: Server) -> (TableSchema, Vec<Vec<Value>>) {
+    let my = matches!(server, Server::MySql(_));
     let s = |n| ColumnType::String { max_len: n };
     let schema = table(
         vec![
@@ -269,8 +292,8 @@ fn every_type(d: Dialect, server: Server) -> (TableSchema, Vec<Vec<Value>>) {
         Value::Time(if my { -360_000_001_000 } else { 86_399_999_000 }),
         // MariaDB's TIME(6) tops out at 838:59:59.999999, MySQL's at 838:59:59.000000.
         Value::Time(match server {
-            Server::MariaDb => 3_020_399_999_999,
-            Server::MySql => 3_020_399_000_000,
+            Server::MySql(MySqlFlavor::MariaDb) => 3_020_399_999_999,
+            Server::MySql(MySqlFlavor::MySql) => 3_020_399_000_000,
             Server::Postgres => 86_400_000_000,
         }),
         Value::Timestamp(-1_000),
@@ -285,31 +308,24 @@ fn every_type(d: Dialect, server: Server) -> (TableSchema, Vec<Vec<Value>>) {
     (schema, vec![edge, nulls])
 }
 
-async fn every_type_round_trips(server: Server) {
-    let mut t = fresh(server).await;
-    let (schema, rows) = every_type(t.dialect(), server);
+async fn every_type_round_trips(server: impl Into<Server>) {
+    let server = server.into();
+    let (mut t, db) = fresh(server).await;
+    let (schema, rows) = every_type(server);
     create(&mut t, "every_type", &schema).await;
     insert(&mut t, "every_type", &schema, &rows).await;
-    assert_eq!(read(&mut t, "every_type", &schema.columns).await, rows);
+    assert_eq!(read(&db, "every_type", &schema.columns).await, rows);
 }
 
-#[tokio::test]
-async fn mysql_every_type_round_trips() {
-    every_type_round_trips(Server::MariaDb).await;
-}
-
-#[tokio::test]
-async fn mysql9_every_type_round_trips() {
-    every_type_round_trips(Server::MySql).await;
-}
+both_flavors!(every_type_round_trips);
 
 #[tokio::test]
 async fn postgres_every_type_round_trips() {
     every_type_round_trips(Server::Postgres).await;
 }
 
-async fn hostile_identifiers_name_exactly(server: Server) {
-    let mut t = fresh(server).await;
+async fn hostile_identifiers_name_exactly(server: impl Into<Server>) {
+    let (mut t, db) = fresh(server).await;
     let bystander = table(vec![col("id", ColumnType::Int32, false)], &["id"]);
     create(&mut t, "x", &bystander).await;
     let evil = "\"; DROP TABLE x; --";
@@ -323,20 +339,12 @@ async fn hostile_identifiers_name_exactly(server: Server) {
     create(&mut t, evil, &schema).await;
     let rows = vec![vec![Value::Int(1), Value::String("v".into())]];
     insert(&mut t, evil, &schema, &rows).await;
-    assert_eq!(read(&mut t, evil, &schema.columns).await, rows);
+    assert_eq!(read(&db, evil, &schema.columns).await, rows);
     assert!(t.describe_table("x").await.expect("describe").is_some());
     assert!(t.describe_table("X").await.expect("describe").is_none());
 }
 
-#[tokio::test]
-async fn mysql_hostile_identifiers_name_exactly() {
-    hostile_identifiers_name_exactly(Server::MariaDb).await;
-}
-
-#[tokio::test]
-async fn mysql9_hostile_identifiers_name_exactly() {
-    hostile_identifiers_name_exactly(Server::MySql).await;
-}
+both_flavors!(hostile_identifiers_name_exactly);
 
 #[tokio::test]
 async fn postgres_hostile_identifiers_name_exactly() {
@@ -354,8 +362,8 @@ async fn evolve(t: &mut Target, name: &str, new: &TableSchema) -> Result<(), Sin
     Ok(())
 }
 
-async fn evolves_added_and_widened_columns(server: Server) {
-    let mut t = fresh(server).await;
+async fn evolves_added_and_widened_columns(server: impl Into<Server>) {
+    let (mut t, db) = fresh(server).await;
     let v1 = table(
         vec![
             col("id", ColumnType::Int32, false),
@@ -393,7 +401,7 @@ async fn evolves_added_and_widened_columns(server: Server) {
     ];
     insert(&mut t, "t", &v2, std::slice::from_ref(&row)).await;
     let old = vec![Value::Int(1), Value::Int(5), Value::Null, Value::Int(3)];
-    assert_eq!(read(&mut t, "t", &v2.columns).await, vec![old, row]);
+    assert_eq!(read(&db, "t", &v2.columns).await, vec![old, row]);
     // Nothing left to do: a second pass plans no DDL.
     let current = t
         .describe_table("t")
@@ -404,23 +412,15 @@ async fn evolves_added_and_widened_columns(server: Server) {
     assert_eq!(diff, SchemaDiff::default());
 }
 
-#[tokio::test]
-async fn mysql_evolves_added_and_widened_columns() {
-    evolves_added_and_widened_columns(Server::MariaDb).await;
-}
-
-#[tokio::test]
-async fn mysql9_evolves_added_and_widened_columns() {
-    evolves_added_and_widened_columns(Server::MySql).await;
-}
+both_flavors!(evolves_added_and_widened_columns);
 
 #[tokio::test]
 async fn postgres_evolves_added_and_widened_columns() {
     evolves_added_and_widened_columns(Server::Postgres).await;
 }
 
-async fn required_field_without_default_is_refused(server: Server) {
-    let mut t = fresh(server).await;
+async fn required_field_without_default_is_refused(server: impl Into<Server>) {
+    let (mut t, _db) = fresh(server).await;
     let v1 = table(vec![col("id", ColumnType::Int32, false)], &["id"]);
     create(&mut t, "t", &v1).await;
     let mut v2 = v1.clone();
@@ -444,15 +444,7 @@ async fn required_field_without_default_is_refused(server: Server) {
     );
 }
 
-#[tokio::test]
-async fn mysql_required_field_without_default_is_refused() {
-    required_field_without_default_is_refused(Server::MariaDb).await;
-}
-
-#[tokio::test]
-async fn mysql9_required_field_without_default_is_refused() {
-    required_field_without_default_is_refused(Server::MySql).await;
-}
+both_flavors!(required_field_without_default_is_refused);
 
 #[tokio::test]
 async fn postgres_required_field_without_default_is_refused() {
@@ -465,8 +457,8 @@ fn offsets(list: &[(&str, i32, i64)]) -> Vec<OffsetRow> {
         .collect()
 }
 
-async fn offsets_commit_with_rows_or_not_at_all(server: Server) {
-    let mut t = fresh(server).await;
+async fn offsets_commit_with_rows_or_not_at_all(server: impl Into<Server>) {
+    let (mut t, db) = fresh(server).await;
     t.ensure_offsets_table().await.expect("offsets table");
     t.ensure_offsets_table().await.expect("offsets table again");
     let schema = table(
@@ -511,7 +503,7 @@ async fn offsets_commit_with_rows_or_not_at_all(server: Server) {
     assert!(!err.to_string().contains("secret-key"), "{err}");
     assert_eq!(t.load_offsets("sink-a").await.expect("load"), expected);
     let keys = vec![vec![Value::String("secret-key-1".into()), Value::Int(1)]];
-    assert_eq!(read(&mut t, "t", &schema.columns).await, keys);
+    assert_eq!(read(&db, "t", &schema.columns).await, keys);
 
     // The retried batch moves rows and offsets together.
     t.apply(&[ins("secret-key-2")], &offsets(&[("sink-a", 0, 20)]))
@@ -519,26 +511,18 @@ async fn offsets_commit_with_rows_or_not_at_all(server: Server) {
         .expect("retry");
     let loaded = t.load_offsets("sink-a").await.expect("load");
     assert_eq!(loaded.get(&("topic.a".to_string(), 0)), Some(&20));
-    assert_eq!(read(&mut t, "t", &schema.columns).await.len(), 2);
+    assert_eq!(read(&db, "t", &schema.columns).await.len(), 2);
 }
 
-#[tokio::test]
-async fn mysql_offsets_commit_with_rows_or_not_at_all() {
-    offsets_commit_with_rows_or_not_at_all(Server::MariaDb).await;
-}
-
-#[tokio::test]
-async fn mysql9_offsets_commit_with_rows_or_not_at_all() {
-    offsets_commit_with_rows_or_not_at_all(Server::MySql).await;
-}
+both_flavors!(offsets_commit_with_rows_or_not_at_all);
 
 #[tokio::test]
 async fn postgres_offsets_commit_with_rows_or_not_at_all() {
     offsets_commit_with_rows_or_not_at_all(Server::Postgres).await;
 }
 
-async fn upsert_update_delete(server: Server) {
-    let mut t = fresh(server).await;
+async fn upsert_update_delete(server: impl Into<Server>) {
+    let (mut t, db) = fresh(server).await;
     let schema = table(
         vec![
             col("a", ColumnType::Int32, false),
@@ -570,7 +554,7 @@ async fn upsert_update_delete(server: Server) {
         .expect("upsert");
     t.apply(&[up], &[]).await.expect("upsert");
     assert_eq!(
-        read(&mut t, "t", &schema.columns).await,
+        read(&db, "t", &schema.columns).await,
         vec![row(1, "x", "uno"), row(2, "y", "two")]
     );
     let mut stmts = d
@@ -580,33 +564,23 @@ async fn upsert_update_delete(server: Server) {
     stmts.push(d.delete("t", &key, &types[..2], &gone).expect("delete"));
     t.apply(&stmts, &[]).await.expect("update and delete");
     assert_eq!(
-        read(&mut t, "t", &schema.columns).await,
+        read(&db, "t", &schema.columns).await,
         vec![row(2, "y", "dos")]
     );
 }
 
-#[tokio::test]
-async fn mysql_upsert_update_delete() {
-    upsert_update_delete(Server::MariaDb).await;
-}
-
-#[tokio::test]
-async fn mysql9_upsert_update_delete() {
-    upsert_update_delete(Server::MySql).await;
-}
+both_flavors!(upsert_update_delete);
 
 #[tokio::test]
 async fn postgres_upsert_update_delete() {
     upsert_update_delete(Server::Postgres).await;
 }
 
-async fn session_is_strict_utc_and_escape_safe(server: Server) {
-    let mut t = fresh(server).await;
-    let Target::MySql(m) = &mut t else {
-        panic!("mysql")
-    };
-    let (mode, tz): (String, String) = m
-        .conn
+async fn session_is_strict_utc_and_escape_safe(flavor: MySqlFlavor) {
+    let (mut t, _db) = fresh(flavor).await;
+    let (mode, tz): (String, String) = t
+        .mysql_session()
+        .expect("a MySQL session")
         .query_first("SELECT @@SESSION.sql_mode, @@SESSION.time_zone")
         .await
         .expect("select")
@@ -619,15 +593,7 @@ async fn session_is_strict_utc_and_escape_safe(server: Server) {
     assert!(t.max_statement_bytes() >= 1 << 20);
 }
 
-#[tokio::test]
-async fn mysql_session_is_strict_utc_and_escape_safe() {
-    session_is_strict_utc_and_escape_safe(Server::MariaDb).await;
-}
-
-#[tokio::test]
-async fn mysql9_session_is_strict_utc_and_escape_safe() {
-    session_is_strict_utc_and_escape_safe(Server::MySql).await;
-}
+both_flavors!(session_is_strict_utc_and_escape_safe);
 
 #[tokio::test]
 async fn connection_errors_are_classified() {
