@@ -1,5 +1,6 @@
-//! The SQLite target against real database files, mirroring `target_db_tests`
-//! (which covers MariaDB and PostgreSQL). Each test opens its own file under
+//! The SQLite target against real database files, mirroring
+//! `tests/suite/sink_target_db.rs` (MariaDB, MySQL and PostgreSQL, which need
+//! the live servers and so run as integration tests). Each test opens its own file under
 //! `std::env::temp_dir()/sluice-sqlite-tests`, so tests run in parallel and
 //! re-run without cleanup. Values are read back with their SQLite storage class
 //! (`typeof`), which checks the affinity each declared type was chosen for.
