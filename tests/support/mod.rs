@@ -279,6 +279,8 @@ pub fn sluice_bin() -> &'static str {
 pub fn sluice(args: &[&str]) -> (i32, String) {
     let out = Command::new(sluice_bin())
         .args(args)
+        // Hermetic: never the machine's /var/lib/sluice (see `state_dir_beside`).
+        .env("STATE_DIRECTORY", scratch("state"))
         .output()
         .expect("run sluice");
     let text = format!(

@@ -113,6 +113,9 @@ impl Daemon {
             .args(["run", "--config"])
             .arg(&path)
             .env("SLUICE_LOG", "info,sluice=debug")
+            // Hermetic: without `state_dir` in its config, a test daemon keeps its
+            // REST connectors beside its config, never in the machine's /var/lib/sluice.
+            .env("STATE_DIRECTORY", state_dir_beside(&path))
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
@@ -139,4 +142,12 @@ impl Daemon {
     pub fn wait_exit(&mut self) -> i32 {
         self.wait(Duration::from_secs(40))
     }
+}
+
+/// A fresh state directory beside the config file `config` (the daemon's
+/// `$STATE_DIRECTORY` unless the config sets `state_dir`).
+pub fn state_dir_beside(config: &std::path::Path) -> PathBuf {
+    let dir = config.with_extension("state");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    dir
 }
