@@ -123,7 +123,7 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
         }
     };
     let probe = async {
-        let pool = crate::source::mysql_conn::pool_settled(&ep).await?;
+        let pool = crate::mysql::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
         let mut tables: Vec<(String, String)> = Vec::new();
         for db in &dbs {
@@ -185,7 +185,7 @@ async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
         return vec![]; // reported by check_source
     };
     let probe = async {
-        let pool = crate::source::mysql_conn::pool_settled(&ep).await?;
+        let pool = crate::mysql::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
         let info = server::server_info(&mut conn).await?;
         let problems = server::validate(&mut conn, &info).await?;

@@ -5,7 +5,6 @@
 //! written in one Kafka transaction (design.md §5).
 
 pub mod binlog;
-pub mod mysql_conn;
 pub mod mysql_types;
 pub mod poll;
 
@@ -73,7 +72,7 @@ impl SourceError {
     /// True when reconnecting and retrying may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Mysql(e) => mysql_conn::is_transient(e),
+            SourceError::Mysql(e) => crate::mysql::is_transient(e),
             SourceError::Kafka(e) => e.is_transient(),
             SourceError::StreamEnded | SourceError::Checksum(_) => true,
             SourceError::Codec { .. }
