@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 
 use crate::config::{Config, DbKind, SourceConfig};
-use crate::kafka::client_config;
+use crate::kafka::{client, KafkaError};
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,10 +82,11 @@ async fn check_kafka(config: &Config) -> CheckLine {
     let kafka = config.kafka.clone();
     let servers = kafka.bootstrap_servers.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&kafka).create()?;
+        let consumer = client::metadata_client(&kafka)?;
         consumer
             .fetch_metadata(None, TIMEOUT)
             .map(|md| md.brokers().len())
+            .map_err(|e| KafkaError::client("reading metadata", e))
     })
     .await;
     match result {
