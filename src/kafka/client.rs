@@ -2,7 +2,7 @@
 //! configured and created here, by one named constructor per role, so the
 //! properties a client runs with can be read in one file.
 //!
-//! **Common settings** ([`base`]), in every client: `bootstrap.servers`,
+//! **Common settings** (`base`), in every client: `bootstrap.servers`,
 //! `log_level = 4`, `reconnect.backoff.ms = 20`, then the user's
 //! `[kafka.properties]` as is (security: `security.protocol`, `sasl.*`,
 //! `ssl.*` go there). Properties set after the common ones (e.g. a consumer's

@@ -21,5 +21,5 @@ mod quote;
 mod tls;
 
 pub use conn::{binlog_status, connect, connect_with, pool_settled, BinlogStatus, SESSION_INIT};
-pub use error::{classify, is_transient, message, ErrorClass};
+pub use error::{classify, is_transient, message, ErrorClass, TRANSIENT_CODES};
 pub use quote::quote;
