@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 
 use crate::config::{Config, DbKind, SourceConfig};
-use crate::kafka::client_config;
+use crate::kafka::{client, KafkaError};
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,10 +82,11 @@ async fn check_kafka(config: &Config) -> CheckLine {
     let kafka = config.kafka.clone();
     let servers = kafka.bootstrap_servers.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&kafka).create()?;
+        let consumer = client::metadata_client(&kafka)?;
         consumer
             .fetch_metadata(None, TIMEOUT)
             .map(|md| md.brokers().len())
+            .map_err(|e| KafkaError::client("reading metadata", e))
     })
     .await;
     match result {
@@ -123,7 +124,7 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
         }
     };
     let probe = async {
-        let pool = crate::source::mysql_conn::pool_settled(&ep).await?;
+        let pool = crate::mysql::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
         let mut tables: Vec<(String, String)> = Vec::new();
         for db in &dbs {
@@ -185,7 +186,7 @@ async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
         return vec![]; // reported by check_source
     };
     let probe = async {
-        let pool = crate::source::mysql_conn::pool_settled(&ep).await?;
+        let pool = crate::mysql::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
         let info = server::server_info(&mut conn).await?;
         let problems = server::validate(&mut conn, &info).await?;

@@ -26,13 +26,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value as Json;
 
 use crate::config::{Config, Delivery, KafkaConfig, SinkConfig, SourceConfig, SourceKind};
 use crate::kafka::producer::PipelineProducer;
-use crate::kafka::{client_config, offsets, KafkaError};
+use crate::kafka::{client, offsets, KafkaError};
 use crate::position::PollOffset;
 use crate::sink::dialect::OFFSETS_TABLE;
 use crate::sink::target::{OffsetRow, Target};
@@ -243,9 +243,7 @@ async fn group_members(kafka: &KafkaConfig, group: &str) -> Result<usize, Offset
     let kafka = kafka.clone();
     let group = group.to_string();
     let result = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&kafka)
-            .create()
-            .map_err(|e| KafkaError::client("creating admin consumer", e))?;
+        let consumer = client::metadata_client(&kafka)?;
         let list = consumer
             .fetch_group_list(Some(&group), TIMEOUT)
             .map_err(|e| KafkaError::client("describing consumer group", e))?;
@@ -407,9 +405,7 @@ async fn sink_topics(kafka: &KafkaConfig, s: &SinkConfig) -> Result<Vec<String>,
         .map_err(|e| OffsetsError::Usage(format!("topics_regex: {e}")))?;
     let kafka = kafka.clone();
     let names = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&kafka)
-            .create()
-            .map_err(|e| KafkaError::client("creating metadata client", e))?;
+        let consumer = client::metadata_client(&kafka)?;
         let md = consumer
             .fetch_metadata(None, TIMEOUT)
             .map_err(|e| KafkaError::client("reading metadata", e))?;
@@ -432,9 +428,7 @@ async fn earliest_offsets(
 ) -> Result<Vec<(String, i32, i64)>, OffsetsError> {
     let kafka = kafka.clone();
     let rows = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&kafka)
-            .create()
-            .map_err(|e| KafkaError::client("creating metadata client", e))?;
+        let consumer = client::metadata_client(&kafka)?;
         let mut out = Vec::new();
         for topic in &topics {
             let md = consumer
@@ -470,11 +464,7 @@ async fn commit_group(
     let kafka = kafka.clone();
     let group = group.to_string();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&kafka)
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .create()
-            .map_err(|e| KafkaError::client("creating group client", e))?;
+        let consumer = client::group_client(&kafka, &group)?;
         consumer
             .commit(&tpl, CommitMode::Sync)
             .map_err(|e| KafkaError::client("committing group offsets", e))

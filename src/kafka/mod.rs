@@ -1,18 +1,17 @@
 //! Kafka clients: the transactional producer sources write through, the
-//! source-offsets topic, and client configuration shared by all of them.
+//! source-offsets topic, and [`client`], the one place every Kafka client of
+//! Sluice (source, sink, CLI, `check`) is configured and created.
 //!
-//! Every client starts from [`client_config`]: `bootstrap.servers` plus the
+//! Every client starts from the same settings: `bootstrap.servers` plus the
 //! user's `[kafka.properties]` passed to librdkafka as is. Producers use the
 //! `murmur2_random` partitioner so a key lands on the same partition as it
 //! would from a Java client (Kafka Connect, Debezium, ksqlDB).
 
+pub mod client;
 pub mod offsets;
 pub mod producer;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-
-use crate::config::KafkaConfig;
 
 /// Kafka errors, classified once.
 #[derive(Debug, thiserror::Error)]
@@ -77,24 +76,4 @@ impl KafkaError {
             ),
         }
     }
-}
-
-/// Base client config: bootstrap servers plus `[kafka.properties]`.
-pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &kafka.bootstrap_servers);
-    cfg.set("log_level", "4");
-    // librdkafka connects to the bootstrap address, learns the broker ids
-    // from its metadata and then drops that connection for one per broker,
-    // which it may open only after this backoff: at the default 100 ms every
-    // new client waited about 50 ms more before its first real request, and
-    // a transactional producer's init_transactions often missed that moment
-    // and waited for its 500 ms retry timer. Kafka's Java clients use 50 ms;
-    // the backoff still doubles (up to reconnect.backoff.max.ms) while a
-    // broker stays down.
-    cfg.set("reconnect.backoff.ms", "20");
-    for (k, v) in &kafka.properties {
-        cfg.set(k, v.expose());
-    }
-    cfg
 }

@@ -12,15 +12,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value as Json;
 
-use super::{client_config, KafkaError};
+use super::{client, KafkaError};
 use crate::config::KafkaConfig;
 
 const READ_DEADLINE: Duration = Duration::from_secs(60);
@@ -46,9 +45,7 @@ pub async fn ensure_topic(
     topic: &str,
     partitions: i32,
 ) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
-        .create()
-        .map_err(|e| KafkaError::client("creating admin client", e))?;
+    let admin = client::admin(kafka)?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))
         .set("cleanup.policy", "compact");
     let results = admin
@@ -161,22 +158,10 @@ fn read_blocking(
     topic: &str,
     only_source: Option<&str>,
 ) -> Result<HashMap<(String, String), Json>, KafkaError> {
-    let consumer: BaseConsumer<ReaderContext> = client_config(kafka)
-        .set("group.id", "sluice-offsets-reader")
-        // Reading to the end is latency-bound: do not let the broker hold an
-        // empty fetch for librdkafka's default 500 ms.
-        .set("fetch.wait.max.ms", "10")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .create_with_context(ReaderContext)
-        .map_err(|e| KafkaError::client("creating offsets reader", e))?;
+    let consumer = client::offsets_reader(kafka, ReaderContext)?;
     // The high watermarks come from a read_uncommitted client: asked by the
     // read_committed reader, Kafka answers with the last stable offset.
-    let probe: BaseConsumer = client_config(kafka)
-        .set("isolation.level", "read_uncommitted")
-        .create()
-        .map_err(|e| KafkaError::client("creating offsets reader", e))?;
+    let probe = client::watermark_probe(kafka)?;
     // The reader asks for the metadata itself: it then knows the partitions'
     // leaders when it is assigned them (else its first fetch came ~1 s late).
     let md = consumer

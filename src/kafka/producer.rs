@@ -23,7 +23,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 use tokio::sync::Notify;
 
-use super::{client_config, KafkaError};
+use super::{client, KafkaError};
 use crate::config::KafkaConfig;
 use crate::metrics::METRICS;
 
@@ -144,36 +144,15 @@ impl PipelineProducer {
         transactional_id: Option<String>,
         transaction_timeout: Duration,
     ) -> Result<PipelineProducer, KafkaError> {
-        let mut cfg = client_config(kafka);
-        cfg.set("enable.idempotence", "true")
-            .set("partitioner", "murmur2_random");
-        let timeout_ms = transaction_timeout.as_millis().to_string();
-        // Tuning defaults; a `[kafka.properties]` entry of the same name wins.
-        // lz4: Connect JSON repeats its schema in every message, so batches
-        // shrink several times; the broker then copies and validates far less
-        // (on a 2-core host it used about half the CPU per message and the
-        // source ran 15-40% faster). Every Kafka client reads lz4.
-        for (key, value) in [
-            ("compression.type", "lz4"),
-            ("linger.ms", "5"),
-            ("batch.num.messages", "10000"),
-            ("queue.buffering.max.messages", "200000"),
-            ("message.max.bytes", "67108864"),
-            ("transaction.timeout.ms", timeout_ms.as_str()),
-        ] {
-            if !kafka.properties.contains_key(key) {
-                cfg.set(key, value);
-            }
-        }
-        if let Some(id) = &transactional_id {
-            cfg.set("transactional.id", id);
-        }
         let deliveries = Arc::new(Deliveries::default());
-        let inner: ThreadedProducer<CountingContext> = cfg
-            .create_with_context(CountingContext {
+        let inner: ThreadedProducer<CountingContext> = client::source_producer(
+            kafka,
+            transactional_id.as_deref(),
+            transaction_timeout,
+            CountingContext {
                 deliveries: deliveries.clone(),
-            })
-            .map_err(|e| KafkaError::client("creating producer", e))?;
+            },
+        )?;
         let transactional = transactional_id.is_some();
         if transactional {
             let p = inner.clone();

@@ -12,9 +12,11 @@
 //! syntax error (`near "…"`, `unrecognized token: "…"`), which is redacted too.
 //! The driver error stays attached as `#[source]` for classification; log
 //! errors with `error = %err`, not by walking the source chain, which shows the
-//! raw text.
+//! raw text. MySQL errors are classified and worded by `crate::mysql` (one
+//! classification for source and sink); quoted spans are cut by `crate::redact`.
 
 use super::dialect::SqlError;
+use crate::redact::redact_after;
 
 /// Errors of the sink: connection, queries, SQL building, records, its Kafka clients.
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +197,7 @@ pub enum RecordFault {
 impl SinkError {
     /// Wraps a MySQL driver error from step `what`.
     pub fn mysql(what: &'static str, source: mysql_async::Error) -> Self {
-        let message = mysql_message(&source);
+        let message = crate::mysql::message(&source);
         SinkError::MySql {
             what,
             message,
@@ -205,7 +207,7 @@ impl SinkError {
 
     /// Wraps a MySQL driver error from connecting to `url` (password hidden).
     pub fn mysql_connect(url: String, source: mysql_async::Error) -> Self {
-        let message = mysql_message(&source);
+        let message = crate::mysql::message(&source);
         SinkError::MySqlConnect {
             url,
             message,
@@ -259,7 +261,8 @@ impl SinkError {
     pub fn is_transient(&self) -> bool {
         match self {
             SinkError::MySqlConnect { source, .. } | SinkError::MySql { source, .. } => {
-                mysql_transient(source)
+                // Unrecognised errors are definite here: see `crate::mysql`.
+                crate::mysql::classify(source) == crate::mysql::ErrorClass::Transient
             }
             SinkError::PostgresConnect { source, .. } | SinkError::Postgres { source, .. } => {
                 postgres_transient(source)
@@ -284,26 +287,6 @@ impl SinkError {
             | SinkError::StepNotForTarget { .. }
             | SinkError::OffsetsRowUnreadable => false,
         }
-    }
-}
-
-fn mysql_transient(e: &mysql_async::Error) -> bool {
-    match e {
-        mysql_async::Error::Server(s) => matches!(
-            s.code,
-            // too many connections, shutdown in progress, net read/write errors and timeouts,
-            // lock wait timeout, query interrupted, deadlock, connection killed, gone away,
-            // lost connection, disconnected for inactivity (MySQL 8.0.24+).
-            1040 | 1053 | 1158..=1161 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013 | 4031
-        ),
-        mysql_async::Error::Io(_) => true,
-        mysql_async::Error::Driver(d) => matches!(
-            d,
-            mysql_async::DriverError::ConnectionClosed
-                | mysql_async::DriverError::PoolDisconnected
-                | mysql_async::DriverError::PacketOutOfOrder
-        ),
-        mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
     }
 }
 
@@ -353,20 +336,6 @@ fn sqlite_message(e: &rusqlite::Error) -> String {
     }
 }
 
-/// The server's message with quoted values redacted (`ERROR code (state): text`).
-fn mysql_message(e: &mysql_async::Error) -> String {
-    match e {
-        mysql_async::Error::Server(s) => format!(
-            "ERROR {} ({}): {}",
-            s.code,
-            s.state,
-            redact_after(&s.message, &["entry '", "value: '", "string: '"], '\'')
-        ),
-        // Conversion errors hold values in their Debug form only; Display is generic.
-        other => other.to_string(),
-    }
-}
-
 /// `SEVERITY CODE: message` without DETAIL/HINT (DETAIL shows key values).
 fn postgres_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -383,67 +352,9 @@ fn postgres_message(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Replaces the text between each marker and the last `quote` of the message
-/// run that follows it with `[redacted]` (messages do not escape inner quotes,
-/// so the span extends to the quote before the next ` for `/end of message).
-pub(crate) fn redact_after(msg: &str, markers: &[&str], quote: char) -> String {
-    let mut out = msg.to_string();
-    for marker in markers {
-        let Some(start) = out.find(marker).map(|i| i + marker.len()) else {
-            continue;
-        };
-        let rest = &out[start..];
-        let region_end = [" for key", " for column", " for function", " at row"]
-            .iter()
-            .filter_map(|stop| rest.rfind(stop))
-            .min()
-            .unwrap_or(rest.len());
-        if let Some(end) = rest[..region_end].rfind(quote) {
-            out.replace_range(start..start + end, "[redacted]");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_mysql_duplicate_entry_and_bad_values() {
-        assert_eq!(
-            redact_after(
-                "Duplicate entry 'bob's@x' for key 'PRIMARY'",
-                &["entry '", "value: '"],
-                '\''
-            ),
-            "Duplicate entry '[redacted]' for key 'PRIMARY'"
-        );
-        assert_eq!(
-            redact_after(
-                "Incorrect integer value: 'abc' for column `db`.`t`.`n` at row 1",
-                &["entry '", "value: '"],
-                '\''
-            ),
-            "Incorrect integer value: '[redacted]' for column `db`.`t`.`n` at row 1"
-        );
-        assert_eq!(
-            redact_after("Data too long for column 'c' at row 1", &["entry '"], '\''),
-            "Data too long for column 'c' at row 1"
-        );
-    }
-
-    #[test]
-    fn redacts_postgres_input_syntax() {
-        assert_eq!(
-            redact_after(
-                "invalid input syntax for type integer: \"12a\"",
-                &[": \""],
-                '"'
-            ),
-            "invalid input syntax for type integer: \"[redacted]\""
-        );
-    }
 
     #[test]
     fn schema_errors_are_definite() {

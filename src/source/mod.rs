@@ -5,7 +5,6 @@
 //! written in one Kafka transaction (design.md §5).
 
 pub mod binlog;
-pub mod mysql_conn;
 pub mod mysql_types;
 pub mod poll;
 
@@ -73,7 +72,10 @@ impl SourceError {
     /// True when reconnecting and retrying may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Mysql(e) => mysql_conn::is_transient(e),
+            // Unrecognised server states may pass: the source retries them.
+            SourceError::Mysql(e) => {
+                crate::mysql::classify(e) != crate::mysql::ErrorClass::Definite
+            }
             SourceError::Kafka(e) => e.is_transient(),
             SourceError::StreamEnded | SourceError::Checksum(_) => true,
             SourceError::Codec { .. }

@@ -34,7 +34,6 @@ use mysql_async::{Conn, Row as MyRow, Value as MyValue};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::mysql_conn::{self, quote};
 use super::mysql_types::{column_from_result, value_from_mysql};
 use super::SourceError;
 use crate::config::{parse_timezone, Delivery, KafkaConfig, PollMode, SourceConfig};
@@ -43,6 +42,7 @@ use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::kafka::offsets;
 use crate::kafka::producer::PipelineProducer;
 use crate::metrics::{now_ms, PipelineKind, SourceLag, METRICS};
+use crate::mysql::{self, quote};
 use crate::position::{PollOffset, Position};
 use crate::schema::TableSchema;
 
@@ -92,7 +92,7 @@ pub async fn run(
     // init_transactions aborts whatever our previous incarnation left open, so
     // the offsets read after both are final.
     let (pool, (), producer) = tokio::try_join!(
-        async { Ok::<_, SourceError>(mysql_conn::pool_settled(&endpoint).await?) },
+        async { Ok::<_, SourceError>(mysql::pool_settled(&endpoint).await?) },
         async {
             Ok::<_, SourceError>(offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?)
         },

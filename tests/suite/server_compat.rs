@@ -1,6 +1,6 @@
 //! Statements that differ between MariaDB and MySQL 8.4+/9.x.
 
-use sluice::source::mysql_conn;
+use sluice::mysql;
 
 use crate::both_flavors;
 use crate::support::*;
@@ -13,12 +13,12 @@ async fn binlog_status_reads_either_statement(flavor: MySqlFlavor) {
     let db = MySqlServer::new(flavor, "blstatus").await;
     db.exec("CREATE TABLE t (id INT PRIMARY KEY)").await;
     let mut conn = db.pool.get_conn().await.expect("conn");
-    let before = mysql_conn::binlog_status(&mut conn)
+    let before = mysql::binlog_status(&mut conn)
         .await
         .expect("binlog status")
         .expect("log_bin is on");
     db.exec("INSERT INTO t VALUES (1)").await;
-    let after = mysql_conn::binlog_status(&mut conn)
+    let after = mysql::binlog_status(&mut conn)
         .await
         .expect("binlog status")
         .expect("log_bin is on");

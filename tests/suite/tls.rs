@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use sluice::config::{DbEndpoint, Secret, SslMode, TlsKeys};
-use sluice::source::mysql_conn;
+use sluice::mysql;
 
 use crate::both_flavors;
 use crate::support::*;
@@ -89,7 +89,7 @@ fn endpoint(url: &str, user: Option<&str>, password: Option<&str>, t: &Tls<'_>) 
 
 /// (cipher of the session, `""` when plain; CURRENT_USER()).
 async fn session(ep: &DbEndpoint) -> Result<(String, String), mysql_async::Error> {
-    let mut c = mysql_conn::connect(ep).await?;
+    let mut c = mysql::connect(ep).await?;
     let cipher: Option<(String, String)> = c.query_first("SHOW STATUS LIKE 'Ssl_cipher'").await?;
     let user: Option<String> = c.query_first("SELECT CURRENT_USER()").await?;
     c.disconnect().await?;

@@ -10,7 +10,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::config::KafkaConfig;
-use crate::kafka::{client_config, KafkaError};
+use crate::kafka::{client, KafkaError};
 use crate::sink::decode::SinkMessage;
 
 /// A producer for one sink's dead-letter topic.
@@ -22,11 +22,7 @@ pub struct DeadLetters {
 impl DeadLetters {
     /// Creates the producer (idempotent, acks=all).
     pub fn new(kafka: &KafkaConfig, topic: &str) -> Result<DeadLetters, KafkaError> {
-        let producer = client_config(kafka)
-            .set("enable.idempotence", "true")
-            .set("message.max.bytes", "67108864")
-            .create()
-            .map_err(|e| KafkaError::client("creating dead-letter producer", e))?;
+        let producer = client::dead_letter_producer(kafka)?;
         Ok(DeadLetters {
             producer,
             topic: topic.to_string(),

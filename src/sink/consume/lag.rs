@@ -20,7 +20,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{KafkaConfig, SinkConfig};
-use crate::kafka::{client_config, KafkaError};
+use crate::kafka::{client, KafkaError};
 use crate::metrics::METRICS;
 
 /// How often the lag is measured.
@@ -35,11 +35,7 @@ pub struct LagMonitor {
 impl LagMonitor {
     /// Starts measuring the lag of `cfg`'s consumer group.
     pub fn start(cfg: &SinkConfig, kafka: &KafkaConfig) -> Result<LagMonitor, KafkaError> {
-        let consumer: BaseConsumer = client_config(kafka)
-            .set("group.id", cfg.group_id())
-            .set("enable.auto.commit", "false")
-            .create()
-            .map_err(|e| KafkaError::client("creating lag client", e))?;
+        let consumer = client::group_client(kafka, &cfg.group_id())?;
         let consumer = std::sync::Arc::new(consumer);
         let pipeline = cfg.name.clone();
         let topics = cfg.topics.clone();

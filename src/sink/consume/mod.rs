@@ -22,7 +22,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{KafkaConfig, SinkConfig};
-use crate::kafka::{client_config, KafkaError};
+use crate::kafka::{client, KafkaError};
 use crate::sink::decode::{keeps_records, SinkMessage};
 
 /// How long the committed-offsets lookup at an assignment may take.
@@ -131,42 +131,8 @@ impl SinkConsumer {
             rebalanced: rebalanced.clone(),
             pipeline: cfg.name.clone(),
         };
-        let mut base = client_config(kafka);
-        // Kafka Connect's worker defaults: a crashed member's partitions move
-        // after 10 s, not librdkafka's 45 s (a restarted sink waits that long).
-        for (k, v) in [
-            ("session.timeout.ms", "10000"),
-            ("heartbeat.interval.ms", "3000"),
-        ] {
-            if !kafka.properties.contains_key(k) {
-                base.set(k, v);
-            }
-        }
-        let consumer: StreamConsumer<SinkContext> = base
-            .set("group.id", cfg.group_id())
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
-            .set("topic.metadata.refresh.interval.ms", "10000")
-            // Bounded prefetch (librdkafka's defaults queue up to 64 MiB and
-            // 100k messages per partition): a few batches ahead is enough, and
-            // with one batch decoding while another is applied, this keeps
-            // peak RSS under 100 MB. The limits count fetched bytes, which
-            // for compressed topics (Sluice's sources write lz4) are a tenth
-            // of the JSON they hold, so one fetch is kept at 1 MiB.
-            .set("fetch.max.bytes", "2097152")
-            .set("max.partition.fetch.bytes", "1048576")
-            .set("queued.max.messages.kbytes", "2048")
-            .set("queued.min.messages", "40000")
-            // A partition whose queue is full is fetched again this soon, not
-            // after librdkafka's default 1 s (which stalls a sink that keeps
-            // up). With 10,000 queued messages and 20 ms, a sink writing
-            // 8,000-record batches waited for records about a quarter of
-            // the time (measured, 1M-row benchmark).
-            .set("fetch.queue.backoff.ms", "5")
-            .create_with_context(ctx)
-            .map_err(|e| KafkaError::client("creating consumer", e))?;
+        let consumer: StreamConsumer<SinkContext> =
+            client::sink_consumer(kafka, &cfg.group_id(), ctx)?;
         let topics: Vec<String> = match &cfg.topics_regex {
             Some(re) if re.starts_with('^') => vec![re.clone()],
             Some(re) => vec![format!("^{re}")],

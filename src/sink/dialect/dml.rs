@@ -303,7 +303,7 @@ impl Dialect {
     /// `CREATE TABLE IF NOT EXISTS sluice_sink_offsets (sink, topic, kafka_partition, next_offset)`.
     pub fn offsets_table_ddl(&self) -> String {
         let q = |s: &str| match self {
-            Dialect::MySql => format!("`{s}`"),
+            Dialect::MySql => crate::mysql::quote(s),
             Dialect::Postgres | Dialect::Sqlite => format!("\"{s}\""),
         };
         let [sink, topic, partition, next] = OFFSET_COLUMNS.map(q);

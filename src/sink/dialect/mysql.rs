@@ -1,8 +1,8 @@
 //! MySQL / MariaDB: identifier quoting, the type mapping, and literals.
 //!
-//! - Identifiers: backquoted, inner backquotes doubled; NUL, characters outside
-//!   the BMP (MySQL cannot store them in names) and names over 64 characters are
-//!   rejected rather than mangled.
+//! - Identifiers: backquoted, inner backquotes doubled (`crate::mysql::quote`);
+//!   NUL, characters outside the BMP (MySQL cannot store them in names) and
+//!   names over 64 characters are rejected rather than mangled.
 //! - Strings: single-quoted with backslash escapes for `\` `'` NUL `\n` `\r` and
 //!   `\x1a`. Backslash escapes are only special without `NO_BACKSLASH_ESCAPES`,
 //!   which the sink's session always removes from `sql_mode` (see `target`); the
@@ -50,7 +50,7 @@ pub(crate) fn quote_ident(name: &str) -> Result<String, SqlError> {
     if name.chars().any(|c| u32::from(c) > 0xFFFF) {
         return Err(bad("MySQL names cannot contain characters outside the BMP"));
     }
-    Ok(format!("`{}`", name.replace('`', "``")))
+    Ok(crate::mysql::quote(name))
 }
 
 /// The type a column of `ty` is stored as, i.e. what `describe_table` reads back.

@@ -85,10 +85,9 @@ pub(super) async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkEr
     // Credentials, TLS (`ssl_mode`), never a local socket instead of the URL's host.
     let infile = Arc::new(Mutex::new(None));
     let handler = infile_handler(Arc::clone(&infile));
-    let mut conn =
-        crate::source::mysql_conn::connect_with(ep, |b| b.local_infile_handler(Some(handler)))
-            .await
-            .map_err(fail)?;
+    let mut conn = crate::mysql::connect_with(ep, |b| b.local_infile_handler(Some(handler)))
+        .await
+        .map_err(fail)?;
     let (mode, database, max_packet): (String, Option<String>, u64) = conn
         .query_first("SELECT @@SESSION.sql_mode, DATABASE(), @@max_allowed_packet")
         .await
@@ -110,11 +109,11 @@ pub(super) async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkEr
             column: "sql_mode".into(),
             reason: e.0,
         })?;
-    for sql in [
-        set_mode.as_str(),
-        "SET time_zone = '+00:00'",
-        "SET NAMES utf8mb4",
-    ] {
+    // The sink's sql_mode, then the session every Sluice connection has (UTC, utf8mb4).
+    for sql in [set_mode.as_str()]
+        .into_iter()
+        .chain(crate::mysql::SESSION_INIT)
+    {
         conn.query_drop(sql).await.map_err(fail)?;
     }
     Ok(MySqlTarget {

@@ -51,12 +51,12 @@ use self::offset::BinlogOffset;
 use self::publish::{Batch, OffsetTarget};
 use self::server::{Flavor, ServerInfo};
 use self::stream::{GtidState, StreamConfig, Streamer};
-use super::mysql_conn::{self, quote};
 use super::SourceError;
 use crate::config::{parse_timezone, Delivery, KafkaConfig, SnapshotMode, SourceConfig};
 use crate::event::TableId;
 use crate::kafka::offsets;
 use crate::kafka::producer::{PipelineProducer, DEFAULT_TRANSACTION_TIMEOUT};
+use crate::mysql::{self, quote};
 
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
@@ -218,7 +218,7 @@ pub async fn run(
     // just before it commits.
     let ((pool, mut conn, info, charsets), (), producer, snapshot_producer) = tokio::try_join!(
         async {
-            let pool = mysql_conn::pool_settled(&endpoint).await?;
+            let pool = mysql::pool_settled(&endpoint).await?;
             let mut conn = pool.get_conn().await?;
             let info = server::server_info(&mut conn).await?;
             let problems = server::validate(&mut conn, &info).await?;

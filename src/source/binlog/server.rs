@@ -216,7 +216,7 @@ pub async fn binlog_status(
     conn: &mut Conn,
     info: &ServerInfo,
 ) -> Result<(BinlogPosition, String), mysql_async::Error> {
-    let Some(st) = crate::source::mysql_conn::binlog_status(conn).await? else {
+    let Some(st) = crate::mysql::binlog_status(conn).await? else {
         return Err(mysql_async::Error::Other(
             "the server reports no binlog status: is log_bin ON?".into(),
         ));

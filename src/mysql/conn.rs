@@ -1,32 +1,38 @@
-//! MySQL/MariaDB connections: options (credentials, TLS), session setup, the
-//! binlog status statement, error classes.
+//! Connecting to MySQL/MariaDB: options from an endpoint (URL, credentials,
+//! TLS), single connections, pools with Sluice's session setup, and the binlog
+//! status statement.
 //!
-//! **TLS** follows the endpoint's `ssl_mode` (see `config::tls`): `preferred`
-//! tries TLS and, only when the server does not offer it at all, connects in
-//! plain text (a certificate or handshake failure is not a reason to fall back);
-//! `required` does not check the certificate; `verify_ca` checks it against
-//! `ssl_ca`; `verify_identity` also checks that it names the URL's host. A
-//! client certificate (`ssl_cert` + `ssl_key`) is presented in every TLS mode.
+//! **Where a connection goes.** Always where the URL points: `prefer_socket`
+//! is turned off (unless the URL sets it), so a `127.0.0.1` URL never silently
+//! becomes a local socket with other credentials.
+//!
+//! **TLS** follows `ssl_mode` (see `tls.rs`). `preferred` first tries TLS and
+//! connects in plain text only when the server offers none: [`connect`] and
+//! [`connect_with`] retry once without TLS, [`pool_settled`] probes once and
+//! builds the pool that worked.
 //!
 //! **Auth.** `caching_sha2_password` (MySQL 8+'s default) works with and without
 //! TLS: over plain TCP the driver fetches the server's RSA public key to send the
 //! password on a cache miss.
-
-use std::path::PathBuf;
+//!
+//! **Sessions.** Pool connections run [`SESSION_INIT`] (UTC, utf8mb4). Single
+//! connections run nothing: the sink sets its own `sql_mode` first.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Pool, SslOpts};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool};
 
+use super::tls::{server_has_no_tls, ssl_opts};
 use crate::config::{DbEndpoint, SslMode};
 
-/// Session setup every source connection runs: UTC for TIMESTAMP values,
-/// utf8mb4 so text in any column charset arrives as UTF-8.
-const SESSION_INIT: [&str; 2] = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"];
+/// Session setup every Sluice connection runs: UTC for TIMESTAMP values,
+/// utf8mb4 so text in any column charset arrives as UTF-8. Pools run it on
+/// every new connection; the sink runs it after its own `sql_mode`.
+pub const SESSION_INIT: [&str; 2] = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"];
 
 /// Connection options for `endpoint`: its URL, credentials and TLS settings (for
-/// `preferred`: TLS; [`pool`] and [`connect`] fall back to plain text). The
+/// `preferred`: TLS; [`connect`] and [`pool_settled`] fall back to plain text). The
 /// connection goes where the URL points, never to a local socket instead.
-pub fn opts(endpoint: &DbEndpoint) -> Result<OptsBuilder, mysql_async::Error> {
+fn opts(endpoint: &DbEndpoint) -> Result<OptsBuilder, mysql_async::Error> {
     let opts = Opts::from_url(&endpoint.url)?;
     let mut b = OptsBuilder::from_opts(opts);
     if let Some(u) = &endpoint.user {
@@ -39,43 +45,6 @@ pub fn opts(endpoint: &DbEndpoint) -> Result<OptsBuilder, mysql_async::Error> {
         b = b.prefer_socket(false);
     }
     Ok(b.ssl_opts(ssl_opts(endpoint)))
-}
-
-/// mysql_async's TLS options for the endpoint's `ssl_mode`.
-fn ssl_opts(endpoint: &DbEndpoint) -> Option<SslOpts> {
-    let tls = &endpoint.tls;
-    if tls.mode == SslMode::Disabled {
-        return None;
-    }
-    let mut ssl = SslOpts::default();
-    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
-        ssl = ssl.with_client_identity(Some(ClientIdentity::new(
-            PathBuf::from(cert).into(),
-            PathBuf::from(key).into(),
-        )));
-    }
-    ssl = match (tls.mode, &tls.ca) {
-        (SslMode::VerifyCa | SslMode::VerifyIdentity, Some(ca)) => ssl
-            .with_root_certs(vec![PathBuf::from(ca).into()])
-            .with_disable_built_in_roots(true)
-            .with_danger_skip_domain_validation(tls.mode == SslMode::VerifyCa),
-        // validate() refuses a verify mode without a CA; check against nothing then.
-        (SslMode::VerifyCa | SslMode::VerifyIdentity, None) => {
-            ssl.with_disable_built_in_roots(true)
-        }
-        _ => ssl
-            .with_danger_accept_invalid_certs(true)
-            .with_danger_skip_domain_validation(true),
-    };
-    Some(ssl)
-}
-
-/// True when the server offers no TLS at all (what `preferred` falls back on).
-fn server_has_no_tls(e: &mysql_async::Error) -> bool {
-    matches!(
-        e,
-        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
-    )
 }
 
 /// Opens one connection to `endpoint`, applying `preferred`'s fallback.
@@ -98,18 +67,7 @@ pub async fn connect_with(
     }
 }
 
-/// Builds a source pool for `endpoint` (credentials, TLS, UTC + utf8mb4 sessions)
-/// without connecting. It cannot fall back, so `preferred` connects in plain text
-/// here; [`pool_settled`] tries TLS first and is the one to use.
-pub fn pool(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
-    let b = opts(endpoint)?.init(SESSION_INIT.to_vec());
-    if endpoint.tls.mode == SslMode::Preferred {
-        return Ok(Pool::new(b.ssl_opts(None)));
-    }
-    Ok(Pool::new(b))
-}
-
-/// Builds a source pool for `endpoint` (credentials, TLS, UTC + utf8mb4 sessions),
+/// Builds a pool for `endpoint` (credentials, TLS, [`SESSION_INIT`] sessions),
 /// connecting once to settle `preferred` (TLS, or plain when the server has none)
 /// and to fail early.
 pub async fn pool_settled(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
@@ -179,84 +137,11 @@ pub async fn binlog_status(conn: &mut Conn) -> Result<Option<BinlogStatus>, mysq
     }
 }
 
-/// Server error codes that retrying cannot fix.
-const DEFINITE_CODES: &[u16] = &[
-    1044, // access denied to database
-    1045, // access denied for user
-    1049, // unknown database
-    1054, // unknown column
-    1064, // syntax error
-    1142, // command denied
-    1146, // table doesn't exist
-    1227, // privilege needed
-    1236, // binlog purged / unknown position
-];
-
-/// True when the error is a lost connection or a server state that may pass.
-pub fn is_transient(e: &mysql_async::Error) -> bool {
-    match e {
-        mysql_async::Error::Server(s) => !DEFINITE_CODES.contains(&s.code),
-        mysql_async::Error::Url(_) => false,
-        mysql_async::Error::Io(io) => !is_tls_failure(io),
-        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => false,
-        mysql_async::Error::Driver(_) | mysql_async::Error::Other(_) => true,
-    }
-}
-
-/// A certificate or TLS protocol failure: retrying with the same settings cannot pass.
-fn is_tls_failure(e: &mysql_async::IoError) -> bool {
-    match e {
-        mysql_async::IoError::Tls(_) => true,
-        mysql_async::IoError::Io(io) => io
-            .get_ref()
-            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
-    }
-}
-
-/// Quotes a MySQL identifier with backticks.
-pub fn quote(ident: &str) -> String {
-    format!("`{}`", ident.replace('`', "``"))
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    fn tls_endpoint(mode: SslMode, ca: Option<&str>) -> DbEndpoint {
-        DbEndpoint::resolve("p", "mysql://root@127.0.0.1:3306/db", None, None, None)
-            .and_then(|e| {
-                e.with_tls(
-                    "p",
-                    crate::config::TlsKeys {
-                        mode: Some(mode),
-                        ca,
-                        cert: None,
-                        key: None,
-                    },
-                )
-            })
-            .expect("endpoint")
-    }
-
-    #[test]
-    fn ssl_modes_map_to_driver_options() {
-        assert!(ssl_opts(&tls_endpoint(SslMode::Disabled, None)).is_none());
-        for mode in [SslMode::Preferred, SslMode::Required] {
-            let o = ssl_opts(&tls_endpoint(mode, None)).expect("tls");
-            assert!(
-                o.accept_invalid_certs() && o.skip_domain_validation(),
-                "{mode}"
-            );
-        }
-        let o = ssl_opts(&tls_endpoint(SslMode::VerifyCa, Some("/ca.pem"))).expect("tls");
-        assert!(!o.accept_invalid_certs() && o.skip_domain_validation());
-        assert!(o.disable_built_in_roots() && o.root_certs().len() == 1);
-        let o = ssl_opts(&tls_endpoint(SslMode::VerifyIdentity, Some("/ca.pem"))).expect("tls");
-        assert!(!o.accept_invalid_certs() && !o.skip_domain_validation());
-        assert!(o.disable_built_in_roots() && o.root_certs().len() == 1);
-    }
 
     /// A fake server that offers no TLS: sends a protocol-10 handshake without
     /// CLIENT_SSL and answers whatever comes back with ERROR 1045 "plain login seen".
@@ -357,14 +242,12 @@ mod tests {
         let (port, server) = no_tls_server().await;
         match connect(&fake_endpoint(port, SslMode::Required)).await {
             Ok(_) => panic!("required accepted a server without TLS"),
-            Err(err) => assert!(server_has_no_tls(&err) && !is_transient(&err), "{err}"),
+            Err(err) => assert!(
+                server_has_no_tls(&err)
+                    && crate::mysql::classify(&err) == crate::mysql::ErrorClass::Definite,
+                "{err}"
+            ),
         }
         assert_eq!(server.await.expect("server"), 0, "no plain login");
-    }
-
-    #[test]
-    fn quotes_backticks() {
-        assert_eq!(quote("a`b"), "`a``b`");
-        assert_eq!(quote("\"; DROP TABLE x; --"), "`\"; DROP TABLE x; --`");
     }
 }
