@@ -1,6 +1,6 @@
 //! The daemon (`sluice run`): the supervisor ([`crate::app`]), the HTTP
 //! server ([`crate::http`]: metrics, health, the Connect REST API), systemd
-//! notification ([`notify`]) and signals, assembled.
+//! notification (`notify`) and signals, assembled.
 //!
 //! Start: the HTTP listener is bound before the pipelines start (a taken port
 //! fails fast) and served once the stored connectors are loaded. Reload:

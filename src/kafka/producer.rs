@@ -287,7 +287,7 @@ impl PipelineProducer {
     /// Deliveries are awaited before `commit_transaction` in both modes: the
     /// commit's internal flush otherwise polls in 100 ms steps while anything
     /// is in flight, which capped a source at ~10 transactions per second
-    /// (and [`settle_reports`] closes the last gap).
+    /// (and `settle_reports` closes the last gap).
     pub async fn commit(&mut self) -> Result<(), KafkaError> {
         let started = Instant::now();
         let result = match self.await_deliveries().await {

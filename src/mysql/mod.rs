@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `conn.rs` | connection options from a [`DbEndpoint`](crate::config::DbEndpoint), single connections ([`connect`], [`connect_with`]), pools with the [`SESSION_INIT`] statements ([`pool_settled`]), [`binlog_status`] |
 //! | `tls.rs` | `ssl_mode` → the driver's TLS options, and the one case in which `preferred` falls back to plain text |
-//! | `error.rs` | [`classify`] / [`is_transient`]: what a caller does with a driver error (reconnect and retry, or stop); [`message`]: the server's text with quoted row values redacted |
+//! | `error.rs` | [`classify`]: what a caller does with a driver error (reconnect and retry, stop, or its own default for unrecognised ones); [`message`]: the server's text with quoted row values redacted |
 //! | `quote.rs` | [`quote`]: backquoted identifiers |
 //!
 //! Everything here is driver-level: what a query *means* (binlog settings,

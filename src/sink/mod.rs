@@ -85,12 +85,12 @@ use target::Target;
 /// Runs one sink until `cancel` fires or a definite error occurs.
 ///
 /// Two stages overlap: this task collects batch N+1 from Kafka and decodes
-/// and maps it while an applier task ([`Stage`], spawned per batch and
+/// and maps it while an applier task (`apply::Stage`, spawned per batch and
 /// handed back when done) applies batch N. At most one batch is in flight,
 /// so memory stays bounded by two batches, and batch N+1 is only applied
 /// after batch N committed (per-partition order holds). The consumer learns
 /// a batch's offsets only after its commit. After a rebalance, or when the
-/// offsets compare-and-set refused the batch in flight, [`Stage::resync`]
+/// offsets compare-and-set refused the batch in flight, `Stage::resync`
 /// brings the consumer back in line with the target's stored offsets.
 pub async fn run(
     cfg: &SinkConfig,

@@ -1,16 +1,16 @@
 //! The apply stage: one batch at a time, in a task of its own that owns the
 //! target connection, so the sink's task decodes the next batch meanwhile.
 //!
-//! [`Stage`] is the applier, idle or applying; [`Stage::resync`] is the one
+//! `Stage` is the applier, idle or applying; `Stage::resync` is the one
 //! place where the consumer is brought back in line with the target after a
 //! rebalance or a refused compare-and-set (see `sink::run`). A batch is
-//! evolved ([`evolve`]: `auto_create`/`auto_evolve` DDL before the data
+//! evolved (`evolve`: `auto_create`/`auto_evolve` DDL before the data
 //! transaction), then its planned steps and its offsets are applied in one
-//! transaction ([`SinkState::apply_items`]). The plan made while decoding is
+//! transaction (`SinkState::apply_items`). The plan made while decoding is
 //! used as it is unless a record was dead-lettered since or the target's bulk
 //! steps changed; a refused `LOAD DATA` or binary COPY is re-planned once as
 //! `INSERT`s or text COPY. With `errors_tolerance = "all"`, a refused batch
-//! is bisected down to the records the target refuses ([`fallback`]), which
+//! is bisected down to the records the target refuses (`fallback`), which
 //! go to the dead-letter topic ([`dlq`]).
 
 pub mod dlq;
