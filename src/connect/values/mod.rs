@@ -395,5 +395,4 @@ pub(crate) fn read_value(
 }
 
 #[cfg(test)]
-#[path = "values_tests.rs"]
 mod tests;

@@ -64,7 +64,7 @@ fn text(bytes: Option<Vec<u8>>) -> String {
 
 #[test]
 fn seed_message_is_byte_for_byte_the_golden_file() {
-    let golden = include_str!("../../tests/golden/seed_users.json").trim_end();
+    let golden = include_str!("../../../tests/golden/seed_users.json").trim_end();
     let mut enc = Encoder::new(opts(Envelope::Flat));
     let out = enc
         .encode(&event(&seed_schema(), Op::Create, None, Some(seed_row())))

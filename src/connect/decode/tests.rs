@@ -5,9 +5,9 @@ use super::*;
 use crate::event::Value;
 use crate::schema::{Column, ColumnType};
 
-const ORDERS: &str = include_str!("../../tests/golden/plain_orders.json");
-const DBZ_VALUE: &str = include_str!("../../tests/golden/debezium_customers_update.value.json");
-const DBZ_KEY: &str = include_str!("../../tests/golden/debezium_customers.key.json");
+const ORDERS: &str = include_str!("../../../tests/golden/plain_orders.json");
+const DBZ_VALUE: &str = include_str!("../../../tests/golden/debezium_customers_update.value.json");
+const DBZ_KEY: &str = include_str!("../../../tests/golden/debezium_customers.key.json");
 
 fn value_only(json: &str) -> Result<Decoded, CodecError> {
     decode(None, Some(json.as_bytes()))

@@ -366,5 +366,4 @@ fn source_ts(raw: Option<&str>) -> Option<i64> {
 }
 
 #[cfg(test)]
-#[path = "decode_tests.rs"]
 mod tests;

@@ -376,5 +376,4 @@ fn head(schema: &ConnectSchema) -> String {
 }
 
 #[cfg(test)]
-#[path = "encode_tests.rs"]
 mod tests;
