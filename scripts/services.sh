@@ -20,7 +20,10 @@
 #             the test CA tls/ca.pem (CN localhost, SAN localhost/127.0.0.1/::1); a client
 #             certificate is in tls/client.pem (scripts/services/tls.sh)
 #   kafka     127.0.0.1:9092  Apache Kafka 4.x, KRaft combined broker+controller (node.id=1,
-#             controller on 127.0.0.1:9093), jars from Maven Central via scripts/kafka/pom.xml
+#             controller on 127.0.0.1:9093), jars from Maven Central via scripts/kafka/pom.xml;
+#             also SASL_SSL on 127.0.0.1:9094 (SCRAM-SHA-512, user sluice / sluice-test-secret,
+#             created at format time) and SSL with required client certificates on
+#             127.0.0.1:9095, both presenting tls/server.pem and trusting tls/ca.pem
 #   kcat      CLI from Debian, also used to probe the broker.
 #
 # `up` is idempotent and takes a few seconds when everything already runs: apt runs only
@@ -58,6 +61,10 @@ KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_LOGS="$KAFKA_DIR/logs"
 KAFKA_PID="$KAFKA_DIR/kafka.pid"
 KAFKA_BOOTSTRAP="127.0.0.1:9092"
+# TEST-ONLY credentials of the SASL_SSL listener (a contract: tests and acceptance runs use them).
+KAFKA_SCRAM_USER="sluice"
+KAFKA_SCRAM_PASSWORD="sluice-test-secret"
+KAFKA_KEYSTORE="$KAFKA_DIR/config/keystore.pem"
 
 MARIADB_CNF=/etc/mysql/mariadb.conf.d/60-sluice.cnf
 MARIADB_SOCK=/run/mysqld/mysqld.sock
@@ -453,11 +460,20 @@ kafka_server_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:9093
-listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
-advertised.listeners=PLAINTEXT://127.0.0.1:9092
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_SSL://127.0.0.1:9094,SSL://127.0.0.1:9095
+advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094,SSL://127.0.0.1:9095
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+# Secured listeners (TEST-ONLY): the test CA's server certificate; SASL_SSL with SCRAM-SHA-512,
+# SSL with required client certificates (mTLS).
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_KEYSTORE
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.ssl.ssl.client.auth=required
 log.dirs=$KAFKA_DATA
 metadata.log.dir=$KAFKA_DATA
 num.partitions=1
@@ -578,12 +594,15 @@ kafka_up() {
   kafka_fetch_jars
 
   local changed=0
+  # The broker's PEM keystore: the test server key (PKCS#8) and certificate in one file.
+  cat "$TLS_DIR/server-key.pem" "$TLS_DIR/server.pem" | write_if_changed "$KAFKA_KEYSTORE" && changed=1
   kafka_server_properties | write_if_changed "$KAFKA_CONF" && changed=1
   kafka_log4j_properties | write_if_changed "$KAFKA_LOG4J" && changed=1
 
   local pid=""
   pid="$(kafka_pid)" || pid=""
   if ((changed == 0)) && [[ -n "$pid" ]] && kafka_ok; then
+    kafka_ensure_scram_user
     echo "kafka:    up (already running) $KAFKA_BOOTSTRAP Kafka $KAFKA_VERSION KRaft node 1 (pid $pid)"
     return 0
   fi
@@ -607,12 +626,16 @@ kafka_up() {
     fi
     log "kafka: formatting $KAFKA_DATA (cluster id $cluster_id)"
     kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_CONF" --ignore-formatted \
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
       </dev/null >>"$KAFKA_LOGS/storage-tool.log" 2>&1 \
       || { tail -n 30 "$KAFKA_LOGS/storage-tool.log" >&2; die "kafka: storage format failed"; }
   fi
 
   port_open 9092 && die "kafka: 127.0.0.1:9092 is taken by another process that is not a healthy broker"
-  port_open 9093 && die "kafka: 127.0.0.1:9093 is taken by another process"
+  local port
+  for port in 9093 9094 9095; do
+    port_open "$port" && die "kafka: 127.0.0.1:$port is taken by another process"
+  done
 
   log "kafka: starting Kafka $KAFKA_VERSION (logs: $KAFKA_LOGS)"
   echo "=== $(date -Is) start" >>"$KAFKA_LOGS/kafka.out"
@@ -633,7 +656,25 @@ kafka_up() {
     fi
     sleep 1
   done
-  echo "kafka:    up $KAFKA_BOOTSTRAP Kafka $KAFKA_VERSION KRaft node 1 (controller 127.0.0.1:9093, pid $pid)"
+  kafka_ensure_scram_user
+  echo "kafka:    up $KAFKA_BOOTSTRAP Kafka $KAFKA_VERSION KRaft node 1 (controller 127.0.0.1:9093, SASL_SSL 127.0.0.1:9094, mTLS 127.0.0.1:9095, pid $pid)"
+}
+
+# The SCRAM user of the SASL_SSL listener: created at format time; a broker whose data was
+# formatted before the listener existed gets it here (once: it is stored in the metadata log).
+kafka_ensure_scram_user() {
+  local stamp="$KAFKA_DATA/.sluice-scram-$KAFKA_SCRAM_USER"
+  [[ -f "$stamp" ]] && return 0
+  if ! kafka_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_BOOTSTRAP" --describe \
+      --entity-type users --entity-name "$KAFKA_SCRAM_USER" </dev/null 2>>"$KAFKA_LOGS/config-command.log" \
+      | grep -q 'SCRAM-SHA-512'; then
+    log "kafka: adding SCRAM-SHA-512 user $KAFKA_SCRAM_USER"
+    kafka_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_BOOTSTRAP" --alter \
+      --add-config "SCRAM-SHA-512=[password=$KAFKA_SCRAM_PASSWORD]" \
+      --entity-type users --entity-name "$KAFKA_SCRAM_USER" </dev/null >>"$KAFKA_LOGS/config-command.log" 2>&1 \
+      || { tail -n 20 "$KAFKA_LOGS/config-command.log" >&2; die "kafka: adding the SCRAM user failed"; }
+  fi
+  touch "$stamp"
 }
 
 # The test broker's data is scratch: every test run leaves its uniquely named topics behind.

@@ -8,13 +8,13 @@
 
 pub mod connect_json;
 mod database;
+mod kafka;
 mod lenient;
 mod secret;
 mod sink;
 mod source;
 mod tls;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use figment::providers::{Env, Format, Toml};
@@ -22,6 +22,7 @@ use figment::Figment;
 use serde::Deserialize;
 
 pub use database::{DbEndpoint, DbKind};
+pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use secret::{redact_url, Secret};
 pub use sink::{ErrorsTolerance, InsertMode, PkMode, SinkConfig};
 pub use source::{
@@ -60,38 +61,19 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-}
-
-fn default_bootstrap() -> String {
-    "127.0.0.1:9092".into()
-}
-fn default_offsets_topic() -> String {
-    "sluice_offsets".into()
-}
-
-/// `[kafka]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// Broker list.
-    #[serde(default = "default_bootstrap", alias = "bootstrap.servers")]
-    pub bootstrap_servers: String,
-    /// Compacted topic holding source positions.
-    #[serde(default = "default_offsets_topic", alias = "offsets.storage.topic")]
-    pub offsets_topic: String,
-    /// Passed to librdkafka as is.
-    #[serde(default)]
-    pub properties: BTreeMap<String, Secret>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        KafkaConfig {
-            bootstrap_servers: default_bootstrap(),
-            offsets_topic: default_offsets_topic(),
-            properties: BTreeMap::new(),
-        }
-    }
+    /// A file holding a secret (other than a pipeline's `password_file`) could not be read.
+    #[error("{section}: key `{key}`: cannot read {path}: {source}")]
+    SecretFile {
+        /// `kafka`, `http`, or a pipeline name.
+        section: String,
+        /// The key naming the file.
+        key: &'static str,
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn default_listen() -> String {
@@ -180,6 +162,7 @@ impl Config {
                 });
             }
         }
+        errors.extend(self.kafka.validate().err());
         if self.kafka.bootstrap_servers.trim().is_empty() {
             errors.push(ConfigError::Invalid {
                 pipeline: "kafka".into(),

@@ -4,8 +4,8 @@
 //!
 //! **Common settings** (`base`), in every client: `bootstrap.servers`,
 //! `log_level = 4`, `reconnect.backoff.ms = 20`, then the user's
-//! `[kafka.properties]` as is (security: `security.protocol`, `sasl.*`,
-//! `ssl.*` go there). Properties set after the common ones (e.g. a consumer's
+//! `[kafka.properties]` as is, then the security keys of `[kafka]`
+//! (`security_protocol`, `sasl_*`, `ssl_*`; see `config::KafkaConfig`). Properties set after the common ones (e.g. a consumer's
 //! `group.id`, `isolation.level`) are the role's own and win over
 //! `[kafka.properties]`; *tuning defaults* (marked below) are set only when
 //! `[kafka.properties]` does not name them.
@@ -38,8 +38,9 @@ use crate::config::KafkaConfig;
 /// Largest message the producers write (and the broker must accept): 64 MiB.
 const MAX_MESSAGE_BYTES: &str = "67108864";
 
-/// Common config: bootstrap servers, logging, reconnect backoff, then `[kafka.properties]`.
-fn base(kafka: &KafkaConfig) -> ClientConfig {
+/// Common config: bootstrap servers, logging, reconnect backoff, then
+/// `[kafka.properties]`, then the security keys of `[kafka]` (which win).
+fn base(kafka: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &kafka.bootstrap_servers);
     cfg.set("log_level", "4");
@@ -55,7 +56,10 @@ fn base(kafka: &KafkaConfig) -> ClientConfig {
     for (k, v) in &kafka.properties {
         cfg.set(k, v.expose());
     }
-    cfg
+    for (k, v) in kafka.security_properties()? {
+        cfg.set(k, v.expose());
+    }
+    Ok(cfg)
 }
 
 /// Sets each `(key, value)` that `[kafka.properties]` does not name.
@@ -91,7 +95,7 @@ pub fn source_producer<C: ProducerContext>(
     transaction_timeout: Duration,
     context: C,
 ) -> Result<ThreadedProducer<C>, KafkaError> {
-    let mut cfg = base(kafka);
+    let mut cfg = base(kafka)?;
     cfg.set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random");
     let timeout_ms = transaction_timeout.as_millis().to_string();
@@ -120,7 +124,7 @@ pub fn source_producer<C: ProducerContext>(
 
 /// The producer of a sink's dead-letter topic: idempotent (acks=all), 64 MiB messages.
 pub fn dead_letter_producer(kafka: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
-    let mut cfg = base(kafka);
+    let mut cfg = base(kafka)?;
     cfg.set("enable.idempotence", "true")
         .set("message.max.bytes", MAX_MESSAGE_BYTES);
     create(&cfg, "creating dead-letter producer")
@@ -134,7 +138,7 @@ pub fn sink_consumer<C: ConsumerContext + 'static>(
     group_id: &str,
     context: C,
 ) -> Result<StreamConsumer<C>, KafkaError> {
-    let mut cfg = base(kafka);
+    let mut cfg = base(kafka)?;
     // Kafka Connect's worker defaults: a crashed member's partitions move
     // after 10 s, not librdkafka's 45 s (a restarted sink waits that long).
     set_defaults(
@@ -176,7 +180,7 @@ pub fn offsets_reader<C: ConsumerContext>(
     kafka: &KafkaConfig,
     context: C,
 ) -> Result<BaseConsumer<C>, KafkaError> {
-    let mut cfg = base(kafka);
+    let mut cfg = base(kafka)?;
     cfg.set("group.id", "sluice-offsets-reader")
         // Reading to the end is latency-bound: do not let the broker hold an
         // empty fetch for librdkafka's default 500 ms.
@@ -190,7 +194,7 @@ pub fn offsets_reader<C: ConsumerContext>(
 /// A `read_uncommitted` client for high watermarks: asked by a
 /// `read_committed` client, Kafka answers with the last stable offset.
 pub fn watermark_probe(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaError> {
-    let mut cfg = base(kafka);
+    let mut cfg = base(kafka)?;
     cfg.set("isolation.level", "read_uncommitted");
     create(&cfg, "creating offsets reader")
 }
@@ -198,7 +202,7 @@ pub fn watermark_probe(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaError> 
 /// A client of consumer group `group_id` that never subscribes (so it does
 /// not join the group): reads and commits the group's offsets.
 pub fn group_client(kafka: &KafkaConfig, group_id: &str) -> Result<BaseConsumer, KafkaError> {
-    let mut cfg = base(kafka);
+    let mut cfg = base(kafka)?;
     cfg.set("group.id", group_id)
         .set("enable.auto.commit", "false");
     create(&cfg, "creating group client")
@@ -206,12 +210,12 @@ pub fn group_client(kafka: &KafkaConfig, group_id: &str) -> Result<BaseConsumer,
 
 /// A client with the common settings only: metadata, watermarks, group lists.
 pub fn metadata_client(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaError> {
-    create(&base(kafka), "creating metadata client")
+    create(&base(kafka)?, "creating metadata client")
 }
 
 /// An admin client (topic creation).
 pub fn admin(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, KafkaError> {
-    create(&base(kafka), "creating admin client")
+    create(&base(kafka)?, "creating admin client")
 }
 
 #[cfg(test)]
@@ -228,10 +232,10 @@ mod tests {
         kafka
             .properties
             .insert("linger.ms".into(), Secret::new("50"));
-        let cfg = base(&kafka);
+        let cfg = base(&kafka).expect("base");
         assert_eq!(cfg.get("reconnect.backoff.ms"), Some("7"));
         assert_eq!(cfg.get("bootstrap.servers"), Some("127.0.0.1:9092"));
-        let mut cfg = base(&kafka);
+        let mut cfg = base(&kafka).expect("base");
         set_defaults(
             &mut cfg,
             &kafka,
@@ -240,7 +244,9 @@ mod tests {
         assert_eq!(cfg.get("linger.ms"), Some("50"));
         assert_eq!(cfg.get("batch.num.messages"), Some("9"));
         assert_eq!(
-            base(&KafkaConfig::default()).get("reconnect.backoff.ms"),
+            base(&KafkaConfig::default())
+                .expect("base")
+                .get("reconnect.backoff.ms"),
             Some("20")
         );
     }

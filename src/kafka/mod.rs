@@ -2,8 +2,9 @@
 //! source-offsets topic, and [`client`], the one place every Kafka client of
 //! Sluice (source, sink, CLI, `check`) is configured and created.
 //!
-//! Every client starts from the same settings: `bootstrap.servers` plus the
-//! user's `[kafka.properties]` passed to librdkafka as is. Producers use the
+//! Every client starts from the same settings: `bootstrap.servers`, the
+//! user's `[kafka.properties]` passed to librdkafka as is, then the security
+//! keys of `[kafka]` (TLS, SASL, mTLS, OIDC), which win. Producers use the
 //! `murmur2_random` partitioner so a key lands on the same partition as it
 //! would from a Java client (Kafka Connect, Debezium, ksqlDB).
 
@@ -41,6 +42,10 @@ pub enum KafkaError {
     /// Waiting for the broker took too long.
     #[error("kafka {0}: timed out")]
     Timeout(&'static str),
+    /// The `[kafka]` settings could not be turned into client properties
+    /// (a secret file that cannot be read).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 impl KafkaError {
@@ -62,7 +67,7 @@ impl KafkaError {
     /// True when retrying (after reconnecting) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            KafkaError::Fenced(_) | KafkaError::BadOffset { .. } => false,
+            KafkaError::Fenced(_) | KafkaError::BadOffset { .. } | KafkaError::Config(_) => false,
             KafkaError::Timeout(_) => true,
             KafkaError::Client { source, .. } => !matches!(
                 source.rdkafka_error_code(),
