@@ -43,6 +43,15 @@ impl From<crate::source::SourceError> for PipelineError {
     }
 }
 
+impl From<crate::kafka::KafkaError> for PipelineError {
+    fn from(e: crate::kafka::KafkaError) -> Self {
+        PipelineError {
+            transient: e.is_transient(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<crate::sink::SinkError> for PipelineError {
     fn from(e: crate::sink::SinkError) -> Self {
         PipelineError {
@@ -132,13 +141,22 @@ impl Pipeline {
         kafka: &crate::config::KafkaConfig,
         cancel: CancellationToken,
     ) -> Result<(), PipelineError> {
-        match self {
-            Pipeline::Source(c) => crate::source::run(c, kafka, cancel)
-                .await
-                .map_err(PipelineError::from),
-            Pipeline::Sink(c) => crate::sink::run(c, kafka, cancel)
-                .await
-                .map_err(PipelineError::from),
+        let pipeline = async {
+            match self {
+                Pipeline::Source(c) => crate::source::run(c, kafka, cancel)
+                    .await
+                    .map_err(PipelineError::from),
+                Pipeline::Sink(c) => crate::sink::run(c, kafka, cancel)
+                    .await
+                    .map_err(PipelineError::from),
+            }
+        };
+        // Brokers that refuse the credentials or the TLS settings make the
+        // pipeline's clients time out and retry without saying why: a probe
+        // beside it names the cause and stops it (definite).
+        tokio::select! {
+            result = pipeline => result,
+            refused = crate::kafka::client::refusal(kafka) => Err(PipelineError::from(refused)),
         }
     }
 }

@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use rdkafka::consumer::Consumer;
 
 use crate::config::{Config, DbKind, SourceConfig};
-use crate::kafka::{client, KafkaError};
+use crate::kafka::client;
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,14 +80,7 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
 async fn check_kafka(config: &Config) -> CheckLine {
     let kafka = config.kafka.clone();
     let servers = kafka.bootstrap_servers.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let consumer = client::metadata_client(&kafka)?;
-        consumer
-            .fetch_metadata(None, TIMEOUT)
-            .map(|md| md.brokers().len())
-            .map_err(|e| KafkaError::client("reading metadata", e))
-    })
-    .await;
+    let result = tokio::task::spawn_blocking(move || client::probe(&kafka, TIMEOUT)).await;
     match result {
         Ok(Ok(n)) => CheckLine::ok(format!("kafka: {servers} reachable ({n} broker(s))")),
         Ok(Err(e)) => CheckLine::fail(format!("kafka: cannot reach {servers}: {e}")),

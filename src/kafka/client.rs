@@ -29,7 +29,7 @@ use std::time::Duration;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::producer::{FutureProducer, ProducerContext, ThreadedProducer};
 
 use super::KafkaError;
@@ -211,6 +211,78 @@ pub fn group_client(kafka: &KafkaConfig, group_id: &str) -> Result<BaseConsumer,
 /// A client with the common settings only: metadata, watermarks, group lists.
 pub fn metadata_client(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaError> {
     create(&base(kafka)?, "creating metadata client")
+}
+
+/// Records the first authentication or TLS failure librdkafka reports.
+#[derive(Clone, Default)]
+struct Watch(std::sync::Arc<std::sync::Mutex<Option<(&'static str, String)>>>);
+
+impl ClientContext for Watch {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let what = match error.rdkafka_error_code() {
+            Some(Code::Authentication | Code::SaslAuthenticationFailed) => "SASL authentication",
+            Some(Code::SSL) => "TLS handshake",
+            _ => {
+                tracing::debug!(error = %error, reason, "kafka client error");
+                return;
+            }
+        };
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert_with(|| (what, reason.to_string()));
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Watch {}
+
+/// Asks the brokers for metadata: `Ok(brokers)`, [`KafkaError::Refused`]
+/// when they refuse this client (authentication or TLS, which no retry
+/// fixes), or the metadata error otherwise. Blocks up to `timeout`: call
+/// from a blocking thread.
+pub fn probe(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, KafkaError> {
+    let watch = Watch::default();
+    let consumer: BaseConsumer<Watch> =
+        create_with(&base(kafka)?, watch.clone(), "creating probe client")?;
+    let result = consumer.fetch_metadata(None, timeout);
+    let refused = |consumer: &BaseConsumer<Watch>| {
+        // Error events are delivered through the client's queue.
+        for _ in 0..3 {
+            let _ = consumer.poll(Duration::from_millis(10));
+        }
+        let slot = watch
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.clone().map(|(what, reason)| KafkaError::Refused {
+            bootstrap: kafka.bootstrap_servers.clone(),
+            what,
+            reason,
+        })
+    };
+    match result {
+        Ok(md) if md.brokers().is_empty() => {
+            Err(refused(&consumer).unwrap_or(KafkaError::Timeout("reading metadata")))
+        }
+        Ok(md) => Ok(md.brokers().len()),
+        Err(e) => {
+            Err(refused(&consumer).unwrap_or_else(|| KafkaError::client("reading metadata", e)))
+        }
+    }
+}
+
+/// Resolves only when the brokers refuse this configuration (authentication
+/// or TLS): run beside a pipeline so such a failure stops it at once with a
+/// clear error instead of timeouts and retries. Pends forever otherwise.
+pub async fn refusal(kafka: &KafkaConfig) -> KafkaError {
+    let kafka = kafka.clone();
+    let probe = tokio::task::spawn_blocking(move || probe(&kafka, Duration::from_secs(30)));
+    match probe.await {
+        Ok(Err(e @ KafkaError::Refused { .. })) => e,
+        _ => std::future::pending().await,
+    }
 }
 
 /// An admin client (topic creation).

@@ -42,6 +42,18 @@ pub enum KafkaError {
     /// Waiting for the broker took too long.
     #[error("kafka {0}: timed out")]
     Timeout(&'static str),
+    /// The brokers refused this client: authentication failed (wrong
+    /// credentials, an unknown mechanism) or TLS did (an untrusted or
+    /// mismatched certificate). Retrying with the same settings cannot pass.
+    #[error("kafka {bootstrap}: {what} failed: {reason}")]
+    Refused {
+        /// The bootstrap servers.
+        bootstrap: String,
+        /// `SASL authentication` or `TLS handshake`.
+        what: &'static str,
+        /// librdkafka's reason (never a secret).
+        reason: String,
+    },
     /// The `[kafka]` settings could not be turned into client properties
     /// (a secret file that cannot be read).
     #[error(transparent)]
@@ -67,7 +79,10 @@ impl KafkaError {
     /// True when retrying (after reconnecting) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            KafkaError::Fenced(_) | KafkaError::BadOffset { .. } | KafkaError::Config(_) => false,
+            KafkaError::Fenced(_)
+            | KafkaError::BadOffset { .. }
+            | KafkaError::Config(_)
+            | KafkaError::Refused { .. } => false,
             KafkaError::Timeout(_) => true,
             KafkaError::Client { source, .. } => !matches!(
                 source.rdkafka_error_code(),

@@ -8,6 +8,7 @@ mod binlog_types;
 mod cli;
 mod connect_compat;
 mod dashboard;
+mod kafka_security;
 pub mod metrics_scrape;
 mod offsets_cli;
 mod offsets_read;
