@@ -32,6 +32,8 @@ pub struct PipelineError {
     pub transient: bool,
     /// The message (never row values or secrets).
     pub message: String,
+    /// The brokers refused the pipeline's Kafka clients (authentication or TLS).
+    pub kafka_refused: bool,
 }
 
 impl From<crate::source::SourceError> for PipelineError {
@@ -39,6 +41,7 @@ impl From<crate::source::SourceError> for PipelineError {
         PipelineError {
             transient: e.is_transient(),
             message: e.to_string(),
+            kafka_refused: matches!(&e, crate::source::SourceError::Kafka(k) if k.is_refusal()),
         }
     }
 }
@@ -48,6 +51,7 @@ impl From<crate::kafka::KafkaError> for PipelineError {
         PipelineError {
             transient: e.is_transient(),
             message: e.to_string(),
+            kafka_refused: e.is_refusal(),
         }
     }
 }
@@ -57,6 +61,7 @@ impl From<crate::sink::SinkError> for PipelineError {
         PipelineError {
             transient: e.is_transient(),
             message: e.to_string(),
+            kafka_refused: matches!(&e, crate::sink::SinkError::Kafka(k) if k.is_refusal()),
         }
     }
 }
@@ -154,9 +159,27 @@ impl Pipeline {
         // Brokers that refuse the credentials or the TLS settings make the
         // pipeline's clients time out and retry without saying why: a probe
         // beside it names the cause and stops it (definite).
-        tokio::select! {
+        let result = tokio::select! {
             result = pipeline => result,
-            refused = crate::kafka::client::refusal(kafka) => Err(PipelineError::from(refused)),
+            refused = crate::kafka::client::refusal(kafka) => return Err(PipelineError::from(refused)),
+        };
+        match result {
+            // The pipeline's own error says only "Authentication failure";
+            // a probe brings librdkafka's reason (invalid credentials, the
+            // certificate that failed).
+            Err(e) if e.kafka_refused => {
+                let kafka = kafka.clone();
+                let probe = tokio::task::spawn_blocking(move || {
+                    crate::kafka::client::probe(&kafka, std::time::Duration::from_secs(10))
+                });
+                match probe.await {
+                    Ok(Err(refused @ crate::kafka::KafkaError::Refused { .. })) => {
+                        Err(PipelineError::from(refused))
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 
 use crate::config::{Config, DbKind, SourceConfig};
-use crate::kafka::client;
+use crate::kafka::{client, KafkaError};
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +83,7 @@ async fn check_kafka(config: &Config) -> CheckLine {
     let result = tokio::task::spawn_blocking(move || client::probe(&kafka, TIMEOUT)).await;
     match result {
         Ok(Ok(n)) => CheckLine::ok(format!("kafka: {servers} reachable ({n} broker(s))")),
+        Ok(Err(e @ KafkaError::Refused { .. })) => CheckLine::fail(e.to_string()),
         Ok(Err(e)) => CheckLine::fail(format!("kafka: cannot reach {servers}: {e}")),
         Err(e) => CheckLine::fail(format!("kafka: check failed: {e}")),
     }

@@ -218,6 +218,12 @@ pub fn metadata_client(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaError> 
 struct Watch(std::sync::Arc<std::sync::Mutex<Option<(&'static str, String)>>>);
 
 impl ClientContext for Watch {
+    /// The probe's findings go into its result; its librdkafka log lines
+    /// (one per failed attempt) would only repeat them.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(?level, fac, message = log_message, "kafka probe client");
+    }
+
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         use rdkafka::types::RDKafkaErrorCode as Code;
         let what = match error.rdkafka_error_code() {

@@ -76,6 +76,21 @@ impl KafkaError {
         }
     }
 
+    /// True when the brokers refused this client: authentication or TLS
+    /// failed (a [`KafkaError::Refused`], or a client error of that kind).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            KafkaError::Refused { .. } => true,
+            KafkaError::Client { source, .. } => matches!(
+                source.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::Authentication)
+                    | Some(RDKafkaErrorCode::SaslAuthenticationFailed)
+                    | Some(RDKafkaErrorCode::SSL)
+            ),
+            _ => false,
+        }
+    }
+
     /// True when retrying (after reconnecting) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -91,6 +106,8 @@ impl KafkaError {
                     | Some(RDKafkaErrorCode::TransactionalIdAuthorizationFailed)
                     | Some(RDKafkaErrorCode::GroupAuthorizationFailed)
                     | Some(RDKafkaErrorCode::SaslAuthenticationFailed)
+                    | Some(RDKafkaErrorCode::Authentication)
+                    | Some(RDKafkaErrorCode::SSL)
                     | Some(RDKafkaErrorCode::InvalidConfig)
                     | Some(RDKafkaErrorCode::MessageSizeTooLarge)
             ),
