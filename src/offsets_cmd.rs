@@ -398,10 +398,10 @@ async fn connect_target(s: &SinkConfig) -> Result<Target, OffsetsError> {
 
 /// The sink's topics: its list, or the existing topics its regex matches.
 async fn sink_topics(kafka: &KafkaConfig, s: &SinkConfig) -> Result<Vec<String>, OffsetsError> {
-    let Some(re) = &s.topics_regex else {
+    let Some(re) = s.topics_pattern() else {
         return Ok(s.topics.clone());
     };
-    let re = regex::Regex::new(&format!("^(?:{})$", re.trim_start_matches('^')))
+    let re = regex::Regex::new(&re)
         .map_err(|e| OffsetsError::Usage(format!("topics_regex: {e}")))?;
     let kafka = kafka.clone();
     let names = tokio::task::spawn_blocking(move || {

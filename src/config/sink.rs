@@ -242,6 +242,24 @@ impl SinkConfig {
             .unwrap_or_else(|| format!("connect-{}", self.name))
     }
 
+    /// `topics_regex` anchored so that it matches whole topic names (as Kafka
+    /// Connect's `topics.regex` does), in a form both Rust's regex and
+    /// librdkafka's subscription (POSIX extended) read the same way.
+    pub fn topics_pattern(&self) -> Option<String> {
+        self.topics_regex.as_ref().map(|re| format!("^({re})$"))
+    }
+
+    /// True when the sink consumes `topic`: named in `topics`, or matched
+    /// whole by `topics_regex`.
+    pub fn consumes(&self, topic: &str) -> bool {
+        if self.topics.iter().any(|t| t == topic) {
+            return true;
+        }
+        self.topics_pattern()
+            .and_then(|p| regex::Regex::new(&p).ok())
+            .is_some_and(|re| re.is_match(topic))
+    }
+
     /// `table_name_regex` anchored as Connect's `RegexRouter` applies it: the
     /// whole topic must match.
     pub fn table_rename_regex(&self) -> Option<Result<regex::Regex, regex::Error>> {
@@ -295,6 +313,14 @@ impl SinkConfig {
                     .map_err(|e| invalid("topics_regex", format!("not a valid regex: {e}")))?;
             }
             _ => {}
+        }
+        if let Some(dlq) = &self.dlq_topic {
+            if self.consumes(dlq) {
+                return Err(invalid(
+                    "dlq_topic",
+                    format!("\"{dlq}\" is among the topics this sink consumes: it would read back its own dead letters"),
+                ));
+            }
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1".into()));

@@ -41,8 +41,8 @@ impl LagMonitor {
         let topics = cfg.topics.clone();
         // librdkafka matches topics_regex itself; a pattern Rust's regex cannot
         // compile leaves the lag unmeasured rather than stopping the sink.
-        let pattern = cfg.topics_regex.as_ref().and_then(|re| {
-            let compiled = regex::Regex::new(&format!("^(?:{})$", re.trim_start_matches('^')));
+        let pattern = cfg.topics_pattern().and_then(|re| {
+            let compiled = regex::Regex::new(&re);
             if compiled.is_err() {
                 tracing::warn!(pipeline = %cfg.name, "topics_regex: consumer lag not measured");
             }

@@ -133,9 +133,10 @@ impl SinkConsumer {
         };
         let consumer: StreamConsumer<SinkContext> =
             client::sink_consumer(kafka, &cfg.group_id(), ctx)?;
-        let topics: Vec<String> = match &cfg.topics_regex {
-            Some(re) if re.starts_with('^') => vec![re.clone()],
-            Some(re) => vec![format!("^{re}")],
+        // A leading `^` makes librdkafka treat a subscription as a regex;
+        // `topics_pattern` anchors both ends (whole topic names only).
+        let topics: Vec<String> = match cfg.topics_pattern() {
+            Some(pattern) => vec![pattern],
             None => cfg.topics.clone(),
         };
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
