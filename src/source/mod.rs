@@ -1,8 +1,21 @@
 //! Sources: read MySQL/MariaDB changes and publish them to Kafka.
 //!
-//! `kind = "poll"` ([`poll`]) queries tables the way the Kafka Connect JDBC
-//! source does. Each batch of messages and the source position after it are
-//! written in one Kafka transaction (design.md §5).
+//! Two kinds, one output path:
+//! - `kind = "binlog"` ([`binlog`]) tails the binlog (snapshot first, then
+//!   streaming), one handler per event kind;
+//! - `kind = "poll"` ([`poll`]) queries tables the way the Kafka Connect JDBC
+//!   source does.
+//!
+//! Both turn rows into [`ChangeEvent`](crate::event::ChangeEvent)s, and both
+//! hand them to the same two steps: [`emit`] encodes each event into a Kafka
+//! record on its table's topic (and counts it in the rows-read metric), and
+//! [`publish`] writes each batch of records and the source position after it
+//! in one Kafka transaction (design.md §5), in a task that commits batch N
+//! while the source reads batch N+1.
+//!
+//! Errors: one [`SourceError`], each variant documenting its class;
+//! [`SourceError::is_transient`] is the one place that decides whether the
+//! supervisor restarts the source (transient) or stops it (definite).
 
 pub mod binlog;
 pub mod emit;

@@ -1,4 +1,6 @@
-//! A binlog table map as a Sluice schema, and its rows as Sluice values.
+//! A binlog table map as a Sluice schema, and how each column of its rows
+//! decodes (the decoding itself is in [`super::value`], character sets in
+//! [`super::charset`]).
 //!
 //! With `binlog_row_metadata = FULL` every TABLE_MAP event describes the table
 //! *as it was when the rows after it were written*: column names, types with
