@@ -401,8 +401,8 @@ async fn sink_topics(kafka: &KafkaConfig, s: &SinkConfig) -> Result<Vec<String>,
     let Some(re) = s.topics_pattern() else {
         return Ok(s.topics.clone());
     };
-    let re = regex::Regex::new(&re)
-        .map_err(|e| OffsetsError::Usage(format!("topics_regex: {e}")))?;
+    let re =
+        regex::Regex::new(&re).map_err(|e| OffsetsError::Usage(format!("topics_regex: {e}")))?;
     let kafka = kafka.clone();
     let names = tokio::task::spawn_blocking(move || {
         let consumer = client::metadata_client(&kafka)?;

@@ -17,12 +17,13 @@
 //! and nothing skipped (for `timestamp` mode, rows sharing the last timestamp
 //! that were not yet committed are the mode's known blind spot, as in Connect).
 //!
-//! Reading and publishing overlap: a [`publish`] task owns the producer and
-//! sends and commits batch N while the poller reads and encodes batch N+1
-//! (at most these two batches exist). A table's offset counts as committed only
-//! once its batch's transaction has committed.
-
-mod publish;
+//! Reading and publishing overlap: the shared [publisher](super::publish)
+//! task owns the producer and sends and commits batch N while the poller
+//! reads and encodes batch N+1. The channel holds one batch and the poller
+//! waits for the previous batch's outcome before sending the next, so at
+//! most these two batches exist. A table's offset counts as committed only
+//! once its batch's transaction has committed (reported on the batch's
+//! `done` channel, with the messages' buffers, which go back to the encoder).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,10 +35,11 @@ use mysql_async::{Conn, Row as MyRow, Value as MyValue};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::emit::{Buffers, Emitter};
 use super::mysql_types::{column_from_result, value_from_mysql};
+use super::publish::{Batch, Checkpoint, Outcome, Publisher, SourceOffset};
 use super::SourceError;
-use crate::config::{parse_timezone, Delivery, KafkaConfig, PollMode, SourceConfig};
-use crate::connect::{EncodeOptions, Encoded, Encoder};
+use crate::config::{parse_timezone, ConfigError, Delivery, KafkaConfig, PollMode, SourceConfig};
 use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::kafka::offsets;
 use crate::kafka::producer::PipelineProducer;
@@ -58,9 +60,14 @@ struct Poller<'a> {
     mode: PollMode,
     database: String,
     tz_offset: i32,
-    /// Batches to the [`publish`] task.
-    batches: mpsc::Sender<publish::Batch>,
-    encoder: Encoder,
+    /// Batches to the publisher task.
+    batches: mpsc::Sender<Batch<PollOffset>>,
+    emitter: Emitter,
+}
+
+impl SourceOffset for PollOffset {
+    /// The poll source keeps no position metrics.
+    fn committed(_: &str, _: Option<&Self>, _: u64) {}
 }
 
 /// Runs the poll source until cancelled.
@@ -69,20 +76,20 @@ pub async fn run(
     kafka: &KafkaConfig,
     cancel: CancellationToken,
 ) -> Result<(), SourceError> {
-    let endpoint = cfg
-        .endpoint()
-        .map_err(|e| SourceError::Setup(e.to_string()))?;
-    let database = endpoint.database().ok_or_else(|| {
-        SourceError::Setup(format!(
-            "source \"{}\": the url names no database",
-            cfg.name
-        ))
-    })?;
+    let invalid = |key: &str, reason: String| ConfigError::Invalid {
+        pipeline: cfg.name.clone(),
+        key: key.into(),
+        reason,
+    };
+    let endpoint = cfg.endpoint()?;
+    let database = endpoint
+        .database()
+        .ok_or_else(|| invalid("url", "names no database".into()))?;
     let mode = cfg
         .mode
-        .ok_or_else(|| SourceError::Setup(format!("source \"{}\": mode is not set", cfg.name)))?;
+        .ok_or_else(|| invalid("mode", "is not set".into()))?;
     let tz_offset = match &cfg.db_timezone {
-        Some(tz) => parse_timezone(tz).map_err(SourceError::Setup)?,
+        Some(tz) => parse_timezone(tz).map_err(|reason| invalid("db_timezone", reason))?,
         None => 0,
     };
     let txn_id =
@@ -104,9 +111,9 @@ pub async fn run(
     for (table, json) in stored {
         let offset: PollOffset =
             serde_json::from_value(json.clone()).map_err(|e| SourceError::Offset {
-                table: table.clone(),
+                partition: table.clone(),
                 offset: json.to_string(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         state.insert(
             table,
@@ -121,21 +128,14 @@ pub async fn run(
     // Lag = time since the start of the last poll that read every table to its end.
     let lag = SourceLag::start(&cfg.name);
 
-    let (batches, rx) = mpsc::channel(1);
-    let publisher = tokio::spawn(publish::run(producer, rx, kafka.offsets_topic.clone()));
+    let publisher = Publisher::spawn(producer, 1, kafka.offsets_topic.clone(), cfg.name.clone());
     let mut poller = Poller {
         cfg,
         mode,
         database: database.clone(),
         tz_offset,
-        batches,
-        encoder: Encoder::new(EncodeOptions {
-            envelope: cfg.envelope,
-            decimal_handling: cfg.decimal_handling,
-            time_precision: cfg.time_precision,
-            connector: "mysql".into(),
-            server_name: cfg.name.clone(),
-        }),
+        batches: publisher.sender().clone(),
+        emitter: Emitter::new(Arc::new(cfg.clone()), cfg.name.clone(), Buffers::Recycle),
     };
     let result = async {
         while !cancel.is_cancelled() {
@@ -165,9 +165,7 @@ pub async fn run(
     // Closing the channel ends the publisher (aborting an open transaction);
     // wait for it so no transaction of this run outlives it.
     drop(poller);
-    let published = publisher
-        .await
-        .map_err(|e| SourceError::Setup(format!("publisher task failed: {e}")));
+    let published = publisher.finish().await;
     drop(conn);
     pool.disconnect().await.ok();
     result.and(published)
@@ -337,7 +335,6 @@ impl Poller<'_> {
         };
         let (sql, params) = self.query(table, &st.offset, now_bound, ts_is_datetime);
         let table_id = TableId::new(self.database.clone(), table);
-        let topic: Arc<str> = self.cfg.topic_for(&self.database, table).into();
         let offset_key: Arc<str> =
             offsets::record_key(&self.cfg.name, &format!("{}.{table}", self.database)).into();
         let batch_max = usize::try_from(self.cfg.batch_max_rows).unwrap_or(usize::MAX);
@@ -363,18 +360,21 @@ impl Poller<'_> {
             .filter_map(|c| schema.column_index(c))
             .collect();
         if self.mode.uses_incrementing() && inc_idx.is_none() {
-            return Err(SourceError::Setup(format!(
-                "table {table_id}: incrementing column `{}` not found",
-                self.cfg.incrementing_column.as_deref().unwrap_or("")
-            )));
+            return Err(SourceError::ColumnNotFound {
+                table: table_id,
+                role: "incrementing",
+                columns: self.cfg.incrementing_column.iter().cloned().collect(),
+            });
         }
         if self.mode.uses_timestamp() && ts_idx.len() != self.cfg.timestamp_columns.len() {
-            return Err(SourceError::Setup(format!(
-                "table {table_id}: timestamp column(s) {:?} not found",
-                self.cfg.timestamp_columns
-            )));
+            return Err(SourceError::ColumnNotFound {
+                table: table_id,
+                role: "timestamp",
+                columns: self.cfg.timestamp_columns.clone(),
+            });
         }
 
+        self.emitter.prepare(&table_id, Op::Read);
         let reader = RowReader {
             table_id,
             schema,
@@ -382,51 +382,39 @@ impl Poller<'_> {
             inc_idx,
             ts_idx,
             tz_offset: self.tz_offset,
-            rows_read: METRICS.source_rows_read.with_label_values(&[
-                &self.cfg.name,
-                table,
-                Op::Read.label(),
-            ]),
         };
         let mut offset = st.offset.clone();
         // The batch being published: its offset, and where its outcome comes.
-        let mut in_flight: Option<(PollOffset, oneshot::Receiver<publish::Outcome>)> = None;
+        let mut in_flight: Option<(PollOffset, oneshot::Receiver<Outcome>)> = None;
         loop {
             // Read and encode this batch while the previous one is published.
             let batch = fill(
                 &mut stream,
                 &reader,
-                &mut self.encoder,
+                &mut self.emitter,
                 &mut offset,
                 batch_max,
             )
             .await;
             if let Some((committed, done)) = in_flight.take() {
-                let spent = done.await.map_err(|_| publisher_gone())??;
+                let spent = done.await.map_err(|_| SourceError::PublisherGone)??;
                 st.offset = committed;
-                self.encoder.recycle(spent);
+                self.emitter.recycle(spent);
             }
-            let batch = batch?;
-            if batch.is_empty() || cancel.is_cancelled() {
+            let mut batch = batch?;
+            if batch.messages.is_empty() || cancel.is_cancelled() {
                 return Ok(());
             }
-            let record = match self.mode {
-                PollMode::Bulk => None,
-                _ => Some((
-                    offset_key.clone(),
-                    serde_json::to_vec(&offset).map_err(|e| SourceError::Setup(e.to_string()))?,
-                )),
-            };
+            batch.offset = (self.mode != PollMode::Bulk).then(|| Checkpoint {
+                key: Arc::clone(&offset_key),
+                offset: offset.clone(),
+            });
             let (tx, rx) = oneshot::channel();
+            batch.done = Some(tx);
             self.batches
-                .send(publish::Batch {
-                    topic: topic.clone(),
-                    messages: batch,
-                    offset: record,
-                    done: tx,
-                })
+                .send(batch)
                 .await
-                .map_err(|_| publisher_gone())?;
+                .map_err(|_| SourceError::PublisherGone)?;
             in_flight = Some((offset.clone(), rx));
         }
     }
@@ -440,7 +428,6 @@ struct RowReader {
     inc_idx: Option<usize>,
     ts_idx: Vec<usize>,
     tz_offset: i32,
-    rows_read: prometheus::IntCounter,
 }
 
 impl RowReader {
@@ -462,10 +449,10 @@ impl RowReader {
         }
         if let Some(i) = self.inc_idx {
             offset.incrementing = Some(incrementing_value(&values[i]).ok_or_else(|| {
-                SourceError::Setup(format!(
-                    "table {}: incrementing column `{}` holds a non-integer or NULL value",
-                    self.table_id, schema.columns[i].name
-                ))
+                SourceError::IncrementingValue {
+                    table: self.table_id.clone(),
+                    column: schema.columns[i].name.clone(),
+                }
             })?);
         }
         if let Some(micros) = self.ts_idx.iter().find_map(|&i| match values[i] {
@@ -490,31 +477,27 @@ impl RowReader {
 async fn fill<S>(
     stream: &mut S,
     reader: &RowReader,
-    encoder: &mut Encoder,
+    emitter: &mut Emitter,
     offset: &mut PollOffset,
     max: usize,
-) -> Result<Vec<Encoded>, SourceError>
+) -> Result<Batch<PollOffset>, SourceError>
 where
     S: futures::Stream<Item = Result<MyRow, mysql_async::Error>> + Unpin,
 {
-    let mut out = Vec::with_capacity(max.min(10_000));
-    while out.len() < max {
+    let mut batch = Batch {
+        messages: Vec::with_capacity(max.min(10_000)),
+        ..Batch::default()
+    };
+    let mut rows = 0;
+    while rows < max {
         let Some(row) = stream.next().await else {
             break;
         };
         let event = reader.event(row?.unwrap(), offset)?;
-        out.push(encoder.encode(&event).map_err(|e| SourceError::Codec {
-            table: reader.table_id.to_string(),
-            source: e,
-        })?);
-        reader.rows_read.inc();
+        emitter.emit(&event, &mut batch)?;
+        rows += 1;
     }
-    Ok(out)
-}
-
-/// The publisher ended without reporting a batch's outcome (it panicked).
-fn publisher_gone() -> SourceError {
-    SourceError::Setup("the publisher task ended unexpectedly".into())
+    Ok(batch)
 }
 
 fn incrementing_value(v: &Value) -> Option<i64> {

@@ -16,7 +16,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::METRICS;
 use crate::position::BinlogPosition;
+use crate::source::publish::SourceOffset;
 
 /// A binlog source's committed position.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +48,27 @@ impl BinlogOffset {
     /// The file/pos coordinate.
     pub fn position(&self) -> BinlogPosition {
         BinlogPosition::new(self.file.clone(), self.pos)
+    }
+}
+
+impl SourceOffset for BinlogOffset {
+    /// Sets the binlog file/position gauges and counts the transactions.
+    fn committed(pipeline: &str, offset: Option<&Self>, transactions: u64) {
+        if let Some(o) = offset {
+            let pos = o.position();
+            METRICS
+                .source_binlog_file_number
+                .with_label_values(&[pipeline])
+                .set(i64::try_from(pos.file_seq().unwrap_or(0)).unwrap_or(i64::MAX));
+            METRICS
+                .source_binlog_position_bytes
+                .with_label_values(&[pipeline])
+                .set(i64::try_from(pos.pos).unwrap_or(i64::MAX));
+        }
+        METRICS
+            .source_transactions
+            .with_label_values(&[pipeline])
+            .inc_by(transactions);
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use super::table::Charsets;
+use super::charset::Charsets;
 use crate::position::BinlogPosition;
 
 /// MariaDB or MySQL: they differ in GTIDs, status statements and snapshot locking.

@@ -34,18 +34,17 @@ use mysql_async::{Conn, Row as MyRow, Value as MyValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::emit::Emitter;
+use super::capture::Capture;
 use super::offset::BinlogOffset;
-use super::publish::Batch;
 use super::server::{binlog_status, Flavor, ServerInfo};
-use super::Capture;
-use crate::connect::SourceInfo;
 use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
 use crate::mysql::quote;
 use crate::position::{BinlogCoord, BinlogPosition, Position};
+use crate::source::emit::Emitter;
 use crate::source::mysql_types::value_from_mysql;
 use crate::source::poll::build_schema;
+use crate::source::publish::Batch;
 use crate::source::SourceError;
 
 /// Snapshot settings.
@@ -83,13 +82,15 @@ async fn begin(
             let (Some(file), Some(pos)) =
                 (get("binlog_snapshot_file"), get("binlog_snapshot_position"))
             else {
-                return Err(SourceError::Setup(
-                    "the server reports no binlog_snapshot_file/position: is log_bin ON?".into(),
-                ));
+                return Err(SourceError::NoBinlog {
+                    what: "binlog_snapshot_file/position",
+                });
             };
-            let pos: u64 = pos
-                .parse()
-                .map_err(|_| SourceError::Setup(format!("binlog_snapshot_position \"{pos}\"")))?;
+            let pos: u64 = pos.parse().map_err(|source| SourceError::ServerStatus {
+                name: "binlog_snapshot_position",
+                value: pos.clone(),
+                source,
+            })?;
             let gtids: Option<String> = conn
                 .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
                 .await?
@@ -122,7 +123,7 @@ pub async fn run(
     info: &ServerInfo,
     job: &SnapshotJob<'_>,
     emitter: &mut Emitter,
-    tx: &mpsc::Sender<Batch>,
+    tx: &mpsc::Sender<Batch<BinlogOffset>>,
     cancel: &CancellationToken,
 ) -> Result<Option<BinlogOffset>, SourceError> {
     let (at, gtids) = begin(conn, info).await?;
@@ -181,7 +182,7 @@ async fn read_table(
     info: &ServerInfo,
     job: &SnapshotJob<'_>,
     emitter: &mut Emitter,
-    tx: &mpsc::Sender<Batch>,
+    tx: &mpsc::Sender<Batch<BinlogOffset>>,
     cancel: &CancellationToken,
 ) -> Result<bool, SourceError> {
     let pk = primary_key(conn, table).await?;
@@ -224,13 +225,6 @@ async fn read_table(
         let is_dt = crate::source::mysql_types::datetime_columns(&columns);
         let mut batch = Batch::default();
         let mut n = 0usize;
-        let info_template = emitter.wants_source_info().then(|| SourceInfo {
-            snapshot: Some("true".into()),
-            server_id: i64::from(info.server_id),
-            file: at.file.clone(),
-            pos: i64::try_from(at.pos).unwrap_or(i64::MAX),
-            ..SourceInfo::default()
-        });
         while let Some(row) = stream.next().await {
             let raw = row?.unwrap();
             if !pk.is_empty() {
@@ -260,7 +254,7 @@ async fn read_table(
                 }),
                 ts_ms: chrono::Utc::now().timestamp_millis(),
             };
-            emitter.emit(&ev, info_template.as_ref(), &mut batch)?;
+            emitter.emit(&ev, &mut batch)?;
             rows_metric.inc();
             n += 1;
             if pk.is_empty() && n.is_multiple_of(job.chunk_rows) {

@@ -1,0 +1,413 @@
+//! The reading half of a binlog source: events → change events → batches.
+//!
+//! Ordering: events are handled strictly in binlog order, and batches reach
+//! the publisher in that order, so every table's changes keep commit order.
+//!
+//! Transactions: a source transaction starts at a GTID event (or `BEGIN`) and
+//! ends at its XID event, a `COMMIT` query, or — for DDL — with its single
+//! query. Only at an end does the position advance (MariaDB 11.4+ writes
+//! `end_log_pos 0` inside transactions). A batch closes after a transaction
+//! end when `max_batch_rows` is reached or no further event is waiting, so
+//! an idle-ish source commits each transaction at once and a busy one groups
+//! many. A transaction with more than `max_transaction_rows` rows is split:
+//! the batch is sent with the position of the transaction's start and the
+//! count of its rows already published (see [`super::offset`]).
+//!
+//! Schemas come from each TABLE_MAP event ([`super::table`]), so DDL needs no
+//! handling beyond counting it. Each event kind has its own handler
+//! ([`events`]); event checksums are verified, and decoding runs under
+//! `catch_unwind` so a malformed event is an error, not a crash.
+
+mod events;
+
+pub use self::events::DecodeError;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use mysql_async::binlog::events::{Event, TableMapEvent};
+use mysql_async::BinlogStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::charset::Charsets;
+use super::gtid::{MariaGtidList, MysqlGtidSet};
+use super::offset::BinlogOffset;
+use super::table::BinlogTable;
+use super::Capture;
+use crate::event::TableId;
+use crate::metrics::{SourceLag, METRICS};
+use crate::position::BinlogPosition;
+use crate::schema::TableSchema;
+use crate::source::emit::Emitter;
+use crate::source::publish::{Batch, Checkpoint};
+use crate::source::SourceError;
+
+const HEARTBEAT: u8 = 27;
+
+/// Longest a change ready to publish waits for more source transactions to
+/// share its Kafka transaction.
+const MAX_BATCH_WAIT: Duration = Duration::from_millis(20);
+
+/// The GTID state being tracked.
+#[derive(Debug, Clone)]
+pub enum GtidState {
+    /// No GTIDs (MySQL with gtid_mode OFF).
+    None,
+    /// MariaDB.
+    Maria(MariaGtidList),
+    /// MySQL.
+    MySql(MysqlGtidSet),
+}
+
+impl std::fmt::Display for GtidState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GtidState::None => Ok(()),
+            GtidState::Maria(l) => write!(f, "{l}"),
+            GtidState::MySql(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+enum TxnGtid {
+    Maria(super::gtid::MariaGtid),
+    MySql(String, u64),
+}
+
+struct Txn {
+    start: BinlogPosition,
+    gtids_before: String,
+    gtid: Option<TxnGtid>,
+    gtid_text: Option<String>,
+    /// Captured rows seen in this transaction (including skipped ones).
+    rows: u64,
+    /// Rows of it in the current batch.
+    rows_in_batch: u64,
+    /// A statement outside BEGIN/COMMIT (DDL) is the whole transaction.
+    standalone: bool,
+    /// BEGIN seen (MySQL writes GTID, BEGIN, ..., XID; a GTID followed by
+    /// anything but BEGIN is a single-statement transaction).
+    began: bool,
+}
+
+/// Streaming settings.
+pub struct StreamConfig {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Rows per batch when transactions are grouped.
+    pub max_batch_rows: usize,
+    /// Split threshold for one transaction.
+    pub max_transaction_rows: u64,
+    /// Idle flush / heartbeat period.
+    pub tick: Duration,
+    /// Heartbeat topic when heartbeat messages are on.
+    pub heartbeat_topic: Option<Arc<str>>,
+    /// Logical server name for heartbeat keys.
+    pub server_name: String,
+    /// db_timezone offset for DATETIME.
+    pub tz_offset: i32,
+    /// This source's record key in the offsets topic.
+    pub offset_key: Arc<str>,
+}
+
+/// Reads one binlog connection until cancelled or an error.
+pub struct Streamer<'a> {
+    cfg: &'a StreamConfig,
+    capture: &'a Capture,
+    charsets: &'a Charsets,
+    emitter: &'a mut Emitter,
+    tables: HashMap<u64, (TableMapEvent<'static>, Option<Arc<BinlogTable>>)>,
+    schemas: HashMap<TableId, Arc<TableSchema>>,
+    file: String,
+    next_pos: u64,
+    gtids: GtidState,
+    txn: Option<Txn>,
+    skip_rows: u64,
+    batch: Batch<BinlogOffset>,
+    server_id: u32,
+    last_event_ts: u32,
+    last_sent: Option<Checkpoint<BinlogOffset>>,
+    /// Inside a MySQL TRANSACTION_PAYLOAD (compressed transaction): its
+    /// events carry no checksum and end position 0.
+    in_payload: bool,
+    /// When a batch was last handed to the publisher.
+    last_flush: Instant,
+    /// When the batch being filled got its first row.
+    batch_started: Option<Instant>,
+    /// When a heartbeat message was last written.
+    last_heartbeat: Instant,
+    /// The source-lag gauge.
+    lag: SourceLag,
+}
+
+/// What the read loop does after an event.
+enum After {
+    /// Read the next event.
+    Read,
+    /// Handle this event, read ahead while grouping, next.
+    Lookahead(Option<Result<Event, mysql_async::Error>>),
+    /// The publisher is gone: stop.
+    Closed,
+}
+
+impl<'a> Streamer<'a> {
+    /// A streamer resuming at `from` (GTID state parsed for `gtids`).
+    pub fn new(
+        cfg: &'a StreamConfig,
+        capture: &'a Capture,
+        charsets: &'a Charsets,
+        emitter: &'a mut Emitter,
+        from: &BinlogOffset,
+        gtids: GtidState,
+    ) -> Self {
+        Streamer {
+            cfg,
+            capture,
+            charsets,
+            emitter,
+            tables: HashMap::new(),
+            schemas: HashMap::new(),
+            file: from.file.clone(),
+            next_pos: from.pos,
+            gtids,
+            txn: None,
+            skip_rows: from.row,
+            batch: Batch::default(),
+            server_id: from.server_id,
+            last_event_ts: 0,
+            last_sent: Some(Checkpoint {
+                key: Arc::clone(&cfg.offset_key),
+                offset: from.clone(),
+            }),
+            in_payload: false,
+            last_flush: Instant::now(),
+            batch_started: None,
+            last_heartbeat: Instant::now(),
+            lag: SourceLag::start(&cfg.pipeline),
+        }
+    }
+
+    /// Runs until cancelled (Ok) or an error.
+    pub async fn run(
+        &mut self,
+        stream: &mut BinlogStream,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+        cancel: &CancellationToken,
+    ) -> Result<(), SourceError> {
+        let mut tick = tokio::time::interval(self.cfg.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lookahead = None;
+        loop {
+            let next = match lookahead.take() {
+                Some(ev) => ev,
+                None => tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        self.flush_partial(tx).await;
+                        return Ok(());
+                    }
+                    ev = stream.next() => ev,
+                    _ = tick.tick() => {
+                        self.on_tick(tx).await?;
+                        if self.batch.messages.is_empty() {
+                            self.batch_started = None;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let ev = match next {
+                None => return Err(SourceError::StreamEnded),
+                Some(Err(e)) => return Err(super::resume::classify_stream_error(e)),
+                Some(Ok(ev)) => ev,
+            };
+            let txn_ended = self.on_event(&ev, stream)?;
+            match self.after_event(&ev, txn_ended, stream, tx).await {
+                After::Read => {}
+                After::Lookahead(ev) => lookahead = Some(ev),
+                After::Closed => return Ok(()),
+            }
+        }
+    }
+
+    /// Batching after an event: splits a large transaction, and at a
+    /// transaction end either waits for more (grouping) or hands the batch over.
+    async fn after_event(
+        &mut self,
+        ev: &Event,
+        txn_ended: bool,
+        stream: &mut BinlogStream,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+    ) -> After {
+        if self.batch_started.is_none() && !self.batch.messages.is_empty() {
+            self.batch_started = Some(Instant::now());
+        }
+        if let Some(split) = self.split_if_large() {
+            self.batch_started = None;
+            self.last_flush = Instant::now();
+            if tx.send(split).await.is_err() {
+                return After::Closed;
+            }
+        }
+        if !txn_ended {
+            if self.is_heartbeat(ev) && self.txn.is_none() {
+                // The server sends heartbeats only when it has nothing newer.
+                self.lag.caught_up_at(chrono::Utc::now().timestamp_millis());
+            }
+            return After::Read;
+        }
+        if self.last_event_ts > 0 {
+            // Everything committed up to this transaction's time is read.
+            self.lag.caught_up_at(i64::from(self.last_event_ts) * 1000);
+        }
+        if self.batch.messages.is_empty() {
+            // Offset only (other tables' transactions): the tick stores it, or
+            // here once per tick while events never pause long enough for one.
+            if self.last_flush.elapsed() < self.cfg.tick {
+                return After::Read;
+            }
+        } else if self.batch.messages.len() < self.cfg.max_batch_rows
+            && self
+                .batch_started
+                .is_some_and(|t| t.elapsed() < MAX_BATCH_WAIT)
+        {
+            // Group more source transactions while they keep coming, but
+            // never hold published-ready rows longer than MAX_BATCH_WAIT.
+            if let Some(ev) = stream.next().now_or_never() {
+                return After::Lookahead(ev);
+            }
+        }
+        let full = std::mem::take(&mut self.batch);
+        self.last_sent.clone_from(&full.offset);
+        self.last_flush = Instant::now();
+        self.batch_started = None;
+        if tx.send(full).await.is_err() {
+            return After::Closed;
+        }
+        After::Read
+    }
+
+    fn is_heartbeat(&self, ev: &Event) -> bool {
+        ev.header().event_type_raw() == HEARTBEAT
+    }
+
+    /// On cancel: publish what is complete (positions stay exact mid-transaction too).
+    async fn flush_partial(&mut self, tx: &mpsc::Sender<Batch<BinlogOffset>>) {
+        let mut batch = std::mem::take(&mut self.batch);
+        if let Some(t) = &self.txn {
+            if t.rows_in_batch > 0 {
+                batch.offset =
+                    Some(self.offset_at(t.start.clone(), t.gtids_before.clone(), t.rows));
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch).await;
+        }
+    }
+
+    /// Idle tick: store an advanced position, and write a heartbeat when configured.
+    async fn on_tick(&mut self, tx: &mpsc::Sender<Batch<BinlogOffset>>) -> Result<(), SourceError> {
+        let moved = self.batch.offset.is_some() && self.batch.offset != self.last_sent;
+        let heartbeat_due =
+            self.cfg.heartbeat_topic.is_some() && self.last_heartbeat.elapsed() >= self.cfg.tick;
+        if self.txn.is_some() && !moved {
+            return Ok(()); // inside a transaction: nothing complete to store
+        }
+        if !moved && !heartbeat_due {
+            return Ok(());
+        }
+        let mut batch = std::mem::take(&mut self.batch);
+        if batch.offset.is_none() {
+            batch.offset.clone_from(&self.last_sent);
+        }
+        if let Some(topic) = &self.cfg.heartbeat_topic {
+            let key = serde_json::json!({"schema":{"type":"struct","fields":[{"type":"string","optional":false,"field":"serverName"}],"optional":false,"name":"io.debezium.connector.common.ServerNameKey"},"payload":{"serverName": self.cfg.server_name}});
+            let value = serde_json::json!({"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"ts_ms"}],"optional":false,"name":"io.debezium.connector.common.Heartbeat"},"payload":{"ts_ms": chrono::Utc::now().timestamp_millis()}});
+            batch.push(
+                topic,
+                Some(key.to_string().into_bytes()),
+                Some(value.to_string().into_bytes()),
+            );
+            self.last_heartbeat = Instant::now();
+        }
+        METRICS
+            .source_heartbeats
+            .with_label_values(&[&self.cfg.pipeline])
+            .inc();
+        self.last_sent.clone_from(&batch.offset);
+        self.last_flush = Instant::now();
+        if tx.send(batch).await.is_err() {
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// The position to store: `row` rows of the transaction at `at` published.
+    fn offset_at(&self, at: BinlogPosition, gtids: String, row: u64) -> Checkpoint<BinlogOffset> {
+        Checkpoint {
+            key: Arc::clone(&self.cfg.offset_key),
+            offset: BinlogOffset {
+                file: at.file,
+                pos: at.pos,
+                gtids,
+                row,
+                snapshot_completed: true,
+                server_id: self.server_id,
+                ts_sec: i64::from(self.last_event_ts),
+            },
+        }
+    }
+
+    /// Cuts the batch inside a large transaction.
+    fn split_if_large(&mut self) -> Option<Batch<BinlogOffset>> {
+        let t = self.txn.as_mut()?;
+        if t.rows_in_batch < self.cfg.max_transaction_rows {
+            return None;
+        }
+        t.rows_in_batch = 0;
+        let (start, gtids, rows) = (t.start.clone(), t.gtids_before.clone(), t.rows);
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.offset = Some(self.offset_at(start, gtids, rows));
+        self.last_sent.clone_from(&batch.offset);
+        Some(batch)
+    }
+
+    fn begin_txn(&mut self, gtid: Option<TxnGtid>, standalone: bool, began: bool) {
+        let gtid_text = gtid.as_ref().map(|g| match g {
+            TxnGtid::Maria(m) => m.to_string(),
+            TxnGtid::MySql(s, n) => format!("{s}:{n}"),
+        });
+        self.txn = Some(Txn {
+            start: BinlogPosition::new(self.file.clone(), self.next_pos),
+            gtids_before: self.gtids.to_string(),
+            gtid,
+            gtid_text,
+            rows: 0,
+            rows_in_batch: 0,
+            standalone,
+            began,
+        });
+    }
+
+    fn end_txn(&mut self) {
+        self.in_payload = false;
+        if let Some(t) = self.txn.take() {
+            match (&mut self.gtids, t.gtid) {
+                (GtidState::Maria(l), Some(TxnGtid::Maria(g))) => l.apply(g),
+                (GtidState::MySql(s), Some(TxnGtid::MySql(src, n))) => s.add(&src, n),
+                _ => {}
+            }
+            self.batch.transactions += 1;
+        }
+        self.skip_rows = 0;
+        let offset = self.offset_at(
+            BinlogPosition::new(self.file.clone(), self.next_pos),
+            self.gtids.to_string(),
+            0,
+        );
+        self.batch.offset = Some(offset);
+    }
+}
