@@ -18,6 +18,12 @@
 //! | driver: server has no TLS (under `required`/`verify_*`); bad URL | definite | a setting |
 //! | any other driver error; `Other` (a reply Sluice cannot use, e.g. no binlog status) | unrecognised | see below |
 //!
+//! Among the definite codes, [`ROW_CODES`] are caused by the row written (a
+//! value out of range, too long or invalid, NULL in NOT NULL, a duplicate
+//! key, a foreign key or CHECK constraint, a statement over
+//! `max_allowed_packet`): [`blames_row`] tells a writer that can leave one
+//! row out (the sink's dead-letter topic) which errors are the row's own.
+//!
 //! **Unrecognised** errors are resolved once per layer, each with the default
 //! that fails safe there: the source retries them (`SourceError::is_transient`:
 //! a server state it does not know may pass, and the pipeline status shows the
@@ -54,7 +60,7 @@ pub const TRANSIENT_CODES: &[u16] = &[
     4031, // ER_CLIENT_INTERACTION_TIMEOUT: disconnected for inactivity (MySQL 8.0.24+)
 ];
 
-/// Server error codes that retrying cannot fix.
+/// Server error codes that retrying cannot fix (every one of [`ROW_CODES`] among them).
 pub const DEFINITE_CODES: &[u16] = &[
     1044, // ER_DBACCESS_DENIED_ERROR
     1045, // ER_ACCESS_DENIED_ERROR
@@ -66,16 +72,43 @@ pub const DEFINITE_CODES: &[u16] = &[
     1142, // ER_TABLEACCESS_DENIED_ERROR
     1146, // ER_NO_SUCH_TABLE
     1148, // ER_NOT_ALLOWED_COMMAND (LOAD DATA LOCAL refused)
+    1153, // ER_NET_PACKET_TOO_LARGE: a statement over max_allowed_packet
+    1169, // ER_DUP_UNIQUE: unique constraint
+    1216, // ER_NO_REFERENCED_ROW: foreign key (insert, old servers)
+    1217, // ER_ROW_IS_REFERENCED: foreign key (delete, old servers)
     1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR: privilege needed
     1236, // ER_MASTER_FATAL_ERROR_READING_BINLOG: binlog purged / unknown position
     1264, // ER_WARN_DATA_OUT_OF_RANGE
+    1265, // WARN_DATA_TRUNCATED (strict mode: e.g. a value not in an ENUM)
     1292, // ER_TRUNCATED_WRONG_VALUE
+    1300, // ER_INVALID_CHARACTER_STRING
+    1301, // ER_WARN_ALLOWED_PACKET_OVERFLOWED: a result over max_allowed_packet
     1366, // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+    1367, // ER_ILLEGAL_VALUE_FOR_TYPE
     1406, // ER_DATA_TOO_LONG
+    1411, // ER_WRONG_VALUE_FOR_TYPE
+    1416, // ER_CANT_CREATE_GEOMETRY_OBJECT
     1451, // ER_ROW_IS_REFERENCED_2: foreign key (delete)
     1452, // ER_NO_REFERENCED_ROW_2: foreign key (insert)
+    1557, // ER_FOREIGN_DUPLICATE_KEY
+    1586, // ER_DUP_ENTRY_WITH_KEY_NAME
+    1690, // ER_DATA_OUT_OF_RANGE: a value out of its type's range
+    1761, // ER_FOREIGN_DUPLICATE_KEY_WITH_CHILD_INFO
+    1762, // ER_FOREIGN_DUPLICATE_KEY_WITHOUT_CHILD_INFO
+    1859, // ER_DUP_UNKNOWN_IN_INDEX
+    3140, // ER_INVALID_JSON_TEXT (MySQL)
     3819, // ER_CHECK_CONSTRAINT_VIOLATED (MySQL)
     4025, // ER_CONSTRAINT_FAILED (MariaDB CHECK)
+];
+
+/// Server error codes caused by the row a statement writes: a value the
+/// column cannot hold, a key or constraint the row breaks, a row too large
+/// for a statement. A writer that can leave the row out (the sink's dead-letter
+/// topic) may blame it; every other error is about the server, the schema or
+/// the session. All are definite ([`DEFINITE_CODES`]).
+pub const ROW_CODES: &[u16] = &[
+    1048, 1062, 1153, 1169, 1216, 1217, 1264, 1265, 1292, 1300, 1301, 1366, 1367, 1406, 1411, 1416,
+    1451, 1452, 1557, 1586, 1690, 1761, 1762, 1859, 3140, 3819, 4025,
 ];
 
 /// Classifies a driver error (see the table in the module docs).
@@ -97,6 +130,11 @@ pub fn classify(e: &mysql_async::Error) -> ErrorClass {
         }
         Error::Driver(_) | Error::Other(_) => ErrorClass::Unrecognised,
     }
+}
+
+/// True when `e` is a server error caused by the row written ([`ROW_CODES`]).
+pub fn blames_row(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if ROW_CODES.contains(&s.code))
 }
 
 /// A certificate or TLS protocol failure: retrying with the same settings cannot pass.
@@ -162,6 +200,20 @@ mod tests {
         for code in [3169, 1203, 1290] {
             assert_eq!(classify(&server(code)), ErrorClass::Unrecognised, "{code}");
         }
+    }
+
+    #[test]
+    fn row_codes_are_definite_and_only_row_codes_blame_the_row() {
+        for code in ROW_CODES {
+            assert!(DEFINITE_CODES.contains(code), "{code} not definite");
+            assert!(blames_row(&server(*code)), "{code}");
+        }
+        // Access denied, unknown table/column, definer missing, read-only,
+        // disk full, group replication refusing a table without a primary key.
+        for code in [1142, 1146, 1054, 1449, 1290, 1021, 3098, 1213] {
+            assert!(!blames_row(&server(code)), "{code}");
+        }
+        assert!(!blames_row(&io_error(io::ErrorKind::ConnectionReset)));
     }
 
     #[test]

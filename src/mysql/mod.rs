@@ -21,5 +21,7 @@ mod quote;
 mod tls;
 
 pub use conn::{binlog_status, connect, connect_with, pool_settled, BinlogStatus, SESSION_INIT};
-pub use error::{classify, message, ErrorClass, DEFINITE_CODES, TRANSIENT_CODES};
+pub use error::{
+    blames_row, classify, message, ErrorClass, DEFINITE_CODES, ROW_CODES, TRANSIENT_CODES,
+};
 pub use quote::quote;

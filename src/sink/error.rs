@@ -175,6 +175,43 @@ pub enum SinkError {
         /// The batch's first offset in that partition.
         first: i64,
     },
+    /// A record's row that the target refused (or that no statement the
+    /// target accepts can hold), isolated from its batch: the record's own
+    /// fault ([`Fault::Record`]).
+    #[error("record {at}: {source}")]
+    Refused {
+        /// `topic[partition]@offset`.
+        at: String,
+        /// What the target (or the planner) said.
+        #[source]
+        source: Box<SinkError>,
+    },
+    /// The table a record routes to does not exist and `auto_create` is
+    /// false: every record of the table would fail the same way, so the
+    /// pipeline stops (as Kafka Connect's JDBC sink fails its task).
+    #[error("table {table} does not exist and auto_create is false: create it, or set auto_create = true")]
+    TableMissing {
+        /// The target table.
+        table: String,
+    },
+    /// The table lacks columns for a record's fields and `auto_evolve` is
+    /// false: a pipeline
+    /// error, as in Kafka Connect's JDBC sink, since every record of the new
+    /// schema would fail the same way.
+    #[error("table {table} does not accept fields {fields:?} and auto_evolve is false: alter the table, or set auto_evolve = true")]
+    TableNotEvolved {
+        /// The target table.
+        table: String,
+        /// The fields it lacks or cannot hold.
+        fields: Vec<String>,
+    },
+    /// `CREATE TABLE` succeeded but the table cannot be described (another
+    /// client dropped it, or the sink cannot see it).
+    #[error("table {table} is missing right after CREATE TABLE")]
+    TableVanished {
+        /// The target table.
+        table: String,
+    },
     /// A `LOAD DATA LOCAL` step did not load its rows cleanly (LOCAL makes
     /// the server turn errors into warnings and skip or truncate values) or
     /// the server refuses LOCAL; the transaction was rolled back and the
@@ -257,37 +294,107 @@ impl SinkError {
 
     /// True when retrying later may succeed (connection loss, deadlock, lock wait
     /// timeout, server shutdown); false for definite errors (bad data, bad schema,
-    /// privileges, authentication).
+    /// privileges, authentication). See [`SinkError::fault`].
     pub fn is_transient(&self) -> bool {
+        self.fault() == Fault::Transient
+    }
+
+    /// True when the error is the fault of the records being written
+    /// ([`Fault::Record`]), so leaving them out lets the others through.
+    pub fn blames_record(&self) -> bool {
+        self.fault() == Fault::Record
+    }
+
+    /// Whose fault the error is and what the sink does with it; the one
+    /// classification of sink errors (the README's table lists the codes).
+    ///
+    /// Record errors are an allow-list per dialect: MySQL/MariaDB
+    /// [`crate::mysql::ROW_CODES`], PostgreSQL SQLSTATE classes 22 (data
+    /// exception) and 23 (integrity constraint violation), SQLite
+    /// `CONSTRAINT`, `MISMATCH` and `TOOBIG`, and Sluice's own: a record
+    /// that cannot be decoded or mapped, a name or value the dialect cannot
+    /// write, a schema the table cannot follow, a row no statement the
+    /// target accepts can hold. Everything else the target says is the
+    /// pipeline's: transient (retried with back-off) or definite (the
+    /// pipeline stops with the message); neither ever dead-letters records.
+    pub fn fault(&self) -> Fault {
+        use crate::mysql::{classify, ErrorClass};
+        let pipeline = |transient: bool| {
+            if transient {
+                Fault::Transient
+            } else {
+                Fault::Definite
+            }
+        };
         match self {
-            SinkError::MySqlConnect { source, .. } | SinkError::MySql { source, .. } => {
-                // Unrecognised errors are definite here: see `crate::mysql`.
-                crate::mysql::classify(source) == crate::mysql::ErrorClass::Transient
+            // Unrecognised MySQL errors are definite here: see `crate::mysql`.
+            SinkError::MySqlConnect { source, .. } => {
+                pipeline(classify(source) == ErrorClass::Transient)
             }
-            SinkError::PostgresConnect { source, .. } | SinkError::Postgres { source, .. } => {
-                postgres_transient(source)
-            }
-            SinkError::SqliteOpen { source, .. } | SinkError::Sqlite { source, .. } => {
-                sqlite_transient(source)
-            }
-            SinkError::Kafka(e) => e.is_transient(),
+            SinkError::MySql { source, .. } => match classify(source) {
+                ErrorClass::Transient => Fault::Transient,
+                _ if crate::mysql::blames_row(source) => Fault::Record,
+                _ => Fault::Definite,
+            },
+            SinkError::PostgresConnect { source, .. } => pipeline(postgres_transient(source)),
+            SinkError::Postgres { source, .. } if postgres_transient(source) => Fault::Transient,
+            SinkError::Postgres { source, .. } => match source.as_db_error() {
+                Some(db) if postgres_blames_row(db.code().code()) => Fault::Record,
+                _ => Fault::Definite,
+            },
+            SinkError::SqliteOpen { source, .. } => pipeline(sqlite_transient(source)),
+            SinkError::Sqlite { source, .. } if sqlite_transient(source) => Fault::Transient,
+            SinkError::Sqlite { source, .. } => match source {
+                // NOT NULL / CHECK / key violations, a value of the wrong type
+                // (STRICT tables), a value over SQLITE_MAX_LENGTH.
+                rusqlite::Error::SqliteFailure(f, _)
+                    if matches!(
+                        f.code,
+                        rusqlite::ErrorCode::ConstraintViolation
+                            | rusqlite::ErrorCode::TypeMismatch
+                            | rusqlite::ErrorCode::TooBig
+                    ) =>
+                {
+                    Fault::Record
+                }
+                _ => Fault::Definite,
+            },
+            SinkError::Kafka(e) => pipeline(e.is_transient()),
             // Re-reading the stored offsets resolves it (a restart does too).
-            SinkError::OffsetsMoved { .. } => true,
+            SinkError::OffsetsMoved { .. } => Fault::Transient,
             // Applying the batch as INSERTs resolves it (the sink does at once).
-            SinkError::LoadRefused(_) => true,
-            SinkError::TaskLost { .. }
+            SinkError::LoadRefused(_) => Fault::Transient,
+            SinkError::Record { .. } | SinkError::Refused { .. } => Fault::Record,
+            SinkError::Sql(e) if e.blames_record() => Fault::Record,
+            SinkError::Sql(_)
+            | SinkError::TaskLost { .. }
             | SinkError::NoDatabase { .. }
             | SinkError::PostgresTls { .. }
             | SinkError::SqliteDirMissing { .. }
             | SinkError::SqliteNoWal { .. }
-            | SinkError::Record { .. }
-            | SinkError::Sql(_)
             | SinkError::Config(_)
             | SinkError::ApplierBusy
             | SinkError::StepNotForTarget { .. }
-            | SinkError::OffsetsRowUnreadable => false,
+            | SinkError::OffsetsRowUnreadable
+            | SinkError::TableMissing { .. }
+            | SinkError::TableNotEvolved { .. }
+            | SinkError::TableVanished { .. } => Fault::Definite,
         }
     }
+}
+
+/// Whose fault a [`SinkError`] is, and what the sink does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The record's own (a value, a key, a constraint, its schema, its
+    /// size): the record goes to the dead-letter topic under
+    /// `errors_tolerance = "all"`, else the pipeline stops naming it.
+    Record,
+    /// The pipeline's, and retrying later may pass: back off and retry.
+    Transient,
+    /// The pipeline's (the target, the settings, a bug), and retrying
+    /// cannot pass: the pipeline stops with the message. Never dead-letters.
+    Definite,
 }
 
 fn postgres_transient(e: &tokio_postgres::Error) -> bool {
@@ -307,6 +414,15 @@ fn postgres_transient(e: &tokio_postgres::Error) -> bool {
             code,
             "40001" | "40P01" | "55P03" | "53300" | "57014" | "57P01" | "57P02" | "57P03"
         )
+}
+
+/// SQLSTATE classes 22 (data exception: a value out of range, too long,
+/// invalid) and 23 (integrity constraint violation: NOT NULL, unique, foreign
+/// key, CHECK, exclusion) are the row's; every other class is the target's
+/// (42: a missing function, table or column, privileges; 53: resources; 25:
+/// a read-only transaction; ...).
+fn postgres_blames_row(sqlstate: &str) -> bool {
+    matches!(sqlstate.get(..2), Some("22" | "23"))
 }
 
 /// Another connection holds the database (SQLITE_BUSY, e.g. a checkpoint or a
@@ -355,6 +471,127 @@ fn postgres_message(e: &tokio_postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::dialect::Misuse;
+
+    fn mysql(code: u16) -> SinkError {
+        SinkError::mysql(
+            "apply batch",
+            mysql_async::Error::Server(mysql_async::ServerError {
+                code,
+                message: "m".into(),
+                state: "HY000".into(),
+            }),
+        )
+    }
+
+    fn sqlite(code: std::ffi::c_int) -> SinkError {
+        SinkError::sqlite(
+            "apply batch",
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        )
+    }
+
+    #[test]
+    fn mysql_codes_are_classified_by_an_allow_list() {
+        // A value out of range, too long, invalid, NULL in NOT NULL, a key or
+        // constraint, invalid JSON, a statement over max_allowed_packet.
+        for code in [
+            1048, 1062, 1153, 1264, 1265, 1292, 1301, 1366, 1367, 1406, 1411, 1416, 1451, 1452,
+            1690, 3140, 3819, 4025,
+        ] {
+            assert_eq!(mysql(code).fault(), Fault::Record, "{code}");
+        }
+        // Privileges, definer missing, read-only, unknown table/column,
+        // disk full, group replication refusing a table without a primary
+        // key, an unknown code: the target's.
+        for code in [
+            1044, 1142, 1227, 1449, 1290, 1146, 1054, 1021, 1114, 3098, 9999,
+        ] {
+            assert_eq!(mysql(code).fault(), Fault::Definite, "{code}");
+        }
+        for code in [1205, 1213, 2006, 2013] {
+            assert_eq!(mysql(code).fault(), Fault::Transient, "{code}");
+        }
+        let io = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "x",
+        )));
+        assert_eq!(
+            SinkError::mysql("apply batch", io).fault(),
+            Fault::Transient
+        );
+    }
+
+    #[test]
+    fn postgres_classes_22_and_23_blame_the_row() {
+        for code in [
+            "22001", "22003", "22P02", "22007", "23502", "23505", "23503", "23514",
+        ] {
+            assert!(postgres_blames_row(code), "{code}");
+        }
+        // Missing function (a trigger's), table, column; privileges; disk
+        // full; read-only transaction; out of memory.
+        for code in [
+            "42883", "42P01", "42703", "42501", "53100", "25006", "53200", "XX000",
+        ] {
+            assert!(!postgres_blames_row(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn sqlite_codes_are_classified_by_an_allow_list() {
+        use rusqlite::ffi;
+        for code in [
+            ffi::SQLITE_CONSTRAINT_NOTNULL,
+            ffi::SQLITE_MISMATCH,
+            ffi::SQLITE_TOOBIG,
+        ] {
+            assert_eq!(sqlite(code).fault(), Fault::Record, "{code}");
+        }
+        for code in [ffi::SQLITE_READONLY, ffi::SQLITE_FULL, ffi::SQLITE_ERROR] {
+            assert_eq!(sqlite(code).fault(), Fault::Definite, "{code}");
+        }
+        assert_eq!(sqlite(ffi::SQLITE_BUSY).fault(), Fault::Transient);
+    }
+
+    #[test]
+    fn sluice_errors_are_classified() {
+        let schema = SinkError::Sql(SqlError::Schema {
+            table: "t".into(),
+            reason: "incompatible".into(),
+        });
+        assert_eq!(schema.fault(), Fault::Record);
+        let too_large = SinkError::Sql(SqlError::TooLarge {
+            table: "t".into(),
+            bytes: 10,
+            limit: 5,
+            change: 0,
+        });
+        assert_eq!(too_large.fault(), Fault::Record);
+        let refused = SinkError::Refused {
+            at: "t[0]@7".into(),
+            source: Box::new(too_large),
+        };
+        assert_eq!(refused.fault(), Fault::Record);
+        assert!(refused
+            .to_string()
+            .starts_with("record t[0]@7: table t: writing this row"));
+        assert_eq!(
+            SinkError::Sql(Misuse::NoRows.into()).fault(),
+            Fault::Definite
+        );
+        let missing = SinkError::TableMissing { table: "t".into() };
+        assert_eq!(missing.fault(), Fault::Definite);
+        assert_eq!(
+            missing.to_string(),
+            "table t does not exist and auto_create is false: create it, or set auto_create = true"
+        );
+        let not_evolved = SinkError::TableNotEvolved {
+            table: "t".into(),
+            fields: vec!["x".into()],
+        };
+        assert_eq!(not_evolved.fault(), Fault::Definite);
+    }
 
     #[test]
     fn schema_errors_are_definite() {

@@ -53,9 +53,15 @@
 //! dead-letter topic, and none is lost or doubled. The dead-letter write
 //! happens before the offset that skips the record is committed, so the
 //! topic is at-least-once (a crash in between writes the record twice).
-//! Transient errors and errors of the target itself (privileges, read-only,
-//! disk full) stop the batch in every mode; `errors_tolerance = "none"`
-//! stops the pipeline on the first bad record.
+//! Which errors are a record's is an allow-list per dialect
+//! ([`SinkError::fault`], the README's "Sink errors" table); everything else
+//! the target says (privileges, a missing trigger function or definer,
+//! read-only, disk full, a table missing while `auto_create = false`) is the
+//! pipeline's: retried with back-off when transient, a stop otherwise, and
+//! never dead-lettered in any mode. `errors_tolerance = "none"` applies the
+//! records before the first bad one and stops the pipeline naming it. A row
+//! too large for one statement of the target is found before it is sent
+//! ([`plan`]) and is a bad record like any other, never an endless retry.
 
 pub mod apply;
 pub mod consume;
@@ -73,7 +79,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use error::SinkError;
+pub use error::{Fault, SinkError};
 
 use crate::config::{ErrorsTolerance, KafkaConfig, SinkConfig};
 use crate::metrics::{PipelineKind, METRICS};
@@ -118,6 +124,7 @@ pub async fn run(
             delete_enabled: cfg.delete_enabled,
             bulk: Arc::clone(&bulk),
             formats: target.copy_formats(),
+            max_statement: target.max_statement_bytes(),
         },
         decode::keeps_records(cfg),
     );

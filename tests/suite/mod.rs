@@ -18,6 +18,7 @@ mod rest_api;
 pub mod seed;
 mod server_compat;
 mod sink_exactly_once;
+mod sink_faults;
 mod sink_load_data;
 mod sink_modes;
 mod sink_offsets_cas;

@@ -124,6 +124,7 @@ fn plan(t: &Target, table: &str) -> Vec<Statement> {
         true,
         true,
         Some(&formats),
+        t.max_statement_bytes(),
     )
     .expect("plan");
     steps

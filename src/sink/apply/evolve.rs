@@ -9,9 +9,17 @@
 //! optional. A narrower message type needs nothing (its values fit). A
 //! change the table cannot follow without losing data (a different type
 //! family, another decimal scale) or a new required field without a default
-//! is an error: with `errors_tolerance = "all"` the records of that schema
-//! go to the dead-letter topic and the rest of the batch goes on; otherwise
-//! the pipeline stops, naming the table and column.
+//! is the record's fault: with `errors_tolerance = "all"` the records of that
+//! schema go to the dead-letter topic and the rest of the batch goes on;
+//! otherwise the pipeline stops, naming the table and column.
+//!
+//! A table that is missing while `auto_create = false`
+//! ([`SinkError::TableMissing`]), or that lacks columns for fields while
+//! `auto_evolve = false` ([`SinkError::TableNotEvolved`]), is the pipeline's fault, as in
+//! Kafka Connect's JDBC sink (which fails its task): every record of the
+//! table would fail the same way until an operator acts, so the pipeline
+//! stops and nothing is dead-lettered. So does a DDL statement the server
+//! refuses (privileges, a read-only server).
 
 use std::sync::Arc;
 
@@ -84,10 +92,9 @@ impl SinkState {
                 vec![dialect.create_table(table, schema, &schema.primary_key)?]
             }
             None => {
-                return Err(SinkError::Sql(SqlError::Schema {
+                return Err(SinkError::TableMissing {
                     table: table.to_string(),
-                    reason: "table does not exist and auto_create is false".into(),
-                }))
+                })
             }
             Some(existing) => {
                 let mut diff = existing.diff(&wanted);
@@ -95,23 +102,26 @@ impl SinkState {
                     return Ok(());
                 }
                 if !self.cfg.auto_evolve {
-                    if diff.added.is_empty() && diff.incompatible.is_empty() {
-                        // The rows may still fit (a NOT NULL column receiving
-                        // values, strings within the length): let the database decide.
-                        return Ok(());
+                    if !diff.added.is_empty() {
+                        // Every record of this schema would fail: the pipeline's fault.
+                        return Err(SinkError::TableNotEvolved {
+                            table: table.to_string(),
+                            fields: diff.added.iter().map(|c| c.name.clone()).collect(),
+                        });
                     }
-                    let names: Vec<&str> = diff
-                        .added
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .chain(diff.incompatible.iter().map(|(n, _, _)| n.as_str()))
-                        .collect();
-                    return Err(SinkError::Sql(SqlError::Schema {
-                        table: table.to_string(),
-                        reason: format!(
-                            "table does not accept fields {names:?} and auto_evolve is false"
-                        ),
-                    }));
+                    if let Some((name, old, new)) = diff.incompatible.first() {
+                        // The record's schema, as with auto_evolve on.
+                        return Err(SinkError::Sql(SqlError::Schema {
+                            table: table.to_string(),
+                            reason: format!(
+                                "column {name} has type {old:?} in the target but {new:?} \
+                                 in the message (auto_evolve is false)"
+                            ),
+                        }));
+                    }
+                    // The rows may still fit (a NOT NULL column receiving
+                    // values, strings within the length): let the database decide.
+                    return Ok(());
                 }
                 // Added columns take the message's own type and default.
                 for col in &mut diff.added {
@@ -152,10 +162,9 @@ impl SinkState {
                 self.tables.insert(table.to_string(), now);
                 Ok(())
             }
-            None => Err(SinkError::Sql(SqlError::Schema {
+            None => Err(SinkError::TableVanished {
                 table: table.to_string(),
-                reason: "table missing right after CREATE TABLE".into(),
-            })),
+            }),
         }
     }
 }

@@ -9,9 +9,17 @@
 //! transaction (`SinkState::apply_items`). The plan made while decoding is
 //! used as it is unless a record was dead-lettered since or the target's bulk
 //! steps changed; a refused `LOAD DATA` or binary COPY is re-planned once as
-//! `INSERT`s or text COPY. With `errors_tolerance = "all"`, a refused batch
-//! is bisected down to the records the target refuses (`fallback`), which
-//! go to the dead-letter topic ([`dlq`]).
+//! `INSERT`s or text COPY.
+//!
+//! **Faults** are classified once, by [`SinkError::fault`]. A batch refused
+//! for a record's fault (a value, a key, a constraint, a row too large for
+//! one statement) is bisected down to the records the target refuses
+//! (`fallback`): with `errors_tolerance = "all"` they go to the dead-letter
+//! topic ([`dlq`]) and the others are applied; otherwise the records before
+//! the first refused one are applied and the pipeline stops naming it
+//! (`topic[partition]@offset`), so a restart resumes exactly there. Any
+//! other error is the pipeline's: it is returned as it is (retried with
+//! back-off when transient, a stop when definite) and never dead-letters.
 
 pub mod dlq;
 mod evolve;
@@ -24,9 +32,10 @@ use std::time::{Duration, Instant};
 
 use super::consume::SinkConsumer;
 use super::decode::{PrePlan, Prepared, RowChange, SinkMessage};
+use super::dialect::SqlError;
 use super::offsets::{claim_and_store, next_offsets, NextOffsets};
 use super::target::Target;
-use super::{plan, SinkError};
+use super::{plan, Fault, SinkError};
 use crate::config::{ErrorsTolerance, SinkConfig};
 use crate::metrics::METRICS;
 use crate::schema::TableSchema;
@@ -204,6 +213,11 @@ fn binary_copy_tables(steps: &[plan::Statement]) -> Vec<&str> {
         .collect()
 }
 
+/// A record's position as errors name it: `topic[partition]@offset`.
+fn at(msg: &SinkMessage) -> String {
+    format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset())
+}
+
 /// One consumed record on its way through a batch.
 struct Item<'m> {
     msg: &'m SinkMessage,
@@ -259,7 +273,7 @@ impl SinkState {
         self.bulk.store(target.bulk_steps(), Ordering::Relaxed);
         match applied {
             Ok(()) => {}
-            Err(e) if self.tolerates(&e) => {
+            Err(e) if e.fault() == Fault::Record => {
                 tracing::warn!(pipeline = %self.cfg.name, records = items.len(), error = %e,
                     "batch refused; isolating the records the target refuses");
                 fallback::apply_isolating(self, target, &items, e).await?;
@@ -277,7 +291,8 @@ impl SinkState {
 
     /// Plans the changes of `items` (unless `planned` holds their plan) and
     /// applies them with the items' next offsets in one transaction; counts
-    /// the applied rows.
+    /// the applied rows. A row no statement of the target can hold is
+    /// refused before anything is sent, naming its record.
     async fn apply_items(
         &self,
         target: &mut Target,
@@ -287,6 +302,7 @@ impl SinkState {
         let changes: Vec<&RowChange> = items.iter().filter_map(|i| i.change.as_ref()).collect();
         let dialect = target.dialect();
         let formats = target.copy_formats();
+        let max_statement = target.max_statement_bytes();
         let plan = |bulk: bool| {
             plan::plan_steps_with(
                 dialect,
@@ -295,7 +311,24 @@ impl SinkState {
                 self.cfg.delete_enabled,
                 bulk,
                 formats.as_ref(),
+                max_statement,
             )
+            .map_err(|e| match e {
+                SqlError::TooLarge { change, .. } => {
+                    // `change` counts the items that write something.
+                    let msg = (items.iter().filter(|i| i.change.is_some()))
+                        .nth(change)
+                        .map(|i| i.msg);
+                    match msg {
+                        Some(msg) => SinkError::Refused {
+                            at: at(msg),
+                            source: Box::new(SinkError::Sql(e)),
+                        },
+                        None => SinkError::Sql(e),
+                    }
+                }
+                other => SinkError::Sql(other),
+            })
         };
         let (statements, counts) = match planned {
             Some(p) => (p.steps, p.counts),
@@ -338,12 +371,10 @@ impl SinkState {
         Ok(())
     }
 
-    /// True when `e` only concerns the records at hand and
-    /// `errors_tolerance = "all"` lets the sink skip them.
+    /// True when `e` is the fault of the records at hand
+    /// ([`Fault::Record`]) and `errors_tolerance = "all"` lets the sink skip them.
     fn tolerates(&self, e: &SinkError) -> bool {
-        self.cfg.errors_tolerance == ErrorsTolerance::All
-            && !e.is_transient()
-            && fallback::blames_record(e)
+        self.cfg.errors_tolerance == ErrorsTolerance::All && e.fault() == Fault::Record
     }
 
     /// Skips `msg`: logs, counts, and writes it to the dead-letter topic when one is set.

@@ -85,6 +85,8 @@ pub(crate) struct Planning {
     pub(crate) bulk: Arc<AtomicBool>,
     /// [`Target::copy_formats`], kept current by the apply task.
     pub(crate) formats: Option<CopyFormats>,
+    /// [`Target::max_statement_bytes`].
+    pub(crate) max_statement: usize,
 }
 
 impl Planning {
@@ -102,6 +104,7 @@ impl Planning {
             self.delete_enabled,
             bulk,
             self.formats.as_ref(),
+            self.max_statement,
         )
         .ok()?;
         Some(PrePlan {

@@ -1,7 +1,7 @@
 //! [`SqlError`]: what building SQL text can refuse. Pure: no driver, no I/O.
 //!
-//! Three kinds are the record's own (its schema, a name, a value the target
-//! cannot represent); [`SqlError::Misuse`] is a caller bug (a statement builder
+//! Four kinds are the record's own (its schema, a name, a value the target
+//! cannot represent, a row too large for one statement); [`SqlError::Misuse`] is a caller bug (a statement builder
 //! called with inconsistent arguments). Errors never carry row values: a
 //! literal error names the column and the problem only.
 
@@ -31,6 +31,19 @@ pub enum SqlError {
         column: String,
         /// Why (e.g. `NaN and infinite floats have no literal here`).
         reason: &'static str,
+    },
+    /// One row needs a statement longer than the target accepts (MySQL/MariaDB:
+    /// `max_allowed_packet`; PostgreSQL: 1 GiB; SQLite: `SQLITE_MAX_SQL_LENGTH`).
+    #[error("table {table}: writing this row takes a {bytes}-byte statement; the target accepts at most {limit} bytes (MySQL/MariaDB: max_allowed_packet)")]
+    TooLarge {
+        /// Target table.
+        table: String,
+        /// The statement's length.
+        bytes: usize,
+        /// The target's limit.
+        limit: usize,
+        /// The row's change: its index among the changes planned.
+        change: usize,
     },
     /// A statement builder was called with inconsistent arguments (a caller bug).
     #[error("invalid statement request: {0}")]
@@ -74,7 +87,7 @@ pub enum Misuse {
 }
 
 impl SqlError {
-    /// True when the error is the record's own (its schema, a name, a value),
+    /// True when the error is the record's own (its schema, a name, a value, its size),
     /// so skipping that record is what `errors_tolerance = "all"` means;
     /// false for a caller bug.
     pub fn blames_record(&self) -> bool {

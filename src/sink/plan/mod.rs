@@ -4,6 +4,15 @@
 //! kind (write or delete) form one run, and each run becomes as few
 //! multi-row statements as the size limits allow. Runs keep the order of the
 //! records, so per-key order (Kafka's partition order) is kept in the target.
+//!
+//! **Statement size.** The planner knows the target's longest statement
+//! (`max_statement`: MySQL's `max_allowed_packet`, PostgreSQL's 1 GiB,
+//! SQLite's `SQLITE_MAX_SQL_LENGTH`). A multi-row statement over it is split
+//! until each row that is too large goes alone; a single row whose statement is still
+//! too long is refused *before* anything is sent ([`SqlError::TooLarge`],
+//! naming the change), because the server would drop the connection and the
+//! batch would fail the same way on every retry. Bulk steps (COPY, `LOAD
+//! DATA`) stream their rows and are not bound by it.
 
 use std::borrow::Borrow;
 
@@ -167,12 +176,15 @@ pub fn plan_steps<C: Borrow<RowChange>>(
         delete_enabled,
         use_copy,
         None,
+        usize::MAX,
     )
 }
 
-/// [`plan_steps`] with the target's binary-writable columns: a PostgreSQL
-/// COPY of plain inserts into a table all of whose columns `formats` knows
-/// is sent in binary format when every value fits its column's kind.
+/// [`plan_steps`] with the target's binary-writable columns and its longest
+/// statement: a PostgreSQL COPY of plain inserts into a table all of whose
+/// columns `formats` knows is sent in binary format when every value fits
+/// its column's kind; no SQL statement is longer than `max_statement` bytes
+/// (see the module docs).
 pub fn plan_steps_with<C: Borrow<RowChange>>(
     dialect: Dialect,
     changes: &[C],
@@ -180,8 +192,10 @@ pub fn plan_steps_with<C: Borrow<RowChange>>(
     delete_enabled: bool,
     use_copy: bool,
     formats: Option<&CopyFormats>,
+    max_statement: usize,
 ) -> Result<(Vec<Statement>, PlanCounts), SqlError> {
     let planner = Planner {
+        max_statement,
         dialect,
         insert_mode,
         my_load: use_copy && dialect == Dialect::MySql && insert_mode == InsertMode::Insert,
@@ -192,13 +206,16 @@ pub fn plan_steps_with<C: Borrow<RowChange>>(
         formats,
     };
     let mut out = Planned::default();
+    let mut at = 0;
     for run in runs(changes) {
         let first = run[0].borrow();
+        let start = at;
+        at += run.len();
         if first.op == Op::Delete && !delete_enabled {
             out.counts.skipped_deletes += run.len() as u64;
             continue;
         }
-        planner.plan_run(&RunShape::of(first), run, &mut out)?;
+        planner.plan_run(&RunShape::of(first), run, start, &mut out)?;
     }
     Ok((out.statements, out.counts))
 }
@@ -285,14 +302,18 @@ struct Planner<'f> {
     /// Large upsert runs as a COPY into a staging table and a merge.
     pg_copy_upsert: bool,
     formats: Option<&'f CopyFormats>,
+    /// The target's longest SQL statement, in bytes.
+    max_statement: usize,
 }
 
 impl Planner<'_> {
-    /// Plans one run: a bulk step when one applies, else multi-row statements.
+    /// Plans one run (its first change is the `at`-th planned): a bulk step
+    /// when one applies, else multi-row statements.
     fn plan_run<C: Borrow<RowChange>>(
         &self,
         shape: &RunShape<'_>,
         run: &[C],
+        at: usize,
         out: &mut Planned,
     ) -> Result<(), SqlError> {
         let rows = || -> Vec<&[Value]> { run.iter().map(|c| c.borrow().row.as_slice()).collect() };
@@ -314,14 +335,44 @@ impl Planner<'_> {
                 out.count(run);
             }
             None => {
-                for chunk in chunks(run) {
-                    let sql = self.statements(shape, chunk)?;
-                    out.statements.extend(sql.into_iter().map(Statement::Sql));
-                    out.count(chunk);
+                let mut at = at;
+                for chunk in chunks(run, self.max_statement) {
+                    self.plan_chunk(shape, chunk, at, out)?;
+                    at += chunk.len();
                 }
             }
         }
         Ok(())
+    }
+
+    /// Multi-row statements for `chunk` (its first change is the `at`-th
+    /// planned), halved until every statement fits the target; a single
+    /// row that does not fit is refused.
+    fn plan_chunk<C: Borrow<RowChange>>(
+        &self,
+        shape: &RunShape<'_>,
+        chunk: &[C],
+        at: usize,
+        out: &mut Planned,
+    ) -> Result<(), SqlError> {
+        let sql = self.statements(shape, chunk)?;
+        let longest = sql.iter().map(String::len).max().unwrap_or(0);
+        if longest <= self.max_statement {
+            out.statements.extend(sql.into_iter().map(Statement::Sql));
+            out.count(chunk);
+            return Ok(());
+        }
+        if chunk.len() == 1 {
+            return Err(SqlError::TooLarge {
+                table: shape.table.to_string(),
+                bytes: longest,
+                limit: self.max_statement,
+                change: at,
+            });
+        }
+        let mid = chunk.len() / 2;
+        self.plan_chunk(shape, &chunk[..mid], at, out)?;
+        self.plan_chunk(shape, &chunk[mid..], at + mid, out)
     }
 
     /// A PostgreSQL COPY of plain inserts: binary when the table's column
@@ -423,15 +474,16 @@ fn bump(applied: &mut Vec<(String, &'static str, u64)>, table: &str, op: &'stati
     }
 }
 
-/// Splits a run into statement-sized chunks.
-fn chunks<C: Borrow<RowChange>>(run: &[C]) -> Vec<&[C]> {
+/// Splits a run into statement-sized chunks (by an estimate of the rows'
+/// literal sizes, at most [`MAX_STATEMENT_BYTES`] or `max_statement`).
+fn chunks<C: Borrow<RowChange>>(run: &[C], max_statement: usize) -> Vec<&[C]> {
+    let max_bytes = MAX_STATEMENT_BYTES.min(max_statement);
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (i, c) in run.iter().enumerate() {
         let size = approx_size(&c.borrow().row);
-        if i > start && (i - start >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_STATEMENT_BYTES)
-        {
+        if i > start && (i - start >= MAX_ROWS_PER_STATEMENT || bytes + size > max_bytes) {
             out.push(&run[start..i]);
             start = i;
             bytes = 0;

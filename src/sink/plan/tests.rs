@@ -81,6 +81,7 @@ fn described_tables_get_binary_copy_with_a_types_check() {
             true,
             true,
             Some(formats),
+            usize::MAX,
         )
         .expect("plan")
         .0
@@ -257,4 +258,50 @@ fn large_runs_are_chunked() {
     let changes: Vec<RowChange> = (0..2500).map(|i| change(&s, Op::Create, i)).collect();
     let (stmts, _) = plan(Dialect::MySql, &changes, InsertMode::Insert, false).expect("plan");
     assert_eq!(stmts.len(), 3);
+}
+
+#[test]
+fn a_row_too_large_for_the_target_goes_alone_or_is_refused_by_its_index() {
+    let s = schema(true);
+    let big = |id: i64, len: usize| RowChange {
+        row: vec![Value::Int(id), Value::String("x".repeat(len))],
+        ..change(&s, Op::Create, id)
+    };
+    let changes = vec![
+        change(&s, Op::Create, 1),
+        big(2, 300),
+        change(&s, Op::Create, 3),
+    ];
+    let planned = |limit| {
+        plan_steps_with(
+            Dialect::MySql,
+            &changes,
+            InsertMode::Upsert,
+            true,
+            false,
+            None,
+            limit,
+        )
+    };
+    // Without a limit: one statement; under 400 bytes the big row goes alone.
+    assert_eq!(planned(usize::MAX).expect("plan").0.len(), 1);
+    let (steps, counts) = planned(400).expect("plan");
+    assert!(steps.len() >= 2, "{steps:?}");
+    assert!(steps
+        .iter()
+        .all(|s| matches!(s, Statement::Sql(q) if q.len() <= 400)));
+    assert_eq!(counts.applied, vec![("t".to_string(), "create", 3)]);
+    // Under 200 bytes the big row (the second change) cannot be written at all.
+    match planned(200) {
+        Err(SqlError::TooLarge {
+            change,
+            bytes,
+            limit,
+            ..
+        }) => {
+            assert_eq!((change, limit), (1, 200));
+            assert!(bytes > 300, "{bytes}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -61,6 +61,10 @@ use super::SinkError;
 use crate::config::{DbEndpoint, DbKind};
 use crate::schema::{Column, ColumnType, TableSchema};
 
+/// Bytes of `max_allowed_packet` a statement leaves free: the command byte
+/// the client sends before the statement, with room to spare.
+pub const MYSQL_PACKET_HEADROOM: usize = 1024;
+
 /// An open connection to the sink's target database.
 pub enum Target {
     /// MySQL or MariaDB.
@@ -90,11 +94,13 @@ impl Target {
         }
     }
 
-    /// Largest statement the server accepts, in bytes (MySQL: `max_allowed_packet`;
-    /// SQLite: its default `SQLITE_MAX_SQL_LENGTH`).
+    /// Largest statement the server accepts, in bytes (MySQL/MariaDB:
+    /// `max_allowed_packet` less [`MYSQL_PACKET_HEADROOM`]; PostgreSQL: 1 GiB;
+    /// SQLite: its default `SQLITE_MAX_SQL_LENGTH`). The planner never
+    /// sends a longer one (see `sink::plan`).
     pub fn max_statement_bytes(&self) -> usize {
         match self {
-            Target::MySql(t) => t.max_packet,
+            Target::MySql(t) => t.max_packet.saturating_sub(MYSQL_PACKET_HEADROOM),
             Target::Postgres(_) => PG_MAX_STATEMENT,
             Target::Sqlite(_) => sqlite::MAX_STATEMENT,
         }
