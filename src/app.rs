@@ -66,8 +66,34 @@ impl From<crate::sink::SinkError> for PipelineError {
     }
 }
 
+/// First and longest wait before a failed pipeline restarts.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A pipeline that ran this long before failing was healthy: its next
+/// restart waits [`BACKOFF_MIN`] again.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// `base` ± 20%, so pipelines failing together (a broker restart) do not
+/// come back in lockstep.
+fn jittered(base: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    let noise = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
+    let per_mille = 800 + noise % 401; // 800..=1200
+    base * u32::try_from(per_mille).unwrap_or(1000) / 1000
+}
+
+/// The wait after a failure, given the current one and how long the run lasted.
+fn next_backoff(current: Duration, ran: Duration) -> Duration {
+    if ran >= HEALTHY_RUN {
+        BACKOFF_MIN
+    } else {
+        (current * 2).min(BACKOFF_MAX)
+    }
+}
+
 /// Runs `body` until it ends cleanly, fails definitely, or `cancel` fires;
-/// transient failures restart it with exponential backoff (1 s … 30 s).
+/// transient failures restart it with exponential backoff (1 s … 30 s, ±20%
+/// jitter), back to 1 s after a run that lasted [`HEALTHY_RUN`].
 pub async fn supervise<F, Fut>(
     name: String,
     kind: &'static str,
@@ -78,9 +104,10 @@ pub async fn supervise<F, Fut>(
     F: FnMut(CancellationToken) -> Fut,
     Fut: std::future::Future<Output = Result<(), PipelineError>>,
 {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Duration::ZERO;
     loop {
         registry.set(&name, kind, PipelineState::Running);
+        let started = std::time::Instant::now();
         let result = body(cancel.clone()).await;
         match result {
             Ok(()) => {
@@ -95,15 +122,16 @@ pub async fn supervise<F, Fut>(
                     .inc();
                 METRICS.pipeline_restarts.with_label_values(&[&name]).inc();
                 registry.set(&name, kind, PipelineState::Starting);
-                tracing::warn!(pipeline = %name, error = %e.message, retry_in_s = backoff.as_secs(), "pipeline failed; restarting");
+                backoff = next_backoff(backoff.max(BACKOFF_MIN / 2), started.elapsed());
+                let wait = jittered(backoff);
+                tracing::warn!(pipeline = %name, error = %e.message, retry_in_ms = wait.as_millis() as u64, "pipeline failed; restarting");
                 tokio::select! {
                     _ = cancel.cancelled() => {
                         registry.set(&name, kind, PipelineState::Stopped);
                         return;
                     }
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
             Err(e) => {
                 METRICS
@@ -195,4 +223,29 @@ pub(crate) async fn with_heartbeat<F: std::future::Future>(
         fut.as_mut().poll(cx)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets_after_a_healthy_run() {
+        let short = Duration::from_secs(2);
+        let mut b = next_backoff(BACKOFF_MIN / 2, short);
+        assert_eq!(b, BACKOFF_MIN);
+        for _ in 0..10 {
+            b = next_backoff(b, short);
+        }
+        assert_eq!(b, BACKOFF_MAX);
+        assert_eq!(next_backoff(b, HEALTHY_RUN), BACKOFF_MIN);
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..200 {
+            let j = jittered(Duration::from_secs(10));
+            assert!(j >= Duration::from_secs(8) && j <= Duration::from_secs(12), "{j:?}");
+        }
+    }
 }
