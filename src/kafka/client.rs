@@ -222,6 +222,16 @@ impl ClientContext for Watch {
     /// (one per failed attempt) would only repeat them.
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         tracing::debug!(?level, fac, message = log_message, "kafka probe client");
+        // A connection's failure is logged (facility FAIL) as it happens; the
+        // error event that says the same may come later than the metadata
+        // request's own failure.
+        if fac == "FAIL" {
+            if log_message.contains("SASL authentication error") {
+                self.record("SASL authentication", log_message);
+            } else if log_message.contains("SSL handshake failed") {
+                self.record("TLS handshake", log_message);
+            }
+        }
     }
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
@@ -234,11 +244,24 @@ impl ClientContext for Watch {
                 return;
             }
         };
+        self.record(what, reason);
+    }
+}
+
+impl Watch {
+    fn record(&self, what: &'static str, reason: &str) {
         let mut slot = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         slot.get_or_insert_with(|| (what, reason.to_string()));
+    }
+
+    fn found(&self) -> Option<(&'static str, String)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -254,15 +277,14 @@ pub fn probe(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, KafkaError
         create_with(&base(kafka)?, watch.clone(), "creating probe client")?;
     let result = consumer.fetch_metadata(None, timeout);
     let refused = |consumer: &BaseConsumer<Watch>| {
-        // Error events are delivered through the client's queue.
-        for _ in 0..3 {
-            let _ = consumer.poll(Duration::from_millis(10));
+        // Error events and logs are delivered through the client's queue.
+        for _ in 0..20 {
+            if watch.found().is_some() {
+                break;
+            }
+            let _ = consumer.poll(Duration::from_millis(25));
         }
-        let slot = watch
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.clone().map(|(what, reason)| KafkaError::Refused {
+        watch.found().map(|(what, reason)| KafkaError::Refused {
             bootstrap: kafka.bootstrap_servers.clone(),
             what,
             reason,
