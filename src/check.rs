@@ -207,7 +207,7 @@ async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
     }
 }
 
-/// What the daemon itself refuses at start: an unreadable token file, a bad
+/// What the daemon itself refuses at start: an unreadable or empty token file, a bad
 /// listen address, a state directory or connectors file it cannot use.
 fn check_http_and_state(config: &Config) -> Vec<CheckLine> {
     let mut out = Vec::new();
@@ -223,7 +223,9 @@ fn check_http_and_state(config: &Config) -> Vec<CheckLine> {
             Ok(Some(_)) => out.push(CheckLine::ok(
                 "http: bearer token loaded for REST writes".into(),
             )),
-            Ok(None) => {}
+            Ok(None) => out.push(CheckLine::ok(
+                "http: no bearer token: REST writes are open to anyone who can reach the listen address".into(),
+            )),
             Err(e) => out.push(CheckLine::fail(e.to_string())),
         }
     }
