@@ -116,8 +116,9 @@ struct Inner {
     table: RwLock<BTreeMap<String, Connector>>,
     /// Stored connectors that could not be loaded; kept in the file untouched.
     unloadable: RwLock<BTreeMap<String, StoredConnector>>,
-    /// Where REST connectors may name local files (`[http] allowed_file_dirs`).
-    allowed_files: RwLock<Arc<AllowedFileDirs>>,
+    /// Where REST connectors may name local files (`[http] allowed_file_dirs`);
+    /// shared with the pipeline tasks, which check against the current list.
+    allowed_files: Arc<RwLock<Arc<AllowedFileDirs>>>,
 }
 
 /// Starts and stops pipelines; cheap to clone.
@@ -159,7 +160,7 @@ impl Supervisor {
                 ops: tokio::sync::Mutex::new(()),
                 table: RwLock::new(BTreeMap::new()),
                 unloadable: RwLock::new(BTreeMap::new()),
-                allowed_files: RwLock::new(Arc::new(AllowedFileDirs::default())),
+                allowed_files: Arc::new(RwLock::new(Arc::new(AllowedFileDirs::default()))),
             }),
         }
     }
@@ -205,8 +206,9 @@ impl Supervisor {
     fn spawn(&self, name: &str, pipeline: Pipeline, origin: Origin) -> RunHandle {
         let cancel = self.inner.shutdown.child_token();
         let kafka = self.kafka();
-        // REST pipelines: their files are checked on disk before each run reads them.
-        let allowed = (origin == Origin::Rest).then(|| self.allowed_files());
+        // REST pipelines: their files are checked on disk (against the list of
+        // the moment: a reload applies at the next start) before each run reads them.
+        let allowed = (origin == Origin::Rest).then(|| self.inner.allowed_files.clone());
         let kind = pipeline.kind();
         let registry = self.inner.registry.clone();
         registry.set(name, kind, PipelineState::Starting);
@@ -219,7 +221,8 @@ impl Supervisor {
             let allowed = allowed.clone();
             async move {
                 if let Some(allowed) = allowed {
-                    pipeline.check_files_on_disk(&allowed)?;
+                    let now = allowed.read().map(|a| a.clone()).unwrap_or_default();
+                    pipeline.check_files_on_disk(&now)?;
                 }
                 with_heartbeat(heartbeat, pipeline.run(&kafka, c)).await
             }

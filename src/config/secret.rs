@@ -301,6 +301,8 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(redact_url(input), want, "{input}");
+            // Idempotent: what was shown can be redacted again unchanged.
+            assert_eq!(redact_url(want), want, "{want}");
         }
     }
 
