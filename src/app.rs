@@ -30,17 +30,19 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 pub struct PipelineError {
     /// Retrying may help.
     pub transient: bool,
-    /// The message (never row values or secrets).
+    /// The message (never row values or secrets: passwords in URLs are hidden).
     pub message: String,
     /// The brokers refused the pipeline's Kafka clients (authentication or TLS).
     pub kafka_refused: bool,
 }
 
+// Messages pass through `redact_text`: a driver's error can quote the URL,
+// and they are logged, shown as the REST status `trace` and kept in state.
 impl From<crate::source::SourceError> for PipelineError {
     fn from(e: crate::source::SourceError) -> Self {
         PipelineError {
             transient: e.is_transient(),
-            message: e.to_string(),
+            message: crate::config::redact_text(&e.to_string()),
             kafka_refused: matches!(&e, crate::source::SourceError::Kafka(k) if k.is_refusal()),
         }
     }
@@ -50,7 +52,7 @@ impl From<crate::kafka::KafkaError> for PipelineError {
     fn from(e: crate::kafka::KafkaError) -> Self {
         PipelineError {
             transient: e.is_transient(),
-            message: e.to_string(),
+            message: crate::config::redact_text(&e.to_string()),
             kafka_refused: e.is_refusal(),
         }
     }
@@ -60,7 +62,7 @@ impl From<crate::sink::SinkError> for PipelineError {
     fn from(e: crate::sink::SinkError) -> Self {
         PipelineError {
             transient: e.is_transient(),
-            message: e.to_string(),
+            message: crate::config::redact_text(&e.to_string()),
             kafka_refused: matches!(&e, crate::sink::SinkError::Kafka(k) if k.is_refusal()),
         }
     }
@@ -166,6 +168,30 @@ impl Pipeline {
             Pipeline::Source(_) => "source",
             Pipeline::Sink(_) => "sink",
         }
+    }
+
+    /// Checks, on disk and before anything reads them, that the local files
+    /// the pipeline names lie under `allowed` with symlinks resolved (REST
+    /// connectors only); a file outside is a definite error.
+    fn check_files_on_disk(
+        &self,
+        allowed: &crate::config::connect_json::AllowedFileDirs,
+    ) -> Result<(), PipelineError> {
+        use crate::config::connect_json::ConnectorConfig;
+        let config = match self {
+            Pipeline::Source(c) => ConnectorConfig::Source(crate::config::SourceConfig::clone(c)),
+            Pipeline::Sink(c) => ConnectorConfig::Sink(crate::config::SinkConfig::clone(c)),
+        };
+        for file in config.local_files() {
+            allowed
+                .check_on_disk(self.name(), &file)
+                .map_err(|e| PipelineError {
+                    transient: false,
+                    message: e.to_string(),
+                    kafka_refused: false,
+                })?;
+        }
+        Ok(())
     }
 
     /// Runs the pipeline once, until cancelled or failed.

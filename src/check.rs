@@ -200,7 +200,7 @@ async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
     }
 }
 
-/// What the daemon itself refuses at start: an unreadable token file, a bad
+/// What the daemon itself refuses at start: an unreadable or empty token file, a bad
 /// listen address, a state directory or connectors file it cannot use.
 fn check_http_and_state(config: &Config) -> Vec<CheckLine> {
     let mut out = Vec::new();

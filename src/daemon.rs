@@ -42,6 +42,14 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// The REST API token is empty (an empty token would mean no auth at all).
+    #[error("http: key `{key}`: {what} is empty; write a token into it, or remove the key to leave REST writes open")]
+    EmptyToken {
+        /// `auth_token` or `auth_token_file`.
+        key: &'static str,
+        /// What is empty (the file, or the value).
+        what: String,
+    },
     /// The config file could not be read again for its raw sections.
     #[error("{0}")]
     Config(#[from] ConfigError),
@@ -51,19 +59,35 @@ pub enum DaemonError {
 }
 
 /// The REST API's bearer token: `auth_token`, else the contents of
-/// `auth_token_file`; `None` when neither is set (or the token is empty).
+/// `auth_token_file` (surrounding blanks and line breaks removed); `None`
+/// when neither is set. A key that is set but empty (or only blanks) is an
+/// error: it must never silently mean "no auth".
 pub fn auth_token(config: &Config) -> Result<Option<String>, DaemonError> {
     if let Some(t) = &config.http.auth_token {
-        return Ok(Some(t.expose().trim().to_string()).filter(|t| !t.is_empty()));
+        let token = t.expose().trim();
+        if token.is_empty() {
+            return Err(DaemonError::EmptyToken {
+                key: "auth_token",
+                what: "the value".into(),
+            });
+        }
+        return Ok(Some(token.to_string()));
     }
     let Some(path) = &config.http.auth_token_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|source| DaemonError::TokenFile {
+    let text = crate::config::read_secret_file(path).map_err(|source| DaemonError::TokenFile {
         path: path.clone(),
         source,
     })?;
-    Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(DaemonError::EmptyToken {
+            key: "auth_token_file",
+            what: format!("the file {path}"),
+        });
+    }
+    Ok(Some(token.to_string()))
 }
 
 /// Runs every pipeline of `config` (loaded from `path`) and the stored REST
@@ -103,6 +127,9 @@ pub async fn run(
     supervisor.start_all(&config, &raw).await?;
     if let Some((listener, token)) = listener {
         tracing::info!(listen = %config.http.listen, auth = token.is_some(), "http server listening");
+        if token.is_none() {
+            tracing::warn!(listen = %config.http.listen, "rest api writes are open to anyone who can reach this address; set [http] auth_token_file");
+        }
         let router = crate::http::router(supervisor.clone(), token.map(Arc::from));
         let stop = cancel.clone();
         tokio::spawn(async move {

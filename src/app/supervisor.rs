@@ -11,6 +11,11 @@
 //! start, so a connector the API acknowledged comes back after a restart.
 //! TOML-defined pipelines belong to the file: the API shows them, pauses,
 //! resumes and restarts them, but refuses to change or delete them.
+//!
+//! Local files: a REST connector may name files only under `[http]
+//! allowed_file_dirs`. Creating one checks its paths lexically and reads
+//! nothing (`connect_json::from_connect`); each start of its pipeline checks
+//! them again with symlinks resolved, before the pipeline reads any.
 
 mod config_file;
 
@@ -24,7 +29,7 @@ use tokio_util::task::TaskTracker;
 use super::registry::{PipelineState, Registry};
 use super::store::{Store, StoreError, StoredConnector};
 use super::{supervise, with_heartbeat, Pipeline, DRAIN_DEADLINE};
-use crate::config::connect_json::{self, ConnectorConfig};
+use crate::config::connect_json::{self, AllowedFileDirs, ConnectorConfig};
 use crate::config::{Config, ConfigError, KafkaConfig};
 
 /// Where a connector was defined.
@@ -111,6 +116,9 @@ struct Inner {
     table: RwLock<BTreeMap<String, Connector>>,
     /// Stored connectors that could not be loaded; kept in the file untouched.
     unloadable: RwLock<BTreeMap<String, StoredConnector>>,
+    /// Where REST connectors may name local files (`[http] allowed_file_dirs`);
+    /// shared with the pipeline tasks, which check against the current list.
+    allowed_files: Arc<RwLock<Arc<AllowedFileDirs>>>,
 }
 
 /// Starts and stops pipelines; cheap to clone.
@@ -152,6 +160,7 @@ impl Supervisor {
                 ops: tokio::sync::Mutex::new(()),
                 table: RwLock::new(BTreeMap::new()),
                 unloadable: RwLock::new(BTreeMap::new()),
+                allowed_files: Arc::new(RwLock::new(Arc::new(AllowedFileDirs::default()))),
             }),
         }
     }
@@ -169,9 +178,37 @@ impl Supervisor {
             .unwrap_or_default()
     }
 
-    fn spawn(&self, name: &str, pipeline: Pipeline) -> RunHandle {
+    /// Sets the directories under which REST connectors may name local files
+    /// (from `[http] allowed_file_dirs`, at start and on reload).
+    pub fn set_allowed_file_dirs(&self, dirs: AllowedFileDirs) {
+        if let Ok(mut a) = self.inner.allowed_files.write() {
+            *a = Arc::new(dirs);
+        }
+    }
+
+    fn allowed_files(&self) -> Arc<AllowedFileDirs> {
+        self.inner
+            .allowed_files
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_default()
+    }
+
+    /// Builds a REST connector's pipeline: validated, its local files allowed.
+    fn build(
+        &self,
+        name: &str,
+        config: &Map<String, Value>,
+    ) -> Result<ConnectorConfig, ConfigError> {
+        connect_json::from_connect(name, config, &self.allowed_files())
+    }
+
+    fn spawn(&self, name: &str, pipeline: Pipeline, origin: Origin) -> RunHandle {
         let cancel = self.inner.shutdown.child_token();
         let kafka = self.kafka();
+        // REST pipelines: their files are checked on disk (against the list of
+        // the moment: a reload applies at the next start) before each run reads them.
+        let allowed = (origin == Origin::Rest).then(|| self.inner.allowed_files.clone());
         let kind = pipeline.kind();
         let registry = self.inner.registry.clone();
         registry.set(name, kind, PipelineState::Starting);
@@ -181,7 +218,14 @@ impl Supervisor {
             let pipeline = pipeline.clone();
             let kafka = kafka.clone();
             let heartbeat = heartbeat.clone();
-            async move { with_heartbeat(heartbeat, pipeline.run(&kafka, c)).await }
+            let allowed = allowed.clone();
+            async move {
+                if let Some(allowed) = allowed {
+                    let now = allowed.read().map(|a| a.clone()).unwrap_or_default();
+                    pipeline.check_files_on_disk(&now)?;
+                }
+                with_heartbeat(heartbeat, pipeline.run(&kafka, c)).await
+            }
         });
         let task = self
             .inner
@@ -203,7 +247,7 @@ impl Supervisor {
                 .registry
                 .set(name, c.pipeline.kind(), PipelineState::Paused);
         } else if c.run.is_none() {
-            c.run = Some(self.spawn(name, c.pipeline.clone()));
+            c.run = Some(self.spawn(name, c.pipeline.clone(), c.origin));
         }
     }
 
@@ -300,7 +344,7 @@ impl Supervisor {
         name: &str,
         config: Map<String, Value>,
     ) -> Result<ConnectorInfo, ConnectorError> {
-        let built = connect_json::from_connect(name, &config).map_err(ConnectorError::Invalid)?;
+        let built = self.build(name, &config).map_err(ConnectorError::Invalid)?;
         let connector = Connector {
             origin: Origin::Rest,
             pipeline: Pipeline::from(built),
@@ -335,7 +379,7 @@ impl Supervisor {
             Ok(Origin::ConfigFile) => return Err(ConnectorError::FromConfigFile(name.into())),
             Ok(Origin::Rest) => {}
         }
-        let built = connect_json::from_connect(name, &config).map_err(ConnectorError::Invalid)?;
+        let built = self.build(name, &config).map_err(ConnectorError::Invalid)?;
         let old = self.swap(name, Pipeline::from(built), config);
         if let Err(e) = self.persist() {
             if let Some((pipeline, config)) = old {

@@ -15,16 +15,21 @@
 //! have no meaning here (Sluice reads table schemas from the database) and are
 //! dropped.
 //!
+//! A REST config may name local files only under `[http] allowed_file_dirs`
+//! ([`local_files`]); [`from_connect`] refuses the others without touching them.
+//!
 //! What the API shows is the stored map with every password (and any
-//! password inside a URL) replaced by `[hidden]`.
+//! password inside a URL or other value) replaced by `[hidden]`.
+
+mod local_files;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{redact_url, ConfigError, SinkConfig, SourceConfig, SourceKind};
-
-/// The text shown instead of a secret.
-pub const HIDDEN: &str = "[hidden]";
+pub use self::local_files::{check_allowed_dir, AllowedFileDirs, LocalFile};
+pub use super::secret::HIDDEN;
+use super::secret::{is_secret_name, redact_text};
+use super::{ConfigError, SinkConfig, SourceConfig, SourceKind};
 
 const JDBC_SOURCE: &str = "io.confluent.connect.jdbc.JdbcSourceConnector";
 const JDBC_SINK: &str = "io.confluent.connect.jdbc.JdbcSinkConnector";
@@ -71,6 +76,12 @@ impl ConnectorConfig {
             ConnectorConfig::Sink(c) => c.validate().and_then(|()| c.check_endpoint()),
         }
     }
+
+    /// The local files this pipeline reads or opens when it starts (password
+    /// and TLS files, URL file parameters, a SQLite database).
+    pub fn local_files(&self) -> Vec<LocalFile> {
+        local_files::named_files(self, &Map::new())
+    }
 }
 
 fn invalid(name: &str, key: &str, reason: impl Into<String>) -> ConfigError {
@@ -85,11 +96,23 @@ fn is_debezium(class: &str) -> bool {
     class.ends_with("mysql.MySqlConnector") || class.ends_with("mariadb.MariaDbConnector")
 }
 
-/// Builds and validates a pipeline from a connector `name` and its Connect `config`.
+/// Builds and validates a pipeline from a connector `name` and its Connect
+/// `config`; every local file it names must lie under `allowed` (checked
+/// lexically: nothing is read, nothing on disk is touched).
 pub fn from_connect(
     name: &str,
     config: &Map<String, Value>,
+    allowed: &AllowedFileDirs,
 ) -> Result<ConnectorConfig, ConfigError> {
+    let built = build(name, config)?;
+    for file in local_files::named_files(&built, config) {
+        allowed.check(name, &file)?;
+    }
+    Ok(built)
+}
+
+/// Builds and validates a pipeline without the local-file check.
+fn build(name: &str, config: &Map<String, Value>) -> Result<ConnectorConfig, ConfigError> {
     if name.trim().is_empty() || name.contains('/') || name.chars().any(char::is_control) {
         return Err(invalid(
             name,
@@ -185,20 +208,20 @@ fn debezium_to_source(
 
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.ends_with("password") || k.ends_with("secret") || k.contains("sasl.jaas") || k == "auth_token"
+    is_secret_name(&k) || k.contains("sasl.jaas") || k.contains("sasl_jaas") || k.ends_with("token")
 }
 
-/// The config as the API shows it: secrets and URL passwords as `[hidden]`.
+/// The config as the API shows it: secret keys as `[hidden]`, and any
+/// password written inside a value (a URL's userinfo or `password=`
+/// parameter) as `[hidden]`.
 pub fn redacted(config: &Map<String, Value>) -> Map<String, Value> {
     config
         .iter()
         .map(|(k, v)| {
-            let shown = if is_secret_key(k) {
-                Value::String(HIDDEN.into())
-            } else if let (true, Value::String(s)) = (k.contains("url"), v) {
-                Value::String(redact_url(s))
-            } else {
-                v.clone()
+            let shown = match v {
+                _ if is_secret_key(k) => Value::String(HIDDEN.into()),
+                Value::String(s) => Value::String(redact_text(s)),
+                other => other.clone(),
             };
             (k.clone(), shown)
         })
@@ -280,7 +303,9 @@ mod tests {
         let c = obj(
             json!({"connector.class":"io.confluent.connect.jdbc.JdbcSourceConnector","tasks.max":"1","connection.url":"jdbc:mysql://127.0.0.1:3306/mydb","connection.user":"root","connection.password":"","mode":"incrementing","incrementing.column.name":"id","table.whitelist":"users","topic.prefix":"my_topic_"}),
         );
-        let Ok(ConnectorConfig::Source(s)) = from_connect("my-source-connect", &c) else {
+        let Ok(ConnectorConfig::Source(s)) =
+            from_connect("my-source-connect", &c, &AllowedFileDirs::default())
+        else {
             panic!("not a source");
         };
         assert_eq!(s.resolved_kind().ok(), Some(SourceKind::Poll));
@@ -293,7 +318,9 @@ mod tests {
         let c = obj(
             json!({"connector.class":"io.confluent.connect.jdbc.JdbcSinkConnector","connection.url":"jdbc:mysql://127.0.0.1:3306/mydb","connection.user":"root","connection.password":"test1357","auto.create":"true","auto.evolve":"true","delete.enabled":"false","tasks.max":"1","topics":"my_topic_users","insert.mode":"upsert","pk.mode":"record_value","pk.fields":"id"}),
         );
-        let Ok(ConnectorConfig::Sink(s)) = from_connect("my-sink-connect", &c) else {
+        let Ok(ConnectorConfig::Sink(s)) =
+            from_connect("my-sink-connect", &c, &AllowedFileDirs::default())
+        else {
             panic!("not a sink");
         };
         assert!(s.auto_create && s.auto_evolve);
@@ -306,7 +333,8 @@ mod tests {
         let c = obj(
             json!({"connector.class":"io.debezium.connector.mariadb.MariaDbConnector","database.hostname":"127.0.0.1","database.port":"3306","database.user":"cdc","database.password":"pw","topic.prefix":"shop","table.include.list":"mydb.users","schema.history.internal.kafka.topic":"h"}),
         );
-        let Ok(ConnectorConfig::Source(s)) = from_connect("dbz", &c) else {
+        let Ok(ConnectorConfig::Source(s)) = from_connect("dbz", &c, &AllowedFileDirs::default())
+        else {
             panic!("not a source");
         };
         assert_eq!(s.kind, Some(SourceKind::Binlog));
@@ -319,23 +347,23 @@ mod tests {
     #[test]
     fn bad_configs_say_why() {
         let no_class = obj(json!({"connection.url":"mysql://h/d"}));
-        let e = from_connect("x", &no_class).err().map(|e| e.to_string());
+        let e = build("x", &no_class).err().map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("connector.class"));
         let unknown = obj(json!({"connector.class":"com.example.Foo"}));
-        let e = from_connect("x", &unknown).err().map(|e| e.to_string());
+        let e = build("x", &unknown).err().map(|e| e.to_string());
         assert!(e
             .unwrap_or_default()
             .contains("not a connector Sluice implements"));
         let bad_mode = obj(
             json!({"connector.class":JDBC_SOURCE,"connection.url":"mysql://h/d","mode":"sometimes"}),
         );
-        let e = from_connect("x", &bad_mode).err().map(|e| e.to_string());
+        let e = build("x", &bad_mode).err().map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("sometimes"));
         let no_topics = obj(json!({"connector.class":JDBC_SINK,"connection.url":"mysql://h/d"}));
-        let e = from_connect("x", &no_topics).err().map(|e| e.to_string());
+        let e = build("x", &no_topics).err().map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("topics"));
         let other_name = obj(json!({"name":"y","connector.class":JDBC_SINK}));
-        assert!(from_connect("x", &other_name).is_err());
+        assert!(build("x", &other_name).is_err());
     }
 
     #[test]
@@ -346,6 +374,63 @@ mod tests {
         let shown = Value::Object(redacted(&c)).to_string();
         assert!(!shown.contains("pw@") && !shown.contains("\"pw\"") && !shown.contains("\"x\""));
         assert!(shown.contains("\"topics\":\"t\""));
+        let c = obj(json!({
+            "connection.url": "jdbc:postgresql://db/app?user=u&password=s3cret",
+            "url": "mysql://h/db?PWD=x2&ssl=true",
+            "sasl.jaas.config": "x required username=\"a\" password=\"b\";",
+            "http.auth.token": "t0k",
+            "CLIENT_SECRET": "c5",
+        }));
+        let shown = Value::Object(redacted(&c)).to_string();
+        for secret in ["s3cret", "x2", "\\\"b\\\"", "t0k", "c5"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("user=u&password=[hidden]"), "{shown}");
+    }
+
+    #[test]
+    fn rest_configs_name_local_files_only_under_allowed_dirs() {
+        let sink = |extra: Value| {
+            let mut c = obj(json!({"connector.class": JDBC_SINK, "topics": "t",
+                "connection.url": "jdbc:mysql://127.0.0.1:1/db"}));
+            c.extend(obj(extra));
+            c
+        };
+        let none = AllowedFileDirs::default();
+        let dirs = AllowedFileDirs::new(&["/etc/sluice/secrets".to_string()]);
+        let refused = |c: &Map<String, Value>, allowed: &AllowedFileDirs| {
+            from_connect("x", c, allowed)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let c = sink(json!({"password_file": "/var/lib/sluice/connectors.json"}));
+        let err = refused(&c, &none);
+        assert!(
+            err.contains("`password_file`") && err.contains("allowed_file_dirs"),
+            "{err}"
+        );
+        let err = refused(&sink(json!({"password_file": "/dev/zero"})), &dirs);
+        assert!(err.contains("not under"), "{err}");
+        let err = refused(
+            &sink(json!({"ssl.ca": "/etc/ssl/ca.pem", "ssl.mode": "verify_ca"})),
+            &dirs,
+        );
+        assert!(err.contains("`ssl.ca`"), "{err}");
+        let c = sink(json!({"connection.url": "sqlite:///etc/passwd"}));
+        assert!(refused(&c, &dirs).contains("`connection.url`"));
+        let c = sink(json!({"connection.url": "jdbc:mysql://h/db?socket=/run/mysqld/mysqld.sock"}));
+        assert!(refused(&c, &dirs).contains("socket"));
+        let c = sink(json!({"password_file": "/etc/sluice/secrets/../../shadow"}));
+        assert!(refused(&c, &dirs).contains("'..'"));
+        // Under an allowed directory: accepted (and not read).
+        let c = sink(json!({"password_file": "/etc/sluice/secrets/db.pass",
+            "ssl.ca": "/etc/sluice/secrets/ca.pem", "ssl.mode": "verify_ca"}));
+        assert!(from_connect("x", &c, &dirs).is_ok());
+        let c = sink(json!({"connection.url": "sqlite:///etc/sluice/secrets/t.db"}));
+        assert!(from_connect("x", &c, &dirs).is_ok());
+        // No file named: fine with nothing allowed.
+        assert!(from_connect("x", &sink(json!({})), &none).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Database endpoints: URL forms (native and JDBC) and credentials.
 
-use super::secret::{redact_url, Secret};
+use super::secret::{params, percent_decode, redact_url, Secret};
 use super::tls::{self, TlsKeys, TlsSettings};
 use super::ConfigError;
 
@@ -82,12 +82,12 @@ impl DbEndpoint {
     ) -> Result<DbEndpoint, ConfigError> {
         let mut ep = Self::parse(pipeline, url, user, password)?;
         if let Some(file) = password_file {
-            let text = std::fs::read_to_string(file).map_err(|e| ConfigError::PasswordFile {
+            let text = read_secret_file(file).map_err(|e| ConfigError::PasswordFile {
                 pipeline: pipeline.to_string(),
                 path: file.to_string(),
                 source: e,
             })?;
-            ep.password = Some(Secret::new(text.trim_end_matches(['\n', '\r'])));
+            ep.password = Some(Secret::new(text));
         }
         Ok(ep)
     }
@@ -127,14 +127,18 @@ impl DbEndpoint {
         };
         // TLS parameters (JDBC `sslMode=`/`useSSL=`, libpq `sslmode=`) become settings.
         let (native, url_tls, url_mode_seen) = tls::split_url_tls(&native);
-        // Split a password out of the URL so it never travels in display strings.
-        let (url, url_password) = split_password(&native);
+        // Take credentials out of the URL so they never travel in display strings.
+        let (url, url_user, url_password) = if kind == DbKind::Sqlite {
+            (native, None, None)
+        } else {
+            split_credentials(&native)
+        };
         let password = password.cloned().or(url_password);
         let tls = tls::merge(TlsKeys::default(), url_tls.clone(), url_mode_seen);
         Ok(DbEndpoint {
             kind,
             url,
-            user: user.map(str::to_string),
+            user: user.map(str::to_string).or(url_user),
             password,
             tls,
             url_tls: (url_tls, url_mode_seen),
@@ -142,7 +146,56 @@ impl DbEndpoint {
     }
 }
 
-fn split_password(url: &str) -> (String, Option<Secret>) {
+/// Takes the credentials out of a native URL so that neither the driver's URL
+/// nor any display of it holds a secret: the userinfo password (`user:pass@`),
+/// and the `password`/`pwd`/`passwd` and `user` query parameters (JDBC and
+/// libpq put them there; mysql_async refuses them in its URL). Returns (url,
+/// user, password); the first password found wins.
+fn split_credentials(url: &str) -> (String, Option<String>, Option<Secret>) {
+    let (url, mut password) = split_userinfo(url);
+    let Some((base, query)) = url.split_once('?') else {
+        return (url, None, password);
+    };
+    let mut user = None;
+    let mut cut = Vec::new();
+    for p in params(query) {
+        let key = percent_decode(&query[p.key.clone()]).to_ascii_lowercase();
+        let value = || param_value(&query[p.value.clone()]);
+        match key.as_str() {
+            "password" | "pwd" | "passwd" => {
+                password = password.or_else(|| Some(Secret::new(value())));
+            }
+            "user" => user = user.or_else(|| Some(value())),
+            _ => continue,
+        }
+        cut.push(p.key.start.saturating_sub(1)..p.value.end);
+    }
+    let mut query = query.to_string();
+    for range in cut.into_iter().rev() {
+        query.replace_range(range, "");
+    }
+    let query = query.trim_start_matches(['&', ';', '?']);
+    let url = if query.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{query}")
+    };
+    (url, user, password)
+}
+
+/// A parameter's value: unquoted (`'...'`) and percent-decoded.
+fn param_value(raw: &str) -> String {
+    let unquoted = raw
+        .strip_prefix('\'')
+        .and_then(|r| r.strip_suffix('\''))
+        .map(|r| r.replace("''", "'").replace("\\'", "'"));
+    match unquoted {
+        Some(text) => text,
+        None => percent_decode(raw),
+    }
+}
+
+fn split_userinfo(url: &str) -> (String, Option<Secret>) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (url.to_string(), None);
     };
@@ -158,25 +211,27 @@ fn split_password(url: &str) -> (String, Option<Secret>) {
     (url.to_string(), None)
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
+/// The largest password file read (a secret is a line, not a data file).
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a file holding a secret: a regular file of at most 64 KiB, so a
+/// device (`/dev/zero`), a FIFO or a large file is an error, not a hang or
+/// an allocation the size of the disk. The trailing line break is removed.
+pub fn read_secret_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(invalid("not a regular file"));
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(invalid("larger than 64 KiB: not a secret file"));
+    }
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 #[cfg(test)]
@@ -208,6 +263,77 @@ mod tests {
         assert_eq!(e.url, "mysql://u@h:3306/d");
         assert_eq!(e.password.as_ref().map(Secret::expose), Some("s@cret"));
         assert!(!format!("{e:?}").contains("cret"));
+    }
+
+    #[test]
+    fn query_string_credentials_are_taken_out_of_the_url() {
+        let e = DbEndpoint::parse(
+            "p",
+            "jdbc:postgresql://db/app?user=u&password=s3cret&sslmode=disable&application_name=x",
+            None,
+            None,
+        )
+        .expect("parse");
+        assert_eq!(e.url, "postgres://db/app?application_name=x");
+        assert_eq!(e.user.as_deref(), Some("u"));
+        assert_eq!(e.password.as_ref().map(Secret::expose), Some("s3cret"));
+        let cases = [
+            ("mysql://h/db?PWD=x&ssl=true", "mysql://h/db?ssl=true", "x"),
+            ("mysql://h/db?password=s%26cr%3Dt", "mysql://h/db", "s&cr=t"),
+            (
+                "mysql://h/db?a=1&password=a&b&c=2",
+                "mysql://h/db?a=1&c=2",
+                "a&b",
+            ),
+            ("mysql://h/db?passwd='it''s'", "mysql://h/db", "it's"),
+            ("mysql://u:p%40ss@h/db?password=q", "mysql://u@h/db", "p@ss"),
+        ];
+        for (url, want_url, want_pw) in cases {
+            let e = DbEndpoint::parse("p", url, None, None).expect("parse");
+            assert_eq!(e.url, want_url, "{url}");
+            assert_eq!(
+                e.password.as_ref().map(Secret::expose),
+                Some(want_pw),
+                "{url}"
+            );
+            assert!(!e.display_url().contains(want_pw), "{url}");
+        }
+        // An explicit password and user win over the URL's, which still leave it.
+        let explicit = Secret::new("k");
+        let e = DbEndpoint::parse(
+            "p",
+            "mysql://h/db?user=a&password=b",
+            Some("me"),
+            Some(&explicit),
+        )
+        .expect("parse");
+        assert_eq!(e.url, "mysql://h/db");
+        assert_eq!(e.user.as_deref(), Some("me"));
+        assert_eq!(e.password.as_ref().map(Secret::expose), Some("k"));
+        // SQLite paths are file names, left alone.
+        let e = DbEndpoint::parse("p", "sqlite:///x?password=y", None, None).expect("parse");
+        assert_eq!(e.url, "sqlite:///x?password=y");
+    }
+
+    #[test]
+    fn secret_files_are_bounded_regular_files() {
+        let err = read_secret_file("/dev/zero").err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("not a regular file"));
+        let dir = std::env::temp_dir().join(format!("sluice-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'x'; 70_000]).expect("write");
+        let err = read_secret_file(&big.display().to_string())
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("64 KiB"));
+        let ok = dir.join("ok");
+        std::fs::write(&ok, "pw\r\n").expect("write");
+        assert_eq!(
+            read_secret_file(&ok.display().to_string()).ok().as_deref(),
+            Some("pw")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -436,7 +436,7 @@ impl KafkaConfig {
             return Ok(Some(p.clone()));
         }
         if let Some(file) = &self.sasl_password_file {
-            let text = std::fs::read_to_string(file).map_err(|source| ConfigError::SecretFile {
+            let text = super::read_secret_file(file).map_err(|source| ConfigError::SecretFile {
                 section: "kafka".into(),
                 key: "sasl_password_file",
                 path: file.clone(),

@@ -21,9 +21,9 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
-pub use database::{DbEndpoint, DbKind};
+pub use database::{read_secret_file, DbEndpoint, DbKind};
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
-pub use secret::{redact_url, Secret};
+pub use secret::{redact_text, redact_url, Secret};
 pub use sink::{ErrorsTolerance, InsertMode, PkMode, SinkConfig};
 pub use source::{
     DecimalHandling, Delivery, Envelope, PollMode, SnapshotMode, SourceConfig, SourceKind,
@@ -93,6 +93,10 @@ pub struct HttpConfig {
     /// The bearer token itself (e.g. from `SLUICE_HTTP__AUTH_TOKEN`).
     #[serde(default)]
     pub auth_token: Option<Secret>,
+    /// Directories under which connectors created over the REST API may name
+    /// local files (`password_file`, `ssl_*`, SQLite databases); empty: none.
+    #[serde(default)]
+    pub allowed_file_dirs: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -101,7 +105,43 @@ impl Default for HttpConfig {
             listen: default_listen(),
             auth_token_file: None,
             auth_token: None,
+            allowed_file_dirs: Vec::new(),
         }
+    }
+}
+
+impl HttpConfig {
+    /// Pure checks of `[http]`: the listen address, a non-empty `auth_token`,
+    /// absolute normalised `allowed_file_dirs`.
+    fn validate(&self) -> Vec<ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            pipeline: "http".into(),
+            key: key.into(),
+            reason,
+        };
+        let mut errors = Vec::new();
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(invalid(
+                "listen",
+                format!("\"{}\" is not an address like 127.0.0.1:8083", self.listen),
+            ));
+        }
+        if self
+            .auth_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            errors.push(invalid(
+                "auth_token",
+                "is empty; set a token, or remove the key to leave REST writes open".into(),
+            ));
+        }
+        for dir in &self.allowed_file_dirs {
+            if let Err(reason) = connect_json::check_allowed_dir(dir) {
+                errors.push(invalid("allowed_file_dirs", reason));
+            }
+        }
+        errors
     }
 }
 
@@ -170,17 +210,7 @@ impl Config {
                 reason: "must not be empty".into(),
             });
         }
-        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err()
-        {
-            errors.push(ConfigError::Invalid {
-                pipeline: "http".into(),
-                key: "listen".into(),
-                reason: format!(
-                    "\"{}\" is not an address like 127.0.0.1:8083",
-                    self.http.listen
-                ),
-            });
-        }
+        errors.extend(self.http.validate());
         errors.extend(self.source.iter().filter_map(|s| s.validate().err()));
         errors.extend(self.sink.iter().filter_map(|s| s.validate().err()));
         errors

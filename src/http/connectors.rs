@@ -3,7 +3,8 @@
 //! on delete/restart, 400 for a bad config, 404 for an unknown connector,
 //! 409 for a duplicate name or a change to a pipeline of the config file.
 //! Errors are `{"error_code": <status>, "message": "..."}`. Passwords are
-//! shown as `[hidden]`. Sluice runs one task per connector (task 0).
+//! shown as `[hidden]`: secret keys, and passwords inside URLs and traces
+//! (`config::redact_text`). Sluice runs one task per connector (task 0).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -65,7 +66,8 @@ fn task_json(state: &ApiState, name: &str) -> Value {
     let st = entry.map_or(PipelineState::Starting, |e| e.state);
     let mut task = json!({"id": 0, "state": st.connect_name(), "worker_id": WORKER_ID});
     if let PipelineState::Failed(msg) = &st {
-        task["trace"] = Value::String(msg.clone());
+        // Already redacted where it was made; again here, as this is public.
+        task["trace"] = Value::String(crate::config::redact_text(msg));
     }
     task
 }

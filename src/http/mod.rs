@@ -2,17 +2,20 @@
 //! `/readyz` (every pipeline is running), and Kafka Connect's REST API under
 //! `/connectors` (see [`connectors`]).
 //!
-//! Reads are open; when a bearer token is configured (`[http]
-//! auth_token_file` or `auth_token`), every other method needs
-//! `Authorization: Bearer <token>` and gets 401 without it.
+//! Reads are open; [`guard`] stands in front of every route: cross-origin
+//! browser requests are refused (403), writes need the bearer token when one
+//! is configured (`[http] auth_token_file` or `auth_token`; 401 without it),
+//! and bodies must be JSON (415). Handlers never read files: a connector's
+//! local files are checked against `[http] allowed_file_dirs` without being
+//! read (`config::connect_json`).
 
 pub mod connectors;
+mod guard;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -39,36 +42,9 @@ pub fn router(supervisor: Supervisor, token: Option<Arc<str>>) -> Router {
         .merge(connectors::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            require_token,
+            guard::guard,
         ))
         .with_state(state)
-}
-
-/// Constant-time comparison, so the token cannot be guessed byte by byte.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let read = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if let (Some(token), false) = (&state.token, read) {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-            return connectors::error(
-                StatusCode::UNAUTHORIZED,
-                "this request needs the header Authorization: Bearer <token>",
-            );
-        }
-    }
-    next.run(request).await
 }
 
 async fn metrics() -> Response {

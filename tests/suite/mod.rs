@@ -15,6 +15,7 @@ mod offsets_read;
 mod order_service;
 mod poll_modes;
 mod rest_api;
+mod rest_security;
 pub mod seed;
 mod server_compat;
 mod sink_exactly_once;

@@ -368,7 +368,16 @@ async fn token_guards_writes_and_config_file_pipelines_are_read_only() {
     let port = free_port();
     let config = format!(
         "{}\n[[sink]]\nname = \"{toml_sink}\"\nurl = \"sqlite://{}\"\ntopics = [\"{tag}_t\"]\npassword = \"file-pw\"\n",
-        empty_config(port, &dir, &format!("auth_token_file = \"{}\"", token_file.display())),
+        empty_config(
+            port,
+            &dir,
+            // The REST sink's SQLite file lies in `dir`, which the operator allows.
+            &format!(
+                "auth_token_file = \"{}\"\nallowed_file_dirs = [\"{}\"]",
+                token_file.display(),
+                dir.display()
+            )
+        ),
         dir.join("target.db").display()
     );
     // Sinks need their topics to exist: a tombstone (skipped) creates each.

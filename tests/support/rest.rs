@@ -13,6 +13,8 @@ use super::{sluice_bin, wait_for, Daemon};
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    /// The status line and headers, as received.
+    pub head: String,
     pub body: String,
 }
 
@@ -20,6 +22,15 @@ impl Reply {
     /// The body as JSON (Null when empty or not JSON).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Whether a header named `name` (any case) was sent.
+    pub fn has_header(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        self.head
+            .lines()
+            .skip(1)
+            .any(|l| l.to_ascii_lowercase().starts_with(&name))
     }
 }
 
@@ -47,6 +58,17 @@ pub async fn call(
     body: Option<&serde_json::Value>,
     token: Option<&str>,
 ) -> Reply {
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let headers = format!("Content-Type: application/json\r\n{auth}");
+    send(port, method, path, &headers, &payload).await
+}
+
+/// Sends `method path` with exactly `headers` (each line ending in `\r\n`,
+/// besides Host, Connection and Content-Length) and `payload` as the body.
+pub async fn send(port: u16, method: &str, path: &str, headers: &str, payload: &str) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = wait_for("the http server", Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -54,12 +76,8 @@ pub async fn call(
             .ok()
     })
     .await;
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{payload}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{payload}",
         payload.len()
     );
     s.write_all(request.as_bytes()).await.expect("write");
@@ -79,7 +97,11 @@ pub async fn call(
     } else {
         body.to_string()
     };
-    Reply { status, body }
+    Reply {
+        status,
+        head: head.to_string(),
+        body,
+    }
 }
 
 /// Asserts `check` stays true for all of `window` (e.g. no rows arrive while

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::{pipelines_of, Connector, ConnectorError, Origin, Supervisor};
 use crate::app::store::StoreError;
 use crate::app::Pipeline;
-use crate::config::connect_json::{self, RawConfig};
+use crate::config::connect_json::{AllowedFileDirs, RawConfig};
 use crate::config::{Config, ConfigError};
 
 impl Supervisor {
@@ -18,6 +18,7 @@ impl Supervisor {
     /// validates, is logged and kept in the file without running).
     pub async fn start_all(&self, config: &Config, raw: &RawConfig) -> Result<(), StoreError> {
         let _ops = self.inner.ops.lock().await;
+        self.set_allowed_file_dirs(AllowedFileDirs::new(&config.http.allowed_file_dirs));
         // Read first: a state file that cannot be read starts nothing.
         let stored_connectors = self.inner.store.load()?;
         for pipeline in pipelines_of(config) {
@@ -41,7 +42,8 @@ impl Supervisor {
             let built = if taken {
                 Err(format!("the config file defines a pipeline named {name}"))
             } else {
-                connect_json::from_connect(&name, &stored.config).map_err(|e| e.to_string())
+                self.build(&name, &stored.config)
+                    .map_err(|e| crate::config::redact_text(&e.to_string()))
             };
             match built {
                 Ok(built) => {
@@ -76,6 +78,8 @@ impl Supervisor {
         raw: &RawConfig,
     ) -> Result<(usize, usize, usize), ConnectorError> {
         let _ops = self.lock_ops().await?;
+        // Applies to REST connectors created or started from now on.
+        self.set_allowed_file_dirs(AllowedFileDirs::new(&config.http.allowed_file_dirs));
         let new: BTreeMap<String, Pipeline> = pipelines_of(config)
             .into_iter()
             .map(|p| (p.name().to_string(), p))
