@@ -238,15 +238,18 @@ impl Pipeline {
     }
 }
 
-/// Polls `fut`, recording a heartbeat each time it is scheduled.
+/// Polls `fut` as a task of the pipeline `heartbeat` belongs to, recording a
+/// beat each time it is scheduled outside a peer-paced wait (see
+/// [`crate::liveness`]: a timer wakeup during such a wait is no sign of life).
 pub(crate) async fn with_heartbeat<F: std::future::Future>(
     heartbeat: Heartbeat,
     fut: F,
 ) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
+    let live = heartbeat.clone();
+    let mut fut = std::pin::pin!(crate::liveness::scope(live, fut));
     std::future::poll_fn(move |cx| {
-        heartbeat.beat();
-        fut.as_mut().poll(cx)
+        heartbeat.polled();
+        std::future::Future::poll(fut.as_mut(), cx)
     })
     .await
 }

@@ -37,6 +37,7 @@ pub mod daemon;
 pub mod event;
 pub mod http;
 pub mod kafka;
+pub mod liveness;
 pub mod metrics;
 pub mod mysql;
 pub mod offsets_cmd;

@@ -2,9 +2,8 @@
 //! the HTTP API and the systemd watchdog loop.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::metrics::METRICS;
 
@@ -36,28 +35,8 @@ impl PipelineState {
     }
 }
 
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-/// A pipeline's progress heartbeat: the last time its task was scheduled.
-#[derive(Debug, Clone, Default)]
-pub struct Heartbeat(Arc<AtomicU64>);
-
-impl Heartbeat {
-    /// Records progress now.
-    pub fn beat(&self) {
-        let ms = u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.0.store(ms, Ordering::Relaxed);
-    }
-
-    /// Time since the last beat.
-    pub fn age(&self) -> Duration {
-        let now = epoch().elapsed();
-        now.saturating_sub(Duration::from_millis(self.0.load(Ordering::Relaxed)))
-    }
-}
+/// A pipeline's progress heartbeat (see [`crate::liveness`] for what counts as a beat).
+pub use crate::liveness::Liveness as Heartbeat;
 
 /// One pipeline as the registry sees it.
 #[derive(Debug, Clone)]

@@ -61,13 +61,24 @@ fn info_json(i: &ConnectorInfo) -> Value {
     })
 }
 
+/// A wait shorter than this is not shown in the status.
+const WAIT_SHOWN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn task_json(state: &ApiState, name: &str) -> Value {
     let entry = state.supervisor.registry().get(name);
+    let waiting = entry.as_ref().and_then(|e| e.heartbeat.waiting());
     let st = entry.map_or(PipelineState::Starting, |e| e.state);
     let mut task = json!({"id": 0, "state": st.connect_name(), "worker_id": WORKER_ID});
     if let PipelineState::Failed(msg) = &st {
         // Already redacted where it was made; again here, as this is public.
         task["trace"] = Value::String(crate::config::redact_text(msg));
+    }
+    // Sluice's own field: what a running pipeline has been waiting for
+    // (e.g. "applying batch to table t for 42 s"), once the wait is noticeable.
+    if let (PipelineState::Running, Some((what, waited))) = (&st, waiting) {
+        if waited >= WAIT_SHOWN_AFTER {
+            task["waiting"] = Value::String(crate::liveness::describe_wait(&what, waited));
+        }
     }
     task
 }
@@ -75,8 +86,10 @@ fn task_json(state: &ApiState, name: &str) -> Value {
 fn status_json(state: &ApiState, i: &ConnectorInfo) -> Value {
     let task = task_json(state, &i.name);
     let mut connector = json!({"state": task["state"], "worker_id": WORKER_ID});
-    if let Some(trace) = task.get("trace") {
-        connector["trace"] = trace.clone();
+    for field in ["trace", "waiting"] {
+        if let Some(v) = task.get(field) {
+            connector[field] = v.clone();
+        }
     }
     json!({"name": i.name, "connector": connector, "tasks": [task], "type": i.kind})
 }
