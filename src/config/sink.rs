@@ -195,6 +195,20 @@ pub struct SinkConfig {
     /// Client private key file (PEM), with `ssl_cert`.
     #[serde(default, alias = "ssl.key")]
     pub ssl_key: Option<String>,
+    /// Longest a statement may wait or run on the target, and a batch's whole
+    /// transaction (client side, see `sink::target`); 0 turns both off.
+    #[serde(
+        default = "default_statement_timeout_ms",
+        alias = "statement.timeout.ms",
+        deserialize_with = "lenient::u64"
+    )]
+    pub statement_timeout_ms: u64,
+}
+
+/// Five minutes: far above any healthy batch (bounded by `batch_size`), far
+/// below "forever"; a lock held longer is almost always a stuck session.
+fn default_statement_timeout_ms() -> u64 {
+    300_000
 }
 
 impl SinkConfig {

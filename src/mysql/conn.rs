@@ -15,6 +15,13 @@
 //! TLS: over plain TCP the driver fetches the server's RSA public key to send the
 //! password on a cache miss.
 //!
+//! **Dead peers.** Every connection has TCP keepalive
+//! ([`crate::liveness::TCP_KEEPALIVE`]), and opening one (TCP, TLS, auth,
+//! session setup) is bounded by [`crate::liveness::CONNECT_TIMEOUT`]: a
+//! black-holed server is an I/O error (`TimedOut`, transient), never a hang.
+//! Reads have no driver timeout; their callers bound them (the binlog
+//! stream by its heartbeats, the sink by `statement_timeout_ms`).
+//!
 //! **Sessions.** Pool connections run [`SESSION_INIT`] (UTC, utf8mb4). Single
 //! connections run nothing: the sink sets its own `sql_mode` first.
 
@@ -44,7 +51,23 @@ fn opts(endpoint: &DbEndpoint) -> Result<OptsBuilder, mysql_async::Error> {
     if !endpoint.url.contains("prefer_socket") {
         b = b.prefer_socket(false);
     }
-    Ok(b.ssl_opts(ssl_opts(endpoint)))
+    Ok(b.ssl_opts(ssl_opts(endpoint))
+        .tcp_keepalive(Some(crate::liveness::TCP_KEEPALIVE)))
+}
+
+/// `fut` (connecting, or a setup step) bounded by [`crate::liveness::CONNECT_TIMEOUT`].
+pub async fn bounded<T, E: From<mysql_async::Error>>(
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let limit = crate::liveness::CONNECT_TIMEOUT;
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(E::from(mysql_async::Error::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{what}: no answer from the server in {} s", limit.as_secs()),
+        )))),
+    }
 }
 
 /// Opens one connection to `endpoint`, applying `preferred`'s fallback.
@@ -58,10 +81,10 @@ pub async fn connect_with(
     tune: impl FnOnce(OptsBuilder) -> OptsBuilder,
 ) -> Result<Conn, mysql_async::Error> {
     let b = tune(opts(endpoint)?);
-    match Conn::new(b.clone()).await {
+    match bounded("connecting", Conn::new(b.clone())).await {
         Err(e) if endpoint.tls.mode == SslMode::Preferred && server_has_no_tls(&e) => {
             tracing::info!(url = %endpoint.display_url(), "server offers no TLS; ssl_mode = preferred connects in plain text");
-            Conn::new(b.ssl_opts(None)).await
+            bounded("connecting", Conn::new(b.ssl_opts(None))).await
         }
         other => other,
     }
@@ -73,7 +96,7 @@ pub async fn connect_with(
 pub async fn pool_settled(endpoint: &DbEndpoint) -> Result<Pool, mysql_async::Error> {
     let mut b = opts(endpoint)?.init(SESSION_INIT.to_vec());
     let probe = Pool::new(b.clone());
-    match probe.get_conn().await {
+    match bounded("connecting", probe.get_conn()).await {
         Ok(conn) => {
             drop(conn);
             return Ok(probe);

@@ -20,7 +20,9 @@ mod error;
 mod quote;
 mod tls;
 
-pub use conn::{binlog_status, connect, connect_with, pool_settled, BinlogStatus, SESSION_INIT};
+pub use conn::{
+    binlog_status, bounded, connect, connect_with, pool_settled, BinlogStatus, SESSION_INIT,
+};
 pub use error::{
     blames_row, classify, message, ErrorClass, DEFINITE_CODES, ROW_CODES, TRANSIENT_CODES,
 };

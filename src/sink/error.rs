@@ -125,6 +125,17 @@ pub enum SinkError {
     /// The sink's configuration cannot be used (its URL, `db_timezone`, a regex).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The target did not answer in time: connecting (`liveness::CONNECT_TIMEOUT`)
+    /// or a batch's transaction (`statement_timeout_ms`). Transient: the
+    /// connection's state is unknown, so the pipeline reconnects and resumes
+    /// from the offsets stored with the data.
+    #[error("{what}: no answer from the target in {seconds} s")]
+    TimedOut {
+        /// What was waited for, e.g. "applying batch to table t".
+        what: String,
+        /// How long.
+        seconds: u64,
+    },
     /// A task of the sink (decode, apply, the SQLite worker) was cancelled:
     /// the runtime is shutting down.
     #[error("the {task} task was cancelled")]
@@ -364,6 +375,8 @@ impl SinkError {
             SinkError::OffsetsMoved { .. } => Fault::Transient,
             // Applying the batch as INSERTs resolves it (the sink does at once).
             SinkError::LoadRefused(_) => Fault::Transient,
+            // Reconnecting resolves an unknown commit (offsets are stored with the data).
+            SinkError::TimedOut { .. } => Fault::Transient,
             SinkError::Record { .. } | SinkError::Refused { .. } => Fault::Record,
             SinkError::Sql(e) if e.blames_record() => Fault::Record,
             SinkError::Sql(_)

@@ -106,7 +106,9 @@ pub async fn run(
     let endpoint = cfg.endpoint()?;
     let rules = MapRules::from_config(cfg)?;
     let namer = TableNamer::new(cfg)?;
-    let mut target = Target::connect(&endpoint).await?;
+    let statement_timeout =
+        (cfg.statement_timeout_ms > 0).then(|| Duration::from_millis(cfg.statement_timeout_ms));
+    let mut target = Target::connect_bounded(&endpoint, statement_timeout).await?;
     apply::ensure_offsets_table(&mut target).await?;
     let mut consumer = SinkConsumer::new(cfg, kafka)?;
     let dead_letters = match (&cfg.dlq_topic, cfg.errors_tolerance) {

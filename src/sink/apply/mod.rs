@@ -40,6 +40,23 @@ use crate::config::{ErrorsTolerance, SinkConfig};
 use crate::metrics::METRICS;
 use crate::schema::TableSchema;
 
+/// Added to `statement_timeout_ms` for the client-side bound on a batch's
+/// transaction: room for the server's own timeout to answer first.
+pub const CLIENT_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+
+/// What a batch's transaction waits for, as the status shows it:
+/// "applying batch to table t" (or "to tables a, b").
+fn applying<'a>(tables: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = tables.collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.as_slice() {
+        [] => "applying batch offsets".to_string(),
+        [one] => format!("applying batch to table {one}"),
+        many => format!("applying batch to tables {}", many.join(", ")),
+    }
+}
+
 /// What the target side of the sink owns: the connection and the apply state.
 pub(super) struct Applier {
     pub(super) state: SinkState,
@@ -80,7 +97,8 @@ impl Stage {
         let Stage::Idle(mut applier) = std::mem::replace(self, Stage::Gone) else {
             return Err(SinkError::ApplierBusy);
         };
-        *self = Stage::Applying(tokio::spawn(async move {
+        // The apply task belongs to the pipeline: its waits show in its status.
+        *self = Stage::Applying(tokio::spawn(crate::liveness::inherit(async move {
             let started = Instant::now();
             let Applier { state, target } = &mut *applier;
             let result = state.apply_batch(target, &batch, prepared).await;
@@ -91,7 +109,7 @@ impl Stage {
                     .observe(started.elapsed().as_secs_f64());
             }
             (applier, batch, result)
-        }));
+        })));
         Ok(())
     }
 
@@ -336,12 +354,17 @@ impl SinkState {
         };
         let name = &self.cfg.name;
         let (first, offsets) = claim_and_store(name, items.iter().map(|i| i.msg));
-        match target.apply_steps(&statements, &offsets, &first).await {
+        let what = applying(counts.applied.iter().map(|(t, _, _)| t.as_str()));
+        match self
+            .bounded(&what, target.apply_steps(&statements, &offsets, &first))
+            .await
+        {
             Err(SinkError::LoadRefused(why)) => {
                 // Rolled back; the INSERTs give the exact outcome (or error).
                 tracing::debug!(pipeline = %name, reason = %why, "LOAD DATA refused; applying the batch as INSERTs");
                 let (statements, _) = plan(false)?;
-                target.apply_steps(&statements, &offsets, &first).await?;
+                self.bounded(&what, target.apply_steps(&statements, &offsets, &first))
+                    .await?;
             }
             Err(e)
                 if !matches!(e, SinkError::OffsetsMoved { .. })
@@ -358,7 +381,8 @@ impl SinkState {
                         .for_each(|t| f.forget(t));
                 }
                 let (statements, _) = plan(target.bulk_steps())?;
-                target.apply_steps(&statements, &offsets, &first).await?;
+                self.bounded(&what, target.apply_steps(&statements, &offsets, &first))
+                    .await?;
             }
             other => other?,
         }
@@ -369,6 +393,35 @@ impl SinkState {
                 .inc_by(*n);
         }
         Ok(())
+    }
+
+    /// Awaits a batch's transaction while the status says `what` it waits for,
+    /// bounded (client side) by `statement_timeout_ms` plus
+    /// [`CLIENT_TIMEOUT_GRACE`], so the server's own timeout, with its clearer
+    /// error, normally comes first. Past the bound the connection's state is
+    /// unknown: [`SinkError::TimedOut`] (transient) restarts this pipeline,
+    /// which resumes from the offsets committed with the data.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, SinkError>>,
+    ) -> Result<T, SinkError> {
+        let waiting = crate::liveness::waiting_on(what.to_string(), fut);
+        if self.cfg.statement_timeout_ms == 0 {
+            return waiting.await;
+        }
+        let limit = Duration::from_millis(self.cfg.statement_timeout_ms) + CLIENT_TIMEOUT_GRACE;
+        match tokio::time::timeout(limit, waiting).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(pipeline = %self.cfg.name, waited_s = limit.as_secs(),
+                    "{what}: no answer from the target; reconnecting");
+                Err(SinkError::TimedOut {
+                    what: what.to_string(),
+                    seconds: limit.as_secs(),
+                })
+            }
+        }
     }
 
     /// True when `e` is the fault of the records at hand
@@ -398,5 +451,23 @@ impl SinkState {
                 .inc();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::applying;
+
+    #[test]
+    fn a_wait_names_the_batch_tables() {
+        assert_eq!(
+            applying(["t", "t"].into_iter()),
+            "applying batch to table t"
+        );
+        assert_eq!(
+            applying(["b", "a", "b"].into_iter()),
+            "applying batch to tables a, b"
+        );
+        assert_eq!(applying(std::iter::empty()), "applying batch offsets");
     }
 }

@@ -17,6 +17,15 @@
 //!   plus `STRICT_ALL_TABLES` (bad data is an error, never a silent truncation),
 //!   `time_zone = '+00:00'`, `SET NAMES utf8mb4`. The URL must name a database.
 //! - PostgreSQL: `TIME ZONE 'UTC'`, `standard_conforming_strings = on`.
+//!
+//! **Dead peers** (`statement_timeout_ms`, see [`Target::connect_bounded`]).
+//! The server cancels a statement or a lock wait past the timeout:
+//! PostgreSQL `statement_timeout` and `lock_timeout`; MySQL/MariaDB
+//! `innodb_lock_wait_timeout` and `lock_wait_timeout` (whole seconds, at
+//! least 1). A server that cannot answer at all (gone, black-holed) is
+//! caught by the applier's client-side bound on the batch's transaction
+//! (`sink::apply`). Connecting is bounded by
+//! [`crate::liveness::CONNECT_TIMEOUT`]; connections have TCP keepalive.
 //! - SQLite: an embedded file, WAL, `BEGIN IMMEDIATE` transactions, calls on
 //!   blocking threads (see `target::sqlite`).
 //!
@@ -34,6 +43,7 @@
 //! (geometry, arrays, …) read as optional-length strings.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
@@ -76,13 +86,39 @@ pub enum Target {
 }
 
 impl Target {
-    /// Connects to `endpoint` and sets up the session (see the module docs).
+    /// Connects to `endpoint` and sets up the session (see the module docs),
+    /// with the server's own statement and lock timeouts.
     pub async fn connect(endpoint: &DbEndpoint) -> Result<Target, SinkError> {
-        match endpoint.kind {
-            DbKind::MySql => connect_mysql(endpoint).await.map(Target::MySql),
-            DbKind::Postgres => connect_postgres(endpoint).await.map(Target::Postgres),
-            DbKind::Sqlite => SqliteTarget::open(endpoint).await.map(Target::Sqlite),
-        }
+        Self::connect_bounded(endpoint, None).await
+    }
+
+    /// Like [`Target::connect`]; with `statement_timeout`, the session's
+    /// statements and lock waits are bounded by it (see the module docs).
+    /// Connecting itself is bounded by [`crate::liveness::CONNECT_TIMEOUT`].
+    pub async fn connect_bounded(
+        endpoint: &DbEndpoint,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Target, SinkError> {
+        let connect = async {
+            match endpoint.kind {
+                DbKind::MySql => connect_mysql(endpoint, statement_timeout)
+                    .await
+                    .map(Target::MySql),
+                DbKind::Postgres => connect_postgres(endpoint, statement_timeout)
+                    .await
+                    .map(Target::Postgres),
+                DbKind::Sqlite => SqliteTarget::open(endpoint).await.map(Target::Sqlite),
+            }
+        };
+        let limit = crate::liveness::CONNECT_TIMEOUT;
+        tokio::time::timeout(limit, connect)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SinkError::TimedOut {
+                    what: format!("connecting to {}", endpoint.display_url()),
+                    seconds: limit.as_secs(),
+                })
+            })
     }
 
     /// The SQL dialect of this target.

@@ -80,7 +80,10 @@ fn infile_handler(
     }
 }
 
-pub(super) async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkError> {
+pub(super) async fn connect_mysql(
+    ep: &DbEndpoint,
+    statement_timeout: Option<std::time::Duration>,
+) -> Result<MySqlTarget, SinkError> {
     let fail = |e| SinkError::mysql_connect(ep.display_url(), e);
     // Credentials, TLS (`ssl_mode`), never a local socket instead of the URL's host.
     let infile = Arc::new(Mutex::new(None));
@@ -114,6 +117,12 @@ pub(super) async fn connect_mysql(ep: &DbEndpoint) -> Result<MySqlTarget, SinkEr
         .into_iter()
         .chain(crate::mysql::SESSION_INIT)
     {
+        conn.query_drop(sql).await.map_err(fail)?;
+    }
+    if let Some(t) = statement_timeout {
+        // Whole seconds (at least 1): row locks, and metadata locks (DDL, LOCK TABLES).
+        let s = t.as_millis().div_ceil(1000).max(1);
+        let sql = format!("SET SESSION innodb_lock_wait_timeout = {s}, lock_wait_timeout = {s}");
         conn.query_drop(sql).await.map_err(fail)?;
     }
     Ok(MySqlTarget {

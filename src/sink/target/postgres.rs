@@ -43,7 +43,10 @@ where
     })
 }
 
-pub(super) async fn connect_postgres(ep: &DbEndpoint) -> Result<PostgresTarget, SinkError> {
+pub(super) async fn connect_postgres(
+    ep: &DbEndpoint,
+    statement_timeout: Option<std::time::Duration>,
+) -> Result<PostgresTarget, SinkError> {
     let fail = |e| SinkError::postgres_connect(ep.display_url(), e);
     let mut config: tokio_postgres::Config = ep.url.parse().map_err(fail)?;
     if let Some(user) = &ep.user {
@@ -52,6 +55,14 @@ pub(super) async fn connect_postgres(ep: &DbEndpoint) -> Result<PostgresTarget, 
     if let Some(password) = &ep.password {
         config.password(password.expose());
     }
+    // A vanished server is noticed: probes after a minute of silence, dead
+    // after ~2 minutes without an answer.
+    config
+        .connect_timeout(crate::liveness::CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(crate::liveness::TCP_KEEPALIVE)
+        .keepalives_interval(std::time::Duration::from_secs(10))
+        .keepalives_retries(6);
     let connection = if ep.tls.mode == crate::config::SslMode::Disabled {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(fail)?;
         (client, spawn_connection(connection))
@@ -65,10 +76,14 @@ pub(super) async fn connect_postgres(ep: &DbEndpoint) -> Result<PostgresTarget, 
         (client, spawn_connection(connection))
     };
     let (client, connection) = connection;
-    client
-        .batch_execute("SET TIME ZONE 'UTC'; SET standard_conforming_strings = on")
-        .await
-        .map_err(fail)?;
+    let mut session = String::from("SET TIME ZONE 'UTC'; SET standard_conforming_strings = on");
+    if let Some(t) = statement_timeout {
+        let ms = t.as_millis().max(1);
+        session.push_str(&format!(
+            "; SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+        ));
+    }
+    client.batch_execute(&session).await.map_err(fail)?;
     Ok(PostgresTarget {
         client,
         connection,
