@@ -4,11 +4,15 @@
 //! a SIGHUP reload, and `STOPPING=1` on shutdown. Without `$NOTIFY_SOCKET`
 //! every call is a no-op.
 //!
-//! A pipeline stalls when its task has not been scheduled for
-//! [`stall_limit`]: sinks wake at least every 500 ms and poll sources every
-//! `poll_interval_ms`, so only a pipeline stuck in a blocking call or a read
-//! that never returns goes that long. The pings also stop when the runtime
-//! itself is wedged, since they come from a task on it.
+//! A pipeline stalls when it has shown no sign of life (see
+//! [`crate::liveness`]) for [`stall_limit`]: sinks wake at least every
+//! 500 ms, poll sources every `poll_interval_ms`, and a binlog source counts
+//! only events from the server while it waits on it (a server heartbeat at
+//! least every period; its own idle timer does not count). Every wait on a
+//! peer has a much shorter bound of its own that restarts the pipeline, so
+//! only a pipeline stuck in a blocking call or a wait no bound reaches goes
+//! that long. The pings also stop when the runtime itself is wedged, since
+//! they come from a task on it.
 
 use std::time::{Duration, Instant};
 

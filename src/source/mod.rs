@@ -99,6 +99,13 @@ pub enum SourceError {
     /// The server ended the binlog stream (restart, network). Transient.
     #[error("the server closed the binlog stream")]
     StreamEnded,
+    /// Nothing (no event, no heartbeat) came on the binlog connection for three
+    /// heartbeat periods: the peer is gone or the path black-holed. Transient.
+    #[error("binlog connection silent for {seconds}s (3 heartbeat periods); reconnecting")]
+    StreamSilent {
+        /// How long it was silent.
+        seconds: u64,
+    },
     /// The stored position is no longer in the server's binlog. Definite
     /// (unless `snapshot_mode = "when_needed"`, which snapshots again instead).
     #[error("{lead}{0}. Set snapshot_mode = \"when_needed\" to re-snapshot, or reset the source's offsets", lead = .0.lead())]
@@ -173,7 +180,9 @@ impl SourceError {
                 crate::mysql::classify(e) != crate::mysql::ErrorClass::Definite
             }
             SourceError::Kafka(e) => e.is_transient(),
-            SourceError::StreamEnded | SourceError::Checksum { .. } => true,
+            SourceError::StreamEnded
+            | SourceError::StreamSilent { .. }
+            | SourceError::Checksum { .. } => true,
             SourceError::Config(_)
             | SourceError::Codec { .. }
             | SourceError::Value { .. }

@@ -27,6 +27,14 @@
 //! cannot be decoded or a row that cannot be encoded is definite and stops
 //! this source only.
 //!
+//! Dead connections: the source asks the server for a heartbeat event every
+//! `heartbeat_interval_ms` (1 s when 0) while it has nothing to send, so a
+//! connection silent for [`SILENT_PERIODS`] periods (no event at all) is dead
+//! or black-holed: the stream ends with [`SourceError::StreamSilent`]
+//! (transient) and the source reconnects and resumes from its committed
+//! position. Connecting and the session setup are bounded by
+//! [`crate::liveness::CONNECT_TIMEOUT`]; connections have TCP keepalive.
+//!
 //! Grants the source's user needs: `REPLICATION SLAVE`, `REPLICATION CLIENT`
 //! (MySQL) or `BINLOG MONITOR` (MariaDB), `SELECT` on the captured tables, and
 //! on MySQL `RELOAD` for the snapshot's brief read lock.
@@ -64,6 +72,9 @@ use super::SourceError;
 use crate::config::{parse_timezone, ConfigError, Delivery, KafkaConfig, SourceConfig};
 use crate::kafka::offsets;
 use crate::kafka::producer::{PipelineProducer, DEFAULT_TRANSACTION_TIMEOUT};
+
+/// Heartbeat periods of silence after which the binlog connection is dead.
+pub const SILENT_PERIODS: u32 = 3;
 
 /// Batches the channel from the stream reader to the publisher holds.
 const QUEUE_BATCHES: usize = 4;
@@ -289,33 +300,43 @@ impl Run<'_> {
         cancel: &CancellationToken,
     ) -> Result<(), SourceError> {
         let cfg = &self.cfg;
-        let mut conn = pool.get_conn().await?;
+        use crate::mysql::bounded;
+        let mut conn = bounded("connecting", pool.get_conn()).await?;
         let heartbeat = if cfg.heartbeat_interval_ms > 0 {
             Duration::from_millis(cfg.heartbeat_interval_ms)
         } else {
             Duration::from_secs(1)
         };
         // The server sends a heartbeat event when idle this long (nanoseconds).
-        conn.query_drop(format!(
-            "SET @master_heartbeat_period = {}",
-            heartbeat.as_nanos().min(u128::from(u32::MAX) * 1_000_000)
-        ))
-        .await?;
+        let setup = "setting up the binlog session";
+        let period = heartbeat.as_nanos().min(u128::from(u32::MAX) * 1_000_000);
+        // MySQL 8.0.26+ reads the `source_` name, older servers and MariaDB the other.
+        let sql =
+            format!("SET @master_heartbeat_period = {period}, @source_heartbeat_period = {period}");
+        bounded(setup, conn.query_drop(sql)).await?;
         if self.info.flavor == Flavor::MariaDb {
-            conn.query_drop("SET @mariadb_slave_capability = 4").await?;
+            let sql = "SET @mariadb_slave_capability = 4";
+            bounded(setup, conn.query_drop(sql)).await?;
         }
         let gtid_state = resume::gtid_state(&self.info, from);
-        let (request, by_gtid) = resume::stream_request(&mut conn, cfg, from, &gtid_state).await?;
+        let (request, by_gtid) = bounded(
+            setup,
+            resume::stream_request(&mut conn, cfg, from, &gtid_state),
+        )
+        .await?;
         tracing::info!(pipeline = %cfg.name, position = %from.position(), gtids = %from.gtids, by_gtid, skip_rows = from.row, "streaming binlog");
-        let mut stream = conn
-            .get_binlog_stream(request)
-            .await
-            .map_err(classify_stream_error)?;
+        let mut stream = bounded(setup, async {
+            conn.get_binlog_stream(request)
+                .await
+                .map_err(classify_stream_error)
+        })
+        .await?;
         let scfg = StreamConfig {
             pipeline: cfg.name.clone(),
             max_batch_rows: usize::try_from(cfg.max_batch_rows).unwrap_or(4096),
             max_transaction_rows: cfg.max_transaction_rows,
             tick: heartbeat,
+            silence_limit: heartbeat * SILENT_PERIODS,
             heartbeat_topic: (cfg.heartbeat_interval_ms > 0)
                 .then(|| cfg.heartbeat_topic_name().into()),
             server_name: cfg.logical_name().to_string(),

@@ -17,6 +17,12 @@
 //! handling beyond counting it. Each event kind has its own handler
 //! ([`events`]); event checksums are verified, and decoding runs under
 //! `catch_unwind` so a malformed event is an error, not a crash.
+//!
+//! Liveness: the server sends a heartbeat event whenever it has had nothing to
+//! send for a heartbeat period, so silence while waiting on the stream for
+//! `silence_limit` (3 periods) means the connection is dead or black-holed:
+//! [`SourceError::StreamSilent`]. While waiting, only an arriving event is a
+//! beat for the systemd watchdog (see [`crate::liveness`]), never the tick.
 
 mod events;
 
@@ -103,6 +109,8 @@ pub struct StreamConfig {
     pub max_transaction_rows: u64,
     /// Idle flush / heartbeat period.
     pub tick: Duration,
+    /// Silence (no event, no server heartbeat) after which the connection is dead.
+    pub silence_limit: Duration,
     /// Heartbeat topic when heartbeat messages are on.
     pub heartbeat_topic: Option<Arc<str>>,
     /// Logical server name for heartbeat keys.
@@ -199,26 +207,48 @@ impl<'a> Streamer<'a> {
     ) -> Result<(), SourceError> {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Silence is counted only while this loop waits on the stream: time
+        // spent handing batches to the publisher (back-pressure) is not the
+        // server's, so the deadline moves by it.
+        let mut heard = tokio::time::Instant::now();
+        let silence = tokio::time::sleep_until(heard + self.cfg.silence_limit);
+        tokio::pin!(silence);
         let mut lookahead = None;
         loop {
             let next = match lookahead.take() {
                 Some(ev) => ev,
-                None => tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => {
-                        self.flush_partial(tx).await;
-                        return Ok(());
-                    }
-                    ev = stream.next() => ev,
-                    _ = tick.tick() => {
-                        self.on_tick(tx).await?;
-                        if self.batch.messages.is_empty() {
-                            self.batch_started = None;
+                None => {
+                    silence.as_mut().reset(heard + self.cfg.silence_limit);
+                    // The tick wakes this task whether or not the server
+                    // speaks: only an event counts as a sign of life.
+                    let _peer = crate::liveness::peer_paced();
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => {
+                            self.flush_partial(tx).await;
+                            return Ok(());
                         }
-                        continue;
+                        ev = stream.next() => ev,
+                        _ = tick.tick() => {
+                            let started = tokio::time::Instant::now();
+                            self.on_tick(tx).await?;
+                            heard += started.elapsed();
+                            if self.batch.messages.is_empty() {
+                                self.batch_started = None;
+                            }
+                            continue;
+                        }
+                        _ = &mut silence => {
+                            let seconds = heard.elapsed().as_secs();
+                            tracing::warn!(pipeline = %self.cfg.pipeline, seconds,
+                                position = %BinlogPosition::new(self.file.clone(), self.next_pos),
+                                "binlog connection silent for {seconds}s (3 heartbeat periods); reconnecting");
+                            return Err(SourceError::StreamSilent { seconds });
+                        }
                     }
-                },
+                }
             };
+            crate::liveness::progress();
             let ev = match next {
                 None => return Err(SourceError::StreamEnded),
                 Some(Err(e)) => return Err(super::resume::classify_stream_error(e)),
@@ -230,6 +260,7 @@ impl<'a> Streamer<'a> {
                 After::Lookahead(ev) => lookahead = Some(ev),
                 After::Closed => return Ok(()),
             }
+            heard = tokio::time::Instant::now();
         }
     }
 
