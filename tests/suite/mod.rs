@@ -8,6 +8,7 @@ mod binlog_types;
 mod cli;
 mod connect_compat;
 mod dashboard;
+mod dead_peers;
 mod kafka_security;
 pub mod metrics_scrape;
 mod offsets_cli;
