@@ -365,6 +365,7 @@ if [[ -n $BIN_ARG ]]; then
   SRC_BIN=$BIN_ARG
   REV="$BIN_ARG ($("$BIN_ARG" version 2>/dev/null | head -n 1 || true))"
 else
+  bash scripts/services.sh build-deps
   log "building sluice (cargo build --release; not timed)"
   cargo build --release --quiet
   SRC_BIN=$ROOT/target/release/sluice

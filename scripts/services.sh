@@ -6,6 +6,7 @@
 #   bash scripts/services.sh down    # stop them all (data is kept)
 #   bash scripts/services.sh restart mariadb|mysql|postgres|kafka   # stop and start one (crash tests)
 #   bash scripts/services.sh prune [MINUTES]  # drop test databases and binlogs older than MINUTES (60)
+#   bash scripts/services.sh build-deps  # the Debian packages building Sluice needs (up does this too)
 #
 # Services (test-only settings, NEVER use them anywhere else):
 #   mariadb   127.0.0.1:3306  root with an EMPTY password over TCP; binlog ROW / FULL image /
@@ -712,11 +713,19 @@ source "$SCRIPT_DIR/services/mysql.sh"
 # shellcheck source=scripts/services/prune.sh
 source "$SCRIPT_DIR/services/prune.sh"
 
+# ----------------------------------------------------------------------------- build
+
+# What building Sluice needs beyond Rust and a C compiler: librdkafka's TLS (OpenSSL) and its
+# OAUTHBEARER/OIDC token requests (libcurl), found with pkg-config.
+build_deps() {
+  apt_ensure pkg-config libssl-dev libcurl4-openssl-dev
+}
+
 # ----------------------------------------------------------------------------- main
 
 cmd="${1:-}"
 case "$cmd" in
-  up | down | status) ;;
+  up | down | status | build-deps) ;;
   prune) [[ "${2:-60}" =~ ^[0-9]+$ ]] || { usage >&2; exit 2; } ;;
   restart) [[ "${2:-}" =~ ^(mariadb|mysql|postgres|kafka)$ ]] || { usage >&2; exit 2; } ;;
   -h | --help | help) usage; exit 0 ;;
@@ -743,7 +752,9 @@ case "$cmd" in
       kafka) kafka_stop; kafka_up ;;
     esac
     ;;
+  build-deps) build_deps ;;
   up)
+    build_deps
     tls_ensure
     mariadb_up
     mysql_up

@@ -321,6 +321,28 @@ pub fn admin(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, K
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_build_has_tls_sasl_oidc_and_zstd() {
+        // librdkafka refuses these properties at client creation when it was
+        // built without OpenSSL, libcurl (OIDC) or zstd.
+        let toml = "[kafka]\nsecurity_protocol = \"SASL_SSL\"\nsasl_mechanism = \"OAUTHBEARER\"\n\
+            sasl_oauthbearer_token_endpoint_url = \"https://idp.invalid/token\"\n\
+            sasl_oauthbearer_client_id = \"c\"\nsasl_oauthbearer_client_secret = \"s\"\n\
+            [kafka.properties]\n\"compression.type\" = \"zstd\"\n";
+        let kafka = crate::config::Config::from_toml_str(toml)
+            .expect("config")
+            .kafka;
+        kafka.validate().expect("valid");
+        let created = metadata_client(&kafka);
+        assert!(created.is_ok(), "{:?}", created.err());
+        let scram = crate::config::Config::from_toml_str(
+            "[kafka]\nsecurity_protocol = \"SASL_SSL\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"u\"\nsasl_password = \"p\"\n",
+        )
+        .expect("config")
+        .kafka;
+        assert!(metadata_client(&scram).is_ok());
+    }
     use crate::config::Secret;
 
     #[test]
