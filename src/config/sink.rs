@@ -35,6 +35,17 @@ pub enum PkMode {
     RecordValue,
 }
 
+/// The table in each target where a sink stores its consumed offsets; no
+/// topic may route to it (see [`is_reserved_table`]).
+pub const OFFSETS_TABLE: &str = "sluice_sink_offsets";
+
+/// True when `table` names the offsets table, compared without case: a
+/// MySQL server with `lower_case_table_names` and SQLite fold case, so a
+/// table differing only in case would be the offsets table there.
+pub fn is_reserved_table(table: &str) -> bool {
+    table.eq_ignore_ascii_case(OFFSETS_TABLE)
+}
+
 /// What happens to a record that cannot be decoded or applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -324,6 +335,14 @@ impl SinkConfig {
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1".into()));
+        }
+        if !self.table_name_format.contains("${topic}")
+            && is_reserved_table(&self.table_name_format)
+        {
+            return Err(invalid(
+                "table_name_format",
+                format!("\"{}\" is the table where the sink stores its offsets: choose another table name", self.table_name_format),
+            ));
         }
         if !self.table_name_format.contains("${topic}") && self.topics.len() > 1 {
             tracing::warn!(pipeline = %self.name, "table_name_format has no ${{topic}}: all topics go to one table");
