@@ -66,6 +66,12 @@ fn default_batch_size() -> u64 {
 fn default_max_wait_ms() -> u64 {
     200
 }
+/// 16 MiB: far above a batch of ordinary rows (3,000 rows of 1 KB are 3 MB),
+/// small enough that big records (1 MB each) keep the daemon's memory low.
+pub(crate) const DEFAULT_MAX_BATCH_BYTES: u64 = 16 << 20;
+fn default_max_batch_bytes() -> u64 {
+    DEFAULT_MAX_BATCH_BYTES
+}
 
 /// One `[[sink]]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +158,15 @@ pub struct SinkConfig {
         deserialize_with = "lenient::u64"
     )]
     pub batch_size: u64,
+    /// Maximum bytes (record keys and values as consumed) per DB
+    /// transaction: a batch ends at `batch_size` records or this many bytes,
+    /// whichever comes first; a record bigger than this goes alone.
+    #[serde(
+        default = "default_max_batch_bytes",
+        alias = "max.batch.bytes",
+        deserialize_with = "lenient::u64"
+    )]
+    pub max_batch_bytes: u64,
     /// Longest a partial batch waits for more records (alias `flush_interval_ms`).
     #[serde(
         default = "default_max_wait_ms",
@@ -335,6 +350,9 @@ impl SinkConfig {
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1".into()));
+        }
+        if self.max_batch_bytes == 0 {
+            return Err(invalid("max_batch_bytes", "must be at least 1".into()));
         }
         if !self.table_name_format.contains("${topic}")
             && is_reserved_table(&self.table_name_format)

@@ -670,11 +670,7 @@ mod tests {
         });
         let key = Arc::new(TableSchema {
             name: "k".into(),
-            columns: vec![Column::new(
-                format!("f{}", N - 1),
-                ColumnType::Int64,
-                false,
-            )],
+            columns: vec![Column::new(format!("f{}", N - 1), ColumnType::Int64, false)],
             primary_key: vec![format!("f{}", N - 1)],
         });
         let row: Row = (0..N as i64).map(Value::Int).collect();

@@ -7,9 +7,11 @@
 //! ends at its XID event, a `COMMIT` query, or — for DDL — with its single
 //! query. Only at an end does the position advance (MariaDB 11.4+ writes
 //! `end_log_pos 0` inside transactions). A batch closes after a transaction
-//! end when `max_batch_rows` is reached or no further event is waiting, so
-//! an idle-ish source commits each transaction at once and a busy one groups
-//! many. A transaction with more than `max_transaction_rows` rows is split:
+//! end when `max_batch_rows` or `max_batch_bytes` (of encoded messages) is
+//! reached or no further event is waiting, so an idle-ish source commits each
+//! transaction at once and a busy one groups many. A transaction with more
+//! than `max_transaction_rows` rows, or whose rows take the batch past
+//! `max_batch_bytes` (checked after each rows event), is split:
 //! the batch is sent with the position of the transaction's start and the
 //! count of its rows already published (see [`super::offset`]).
 //!
@@ -101,6 +103,9 @@ pub struct StreamConfig {
     pub max_batch_rows: usize,
     /// Split threshold for one transaction.
     pub max_transaction_rows: u64,
+    /// Encoded bytes per batch: grouping stops past it, and a transaction
+    /// still open past it is split (as at `max_transaction_rows`).
+    pub max_batch_bytes: usize,
     /// Idle flush / heartbeat period.
     pub tick: Duration,
     /// Heartbeat topic when heartbeat messages are on.
@@ -270,6 +275,7 @@ impl<'a> Streamer<'a> {
                 return After::Read;
             }
         } else if self.batch.messages.len() < self.cfg.max_batch_rows
+            && self.batch.bytes < self.cfg.max_batch_bytes
             && self
                 .batch_started
                 .is_some_and(|t| t.elapsed() < MAX_BATCH_WAIT)
@@ -361,10 +367,12 @@ impl<'a> Streamer<'a> {
         }
     }
 
-    /// Cuts the batch inside a large transaction.
+    /// Cuts the batch inside a large transaction: at `max_transaction_rows`
+    /// of its rows, or once the batch holds `max_batch_bytes` and some of them.
     fn split_if_large(&mut self) -> Option<Batch<BinlogOffset>> {
         let t = self.txn.as_mut()?;
-        if t.rows_in_batch < self.cfg.max_transaction_rows {
+        let by_bytes = t.rows_in_batch > 0 && self.batch.bytes >= self.cfg.max_batch_bytes;
+        if t.rows_in_batch < self.cfg.max_transaction_rows && !by_bytes {
             return None;
         }
         t.rows_in_batch = 0;
