@@ -41,6 +41,7 @@ pub mod server;
 pub mod snapshot;
 pub mod stream;
 pub mod table;
+mod table_cache;
 mod value;
 
 use std::sync::Arc;

@@ -24,7 +24,6 @@ mod events;
 
 pub use self::events::DecodeError;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +37,7 @@ use super::charset::Charsets;
 use super::gtid::{MariaGtidList, MysqlGtidSet};
 use super::offset::BinlogOffset;
 use super::table::BinlogTable;
+use super::table_cache::RecentMap;
 use super::Capture;
 use crate::event::TableId;
 use crate::metrics::{SourceLag, METRICS};
@@ -124,8 +124,11 @@ pub struct Streamer<'a> {
     capture: &'a Capture,
     charsets: &'a Charsets,
     emitter: &'a mut Emitter,
-    tables: HashMap<u64, (TableMapEvent<'static>, Option<Arc<BinlogTable>>)>,
-    schemas: HashMap<TableId, Arc<TableSchema>>,
+    /// Table maps by table id, and each captured table's last schema (for
+    /// sharing one `Arc` while it is unchanged); stale entries are dropped
+    /// past a bound ([`RecentMap`]).
+    tables: RecentMap<u64, (TableMapEvent<'static>, Option<Arc<BinlogTable>>)>,
+    schemas: RecentMap<TableId, Arc<TableSchema>>,
     file: String,
     next_pos: u64,
     gtids: GtidState,
@@ -173,8 +176,8 @@ impl<'a> Streamer<'a> {
             capture,
             charsets,
             emitter,
-            tables: HashMap::new(),
-            schemas: HashMap::new(),
+            tables: RecentMap::default(),
+            schemas: RecentMap::default(),
             file: from.file.clone(),
             next_pos: from.pos,
             gtids,
