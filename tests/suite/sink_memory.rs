@@ -145,7 +145,7 @@ table_name_format = "big"
     )
     .await;
     let peak_mb = d.status_kb("VmHWM").unwrap_or(u64::MAX) / 1024;
-    println!("sluice peak RSS (VmHWM) with {RECORDS} records of 1 MB: {peak_mb} MB (bound {PEAK_RSS_BOUND_MB} MB)");
+    println!("sluice peak RSS (VmHWM) with {RECORDS} records of 1 MB: {peak_mb} MiB (bound {PEAK_RSS_BOUND_MB} MiB)");
     assert_eq!(d.stop(), 0, "{}", d.log_text());
     let lengths = pg
         .rows("SELECT COUNT(*), MIN(length(body)), MAX(length(body)), COUNT(DISTINCT id) FROM big")
@@ -166,6 +166,6 @@ table_name_format = "big"
     );
     assert!(
         peak_mb < PEAK_RSS_BOUND_MB,
-        "peak RSS {peak_mb} MB is over the {PEAK_RSS_BOUND_MB} MB bound"
+        "peak RSS {peak_mb} MiB is over the {PEAK_RSS_BOUND_MB} MiB bound"
     );
 }
