@@ -114,6 +114,8 @@ async fn three_thousand_one_megabyte_records_stay_under_the_rss_bound() {
         r#"
 [kafka]
 bootstrap_servers = "{KAFKA}"
+[http]
+listen = ""
 [[sink]]
 name = "{name}"
 url = "{url}"
