@@ -35,6 +35,17 @@ pub enum PkMode {
     RecordValue,
 }
 
+/// The table in each target where a sink stores its consumed offsets; no
+/// topic may route to it (see [`is_reserved_table`]).
+pub const OFFSETS_TABLE: &str = "sluice_sink_offsets";
+
+/// True when `table` names the offsets table, compared without case: a
+/// MySQL server with `lower_case_table_names` and SQLite fold case, so a
+/// table differing only in case would be the offsets table there.
+pub fn is_reserved_table(table: &str) -> bool {
+    table.eq_ignore_ascii_case(OFFSETS_TABLE)
+}
+
 /// What happens to a record that cannot be decoded or applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -54,6 +65,12 @@ fn default_batch_size() -> u64 {
 }
 fn default_max_wait_ms() -> u64 {
     200
+}
+/// 16 MiB: far above a batch of ordinary rows (3,000 rows of 1 KB are 3 MB),
+/// small enough that big records (1 MB each) keep the daemon's memory low.
+pub(crate) const DEFAULT_MAX_BATCH_BYTES: u64 = 16 << 20;
+fn default_max_batch_bytes() -> u64 {
+    DEFAULT_MAX_BATCH_BYTES
 }
 
 /// One `[[sink]]` section.
@@ -141,6 +158,15 @@ pub struct SinkConfig {
         deserialize_with = "lenient::u64"
     )]
     pub batch_size: u64,
+    /// Maximum bytes (record keys and values as consumed) per DB
+    /// transaction: a batch ends at `batch_size` records or this many bytes,
+    /// whichever comes first; a record bigger than this goes alone.
+    #[serde(
+        default = "default_max_batch_bytes",
+        alias = "max.batch.bytes",
+        deserialize_with = "lenient::u64"
+    )]
+    pub max_batch_bytes: u64,
     /// Longest a partial batch waits for more records (alias `flush_interval_ms`).
     #[serde(
         default = "default_max_wait_ms",
@@ -338,6 +364,17 @@ impl SinkConfig {
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1".into()));
+        }
+        if self.max_batch_bytes == 0 {
+            return Err(invalid("max_batch_bytes", "must be at least 1".into()));
+        }
+        if !self.table_name_format.contains("${topic}")
+            && is_reserved_table(&self.table_name_format)
+        {
+            return Err(invalid(
+                "table_name_format",
+                format!("\"{}\" is the table where the sink stores its offsets: choose another table name", self.table_name_format),
+            ));
         }
         if !self.table_name_format.contains("${topic}") && self.topics.len() > 1 {
             tracing::warn!(pipeline = %self.name, "table_name_format has no ${{topic}}: all topics go to one table");

@@ -93,6 +93,9 @@ fn default_max_batch_rows() -> u64 {
 fn default_max_transaction_rows() -> u64 {
     20_000
 }
+fn default_max_batch_bytes() -> u64 {
+    super::sink::DEFAULT_MAX_BATCH_BYTES
+}
 
 /// One `[[source]]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +192,16 @@ pub struct SourceConfig {
         deserialize_with = "lenient::u64"
     )]
     pub max_transaction_rows: u64,
+    /// Encoded bytes (keys and values) per Kafka transaction, as a bound
+    /// beside the row counts: binlog batches end at a source transaction
+    /// boundary once past it (a source transaction bigger than it is split,
+    /// as by `max_transaction_rows`), poll batches at the row that reaches it.
+    #[serde(
+        default = "default_max_batch_bytes",
+        alias = "max.batch.bytes",
+        deserialize_with = "lenient::u64"
+    )]
+    pub max_batch_bytes: u64,
     /// Binlog: heartbeat period; the position advances while tables are idle and,
     /// when `heartbeat_topic` is set or derived, a heartbeat message is written (0: off).
     #[serde(
@@ -447,6 +460,9 @@ impl SourceConfig {
             if self.batch_max_rows == 0 {
                 return Err(invalid("batch_max_rows", "must be at least 1"));
             }
+        }
+        if self.max_batch_bytes == 0 {
+            return Err(invalid("max_batch_bytes", "must be at least 1"));
         }
         if kind == SourceKind::Binlog {
             if self

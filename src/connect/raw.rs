@@ -8,6 +8,7 @@
 //! straight from its text by [`super::types`].
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -143,6 +144,47 @@ impl<'de: 'a, 'a> Deserialize<'de> for TopLevel<'a> {
 /// A JSON object's members as raw values, keys borrowed when unescaped.
 pub(crate) struct RawObject<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
 
+/// Looks up a [`RawObject`]'s members by name in schema order: the member at
+/// the field's position when its name matches (producers write fields in
+/// schema order), else through a name index built on the first miss, so
+/// reading every field is linear in the number of members whatever their
+/// order. A name held twice resolves to its first member.
+pub(crate) struct Members<'o, 'a> {
+    obj: &'o RawObject<'a>,
+    index: Option<HashMap<&'o str, &'a RawValue>>,
+}
+
+impl<'o, 'a> Members<'o, 'a> {
+    /// Lookups over `obj`.
+    pub(crate) fn new(obj: &'o RawObject<'a>) -> Self {
+        Members { obj, index: None }
+    }
+
+    /// The raw text of member `name`, expected at position `at`.
+    pub(crate) fn get(&mut self, at: usize, name: &str) -> Option<&'a str> {
+        if let Some((k, v)) = self.obj.0.get(at) {
+            if k == name {
+                return Some(v.get());
+            }
+        }
+        let obj = self.obj;
+        let index = self.index.get_or_insert_with(|| {
+            let mut index = HashMap::with_capacity(obj.0.len());
+            for (k, v) in &obj.0 {
+                index.entry(k.as_ref()).or_insert(*v);
+            }
+            index
+        });
+        index.get(name).map(|v| v.get())
+    }
+
+    /// Whether the name index was built (a member was out of place).
+    #[cfg(test)]
+    pub(crate) fn indexed(&self) -> bool {
+        self.index.is_some()
+    }
+}
+
 struct ObjKey<'a>(Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for ObjKey<'a> {
@@ -216,5 +258,42 @@ mod tests {
         assert_eq!(names, ["plain", "esc\"d", "u\u{e9}"]);
         assert!(matches!(obj.0[0].0, Cow::Borrowed(_)));
         assert_eq!(obj.0[1].1.get(), "[1,2]");
+    }
+
+    #[test]
+    fn members_are_found_by_position_or_through_one_index() {
+        const N: usize = 5_000;
+        let in_order = format!(
+            "{{{}}}",
+            (0..N)
+                .map(|i| format!("\"f{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let obj: RawObject<'_> = serde_json::from_str(&in_order).expect("ok");
+        let mut m = Members::new(&obj);
+        for i in 0..N {
+            assert_eq!(m.get(i, &format!("f{i}")), Some(i.to_string().as_str()));
+        }
+        assert!(!m.indexed(), "in schema order: no index");
+        // Reversed: every lookup misses its position, and all are answered
+        // by one index (a map), not by scanning the members each time.
+        let reversed = format!(
+            "{{\"f0\":-1,{}}}",
+            (0..N)
+                .rev()
+                .map(|i| format!("\"f{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let obj: RawObject<'_> = serde_json::from_str(&reversed).expect("ok");
+        let mut m = Members::new(&obj);
+        // A name held twice is its first member, as before.
+        assert_eq!(m.get(1, "f0"), Some("-1"));
+        assert!(m.indexed());
+        for i in 1..N {
+            assert_eq!(m.get(i, &format!("f{i}")), Some(i.to_string().as_str()));
+        }
+        assert_eq!(m.get(0, "missing"), None);
     }
 }

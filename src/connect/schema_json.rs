@@ -293,6 +293,7 @@ fn parse_at(json: &Json, path: &str) -> Result<ConnectSchema, SchemaParseError> 
                     "struct schema's \"fields\" argument is not an array",
                 ));
             };
+            let mut seen = std::collections::HashSet::with_capacity(fields.len());
             for field in fields {
                 let Some(Json::String(name)) = field.get("field") else {
                     return Err(err(
@@ -300,7 +301,7 @@ fn parse_at(json: &Json, path: &str) -> Result<ConnectSchema, SchemaParseError> 
                         "struct schema's field name not specified properly",
                     ));
                 };
-                if schema.fields.iter().any(|(n, _)| n == name) {
+                if !seen.insert(name.as_str()) {
                     return Err(err(path, format!("duplicate field `{name}`")));
                 }
                 let member = parse_at(field, &child_path(path, name))?;

@@ -154,23 +154,35 @@ pub fn sink_consumer<C: ConsumerContext + 'static>(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
-        .set("topic.metadata.refresh.interval.ms", "10000")
-        // Bounded prefetch (librdkafka's defaults queue up to 64 MiB and
-        // 100k messages per partition): a few batches ahead is enough, and
-        // with one batch decoding while another is applied, this keeps
-        // peak RSS under 100 MB. The limits count fetched bytes, which
-        // for compressed topics (Sluice's sources write lz4) are a tenth
-        // of the JSON they hold, so one fetch is kept at 1 MiB.
-        .set("fetch.max.bytes", "2097152")
-        .set("max.partition.fetch.bytes", "1048576")
-        .set("queued.max.messages.kbytes", "2048")
-        .set("queued.min.messages", "40000")
-        // A partition whose queue is full is fetched again this soon, not
-        // after librdkafka's default 1 s (which stalls a sink that keeps
-        // up). With 10,000 queued messages and 20 ms, a sink writing
-        // 8,000-record batches waited for records about a quarter of
-        // the time (measured, 1M-row benchmark).
-        .set("fetch.queue.backoff.ms", "5");
+        .set("topic.metadata.refresh.interval.ms", "10000");
+    // Bounded prefetch, in bytes (librdkafka's defaults queue up to 64 MiB
+    // and 100k messages): a few batches ahead is enough, and with one batch
+    // decoding while another is applied, this keeps peak RSS under 100 MB
+    // for small records, and with the sink's `max_batch_bytes` under the
+    // README's bound for 1-MB records. `queued.max.messages.kbytes` bounds
+    // the one consumer queue (over all partitions); a fetch may overshoot it
+    // by one `fetch.max.bytes` (a record bigger than the fetch limits is
+    // still fetched, alone). The limits count fetched bytes, which for
+    // compressed topics (Sluice's sources write lz4) are a tenth of the JSON
+    // they hold, so one fetch is kept at 1 MiB per partition. Each can be
+    // raised in `[kafka.properties]`, as a Connect worker's consumer
+    // overrides.
+    set_defaults(
+        &mut cfg,
+        kafka,
+        &[
+            ("fetch.max.bytes", "2097152"),
+            ("max.partition.fetch.bytes", "1048576"),
+            ("queued.max.messages.kbytes", "2048"),
+            ("queued.min.messages", "40000"),
+            // A partition whose queue is full is fetched again this soon, not
+            // after librdkafka's default 1 s (which stalls a sink that keeps
+            // up). With 10,000 queued messages and 20 ms, a sink writing
+            // 8,000-record batches waited for records about a quarter of
+            // the time (measured, 1M-row benchmark).
+            ("fetch.queue.backoff.ms", "5"),
+        ],
+    );
     create_with(&cfg, context, "creating consumer")
 }
 

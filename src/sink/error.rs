@@ -223,6 +223,17 @@ pub enum SinkError {
         /// The target table.
         table: String,
     },
+    /// A topic routes (by `table_name_regex` / `table_name_format`) to the
+    /// table where the sink stores its offsets: writing its rows there would
+    /// corrupt the sink's position, so the pipeline stops (every record of the
+    /// topic would route the same way; none is dead-lettered).
+    #[error("topic {topic} routes to table {table}, which is reserved for the sink's offsets: change table_name_format or table_name_regex")]
+    ReservedTable {
+        /// The topic.
+        topic: String,
+        /// The table it routes to.
+        table: String,
+    },
     /// A `LOAD DATA LOCAL` step did not load its rows cleanly (LOCAL makes
     /// the server turn errors into warnings and skip or truncate values) or
     /// the server refuses LOCAL; the transaction was rolled back and the
@@ -391,7 +402,8 @@ impl SinkError {
             | SinkError::OffsetsRowUnreadable
             | SinkError::TableMissing { .. }
             | SinkError::TableNotEvolved { .. }
-            | SinkError::TableVanished { .. } => Fault::Definite,
+            | SinkError::TableVanished { .. }
+            | SinkError::ReservedTable { .. } => Fault::Definite,
         }
     }
 }

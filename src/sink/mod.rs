@@ -143,6 +143,7 @@ pub async fn run(
     METRICS.init_pipeline(&cfg.name, PipelineKind::Sink);
     let _lag = consume::lag::LagMonitor::start(cfg, kafka)?;
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
+    let max_bytes = usize::try_from(cfg.max_batch_bytes).unwrap_or(usize::MAX);
     let max_wait = Duration::from_millis(cfg.max_wait_ms);
     while !cancel.is_cancelled() {
         if consumer.take_rebalanced() {
@@ -151,7 +152,9 @@ pub async fn run(
                 .resync(&mut consumer, cfg, &mut Vec::new(), true)
                 .await?;
         }
-        let mut batch = consumer.collect(batch_size, max_wait, &cancel).await?;
+        let mut batch = consumer
+            .collect(batch_size, max_bytes, max_wait, &cancel)
+            .await?;
         let rebalanced = consumer.take_rebalanced();
         if rebalanced || batch.is_empty() {
             stage

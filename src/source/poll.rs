@@ -11,7 +11,8 @@
 //!
 //! The schema is taken from each query's result-set metadata, so a column
 //! added with `ALTER TABLE` appears in the next message. Results are streamed
-//! and cut into batches of `batch_max_rows`; each batch and the table's offset
+//! and cut into batches of `batch_max_rows` (or `max_batch_bytes` of encoded
+//! records, whichever comes first); each batch and the table's offset
 //! after its last row are written in one Kafka transaction, so after a crash
 //! the source resumes exactly after the last committed row: nothing is re-sent
 //! and nothing skipped (for `timestamp` mode, rows sharing the last timestamp
@@ -128,7 +129,13 @@ pub async fn run(
     // Lag = time since the start of the last poll that read every table to its end.
     let lag = SourceLag::start(&cfg.name);
 
-    let publisher = Publisher::spawn(producer, 1, kafka.offsets_topic.clone(), cfg.name.clone());
+    let publisher = Publisher::spawn(
+        producer,
+        1,
+        usize::try_from(cfg.max_batch_bytes).unwrap_or(usize::MAX),
+        kafka.offsets_topic.clone(),
+        cfg.name.clone(),
+    );
     let mut poller = Poller {
         cfg,
         mode,
@@ -338,6 +345,7 @@ impl Poller<'_> {
         let offset_key: Arc<str> =
             offsets::record_key(&self.cfg.name, &format!("{}.{table}", self.database)).into();
         let batch_max = usize::try_from(self.cfg.batch_max_rows).unwrap_or(usize::MAX);
+        let batch_max_bytes = usize::try_from(self.cfg.max_batch_bytes).unwrap_or(usize::MAX);
 
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
@@ -394,6 +402,7 @@ impl Poller<'_> {
                 &mut self.emitter,
                 &mut offset,
                 batch_max,
+                batch_max_bytes,
             )
             .await;
             if let Some((committed, done)) = in_flight.take() {
@@ -473,13 +482,16 @@ impl RowReader {
     }
 }
 
-/// Reads and encodes up to `max` rows (fewer at the end of the result).
+/// Reads and encodes up to `max` rows (fewer at the end of the result), and
+/// no more once the encoded records reach `max_bytes` (a row's offset is
+/// exact after it, so a batch may end at any row).
 async fn fill<S>(
     stream: &mut S,
     reader: &RowReader,
     emitter: &mut Emitter,
     offset: &mut PollOffset,
     max: usize,
+    max_bytes: usize,
 ) -> Result<Batch<PollOffset>, SourceError>
 where
     S: futures::Stream<Item = Result<MyRow, mysql_async::Error>> + Unpin,
@@ -489,7 +501,7 @@ where
         ..Batch::default()
     };
     let mut rows = 0;
-    while rows < max {
+    while rows < max && batch.bytes < max_bytes {
         let Some(row) = stream.next().await else {
             break;
         };

@@ -19,7 +19,9 @@
 //! **Grouping.** Batches that queued up while a transaction was committing go
 //! into the next Kafka transaction together (a backlog is published in fewer,
 //! larger transactions: each costs several broker round trips); the last
-//! batch's position is stored for all of them. A batch marked `open` is
+//! batch's position is stored for all of them, until the group holds
+//! `max_batch_bytes` of encoded records (the source's byte bound: a Kafka
+//! transaction holds at most that much more than its first batch). A batch marked `open` is
 //! delivered without committing: the binlog snapshot is one Kafka transaction
 //! sent in chunks, so an interrupted snapshot is aborted as a whole.
 //!
@@ -147,9 +149,13 @@ impl<O> Batch<O> {
 
 /// The next batch to publish: one received batch plus the batches already
 /// waiting behind it, up to and including one that [closes](Batch::closed)
-/// the group.
-fn merge_waiting<O>(mut batch: Batch<O>, rx: &mut mpsc::Receiver<Batch<O>>) -> Batch<O> {
-    while !batch.closed() {
+/// the group or brings it to `max_bytes`.
+fn merge_waiting<O>(
+    mut batch: Batch<O>,
+    rx: &mut mpsc::Receiver<Batch<O>>,
+    max_bytes: usize,
+) -> Batch<O> {
+    while !batch.closed() && batch.bytes < max_bytes {
         match rx.try_recv() {
             Ok(next) => batch.append(next),
             Err(_) => break,
@@ -166,15 +172,17 @@ pub struct Publisher<O> {
 
 impl<O: SourceOffset> Publisher<O> {
     /// Starts a task publishing through `producer`; the channel holds `queue`
-    /// batches. Positions go to `offsets_topic`; `pipeline` labels metrics.
+    /// batches, and waiting batches are grouped up to `max_bytes`. Positions
+    /// go to `offsets_topic`; `pipeline` labels metrics.
     pub fn spawn(
         producer: PipelineProducer,
         queue: usize,
+        max_bytes: usize,
         offsets_topic: String,
         pipeline: String,
     ) -> Self {
         let (tx, rx) = mpsc::channel(queue);
-        let task = tokio::spawn(run(producer, rx, offsets_topic, pipeline));
+        let task = tokio::spawn(run(producer, rx, max_bytes, offsets_topic, pipeline));
         Publisher { tx, task }
     }
 
@@ -196,12 +204,13 @@ impl<O: SourceOffset> Publisher<O> {
 async fn run<O: SourceOffset>(
     mut producer: PipelineProducer,
     mut rx: mpsc::Receiver<Batch<O>>,
+    max_bytes: usize,
     offsets_topic: String,
     pipeline: String,
 ) -> Result<(), SourceError> {
     let result = async {
         while let Some(batch) = rx.recv().await {
-            let mut batch = merge_waiting(batch, &mut rx);
+            let mut batch = merge_waiting(batch, &mut rx, max_bytes);
             let done = batch.done.take();
             let outcome = publish(&mut producer, &mut batch, &offsets_topic, done.is_some()).await;
             if outcome.is_ok() {
@@ -314,7 +323,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         tx.send(batch(3, 200, false)).await.expect("send");
         tx.send(batch(1, 300, false)).await.expect("send");
-        let merged = merge_waiting(batch(2, 100, false), &mut rx);
+        let merged = merge_waiting(batch(2, 100, false), &mut rx, usize::MAX);
         assert_eq!(merged.messages.len(), 6);
         assert_eq!(merged.transactions, 3);
         assert_eq!(merged.offset.map(|c| c.offset), Some(Pos(300)));
@@ -325,11 +334,11 @@ mod tests {
     async fn an_open_snapshot_chunk_is_never_merged_into() {
         let (tx, mut rx) = mpsc::channel(4);
         tx.send(batch(1, 0, true)).await.expect("send");
-        let first = merge_waiting(batch(2, 0, true), &mut rx);
+        let first = merge_waiting(batch(2, 0, true), &mut rx, usize::MAX);
         assert_eq!(first.messages.len(), 2, "an open batch is delivered alone");
         // A complete batch takes what follows, up to and including an open one.
         tx.send(batch(1, 0, false)).await.expect("send");
-        let next = merge_waiting(batch(1, 100, false), &mut rx);
+        let next = merge_waiting(batch(1, 100, false), &mut rx, usize::MAX);
         assert_eq!(next.messages.len(), 2);
         assert_eq!(next.offset.map(|c| c.offset), Some(Pos(100)));
         assert_eq!(rx.try_recv().map(|b| b.messages.len()).ok(), Some(1));
@@ -342,8 +351,23 @@ mod tests {
         let mut first = batch(2, 100, false);
         let (done, _outcome) = oneshot::channel();
         first.done = Some(done);
-        let first = merge_waiting(first, &mut rx);
+        let first = merge_waiting(first, &mut rx, usize::MAX);
         assert_eq!(first.messages.len(), 2);
         assert!(rx.try_recv().is_ok(), "the next batch still waits");
+    }
+
+    #[tokio::test]
+    async fn grouping_stops_at_max_bytes() {
+        // Each record counts 1 key byte + 64: a batch of 2 is 130 bytes.
+        let (tx, mut rx) = mpsc::channel(4);
+        for pos in [200, 300, 400] {
+            tx.send(batch(2, pos, false)).await.expect("send");
+        }
+        let first = merge_waiting(batch(2, 100, false), &mut rx, 260);
+        assert_eq!(first.messages.len(), 4, "grouped up to the bound");
+        assert_eq!(first.offset.map(|c| c.offset), Some(Pos(200)));
+        let next = merge_waiting(rx.try_recv().expect("waiting"), &mut rx, 260);
+        assert_eq!(next.messages.len(), 4);
+        assert_eq!(next.offset.map(|c| c.offset), Some(Pos(400)));
     }
 }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use super::error::{CodecError, FieldRef, MessagePart};
 use super::json_text::{classify, string_value, RawKind};
 use super::plan::{compile, Cache, RowPlan, Shape};
-use super::raw::{split, RawObject};
+use super::raw::{split, Members, RawObject};
 use super::values::read_column;
 use crate::event::{Op, Row};
 use crate::schema::TableSchema;
@@ -247,16 +247,10 @@ fn row_payload(
     }
     let obj: RawObject<'_> =
         serde_json::from_str(payload).map_err(|source| CodecError::Json { part, source })?;
+    let mut members = Members::new(&obj);
     let mut row = Vec::with_capacity(plan.cols.len());
     for (i, (col, meta)) in plan.cols.iter().zip(&plan.schema.columns).enumerate() {
-        let raw = match obj.0.get(i) {
-            Some((k, v)) if *k == meta.name => Some(v.get()),
-            _ => obj
-                .0
-                .iter()
-                .find(|(k, _)| *k == meta.name)
-                .map(|(_, v)| v.get()),
-        };
+        let raw = members.get(i, &meta.name);
         let field = FieldRef {
             prefix,
             name: &meta.name,

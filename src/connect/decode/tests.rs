@@ -361,3 +361,30 @@ fn repeated_schema_text_takes_the_fast_path_with_the_same_result_and_errors() {
         format!("{:?}", value_only(&null))
     );
 }
+
+#[test]
+fn wide_payloads_in_any_field_order_decode() {
+    // 5,000 fields, the payload's in reverse order with an undeclared field
+    // first: each value reaches its column (names found through one index).
+    const N: usize = 5_000;
+    let fields = (0..N)
+        .map(|i| format!(r#"{{"type":"int64","optional":false,"field":"f{i}"}}"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let payload = format!(
+        "{{\"extra\":0,{}}}",
+        (0..N)
+            .rev()
+            .map(|i| format!("\"f{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (schema, row) = value_only(&struct_msg(&fields, &payload))
+        .expect("decodes")
+        .value
+        .expect("row");
+    assert_eq!(schema.columns.len(), N);
+    assert_eq!(row, (0..N as i64).map(Value::Int).collect::<Vec<_>>());
+    let dup = r#"{"type":"int64","optional":false,"field":"a"},{"type":"int64","optional":false,"field":"a"}"#;
+    assert!(err(&struct_msg(dup, "{}")).contains("duplicate field `a`"));
+}

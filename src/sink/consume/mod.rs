@@ -251,11 +251,15 @@ impl SinkConsumer {
         }
     }
 
-    /// Collects up to `max` new records, waiting at most `max_wait` after the
-    /// first; returns early (possibly empty) on cancel or rebalance.
+    /// Collects up to `max` new records and `max_bytes` of keys and values
+    /// (a record that would pass `max_bytes` is held for the next batch,
+    /// unless it is the first: a record bigger than the bound goes alone),
+    /// waiting at most `max_wait` after the first; returns early (possibly
+    /// empty) on cancel or rebalance.
     pub async fn collect(
         &mut self,
         max: usize,
+        max_bytes: usize,
         max_wait: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<SinkMessage>, KafkaError> {
@@ -269,6 +273,7 @@ impl SinkConsumer {
         // The partition of the last record taken: its next records need no
         // checks (offsets only grow within a partition, and it was checked).
         let mut last: Option<(String, i32)> = None;
+        let mut bytes = 0usize;
         while out.len() < max {
             let msg = if let Some(m) = self.pending.take() {
                 m
@@ -307,6 +312,14 @@ impl SinkConsumer {
             if !same {
                 last = Some((msg.topic().to_string(), msg.partition()));
             }
+            let size = msg.data_len();
+            if !out.is_empty() && bytes.saturating_add(size) > max_bytes {
+                // Full by bytes: this record starts the next batch (its
+                // partition's checks are made again then).
+                self.pending = Some(msg);
+                break;
+            }
+            bytes = bytes.saturating_add(size);
             if !started {
                 started = true;
                 timer.as_mut().reset(tokio::time::Instant::now() + max_wait);

@@ -129,6 +129,11 @@ impl SinkMessage {
         self.key_len.map(|n| &self.data[..n])
     }
 
+    /// Bytes of the key and payload held (0 once dropped).
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Payload bytes (`None`: a tombstone, or dropped).
     pub fn payload(&self) -> Option<&[u8]> {
         self.has_payload

@@ -262,7 +262,7 @@ impl DecodeWorker {
         if !self.delete_enabled && self.mapper.op_of(&rec) == Op::Delete {
             return Ok(None);
         }
-        let table = self.namer.table_ref(msg.topic());
+        let table = self.namer.table_ref(msg.topic())?;
         self.mapper
             .map(&rec, table)
             .map(Some)

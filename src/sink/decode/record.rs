@@ -154,11 +154,33 @@ pub struct RowMapper {
     last: Option<(String, usize, usize, CachedSchema)>,
 }
 
-type CachedSchema = (
-    Option<Arc<TableSchema>>,
-    Option<Arc<TableSchema>>,
-    Arc<TableSchema>,
-);
+type CachedSchema = (Option<Arc<TableSchema>>, Option<Arc<TableSchema>>, Mapping);
+
+/// The target schema of one input schema pair and, per target column, where
+/// its value comes from: worked out once per schema pair (with maps, in time
+/// linear in the fields), so mapping a record is one pass over its columns.
+#[derive(Debug, Clone)]
+struct Mapping {
+    schema: Arc<TableSchema>,
+    picks: Arc<[Pick]>,
+}
+
+/// Where one target column's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    /// The record's topic (`pk_mode = "kafka"`).
+    Topic,
+    /// The record's partition.
+    Partition,
+    /// The record's offset.
+    Offset,
+    /// The key row's column at this index.
+    Key(usize),
+    /// The value row's column at this index.
+    Value(usize),
+    /// No input holds it: NULL.
+    Null,
+}
 
 const KAFKA_COLUMNS: [&str; 3] = ["__connect_topic", "__connect_partition", "__connect_offset"];
 
@@ -192,34 +214,38 @@ impl RowMapper {
             .map_or(0, |(s, _)| Arc::as_ptr(s) as usize);
         let last = (self.last.as_ref())
             .filter(|(t, k, v, _)| *k == key_ptr && *v == val_ptr && t == table)
-            .map(|(_, _, _, cached)| Arc::clone(&cached.2));
-        let schema = match last {
-            Some(s) => s,
+            .map(|(_, _, _, cached)| cached.2.clone());
+        let Mapping { schema, picks } = match last {
+            Some(m) => m,
             None => {
                 let cache_key = (table.to_string(), key_ptr, val_ptr);
                 let cached = match self.cache.get(&cache_key) {
                     Some(cached) => cached.clone(),
                     None => {
-                        let s = Arc::new(effective_schema(rec, table, rules)?);
+                        let s = effective_schema(rec, table, rules)?;
+                        let picks = picks(rec, &s, rules.pk_mode, &rules.pk_fields);
                         if self.cache.len() > 1024 {
                             self.cache.clear();
                         }
                         let cached = (
                             rec.key.as_ref().map(|k| k.0.clone()),
                             rec.value.as_ref().map(|v| v.0.clone()),
-                            s,
+                            Mapping {
+                                schema: Arc::new(s),
+                                picks,
+                            },
                         );
                         self.cache.insert(cache_key, cached.clone());
                         cached
                     }
                 };
-                let s = Arc::clone(&cached.2);
+                let m = cached.2.clone();
                 // `cached` holds the input schemas: their addresses stay unique.
                 self.last = Some((table.to_string(), key_ptr, val_ptr, cached));
-                s
+                m
             }
         };
-        let mut row = effective_row(rec, &schema, rules.pk_mode, &rules.pk_fields);
+        let mut row = effective_row(rec, &picks);
         if rules.timestamp_shift_micros != 0 {
             for v in &mut row {
                 if let Value::Timestamp(us) = v {
@@ -348,35 +374,69 @@ fn is_primitive_key(key: &TableSchema) -> bool {
     key.columns.len() == 1 && key.columns[0].name.is_empty()
 }
 
-fn effective_row(
+fn effective_row(rec: &SinkRecord, picks: &[Pick]) -> Row {
+    let at = |part: &Option<(Arc<TableSchema>, Row)>, i: usize| {
+        part.as_ref().and_then(|(_, r)| r.get(i)).cloned()
+    };
+    picks
+        .iter()
+        .map(|pick| {
+            let v = match *pick {
+                Pick::Topic => Some(Value::String(rec.topic.to_string())),
+                Pick::Partition => Some(Value::Int(i64::from(rec.partition))),
+                Pick::Offset => Some(Value::Int(rec.offset)),
+                Pick::Key(i) => at(&rec.key, i),
+                Pick::Value(i) => at(&rec.value, i),
+                Pick::Null => None,
+            };
+            v.unwrap_or(Value::Null)
+        })
+        .collect()
+}
+
+/// Where each column of `schema` (the effective schema of `rec`'s input
+/// schemas) takes its value from; names are looked up in maps, so this is
+/// linear in the number of fields. A name held twice resolves to its first
+/// column, as a scan would.
+fn picks(
     rec: &SinkRecord,
     schema: &TableSchema,
     pk_mode: PkMode,
     pk_fields: &[String],
-) -> Row {
-    let lookup = |part: &Option<(Arc<TableSchema>, Row)>, name: &str| -> Option<Value> {
-        let (s, r) = part.as_ref()?;
-        let i = s.column_index(name)?;
-        r.get(i).cloned()
-    };
+) -> Arc<[Pick]> {
+    fn index(part: &Option<(Arc<TableSchema>, Row)>) -> HashMap<&str, usize> {
+        let mut map = HashMap::new();
+        if let Some((s, _)) = part {
+            for (i, c) in s.columns.iter().enumerate() {
+                map.entry(c.name.as_str()).or_insert(i);
+            }
+        }
+        map
+    }
+    let key_index = index(&rec.key);
+    let value_index = index(&rec.value);
+    let is_key: std::collections::HashSet<&str> =
+        schema.primary_key.iter().map(String::as_str).collect();
     let names = kafka_names(pk_fields);
     let primitive_key = rec.key.as_ref().is_some_and(|(s, _)| is_primitive_key(s));
-    let mut row = Vec::with_capacity(schema.columns.len());
-    for col in &schema.columns {
-        let is_key = schema.primary_key.contains(&col.name);
-        let v = match pk_mode {
-            PkMode::Kafka if col.name == names[0] => Some(Value::String(rec.topic.to_string())),
-            PkMode::Kafka if col.name == names[1] => Some(Value::Int(i64::from(rec.partition))),
-            PkMode::Kafka if col.name == names[2] => Some(Value::Int(rec.offset)),
-            PkMode::RecordKey if is_key && primitive_key => {
-                rec.key.as_ref().and_then(|(_, r)| r.first().cloned())
+    let from = |map: &HashMap<&str, usize>, name: &str, pick: fn(usize) -> Pick| {
+        map.get(name).map_or(Pick::Null, |&i| pick(i))
+    };
+    schema
+        .columns
+        .iter()
+        .map(|col| {
+            let key = is_key.contains(col.name.as_str());
+            match pk_mode {
+                PkMode::Kafka if col.name == names[0] => Pick::Topic,
+                PkMode::Kafka if col.name == names[1] => Pick::Partition,
+                PkMode::Kafka if col.name == names[2] => Pick::Offset,
+                PkMode::RecordKey if key && primitive_key => Pick::Key(0),
+                PkMode::RecordKey if key => from(&key_index, &col.name, Pick::Key),
+                _ => from(&value_index, &col.name, Pick::Value),
             }
-            PkMode::RecordKey if is_key => lookup(&rec.key, &col.name),
-            _ => lookup(&rec.value, &col.name),
-        };
-        row.push(v.unwrap_or(Value::Null));
-    }
-    row
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -592,5 +652,49 @@ mod tests {
         assert_eq!(on.map(&marked("false"), "t").expect("map").op, Op::Create);
         let mut off = RowMapper::new(rules(false));
         assert_eq!(off.map(&marked("true"), "t").expect("map").op, Op::Create);
+    }
+
+    #[test]
+    fn wide_records_map_through_a_per_schema_plan() {
+        // 5,000 fields, the key's fields last in the key schema: each column
+        // takes its value from the right place, the plan is made once per
+        // schema pair (not per record) and names are found through maps.
+        const N: usize = 5_000;
+        let columns: Vec<Column> = (0..N)
+            .map(|i| Column::new(format!("f{i}"), ColumnType::Int64, true))
+            .collect();
+        let value = Arc::new(TableSchema {
+            name: "wide".into(),
+            columns,
+            primary_key: vec![],
+        });
+        let key = Arc::new(TableSchema {
+            name: "k".into(),
+            columns: vec![Column::new(format!("f{}", N - 1), ColumnType::Int64, false)],
+            primary_key: vec![format!("f{}", N - 1)],
+        });
+        let row: Row = (0..N as i64).map(Value::Int).collect();
+        let r = SinkRecord {
+            topic: "wide".into(),
+            partition: 0,
+            offset: 1,
+            op: Op::Create,
+            key: Some((Arc::clone(&key), vec![Value::Int(-1)])),
+            value: Some((Arc::clone(&value), row)),
+        };
+        let mut m = mapper(PkMode::RecordKey, &[]);
+        let c = m.map(&r, "t").expect("map");
+        // The key column first (from the key row), then the other value fields.
+        assert_eq!(c.row.len(), N);
+        assert_eq!(c.row[0], Value::Int(-1));
+        assert_eq!(c.row[1], Value::Int(0));
+        assert_eq!(c.row[N - 1], Value::Int(N as i64 - 2));
+        let picks = &m.last.as_ref().expect("cached").3 .2.picks;
+        assert_eq!(picks[0], Pick::Key(0));
+        assert_eq!(picks[N - 1], Pick::Value(N - 2));
+        // The same schemas map again from the cached plan.
+        let again = m.map(&r, "t").expect("map");
+        assert!(Arc::ptr_eq(&again.schema, &c.schema));
+        assert_eq!(again.row, c.row);
     }
 }

@@ -66,7 +66,7 @@ pub struct CopyUpsert {
 }
 
 /// Where the sink stores consumed offsets, in the target database itself.
-pub const OFFSETS_TABLE: &str = "sluice_sink_offsets";
+pub const OFFSETS_TABLE: &str = crate::config::OFFSETS_TABLE;
 
 /// A SQL dialect of a target database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -49,6 +49,7 @@ pub mod server;
 pub mod snapshot;
 pub mod stream;
 pub mod table;
+mod table_cache;
 mod value;
 
 use std::sync::Arc;
@@ -156,6 +157,7 @@ pub async fn run(
     let publisher = Publisher::spawn(
         producer,
         QUEUE_BATCHES,
+        usize::try_from(run.cfg.max_batch_bytes).unwrap_or(usize::MAX),
         kafka.offsets_topic.clone(),
         run.cfg.name.clone(),
     );
@@ -254,12 +256,14 @@ impl Run<'_> {
             pipeline: &self.cfg.name,
             capture: &self.capture,
             chunk_rows: usize::try_from(self.cfg.snapshot_fetch_rows).unwrap_or(10_000),
+            max_batch_bytes: usize::try_from(self.cfg.max_batch_bytes).unwrap_or(usize::MAX),
             with_data,
             tz_offset: self.tz_offset,
         };
         let publisher = Publisher::spawn(
             producer,
             1,
+            usize::try_from(self.cfg.max_batch_bytes).unwrap_or(usize::MAX),
             self.kafka.offsets_topic.clone(),
             self.cfg.name.clone(),
         );
@@ -335,6 +339,7 @@ impl Run<'_> {
             pipeline: cfg.name.clone(),
             max_batch_rows: usize::try_from(cfg.max_batch_rows).unwrap_or(4096),
             max_transaction_rows: cfg.max_transaction_rows,
+            max_batch_bytes: usize::try_from(cfg.max_batch_bytes).unwrap_or(usize::MAX),
             tick: heartbeat,
             silence_limit: heartbeat * SILENT_PERIODS,
             heartbeat_topic: (cfg.heartbeat_interval_ms > 0)

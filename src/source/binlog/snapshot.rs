@@ -55,6 +55,8 @@ pub struct SnapshotJob<'a> {
     pub capture: &'a Capture,
     /// Rows per chunk.
     pub chunk_rows: usize,
+    /// Encoded bytes per delivery of the snapshot's one Kafka transaction.
+    pub max_batch_bytes: usize,
     /// Read rows (false: `schema_only`, position only).
     pub with_data: bool,
     /// db_timezone offset for DATETIME.
@@ -257,8 +259,12 @@ async fn read_table(
             emitter.emit(&ev, &mut batch)?;
             rows_metric.inc();
             n += 1;
-            if pk.is_empty() && n.is_multiple_of(job.chunk_rows) {
-                // No key to page by: cut the stream into chunks.
+            if (pk.is_empty() && n.is_multiple_of(job.chunk_rows))
+                || batch.bytes >= job.max_batch_bytes
+            {
+                // No key to page by: cut the stream into chunks; big rows:
+                // deliver what the chunk holds so far (the snapshot is one
+                // Kafka transaction, so a delivery may end at any row).
                 let mut full = std::mem::take(&mut batch);
                 full.open = true;
                 if tx.send(full).await.is_err() {

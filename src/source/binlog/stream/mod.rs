@@ -7,9 +7,11 @@
 //! ends at its XID event, a `COMMIT` query, or — for DDL — with its single
 //! query. Only at an end does the position advance (MariaDB 11.4+ writes
 //! `end_log_pos 0` inside transactions). A batch closes after a transaction
-//! end when `max_batch_rows` is reached or no further event is waiting, so
-//! an idle-ish source commits each transaction at once and a busy one groups
-//! many. A transaction with more than `max_transaction_rows` rows is split:
+//! end when `max_batch_rows` or `max_batch_bytes` (of encoded messages) is
+//! reached or no further event is waiting, so an idle-ish source commits each
+//! transaction at once and a busy one groups many. A transaction with more
+//! than `max_transaction_rows` rows, or whose rows take the batch past
+//! `max_batch_bytes` (checked after each rows event), is split:
 //! the batch is sent with the position of the transaction's start and the
 //! count of its rows already published (see [`super::offset`]).
 //!
@@ -28,7 +30,6 @@ mod events;
 
 pub use self::events::DecodeError;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,7 @@ use super::charset::Charsets;
 use super::gtid::{MariaGtidList, MysqlGtidSet};
 use super::offset::BinlogOffset;
 use super::table::BinlogTable;
+use super::table_cache::RecentMap;
 use super::Capture;
 use crate::event::TableId;
 use crate::metrics::{SourceLag, METRICS};
@@ -107,6 +109,9 @@ pub struct StreamConfig {
     pub max_batch_rows: usize,
     /// Split threshold for one transaction.
     pub max_transaction_rows: u64,
+    /// Encoded bytes per batch: grouping stops past it, and a transaction
+    /// still open past it is split (as at `max_transaction_rows`).
+    pub max_batch_bytes: usize,
     /// Idle flush / heartbeat period.
     pub tick: Duration,
     /// Silence (no event, no server heartbeat) after which the connection is dead.
@@ -127,8 +132,11 @@ pub struct Streamer<'a> {
     capture: &'a Capture,
     charsets: &'a Charsets,
     emitter: &'a mut Emitter,
-    tables: HashMap<u64, (TableMapEvent<'static>, Option<Arc<BinlogTable>>)>,
-    schemas: HashMap<TableId, Arc<TableSchema>>,
+    /// Table maps by table id, and each captured table's last schema (for
+    /// sharing one `Arc` while it is unchanged); stale entries are dropped
+    /// past a bound ([`RecentMap`]).
+    tables: RecentMap<u64, (TableMapEvent<'static>, Option<Arc<BinlogTable>>)>,
+    schemas: RecentMap<TableId, Arc<TableSchema>>,
     file: String,
     next_pos: u64,
     gtids: GtidState,
@@ -176,8 +184,8 @@ impl<'a> Streamer<'a> {
             capture,
             charsets,
             emitter,
-            tables: HashMap::new(),
-            schemas: HashMap::new(),
+            tables: RecentMap::default(),
+            schemas: RecentMap::default(),
             file: from.file.clone(),
             next_pos: from.pos,
             gtids,
@@ -301,6 +309,7 @@ impl<'a> Streamer<'a> {
                 return After::Read;
             }
         } else if self.batch.messages.len() < self.cfg.max_batch_rows
+            && self.batch.bytes < self.cfg.max_batch_bytes
             && self
                 .batch_started
                 .is_some_and(|t| t.elapsed() < MAX_BATCH_WAIT)
@@ -392,10 +401,12 @@ impl<'a> Streamer<'a> {
         }
     }
 
-    /// Cuts the batch inside a large transaction.
+    /// Cuts the batch inside a large transaction: at `max_transaction_rows`
+    /// of its rows, or once the batch holds `max_batch_bytes` and some of them.
     fn split_if_large(&mut self) -> Option<Batch<BinlogOffset>> {
         let t = self.txn.as_mut()?;
-        if t.rows_in_batch < self.cfg.max_transaction_rows {
+        let by_bytes = t.rows_in_batch > 0 && self.batch.bytes >= self.cfg.max_batch_bytes;
+        if t.rows_in_batch < self.cfg.max_transaction_rows && !by_bytes {
             return None;
         }
         t.rows_in_batch = 0;
