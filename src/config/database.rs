@@ -32,6 +32,42 @@ pub struct DbEndpoint {
     url_tls: (TlsSettings, bool),
 }
 
+/// A pipeline's endpoint keys as written in its config (the same for sources and sinks).
+pub struct EndpointKeys<'a> {
+    /// Pipeline name (for error messages).
+    pub pipeline: &'a str,
+    /// `url` (native or JDBC).
+    pub url: &'a str,
+    /// `user`.
+    pub user: Option<&'a str>,
+    /// `password`.
+    pub password: Option<&'a Secret>,
+    /// `password_file`.
+    pub password_file: Option<&'a str>,
+    /// `ssl_mode`, `ssl_ca`, `ssl_cert`, `ssl_key`.
+    pub tls: super::TlsKeys<'a>,
+}
+
+impl EndpointKeys<'_> {
+    /// The endpoint, `password_file` read: when a pipeline starts or `sluice check` runs.
+    pub fn resolve(self) -> Result<DbEndpoint, ConfigError> {
+        let ep = DbEndpoint::resolve(
+            self.pipeline,
+            self.url,
+            self.user,
+            self.password,
+            self.password_file,
+        )?;
+        ep.with_tls(self.pipeline, self.tls)
+    }
+
+    /// Checks the keys without reading any file (for validation).
+    pub fn check(self) -> Result<(), ConfigError> {
+        let ep = DbEndpoint::parse(self.pipeline, self.url, self.user, self.password)?;
+        ep.with_tls(self.pipeline, self.tls).map(drop)
+    }
+}
+
 impl DbEndpoint {
     /// The URL with the password hidden, for logs and errors; names the TLS mode
     /// when certificates are checked, so a TLS failure reads as one.

@@ -21,7 +21,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
-pub use database::{read_secret_file, DbEndpoint, DbKind};
+pub use database::{read_secret_file, DbEndpoint, DbKind, EndpointKeys};
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use secret::{redact_text, redact_url, Secret};
 pub use sink::{is_reserved_table, ErrorsTolerance, InsertMode, PkMode, SinkConfig, OFFSETS_TABLE};

@@ -335,37 +335,28 @@ impl SourceConfig {
     /// or `password_file` (reads the file: only when the pipeline starts or
     /// `sluice check` runs, never in validation).
     pub fn endpoint(&self) -> Result<super::DbEndpoint, ConfigError> {
-        let ep = super::DbEndpoint::resolve(
-            &self.name,
-            &self.url,
-            self.user.as_deref(),
-            self.password.as_ref(),
-            self.password_file.as_deref(),
-        )?;
-        self.endpoint_tls(ep)
+        self.endpoint_keys().resolve()
     }
 
     /// Checks the endpoint settings without reading any file (for validation).
     pub fn check_endpoint(&self) -> Result<(), ConfigError> {
-        let ep = super::DbEndpoint::parse(
-            &self.name,
-            &self.url,
-            self.user.as_deref(),
-            self.password.as_ref(),
-        )?;
-        self.endpoint_tls(ep).map(drop)
+        self.endpoint_keys().check()
     }
 
-    fn endpoint_tls(&self, ep: super::DbEndpoint) -> Result<super::DbEndpoint, ConfigError> {
-        ep.with_tls(
-            &self.name,
-            super::TlsKeys {
+    fn endpoint_keys(&self) -> super::EndpointKeys<'_> {
+        super::EndpointKeys {
+            pipeline: &self.name,
+            url: &self.url,
+            user: self.user.as_deref(),
+            password: self.password.as_ref(),
+            password_file: self.password_file.as_deref(),
+            tls: super::TlsKeys {
                 mode: self.ssl_mode,
                 ca: self.ssl_ca.as_deref(),
                 cert: self.ssl_cert.as_deref(),
                 key: self.ssl_key.as_deref(),
             },
-        )
+        }
     }
 
     /// The source kind, from `kind` or `connector.class`.

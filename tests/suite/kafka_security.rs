@@ -62,23 +62,7 @@ fn secured(config: &str, keys: &str) -> String {
 
 /// A CA that signed nothing the broker presents.
 fn untrusted_ca() -> String {
-    let dir = scratch("kafka-wrong-ca");
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=Not The Sluice Test CA", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("ca.pem"))
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.join("ca.pem").display().to_string()
+    wrong_ca().display().to_string()
 }
 
 /// A binlog source and a PostgreSQL sink over `keys`, a writer running and

@@ -2,8 +2,7 @@
 //! made (/var/lib/sluice-test/tls), a wrong CA made here, a client certificate,
 //! and MySQL's `caching_sha2_password` with and without TLS.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -31,27 +30,6 @@ fn tls_file(name: &str) -> String {
         p.display()
     );
     p.display().to_string()
-}
-
-/// A CA that signed nothing the servers present, made with the openssl CLI.
-fn wrong_ca() -> PathBuf {
-    let dir = scratch("wrongca");
-    let ok = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=Not The Sluice Test CA", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("ca.pem"))
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    dir.join("ca.pem")
 }
 
 struct Tls<'a> {

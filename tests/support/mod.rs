@@ -506,3 +506,24 @@ max_wait_ms = 50
 "#
     )
 }
+
+/// A CA that signed nothing the servers present, made with the openssl CLI.
+pub fn wrong_ca() -> PathBuf {
+    let dir = scratch("wrongca");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=Not The Sluice Test CA", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("ca.pem"))
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    dir.join("ca.pem")
+}
