@@ -318,7 +318,7 @@ pub fn probe(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, KafkaError
 /// clear error instead of timeouts and retries. Pends forever otherwise.
 pub async fn refusal(kafka: &KafkaConfig) -> KafkaError {
     let kafka = kafka.clone();
-    let probe = tokio::task::spawn_blocking(move || probe(&kafka, Duration::from_secs(30)));
+    let probe = tokio::task::spawn_blocking(move || probe(&kafka, Duration::from_secs(10)));
     match probe.await {
         Ok(Err(e @ KafkaError::Refused { .. })) => e,
         _ => std::future::pending().await,
