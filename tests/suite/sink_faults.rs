@@ -6,11 +6,6 @@
 //! function, a table missing while `auto_create = false`) stops the pipeline
 //! with the server's message and never dead-letters, whatever the tolerance.
 
-use std::time::Duration;
-
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 use serde_json::json;
 
 use super::sink_modes::{config, field, id_key, message, Db, DEADLINE};
@@ -183,21 +178,7 @@ async fn a_missing_table_without_auto_create_stops_the_pipeline_without_dead_let
 
 /// Creates `topic` (one partition) taking messages of up to 100 MB.
 async fn create_large_topic(topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
-        .create()
-        .expect("admin client");
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))
-                .set("max.message.bytes", "100000000")],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .expect("create topic");
-    for r in results {
-        r.expect("topic created");
-    }
+    create_topic_max_bytes(topic, 100_000_000).await;
 }
 
 /// Like [`kcat_produce`], for messages over the producer's 1 MB default (lz4-compressed).

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -24,21 +24,7 @@ const RSS_GUARD_MB: u64 = 6144;
 
 /// Creates `topic` (one partition) taking messages of up to 2 MB.
 async fn create_topic(topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
-        .create()
-        .expect("admin client");
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))
-                .set("max.message.bytes", "2000000")],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .expect("create topic");
-    for r in results {
-        r.expect("topic created");
-    }
+    create_topic_max_bytes(topic, 2_000_000).await;
 }
 
 async fn delete_topic(topic: &str) {

@@ -527,3 +527,24 @@ pub fn wrong_ca() -> PathBuf {
     );
     dir.join("ca.pem")
 }
+
+/// Creates `topic` (one partition) accepting messages of up to `max_message_bytes`.
+pub async fn create_topic_max_bytes(topic: &str, max_message_bytes: u64) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .create()
+        .expect("admin client");
+    let max = max_message_bytes.to_string();
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("max.message.bytes", &max)],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create topic");
+    for r in results {
+        r.expect("topic created");
+    }
+}

@@ -30,9 +30,6 @@ mod snapshot;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 use serde_json::Value as Json;
 
 use crate::suite::binlog::binlog_config;
@@ -45,21 +42,7 @@ const BIG: usize = 20 * 1024 * 1024;
 /// Creates `topic` allowing messages up to 64 MiB: the broker's default
 /// `message.max.bytes` (1 MiB) refuses the 20 MB row's ~27 MB message.
 pub async fn create_big_topic(topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
-        .create()
-        .expect("admin client");
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))
-                .set("max.message.bytes", "67108864")],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .expect("create topic");
-    for r in results {
-        r.expect("topic created");
-    }
+    create_topic_max_bytes(topic, 67_108_864).await;
 }
 
 /// Runs `sql` on one connection with a UTC session and a permissive sql_mode.
