@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh poll [--rows N | --quick] [options]
 #   scripts/bench.sh binlog [--rows N | --quick] [--flavor mariadb|mysql] [options]
+#   scripts/bench.sh debezium [--rows N | --quick] [options]
 #
 # `poll` measures, for N narrow rows (id BIGINT PK, a INT, b VARCHAR(32), c DATETIME(3)):
 #   source  sluice poll source (incrementing, exactly-once) MariaDB table -> Kafka topic,
@@ -39,6 +40,15 @@
 #           stamps each message on arrival. Prints p50/p99/max of arrival - t_us (commit to
 #           visible in Kafka) and of the Kafka CreateTime - t_us (to the producer).
 # and prints rows/s, the ratio to the baseline, CPU seconds and peak RSS (VmHWM) of sluice.
+#
+# `debezium` runs Debezium's MySQL connector 3.6.1 under Kafka Connect 4.1.1 standalone (jars
+# fetched once from Maven Central with scripts/debezium/pom.xml) and then Sluice's binlog source,
+# one after the other on the same MySQL 9 table (127.0.0.1:3307; id BIGINT PK, a INT, b
+# VARCHAR(32), c DOUBLE, d DATETIME(3)) and broker, both with Debezium's envelope and Connect's
+# JsonConverter: snapshot of N rows, then catch-up of N more inserted while each was stopped,
+# each from process start until every message is visible to a read_committed consumer. Prints
+# rows/s, CPU seconds (and per million rows), peak RSS, time to first message, and the ratios.
+# Default N: 300000 (--quick: 20000). See scripts/bench-debezium.sh.
 #
 # Options:
 #   --rows N              rows to load (default 1000000)
@@ -79,7 +89,7 @@ die() {
 log() { echo "bench: $*" >&2; }
 
 MODE=${1:-}
-[[ $MODE == poll || $MODE == binlog ]] || usage 2
+[[ $MODE == poll || $MODE == binlog || $MODE == debezium ]] || usage 2
 shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
@@ -96,10 +106,11 @@ MAX_BATCH_ROWS=
 LAT_RATE=5000
 LAT_SECS=
 QUICK=0
+ROWS_SET=0
 while (($#)); do
   case $1 in
-    --rows) ROWS=${2:?--rows needs a value}; shift 2 ;;
-    --rows=*) ROWS=${1#*=}; shift ;;
+    --rows) ROWS=${2:?--rows needs a value}; ROWS_SET=1; shift 2 ;;
+    --rows=*) ROWS=${1#*=}; ROWS_SET=1; shift ;;
     --quick) ROWS=50000; QUICK=1; shift ;;
     --flavor) FLAVOR=${2:?}; shift 2 ;;
     --txn-rows) TXN_ROWS=${2:?}; shift 2 ;;
@@ -119,6 +130,10 @@ while (($#)); do
   esac
 done
 LAT_SECS=${LAT_SECS:-$((QUICK ? 5 : 20))}
+if [[ $MODE == debezium ]]; then
+  FLAVOR=mysql # Debezium's MySQL connector (its MariaDB connector is not served here)
+  ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 300000))
+fi
 [[ $FLAVOR == mariadb || $FLAVOR == mysql ]] || die "--flavor must be mariadb or mysql"
 for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE TXN_ROWS LAT_RATE LAT_SECS ${MAX_BATCH_ROWS:+MAX_BATCH_ROWS}; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
@@ -131,7 +146,7 @@ done
 TIMEOUT=${TIMEOUT:-$((ROWS / 1000 > 120 ? ROWS / 1000 : 120))}
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be an integer"
 
-for tool in mariadb psql kcat curl awk $([[ $MODE == binlog ]] && echo python3); do
+for tool in mariadb psql kcat curl awk $([[ $MODE != poll ]] && echo python3); do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/services.sh up installs the services and kcat)"
 done
 BOOTSTRAP=127.0.0.1:9092
@@ -139,7 +154,7 @@ HZ=$(getconf CLK_TCK)
 NPROC=$(nproc)
 
 MY_PORT=3306
-[[ $MODE == binlog && $FLAVOR == mysql ]] && MY_PORT=3307
+[[ $MODE != poll && $FLAVOR == mysql ]] && MY_PORT=3307
 my() { mariadb -h127.0.0.1 -P"$MY_PORT" -uroot --batch "$@"; }
 pg() { psql -h 127.0.0.1 -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -195,8 +210,8 @@ cleanup() {
   if ((CREATED_TOPICS)) && [[ -d /var/lib/sluice-test/kafka/libs ]] && command -v java >/dev/null; then
     # Best effort: topics are uniquely named, so leaving them is harmless, only disk space.
     java -cp '/var/lib/sluice-test/kafka/libs/*' org.apache.kafka.tools.TopicCommand \
-      --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "${PREFIX}(narrow|kcat|lat|upsert)" >/dev/null 2>&1 \
-      || log "could not delete topics $TOPIC, $KCAT_TOPIC (harmless; they stay)"
+      --bootstrap-server "$BOOTSTRAP" --delete --if-exists --topic "${PREFIX}.*" >/dev/null 2>&1 \
+      || log "could not delete topics ${PREFIX}* (harmless; they stay)"
   fi
   if ((OK)); then
     rm -rf "$WORK"
@@ -225,7 +240,8 @@ proc_ticks() {
 vm_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 if [[ $MY_PORT == 3307 ]]; then
-  MARIADB_PID=$(pgrep -xo mysqld || echo 0)
+  # MySQL 9 runs through its private ld-linux (scripts/services/mysql.sh): find it by its pid file.
+  MARIADB_PID=$(cat "${SLUICE_SERVICES_DIR:-/var/lib/sluice-test}/mysql/run/mysqld.pid" 2>/dev/null || pgrep -xo mysqld || echo 0)
 else
   MARIADB_PID=$(pgrep -xo mariadbd || pgrep -xo mysqld || echo 0)
 fi
@@ -390,6 +406,11 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ $MODE == binlog ]]; then
   # shellcheck source=scripts/bench-binlog.sh
   . "$ROOT/scripts/bench-binlog.sh"
+  exit 0
+fi
+if [[ $MODE == debezium ]]; then
+  # shellcheck source=scripts/bench-debezium.sh
+  . "$ROOT/scripts/bench-debezium.sh"
   exit 0
 fi
 
