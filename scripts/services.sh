@@ -26,6 +26,7 @@
 #             created at format time) and SSL with required client certificates on
 #             127.0.0.1:9095, both presenting tls/server.pem and trusting tls/ca.pem
 #   kcat      CLI from Debian, also used to probe the broker.
+#   promtool  from Debian's prometheus package: checks and unit-tests dashboards/alerts.yml.
 #
 # `up` is idempotent and takes a few seconds when everything already runs: apt runs only
 # for packages that are not installed, mvn only when the jars are missing, and a service
@@ -721,6 +722,13 @@ build_deps() {
   apt_ensure pkg-config libssl-dev libcurl4-openssl-dev
 }
 
+# What the tests need beyond the services: `promtool` (Debian's prometheus package) checks and
+# unit-tests dashboards/alerts.yml. Only the tool is used; where the package's daemon starts, it
+# is harmless (it scrapes itself on :9090).
+test_tools() {
+  apt_ensure prometheus
+}
+
 # ----------------------------------------------------------------------------- main
 
 cmd="${1:-}"
@@ -755,6 +763,7 @@ case "$cmd" in
   build-deps) build_deps ;;
   up)
     build_deps
+    test_tools
     tls_ensure
     mariadb_up
     mysql_up

@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use sluice::config::Config;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
     name = "sluice",
+    version,
     about = "Change-data-capture: MySQL/MariaDB → Kafka (Connect JSON) → databases"
 )]
 struct Cli {
@@ -42,7 +43,7 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Print the version.
+    /// Print the version (the same text as `--version`).
     Version,
     /// Validate a config file without contacting any server (for ExecStartPre).
     Validate {
@@ -209,7 +210,8 @@ fn main() -> ExitCode {
     init_logs(cli.log_format);
     match cli.command {
         Command::Version => {
-            println!("sluice {}", env!("CARGO_PKG_VERSION"));
+            // clap's own `--version` text, so the two can never disagree.
+            print!("{}", Cli::command().render_version());
             ExitCode::SUCCESS
         }
         Command::Validate { config } => match load(&config) {

@@ -104,6 +104,14 @@ fn histogram(reg: &Registry, name: &str, help: &str) -> HistogramVec {
 impl Metrics {
     fn new() -> Metrics {
         let r = Registry::new();
+        // The standard process collector: `process_resident_memory_bytes`,
+        // `process_cpu_seconds_total`, `process_open_fds`, `process_max_fds`,
+        // `process_virtual_memory_bytes`, `process_start_time_seconds`, `process_threads`.
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("process collector registered once");
         let source_lag_seconds = GaugeVec::new(
             Opts::new(
                 "sluice_source_lag_seconds",

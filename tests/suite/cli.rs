@@ -10,6 +10,18 @@ fn version_prints_the_crate_version() {
     assert_eq!(out.trim(), format!("sluice {}", env!("CARGO_PKG_VERSION")));
 }
 
+#[test]
+fn version_flag_and_version_command_print_the_same_text() {
+    let (code, cmd) = sluice(&["version"]);
+    assert_eq!(code, 0, "{cmd}");
+    for flag in ["--version", "-V"] {
+        let (code, out) = sluice(&[flag]);
+        assert_eq!(code, 0, "sluice {flag}: {out}");
+        assert_eq!(out, cmd, "`sluice {flag}` and `sluice version` differ");
+    }
+    assert_eq!(cmd, format!("sluice {}\n", env!("CARGO_PKG_VERSION")));
+}
+
 fn both_fail(config: &str, must_mention: &[&str]) {
     let path = write_config(config);
     let p = path.to_str().expect("utf8 path");

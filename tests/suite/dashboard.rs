@@ -2,8 +2,9 @@
 //! expression in it is tokenized, its metric names (histogram `_bucket`,
 //! `_sum`, `_count` mapped to their family) must be rows of the README's
 //! metrics table (which `metrics_scrape` checks against a running daemon),
-//! every poll/sink metric of that table is on some panel, and every query is
-//! filtered by the `pipeline` template variable.
+//! every poll/sink/process metric of that table is on some panel, every query
+//! is filtered by the `instance` template variable and every query of a
+//! per-pipeline metric by the `pipeline` variable.
 
 use std::collections::BTreeSet;
 
@@ -187,16 +188,24 @@ fn every_dashboard_expression_uses_only_exposed_metrics() {
             None => metric_names(e),
         };
         assert!(!names.is_empty(), "no metric in {e}");
+        let mut per_pipeline = false;
         for n in names {
             let m = family(&n, &doc)
                 .unwrap_or_else(|| panic!("{n} (in {e}) is not a metric Sluice exposes"));
             used.insert(m.name.clone());
+            per_pipeline |= m.labels.contains("pipeline");
         }
         if !e.starts_with("label_values(") {
             assert!(
-                e.contains("pipeline=~\"$pipeline\""),
-                "not filtered by $pipeline: {e}"
+                e.contains("instance=~\"$instance\""),
+                "not filtered by $instance: {e}"
             );
+            if per_pipeline {
+                assert!(
+                    e.contains("pipeline=~\"$pipeline\""),
+                    "not filtered by $pipeline: {e}"
+                );
+            }
         }
     }
     let shown: Vec<&DocMetric> = doc
@@ -213,12 +222,30 @@ fn every_dashboard_expression_uses_only_exposed_metrics() {
 }
 
 #[test]
-fn the_dashboard_has_a_pipeline_variable_and_the_required_panels() {
+fn the_dashboard_has_instance_and_pipeline_variables_and_the_required_panels() {
     let d = dashboard();
     let vars = d["templating"]["list"].as_array().expect("templating");
-    assert!(vars
-        .iter()
-        .any(|v| v["name"] == "pipeline" && v["multi"] == true));
+    let var = |name: &str| {
+        vars.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no ${name} variable"))
+    };
+    let (instance, pipeline) = (var("instance"), var("pipeline"));
+    assert!(instance["multi"] == true && pipeline["multi"] == true);
+    assert_eq!(
+        instance["definition"],
+        "label_values(sluice_pipeline_up, instance)"
+    );
+    // "All" instances means the Sluice instances listed, never `.*` (which would put every
+    // process Prometheus scrapes on the process panels).
+    assert!(instance.get("allValue").is_none(), "{instance}");
+    // The pipelines offered are those of the chosen instances.
+    assert!(
+        pipeline["definition"]
+            .as_str()
+            .is_some_and(|q| q.contains("instance=~\"$instance\"")),
+        "{pipeline}"
+    );
     let titles: Vec<String> = d["panels"]
         .as_array()
         .expect("panels")
@@ -236,6 +263,9 @@ fn the_dashboard_has_a_pipeline_variable_and_the_required_panels() {
         "errors",
         "restarts",
         "pipeline state",
+        "process memory",
+        "process cpu",
+        "open file descriptors",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(want)),

@@ -397,3 +397,70 @@ poll_interval_ms = 200
     })
     .await;
 }
+
+/// The Prometheus process collector's metrics (README rows "emitted by process") are on
+/// `/metrics` of a daemon with no pipelines, unlabelled, with plausible values.
+#[tokio::test(flavor = "multi_thread")]
+async fn process_metrics_are_exported() {
+    let doc: Vec<DocMetric> = documented_metrics()
+        .into_iter()
+        .filter(|m| m.emitted_by.iter().any(|e| e == "process"))
+        .collect();
+    let names: Vec<&str> = doc.iter().map(|m| m.name.as_str()).collect();
+    for want in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+    ] {
+        assert!(names.contains(&want), "README lacks {want}: {names:?}");
+    }
+    let tag = unique("proc");
+    let port = free_port();
+    let daemon = Daemon::start(&format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+offsets_topic = "{tag}_offsets"
+[http]
+listen = "127.0.0.1:{port}"
+"#
+    ));
+    let samples = parse_exposition(&http_get(port, "/metrics").await);
+    let value = |name: &str| -> f64 {
+        let s: Vec<&Sample> = samples.iter().filter(|s| s.1 == name).collect();
+        assert_eq!(s.len(), 1, "{name}: {s:?}");
+        assert!(s[0].2.is_empty(), "{name} has labels: {:?}", s[0].2);
+        s[0].3
+    };
+    for m in &doc {
+        value(&m.name);
+    }
+    // Against the kernel's own view of the daemon.
+    let rss_kb = daemon.status_kb("VmRSS").expect("VmRSS") as f64;
+    let rss = value("process_resident_memory_bytes");
+    assert!(
+        rss > 1e6 && (rss / 1024.0 / rss_kb - 1.0).abs() < 0.5,
+        "rss {rss} vs VmRSS {rss_kb} kB"
+    );
+    let pid = daemon.pid().expect("pid");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .count() as f64;
+    let open = value("process_open_fds");
+    assert!(
+        open >= 3.0 && (open - fds).abs() < 20.0,
+        "open fds {open} vs {fds}"
+    );
+    assert!(value("process_max_fds") >= open);
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    assert!(value("process_threads") >= 2.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let started = value("process_start_time_seconds");
+    assert!(
+        (now - started) < 120.0 && started <= now + 1.0,
+        "start {started} now {now}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The integration scenarios, one module per area.
 
+mod alert_rules;
 pub mod binlog;
 mod binlog_compat;
 mod binlog_crash;
@@ -7,13 +8,14 @@ mod binlog_restarts;
 mod binlog_types;
 mod cli;
 mod connect_compat;
-mod dashboard;
+pub mod dashboard;
 mod dead_peers;
 mod kafka_security;
 pub mod metrics_scrape;
 mod offsets_cli;
 mod offsets_read;
 mod order_service;
+mod package;
 mod poll_modes;
 mod rest_api;
 mod rest_security;
