@@ -18,7 +18,10 @@ impl Supervisor {
     /// validates, is logged and kept in the file without running).
     pub async fn start_all(&self, config: &Config, raw: &RawConfig) -> Result<(), StoreError> {
         let _ops = self.inner.ops.lock().await;
-        self.set_allowed_file_dirs(AllowedFileDirs::new(&config.http.allowed_file_dirs));
+        self.set_allowed_file_dirs(
+            AllowedFileDirs::new(&config.http.allowed_file_dirs)
+                .with_env_vars(&config.http.allowed_env_vars),
+        );
         // Read first: a state file that cannot be read starts nothing.
         let stored_connectors = self.inner.store.load()?;
         for pipeline in pipelines_of(config) {
@@ -79,7 +82,10 @@ impl Supervisor {
     ) -> Result<(usize, usize, usize), ConnectorError> {
         let _ops = self.lock_ops().await?;
         // Applies to REST connectors created or started from now on.
-        self.set_allowed_file_dirs(AllowedFileDirs::new(&config.http.allowed_file_dirs));
+        self.set_allowed_file_dirs(
+            AllowedFileDirs::new(&config.http.allowed_file_dirs)
+                .with_env_vars(&config.http.allowed_env_vars),
+        );
         let new: BTreeMap<String, Pipeline> = pipelines_of(config)
             .into_iter()
             .map(|p| (p.name().to_string(), p))
