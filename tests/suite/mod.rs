@@ -17,6 +17,7 @@ mod order_service;
 mod poll_modes;
 mod rest_api;
 mod rest_security;
+mod secrets;
 pub mod seed;
 mod server_compat;
 mod sink_exactly_once;
