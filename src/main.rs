@@ -101,10 +101,15 @@ enum OffsetsAction {
 fn load_with_runtime(
     path: &std::path::Path,
 ) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
-    let cfg = load(path).map_err(|e| {
-        eprintln!("{e}");
-        ExitCode::from(2)
-    })?;
+    let cfg = load(path)
+        .and_then(|c| {
+            sluice::config::providers::resolve_config(path, c)
+                .map_err(|e| format!("config error: {e}"))
+        })
+        .map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        })?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| {
         eprintln!("cannot start runtime: {e}");
         ExitCode::from(2)
@@ -224,7 +229,9 @@ fn main() -> ExitCode {
         },
         Command::Offsets { action } => offsets(action),
         Command::Check { config } => {
-            let cfg = match Config::load(&config) {
+            let resolved = Config::load(&config)
+                .and_then(|c| sluice::config::providers::resolve_config(&config, c));
+            let cfg = match resolved {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("FAIL config error: {e}");

@@ -27,7 +27,10 @@
 //! of Connect's three provider classes becomes an alias of that provider.
 //!
 //! When: references are resolved each time a pipeline starts (daemon start,
-//! restart, reload of a changed section), never when a config is stored, so
+//! restart, retry after a transient error, and on reload: a reload restarts
+//! every config-file pipeline whose section holds a reference, all of them
+//! when `[kafka]` does, so a rotated secret is read again), never when a
+//! config is stored, so
 //! the config file, the state file and every REST read keep the placeholder.
 //! The resolved values go straight into the pipeline's config structs
 //! ([`super::Secret`] for passwords); errors name the provider, the path and
@@ -726,6 +729,38 @@ pub fn resolve_kafka(raw: &Value) -> Result<Option<(KafkaConfig, Resolved)>, Con
             reason: resolved.scrub(&e.to_string()),
         })?;
     Ok(Some((kafka, resolved)))
+}
+
+/// `config` (loaded from `path`) with the references of `[kafka]` and of
+/// every pipeline section resolved, for the commands that connect once
+/// (`sluice check`, `sluice offsets`); the daemon resolves per pipeline start.
+pub fn resolve_config(
+    path: &Path,
+    mut config: super::Config,
+) -> Result<super::Config, ConfigError> {
+    let raw = super::connect_json::RawConfig::load(path)?;
+    if let Some((kafka, _)) = resolve_kafka(&raw.kafka)? {
+        config.kafka = kafka;
+    }
+    for source in &mut config.source {
+        if let Some((_, section)) = raw.pipeline(&source.name) {
+            if let Some((ConnectorConfig::Source(c), _)) =
+                resolve_pipeline("source", &source.name, section, None)?
+            {
+                *source = c;
+            }
+        }
+    }
+    for sink in &mut config.sink {
+        if let Some((_, section)) = raw.pipeline(&sink.name) {
+            if let Some((ConnectorConfig::Sink(c), _)) =
+                resolve_pipeline("sink", &sink.name, section, None)?
+            {
+                *sink = c;
+            }
+        }
+    }
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -327,3 +327,64 @@ async fn rest_connectors_keep_placeholders_and_never_show_resolved_values() {
         daemon.log_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_resolves_references_and_names_a_missing_key() {
+    let db = MariaDb::create("checksec").await;
+    let (user, secret) = user_with_password(&db).await;
+    let dir = scratch("checksec");
+    secret_files(&dir, &secret);
+    let props = dir.join("secrets/db.properties").display().to_string();
+    let config = |key: &str| {
+        format!(
+            "[kafka]\nbootstrap_servers = \"{KAFKA}\"\n[http]\nlisten = \"\"\n[[sink]]\nname = \"chk\"\nurl = \"mysql://127.0.0.1:3306/{}\"\nuser = \"{user}\"\npassword = \"${{file:{props}:{key}}}\"\ntopics = [\"t\"]\n",
+            db.name
+        )
+    };
+    let path = write_config(&config("password"));
+    let (code, out) = sluice(&["check", "--config", &path.display().to_string()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("sink \"chk\": target") && out.contains("reachable"),
+        "{out}"
+    );
+    assert!(!out.contains(&secret), "{out}");
+    let path = write_config(&config("nope"));
+    let (code, out) = sluice(&["check", "--config", &path.display().to_string()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("no key \"nope\"") && out.contains("`password`"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_reads_a_rotated_secret_again() {
+    let db = MariaDb::create("rotsec").await;
+    let (user, secret) = user_with_password(&db).await;
+    let dir = scratch("rotsec");
+    secret_files(&dir, "not-the-password-yet");
+    let topic = unique("rotsec_in");
+    kcat_produce(&topic, &[(None, &record(1))]);
+    let port = free_port();
+    let name = unique("rot");
+    let config = format!(
+        "state_dir = \"{}\"\n[kafka]\nbootstrap_servers = \"{KAFKA}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[[sink]]\nname = \"{name}\"\nurl = \"mysql://127.0.0.1:3306/{}\"\nuser = \"{user}\"\npassword = \"${{directory:{}:db}}\"\ntopics = [\"{topic}\"]\nauto_create = true\ntable_name_format = \"t\"\nmax_wait_ms = 50\n",
+        dir.join("state").display(),
+        db.name,
+        dir.join("secrets").display()
+    );
+    let daemon = Daemon::start_file(write_config(&config));
+    wait_status(port, &name, "FAILED with the old secret", |s| {
+        s["connector"]["state"] == "FAILED"
+    })
+    .await;
+    // The operator rotates the secret file and reloads; the config is unchanged.
+    std::fs::write(dir.join("secrets/db"), format!("{secret}\n")).expect("rotate");
+    daemon.hup();
+    wait_for("the row after the reload", T, || async {
+        (db.count("t").await == Some(1)).then_some(())
+    })
+    .await;
+    assert!(!daemon.log_text().contains(&secret));
+}

@@ -110,7 +110,11 @@ impl Supervisor {
                 reason: "a connector created over the REST API has this name".into(),
             }));
         }
-        let kafka_changed = self.inner.kafka.read().is_ok_and(|k| k.1 != raw.kafka);
+        // References (`${file:...}`) may resolve differently now: a reload
+        // restarts what holds them, so rotated secrets are read again.
+        let refs = crate::config::providers::value_has_references;
+        let kafka_changed =
+            self.inner.kafka.read().is_ok_and(|k| k.1 != raw.kafka) || refs(&raw.kafka);
         if kafka_changed {
             if let Ok(mut k) = self.inner.kafka.write() {
                 *k = (Arc::new(config.kafka.clone()), raw.kafka.clone());
@@ -133,7 +137,8 @@ impl Supervisor {
                 .map(|(_, m)| m.clone())
                 .unwrap_or_default();
             match current.get(&name) {
-                Some((_, old)) if *old == section && !kafka_changed => {}
+                Some((_, old))
+                    if *old == section && !kafka_changed && !section.values().any(refs) => {}
                 Some(_) => {
                     self.stop(&name).await;
                     self.swap(&name, pipeline, section);
