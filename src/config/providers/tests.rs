@@ -229,6 +229,7 @@ fn pipelines_resolve_at_start_and_keep_placeholders_elsewhere() {
         Some("s3cret-from-file")
     );
     assert_eq!(resolved.scrub("x s3cret-from-file"), "x [hidden]");
+    assert_eq!(sink.table_name_format, "${topic}");
     // Without references nothing is rebuilt.
     let plain = obj(json!({"name": "s", "url": "mysql://h/db", "topics": ["t"]}));
     assert!(matches!(
@@ -296,5 +297,38 @@ fn env_overrides_reach_pipelines_by_name() {
     let e = load(&[("SLUICE_SINK__A", "x")]).err().unwrap_or_default();
     assert!(e.contains("<PIPELINE NAME>"), "{e}");
     assert!(is_pipeline_override("source__x__password") && !is_pipeline_override("kafka__x"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn kafka_section_resolves_its_references() {
+    let dir = std::env::temp_dir().join(format!("sluice-providers-k-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok();
+    std::fs::write(dir.join("kafka"), "scram-pw\n").ok();
+    let raw = json!({"bootstrap_servers": "127.0.0.1:9094", "sasl_username": "sluice",
+        "sasl_password": format!("${{directory:{}:kafka}}", dir.display())});
+    let Ok(Some((kafka, resolved))) = resolve_kafka(&raw) else {
+        panic!("not resolved");
+    };
+    assert_eq!(
+        kafka.sasl_password.as_ref().map(Secret::expose),
+        Some("scram-pw")
+    );
+    assert_eq!(resolved.scrub("scram-pw!"), "[hidden]!");
+    assert!(matches!(
+        resolve_kafka(&json!({"bootstrap_servers": "h:9092"})),
+        Ok(None)
+    ));
+    let missing = json!({"sasl_password": "${env:SLUICE_TEST_SURELY_UNSET_VAR}"});
+    let e = resolve_kafka(&missing)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("kafka")
+            && e.contains("sasl_password")
+            && e.contains("SLUICE_TEST_SURELY_UNSET_VAR"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
