@@ -388,3 +388,31 @@ async fn reload_reads_a_rotated_secret_again() {
     .await;
     assert!(!daemon.log_text().contains(&secret));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_sasl_password_from_a_properties_file() {
+    let db = MariaDb::create("kafkasec").await;
+    let dir = scratch("kafkasec");
+    let props = dir.join("kafka.properties");
+    std::fs::write(&props, "sasl.password=sluice-test-secret\n").expect("properties");
+    let topic = unique("kafkasec_in");
+    kcat_produce(&topic, &[(None, &record(1))]);
+    let port = free_port();
+    let name = unique("ksec");
+    let config = format!(
+        "state_dir = \"{}\"\n[kafka]\nbootstrap_servers = \"127.0.0.1:9094\"\nsecurity_protocol = \"SASL_SSL\"\n\
+         sasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"sluice\"\n\
+         sasl_password = \"${{file:{}:sasl.password}}\"\nssl_ca_location = \"/var/lib/sluice-test/tls/ca.pem\"\n\
+         [http]\nlisten = \"127.0.0.1:{port}\"\n[[sink]]\nname = \"{name}\"\nurl = \"{}\"\ntopics = [\"{topic}\"]\n\
+         auto_create = true\ntable_name_format = \"t\"\nmax_wait_ms = 50\n",
+        dir.join("state").display(),
+        props.display(),
+        db.url()
+    );
+    let daemon = Daemon::start_file(write_config(&config));
+    wait_for("the row read over SASL_SSL", T, || async {
+        (db.count("t").await == Some(1)).then_some(())
+    })
+    .await;
+    assert!(!daemon.log_text().contains("sluice-test-secret"));
+}
