@@ -69,9 +69,13 @@ impl ConnectorConfig {
     }
 
     /// Pure validation (as for TOML), plus the URL check of `endpoint()`
-    /// (no file is read).
+    /// (no file is read); a URL holding a `${provider:...}` reference is
+    /// checked once resolved, when the pipeline starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let later = |url: &str| super::providers::has_references(url);
         match self {
+            ConnectorConfig::Source(c) if later(&c.url) => c.validate(),
+            ConnectorConfig::Sink(c) if later(&c.url) => c.validate(),
             ConnectorConfig::Source(c) => c.validate().and_then(|()| c.check_endpoint()),
             ConnectorConfig::Sink(c) => c.validate().and_then(|()| c.check_endpoint()),
         }

@@ -332,3 +332,35 @@ fn kafka_section_resolves_its_references() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_url_held_in_a_reference_is_checked_when_resolved() {
+    let allowed = AllowedFileDirs::default().with_env_vars(&["DB_*".to_string()]);
+    let sink = |url: &str| {
+        obj(
+            json!({"connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
+            "connection.url": url, "topics": "t"}),
+        )
+    };
+    for url in ["${env:DB_URL}", "jdbc:mysql://${env:DB_HOST}:3306/db"] {
+        let built = super::super::connect_json::from_connect("x", &sink(url), &allowed);
+        assert!(built.is_ok(), "{url}: {:?}", built.err());
+    }
+    let e = super::super::connect_json::from_connect("x", &sink("ftp://h"), &allowed)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("unsupported URL"), "{e}");
+    // At start the resolved URL is checked like a written one.
+    let env = |k: &str| (k == "DB_URL").then(|| "ftp://nowhere".to_string());
+    let mut res = Resolver::with_env(None, &env);
+    let resolved = res
+        .resolve_map(&sink("${env:DB_URL}"))
+        .ok()
+        .unwrap_or_default();
+    let e = super::super::connect_json::from_connect("x", &resolved, &allowed)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("unsupported URL"), "{e}");
+}
