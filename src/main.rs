@@ -101,15 +101,10 @@ enum OffsetsAction {
 fn load_with_runtime(
     path: &std::path::Path,
 ) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
-    let cfg = load(path)
-        .and_then(|c| {
-            sluice::config::providers::resolve_config(path, c)
-                .map_err(|e| format!("config error: {e}"))
-        })
-        .map_err(|e| {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        })?;
+    let cfg = load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| {
         eprintln!("cannot start runtime: {e}");
         ExitCode::from(2)
@@ -126,6 +121,14 @@ fn offsets(action: OffsetsAction) -> ExitCode {
     let (cfg, rt) = match load_with_runtime(&path) {
         Ok(x) => x,
         Err(code) => return code,
+    };
+    // The daemon resolves `${provider:...}` references per pipeline start; this command connects once.
+    let cfg = match sluice::config::providers::resolve_config(&path, cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("config error: {e}");
+            return ExitCode::from(2);
+        }
     };
     let result = rt.block_on(async {
         match action {
@@ -197,7 +200,10 @@ fn init_logs(format: LogFormat) {
 
 fn load(path: &std::path::Path) -> Result<Config, String> {
     let config = Config::load(path).map_err(|e| format!("config error: {e}"))?;
-    let errors = config.validate();
+    let mut errors = config.validate();
+    if let Ok(raw) = sluice::config::connect_json::RawConfig::load(path) {
+        errors.extend(sluice::config::providers::check_file_references(&raw));
+    }
     if errors.is_empty() {
         Ok(config)
     } else {

@@ -377,42 +377,41 @@ impl<'a> Resolver<'a> {
         Ok(out)
     }
 
-    /// The local file a reference reads, if any (for the REST checks).
-    pub fn file_of(&self, r: &Reference) -> Result<Option<PathBuf>, ProviderError> {
+    /// The reference's provider, once its shape fits that provider (pure).
+    fn form(&self, r: &Reference) -> Result<Provider, ProviderError> {
         let malformed = |reason| ProviderError::Malformed {
             reference: r.to_string(),
             reason,
         };
         let plain_name = |s: &str| !s.is_empty() && !s.contains('/') && s != "." && s != "..";
-        Ok(match self.provider(r)? {
+        let provider = self.provider(r)?;
+        match provider {
+            Provider::Env if !r.path.is_empty() => {
+                Err(malformed("the env provider takes no path: ${env:VARIABLE}"))
+            }
+            Provider::File if r.path.is_empty() => Err(malformed(
+                "the file provider needs a path: ${file:/path/to/file.properties:key}",
+            )),
+            Provider::Directory if r.path.is_empty() => Err(malformed(
+                "the directory provider needs a path: ${directory:/run/secrets:name}",
+            )),
+            Provider::Directory if !plain_name(&r.key) => Err(malformed(
+                "the key must be a file name (no '/', '.' or '..')",
+            )),
+            Provider::Credential if !r.path.is_empty() || !plain_name(&r.key) => Err(malformed(
+                "write a credential as ${credential:NAME} (a file name of $CREDENTIALS_DIRECTORY)",
+            )),
+            _ => Ok(provider),
+        }
+    }
+
+    /// The local file a reference reads, if any (for the REST checks).
+    pub fn file_of(&self, r: &Reference) -> Result<Option<PathBuf>, ProviderError> {
+        Ok(match self.form(r)? {
             Provider::Env => None,
-            Provider::File => {
-                if r.path.is_empty() {
-                    return Err(malformed(
-                        "the file provider needs a path: ${file:/path/to/file.properties:key}",
-                    ));
-                }
-                Some(PathBuf::from(&r.path))
-            }
-            Provider::Directory => {
-                if r.path.is_empty() {
-                    return Err(malformed(
-                        "the directory provider needs a path: ${directory:/run/secrets:name}",
-                    ));
-                }
-                if !plain_name(&r.key) {
-                    return Err(malformed(
-                        "the key must be a file name (no '/', '.' or '..')",
-                    ));
-                }
-                Some(Path::new(&r.path).join(&r.key))
-            }
+            Provider::File => Some(PathBuf::from(&r.path)),
+            Provider::Directory => Some(Path::new(&r.path).join(&r.key)),
             Provider::Credential => {
-                if !r.path.is_empty() || !plain_name(&r.key) {
-                    return Err(malformed(
-                        "write a credential as ${credential:NAME} (a file name of $CREDENTIALS_DIRECTORY)",
-                    ));
-                }
                 let dir =
                     self.credentials
                         .as_ref()
@@ -427,12 +426,6 @@ impl<'a> Resolver<'a> {
     /// Checks a reference against the guard without reading anything.
     fn check(&self, r: &Reference, on_disk: bool) -> Result<(), ProviderError> {
         let file = self.file_of(r)?;
-        if self.provider(r)? == Provider::Env && !r.path.is_empty() {
-            return Err(ProviderError::Malformed {
-                reference: r.to_string(),
-                reason: "the env provider takes no path: ${env:VARIABLE}",
-            });
-        }
         let Some(guard) = self.guard else {
             return Ok(());
         };
@@ -506,6 +499,21 @@ impl<'a> Resolver<'a> {
                 for piece in parse(s).map_err(|e| (k.clone(), e))? {
                     if let Piece::Ref(r) = piece {
                         self.check(&r, false).map_err(|e| (k.clone(), e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pure: every reference of `config` parses and fits a known provider;
+    /// nothing is read, no environment consulted. `Err((key, error))`.
+    pub fn check_form(&self, config: &Map<String, Value>) -> Result<(), (String, ProviderError)> {
+        for (k, v) in config {
+            for s in strings(v) {
+                for piece in parse(s).map_err(|e| (k.clone(), e))? {
+                    if let Piece::Ref(r) = piece {
+                        self.form(&r).map_err(|e| (k.clone(), e))?;
                     }
                 }
             }
@@ -729,6 +737,34 @@ pub fn resolve_kafka(raw: &Value) -> Result<Option<(KafkaConfig, Resolved)>, Con
             reason: resolved.scrub(&e.to_string()),
         })?;
     Ok(Some((kafka, resolved)))
+}
+
+/// Pure: the references of a config file's raw sections (`[kafka]`, each
+/// pipeline) parse and name known providers in their form; every problem,
+/// as `sluice validate` reports it. Nothing is read.
+pub fn check_file_references(raw: &super::connect_json::RawConfig) -> Vec<ConfigError> {
+    let resolver = Resolver::with_env(None, &|_| None);
+    let named = |m: &Map<String, Value>| {
+        m.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    let mut sections: Vec<(String, &Map<String, Value>)> = Vec::new();
+    if let Value::Object(k) = &raw.kafka {
+        sections.push(("kafka".into(), k));
+    }
+    sections.extend(raw.source.iter().map(|m| (named(m), m)));
+    sections.extend(raw.sink.iter().map(|m| (named(m), m)));
+    sections
+        .into_iter()
+        .filter_map(|(name, m)| {
+            resolver
+                .check_form(m)
+                .err()
+                .map(|(key, e)| config_error(&name, &key, e))
+        })
+        .collect()
 }
 
 /// `config` (loaded from `path`) with the references of `[kafka]` and of

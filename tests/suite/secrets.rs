@@ -356,6 +356,17 @@ async fn check_resolves_references_and_names_a_missing_key() {
         out.contains("no key \"nope\"") && out.contains("`password`"),
         "{out}"
     );
+    // `sluice validate` (ExecStartPre) reads nothing but refuses a misspelt provider.
+    let path = write_config(&config("nope").replace("${file:", "${fiel:"));
+    let (code, out) = sluice(&["validate", "--config", &path.display().to_string()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("unknown config provider \"fiel\"") && out.contains("\"chk\""),
+        "{out}"
+    );
+    let path = write_config(&config("nope"));
+    let (code, out) = sluice(&["validate", "--config", &path.display().to_string()]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -364,3 +364,23 @@ fn a_url_held_in_a_reference_is_checked_when_resolved() {
         .unwrap_or_default();
     assert!(e.contains("unsupported URL"), "{e}");
 }
+
+#[test]
+fn validate_reports_malformed_references_without_reading() {
+    let raw = super::super::connect_json::RawConfig {
+        kafka: json!({"sasl_password": "${env:KAFKA_PW}"}),
+        source: vec![obj(json!({"name": "a", "password": "${fiel:/x:pw}"}))],
+        sink: vec![
+            obj(json!({"name": "b", "password": "${credential:db}", "user": "${env:U}"})),
+            obj(json!({"name": "c", "user": "${env:/x:U}"})),
+            obj(json!({"name": "d", "password": "${file:/missing/not-read.properties:pw}"})),
+        ],
+    };
+    let errors: Vec<String> = check_file_references(&raw)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("\"a\"") && errors[0].contains("unknown config provider \"fiel\""));
+    assert!(errors[1].contains("\"c\"") && errors[1].contains("takes no path"));
+}
