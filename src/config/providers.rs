@@ -46,6 +46,8 @@
 
 mod pipeline_env;
 mod properties;
+mod reference;
+mod sections;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,8 +55,14 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub use self::pipeline_env::{is_pipeline_override, PipelineEnv};
-use super::connect_json::{AllowedFileDirs, ConnectorConfig, LocalFile};
-use super::{ConfigError, KafkaConfig, Secret};
+pub use self::reference::{
+    has_references, is_declaration_key, only_references, parse, Piece, Reference,
+};
+pub use self::sections::{
+    check_file_references, check_rest, resolve_config, resolve_kafka, resolve_pipeline,
+};
+use super::connect_json::{AllowedFileDirs, LocalFile};
+use super::{ConfigError, Secret};
 
 /// Connect's provider classes, bound to Sluice's providers when a REST config declares them.
 const CONNECT_CLASSES: &[(&str, Provider)] = &[
@@ -170,113 +178,6 @@ impl Provider {
             _ => None,
         }
     }
-}
-
-/// One `${provider:[path:]key}` reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    /// Provider name as written.
-    pub provider: String,
-    /// Path (empty when the reference has none).
-    pub path: String,
-    /// Key or variable.
-    pub key: String,
-}
-
-impl std::fmt::Display for Reference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "${{{}:{}}}", self.provider, self.key)
-        } else {
-            write!(f, "${{{}:{}:{}}}", self.provider, self.path, self.key)
-        }
-    }
-}
-
-/// A piece of a parsed value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
-    /// Text kept as written (escapes undone).
-    Literal(String),
-    /// A reference to resolve.
-    Ref(Reference),
-}
-
-/// Splits `value` into literal text and references.
-pub fn parse(value: &str) -> Result<Vec<Piece>, ProviderError> {
-    let mut out = Vec::new();
-    let mut literal = String::new();
-    let mut rest = value;
-    while let Some(i) = rest.find('$') {
-        literal.push_str(&rest[..i]);
-        let at = &rest[i..];
-        if let Some(after) = at.strip_prefix("$${") {
-            literal.push_str("${");
-            rest = after;
-            continue;
-        }
-        if !at.starts_with("${") {
-            literal.push('$');
-            rest = &at[1..];
-            continue;
-        }
-        let body = &at[2..];
-        let Some(close) = body.find('}') else {
-            // No closing brace: no reference (as in Connect).
-            literal.push_str(at);
-            rest = "";
-            break;
-        };
-        let inner = &body[..close];
-        if inner.contains("${") {
-            return Err(ProviderError::Nested {
-                text: at.to_string(),
-            });
-        }
-        match inner.split_once(':') {
-            None => literal.push_str(&at[..close + 3]),
-            Some((provider, tail)) => {
-                let (path, key) = tail.split_once(':').unwrap_or(("", tail));
-                if !literal.is_empty() {
-                    out.push(Piece::Literal(std::mem::take(&mut literal)));
-                }
-                out.push(Piece::Ref(Reference {
-                    provider: provider.to_string(),
-                    path: path.to_string(),
-                    key: key.to_string(),
-                }));
-            }
-        }
-        rest = &body[close + 1..];
-    }
-    literal.push_str(rest);
-    if !literal.is_empty() {
-        out.push(Piece::Literal(literal));
-    }
-    Ok(out)
-}
-
-/// Whether `value` holds at least one reference (or a malformed one).
-pub fn has_references(value: &str) -> bool {
-    parse(value).map_or(true, |p| p.iter().any(|p| matches!(p, Piece::Ref(_))))
-}
-
-/// Whether `value` is made of references only (nothing secret written in
-/// it): the REST API shows such a value as written, like Connect.
-pub fn only_references(value: &str) -> bool {
-    parse(value).is_ok_and(|pieces| {
-        !pieces.is_empty()
-            && pieces.iter().all(|p| match p {
-                Piece::Ref(_) => true,
-                Piece::Literal(t) => t.trim().is_empty(),
-            })
-    })
-}
-
-/// Whether a REST config key declares a provider (`config.providers`,
-/// `config.providers.<name>.class`, `config.providers.<name>.param.*`).
-pub fn is_declaration_key(key: &str) -> bool {
-    key == "config.providers" || key.starts_with("config.providers.")
 }
 
 /// What REST connectors may read: files under `allowed_file_dirs`,
@@ -625,178 +526,6 @@ pub fn config_error(pipeline: &str, key: &str, e: ProviderError) -> ConfigError 
         key: key.to_string(),
         source: Box::new(e),
     }
-}
-
-/// A pipeline's section (`source` or `sink`) with its references resolved,
-/// built and validated; `None` when it holds no reference. `rest`: the guard
-/// of a REST connector (its map is a Connect config).
-pub fn resolve_pipeline(
-    kind: &str,
-    name: &str,
-    raw: &Map<String, Value>,
-    rest: Option<&AllowedFileDirs>,
-) -> Result<Option<(ConnectorConfig, Resolved)>, ConfigError> {
-    if !raw.values().any(value_has_references) {
-        return Ok(None);
-    }
-    let guard = rest.map(|allowed| Guard {
-        pipeline: name,
-        allowed,
-    });
-    let mut resolver = Resolver::new(guard);
-    if rest.is_some() {
-        resolver
-            .declare(raw)
-            .map_err(|reason| ConfigError::Invalid {
-                pipeline: name.to_string(),
-                key: "config.providers".into(),
-                reason,
-            })?;
-    }
-    let map = resolver
-        .resolve_map(raw)
-        .map_err(|(key, e)| config_error(name, &key, e))?;
-    let resolved = resolver.finish();
-    // Errors from here on may quote a value: scrub them.
-    let scrubbed = |e: ConfigError| ConfigError::Invalid {
-        pipeline: name.to_string(),
-        key: "config".into(),
-        reason: resolved.scrub(&super::redact_text(&e.to_string())),
-    };
-    let built = match rest {
-        Some(allowed) => {
-            super::connect_json::from_connect(name, &map, allowed).map_err(scrubbed)?
-        }
-        None => {
-            let invalid = |e: serde_json::Error| ConfigError::Invalid {
-                pipeline: name.to_string(),
-                key: "config".into(),
-                reason: e.to_string(),
-            };
-            let built = if kind == "sink" {
-                ConnectorConfig::Sink(
-                    serde_json::from_value(Value::Object(map))
-                        .map_err(invalid)
-                        .map_err(scrubbed)?,
-                )
-            } else {
-                ConnectorConfig::Source(
-                    serde_json::from_value(Value::Object(map))
-                        .map_err(invalid)
-                        .map_err(scrubbed)?,
-                )
-            };
-            built.validate().map_err(scrubbed)?;
-            built
-        }
-    };
-    Ok(Some((built, resolved)))
-}
-
-/// At create time, for a REST connector: every reference parses, names a
-/// known (or declared) provider, and reads only what `allowed` permits
-/// (paths checked lexically; nothing is read).
-pub fn check_rest(
-    name: &str,
-    config: &Map<String, Value>,
-    allowed: &AllowedFileDirs,
-) -> Result<(), ConfigError> {
-    let mut resolver = Resolver::new(Some(Guard {
-        pipeline: name,
-        allowed,
-    }));
-    resolver
-        .declare(config)
-        .map_err(|reason| ConfigError::Invalid {
-            pipeline: name.to_string(),
-            key: "config.providers".into(),
-            reason,
-        })?;
-    resolver
-        .check_map(config)
-        .map_err(|(key, e)| config_error(name, &key, e))
-}
-
-/// `[kafka]` with its references resolved; `None` when it holds none.
-pub fn resolve_kafka(raw: &Value) -> Result<Option<(KafkaConfig, Resolved)>, ConfigError> {
-    let Value::Object(map) = raw else {
-        return Ok(None);
-    };
-    if !map.values().any(value_has_references) {
-        return Ok(None);
-    }
-    let mut resolver = Resolver::new(None);
-    let map = resolver
-        .resolve_map(map)
-        .map_err(|(key, e)| config_error("kafka", &key, e))?;
-    let resolved = resolver.finish();
-    let kafka: KafkaConfig =
-        serde_json::from_value(Value::Object(map)).map_err(|e| ConfigError::Invalid {
-            pipeline: "kafka".into(),
-            key: "config".into(),
-            reason: resolved.scrub(&e.to_string()),
-        })?;
-    Ok(Some((kafka, resolved)))
-}
-
-/// Pure: the references of a config file's raw sections (`[kafka]`, each
-/// pipeline) parse and name known providers in their form; every problem,
-/// as `sluice validate` reports it. Nothing is read.
-pub fn check_file_references(raw: &super::connect_json::RawConfig) -> Vec<ConfigError> {
-    let resolver = Resolver::with_env(None, &|_| None);
-    let named = |m: &Map<String, Value>| {
-        m.get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string()
-    };
-    let mut sections: Vec<(String, &Map<String, Value>)> = Vec::new();
-    if let Value::Object(k) = &raw.kafka {
-        sections.push(("kafka".into(), k));
-    }
-    sections.extend(raw.source.iter().map(|m| (named(m), m)));
-    sections.extend(raw.sink.iter().map(|m| (named(m), m)));
-    sections
-        .into_iter()
-        .filter_map(|(name, m)| {
-            resolver
-                .check_form(m)
-                .err()
-                .map(|(key, e)| config_error(&name, &key, e))
-        })
-        .collect()
-}
-
-/// `config` (loaded from `path`) with the references of `[kafka]` and of
-/// every pipeline section resolved, for the commands that connect once
-/// (`sluice check`, `sluice offsets`); the daemon resolves per pipeline start.
-pub fn resolve_config(
-    path: &Path,
-    mut config: super::Config,
-) -> Result<super::Config, ConfigError> {
-    let raw = super::connect_json::RawConfig::load(path)?;
-    if let Some((kafka, _)) = resolve_kafka(&raw.kafka)? {
-        config.kafka = kafka;
-    }
-    for source in &mut config.source {
-        if let Some((_, section)) = raw.pipeline(&source.name) {
-            if let Some((ConnectorConfig::Source(c), _)) =
-                resolve_pipeline("source", &source.name, section, None)?
-            {
-                *source = c;
-            }
-        }
-    }
-    for sink in &mut config.sink {
-        if let Some((_, section)) = raw.pipeline(&sink.name) {
-            if let Some((ConnectorConfig::Sink(c), _)) =
-                resolve_pipeline("sink", &sink.name, section, None)?
-            {
-                *sink = c;
-            }
-        }
-    }
-    Ok(config)
 }
 
 #[cfg(test)]

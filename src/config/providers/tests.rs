@@ -3,6 +3,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::config::connect_json::ConnectorConfig;
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
