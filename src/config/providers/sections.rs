@@ -40,11 +40,19 @@ pub fn resolve_pipeline(
         .resolve_map(raw)
         .map_err(|(key, e)| config_error(name, &key, e))?;
     let resolved = resolver.finish();
-    // Errors from here on may quote a value: scrub them.
-    let scrubbed = |e: ConfigError| ConfigError::Invalid {
-        pipeline: name.to_string(),
-        key: "config".into(),
-        reason: resolved.scrub(&crate::config::redact_text(&e.to_string())),
+    // Errors from here on may quote a resolved value (a URL, a mode): such
+    // an error is replaced by its text with the values hidden.
+    let scrubbed = |e: ConfigError| {
+        let text = e.to_string();
+        let shown = resolved.scrub(&crate::config::redact_text(&text));
+        if shown == text {
+            return e;
+        }
+        ConfigError::Invalid {
+            pipeline: name.to_string(),
+            key: "config (resolved)".into(),
+            reason: shown,
+        }
     };
     let built = match rest {
         Some(allowed) => {

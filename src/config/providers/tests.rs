@@ -385,3 +385,22 @@ fn validate_reports_malformed_references_without_reading() {
     assert!(errors[0].contains("\"a\"") && errors[0].contains("unknown config provider \"fiel\""));
     assert!(errors[1].contains("\"c\"") && errors[1].contains("takes no path"));
 }
+
+#[test]
+fn errors_about_resolved_values_hide_them() {
+    let dir = std::env::temp_dir().join(format!("sluice-providers-e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok();
+    std::fs::write(dir.join("mode"), "bogus-mode-value\n").ok();
+    let raw = obj(json!({"name": "s", "url": "mysql://h/db", "topics": ["t"],
+        "insert_mode": format!("${{directory:{}:mode}}", dir.display())}));
+    let e = resolve_pipeline("sink", "s", &raw, None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("insert_mode") || e.contains("variant"), "{e}");
+    assert!(
+        !e.contains("bogus-mode-value") && e.contains("[hidden]"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
