@@ -68,6 +68,14 @@ impl From<crate::sink::SinkError> for PipelineError {
     }
 }
 
+impl PipelineError {
+    /// The error with every value resolved from a config provider hidden.
+    pub(crate) fn scrubbed(mut self, resolved: &crate::config::providers::Resolved) -> Self {
+        self.message = resolved.scrub(&self.message);
+        self
+    }
+}
+
 /// First and longest wait before a failed pipeline restarts.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -192,6 +200,57 @@ impl Pipeline {
                 })?;
         }
         Ok(())
+    }
+
+    /// The pipeline and `[kafka]` with the `${provider:...}` references of
+    /// their raw sections resolved (`crate::config::providers`), for one run;
+    /// unchanged when there are none. REST pipelines (`rest`) read only what
+    /// `[http]` allows, and the files their resolved values name are checked
+    /// on disk too. An unresolvable reference is a definite error.
+    fn resolved(
+        &self,
+        raw: &serde_json::Map<String, serde_json::Value>,
+        kafka: &Arc<crate::config::KafkaConfig>,
+        raw_kafka: &serde_json::Value,
+        rest: Option<&crate::config::connect_json::AllowedFileDirs>,
+    ) -> Result<
+        (
+            Pipeline,
+            Arc<crate::config::KafkaConfig>,
+            crate::config::providers::Resolved,
+        ),
+        PipelineError,
+    > {
+        use crate::config::providers;
+        let definite = |e: crate::config::ConfigError| PipelineError {
+            transient: false,
+            message: e.to_string(),
+            kafka_refused: false,
+        };
+        let mut resolved = providers::Resolved::default();
+        let pipeline = match providers::resolve_pipeline(self.kind(), self.name(), raw, rest)
+            .map_err(definite)?
+        {
+            Some((built, values)) => {
+                resolved.extend(values);
+                let pipeline = Pipeline::from(built);
+                if let Some(allowed) = rest {
+                    pipeline
+                        .check_files_on_disk(allowed)
+                        .map_err(|e| e.scrubbed(&resolved))?;
+                }
+                pipeline
+            }
+            None => self.clone(),
+        };
+        let kafka = match providers::resolve_kafka(raw_kafka).map_err(definite)? {
+            Some((k, values)) => {
+                resolved.extend(values);
+                Arc::new(k)
+            }
+            None => kafka.clone(),
+        };
+        Ok((pipeline, kafka, resolved))
     }
 
     /// Runs the pipeline once, until cancelled or failed.

@@ -185,7 +185,14 @@ pub async fn reload(supervisor: &Supervisor, path: &Path) {
     let loaded = Config::load(path).and_then(|c| {
         let mut errors = c.validate();
         if errors.is_empty() {
-            RawConfig::load(path).map(|raw| (c, raw))
+            RawConfig::load(path).and_then(|raw| {
+                let mut bad = crate::config::providers::check_file_references(&raw);
+                if bad.is_empty() {
+                    Ok((c, raw))
+                } else {
+                    Err(bad.swap_remove(0))
+                }
+            })
         } else {
             Err(errors.swap_remove(0))
         }

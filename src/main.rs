@@ -123,6 +123,14 @@ fn offsets(action: OffsetsAction) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
+    // The daemon resolves `${provider:...}` references per pipeline start; this command connects once.
+    let cfg = match sluice::config::providers::resolve_config(&path, cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = rt.block_on(async {
         match action {
             OffsetsAction::Show { pipeline, .. } => offsets_cmd::show(&cfg, &pipeline).await,
@@ -193,7 +201,10 @@ fn init_logs(format: LogFormat) {
 
 fn load(path: &std::path::Path) -> Result<Config, String> {
     let config = Config::load(path).map_err(|e| format!("config error: {e}"))?;
-    let errors = config.validate();
+    let mut errors = config.validate();
+    if let Ok(raw) = sluice::config::connect_json::RawConfig::load(path) {
+        errors.extend(sluice::config::providers::check_file_references(&raw));
+    }
     if errors.is_empty() {
         Ok(config)
     } else {
@@ -226,7 +237,9 @@ fn main() -> ExitCode {
         },
         Command::Offsets { action } => offsets(action),
         Command::Check { config } => {
-            let cfg = match Config::load(&config) {
+            let resolved = Config::load(&config)
+                .and_then(|c| sluice::config::providers::resolve_config(&config, c));
+            let cfg = match resolved {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("FAIL config error: {e}");

@@ -203,9 +203,21 @@ impl Supervisor {
         connect_json::from_connect(name, config, &self.allowed_files())
     }
 
-    fn spawn(&self, name: &str, pipeline: Pipeline, origin: Origin) -> RunHandle {
+    fn spawn(
+        &self,
+        name: &str,
+        pipeline: Pipeline,
+        origin: Origin,
+        raw: Map<String, Value>,
+    ) -> RunHandle {
         let cancel = self.inner.shutdown.child_token();
         let kafka = self.kafka();
+        let raw_kafka = self
+            .inner
+            .kafka
+            .read()
+            .map(|k| k.1.clone())
+            .unwrap_or_default();
         // REST pipelines: their files are checked on disk (against the list of
         // the moment: a reload applies at the next start) before each run reads them.
         let allowed = (origin == Origin::Rest).then(|| self.inner.allowed_files.clone());
@@ -219,12 +231,18 @@ impl Supervisor {
             let kafka = kafka.clone();
             let heartbeat = heartbeat.clone();
             let allowed = allowed.clone();
+            let (raw, raw_kafka) = (raw.clone(), raw_kafka.clone());
             async move {
-                if let Some(allowed) = allowed {
-                    let now = allowed.read().map(|a| a.clone()).unwrap_or_default();
-                    pipeline.check_files_on_disk(&now)?;
+                let now = allowed.map(|a| a.read().map(|a| a.clone()).unwrap_or_default());
+                if let Some(now) = &now {
+                    pipeline.check_files_on_disk(now)?;
                 }
-                with_heartbeat(heartbeat, pipeline.run(&kafka, c)).await
+                // `${provider:...}` references, resolved at each start.
+                let (pipeline, kafka, resolved) =
+                    pipeline.resolved(&raw, &kafka, &raw_kafka, now.as_deref())?;
+                with_heartbeat(heartbeat, pipeline.run(&kafka, c))
+                    .await
+                    .map_err(|e| e.scrubbed(&resolved))
             }
         });
         let task = self
@@ -247,7 +265,7 @@ impl Supervisor {
                 .registry
                 .set(name, c.pipeline.kind(), PipelineState::Paused);
         } else if c.run.is_none() {
-            c.run = Some(self.spawn(name, c.pipeline.clone(), c.origin));
+            c.run = Some(self.spawn(name, c.pipeline.clone(), c.origin, c.config.clone()));
         }
     }
 

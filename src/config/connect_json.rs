@@ -69,9 +69,13 @@ impl ConnectorConfig {
     }
 
     /// Pure validation (as for TOML), plus the URL check of `endpoint()`
-    /// (no file is read).
+    /// (no file is read); a URL holding a `${provider:...}` reference is
+    /// checked once resolved, when the pipeline starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let later = |url: &str| super::providers::has_references(url);
         match self {
+            ConnectorConfig::Source(c) if later(&c.url) => c.validate(),
+            ConnectorConfig::Sink(c) if later(&c.url) => c.validate(),
             ConnectorConfig::Source(c) => c.validate().and_then(|()| c.check_endpoint()),
             ConnectorConfig::Sink(c) => c.validate().and_then(|()| c.check_endpoint()),
         }
@@ -108,6 +112,7 @@ pub fn from_connect(
     for file in local_files::named_files(&built, config) {
         allowed.check(name, &file)?;
     }
+    super::providers::check_rest(name, config, allowed)?;
     Ok(built)
 }
 
@@ -141,6 +146,7 @@ fn build(name: &str, config: &Map<String, Value>) -> Result<ConnectorConfig, Con
         }
     };
     let mut map = config.clone();
+    map.retain(|k, _| !super::providers::is_declaration_key(k));
     map.insert("name".into(), Value::String(name.to_string()));
     let built = if class.ends_with("JdbcSinkConnector") {
         serde_json::from_value::<SinkConfig>(Value::Object(map))
@@ -219,6 +225,8 @@ pub fn redacted(config: &Map<String, Value>) -> Map<String, Value> {
         .iter()
         .map(|(k, v)| {
             let shown = match v {
+                // `${file:...}` and the like: shown as written, like Connect.
+                Value::String(s) if super::providers::only_references(s) => v.clone(),
                 _ if is_secret_key(k) => Value::String(HIDDEN.into()),
                 Value::String(s) => Value::String(redact_text(s)),
                 other => other.clone(),

@@ -10,6 +10,7 @@ pub mod connect_json;
 mod database;
 mod kafka;
 mod lenient;
+pub mod providers;
 mod secret;
 mod sink;
 mod source;
@@ -74,6 +75,17 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// A `${provider:...}` reference could not be resolved (see [`providers`]).
+    #[error("pipeline \"{pipeline}\": key `{key}`: {source}")]
+    Provider {
+        /// Pipeline name, or `kafka`.
+        pipeline: String,
+        /// The key holding the reference.
+        key: String,
+        /// Why (names the provider, path and key or variable; never a value).
+        #[source]
+        source: Box<providers::ProviderError>,
+    },
 }
 
 fn default_listen() -> String {
@@ -97,6 +109,10 @@ pub struct HttpConfig {
     /// local files (`password_file`, `ssl_*`, SQLite databases); empty: none.
     #[serde(default)]
     pub allowed_file_dirs: Vec<String>,
+    /// Environment variables REST connectors may read with `${env:NAME}`
+    /// (`NAME`, or `PREFIX*`); empty: none.
+    #[serde(default)]
+    pub allowed_env_vars: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -106,6 +122,7 @@ impl Default for HttpConfig {
             auth_token_file: None,
             auth_token: None,
             allowed_file_dirs: Vec::new(),
+            allowed_env_vars: Vec::new(),
         }
     }
 }
@@ -217,11 +234,19 @@ impl Config {
     }
 }
 
-/// The layered sources of a config file: the TOML file, then `SLUICE_` environment overrides.
+/// The layered sources of a config file: the TOML file, then `SLUICE_`
+/// environment overrides, then those of single pipelines by name
+/// (`SLUICE_SOURCE__<NAME>__<KEY>`, see [`providers::PipelineEnv`]).
 pub fn figment(path: &Path) -> Figment {
     Figment::new()
         .merge(Toml::file_exact(path))
-        .merge(Env::prefixed("SLUICE_").ignore(&["LOG"]).split("__"))
+        .merge(
+            Env::prefixed("SLUICE_")
+                .ignore(&["LOG"])
+                .filter(|k| !providers::is_pipeline_override(k.as_str()))
+                .split("__"),
+        )
+        .merge(providers::PipelineEnv::new(path))
 }
 
 /// Parses `UTC`, `Z`, or a fixed offset `+HH:MM` / `-HH:MM` into seconds east of UTC.

@@ -19,6 +19,7 @@ mod package;
 mod poll_modes;
 mod rest_api;
 mod rest_security;
+mod secrets;
 pub mod seed;
 mod server_compat;
 mod sink_exactly_once;

@@ -18,7 +18,10 @@ impl Supervisor {
     /// validates, is logged and kept in the file without running).
     pub async fn start_all(&self, config: &Config, raw: &RawConfig) -> Result<(), StoreError> {
         let _ops = self.inner.ops.lock().await;
-        self.set_allowed_file_dirs(AllowedFileDirs::new(&config.http.allowed_file_dirs));
+        self.set_allowed_file_dirs(
+            AllowedFileDirs::new(&config.http.allowed_file_dirs)
+                .with_env_vars(&config.http.allowed_env_vars),
+        );
         // Read first: a state file that cannot be read starts nothing.
         let stored_connectors = self.inner.store.load()?;
         for pipeline in pipelines_of(config) {
@@ -79,7 +82,10 @@ impl Supervisor {
     ) -> Result<(usize, usize, usize), ConnectorError> {
         let _ops = self.lock_ops().await?;
         // Applies to REST connectors created or started from now on.
-        self.set_allowed_file_dirs(AllowedFileDirs::new(&config.http.allowed_file_dirs));
+        self.set_allowed_file_dirs(
+            AllowedFileDirs::new(&config.http.allowed_file_dirs)
+                .with_env_vars(&config.http.allowed_env_vars),
+        );
         let new: BTreeMap<String, Pipeline> = pipelines_of(config)
             .into_iter()
             .map(|p| (p.name().to_string(), p))
@@ -104,7 +110,11 @@ impl Supervisor {
                 reason: "a connector created over the REST API has this name".into(),
             }));
         }
-        let kafka_changed = self.inner.kafka.read().is_ok_and(|k| k.1 != raw.kafka);
+        // References (`${file:...}`) may resolve differently now: a reload
+        // restarts what holds them, so rotated secrets are read again.
+        let refs = crate::config::providers::value_has_references;
+        let kafka_changed =
+            self.inner.kafka.read().is_ok_and(|k| k.1 != raw.kafka) || refs(&raw.kafka);
         if kafka_changed {
             if let Ok(mut k) = self.inner.kafka.write() {
                 *k = (Arc::new(config.kafka.clone()), raw.kafka.clone());
@@ -127,7 +137,8 @@ impl Supervisor {
                 .map(|(_, m)| m.clone())
                 .unwrap_or_default();
             match current.get(&name) {
-                Some((_, old)) if *old == section && !kafka_changed => {}
+                Some((_, old))
+                    if *old == section && !kafka_changed && !section.values().any(refs) => {}
                 Some(_) => {
                     self.stop(&name).await;
                     self.swap(&name, pipeline, section);

@@ -32,7 +32,7 @@ use crate::config::{tls, ConfigError};
 /// The directories under which REST connectors may name local files
 /// (`[http] allowed_file_dirs`), lexically normalised.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowedFileDirs(Vec<PathBuf>);
+pub struct AllowedFileDirs(Vec<PathBuf>, Vec<String>);
 
 /// One local file a connector names: the key that names it and the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,30 @@ impl AllowedFileDirs {
     /// From the config's list; directories that are not absolute and
     /// normalised are left out (`Config::validate` reports them).
     pub fn new(dirs: &[String]) -> AllowedFileDirs {
-        AllowedFileDirs(dirs.iter().filter_map(|d| normalised(d)).collect())
+        AllowedFileDirs(
+            dirs.iter().filter_map(|d| normalised(d)).collect(),
+            Vec::new(),
+        )
+    }
+
+    /// Also allows `${env:VAR}` for the variables of `[http] allowed_env_vars`
+    /// (`NAME`, or `PREFIX*`).
+    pub fn with_env_vars(mut self, vars: &[String]) -> AllowedFileDirs {
+        self.1 = vars.to_vec();
+        self
+    }
+
+    /// Whether a REST connector may read the environment variable `var`.
+    pub fn env_var_allowed(&self, var: &str) -> bool {
+        self.1.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => !prefix.is_empty() && var.starts_with(prefix),
+            None => p == var,
+        })
+    }
+
+    /// `[http] allowed_env_vars`, for messages.
+    pub fn env_vars_listed(&self) -> String {
+        format!("[{}]", self.1.join(", "))
     }
 
     fn listed(&self) -> String {
