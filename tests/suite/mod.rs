@@ -14,6 +14,7 @@ pub mod metrics_scrape;
 mod offsets_cli;
 mod offsets_read;
 mod order_service;
+mod poll_keys;
 mod poll_modes;
 mod rest_api;
 mod rest_security;

@@ -410,6 +410,12 @@ impl Poller<'_> {
             .map_err(|_| SourceError::PublisherGone)?;
         let spent = rx.await.map_err(|_| SourceError::PublisherGone)??;
         self.emitter.recycle(spent);
+        tracing::info!(
+            pipeline = %self.cfg.name,
+            partition = %key,
+            timestamp_ms = micros.div_euclid(1000),
+            "no stored offset: starting at timestamp.initial (stored)"
+        );
         st.offset = offset;
         Ok(())
     }
