@@ -18,6 +18,7 @@ both_flavors!(
     timestamp_initial_now_is_stored_before_the_first_row,
     delay_interval_holds_back_recent_rows,
     nullable_columns_are_refused_unless_validation_is_off,
+    check_probes_queries_and_nullable_columns,
     db_timezone_reads_datetimes_as_wall_times_of_the_zone
 );
 
@@ -255,6 +256,37 @@ async fn nullable_columns_are_refused_unless_validation_is_off(flavor: MySqlFlav
     let v = wait_values(&format!("{tag2}_loose"), 1).await;
     assert_eq!(ids(&v), [1], "validate.non.null = false skips the check");
     assert_eq!(d.stop(), 0);
+}
+
+/// `sluice check` runs the probes a start runs: a broken query and a
+/// nullable timestamp column fail it, naming the cause.
+async fn check_probes_queries_and_nullable_columns(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "pchk").await;
+    db.exec("CREATE TABLE ev (id INT PRIMARY KEY, at DATETIME NULL)")
+        .await;
+    let tag = unique("pchk");
+    let check = |extra: &str| {
+        let path = write_config(&source_config(&db, &tag, extra));
+        sluice(&["check", "--config", path.to_str().expect("utf8")])
+    };
+    let (code, out) = check(&format!(
+        "mode = \"incrementing\"\nincrementing_column = \"id\"\ntopic_prefix = \"{tag}\"\n\
+         query = \"SELECT id, at FROM ev WHERE id > 10\""
+    ));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the query probed"), "{out}");
+    let (code, out) = check(&format!(
+        "mode = \"incrementing\"\nincrementing_column = \"id\"\ntopic_prefix = \"{tag}\"\n\
+         query = \"SELECT id, at FROM no_such_table\""
+    ));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("no_such_table"), "{out}");
+    let (code, out) = check("mode = \"timestamp\"\ntimestamp_columns = [\"at\"]");
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("are nullable") && out.contains("ev") && out.contains("at"),
+        "{out}"
+    );
 }
 
 async fn db_timezone_reads_datetimes_as_wall_times_of_the_zone(flavor: MySqlFlavor) {

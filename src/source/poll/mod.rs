@@ -224,6 +224,46 @@ pub async fn run(
     result.and(published)
 }
 
+/// For `sluice check`: probes what the source reads (its query, or each
+/// table it would poll) as a start does, without reading rows: the query
+/// runs, the mode's columns exist and, with `validate_non_null`, cannot be
+/// NULL. Returns how many tables (or queries) were probed.
+pub async fn preflight(cfg: &SourceConfig) -> Result<usize, SourceError> {
+    let endpoint = cfg.endpoint()?;
+    let database = endpoint.database().unwrap_or_default();
+    let mode = cfg.mode.unwrap_or(PollMode::Bulk);
+    let pool = mysql::pool_settled(&endpoint).await?;
+    let mut conn = pool.get_conn().await?;
+    let tables: Vec<Option<String>> = match &cfg.query {
+        Some(_) => vec![None],
+        None => discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect(),
+    };
+    let mut probed = 0;
+    for table in &tables {
+        if mode == PollMode::Bulk && table.is_some() {
+            continue;
+        }
+        let table_id = TableId::new(
+            database.clone(),
+            table.as_deref().unwrap_or(QUERY_PARTITION),
+        );
+        let result = conn
+            .exec_iter(spec_for(cfg, mode, &database, table.as_deref()).probe(), ())
+            .await?;
+        let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+        result.drop_result().await?;
+        check_columns(cfg, mode, &table_id, &columns)?;
+        probed += 1;
+    }
+    drop(conn);
+    pool.disconnect().await.ok();
+    Ok(probed)
+}
+
 /// Lists the base tables of `database` that pass the include/exclude lists.
 /// List entries may be `table` or `database.table`.
 async fn discover_tables(
@@ -285,6 +325,27 @@ fn param_value(p: Param, zone: DbZone, ts_is_datetime: bool) -> MyValue {
     }
 }
 
+/// What a source's queries read from `table` (`None`: its custom query),
+/// without `query_suffix` (probes take none).
+fn spec_for<'a>(
+    cfg: &'a SourceConfig,
+    mode: PollMode,
+    database: &'a str,
+    table: Option<&'a str>,
+) -> QuerySpec<'a> {
+    let relation = match (table, &cfg.query) {
+        (Some(table), _) => Relation::Table { database, table },
+        (None, q) => Relation::Query(q.as_deref().unwrap_or_default()),
+    };
+    QuerySpec {
+        relation,
+        mode,
+        incrementing: cfg.incrementing_column.as_deref(),
+        timestamps: &cfg.timestamp_columns,
+        suffix: None,
+    }
+}
+
 /// Checks the probed result columns: the mode's columns exist and, with
 /// `validate_non_null`, cannot be NULL (timestamps: at least one of them).
 fn check_columns(
@@ -339,20 +400,9 @@ fn check_columns(
 impl Poller<'_> {
     /// What the source's queries read from `table` (`None`: the custom query).
     fn spec<'s>(&'s self, table: Option<&'s str>) -> QuerySpec<'s> {
-        let relation = match (table, &self.cfg.query) {
-            (Some(table), _) => Relation::Table {
-                database: &self.database,
-                table,
-            },
-            (None, q) => Relation::Query(q.as_deref().unwrap_or_default()),
-        };
-        QuerySpec {
-            relation,
-            mode: self.mode,
-            incrementing: self.cfg.incrementing_column.as_deref(),
-            timestamps: &self.cfg.timestamp_columns,
-            suffix: self.cfg.query_suffix.as_deref(),
-        }
+        let mut spec = spec_for(self.cfg, self.mode, &self.database, table);
+        spec.suffix = self.cfg.query_suffix.as_deref();
+        spec
     }
 
     /// The database's current time, in µs since the epoch.
