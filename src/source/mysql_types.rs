@@ -368,6 +368,24 @@ mod tests {
     }
 
     #[test]
+    fn datetimes_read_in_an_iana_zone_follow_its_summer_time() {
+        let c = col(ColumnType::Timestamp);
+        let paris = DbZone::parse("Europe/Paris").expect("zone");
+        // 2022-08-15 21:47:47 in Paris is CEST (+02:00): 19:47:47Z.
+        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 21, 47, 47, 0), paris, true)
+            .expect("convert");
+        assert_eq!(v, Value::Timestamp(1_660_592_867_000_000));
+        // In January it is CET (+01:00).
+        let v = value_from_mysql(&c, MyValue::Date(2022, 1, 15, 20, 47, 47, 0), paris, true)
+            .expect("convert");
+        assert_eq!(v, Value::Timestamp(1_642_276_067_000_000));
+        // TIMESTAMP columns (is_datetime false) are instants: no zone applies.
+        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 19, 47, 47, 0), paris, false)
+            .expect("convert");
+        assert_eq!(v, Value::Timestamp(1_660_592_867_000_000));
+    }
+
+    #[test]
     fn zero_dates_become_null_or_epoch() {
         let v = value_from_mysql(
             &col(ColumnType::Date),
