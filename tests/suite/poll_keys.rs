@@ -19,6 +19,7 @@ both_flavors!(
     delay_interval_holds_back_recent_rows,
     nullable_columns_are_refused_unless_validation_is_off,
     check_probes_queries_and_nullable_columns,
+    query_columns_may_be_nullable_as_in_connect,
     db_timezone_reads_datetimes_as_wall_times_of_the_zone
 );
 
@@ -287,6 +288,27 @@ async fn check_probes_queries_and_nullable_columns(flavor: MySqlFlavor) {
         out.contains("are nullable") && out.contains("ev") && out.contains("at"),
         "{out}"
     );
+}
+
+/// Connect does not check a query's columns for NULL; neither does Sluice
+/// (it warns): a LEFT JOIN's timestamp column is nullable by nature.
+async fn query_columns_may_be_nullable_as_in_connect(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "pqn").await;
+    db.exec(
+        "CREATE TABLE o (id INT PRIMARY KEY, at TIMESTAMP(3) NULL); \
+         SET time_zone = '+00:00'; INSERT INTO o VALUES (1, '2024-01-01 00:00:00'), (2, NULL)",
+    )
+    .await;
+    let tag = unique("pqn");
+    let extra = format!(
+        "mode = \"timestamp\"\ntimestamp_columns = [\"at\"]\ntopic_prefix = \"{tag}_q\"\n\
+         query = \"SELECT id, at FROM o\""
+    );
+    let mut d = Daemon::start(&source_config(&db, &tag, &extra));
+    let v = wait_values(&format!("{tag}_q"), 1).await;
+    assert_eq!(ids(&v), [1], "the row with a NULL timestamp is not read");
+    assert!(d.log_text().contains("may be NULL"), "{}", d.log_text());
+    assert_eq!(d.stop(), 0);
 }
 
 async fn db_timezone_reads_datetimes_as_wall_times_of_the_zone(flavor: MySqlFlavor) {

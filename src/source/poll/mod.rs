@@ -19,7 +19,8 @@
 //! a restart does not move it). Before the first poll of a table (or query)
 //! its columns are probed: the mode's columns must exist and, unless
 //! `validate_non_null = false`, be `NOT NULL` (for timestamps: at least one),
-//! as Connect checks. `db_timezone` is the zone DATETIME values are in: they
+//! as Connect checks tables (a query's nullable columns are only logged, as
+//! Connect does not check queries). `db_timezone` is the zone DATETIME values are in: they
 //! are read as instants of that zone, and the offset bounds compared with
 //! DATETIME columns are that zone's wall times ([`DbZone`]).
 //!
@@ -348,6 +349,9 @@ fn spec_for<'a>(
 
 /// Checks the probed result columns: the mode's columns exist and, with
 /// `validate_non_null`, cannot be NULL (timestamps: at least one of them).
+/// A custom query's columns are not refused for being nullable (Connect does
+/// not check queries, and a computed or outer-joined column reports itself
+/// nullable): that is logged as a warning instead.
 fn check_columns(
     cfg: &SourceConfig,
     mode: PollMode,
@@ -356,6 +360,22 @@ fn check_columns(
 ) -> Result<(), SourceError> {
     let find = |name: &str| columns.iter().find(|c| c.name_str() == name);
     let nullable = |c: &mysql_async::Column| !c.flags().contains(ColumnFlags::NOT_NULL_FLAG);
+    let refuse = |role: &'static str, columns: Vec<String>| {
+        if cfg.query.is_some() {
+            tracing::warn!(
+                pipeline = %cfg.name,
+                role,
+                columns = ?columns,
+                "the query's {role} column(s) may be NULL: rows with NULL there are never read"
+            );
+            return Ok(());
+        }
+        Err(SourceError::NullableColumn {
+            table: table.clone(),
+            role,
+            columns,
+        })
+    };
     if mode.uses_incrementing() {
         let name = cfg.incrementing_column.clone().unwrap_or_default();
         let Some(col) = find(&name) else {
@@ -366,11 +386,7 @@ fn check_columns(
             });
         };
         if cfg.validate_non_null && nullable(col) {
-            return Err(SourceError::NullableColumn {
-                table: table.clone(),
-                role: "incrementing",
-                columns: vec![name],
-            });
+            refuse("incrementing", vec![name])?;
         }
     }
     if mode.uses_timestamp() {
@@ -387,11 +403,7 @@ fn check_columns(
             });
         }
         if cfg.validate_non_null && found.iter().all(|c| nullable(c)) {
-            return Err(SourceError::NullableColumn {
-                table: table.clone(),
-                role: "timestamp",
-                columns: cfg.timestamp_columns.clone(),
-            });
+            refuse("timestamp", cfg.timestamp_columns.clone())?;
         }
     }
     Ok(())
