@@ -45,6 +45,8 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
         out.push(check_source(s).await);
         if s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog) {
             out.extend(check_binlog_server(s).await);
+        } else {
+            out.extend(check_poll_columns(s).await);
         }
     }
     for s in &config.sink {
@@ -107,6 +109,8 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
     } else {
         match ep.database() {
             Some(db) => vec![db],
+            // A custom query may name its tables with their database.
+            None if s.query.is_some() => vec![],
             None => {
                 return CheckLine::fail(format!(
                     "source \"{}\": key `url`: names no database{}",
@@ -169,6 +173,30 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
                 )),
             }
         }
+    }
+}
+
+/// Poll sources: the query runs and the mode's columns exist and are NOT
+/// NULL (`validate_non_null`), as a start would check.
+async fn check_poll_columns(s: &SourceConfig) -> Vec<CheckLine> {
+    match tokio::time::timeout(TIMEOUT, crate::source::poll::preflight(s)).await {
+        Err(_) => vec![], // the reachability line reports the timeout
+        Ok(Ok(0)) => vec![],
+        Ok(Ok(n)) => vec![CheckLine::ok(format!(
+            "source \"{}\": {} probed: the mode's columns are there{}",
+            s.name,
+            if s.query.is_some() {
+                "the query".to_string()
+            } else {
+                format!("{n} table(s)")
+            },
+            if s.validate_non_null {
+                " and NOT NULL"
+            } else {
+                ""
+            }
+        ))],
+        Ok(Err(e)) => vec![CheckLine::fail(format!("source \"{}\": {e}", s.name))],
     }
 }
 

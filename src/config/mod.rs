@@ -15,6 +15,7 @@ mod secret;
 mod sink;
 mod source;
 mod tls;
+mod zone;
 
 use std::path::Path;
 
@@ -31,6 +32,7 @@ pub use source::{
     TimePrecision,
 };
 pub use tls::{SslMode, TlsKeys, TlsSettings};
+pub use zone::DbZone;
 
 /// Configuration errors; each names the key (and file, where figment knows it).
 #[derive(Debug, thiserror::Error)]
@@ -249,25 +251,9 @@ pub fn figment(path: &Path) -> Figment {
         .merge(providers::PipelineEnv::new(path))
 }
 
-/// Parses `UTC`, `Z`, or a fixed offset `+HH:MM` / `-HH:MM` into seconds east of UTC.
-pub fn parse_timezone(tz: &str) -> Result<i32, String> {
-    let t = tz.trim();
-    if t.eq_ignore_ascii_case("utc") || t == "Z" || t.eq_ignore_ascii_case("gmt") {
-        return Ok(0);
-    }
-    let err = || format!("\"{tz}\" is not UTC or a fixed offset like +02:00");
-    let (sign, rest) = match t.as_bytes().first() {
-        Some(b'+') => (1, &t[1..]),
-        Some(b'-') => (-1, &t[1..]),
-        _ => return Err(err()),
-    };
-    let (h, m) = rest.split_once(':').ok_or_else(err)?;
-    let h: i32 = h.parse().map_err(|_| err())?;
-    let m: i32 = m.parse().map_err(|_| err())?;
-    if h > 14 || m > 59 {
-        return Err(err());
-    }
-    Ok(sign * (h * 3600 + m * 60))
+/// Parses a `db_timezone` value (see [`DbZone::parse`]).
+pub fn parse_timezone(tz: &str) -> Result<DbZone, String> {
+    DbZone::parse(tz)
 }
 
 #[cfg(test)]

@@ -227,6 +227,26 @@ pub struct SourceConfig {
         deserialize_with = "lenient::list"
     )]
     pub timestamp_columns: Vec<String>,
+    /// Poll: a custom SELECT read instead of whole tables (Connect's
+    /// `query`); its rows go to the topic `topic_prefix` alone.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Poll: text appended to each generated query (Connect's `query.suffix`).
+    #[serde(default, alias = "query.suffix")]
+    pub query_suffix: Option<String>,
+    /// Poll: where timestamp modes start when no offset is stored, in ms
+    /// since the epoch (-1: the database's current time); none: from the
+    /// beginning.
+    #[serde(default, alias = "timestamp.initial", deserialize_with = "opt_i64")]
+    pub timestamp_initial: Option<i64>,
+    /// Poll: refuse to start when an incrementing or timestamp column is
+    /// nullable (Connect's `validate.non.null`).
+    #[serde(
+        default = "default_true",
+        alias = "validate.non.null",
+        deserialize_with = "lenient::bool"
+    )]
+    pub validate_non_null: bool,
     /// Poll period.
     #[serde(
         default = "default_poll_interval",
@@ -254,7 +274,8 @@ pub struct SourceConfig {
     /// Time encoding.
     #[serde(default)]
     pub time_precision: TimePrecision,
-    /// Time zone DATETIME values are read in (`UTC`, or `+02:00`).
+    /// Time zone DATETIME values are read (and, in timestamp modes,
+    /// compared) in: `UTC` (default), an IANA name or an offset like `+02:00`.
     #[serde(default, alias = "db.timezone")]
     pub db_timezone: Option<String>,
     /// Delivery guarantee.
@@ -296,6 +317,28 @@ pub struct SourceConfig {
 
 pub(super) fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     lenient::u64(d).map(Some)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// An integer (negative allowed), or a string holding one.
+fn opt_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(i64),
+        String(String),
+    }
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(n) => Ok(Some(n)),
+        IntOrString::String(s) => {
+            s.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("expected an integer, found \"{s}\""))
+            })
+        }
+    }
 }
 
 pub(super) fn opt_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -445,6 +488,29 @@ impl SourceConfig {
                     "required by this mode (timestamp.column.name)",
                 ));
             }
+            if let Some(query) = &self.query {
+                if query.trim().is_empty() {
+                    return Err(invalid("query", "must not be empty"));
+                }
+                if !self.tables.is_empty() || !self.table_exclude.is_empty() {
+                    return Err(invalid(
+                        "query",
+                        "reads one custom query: remove tables / table.whitelist and table_exclude / table.blacklist",
+                    ));
+                }
+                if self.topic_prefix.as_deref().unwrap_or("").is_empty() {
+                    return Err(invalid(
+                        "topic_prefix",
+                        "required with query: the query's rows go to the topic named topic.prefix",
+                    ));
+                }
+            }
+            if self.timestamp_initial.is_some_and(|t| t < -1) {
+                return Err(invalid(
+                    "timestamp_initial",
+                    "must be ms since the epoch, or -1 for the current time",
+                ));
+            }
             if self.poll_interval_ms == 0 {
                 return Err(invalid("poll_interval_ms", "must be at least 1"));
             }
@@ -480,16 +546,37 @@ impl SourceConfig {
                     "is a poll-source setting; a binlog source captures every change",
                 ));
             }
+            if self.query.is_some() {
+                return Err(invalid(
+                    "query",
+                    "is a poll-source setting; a binlog source captures whole tables",
+                ));
+            }
         }
-        if let Some(tz) = &self.db_timezone {
-            crate::config::parse_timezone(tz).map_err(|r| invalid("db_timezone", &r))?;
-        }
+        self.zone()?;
         Ok(())
+    }
+
+    /// The zone of `db_timezone` (UTC when unset); an unknown zone is an
+    /// error naming it.
+    pub fn zone(&self) -> Result<super::DbZone, ConfigError> {
+        match &self.db_timezone {
+            None => Ok(super::DbZone::Utc),
+            Some(tz) => super::DbZone::parse(tz).map_err(|reason| ConfigError::Invalid {
+                pipeline: self.name.clone(),
+                key: "db_timezone".into(),
+                reason,
+            }),
+        }
     }
 
     /// Topic for `table`: `topic_prefix` + table; without a prefix, the
     /// table name (poll, as the JDBC source) or `<name>.<db>.<table>` (binlog).
+    /// With `query`, the topic is `topic_prefix` alone.
     pub fn topic_for(&self, database: &str, table: &str) -> String {
+        if self.query.is_some() {
+            return self.topic_prefix.clone().unwrap_or_default();
+        }
         match (&self.topic_prefix, self.resolved_kind().ok()) {
             (Some(p), _) => format!("{p}{table}"),
             (None, Some(SourceKind::Binlog)) => {

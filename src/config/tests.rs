@@ -131,10 +131,10 @@ fn upsert_without_key_is_rejected() {
 
 #[test]
 fn timezones_parse() {
-    assert_eq!(parse_timezone("UTC"), Ok(0));
-    assert_eq!(parse_timezone("+02:00"), Ok(7200));
-    assert_eq!(parse_timezone("-05:30"), Ok(-(5 * 3600 + 1800)));
-    assert!(parse_timezone("Europe/Paris").is_err());
+    assert_eq!(parse_timezone("UTC"), Ok(DbZone::Utc));
+    assert_eq!(parse_timezone("+02:00"), Ok(DbZone::Fixed(7200)));
+    assert!(parse_timezone("Europe/Paris").is_ok());
+    assert!(parse_timezone("Mars/Olympus").is_err());
 }
 
 #[test]
@@ -206,4 +206,102 @@ fn sink_db_timezone_is_validated() {
     assert!(sink_errors("db_timezone = '+02:00'").is_empty());
     let errs = sink_errors("db_timezone = 'Mars/Olympus'");
     assert!(errs.iter().any(|e| e.contains("db_timezone")), "{errs:?}");
+}
+
+/// A poll source in Connect's REST form with `extra` keys.
+fn connect_source(extra: serde_json::Value) -> Result<SourceConfig, ConfigError> {
+    let mut c = serde_json::json!({
+        "connector.class": "io.confluent.connect.jdbc.JdbcSourceConnector",
+        "connection.url": "jdbc:mysql://127.0.0.1:3306/mydb",
+        "connection.user": "root",
+        "topic.prefix": "orders_feed",
+    });
+    if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+        c.extend(extra.clone());
+    }
+    let map = c.as_object().cloned().unwrap_or_default();
+    match connect_json::from_connect("src", &map, &connect_json::AllowedFileDirs::default())? {
+        connect_json::ConnectorConfig::Source(s) => Ok(s),
+        connect_json::ConnectorConfig::Sink(_) => panic!("not a source"),
+    }
+}
+
+#[test]
+fn connect_query_mode_keys_map_to_a_query_source() {
+    let s = connect_source(serde_json::json!({
+        "mode": "timestamp+incrementing",
+        "query": "SELECT o.id, o.ts FROM o JOIN c ON c.id = o.cid",
+        "query.suffix": "LIMIT 500",
+        "incrementing.column.name": "id",
+        "timestamp.column.name": "ts",
+        "timestamp.initial": "-1",
+        "timestamp.delay.interval.ms": "2000",
+        "validate.non.null": "false",
+        "db.timezone": "Europe/Paris",
+    }))
+    .expect("valid");
+    assert_eq!(
+        s.query.as_deref(),
+        Some("SELECT o.id, o.ts FROM o JOIN c ON c.id = o.cid")
+    );
+    assert_eq!(s.query_suffix.as_deref(), Some("LIMIT 500"));
+    assert_eq!(s.timestamp_initial, Some(-1));
+    assert_eq!(s.timestamp_delay_interval_ms, 2000);
+    assert!(!s.validate_non_null);
+    assert_eq!(
+        s.zone().map(|z| z.to_string()).ok().as_deref(),
+        Some("Europe/Paris")
+    );
+    assert_eq!(
+        s.topic_for("mydb", "query"),
+        "orders_feed",
+        "topic = prefix alone"
+    );
+}
+
+#[test]
+fn query_with_tables_or_without_prefix_is_refused() {
+    let err = connect_source(serde_json::json!({
+        "mode": "bulk", "query": "SELECT 1", "table.whitelist": "users",
+    }))
+    .expect_err("query + table.whitelist");
+    assert!(err.to_string().contains("query"), "{err}");
+    let err = connect_source(serde_json::json!({
+        "mode": "bulk", "query": "SELECT 1", "topic.prefix": "",
+    }))
+    .expect_err("query without topic.prefix");
+    assert!(err.to_string().contains("topic_prefix"), "{err}");
+    let err = connect_source(serde_json::json!({"mode": "bulk", "timestamp.initial": "-2"}))
+        .expect_err("timestamp.initial < -1");
+    assert!(err.to_string().contains("timestamp_initial"), "{err}");
+}
+
+#[test]
+fn poll_keys_have_connect_defaults_in_toml() {
+    let c = Config::from_toml_str(SEED).expect("load");
+    assert!(
+        c.source[0].validate_non_null,
+        "validate.non.null defaults to true"
+    );
+    assert_eq!(c.source[0].timestamp_initial, None);
+    assert_eq!(c.source[0].zone().ok(), Some(DbZone::Utc));
+    let text = SEED.replace(
+        "poll_interval_ms = 1000",
+        "poll_interval_ms = 1000\nvalidate_non_null = false\ntimestamp_initial = 1700000000000\ndb_timezone = 'America/New_York'",
+    );
+    let c = Config::from_toml_str(&text).expect("load");
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    assert!(!c.source[0].validate_non_null);
+    assert_eq!(c.source[0].timestamp_initial, Some(1_700_000_000_000));
+}
+
+#[test]
+fn unknown_source_zone_is_refused_by_name() {
+    let err = connect_source(serde_json::json!({"mode": "bulk", "db.timezone": "Mars/Olympus"}))
+        .expect_err("unknown zone");
+    let text = err.to_string();
+    assert!(
+        text.contains("db_timezone") && text.contains("Mars/Olympus"),
+        "{text}"
+    );
 }

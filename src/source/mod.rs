@@ -148,6 +148,19 @@ pub enum SourceError {
         /// Column.
         column: String,
     },
+    /// A polled table's incrementing column, or all its timestamp columns,
+    /// may hold NULL, so rows could be skipped (`validate_non_null`). Definite.
+    #[error(
+        "table {table}: {role} column(s) {columns:?} are nullable, so rows with NULL there would never be read; make the column NOT NULL or set validate.non.null = false"
+    )]
+    NullableColumn {
+        /// Table (`query` for a custom query).
+        table: TableId,
+        /// `incrementing` or `timestamp`.
+        role: &'static str,
+        /// The nullable columns.
+        columns: Vec<String>,
+    },
     /// A stored offset is unusable. Definite.
     #[error("stored offset {offset} of {partition} is unusable: {source}")]
     Offset {
@@ -194,6 +207,7 @@ impl SourceError {
             | SourceError::ServerStatus { .. }
             | SourceError::ColumnNotFound { .. }
             | SourceError::IncrementingValue { .. }
+            | SourceError::NullableColumn { .. }
             | SourceError::Offset { .. }
             | SourceError::OffsetEncode(_)
             | SourceError::Publisher(_)

@@ -17,6 +17,7 @@
 use mysql_async::consts::{ColumnFlags, ColumnType as My};
 use mysql_async::{Column as MyColumn, Value as MyValue};
 
+use crate::config::DbZone;
 use crate::event::Value;
 use crate::schema::{Column, ColumnType};
 
@@ -173,12 +174,12 @@ pub fn canonical_decimal(raw: &str, scale: u32) -> Option<String> {
     Some(out)
 }
 
-/// Converts one binary-protocol value of `col`. `tz_offset_secs` is the zone
-/// DATETIME values are read in (TIMESTAMPs arrive in the session zone, UTC).
+/// Converts one binary-protocol value of `col`. `zone` is the zone DATETIME
+/// values are read in (TIMESTAMPs arrive in the session zone, UTC).
 pub fn value_from_mysql(
     col: &Column,
     v: MyValue,
-    tz_offset_secs: i32,
+    zone: DbZone,
     is_datetime: bool,
 ) -> Result<Value, ValueError> {
     let bad = |reason: String| ValueError {
@@ -240,13 +241,13 @@ pub fn value_from_mysql(
                     let secs = i64::from(days) * 86_400
                         + i64::from(h) * 3600
                         + i64::from(mi) * 60
-                        + i64::from(s)
-                        - if is_datetime {
-                            i64::from(tz_offset_secs)
-                        } else {
-                            0
-                        };
-                    Value::Timestamp(secs * 1_000_000 + i64::from(us))
+                        + i64::from(s);
+                    let micros = secs * 1_000_000 + i64::from(us);
+                    Value::Timestamp(if is_datetime {
+                        zone.to_utc_micros(micros)
+                    } else {
+                        micros
+                    })
                 }
             }
         }
@@ -333,23 +334,33 @@ mod tests {
             scale: 0,
             precision: Some(20),
         });
-        let v = value_from_mysql(&c, MyValue::UInt(u64::MAX), 0, false).expect("convert");
+        let v = value_from_mysql(&c, MyValue::UInt(u64::MAX), DbZone::Utc, false).expect("convert");
         assert_eq!(v, Value::Decimal("18446744073709551615".into()));
     }
 
     #[test]
     fn datetimes_convert_with_zone() {
         let c = col(ColumnType::Timestamp);
-        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 19, 47, 47, 0), 0, true)
-            .expect("convert");
+        let v = value_from_mysql(
+            &c,
+            MyValue::Date(2022, 8, 15, 19, 47, 47, 0),
+            DbZone::Utc,
+            true,
+        )
+        .expect("convert");
         assert_eq!(v, Value::Timestamp(1_660_592_867_000_000));
-        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 21, 47, 47, 5), 7200, true)
-            .expect("convert");
+        let v = value_from_mysql(
+            &c,
+            MyValue::Date(2022, 8, 15, 21, 47, 47, 5),
+            DbZone::Fixed(7200),
+            true,
+        )
+        .expect("convert");
         assert_eq!(v, Value::Timestamp(1_660_592_867_000_005));
         let v = value_from_mysql(
             &c,
             MyValue::Date(1969, 12, 31, 23, 59, 59, 500_000),
-            0,
+            DbZone::Utc,
             true,
         )
         .expect("convert");
@@ -357,33 +368,56 @@ mod tests {
     }
 
     #[test]
+    fn datetimes_read_in_an_iana_zone_follow_its_summer_time() {
+        let c = col(ColumnType::Timestamp);
+        let paris = DbZone::parse("Europe/Paris").expect("zone");
+        // 2022-08-15 21:47:47 in Paris is CEST (+02:00): 19:47:47Z.
+        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 21, 47, 47, 0), paris, true)
+            .expect("convert");
+        assert_eq!(v, Value::Timestamp(1_660_592_867_000_000));
+        // In January it is CET (+01:00).
+        let v = value_from_mysql(&c, MyValue::Date(2022, 1, 15, 20, 47, 47, 0), paris, true)
+            .expect("convert");
+        assert_eq!(v, Value::Timestamp(1_642_276_067_000_000));
+        // TIMESTAMP columns (is_datetime false) are instants: no zone applies.
+        let v = value_from_mysql(&c, MyValue::Date(2022, 8, 15, 19, 47, 47, 0), paris, false)
+            .expect("convert");
+        assert_eq!(v, Value::Timestamp(1_660_592_867_000_000));
+    }
+
+    #[test]
     fn zero_dates_become_null_or_epoch() {
         let v = value_from_mysql(
             &col(ColumnType::Date),
             MyValue::Date(0, 0, 0, 0, 0, 0, 0),
-            0,
+            DbZone::Utc,
             false,
         )
         .expect("convert");
         assert_eq!(v, Value::Null);
         let required = Column::new("c", ColumnType::Date, false);
-        let v = value_from_mysql(&required, MyValue::Date(0, 0, 0, 0, 0, 0, 0), 0, false)
-            .expect("convert");
+        let v = value_from_mysql(
+            &required,
+            MyValue::Date(0, 0, 0, 0, 0, 0, 0),
+            DbZone::Utc,
+            false,
+        )
+        .expect("convert");
         assert_eq!(v, Value::Date(0));
     }
 
     #[test]
     fn negative_and_long_times() {
         let c = col(ColumnType::Time);
-        let v =
-            value_from_mysql(&c, MyValue::Time(true, 1, 2, 3, 4, 5), 0, false).expect("convert");
+        let v = value_from_mysql(&c, MyValue::Time(true, 1, 2, 3, 4, 5), DbZone::Utc, false)
+            .expect("convert");
         assert_eq!(v, Value::Time(-((26 * 3600 + 3 * 60 + 4) * 1_000_000 + 5)));
     }
 
     #[test]
     fn invalid_utf8_is_an_error_naming_the_column() {
         let c = col(ColumnType::String { max_len: None });
-        let e = value_from_mysql(&c, MyValue::Bytes(vec![0xff, 0xfe]), 0, false)
+        let e = value_from_mysql(&c, MyValue::Bytes(vec![0xff, 0xfe]), DbZone::Utc, false)
             .err()
             .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("`c`")));

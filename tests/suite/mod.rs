@@ -16,6 +16,7 @@ mod offsets_cli;
 mod offsets_read;
 mod order_service;
 mod package;
+mod poll_keys;
 mod poll_modes;
 mod rest_api;
 mod rest_security;

@@ -211,7 +211,8 @@ impl TablePlan {
             row.name = Some(format!("{stem}.Value"));
             envelope::envelope_schema(&stem, row)
         } else {
-            row.name = Some(schema.name.clone());
+            // A poll source's custom query has no table: no name, as in Connect.
+            row.name = (!schema.name.is_empty()).then(|| schema.name.clone());
             row
         };
         Ok(TablePlan {

@@ -13,9 +13,10 @@
 //! - `fields_include` / `fields_exclude` filter the *value's* fields; key
 //!   columns (the record key's fields, the kafka coordinates, or `pk_fields`
 //!   under `record_value`) are always kept.
-//! - `db_timezone`: every Timestamp is shifted by the zone's offset, so a
-//!   zone-less target column (DATETIME, `timestamp without time zone`) holds
-//!   the wall time of that zone, as Connect's `db.timezone` does.
+//! - `db_timezone`: every Timestamp becomes the wall time of that zone (its
+//!   offset at that instant, daylight saving time included), so a zone-less
+//!   target column (DATETIME, `timestamp without time zone`) holds the wall
+//!   time of that zone, as Connect's `db.timezone` does.
 //! - With `delete_enabled`, a value whose `__deleted` field is `"true"` (or
 //!   `true`) is a delete: Debezium's `ExtractNewRecordState` with
 //!   `delete.handling.mode = rewrite` marks deletes so. Without
@@ -104,8 +105,8 @@ pub struct MapRules {
     pub pk_fields: Vec<String>,
     /// Value fields to keep.
     pub fields: FieldFilter,
-    /// `db_timezone` offset added to every Timestamp, in microseconds.
-    pub timestamp_shift_micros: i64,
+    /// `db_timezone`: the zone whose wall time every Timestamp becomes.
+    pub zone: crate::config::DbZone,
     /// Rows marked `__deleted = "true"` are deletes.
     pub rewrite_deletes: bool,
 }
@@ -113,15 +114,15 @@ pub struct MapRules {
 impl MapRules {
     /// The rules of `cfg` (`db_timezone` was checked by `validate`).
     pub fn from_config(cfg: &SinkConfig) -> Result<MapRules, crate::config::ConfigError> {
-        let offset_s = match &cfg.db_timezone {
-            Some(tz) => crate::config::parse_timezone(tz).map_err(|reason| {
+        let zone = match &cfg.db_timezone {
+            Some(tz) => crate::config::DbZone::parse(tz).map_err(|reason| {
                 crate::config::ConfigError::Invalid {
                     pipeline: cfg.name.clone(),
                     key: "db_timezone".into(),
                     reason,
                 }
             })?,
-            None => 0,
+            None => crate::config::DbZone::Utc,
         };
         let fields = if !cfg.fields_include.is_empty() {
             FieldFilter::Include(cfg.fields_include.clone())
@@ -134,7 +135,7 @@ impl MapRules {
             pk_mode: cfg.pk_mode,
             pk_fields: cfg.pk_fields.clone(),
             fields,
-            timestamp_shift_micros: i64::from(offset_s) * 1_000_000,
+            zone,
             rewrite_deletes: cfg.delete_enabled,
         })
     }
@@ -246,10 +247,10 @@ impl RowMapper {
             }
         };
         let mut row = effective_row(rec, &picks);
-        if rules.timestamp_shift_micros != 0 {
+        if rules.zone != crate::config::DbZone::Utc {
             for v in &mut row {
                 if let Value::Timestamp(us) = v {
-                    *us = us.saturating_add(rules.timestamp_shift_micros);
+                    *us = rules.zone.to_local_micros(*us);
                 }
             }
         }
@@ -614,7 +615,7 @@ mod tests {
             ..rec(None)
         };
         let rules = MapRules {
-            timestamp_shift_micros: 7200 * 1_000_000,
+            zone: crate::config::DbZone::Fixed(7200),
             ..MapRules::default()
         };
         let c = RowMapper::new(rules).map(&r, "t").expect("map");

@@ -70,7 +70,7 @@ use self::stream::{StreamConfig, Streamer};
 use super::emit::{Buffers, Emitter};
 use super::publish::{Batch, Checkpoint, Publisher};
 use super::SourceError;
-use crate::config::{parse_timezone, ConfigError, Delivery, KafkaConfig, SourceConfig};
+use crate::config::{DbZone, Delivery, KafkaConfig, SourceConfig};
 use crate::kafka::offsets;
 use crate::kafka::producer::{PipelineProducer, DEFAULT_TRANSACTION_TIMEOUT};
 
@@ -99,7 +99,7 @@ struct Run<'a> {
     kafka: &'a KafkaConfig,
     info: ServerInfo,
     capture: Capture,
-    tz_offset: i32,
+    zone: DbZone,
     offset_key: Arc<str>,
     emitter: Emitter,
 }
@@ -113,7 +113,7 @@ pub async fn run(
     let cfg = Arc::new(cfg.clone());
     crate::metrics::METRICS.init_pipeline(&cfg.name, crate::metrics::PipelineKind::Source);
     let endpoint = cfg.endpoint()?;
-    let tz_offset = tz_offset(&cfg)?;
+    let zone = cfg.zone()?;
     let Setup {
         pool,
         mut conn,
@@ -135,7 +135,7 @@ pub async fn run(
         cfg,
         kafka,
         info,
-        tz_offset,
+        zone,
     };
     let from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
         Start::Resume(o) => o,
@@ -168,20 +168,6 @@ pub async fn run(
     pool.disconnect().await.ok();
     // A publisher error explains a reader that stopped because the channel closed.
     published.and(result)
-}
-
-/// The `db_timezone` offset in seconds (0: UTC).
-fn tz_offset(cfg: &SourceConfig) -> Result<i32, SourceError> {
-    let Some(tz) = &cfg.db_timezone else {
-        return Ok(0);
-    };
-    parse_timezone(tz).map_err(|reason| {
-        SourceError::Config(ConfigError::Invalid {
-            pipeline: cfg.name.clone(),
-            key: "db_timezone".into(),
-            reason,
-        })
-    })
 }
 
 /// The independent start-up steps, run concurrently (each is a few round
@@ -258,7 +244,7 @@ impl Run<'_> {
             chunk_rows: usize::try_from(self.cfg.snapshot_fetch_rows).unwrap_or(10_000),
             max_batch_bytes: usize::try_from(self.cfg.max_batch_bytes).unwrap_or(usize::MAX),
             with_data,
-            tz_offset: self.tz_offset,
+            zone: self.zone,
         };
         let publisher = Publisher::spawn(
             producer,
@@ -345,7 +331,7 @@ impl Run<'_> {
             heartbeat_topic: (cfg.heartbeat_interval_ms > 0)
                 .then(|| cfg.heartbeat_topic_name().into()),
             server_name: cfg.logical_name().to_string(),
-            tz_offset: self.tz_offset,
+            zone: self.zone,
             offset_key: Arc::clone(&self.offset_key),
         };
         let mut streamer = Streamer::new(

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use super::capture::Capture;
 use super::offset::BinlogOffset;
 use super::server::{binlog_status, Flavor, ServerInfo};
+use crate::config::DbZone;
 use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
 use crate::mysql::quote;
@@ -59,8 +60,8 @@ pub struct SnapshotJob<'a> {
     pub max_batch_bytes: usize,
     /// Read rows (false: `schema_only`, position only).
     pub with_data: bool,
-    /// db_timezone offset for DATETIME.
-    pub tz_offset: i32,
+    /// db_timezone: the zone DATETIME values are read in.
+    pub zone: DbZone,
 }
 
 /// Opens the consistent snapshot and returns the binlog position and GTID state it sees.
@@ -234,7 +235,7 @@ async fn read_table(
             }
             let mut values = Vec::with_capacity(raw.len());
             for ((v, col), dt) in raw.into_iter().zip(&s.columns).zip(&is_dt) {
-                values.push(value_from_mysql(col, v, job.tz_offset, *dt).map_err(|e| {
+                values.push(value_from_mysql(col, v, job.zone, *dt).map_err(|e| {
                     SourceError::Value {
                         table: table.to_string(),
                         source: e,

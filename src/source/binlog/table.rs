@@ -27,6 +27,7 @@ use mysql_async::consts::ColumnType as My;
 
 use super::charset::{text, Charset, Charsets};
 use super::value::{decode_value, Decode};
+use crate::config::DbZone;
 use crate::event::{TableId, Value};
 use crate::schema::{Column, ColumnType, TableSchema};
 use crate::source::mysql_types::ValueError;
@@ -260,7 +261,7 @@ impl BinlogTable {
     pub fn decode_row(
         &self,
         values: Vec<BinlogValue<'static>>,
-        tz_offset: i32,
+        zone: DbZone,
     ) -> Result<Vec<Value>, ValueError> {
         if values.len() != self.decode.len() {
             return Err(ValueError {
@@ -275,7 +276,7 @@ impl BinlogTable {
         values
             .into_iter()
             .zip(self.schema.columns.iter().zip(&self.decode))
-            .map(|(v, (col, how))| decode_value(col, how, v, tz_offset))
+            .map(|(v, (col, how))| decode_value(col, how, v, zone))
             .collect()
     }
 }

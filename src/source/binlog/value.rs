@@ -5,6 +5,7 @@ use mysql_async::binlog::value::BinlogValue;
 use mysql_async::Value as MyValue;
 
 use super::charset::{text, Charset};
+use crate::config::DbZone;
 use crate::event::Value;
 use crate::schema::Column;
 use crate::source::mysql_types::{value_from_mysql, ValueError};
@@ -47,7 +48,7 @@ pub(super) fn decode_value(
     col: &Column,
     how: &Decode,
     v: BinlogValue<'static>,
-    tz: i32,
+    tz: DbZone,
 ) -> Result<Value, ValueError> {
     let bad = |reason: String| ValueError {
         column: col.name.clone(),
@@ -170,7 +171,7 @@ mod tests {
                 &c,
                 &Decode::SignedInt24,
                 BinlogValue::Value(MyValue::Int(i)),
-                0,
+                DbZone::Utc,
             )
             .expect("int24")
         };
@@ -188,7 +189,7 @@ mod tests {
             &ts,
             &Decode::Timestamp,
             BinlogValue::Value(MyValue::Bytes(b"1660592867.5".to_vec())),
-            0,
+            DbZone::Utc,
         )
         .expect("ts");
         assert_eq!(v, Value::Timestamp(1_660_592_867_500_000));
@@ -196,7 +197,7 @@ mod tests {
             &ts,
             &Decode::Timestamp,
             BinlogValue::Value(MyValue::Bytes(b"0".to_vec())),
-            0,
+            DbZone::Utc,
         )
         .expect("zero");
         assert_eq!(v, Value::Null);
@@ -205,21 +206,26 @@ mod tests {
             &y,
             &Decode::Year,
             BinlogValue::Value(MyValue::Bytes(b"1900".to_vec())),
-            0,
+            DbZone::Utc,
         )
         .expect("year");
         assert_eq!(v, Value::Int(0));
         let s = col(ColumnType::String { max_len: None }, true);
         let e = Decode::Enum(vec!["a".into(), "b".into()]);
         assert_eq!(
-            decode_value(&s, &e, BinlogValue::Value(MyValue::Int(2)), 0).expect("enum"),
+            decode_value(&s, &e, BinlogValue::Value(MyValue::Int(2)), DbZone::Utc).expect("enum"),
             Value::String("b".into())
         );
-        assert!(decode_value(&s, &e, BinlogValue::Value(MyValue::Int(3)), 0).is_err());
+        assert!(decode_value(&s, &e, BinlogValue::Value(MyValue::Int(3)), DbZone::Utc).is_err());
         let set = Decode::Set(vec!["x".into(), "y".into(), "z".into()]);
         assert_eq!(
-            decode_value(&s, &set, BinlogValue::Value(MyValue::Bytes(vec![0b101])), 0)
-                .expect("set"),
+            decode_value(
+                &s,
+                &set,
+                BinlogValue::Value(MyValue::Bytes(vec![0b101])),
+                DbZone::Utc
+            )
+            .expect("set"),
             Value::String("x,z".into())
         );
         let b = col(ColumnType::Bytes { max_len: None }, true);
@@ -228,7 +234,7 @@ mod tests {
                 &b,
                 &Decode::FixedBinary(4),
                 BinlogValue::Value(MyValue::Bytes(vec![1, 0])),
-                0
+                DbZone::Utc
             )
             .expect("bin"),
             Value::Bytes(vec![1, 0, 0, 0])

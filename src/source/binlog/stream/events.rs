@@ -283,7 +283,7 @@ impl Streamer<'_> {
             txn.rows_in_batch += 1;
             let ordinal = txn.rows - 1;
             let conv = |r: Option<mysql_async::binlog::row::BinlogRow>| {
-                r.map(|r| table.decode_row(r.unwrap(), self.cfg.tz_offset))
+                r.map(|r| table.decode_row(r.unwrap(), self.cfg.zone))
                     .transpose()
                     .map_err(|e| SourceError::Value {
                         table: table.id.to_string(),

@@ -45,6 +45,7 @@ use super::offset::BinlogOffset;
 use super::table::BinlogTable;
 use super::table_cache::RecentMap;
 use super::Capture;
+use crate::config::DbZone;
 use crate::event::TableId;
 use crate::metrics::{SourceLag, METRICS};
 use crate::position::BinlogPosition;
@@ -120,8 +121,8 @@ pub struct StreamConfig {
     pub heartbeat_topic: Option<Arc<str>>,
     /// Logical server name for heartbeat keys.
     pub server_name: String,
-    /// db_timezone offset for DATETIME.
-    pub tz_offset: i32,
+    /// db_timezone: the zone DATETIME values are read in.
+    pub zone: DbZone,
     /// This source's record key in the offsets topic.
     pub offset_key: Arc<str>,
 }

@@ -9,6 +9,21 @@
 //!   several share a timestamp.
 //! - `bulk`: the whole table on every poll.
 //!
+//! Either the tables of the URL's database (`tables` / `table_exclude`) are
+//! read, each to `topic_prefix` + table, or one custom `query` to the topic
+//! `topic_prefix` ([`query`] has the SQL). `timestamp_delay_interval_ms` keeps
+//! rows whose timestamp is younger than the delay for a later poll, so a
+//! transaction that commits late with an older timestamp is not skipped.
+//! `timestamp_initial` sets where timestamp modes start when no offset is
+//! stored (-1: the database's current time, stored at once as the offset so
+//! a restart does not move it). Before the first poll of a table (or query)
+//! its columns are probed: the mode's columns must exist and, unless
+//! `validate_non_null = false`, be `NOT NULL` (for timestamps: at least one),
+//! as Connect checks tables (a query's nullable columns are only logged, as
+//! Connect does not check queries). `db_timezone` is the zone DATETIME values are in: they
+//! are read as instants of that zone, and the offset bounds compared with
+//! DATETIME columns are that zone's wall times ([`DbZone`]).
+//!
 //! The schema is taken from each query's result-set metadata, so a column
 //! added with `ALTER TABLE` appears in the next message. Results are streamed
 //! and cut into batches of `batch_max_rows` (or `max_batch_bytes` of encoded
@@ -26,33 +41,61 @@
 //! once its batch's transaction has committed (reported on the batch's
 //! `done` channel, with the messages' buffers, which go back to the encoder).
 
+mod query;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use mysql_async::consts::ColumnFlags;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row as MyRow, Value as MyValue};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use self::query::{Param, QuerySpec, Relation};
 use super::emit::{Buffers, Emitter};
-use super::mysql_types::{column_from_result, value_from_mysql};
+use super::mysql_types::{column_from_result, datetime_columns, value_from_mysql};
 use super::publish::{Batch, Checkpoint, Outcome, Publisher, SourceOffset};
 use super::SourceError;
-use crate::config::{parse_timezone, ConfigError, Delivery, KafkaConfig, PollMode, SourceConfig};
+use crate::config::{ConfigError, DbZone, Delivery, KafkaConfig, PollMode, SourceConfig};
 use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::kafka::offsets;
 use crate::kafka::producer::PipelineProducer;
 use crate::metrics::{now_ms, PipelineKind, SourceLag, METRICS};
-use crate::mysql::{self, quote};
+use crate::mysql;
 use crate::position::{PollOffset, Position};
 use crate::schema::TableSchema;
+
+/// The offsets-topic partition (and `TableId` table) of a custom query.
+const QUERY_PARTITION: &str = "query";
 
 /// Per-table state kept between polls.
 struct TableState {
     offset: PollOffset,
     schema: Option<Arc<TableSchema>>,
+    /// The probed columns; `None` until the first poll and after the
+    /// result's columns change.
+    probe: Option<Probe>,
+}
+
+impl TableState {
+    fn new(offset: PollOffset) -> TableState {
+        TableState {
+            offset,
+            schema: None,
+            probe: None,
+        }
+    }
+}
+
+/// What a probe of the result's columns learnt.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    /// The (first) timestamp column is a DATETIME: bounds are wall times of
+    /// `db_timezone`, not instants.
+    ts_is_datetime: bool,
 }
 
 /// Everything one poll of one table needs.
@@ -60,7 +103,7 @@ struct Poller<'a> {
     cfg: &'a SourceConfig,
     mode: PollMode,
     database: String,
-    tz_offset: i32,
+    zone: DbZone,
     /// Batches to the publisher task.
     batches: mpsc::Sender<Batch<PollOffset>>,
     emitter: Emitter,
@@ -83,16 +126,16 @@ pub async fn run(
         reason,
     };
     let endpoint = cfg.endpoint()?;
-    let database = endpoint
-        .database()
-        .ok_or_else(|| invalid("url", "names no database".into()))?;
+    // A query may name its tables with their database.
+    let database = match (endpoint.database(), &cfg.query) {
+        (Some(db), _) => db,
+        (None, Some(_)) => String::new(),
+        (None, None) => return Err(invalid("url", "names no database".into()).into()),
+    };
     let mode = cfg
         .mode
         .ok_or_else(|| invalid("mode", "is not set".into()))?;
-    let tz_offset = match &cfg.db_timezone {
-        Some(tz) => parse_timezone(tz).map_err(|reason| invalid("db_timezone", reason))?,
-        None => 0,
-    };
+    let zone = cfg.zone()?;
     let txn_id =
         (cfg.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", cfg.name));
     // Independent setup steps run concurrently (each is a few round trips):
@@ -116,13 +159,7 @@ pub async fn run(
                 offset: json.to_string(),
                 source: e.into(),
             })?;
-        state.insert(
-            table,
-            TableState {
-                offset,
-                schema: None,
-            },
-        );
+        state.insert(table, TableState::new(offset));
     }
     tracing::info!(pipeline = %cfg.name, tables = state.len(), "poll source started; offsets loaded");
     METRICS.init_pipeline(&cfg.name, PipelineKind::Source);
@@ -140,25 +177,35 @@ pub async fn run(
         cfg,
         mode,
         database: database.clone(),
-        tz_offset,
+        zone,
         batches: publisher.sender().clone(),
         emitter: Emitter::new(Arc::new(cfg.clone()), cfg.name.clone(), Buffers::Recycle),
     };
     let result = async {
         while !cancel.is_cancelled() {
             let cycle_start = now_ms();
-            let tables =
-                discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude).await?;
+            let tables = match &cfg.query {
+                Some(_) => vec![None],
+                None => discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude)
+                    .await?
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+            };
             for table in tables {
                 if cancel.is_cancelled() {
                     break;
                 }
-                let key = format!("{database}.{table}");
-                let st = state.entry(key).or_insert_with(|| TableState {
-                    offset: PollOffset::default(),
-                    schema: None,
-                });
-                poller.poll_table(&mut conn, &table, st, &cancel).await?;
+                let key = match &table {
+                    Some(t) => format!("{database}.{t}"),
+                    None => QUERY_PARTITION.to_string(),
+                };
+                let st = state
+                    .entry(key.clone())
+                    .or_insert_with(|| TableState::new(PollOffset::default()));
+                poller
+                    .poll_table(&mut conn, table.as_deref(), &key, st, &cancel)
+                    .await?;
             }
             lag.caught_up_at(cycle_start);
             tokio::select! {
@@ -176,6 +223,46 @@ pub async fn run(
     drop(conn);
     pool.disconnect().await.ok();
     result.and(published)
+}
+
+/// For `sluice check`: probes what the source reads (its query, or each
+/// table it would poll) as a start does, without reading rows: the query
+/// runs, the mode's columns exist and, with `validate_non_null`, cannot be
+/// NULL. Returns how many tables (or queries) were probed.
+pub async fn preflight(cfg: &SourceConfig) -> Result<usize, SourceError> {
+    let endpoint = cfg.endpoint()?;
+    let database = endpoint.database().unwrap_or_default();
+    let mode = cfg.mode.unwrap_or(PollMode::Bulk);
+    let pool = mysql::pool_settled(&endpoint).await?;
+    let mut conn = pool.get_conn().await?;
+    let tables: Vec<Option<String>> = match &cfg.query {
+        Some(_) => vec![None],
+        None => discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect(),
+    };
+    let mut probed = 0;
+    for table in &tables {
+        if mode == PollMode::Bulk && table.is_some() {
+            continue;
+        }
+        let table_id = TableId::new(
+            database.clone(),
+            table.as_deref().unwrap_or(QUERY_PARTITION),
+        );
+        let result = conn
+            .exec_iter(spec_for(cfg, mode, &database, table.as_deref()).probe(), ())
+            .await?;
+        let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+        result.drop_result().await?;
+        check_columns(cfg, mode, &table_id, &columns)?;
+        probed += 1;
+    }
+    drop(conn);
+    pool.disconnect().await.ok();
+    Ok(probed)
 }
 
 /// Lists the base tables of `database` that pass the include/exclude lists.
@@ -228,134 +315,231 @@ fn datetime_param(micros: i64) -> MyValue {
     }
 }
 
-impl Poller<'_> {
-    fn ts_expr(&self) -> String {
-        let cols: Vec<String> = self
-            .cfg
+/// A query parameter for the driver: instants compared with a DATETIME
+/// column become that zone's wall time (TIMESTAMP columns compare in the
+/// session zone, UTC).
+fn param_value(p: Param, zone: DbZone, ts_is_datetime: bool) -> MyValue {
+    match p {
+        Param::Int(i) => MyValue::Int(i),
+        Param::Time(us) if ts_is_datetime => datetime_param(zone.to_local_micros(us)),
+        Param::Time(us) => datetime_param(us),
+    }
+}
+
+/// What a source's queries read from `table` (`None`: its custom query),
+/// without `query_suffix` (probes take none).
+fn spec_for<'a>(
+    cfg: &'a SourceConfig,
+    mode: PollMode,
+    database: &'a str,
+    table: Option<&'a str>,
+) -> QuerySpec<'a> {
+    let relation = match (table, &cfg.query) {
+        (Some(table), _) => Relation::Table { database, table },
+        (None, q) => Relation::Query(q.as_deref().unwrap_or_default()),
+    };
+    QuerySpec {
+        relation,
+        mode,
+        incrementing: cfg.incrementing_column.as_deref(),
+        timestamps: &cfg.timestamp_columns,
+        suffix: None,
+    }
+}
+
+/// Checks the probed result columns: the mode's columns exist and, with
+/// `validate_non_null`, cannot be NULL (timestamps: at least one of them).
+/// A custom query's columns are not refused for being nullable (Connect does
+/// not check queries, and a computed or outer-joined column reports itself
+/// nullable): that is logged as a warning instead.
+fn check_columns(
+    cfg: &SourceConfig,
+    mode: PollMode,
+    table: &TableId,
+    columns: &[mysql_async::Column],
+) -> Result<(), SourceError> {
+    let find = |name: &str| columns.iter().find(|c| c.name_str() == name);
+    let nullable = |c: &mysql_async::Column| !c.flags().contains(ColumnFlags::NOT_NULL_FLAG);
+    let refuse = |role: &'static str, columns: Vec<String>| {
+        if cfg.query.is_some() {
+            tracing::warn!(
+                pipeline = %cfg.name,
+                role,
+                columns = ?columns,
+                "the query's {role} column(s) may be NULL: rows with NULL there are never read"
+            );
+            return Ok(());
+        }
+        Err(SourceError::NullableColumn {
+            table: table.clone(),
+            role,
+            columns,
+        })
+    };
+    if mode.uses_incrementing() {
+        let name = cfg.incrementing_column.clone().unwrap_or_default();
+        let Some(col) = find(&name) else {
+            return Err(SourceError::ColumnNotFound {
+                table: table.clone(),
+                role: "incrementing",
+                columns: vec![name],
+            });
+        };
+        if cfg.validate_non_null && nullable(col) {
+            refuse("incrementing", vec![name])?;
+        }
+    }
+    if mode.uses_timestamp() {
+        let found: Vec<&mysql_async::Column> = cfg
             .timestamp_columns
             .iter()
-            .map(|c| quote(c))
+            .filter_map(|c| find(c))
             .collect();
-        if cols.len() == 1 {
-            cols[0].clone()
-        } else {
-            format!("COALESCE({})", cols.join(", "))
+        if found.len() != cfg.timestamp_columns.len() {
+            return Err(SourceError::ColumnNotFound {
+                table: table.clone(),
+                role: "timestamp",
+                columns: cfg.timestamp_columns.clone(),
+            });
+        }
+        if cfg.validate_non_null && found.iter().all(|c| nullable(c)) {
+            refuse("timestamp", cfg.timestamp_columns.clone())?;
         }
     }
+    Ok(())
+}
 
-    /// Builds the mode's query and its parameters.
-    fn query(
-        &self,
-        table: &str,
-        offset: &PollOffset,
-        now_bound: Option<i64>,
-        ts_is_datetime: bool,
-    ) -> (String, Vec<MyValue>) {
-        let from = format!("SELECT * FROM {}.{}", quote(&self.database), quote(table));
-        let inc = self
-            .cfg
-            .incrementing_column
-            .as_deref()
-            .map(quote)
-            .unwrap_or_default();
-        let ts = self.ts_expr();
-        // DATETIME columns hold wall-clock time in db_timezone; shift bounds to it.
-        let shift = if ts_is_datetime {
-            i64::from(self.tz_offset) * 1_000_000
-        } else {
-            0
-        };
-        let ts_param = |micros: i64| datetime_param(micros + shift);
-        let bound = now_bound.unwrap_or(i64::MAX / 2);
-        match self.mode {
-            PollMode::Bulk => (from, vec![]),
-            PollMode::Incrementing => match offset.incrementing {
-                Some(last) => (format!("{from} WHERE {inc} > ? ORDER BY {inc} ASC"), vec![MyValue::Int(last)]),
-                None => (format!("{from} ORDER BY {inc} ASC"), vec![]),
-            },
-            PollMode::Timestamp => match offset.timestamp_micros() {
-                Some(last) => (
-                    format!("{from} WHERE {ts} > ? AND {ts} < ? ORDER BY {ts} ASC"),
-                    vec![ts_param(last), ts_param(bound)],
-                ),
-                None => (format!("{from} WHERE {ts} < ? ORDER BY {ts} ASC"), vec![ts_param(bound)]),
-            },
-            PollMode::TimestampIncrementing => match (offset.timestamp_micros(), offset.incrementing) {
-                (Some(last_ts), last_inc) => (
-                    format!(
-                        "{from} WHERE {ts} < ? AND (({ts} = ? AND {inc} > ?) OR {ts} > ?) ORDER BY {ts} ASC, {inc} ASC"
-                    ),
-                    vec![
-                        ts_param(bound),
-                        ts_param(last_ts),
-                        MyValue::Int(last_inc.unwrap_or(i64::MIN)),
-                        ts_param(last_ts),
-                    ],
-                ),
-                (None, _) => (
-                    format!("{from} WHERE {ts} < ? ORDER BY {ts} ASC, {inc} ASC"),
-                    vec![ts_param(bound)],
-                ),
-            },
-        }
+impl Poller<'_> {
+    /// What the source's queries read from `table` (`None`: the custom query).
+    fn spec<'s>(&'s self, table: Option<&'s str>) -> QuerySpec<'s> {
+        let mut spec = spec_for(self.cfg, self.mode, &self.database, table);
+        spec.suffix = self.cfg.query_suffix.as_deref();
+        spec
     }
 
-    /// The database's current time minus the configured delay, in µs.
-    async fn now_bound(&self, conn: &mut Conn) -> Result<Option<i64>, SourceError> {
-        if !self.mode.uses_timestamp() {
-            return Ok(None);
-        }
+    /// The database's current time, in µs since the epoch.
+    async fn db_now(conn: &mut Conn) -> Result<i64, SourceError> {
         let now: Option<i64> = conn
             .query_first("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)")
             .await?;
-        let delay =
-            i64::try_from(self.cfg.timestamp_delay_interval_ms).unwrap_or(i64::MAX / 2_000) * 1000;
-        Ok(now.map(|n| n - delay))
+        Ok(now.unwrap_or_else(|| now_ms().saturating_mul(1000)))
     }
 
-    /// Polls one table to the end of its current result, in batches.
+    /// The database's current time minus the configured delay, in µs.
+    async fn now_bound(&self, conn: &mut Conn) -> Result<i64, SourceError> {
+        if !self.mode.uses_timestamp() {
+            return Ok(i64::MAX / 2);
+        }
+        let delay =
+            i64::try_from(self.cfg.timestamp_delay_interval_ms).unwrap_or(i64::MAX / 2_000) * 1000;
+        Ok(Self::db_now(conn).await? - delay)
+    }
+
+    /// With no stored offset, timestamp modes start at `timestamp_initial`;
+    /// the offset is stored at once, so "now" (-1) keeps its meaning after a
+    /// restart that comes before the first row.
+    async fn initial_offset(
+        &mut self,
+        conn: &mut Conn,
+        key: &Arc<str>,
+        st: &mut TableState,
+    ) -> Result<(), SourceError> {
+        let Some(initial) = self.cfg.timestamp_initial else {
+            return Ok(());
+        };
+        if !self.mode.uses_timestamp() || st.offset.timestamp.is_some() {
+            return Ok(());
+        }
+        let micros = if initial == -1 {
+            Self::db_now(conn).await?
+        } else {
+            initial.saturating_mul(1000)
+        };
+        let mut offset = st.offset.clone();
+        offset.set_timestamp_micros(micros);
+        let (tx, rx) = oneshot::channel();
+        let batch = Batch {
+            offset: Some(Checkpoint {
+                key: Arc::clone(key),
+                offset: offset.clone(),
+            }),
+            done: Some(tx),
+            ..Batch::default()
+        };
+        self.batches
+            .send(batch)
+            .await
+            .map_err(|_| SourceError::PublisherGone)?;
+        let spent = rx.await.map_err(|_| SourceError::PublisherGone)??;
+        self.emitter.recycle(spent);
+        tracing::info!(
+            pipeline = %self.cfg.name,
+            partition = %key,
+            timestamp_ms = micros.div_euclid(1000),
+            "no stored offset: starting at timestamp.initial (stored)"
+        );
+        st.offset = offset;
+        Ok(())
+    }
+
+    /// Polls one table (`None`: the custom query) to the end of its current
+    /// result, in batches.
     async fn poll_table(
         &mut self,
         conn: &mut Conn,
-        table: &str,
+        table: Option<&str>,
+        partition: &str,
         st: &mut TableState,
         cancel: &CancellationToken,
     ) -> Result<(), SourceError> {
-        let now_bound = self.now_bound(conn).await?;
-        // Probe the column types once so DATETIME vs TIMESTAMP bounds are right.
-        let ts_is_datetime = if self.mode.uses_timestamp() {
-            let first = self
-                .cfg
-                .timestamp_columns
-                .first()
-                .cloned()
-                .unwrap_or_default();
-            let dtype: Option<String> = conn
-                .exec_first(
-                    "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-                    (&self.database, table, &first),
-                )
-                .await?;
-            dtype.is_some_and(|d| d.eq_ignore_ascii_case("datetime"))
-        } else {
-            false
+        let table_name = table.unwrap_or(QUERY_PARTITION);
+        let table_id = TableId::new(self.database.clone(), table_name);
+        let offset_key: Arc<str> = offsets::record_key(&self.cfg.name, partition).into();
+        let probe = match st.probe {
+            Some(p) => p,
+            None if self.mode == PollMode::Bulk => Probe {
+                ts_is_datetime: false,
+            },
+            None => {
+                let result = conn.exec_iter(self.spec(table).probe(), ()).await?;
+                let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+                result.drop_result().await?;
+                check_columns(self.cfg, self.mode, &table_id, &columns)?;
+                let first_ts = self.cfg.timestamp_columns.first();
+                let ts_is_datetime = columns
+                    .iter()
+                    .zip(datetime_columns(&columns))
+                    .any(|(c, dt)| dt && first_ts.is_some_and(|t| c.name_str() == t.as_str()));
+                let probe = Probe { ts_is_datetime };
+                st.probe = Some(probe);
+                probe
+            }
         };
-        let (sql, params) = self.query(table, &st.offset, now_bound, ts_is_datetime);
-        let table_id = TableId::new(self.database.clone(), table);
-        let offset_key: Arc<str> =
-            offsets::record_key(&self.cfg.name, &format!("{}.{table}", self.database)).into();
+        self.initial_offset(conn, &offset_key, st).await?;
+        let bound = self.now_bound(conn).await?;
+        let (sql, params) = self.spec(table).build(&st.offset, bound);
+        let params: Vec<MyValue> = params
+            .into_iter()
+            .map(|p| param_value(p, self.zone, probe.ts_is_datetime))
+            .collect();
         let batch_max = usize::try_from(self.cfg.batch_max_rows).unwrap_or(usize::MAX);
         let batch_max_bytes = usize::try_from(self.cfg.max_batch_bytes).unwrap_or(usize::MAX);
 
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
-        let schema = build_schema(table, &columns);
+        // A custom query's messages carry no schema name, as in Connect.
+        let schema = build_schema(if table.is_some() { table_name } else { "" }, &columns);
         let schema = match &st.schema {
             Some(old) if **old == schema => old.clone(),
-            _ => Arc::new(schema),
+            Some(_) => {
+                // The columns changed: probe again next time.
+                st.probe = None;
+                Arc::new(schema)
+            }
+            None => Arc::new(schema),
         };
         st.schema = Some(schema.clone());
-        let is_datetime = crate::source::mysql_types::datetime_columns(&columns);
+        let is_datetime = datetime_columns(&columns);
         let inc_idx = self
             .cfg
             .incrementing_column
@@ -389,7 +573,7 @@ impl Poller<'_> {
             is_datetime,
             inc_idx,
             ts_idx,
-            tz_offset: self.tz_offset,
+            zone: self.zone,
         };
         let mut offset = st.offset.clone();
         // The batch being published: its offset, and where its outcome comes.
@@ -436,7 +620,7 @@ struct RowReader {
     is_datetime: Vec<bool>,
     inc_idx: Option<usize>,
     ts_idx: Vec<usize>,
-    tz_offset: i32,
+    zone: DbZone,
 }
 
 impl RowReader {
@@ -449,7 +633,7 @@ impl RowReader {
         let schema = &self.schema;
         let mut values = Vec::with_capacity(raw.len());
         for ((v, col), dt) in raw.into_iter().zip(&schema.columns).zip(&self.is_datetime) {
-            values.push(value_from_mysql(col, v, self.tz_offset, *dt).map_err(|e| {
+            values.push(value_from_mysql(col, v, self.zone, *dt).map_err(|e| {
                 SourceError::Value {
                     table: self.table_id.to_string(),
                     source: e,
