@@ -214,19 +214,27 @@ impl Supervisor {
         registry.set(name, kind, PipelineState::Starting);
         let heartbeat = registry.heartbeat(name, kind);
         let span = tracing::info_span!("pipeline", pipeline = %name);
-        let body = supervise(name.to_string(), kind, registry, cancel.clone(), move |c| {
-            let pipeline = pipeline.clone();
-            let kafka = kafka.clone();
-            let heartbeat = heartbeat.clone();
-            let allowed = allowed.clone();
-            async move {
-                if let Some(allowed) = allowed {
-                    let now = allowed.read().map(|a| a.clone()).unwrap_or_default();
-                    pipeline.check_files_on_disk(&now)?;
+        let retry = pipeline.retry_policy();
+        let body = supervise(
+            name.to_string(),
+            kind,
+            registry,
+            cancel.clone(),
+            retry,
+            move |c| {
+                let pipeline = pipeline.clone();
+                let kafka = kafka.clone();
+                let heartbeat = heartbeat.clone();
+                let allowed = allowed.clone();
+                async move {
+                    if let Some(allowed) = allowed {
+                        let now = allowed.read().map(|a| a.clone()).unwrap_or_default();
+                        pipeline.check_files_on_disk(&now)?;
+                    }
+                    with_heartbeat(heartbeat, pipeline.run(&kafka, c)).await
                 }
-                with_heartbeat(heartbeat, pipeline.run(&kafka, c)).await
-            }
-        });
+            },
+        );
         let task = self
             .inner
             .tracker

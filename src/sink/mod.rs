@@ -112,7 +112,12 @@ pub async fn run(
     apply::ensure_offsets_table(&mut target).await?;
     let mut consumer = SinkConsumer::new(cfg, kafka)?;
     let dead_letters = match (&cfg.dlq_topic, cfg.errors_tolerance) {
-        (Some(topic), ErrorsTolerance::All) => Some(apply::dlq::DeadLetters::new(kafka, topic)?),
+        (Some(topic), ErrorsTolerance::All) => {
+            let replication = cfg.dlq_replication_factor.map_or(-1, i32::from);
+            apply::dlq::DeadLetters::ensure_topic(&cfg.name, kafka, topic, replication).await?;
+            let context = cfg.dlq_context_headers.then(|| cfg.name.clone());
+            Some(apply::dlq::DeadLetters::new(kafka, topic, context)?)
+        }
         _ => None,
     };
     let bulk = Arc::new(AtomicBool::new(target.bulk_steps()));

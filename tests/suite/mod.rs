@@ -19,6 +19,7 @@ mod rest_api;
 mod rest_security;
 pub mod seed;
 mod server_compat;
+mod sink_connect_keys;
 mod sink_exactly_once;
 mod sink_faults;
 mod sink_load_data;

@@ -143,6 +143,10 @@ impl Decoding {
         // applied faster than two (measured, 1M-row benchmark).
         let threads = (std::thread::available_parallelism().map_or(1, usize::from) / 2)
             .clamp(1, MAX_DECODE_THREADS);
+        let mut rules = rules.clone();
+        if cfg.quote_sql_identifiers == crate::config::QuoteIdentifiers::Never {
+            rules.unquoted = Some(planning.dialect);
+        }
         let workers = (0..threads)
             .map(|_| DecodeWorker {
                 pk_mode: cfg.pk_mode,
