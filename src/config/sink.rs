@@ -225,17 +225,20 @@ pub struct SinkConfig {
     /// Value converter, accepted when it is Connect's JsonConverter.
     #[serde(default, rename = "value.converter")]
     pub value_converter: Option<String>,
-    /// Must be true (or absent).
+    /// false: keys are schemaless JSON, typed by the target table's columns.
     #[serde(
         default,
         rename = "key.converter.schemas.enable",
+        alias = "key_converter_schemas_enable",
         deserialize_with = "opt_bool"
     )]
     pub key_converter_schemas_enable: Option<bool>,
-    /// Must be true (or absent).
+    /// false: values are schemaless JSON objects applied into an existing
+    /// table, each field typed by its column (no auto_create/auto_evolve).
     #[serde(
         default,
         rename = "value.converter.schemas.enable",
+        alias = "value_converter_schemas_enable",
         deserialize_with = "opt_bool"
     )]
     pub value_converter_schemas_enable: Option<bool>,
@@ -423,18 +426,27 @@ impl SinkConfig {
         check_converters(
             &self.name,
             [
-                (
-                    "key",
-                    &self.key_converter,
-                    &self.key_converter_schemas_enable,
-                ),
-                (
-                    "value",
-                    &self.value_converter,
-                    &self.value_converter_schemas_enable,
-                ),
+                // schemas.enable = false is schemaless JSON, which the sink
+                // types by the target table's columns (see below).
+                ("key", &self.key_converter, &None),
+                ("value", &self.value_converter, &None),
             ],
         )?;
+        if self.value_converter_schemas_enable == Some(false)
+            || self.key_converter_schemas_enable == Some(false)
+        {
+            for (set, key) in [
+                (self.auto_create, "auto_create"),
+                (self.auto_evolve, "auto_evolve"),
+            ] {
+                if set {
+                    return Err(invalid(
+                        key,
+                        "schemaless JSON (*.converter.schemas.enable = false) has no schema to create or alter a table from: set it to false and write into an existing table".into(),
+                    ));
+                }
+            }
+        }
         match (self.topics.is_empty(), &self.topics_regex) {
             (true, None) => return Err(invalid("topics", "set topics or topics_regex".into())),
             (false, Some(_)) => {

@@ -135,6 +135,12 @@ pub async fn run(
         },
         decode::keeps_records(cfg),
     );
+    // Schemaless records are typed by the target's tables, read on a
+    // connection of their own (the applier's is busy with the batch in flight).
+    let mut describer = match decoding.needs_tables() {
+        true => Some(Target::connect_bounded(&endpoint, statement_timeout).await?),
+        false => None,
+    };
     let mut stage = Stage::Idle(Box::new(Applier {
         state: SinkState {
             cfg: Arc::new(cfg.clone()),
@@ -168,6 +174,9 @@ pub async fn run(
             if batch.is_empty() {
                 continue;
             }
+        }
+        if let Some(describer) = describer.as_mut() {
+            decoding.describe_tables(&batch, describer).await?;
         }
         // Decoding runs on the blocking pool while the previous batch is applied.
         let (mut batch, prepared) = decoding.prepare(batch).await?;

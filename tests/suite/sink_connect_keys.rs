@@ -312,3 +312,140 @@ async fn dead_letter_context_headers_and_replication_factor() {
         "definite, not retried: {log}"
     );
 }
+
+/// A sink of schemaless JSON (`*.converter.schemas.enable = false`) into an
+/// existing table.
+fn schemaless_config(tag: &str, url: &str, topic: &str, table: &str, extra: &str) -> String {
+    format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+[http]
+listen = ""
+[[sink]]
+name = "{tag}"
+url = "{url}"
+topics = ["{topic}"]
+table_name_format = "{table}"
+max_wait_ms = 50
+"value.converter.schemas.enable" = "false"
+errors_tolerance = "all"
+dlq_topic = "{topic}_dlq"
+{extra}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemaless_json_is_typed_by_an_existing_postgres_table() {
+    let pg = Postgres::create("nosch").await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE plain (id BIGINT PRIMARY KEY, name TEXT, amount NUMERIC(10,2), \
+             at TIMESTAMP(3), ok BOOLEAN)",
+        )
+        .await
+        .expect("create");
+    let tag = unique("nosch");
+    let topic = format!("nosch_{tag}");
+    kcat_produce(
+        &topic,
+        &[
+            (
+                Some("1"),
+                r#"{"name":"a","amount":12.5,"at":1660592867000,"ok":true}"#,
+            ),
+            (Some("2"), r#"{"name":null}"#),
+            (Some("3"), r#"{"name":"c","nope":1}"#),
+            (Some("1"), r#"{"name":"a2","amount":7.25}"#),
+        ],
+    );
+    let extra = "key_converter_schemas_enable = false\npk_mode = \"record_key\"\n\
+                 pk_fields = [\"id\"]\ninsert_mode = \"upsert\"";
+    let mut d = Daemon::start(&schemaless_config(&tag, &pg.url(), &topic, "plain", extra));
+    let dead = wait_for(
+        "the record with an unknown field",
+        Duration::from_secs(60),
+        || async {
+            let lines = kcat_lines(&format!("{topic}_dlq"), "%h\n");
+            (lines.len() == 1).then_some(lines)
+        },
+    )
+    .await;
+    assert!(
+        dead[0].contains("field `nope` has no column in table plain"),
+        "{dead:?}"
+    );
+    wait_for("rows in PostgreSQL", Duration::from_secs(60), || async {
+        let rows = pg.rows("SELECT name FROM plain WHERE id = 1").await;
+        (rows == [["a2"]]).then_some(())
+    })
+    .await;
+    let rows = pg
+        .rows("SELECT id, name, amount, extract(epoch from at)::bigint, ok FROM plain ORDER BY id")
+        .await;
+    assert_eq!(
+        rows,
+        [
+            ["1", "a2", "7.25", "1660592867", "t"],
+            ["2", "NULL", "NULL", "NULL", "NULL"]
+        ],
+        "upserted by the schemaless key; fields typed by their columns"
+    );
+    assert_eq!(d.stop(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemaless_json_is_typed_by_an_existing_mariadb_table() {
+    let my = MySqlServer::new(MySqlFlavor::MariaDb, "nosch").await;
+    my.exec(
+        "CREATE TABLE plain (id BIGINT NOT NULL, name VARCHAR(40), amount DECIMAL(10,2), \
+         at DATETIME(3), day DATE)",
+    )
+    .await;
+    let tag = unique("noschm");
+    let topic = format!("noschm_{tag}");
+    kcat_produce(
+        &topic,
+        &[
+            (
+                None,
+                r#"{"id":1,"name":"é","amount":-3.5,"at":86400000,"day":2}"#,
+            ),
+            (None, r#"{"id":"two"}"#),
+            (None, r#"{"id":3}"#),
+        ],
+    );
+    let mut d = Daemon::start(&schemaless_config(&tag, &my.url(), &topic, "plain", ""));
+    wait_for("rows in MariaDB", Duration::from_secs(60), || async {
+        (my.count("plain").await == Some(2)).then_some(())
+    })
+    .await;
+    let rows = my
+        .rows("SELECT id, name, amount, at, day FROM plain ORDER BY id")
+        .await;
+    assert_eq!(
+        rows,
+        [
+            ["1", "é", "-3.50", "1970-01-02 00:00:00.000", "1970-01-03"],
+            ["3", "NULL", "NULL", "NULL", "NULL"]
+        ]
+    );
+    let dead = kcat_lines(&format!("{topic}_dlq"), "%h\n");
+    assert_eq!(dead.len(), 1, "the id that is no number: {dead:?}");
+    assert_eq!(d.stop(), 0);
+    // auto_create cannot apply without a schema: refused at validation.
+    let cfg = write_config(&schemaless_config(
+        &tag,
+        &my.url(),
+        &topic,
+        "plain",
+        "auto_create = true",
+    ));
+    let (code, out) = sluice(&["check", "--config", cfg.to_str().unwrap_or_default()]);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("auto_create") && out.contains("schemaless"),
+        "{out}"
+    );
+}

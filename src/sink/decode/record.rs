@@ -74,6 +74,22 @@ pub enum RecordError {
     /// A name that cannot be written unquoted (`quote_sql_identifiers = "never"`).
     #[error(transparent)]
     Unquoted(#[from] crate::sink::dialect::unquoted::UnquotedError),
+    /// Schemaless JSON that is not what the sink can type by a table.
+    #[error("schemaless JSON {part}: {reason}")]
+    Schemaless {
+        /// `key` or `value`.
+        part: &'static str,
+        /// What is wrong (never the value itself).
+        reason: String,
+    },
+    /// A schemaless field the target table has no column for.
+    #[error("field `{field}` has no column in table {table} (schemaless JSON is typed by the table's columns; auto_evolve cannot apply)")]
+    NoColumn {
+        /// The field.
+        field: String,
+        /// The target table.
+        table: String,
+    },
     /// Two fields that are one column once written unquoted.
     #[error("fields {0:?} and {1:?} are the same column written unquoted (quote_sql_identifiers = \"never\")")]
     UnquotedClash(String, String),
