@@ -75,6 +75,8 @@ pub struct ConnectorInfo {
     pub config: Map<String, Value>,
     /// Where it was defined.
     pub origin: Origin,
+    /// How many tasks it runs (a sink's `tasks_max`; 1 for sources).
+    pub tasks: u32,
 }
 
 struct RunHandle {
@@ -102,6 +104,10 @@ impl Connector {
             kind: self.pipeline.kind(),
             config,
             origin: self.origin,
+            tasks: match &self.pipeline {
+                Pipeline::Sink(c) => c.task_count(),
+                Pipeline::Source(_) => 1,
+            },
         }
     }
 }

@@ -47,6 +47,10 @@ pub enum QuoteIdentifiers {
     Never,
 }
 
+/// Most tasks (`tasks_max`) one sink runs: each holds a consumer and a
+/// target connection.
+pub const MAX_SINK_TASKS: u64 = 32;
+
 /// The table in each target where a sink stores its consumed offsets; no
 /// topic may route to it (see [`is_reserved_table`]).
 pub const OFFSETS_TABLE: &str = "sluice_sink_offsets";
@@ -94,7 +98,8 @@ pub struct SinkConfig {
     /// Kafka Connect connector class, accepted for one-to-one Connect configs.
     #[serde(default, rename = "connector.class", alias = "connector_class")]
     pub connector_class: Option<String>,
-    /// Accepted for Connect configs; partitions are shared by instances instead.
+    /// Consumers of the group this sink runs in the daemon (Connect's
+    /// `tasks.max`), 1..=[`MAX_SINK_TASKS`]; partitions spread over them.
     #[serde(
         default,
         rename = "tasks.max",
@@ -373,6 +378,12 @@ impl SinkConfig {
         }
     }
 
+    /// How many tasks (group members) the sink runs: `tasks_max`, 1 when unset.
+    pub fn task_count(&self) -> u32 {
+        let n = self.tasks_max.unwrap_or(1).clamp(1, MAX_SINK_TASKS);
+        u32::try_from(n).unwrap_or(1)
+    }
+
     /// Consumer group id.
     pub fn group_id(&self) -> String {
         self.group_id
@@ -466,6 +477,14 @@ impl SinkConfig {
                 return Err(invalid(
                     "dlq_topic",
                     format!("\"{dlq}\" is among the topics this sink consumes: it would read back its own dead letters"),
+                ));
+            }
+        }
+        if let Some(n) = self.tasks_max {
+            if n == 0 || n > MAX_SINK_TASKS {
+                return Err(invalid(
+                    "tasks_max",
+                    format!("must be 1..={MAX_SINK_TASKS} (each task holds a consumer and a database connection), found {n}"),
                 ));
             }
         }

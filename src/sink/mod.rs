@@ -98,10 +98,42 @@ use target::Target;
 /// a batch's offsets only after its commit. After a rebalance, or when the
 /// offsets compare-and-set refused the batch in flight, `Stage::resync`
 /// brings the consumer back in line with the target's stored offsets.
+///
+/// With `tasks_max = N > 1` (Connect's `tasks.max`), N such tasks run here,
+/// each its own group member (consumer), target connection and applier: the
+/// group spreads the partitions over them, and the offsets compare-and-set
+/// keeps every partition's records applied once, as between instances. The
+/// first task that fails stops the others and its error is the pipeline's.
 pub async fn run(
     cfg: &SinkConfig,
     kafka: &KafkaConfig,
     cancel: CancellationToken,
+) -> Result<(), SinkError> {
+    let tasks = cfg.task_count();
+    if tasks == 1 {
+        return run_task(cfg, kafka, cancel, 0).await;
+    }
+    let stop = cancel.child_token();
+    let runs = (0..tasks).map(|task| {
+        let stop = stop.clone();
+        async move {
+            let result = run_task(cfg, kafka, stop.clone(), task).await;
+            if result.is_err() {
+                stop.cancel();
+            }
+            result
+        }
+    });
+    let results = futures::future::join_all(runs).await;
+    results.into_iter().collect()
+}
+
+/// One task of a sink (see [`run`]); only task 0 exports the consumer lag.
+async fn run_task(
+    cfg: &SinkConfig,
+    kafka: &KafkaConfig,
+    cancel: CancellationToken,
+    task: u32,
 ) -> Result<(), SinkError> {
     let endpoint = cfg.endpoint()?;
     let rules = MapRules::from_config(cfg)?;
@@ -150,9 +182,12 @@ pub async fn run(
         },
         target,
     }));
-    tracing::info!(pipeline = %cfg.name, target = %endpoint.display_url(), "sink started");
+    tracing::info!(pipeline = %cfg.name, task, target = %endpoint.display_url(), "sink started");
     METRICS.init_pipeline(&cfg.name, PipelineKind::Sink);
-    let _lag = consume::lag::LagMonitor::start(cfg, kafka)?;
+    let _lag = match task {
+        0 => Some(consume::lag::LagMonitor::start(cfg, kafka)?),
+        _ => None,
+    };
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
     let max_bytes = usize::try_from(cfg.max_batch_bytes).unwrap_or(usize::MAX);
     let max_wait = Duration::from_millis(cfg.max_wait_ms);

@@ -449,3 +449,74 @@ async fn schemaless_json_is_typed_by_an_existing_mariadb_table() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_max_two_shares_four_partitions_and_applies_every_record_once() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let pg = Postgres::create("tasks").await;
+    let tag = unique("tasks");
+    let topic = format!("tasks_{tag}");
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .create()
+        .expect("admin client");
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&topic, 4, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create topic");
+    created.into_iter().for_each(|r| {
+        r.expect("topic created");
+    });
+    const N: i64 = 400;
+    let keys: Vec<String> = (0..N).map(|i| format!("k{i}")).collect();
+    let values: Vec<String> = (0..N).map(|i| id_name(i, "x")).collect();
+    let first: Vec<(Option<&str>, &str)> = (0..N as usize / 2)
+        .map(|i| (Some(keys[i].as_str()), values[i].as_str()))
+        .collect();
+    kcat_produce(&topic, &first);
+    let port = free_port();
+    // Plain inserts keyed by id: a record applied twice would fail the pipeline.
+    let config = sink_config(
+        &tag,
+        &pg.url(),
+        &topic,
+        "tasks_max = 2\npk_mode = \"record_value\"\npk_fields = [\"id\"]\nbatch_size = 20",
+    )
+    .replace("listen = \"\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let mut d = Daemon::start(&config);
+    wait_for("both tasks own partitions", Duration::from_secs(60), || {
+        let log = d.log_text();
+        async move { (log.matches("partitions=2").count() >= 2).then_some(()) }
+    })
+    .await;
+    let rest: Vec<(Option<&str>, &str)> = (N as usize / 2..N as usize)
+        .map(|i| (Some(keys[i].as_str()), values[i].as_str()))
+        .collect();
+    kcat_produce(&topic, &rest);
+    wait_for(
+        "every record in PostgreSQL",
+        Duration::from_secs(90),
+        || async { (pg.count(&topic).await == Some(N)).then_some(()) },
+    )
+    .await;
+    let distinct = pg
+        .rows(&format!(
+            "SELECT count(DISTINCT id), min(id), max(id) FROM \"{topic}\""
+        ))
+        .await;
+    assert_eq!(distinct, [["400", "0", "399"]]);
+    let status = crate::suite::seed::http_get(port, &format!("/connectors/{tag}/status")).await;
+    let v: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+    let ids: Vec<i64> = (v["tasks"].as_array().cloned().unwrap_or_default().iter())
+        .filter_map(|t| t["id"].as_i64())
+        .collect();
+    assert_eq!(ids, [0, 1], "{v}");
+    assert_eq!(v["tasks"][1]["state"], "RUNNING", "{v}");
+    let log = d.log_text();
+    assert!(!log.contains("pipeline failed"), "{log}");
+    assert_eq!(d.stop(), 0);
+}
