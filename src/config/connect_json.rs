@@ -372,6 +372,24 @@ mod tests {
             refused(json!({"errors.deadletterqueue.topic.replication.factor": "0"}))
                 .contains("replication.factor")
         );
+        assert!(refused(json!({"tasks.max": "0"})).contains("tasks_max"));
+        // Schemaless JSON goes into existing tables only.
+        let schemaless = json!({"value.converter.schemas.enable": "false", "auto.create": "true"});
+        let err = refused(schemaless);
+        assert!(
+            err.contains("auto_create") && err.contains("schemaless"),
+            "{err}"
+        );
+        let mut c = c.clone();
+        c.insert("value.converter.schemas.enable".into(), json!("false"));
+        c.insert("key.converter.schemas.enable".into(), json!("false"));
+        c.insert("tasks.max".into(), json!("4"));
+        let Ok(ConnectorConfig::Sink(s)) = from_connect("k", &c, &AllowedFileDirs::default())
+        else {
+            panic!("schemaless into an existing table is accepted");
+        };
+        assert_eq!(s.value_converter_schemas_enable, Some(false));
+        assert_eq!(s.task_count(), 4);
     }
 
     #[test]
