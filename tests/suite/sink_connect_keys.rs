@@ -520,3 +520,26 @@ async fn tasks_max_two_shares_four_partitions_and_applies_every_record_once() {
     assert!(!log.contains("pipeline failed"), "{log}");
     assert_eq!(d.stop(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemaless_fields_find_folded_columns_with_quote_never() {
+    let pg = Postgres::create("noschq").await;
+    pg.client
+        .batch_execute("CREATE TABLE mixed (orderid BIGINT, item TEXT)")
+        .await
+        .expect("create");
+    let tag = unique("noschq");
+    let topic = format!("noschq_{tag}");
+    kcat_produce(&topic, &[(None, r#"{"OrderId":1,"Item":"a"}"#)]);
+    let extra = "quote_sql_identifiers = \"never\"";
+    let mut d = Daemon::start(&schemaless_config(&tag, &pg.url(), &topic, "Mixed", extra));
+    wait_for("the row in PostgreSQL", Duration::from_secs(60), || async {
+        (pg.count("mixed").await == Some(1)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        pg.rows("SELECT orderid, item FROM mixed").await,
+        [["1", "a"]]
+    );
+    assert_eq!(d.stop(), 0);
+}

@@ -79,6 +79,7 @@ pub(crate) struct Decoding {
     tables: TargetTables,
     schemaless: Schemaless,
     namer: TableNamer,
+    unquoted: Option<dialect::Dialect>,
 }
 
 /// What planning a batch needs to know about the sink and its target.
@@ -137,6 +138,17 @@ struct DecodeWorker {
     namer: TableNamer,
     /// Values (and keys) are schemaless JSON, typed by the target's tables.
     schemaless: Schemaless,
+    /// `quote_sql_identifiers = "never"`: the dialect whose unquoted names the target uses.
+    unquoted: Option<dialect::Dialect>,
+}
+
+/// The name the target gives `name` (see [`record::MapRules::unquoted`]); a
+/// name that cannot be unquoted stays as it is (the mapper reports it).
+fn target_name(unquoted: Option<dialect::Dialect>, name: &str) -> String {
+    match unquoted {
+        Some(d) => dialect::unquoted::unquoted_name(d, name).unwrap_or_else(|_| name.to_string()),
+        None => name.to_string(),
+    }
 }
 
 /// Which parts of a record are schemaless JSON (`*.converter.schemas.enable = false`).
@@ -175,6 +187,7 @@ impl Decoding {
                 mapper: RowMapper::new(rules.clone()),
                 namer: namer.clone(),
                 schemaless: schemaless_of(cfg),
+                unquoted: rules.unquoted,
             })
             .collect();
         Decoding {
@@ -184,6 +197,7 @@ impl Decoding {
             tables: TargetTables::default(),
             schemaless: schemaless_of(cfg),
             namer: namer.clone(),
+            unquoted: rules.unquoted,
         }
     }
 
@@ -205,10 +219,10 @@ impl Decoding {
             let Ok(table) = self.namer.table_ref(msg.topic()) else {
                 continue; // the record's own error, reported when decoded
             };
-            if self.tables.contains_key(table) {
+            let table = target_name(self.unquoted, table);
+            if self.tables.contains_key(&table) {
                 continue;
             }
-            let table = table.to_string();
             let described =
                 target
                     .describe_table(&table)
@@ -331,21 +345,22 @@ impl DecodeWorker {
                 at: at(),
                 source: e.into(),
             };
-            let Some(target) = tables.get(table) else {
-                return Err(SinkError::TableMissing {
-                    table: table.to_string(),
-                });
+            let unquoted = self.unquoted;
+            let fold = move |name: &str| target_name(unquoted, name);
+            let table = fold(table);
+            let Some(target) = tables.get(&table) else {
+                return Err(SinkError::TableMissing { table });
             };
             if self.schemaless.value {
                 if let Some(bytes) = payload {
-                    wrapped = schemaless::wrap_value(target, bytes).map_err(record)?;
+                    wrapped = schemaless::wrap_value(target, &fold, bytes).map_err(record)?;
                     payload = Some(wrapped.as_bytes());
                 }
             }
             if self.schemaless.key {
                 if let Some(bytes) = key {
-                    wrapped_key =
-                        schemaless::wrap_key(target, &self.pk_fields, bytes).map_err(record)?;
+                    wrapped_key = schemaless::wrap_key(target, &fold, &self.pk_fields, bytes)
+                        .map_err(record)?;
                     key = wrapped_key.as_deref().map(str::as_bytes);
                 }
             }

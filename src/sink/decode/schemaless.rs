@@ -13,19 +13,39 @@ use super::record::RecordError;
 use crate::connect::schemaless::{wrap_primitive, wrap_struct};
 use crate::schema::{Column, TableSchema};
 
-fn columns<'t>(
-    table: &'t TableSchema,
+/// The columns of `table` the object's fields name (found under `fold`, the
+/// name the target gives a field), each carrying its field's name.
+fn columns(
+    table: &TableSchema,
     object: &Map<String, Json>,
-) -> Result<Vec<&'t Column>, RecordError> {
+    fold: &dyn Fn(&str) -> String,
+) -> Result<Vec<Column>, RecordError> {
     object
         .keys()
         .map(|field| {
-            table.column(field).ok_or_else(|| RecordError::NoColumn {
-                field: field.clone(),
-                table: table.name.clone(),
+            let column = table
+                .column(&fold(field))
+                .ok_or_else(|| RecordError::NoColumn {
+                    field: field.clone(),
+                    table: table.name.clone(),
+                })?;
+            Ok(Column {
+                name: field.clone(),
+                ..column.clone()
             })
         })
         .collect()
+}
+
+fn wrap_object(
+    table: &TableSchema,
+    object: &Map<String, Json>,
+    fold: &dyn Fn(&str) -> String,
+    raw: &str,
+) -> Result<String, RecordError> {
+    let cols = columns(table, object, fold)?;
+    let refs: Vec<&Column> = cols.iter().collect();
+    Ok(wrap_struct(&refs, raw))
 }
 
 fn text<'b>(part: &'static str, bytes: &'b [u8]) -> Result<&'b str, RecordError> {
@@ -37,7 +57,11 @@ fn text<'b>(part: &'static str, bytes: &'b [u8]) -> Result<&'b str, RecordError>
 
 /// A schemaless value (a JSON object, or `null`) as Connect JSON with the
 /// schema of `table`'s columns it names.
-pub(super) fn wrap_value(table: &TableSchema, bytes: &[u8]) -> Result<String, RecordError> {
+pub(super) fn wrap_value(
+    table: &TableSchema,
+    fold: &dyn Fn(&str) -> String,
+    bytes: &[u8],
+) -> Result<String, RecordError> {
     let bad = |reason: String| RecordError::Schemaless {
         part: "value",
         reason,
@@ -45,7 +69,7 @@ pub(super) fn wrap_value(table: &TableSchema, bytes: &[u8]) -> Result<String, Re
     let raw = text("value", bytes)?;
     let parsed: Json = serde_json::from_str(raw).map_err(|e| bad(format!("not JSON: {e}")))?;
     match parsed {
-        Json::Object(object) => Ok(wrap_struct(&columns(table, &object)?, raw)),
+        Json::Object(object) => wrap_object(table, &object, fold, raw),
         Json::Null => Ok(r#"{"schema":null,"payload":null}"#.to_string()),
         _ => Err(bad("not a JSON object".into())),
     }
@@ -55,6 +79,7 @@ pub(super) fn wrap_value(table: &TableSchema, bytes: &[u8]) -> Result<String, Re
 /// (typed by the column `pk_fields[0]`), or `null` (`None`).
 pub(super) fn wrap_key(
     table: &TableSchema,
+    fold: &dyn Fn(&str) -> String,
     pk_fields: &[String],
     bytes: &[u8],
 ) -> Result<Option<String>, RecordError> {
@@ -66,16 +91,18 @@ pub(super) fn wrap_key(
     let parsed: Json = serde_json::from_str(raw).map_err(|e| bad(format!("not JSON: {e}")))?;
     match parsed {
         Json::Null => Ok(None),
-        Json::Object(object) => Ok(Some(wrap_struct(&columns(table, &object)?, raw))),
+        Json::Object(object) => wrap_object(table, &object, fold, raw).map(Some),
         Json::Array(_) => Err(bad("an array cannot be a key".into())),
         _ => {
             let name = pk_fields
                 .first()
                 .ok_or(RecordError::PrimitiveKeyNeedsName)?;
-            let column = table.column(name).ok_or_else(|| RecordError::NoColumn {
-                field: name.clone(),
-                table: table.name.clone(),
-            })?;
+            let column = table
+                .column(&fold(name))
+                .ok_or_else(|| RecordError::NoColumn {
+                    field: name.clone(),
+                    table: table.name.clone(),
+                })?;
             Ok(Some(wrap_primitive(column, raw)))
         }
     }
@@ -85,6 +112,20 @@ pub(super) fn wrap_key(
 mod tests {
     use super::*;
     use crate::schema::ColumnType;
+
+    fn same(name: &str) -> String {
+        name.to_string()
+    }
+
+    #[test]
+    fn folded_names_find_their_columns() {
+        let lower = |n: &str| n.to_ascii_lowercase();
+        let text = wrap_value(&table(), &lower, br#"{"ID":4}"#).expect("wraps");
+        let d = crate::connect::decode(None, Some(text.as_bytes())).expect("decodes");
+        let (schema, row) = d.value.expect("value");
+        assert_eq!(schema.columns[0].name, "ID", "the field keeps its name");
+        assert_eq!(row, [crate::event::Value::Int(4)]);
+    }
 
     fn table() -> TableSchema {
         TableSchema {
@@ -99,7 +140,7 @@ mod tests {
 
     #[test]
     fn objects_are_typed_by_the_columns_they_name() {
-        let text = wrap_value(&table(), br#"{"name":"a","id":3}"#).expect("wraps");
+        let text = wrap_value(&table(), &same, br#"{"name":"a","id":3}"#).expect("wraps");
         let d = crate::connect::decode(None, Some(text.as_bytes())).expect("decodes");
         let (schema, row) = d.value.expect("value");
         let at = |n: &str| schema.column_index(n).and_then(|i| row.get(i)).cloned();
@@ -109,7 +150,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_non_objects_are_the_records_errors() {
-        let e = wrap_value(&table(), br#"{"id":1,"extra":2}"#).err();
+        let e = wrap_value(&table(), &same, br#"{"id":1,"extra":2}"#).err();
         assert_eq!(
             e,
             Some(RecordError::NoColumn {
@@ -117,9 +158,9 @@ mod tests {
                 table: "t".into()
             })
         );
-        assert!(wrap_value(&table(), b"[1]").is_err());
-        assert!(wrap_value(&table(), b"{oops").is_err());
-        let key = wrap_key(&table(), &["id".into()], b"42").expect("key");
+        assert!(wrap_value(&table(), &same, b"[1]").is_err());
+        assert!(wrap_value(&table(), &same, b"{oops").is_err());
+        let key = wrap_key(&table(), &same, &["id".into()], b"42").expect("key");
         let d = crate::connect::decode(key.as_deref().map(str::as_bytes), None).expect("key");
         assert_eq!(
             d.key.map(|(_, r)| r),
