@@ -62,6 +62,15 @@
 //! records before the first bad one and stops the pipeline naming it. A row
 //! too large for one statement of the target is found before it is sent
 //! ([`plan`]) and is a bad record like any other, never an endless retry.
+//!
+//! **Tasks.** `tasks_max = N` runs N copies of the loop below in this daemon,
+//! each a member of the sink's consumer group with its own target connection;
+//! the offsets compare-and-set keeps them apart exactly as it does instances.
+//!
+//! **Schemaless JSON** (`*.converter.schemas.enable = false`): the target
+//! tables a batch routes to are read once per run (on a connection of their
+//! own), and each record's fields are decoded as their columns' types
+//! (`decode::schemaless`); such a sink never creates or alters tables.
 
 pub mod apply;
 pub mod consume;
