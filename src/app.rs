@@ -101,20 +101,86 @@ fn next_backoff(current: Duration, ran: Duration) -> Duration {
     }
 }
 
+/// How a pipeline's transient failures are retried: a sink's
+/// `errors_retry_timeout`, `errors_retry_delay_max_ms`, `max_retries` and
+/// `retry_backoff_ms` (Connect's and Confluent JDBC's keys). A streak of
+/// failures ends with a run that lasted [`HEALTHY_RUN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetryPolicy {
+    /// Longest a streak is retried, from its first failure (None: forever).
+    pub timeout: Option<Duration>,
+    /// Most retries in a streak (None: no limit).
+    pub max_retries: Option<u64>,
+    /// A fixed wait between retries instead of the exponential back-off.
+    pub fixed_delay: Option<Duration>,
+    /// Longest wait between retries (None: [`BACKOFF_MAX`]).
+    pub max_delay: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// The policy of a sink's config.
+    pub fn of_sink(cfg: &crate::config::SinkConfig) -> RetryPolicy {
+        let ms = |v: u64| Duration::from_millis(v);
+        RetryPolicy {
+            timeout: match cfg.errors_retry_timeout {
+                None | Some(-1) => None,
+                Some(t) => Some(ms(u64::try_from(t).unwrap_or(0))),
+            },
+            max_retries: cfg.max_retries,
+            fixed_delay: cfg.retry_backoff_ms.map(ms),
+            max_delay: cfg.errors_retry_delay_max_ms.map(ms),
+        }
+    }
+
+    /// The wait before retry number `retries` (1-based) of a streak that
+    /// began `elapsed` ago, given the exponential back-off `backoff`; None
+    /// when the policy allows no more retries.
+    fn wait(&self, retries: u64, elapsed: Duration, backoff: Duration) -> Option<Duration> {
+        if self.max_retries.is_some_and(|max| retries > max) {
+            return None;
+        }
+        let cap = self.max_delay.unwrap_or(BACKOFF_MAX);
+        let wait = self
+            .fixed_delay
+            .unwrap_or_else(|| jittered(backoff))
+            .min(cap);
+        match self.timeout {
+            Some(t) if elapsed + wait > t => None,
+            _ => Some(wait),
+        }
+    }
+
+    /// Why the streak ends, for the failed state.
+    fn exhausted(&self, retries: u64) -> String {
+        match (self.max_retries, self.timeout) {
+            (Some(max), _) if retries > max => format!("gave up after max_retries = {max} retries"),
+            (_, Some(t)) => format!(
+                "gave up: errors_retry_timeout = {} ms reached",
+                t.as_millis()
+            ),
+            _ => "gave up retrying".into(),
+        }
+    }
+}
+
 /// Runs `body` until it ends cleanly, fails definitely, or `cancel` fires;
 /// transient failures restart it with exponential backoff (1 s … 30 s, ±20%
-/// jitter), back to 1 s after a run that lasted [`HEALTHY_RUN`].
+/// jitter), back to 1 s after a run that lasted [`HEALTHY_RUN`], within the
+/// bounds of `retry` (past them the pipeline fails).
 pub async fn supervise<F, Fut>(
     name: String,
     kind: &'static str,
     registry: Registry,
     cancel: CancellationToken,
+    retry: RetryPolicy,
     mut body: F,
 ) where
     F: FnMut(CancellationToken) -> Fut,
     Fut: std::future::Future<Output = Result<(), PipelineError>>,
 {
     let mut backoff = Duration::ZERO;
+    // The current streak of transient failures: when it began, how many retries.
+    let mut streak: Option<(std::time::Instant, u64)> = None;
     loop {
         registry.set(&name, kind, PipelineState::Running);
         let started = std::time::Instant::now();
@@ -130,10 +196,20 @@ pub async fn supervise<F, Fut>(
                     .pipeline_errors
                     .with_label_values(&[&name, "transient"])
                     .inc();
+                backoff = next_backoff(backoff.max(BACKOFF_MIN / 2), started.elapsed());
+                let (since, retries) = match streak {
+                    Some((since, n)) if started.elapsed() < HEALTHY_RUN => (since, n + 1),
+                    _ => (started, 1),
+                };
+                streak = Some((since, retries));
+                let Some(wait) = retry.wait(retries, since.elapsed(), backoff) else {
+                    let message = format!("{} ({})", e.message, retry.exhausted(retries));
+                    tracing::error!(pipeline = %name, error = %message, "pipeline failed");
+                    registry.set(&name, kind, PipelineState::Failed(message));
+                    return;
+                };
                 METRICS.pipeline_restarts.with_label_values(&[&name]).inc();
                 registry.set(&name, kind, PipelineState::Starting);
-                backoff = next_backoff(backoff.max(BACKOFF_MIN / 2), started.elapsed());
-                let wait = jittered(backoff);
                 tracing::warn!(pipeline = %name, error = %e.message, retry_in_ms = wait.as_millis() as u64, "pipeline failed; restarting");
                 tokio::select! {
                     _ = cancel.cancelled() => {
@@ -175,6 +251,14 @@ impl Pipeline {
         match self {
             Pipeline::Source(_) => "source",
             Pipeline::Sink(_) => "sink",
+        }
+    }
+
+    /// How its transient failures are retried (sources: the default, forever).
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        match self {
+            Pipeline::Source(_) => RetryPolicy::default(),
+            Pipeline::Sink(c) => RetryPolicy::of_sink(c),
         }
     }
 
@@ -327,6 +411,41 @@ mod tests {
         }
         assert_eq!(b, BACKOFF_MAX);
         assert_eq!(next_backoff(b, HEALTHY_RUN), BACKOFF_MIN);
+    }
+
+    #[test]
+    fn retry_policy_bounds_a_streak() {
+        let s = Duration::from_secs;
+        let forever = RetryPolicy::default();
+        assert!(forever.wait(1000, s(86_400), s(1)).is_some());
+        let no_retry = RetryPolicy {
+            timeout: Some(Duration::ZERO),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(no_retry.wait(1, Duration::ZERO, s(1)), None);
+        let jdbc = RetryPolicy {
+            max_retries: Some(2),
+            fixed_delay: Some(Duration::from_millis(300)),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(jdbc.wait(1, s(0), s(8)), Some(Duration::from_millis(300)));
+        assert_eq!(jdbc.wait(2, s(0), s(8)), Some(Duration::from_millis(300)));
+        assert_eq!(jdbc.wait(3, s(0), s(8)), None);
+        assert!(jdbc.exhausted(3).contains("max_retries = 2"));
+        let timed = RetryPolicy {
+            timeout: Some(s(10)),
+            max_delay: Some(s(2)),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            timed.wait(5, s(3), s(30)),
+            Some(s(2)),
+            "capped by max_delay"
+        );
+        assert_eq!(timed.wait(6, s(9), s(30)), None, "past the timeout");
+        assert!(timed
+            .exhausted(6)
+            .contains("errors_retry_timeout = 10000 ms"));
     }
 
     #[test]

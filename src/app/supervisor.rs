@@ -75,6 +75,8 @@ pub struct ConnectorInfo {
     pub config: Map<String, Value>,
     /// Where it was defined.
     pub origin: Origin,
+    /// How many tasks it runs (a sink's `tasks_max`; 1 for sources).
+    pub tasks: u32,
 }
 
 struct RunHandle {
@@ -102,6 +104,10 @@ impl Connector {
             kind: self.pipeline.kind(),
             config,
             origin: self.origin,
+            tasks: match &self.pipeline {
+                Pipeline::Sink(c) => c.task_count(),
+                Pipeline::Source(_) => 1,
+            },
         }
     }
 }
@@ -226,25 +232,33 @@ impl Supervisor {
         registry.set(name, kind, PipelineState::Starting);
         let heartbeat = registry.heartbeat(name, kind);
         let span = tracing::info_span!("pipeline", pipeline = %name);
-        let body = supervise(name.to_string(), kind, registry, cancel.clone(), move |c| {
-            let pipeline = pipeline.clone();
-            let kafka = kafka.clone();
-            let heartbeat = heartbeat.clone();
-            let allowed = allowed.clone();
-            let (raw, raw_kafka) = (raw.clone(), raw_kafka.clone());
-            async move {
-                let now = allowed.map(|a| a.read().map(|a| a.clone()).unwrap_or_default());
-                if let Some(now) = &now {
-                    pipeline.check_files_on_disk(now)?;
+        let retry = pipeline.retry_policy();
+        let body = supervise(
+            name.to_string(),
+            kind,
+            registry,
+            cancel.clone(),
+            retry,
+            move |c| {
+                let pipeline = pipeline.clone();
+                let kafka = kafka.clone();
+                let heartbeat = heartbeat.clone();
+                let allowed = allowed.clone();
+                let (raw, raw_kafka) = (raw.clone(), raw_kafka.clone());
+                async move {
+                    let now = allowed.map(|a| a.read().map(|a| a.clone()).unwrap_or_default());
+                    if let Some(now) = &now {
+                        pipeline.check_files_on_disk(now)?;
+                    }
+                    // `${provider:...}` references, resolved at each start.
+                    let (pipeline, kafka, resolved) =
+                        pipeline.resolved(&raw, &kafka, &raw_kafka, now.as_deref())?;
+                    with_heartbeat(heartbeat, pipeline.run(&kafka, c))
+                        .await
+                        .map_err(|e| e.scrubbed(&resolved))
                 }
-                // `${provider:...}` references, resolved at each start.
-                let (pipeline, kafka, resolved) =
-                    pipeline.resolved(&raw, &kafka, &raw_kafka, now.as_deref())?;
-                with_heartbeat(heartbeat, pipeline.run(&kafka, c))
-                    .await
-                    .map_err(|e| e.scrubbed(&resolved))
-            }
-        });
+            },
+        );
         let task = self
             .inner
             .tracker

@@ -337,6 +337,70 @@ mod tests {
     }
 
     #[test]
+    fn confluent_jdbc_sink_keys_map_with_string_values() {
+        let c = obj(
+            json!({"connector.class": JDBC_SINK, "connection.url": "jdbc:postgresql://h/d",
+            "topics": "t", "pk.mode": "record_value", "quote.sql.identifiers": "never",
+            "errors.log.enable": "true", "errors.log.include.messages": "true",
+            "errors.retry.timeout": "-1", "errors.retry.delay.max.ms": "60000",
+            "max.retries": "10", "retry.backoff.ms": "3000", "errors.tolerance": "all",
+            "errors.deadletterqueue.topic.name": "dlq",
+            "errors.deadletterqueue.context.headers.enable": "false",
+            "errors.deadletterqueue.topic.replication.factor": "3"}),
+        );
+        let Ok(ConnectorConfig::Sink(s)) = from_connect("k", &c, &AllowedFileDirs::default())
+        else {
+            panic!("not a sink");
+        };
+        assert!(
+            s.pk_fields.is_empty(),
+            "record_value without pk.fields is accepted"
+        );
+        assert_eq!(
+            s.quote_sql_identifiers,
+            super::super::QuoteIdentifiers::Never
+        );
+        assert!(s.errors_log_enable && s.errors_log_include_messages);
+        assert_eq!(s.errors_retry_timeout, Some(-1));
+        assert_eq!(s.errors_retry_delay_max_ms, Some(60_000));
+        assert_eq!((s.max_retries, s.retry_backoff_ms), (Some(10), Some(3000)));
+        assert!(!s.dlq_context_headers);
+        assert_eq!(s.dlq_replication_factor, Some(3));
+        let refused = |extra: Value| {
+            let mut c = c.clone();
+            c.extend(obj(extra));
+            from_connect("k", &c, &AllowedFileDirs::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(refused(json!({"errors.retry.timeout": "-2"})).contains("errors_retry_timeout"));
+        assert!(refused(json!({"quote.sql.identifiers": "sometimes"})).contains("sometimes"));
+        assert!(
+            refused(json!({"errors.deadletterqueue.topic.replication.factor": "0"}))
+                .contains("replication.factor")
+        );
+        assert!(refused(json!({"tasks.max": "0"})).contains("tasks_max"));
+        // Schemaless JSON goes into existing tables only.
+        let schemaless = json!({"value.converter.schemas.enable": "false", "auto.create": "true"});
+        let err = refused(schemaless);
+        assert!(
+            err.contains("auto_create") && err.contains("schemaless"),
+            "{err}"
+        );
+        let mut c = c.clone();
+        c.insert("value.converter.schemas.enable".into(), json!("false"));
+        c.insert("key.converter.schemas.enable".into(), json!("false"));
+        c.insert("tasks.max".into(), json!("4"));
+        let Ok(ConnectorConfig::Sink(s)) = from_connect("k", &c, &AllowedFileDirs::default())
+        else {
+            panic!("schemaless into an existing table is accepted");
+        };
+        assert_eq!(s.value_converter_schemas_enable, Some(false));
+        assert_eq!(s.task_count(), 4);
+    }
+
+    #[test]
     fn debezium_maps_to_a_binlog_source() {
         let c = obj(
             json!({"connector.class":"io.debezium.connector.mariadb.MariaDbConnector","database.hostname":"127.0.0.1","database.port":"3306","database.user":"cdc","database.password":"pw","topic.prefix":"shop","table.include.list":"mydb.users","schema.history.internal.kafka.topic":"h"}),

@@ -26,7 +26,10 @@ use serde::Deserialize;
 pub use database::{read_secret_file, DbEndpoint, DbKind, EndpointKeys};
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use secret::{redact_text, redact_url, Secret};
-pub use sink::{is_reserved_table, ErrorsTolerance, InsertMode, PkMode, SinkConfig, OFFSETS_TABLE};
+pub use sink::{
+    is_reserved_table, ErrorsTolerance, InsertMode, PkMode, QuoteIdentifiers, SinkConfig,
+    OFFSETS_TABLE,
+};
 pub use source::{
     DecimalHandling, Delivery, Envelope, PollMode, SnapshotMode, SourceConfig, SourceKind,
     TimePrecision,

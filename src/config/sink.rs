@@ -35,6 +35,22 @@ pub enum PkMode {
     RecordValue,
 }
 
+/// Connect's `quote.sql.identifiers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QuoteIdentifiers {
+    /// Names are quoted: any name means exactly itself.
+    #[default]
+    Always,
+    /// Names mean what they mean unquoted: plain identifiers only (others are
+    /// refused, named), folded as the server folds them (PostgreSQL: lower case).
+    Never,
+}
+
+/// Most tasks (`tasks_max`) one sink runs: each holds a consumer and a
+/// target connection.
+pub const MAX_SINK_TASKS: u64 = 32;
+
 /// The table in each target where a sink stores its consumed offsets; no
 /// topic may route to it (see [`is_reserved_table`]).
 pub const OFFSETS_TABLE: &str = "sluice_sink_offsets";
@@ -82,7 +98,8 @@ pub struct SinkConfig {
     /// Kafka Connect connector class, accepted for one-to-one Connect configs.
     #[serde(default, rename = "connector.class", alias = "connector_class")]
     pub connector_class: Option<String>,
-    /// Accepted for Connect configs; partitions are shared by instances instead.
+    /// Consumers of the group this sink runs in the daemon (Connect's
+    /// `tasks.max`), 1..=[`MAX_SINK_TASKS`]; partitions spread over them.
     #[serde(
         default,
         rename = "tasks.max",
@@ -184,6 +201,24 @@ pub struct SinkConfig {
     /// Dead-letter topic.
     #[serde(default, alias = "errors.deadletterqueue.topic.name")]
     pub dlq_topic: Option<String>,
+    /// Dead letters carry Connect's `__connect.errors.*` context headers
+    /// (`errors.deadletterqueue.context.headers.enable`; Sluice's default is
+    /// true, Connect's false).
+    #[serde(
+        default = "default_true",
+        alias = "errors.deadletterqueue.context.headers.enable",
+        deserialize_with = "lenient::bool"
+    )]
+    pub dlq_context_headers: bool,
+    /// Replicas of the dead-letter topic when the sink creates it: -1 (the
+    /// broker's default, also when unset) or 1..=32767
+    /// (`errors.deadletterqueue.topic.replication.factor`).
+    #[serde(
+        default,
+        alias = "errors.deadletterqueue.topic.replication.factor",
+        deserialize_with = "opt_replication"
+    )]
+    pub dlq_replication_factor: Option<i16>,
     /// Time zone Timestamp values are written in for zone-less column types
     /// (`UTC` or `+HH:MM`): a Timestamp is shifted by the offset, so a
     /// DATETIME / `timestamp without time zone` column holds that zone's wall time.
@@ -195,17 +230,20 @@ pub struct SinkConfig {
     /// Value converter, accepted when it is Connect's JsonConverter.
     #[serde(default, rename = "value.converter")]
     pub value_converter: Option<String>,
-    /// Must be true (or absent).
+    /// false: keys are schemaless JSON, typed by the target table's columns.
     #[serde(
         default,
         rename = "key.converter.schemas.enable",
+        alias = "key_converter_schemas_enable",
         deserialize_with = "opt_bool"
     )]
     pub key_converter_schemas_enable: Option<bool>,
-    /// Must be true (or absent).
+    /// false: values are schemaless JSON objects applied into an existing
+    /// table, each field typed by its column (no auto_create/auto_evolve).
     #[serde(
         default,
         rename = "value.converter.schemas.enable",
+        alias = "value_converter_schemas_enable",
         deserialize_with = "opt_bool"
     )]
     pub value_converter_schemas_enable: Option<bool>,
@@ -221,6 +259,47 @@ pub struct SinkConfig {
     /// Client private key file (PEM), with `ssl_cert`.
     #[serde(default, alias = "ssl.key")]
     pub ssl_key: Option<String>,
+    /// Log each failed or dead-lettered record (topic, partition, offset) at
+    /// error level (Connect's `errors.log.enable`).
+    #[serde(
+        default,
+        alias = "errors.log.enable",
+        deserialize_with = "lenient::bool"
+    )]
+    pub errors_log_enable: bool,
+    /// With `errors_log_enable`, the log line also holds the record's key and
+    /// value (Connect's `errors.log.include.messages`).
+    #[serde(
+        default,
+        alias = "errors.log.include.messages",
+        deserialize_with = "lenient::bool"
+    )]
+    pub errors_log_include_messages: bool,
+    /// Total milliseconds a streak of transient failures is retried before
+    /// the pipeline fails: -1 forever, 0 no retry (Connect's
+    /// `errors.retry.timeout`); unset: forever.
+    #[serde(default, alias = "errors.retry.timeout", deserialize_with = "opt_i64")]
+    pub errors_retry_timeout: Option<i64>,
+    /// Longest wait between two retries, in milliseconds (Connect's
+    /// `errors.retry.delay.max.ms`); unset: 30 s.
+    #[serde(
+        default,
+        alias = "errors.retry.delay.max.ms",
+        deserialize_with = "opt_u64"
+    )]
+    pub errors_retry_delay_max_ms: Option<u64>,
+    /// Most retries of a streak of transient failures before the pipeline
+    /// fails (Confluent JDBC's `max.retries`); unset: no limit.
+    #[serde(default, alias = "max.retries", deserialize_with = "opt_u64")]
+    pub max_retries: Option<u64>,
+    /// Fixed wait between retries, in milliseconds (Confluent JDBC's
+    /// `retry.backoff.ms`), capped by `errors_retry_delay_max_ms`; unset:
+    /// exponential back-off from 1 s.
+    #[serde(default, alias = "retry.backoff.ms", deserialize_with = "opt_u64")]
+    pub retry_backoff_ms: Option<u64>,
+    /// always | never (Connect's `quote.sql.identifiers`).
+    #[serde(default, alias = "quote.sql.identifiers")]
+    pub quote_sql_identifiers: QuoteIdentifiers,
     /// Longest a statement may wait or run on the target, and a batch's whole
     /// transaction (client side, see `sink::target`); 0 turns both off.
     #[serde(
@@ -229,6 +308,39 @@ pub struct SinkConfig {
         deserialize_with = "lenient::u64"
     )]
     pub statement_timeout_ms: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A replication factor: -1 or 1..=32767, as a number or a string.
+fn opt_replication<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i16>, D::Error> {
+    let n = opt_i64(d)?.unwrap_or(-1);
+    match i16::try_from(n) {
+        Ok(f) if f == -1 || f >= 1 => Ok(Some(f)),
+        _ => Err(serde::de::Error::custom(format!(
+            "errors.deadletterqueue.topic.replication.factor must be -1 or 1..=32767, found {n}"
+        ))),
+    }
+}
+
+/// An integer (negative allowed), or a string holding one.
+fn opt_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(i64),
+        String(String),
+    }
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(n) => Ok(Some(n)),
+        IntOrString::String(s) => {
+            s.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("expected an integer, found \"{s}\""))
+            })
+        }
+    }
 }
 
 /// Five minutes: far above any healthy batch (bounded by `batch_size`), far
@@ -264,6 +376,12 @@ impl SinkConfig {
                 key: self.ssl_key.as_deref(),
             },
         }
+    }
+
+    /// How many tasks (group members) the sink runs: `tasks_max`, 1 when unset.
+    pub fn task_count(&self) -> u32 {
+        let n = self.tasks_max.unwrap_or(1).clamp(1, MAX_SINK_TASKS);
+        u32::try_from(n).unwrap_or(1)
     }
 
     /// Consumer group id.
@@ -319,18 +437,27 @@ impl SinkConfig {
         check_converters(
             &self.name,
             [
-                (
-                    "key",
-                    &self.key_converter,
-                    &self.key_converter_schemas_enable,
-                ),
-                (
-                    "value",
-                    &self.value_converter,
-                    &self.value_converter_schemas_enable,
-                ),
+                // schemas.enable = false is schemaless JSON, which the sink
+                // types by the target table's columns (see below).
+                ("key", &self.key_converter, &None),
+                ("value", &self.value_converter, &None),
             ],
         )?;
+        if self.value_converter_schemas_enable == Some(false)
+            || self.key_converter_schemas_enable == Some(false)
+        {
+            for (set, key) in [
+                (self.auto_create, "auto_create"),
+                (self.auto_evolve, "auto_evolve"),
+            ] {
+                if set {
+                    return Err(invalid(
+                        key,
+                        "schemaless JSON (*.converter.schemas.enable = false) has no schema to create or alter a table from: set it to false and write into an existing table".into(),
+                    ));
+                }
+            }
+        }
         match (self.topics.is_empty(), &self.topics_regex) {
             (true, None) => return Err(invalid("topics", "set topics or topics_regex".into())),
             (false, Some(_)) => {
@@ -350,6 +477,14 @@ impl SinkConfig {
                 return Err(invalid(
                     "dlq_topic",
                     format!("\"{dlq}\" is among the topics this sink consumes: it would read back its own dead letters"),
+                ));
+            }
+        }
+        if let Some(n) = self.tasks_max {
+            if n == 0 || n > MAX_SINK_TASKS {
+                return Err(invalid(
+                    "tasks_max",
+                    format!("must be 1..={MAX_SINK_TASKS} (each task holds a consumer and a database connection), found {n}"),
                 ));
             }
         }
@@ -389,13 +524,6 @@ impl SinkConfig {
                 "deletes need pk_mode = \"record_key\" (as in Kafka Connect)".into(),
             ));
         }
-        if self.pk_mode == PkMode::RecordValue && self.pk_fields.is_empty() {
-            // Connect allows this only with a key of all value fields; we require explicit fields.
-            return Err(invalid(
-                "pk_fields",
-                "pk_mode = \"record_value\" needs pk_fields".into(),
-            ));
-        }
         if self.pk_mode == PkMode::Kafka
             && !(self.pk_fields.is_empty() || self.pk_fields.len() == 3)
         {
@@ -404,6 +532,15 @@ impl SinkConfig {
                 "pk_mode = \"kafka\" takes zero or three names (topic, partition, offset columns)"
                     .into(),
             ));
+        }
+        if self.errors_retry_timeout.is_some_and(|t| t < -1) {
+            return Err(invalid(
+                "errors_retry_timeout",
+                "must be -1 (forever), 0 (no retry) or a number of milliseconds".into(),
+            ));
+        }
+        if self.errors_log_include_messages && !self.errors_log_enable {
+            tracing::warn!(pipeline = %self.name, "errors_log_include_messages has no effect without errors_log_enable");
         }
         if let Some(tz) = &self.db_timezone {
             crate::config::parse_timezone(tz).map_err(|r| invalid("db_timezone", r))?;

@@ -46,6 +46,7 @@ mod options;
 mod plan;
 mod raw;
 mod schema_json;
+pub mod schemaless;
 mod types;
 mod values;
 

@@ -56,7 +56,7 @@ fn info_json(i: &ConnectorInfo) -> Value {
     json!({
         "name": i.name,
         "config": i.config,
-        "tasks": [{"connector": i.name, "task": 0}],
+        "tasks": (0..i.tasks).map(|t| json!({"connector": i.name, "task": t})).collect::<Vec<_>>(),
         "type": i.kind,
     })
 }
@@ -91,7 +91,15 @@ fn status_json(state: &ApiState, i: &ConnectorInfo) -> Value {
             connector[field] = v.clone();
         }
     }
-    json!({"name": i.name, "connector": connector, "tasks": [task], "type": i.kind})
+    // A sink's tasks share one state: they run and restart together.
+    let tasks: Vec<Value> = (0..i.tasks)
+        .map(|id| {
+            let mut t = task.clone();
+            t["id"] = json!(id);
+            t
+        })
+        .collect();
+    json!({"name": i.name, "connector": connector, "tasks": tasks, "type": i.kind})
 }
 
 fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {

@@ -62,6 +62,15 @@
 //! records before the first bad one and stops the pipeline naming it. A row
 //! too large for one statement of the target is found before it is sent
 //! ([`plan`]) and is a bad record like any other, never an endless retry.
+//!
+//! **Tasks.** `tasks_max = N` runs N copies of the loop below in this daemon,
+//! each a member of the sink's consumer group with its own target connection;
+//! the offsets compare-and-set keeps them apart exactly as it does instances.
+//!
+//! **Schemaless JSON** (`*.converter.schemas.enable = false`): the target
+//! tables a batch routes to are read once per run (on a connection of their
+//! own), and each record's fields are decoded as their columns' types
+//! (`decode::schemaless`); such a sink never creates or alters tables.
 
 pub mod apply;
 pub mod consume;
@@ -98,10 +107,42 @@ use target::Target;
 /// a batch's offsets only after its commit. After a rebalance, or when the
 /// offsets compare-and-set refused the batch in flight, `Stage::resync`
 /// brings the consumer back in line with the target's stored offsets.
+///
+/// With `tasks_max = N > 1` (Connect's `tasks.max`), N such tasks run here,
+/// each its own group member (consumer), target connection and applier: the
+/// group spreads the partitions over them, and the offsets compare-and-set
+/// keeps every partition's records applied once, as between instances. The
+/// first task that fails stops the others and its error is the pipeline's.
 pub async fn run(
     cfg: &SinkConfig,
     kafka: &KafkaConfig,
     cancel: CancellationToken,
+) -> Result<(), SinkError> {
+    let tasks = cfg.task_count();
+    if tasks == 1 {
+        return run_task(cfg, kafka, cancel, 0).await;
+    }
+    let stop = cancel.child_token();
+    let runs = (0..tasks).map(|task| {
+        let stop = stop.clone();
+        async move {
+            let result = run_task(cfg, kafka, stop.clone(), task).await;
+            if result.is_err() {
+                stop.cancel();
+            }
+            result
+        }
+    });
+    let results = futures::future::join_all(runs).await;
+    results.into_iter().collect()
+}
+
+/// One task of a sink (see [`run`]); only task 0 exports the consumer lag.
+async fn run_task(
+    cfg: &SinkConfig,
+    kafka: &KafkaConfig,
+    cancel: CancellationToken,
+    task: u32,
 ) -> Result<(), SinkError> {
     let endpoint = cfg.endpoint()?;
     let rules = MapRules::from_config(cfg)?;
@@ -112,7 +153,12 @@ pub async fn run(
     apply::ensure_offsets_table(&mut target).await?;
     let mut consumer = SinkConsumer::new(cfg, kafka)?;
     let dead_letters = match (&cfg.dlq_topic, cfg.errors_tolerance) {
-        (Some(topic), ErrorsTolerance::All) => Some(apply::dlq::DeadLetters::new(kafka, topic)?),
+        (Some(topic), ErrorsTolerance::All) => {
+            let replication = cfg.dlq_replication_factor.map_or(-1, i32::from);
+            apply::dlq::DeadLetters::ensure_topic(&cfg.name, kafka, topic, replication).await?;
+            let context = cfg.dlq_context_headers.then(|| cfg.name.clone());
+            Some(apply::dlq::DeadLetters::new(kafka, topic, context)?)
+        }
         _ => None,
     };
     let bulk = Arc::new(AtomicBool::new(target.bulk_steps()));
@@ -130,6 +176,12 @@ pub async fn run(
         },
         decode::keeps_records(cfg),
     );
+    // Schemaless records are typed by the target's tables, read on a
+    // connection of their own (the applier's is busy with the batch in flight).
+    let mut describer = match decoding.needs_tables() {
+        true => Some(Target::connect_bounded(&endpoint, statement_timeout).await?),
+        false => None,
+    };
     let mut stage = Stage::Idle(Box::new(Applier {
         state: SinkState {
             cfg: Arc::new(cfg.clone()),
@@ -139,9 +191,12 @@ pub async fn run(
         },
         target,
     }));
-    tracing::info!(pipeline = %cfg.name, target = %endpoint.display_url(), "sink started");
+    tracing::info!(pipeline = %cfg.name, task, target = %endpoint.display_url(), "sink started");
     METRICS.init_pipeline(&cfg.name, PipelineKind::Sink);
-    let _lag = consume::lag::LagMonitor::start(cfg, kafka)?;
+    let _lag = match task {
+        0 => Some(consume::lag::LagMonitor::start(cfg, kafka)?),
+        _ => None,
+    };
     let batch_size = usize::try_from(cfg.batch_size).unwrap_or(usize::MAX);
     let max_bytes = usize::try_from(cfg.max_batch_bytes).unwrap_or(usize::MAX);
     let max_wait = Duration::from_millis(cfg.max_wait_ms);
@@ -163,6 +218,9 @@ pub async fn run(
             if batch.is_empty() {
                 continue;
             }
+        }
+        if let Some(describer) = describer.as_mut() {
+            decoding.describe_tables(&batch, describer).await?;
         }
         // Decoding runs on the blocking pool while the previous batch is applied.
         let (mut batch, prepared) = decoding.prepare(batch).await?;

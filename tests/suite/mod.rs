@@ -23,6 +23,7 @@ mod rest_security;
 mod secrets;
 pub mod seed;
 mod server_compat;
+mod sink_connect_keys;
 mod sink_exactly_once;
 mod sink_faults;
 mod sink_load_data;

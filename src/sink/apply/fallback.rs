@@ -44,6 +44,9 @@ pub(super) async fn apply_isolating(
         if let Some((i, e)) = failed.take() {
             let item = &items[i];
             if !state.tolerates(&e) {
+                if state.cfg.errors_log_enable {
+                    super::log_failed_record(&state.cfg, item.msg, &e.to_string());
+                }
                 return Err(located(item, e));
             }
             state

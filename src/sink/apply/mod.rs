@@ -278,7 +278,12 @@ impl SinkState {
                         .await?;
                     None
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    if self.cfg.errors_log_enable && e.fault() == Fault::Record {
+                        log_failed_record(&self.cfg, msg, &e.to_string());
+                    }
+                    return Err(e);
+                }
             };
             items.push(Item { msg, change });
         }
@@ -441,8 +446,12 @@ impl SinkState {
             .pipeline_errors
             .with_label_values(&[&self.cfg.name, "record"])
             .inc();
-        tracing::warn!(pipeline = %self.cfg.name, topic = msg.topic(), partition = msg.partition(),
-            offset = msg.offset(), error = %reason, "record skipped (errors_tolerance = all)");
+        if self.cfg.errors_log_enable {
+            log_failed_record(&self.cfg, msg, reason);
+        } else {
+            tracing::warn!(pipeline = %self.cfg.name, topic = msg.topic(), partition = msg.partition(),
+                offset = msg.offset(), error = %reason, "record skipped (errors_tolerance = all)");
+        }
         if let Some(dlq) = &self.dead_letters {
             dlq.send(msg, class, reason).await?;
             METRICS
@@ -451,6 +460,22 @@ impl SinkState {
                 .inc();
         }
         Ok(())
+    }
+}
+
+/// `errors_log_enable`: one error line per failed record (dead-lettered, or
+/// the one that stops the pipeline) with its coordinates and, with
+/// `errors_log_include_messages`, its key and value (as the record holds
+/// them: the sink's own settings never appear).
+fn log_failed_record(cfg: &SinkConfig, msg: &SinkMessage, reason: &str) {
+    if cfg.errors_log_include_messages {
+        let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+        tracing::error!(pipeline = %cfg.name, topic = msg.topic(), partition = msg.partition(),
+            offset = msg.offset(), error = %reason, key = ?text(msg.key()),
+            value = ?text(msg.payload()), "record failed");
+    } else {
+        tracing::error!(pipeline = %cfg.name, topic = msg.topic(), partition = msg.partition(),
+            offset = msg.offset(), error = %reason, "record failed");
     }
 }
 

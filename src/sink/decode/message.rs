@@ -16,9 +16,11 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders, Timestamp};
 use crate::config::{ErrorsTolerance, SinkConfig};
 
 /// Whether a sink needs a record's bytes and headers after decoding it: only
-/// when failed records go to a dead-letter topic.
+/// when failed records go to a dead-letter topic, or are logged with their
+/// key and value (`errors_log_include_messages`).
 pub fn keeps_records(cfg: &SinkConfig) -> bool {
-    cfg.dlq_topic.is_some() && cfg.errors_tolerance == ErrorsTolerance::All
+    (cfg.dlq_topic.is_some() && cfg.errors_tolerance == ErrorsTolerance::All)
+        || (cfg.errors_log_enable && cfg.errors_log_include_messages)
 }
 
 /// An owned Kafka record: topic, partition, offset, timestamp, key, payload

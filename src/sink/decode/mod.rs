@@ -10,6 +10,7 @@
 pub mod message;
 pub mod record;
 pub mod route;
+mod schemaless;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -74,6 +75,11 @@ pub(crate) struct Decoding {
     /// topic needs them; dropping them halves the memory of two batches in
     /// flight).
     keep_payloads: bool,
+    /// Target tables, for schemaless records ([`Decoding::describe_tables`]).
+    tables: TargetTables,
+    schemaless: Schemaless,
+    namer: TableNamer,
+    unquoted: Option<dialect::Dialect>,
 }
 
 /// What planning a batch needs to know about the sink and its target.
@@ -124,11 +130,36 @@ const MIN_RECORDS_PER_THREAD: usize = 256;
 /// One decoding thread's state.
 struct DecodeWorker {
     pk_mode: PkMode,
+    /// pk_fields (a schemaless primitive key's column).
+    pk_fields: Vec<String>,
     delete_enabled: bool,
     decoder: Decoder,
     mapper: RowMapper,
     namer: TableNamer,
+    /// Values (and keys) are schemaless JSON, typed by the target's tables.
+    schemaless: Schemaless,
+    /// `quote_sql_identifiers = "never"`: the dialect whose unquoted names the target uses.
+    unquoted: Option<dialect::Dialect>,
 }
+
+/// The name the target gives `name` (see [`record::MapRules::unquoted`]); a
+/// name that cannot be unquoted stays as it is (the mapper reports it).
+fn target_name(unquoted: Option<dialect::Dialect>, name: &str) -> String {
+    match unquoted {
+        Some(d) => dialect::unquoted::unquoted_name(d, name).unwrap_or_else(|_| name.to_string()),
+        None => name.to_string(),
+    }
+}
+
+/// Which parts of a record are schemaless JSON (`*.converter.schemas.enable = false`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Schemaless {
+    pub(crate) key: bool,
+    pub(crate) value: bool,
+}
+
+/// The target tables schemaless records are typed by, as described.
+pub(crate) type TargetTables = Arc<std::collections::HashMap<String, crate::schema::TableSchema>>;
 
 impl Decoding {
     pub(crate) fn new(
@@ -143,20 +174,65 @@ impl Decoding {
         // applied faster than two (measured, 1M-row benchmark).
         let threads = (std::thread::available_parallelism().map_or(1, usize::from) / 2)
             .clamp(1, MAX_DECODE_THREADS);
+        let mut rules = rules.clone();
+        if cfg.quote_sql_identifiers == crate::config::QuoteIdentifiers::Never {
+            rules.unquoted = Some(planning.dialect);
+        }
         let workers = (0..threads)
             .map(|_| DecodeWorker {
                 pk_mode: cfg.pk_mode,
+                pk_fields: cfg.pk_fields.clone(),
                 delete_enabled: cfg.delete_enabled,
                 decoder: Decoder::new(),
                 mapper: RowMapper::new(rules.clone()),
                 namer: namer.clone(),
+                schemaless: schemaless_of(cfg),
+                unquoted: rules.unquoted,
             })
             .collect();
         Decoding {
             workers,
             planning: Arc::new(planning),
             keep_payloads,
+            tables: TargetTables::default(),
+            schemaless: schemaless_of(cfg),
+            namer: namer.clone(),
+            unquoted: rules.unquoted,
         }
+    }
+
+    /// True when records are typed by the target's tables, which
+    /// [`Decoding::describe_tables`] must read before a batch is prepared.
+    pub(crate) fn needs_tables(&self) -> bool {
+        self.schemaless.value || self.schemaless.key
+    }
+
+    /// Reads (once per run) the target tables `batch` routes to: a table
+    /// that does not exist is the pipeline's fault ([`SinkError::TableMissing`]:
+    /// schemaless records cannot create it).
+    pub(crate) async fn describe_tables(
+        &mut self,
+        batch: &[SinkMessage],
+        target: &mut super::target::Target,
+    ) -> Result<(), SinkError> {
+        for msg in batch {
+            let Ok(table) = self.namer.table_ref(msg.topic()) else {
+                continue; // the record's own error, reported when decoded
+            };
+            let table = target_name(self.unquoted, table);
+            if self.tables.contains_key(&table) {
+                continue;
+            }
+            let described =
+                target
+                    .describe_table(&table)
+                    .await?
+                    .ok_or_else(|| SinkError::TableMissing {
+                        table: table.clone(),
+                    })?;
+            Arc::make_mut(&mut self.tables).insert(table, described);
+        }
+        Ok(())
     }
 
     /// Decodes, maps and plans every record of `batch`, in order, on tokio's
@@ -186,8 +262,11 @@ impl Decoding {
         let mut tasks = Vec::with_capacity(threads);
         for (mut worker, mut part) in self.workers.drain(..threads).zip(parts) {
             let planning = Arc::clone(&self.planning);
+            let tables = Arc::clone(&self.tables);
             tasks.push(tokio::task::spawn_blocking(move || {
-                let changes: Changes = part.iter().map(|m| worker.decode_change(m)).collect();
+                let changes: Changes = (part.iter())
+                    .map(|m| worker.decode_change(m, &tables))
+                    .collect();
                 if !keep {
                     part.iter_mut().for_each(SinkMessage::drop_data);
                 }
@@ -234,19 +313,61 @@ impl Decoding {
     }
 }
 
+/// Which parts of `cfg`'s records are schemaless.
+fn schemaless_of(cfg: &SinkConfig) -> Schemaless {
+    Schemaless {
+        key: cfg.key_converter_schemas_enable == Some(false),
+        value: cfg.value_converter_schemas_enable == Some(false),
+    }
+}
+
 impl DecodeWorker {
     /// Decodes one record and maps it to a target row; `None` for a delete
     /// that `delete_enabled = false` skips.
-    fn decode_change(&mut self, msg: &SinkMessage) -> Result<Option<RowChange>, SinkError> {
+    fn decode_change(
+        &mut self,
+        msg: &SinkMessage,
+        tables: &TargetTables,
+    ) -> Result<Option<RowChange>, SinkError> {
         let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
         // Only record_key reads the key: an unreadable key must not fail other modes.
         let key = match self.pk_mode {
             PkMode::RecordKey => msg.key(),
             _ => None,
         };
+        let mut payload = msg.payload();
+        let mut key = key;
+        let wrapped;
+        let wrapped_key;
+        if self.schemaless.value || self.schemaless.key {
+            let table = self.namer.table_ref(msg.topic())?;
+            let record = |e: record::RecordError| SinkError::Record {
+                at: at(),
+                source: e.into(),
+            };
+            let unquoted = self.unquoted;
+            let fold = move |name: &str| target_name(unquoted, name);
+            let table = fold(table);
+            let Some(target) = tables.get(&table) else {
+                return Err(SinkError::TableMissing { table });
+            };
+            if self.schemaless.value {
+                if let Some(bytes) = payload {
+                    wrapped = schemaless::wrap_value(target, &fold, bytes).map_err(record)?;
+                    payload = Some(wrapped.as_bytes());
+                }
+            }
+            if self.schemaless.key {
+                if let Some(bytes) = key {
+                    wrapped_key = schemaless::wrap_key(target, &fold, &self.pk_fields, bytes)
+                        .map_err(record)?;
+                    key = wrapped_key.as_deref().map(str::as_bytes);
+                }
+            }
+        }
         let decoded = self
             .decoder
-            .decode(key, msg.payload())
+            .decode(key, payload)
             .map_err(|e| SinkError::Record {
                 at: at(),
                 source: e.into(),

@@ -7,7 +7,8 @@
 //!   (or the three `pk_fields`) then the value's fields; key = those three.
 //! - `record_key`: the key's fields (all, or `pk_fields`), then the value's
 //!   other fields; a primitive key becomes the single column `pk_fields[0]`.
-//! - `record_value`: the value's fields; key = `pk_fields`.
+//! - `record_value`: the value's fields; key = `pk_fields`, or every field
+//!   of the value when `pk_fields` is empty (as Connect's `FieldsMetadata`).
 //!
 //! Then, as configured ([`MapRules`]):
 //! - `fields_include` / `fields_exclude` filter the *value's* fields; key
@@ -71,6 +72,32 @@ pub enum RecordError {
     /// A primitive key needs a column name.
     #[error("the record key is a primitive; pk_mode = \"record_key\" needs pk_fields with one column name")]
     PrimitiveKeyNeedsName,
+    /// A name that cannot be written unquoted (`quote_sql_identifiers = "never"`).
+    #[error(transparent)]
+    Unquoted(#[from] crate::sink::dialect::unquoted::UnquotedError),
+    /// Schemaless JSON that is not what the sink can type by a table.
+    #[error("schemaless JSON {part}: {reason}")]
+    Schemaless {
+        /// `key` or `value`.
+        part: &'static str,
+        /// What is wrong (never the value itself).
+        reason: String,
+    },
+    /// A schemaless field the target table has no column for.
+    #[error("field `{field}` has no column in table {table} (schemaless JSON is typed by the table's columns; auto_evolve cannot apply)")]
+    NoColumn {
+        /// The field.
+        field: String,
+        /// The target table.
+        table: String,
+    },
+    /// Two fields that are one column once written unquoted.
+    #[error("fields {0:?} and {1:?} are the same column written unquoted (quote_sql_identifiers = \"never\")")]
+    UnquotedClash(String, String),
+    /// `pk_mode = "record_value"` without `pk_fields` keys on every value
+    /// field, and the record's value has none.
+    #[error("pk_mode = \"record_value\" without pk_fields keys on all value fields, but the record's value has none")]
+    NoValueFields,
 }
 
 /// Which value fields a row keeps.
@@ -109,6 +136,10 @@ pub struct MapRules {
     pub zone: crate::config::DbZone,
     /// Rows marked `__deleted = "true"` are deletes.
     pub rewrite_deletes: bool,
+    /// `quote_sql_identifiers = "never"`: table and column names become the
+    /// names this dialect's server gives them unquoted (see
+    /// [`crate::sink::dialect::unquoted`]).
+    pub unquoted: Option<crate::sink::dialect::Dialect>,
 }
 
 impl MapRules {
@@ -137,6 +168,7 @@ impl MapRules {
             fields,
             zone,
             rewrite_deletes: cfg.delete_enabled,
+            unquoted: None,
         })
     }
 }
@@ -225,6 +257,10 @@ impl RowMapper {
                     None => {
                         let s = effective_schema(rec, table, rules)?;
                         let picks = picks(rec, &s, rules.pk_mode, &rules.pk_fields);
+                        let s = match rules.unquoted {
+                            Some(dialect) => unquoted_schema(dialect, s)?,
+                            None => s,
+                        };
                         if self.cache.len() > 1024 {
                             self.cache.clear();
                         }
@@ -255,7 +291,7 @@ impl RowMapper {
             }
         }
         Ok(RowChange {
-            table: table.to_string(),
+            table: schema.name.clone(),
             schema,
             op: self.op_of(rec),
             row,
@@ -293,7 +329,17 @@ pub fn effective_schema(
     table: &str,
     rules: &MapRules,
 ) -> Result<TableSchema, RecordError> {
-    let pk_fields = &rules.pk_fields;
+    let all_value_fields: Vec<String>;
+    let pk_fields = if rules.pk_mode == PkMode::RecordValue && rules.pk_fields.is_empty() {
+        all_value_fields = rec
+            .value
+            .as_ref()
+            .map(|(s, _)| s.columns.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default();
+        &all_value_fields
+    } else {
+        &rules.pk_fields
+    };
     let value_cols: Vec<Column> = rec
         .value
         .as_ref()
@@ -321,6 +367,10 @@ pub fn effective_schema(
             (cols, names.to_vec())
         }
         PkMode::RecordValue => {
+            if pk_fields.is_empty() {
+                // A tombstone, or a value without fields: nothing to key on.
+                return Err(RecordError::NoValueFields);
+            }
             for f in pk_fields {
                 if !value_cols.iter().any(|c| &c.name == f) {
                     return Err(RecordError::MissingPkField(f.clone()));
@@ -368,6 +418,28 @@ pub fn effective_schema(
         columns,
         primary_key,
     })
+}
+
+/// `schema` with its table and column names as `dialect` names them unquoted
+/// (after [`picks`], which finds values by the record's field names).
+fn unquoted_schema(
+    dialect: crate::sink::dialect::Dialect,
+    mut schema: TableSchema,
+) -> Result<TableSchema, RecordError> {
+    use crate::sink::dialect::unquoted::unquoted_name;
+    schema.name = unquoted_name(dialect, &schema.name)?;
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for c in &mut schema.columns {
+        let name = unquoted_name(dialect, &c.name)?;
+        if let Some(first) = seen.insert(name.clone(), c.name.clone()) {
+            return Err(RecordError::UnquotedClash(first, c.name.clone()));
+        }
+        c.name = name;
+    }
+    for k in &mut schema.primary_key {
+        *k = unquoted_name(dialect, k)?;
+    }
+    Ok(schema)
 }
 
 /// A key schema of one column with an empty name is a primitive key.
@@ -511,6 +583,75 @@ mod tests {
         assert_eq!(ok.expect("map").schema.primary_key, vec!["order_id"]);
         let err = mapper(PkMode::RecordValue, &["nope".into()]).map(&rec(None), "t");
         assert_eq!(err.err(), Some(RecordError::MissingPkField("nope".into())));
+    }
+
+    #[test]
+    fn record_value_mode_without_fields_keys_on_every_value_field() {
+        let c = mapper(PkMode::RecordValue, &[])
+            .map(&rec(None), "t")
+            .expect("map");
+        assert_eq!(c.schema.primary_key, vec!["order_id", "item"]);
+        assert_eq!(c.row, [Value::Int(5), Value::String("book".into())]);
+        // Key fields survive an exclude list, as they do with named pk_fields.
+        let rules = MapRules {
+            pk_mode: PkMode::RecordValue,
+            fields: FieldFilter::Exclude(vec!["item".into()]),
+            ..MapRules::default()
+        };
+        let c = RowMapper::new(rules).map(&rec(None), "t").expect("map");
+        assert_eq!(c.schema.columns.len(), 2);
+        let tombstone = SinkRecord {
+            value: None,
+            ..rec(None)
+        };
+        assert_eq!(
+            mapper(PkMode::RecordValue, &[]).map(&tombstone, "t").err(),
+            Some(RecordError::NoValueFields)
+        );
+    }
+
+    #[test]
+    fn unquoted_names_fold_or_are_refused() {
+        use crate::sink::dialect::Dialect;
+        let rules = |d| MapRules {
+            pk_mode: PkMode::RecordValue,
+            pk_fields: vec!["order_id".into()],
+            unquoted: Some(d),
+            ..MapRules::default()
+        };
+        let c = RowMapper::new(rules(Dialect::Postgres))
+            .map(&rec(None), "Orders")
+            .expect("map");
+        assert_eq!(c.table, "orders");
+        assert_eq!(c.schema.name, "orders");
+        assert_eq!(c.row, [Value::Int(5), Value::String("book".into())]);
+        let c = RowMapper::new(rules(Dialect::MySql))
+            .map(&rec(None), "Orders")
+            .expect("map");
+        assert_eq!(c.table, "Orders");
+        let e = RowMapper::new(rules(Dialect::MySql)).map(&rec(None), "my-orders");
+        assert!(e.err().is_some_and(|e| e
+            .to_string()
+            .contains("\"my-orders\" cannot be written unquoted")));
+        let clash = Arc::new(TableSchema {
+            name: "v".into(),
+            columns: vec![
+                Column::new("order_id", ColumnType::Int64, false),
+                Column::new("Order_Id", ColumnType::Int64, true),
+            ],
+            primary_key: vec![],
+        });
+        let r = SinkRecord {
+            value: Some((clash, vec![Value::Int(1), Value::Int(2)])),
+            ..rec(None)
+        };
+        assert_eq!(
+            RowMapper::new(rules(Dialect::Postgres)).map(&r, "t").err(),
+            Some(RecordError::UnquotedClash(
+                "order_id".into(),
+                "Order_Id".into()
+            ))
+        );
     }
 
     #[test]

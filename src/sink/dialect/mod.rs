@@ -41,6 +41,7 @@ mod mysql;
 pub mod pg_binary;
 mod postgres;
 mod sqlite;
+pub mod unquoted;
 
 pub use error::{Misuse, SqlError};
 pub use literal::LiteralError;
