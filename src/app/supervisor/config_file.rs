@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{pipelines_of, Connector, ConnectorError, Origin, Supervisor};
+use super::{pipelines_of, Connector, ConnectorError, Origin, Supervisor, TargetState};
 use crate::app::store::StoreError;
 use crate::app::Pipeline;
 use crate::config::connect_json::{AllowedFileDirs, RawConfig};
@@ -31,7 +31,7 @@ impl Supervisor {
                 origin: Origin::ConfigFile,
                 pipeline,
                 config: section,
-                paused: false,
+                target: TargetState::Running,
                 run: None,
             };
             self.insert(&name, connector);
@@ -50,8 +50,8 @@ impl Supervisor {
                     let connector = Connector {
                         origin: Origin::Rest,
                         pipeline: Pipeline::from(built),
+                        target: stored.target_state(),
                         config: stored.config,
-                        paused: stored.paused,
                         run: None,
                     };
                     self.insert(&name, connector);
@@ -139,7 +139,7 @@ impl Supervisor {
                         origin: Origin::ConfigFile,
                         pipeline,
                         config: section,
-                        paused: false,
+                        target: TargetState::Running,
                         run: None,
                     };
                     self.insert(&name, connector);
