@@ -405,6 +405,7 @@ impl Supervisor {
         target: TargetState,
     ) -> Result<ConnectorInfo, ConnectorError> {
         let built = self.build(name, &config).map_err(ConnectorError::Invalid)?;
+        crate::active_topics::reset(name);
         let connector = Connector {
             origin: Origin::Rest,
             pipeline: Pipeline::from(built),
@@ -528,6 +529,7 @@ impl Supervisor {
             }
         }
         self.inner.registry.remove(name);
+        crate::active_topics::reset(name);
         tracing::info!(pipeline = %name, "connector deleted");
         Ok(())
     }

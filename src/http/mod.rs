@@ -12,8 +12,10 @@
 pub mod body;
 pub mod connectors;
 mod guard;
+pub mod loggers;
 pub mod offsets;
 pub mod plugins;
+pub mod topics;
 
 use std::sync::Arc;
 
@@ -53,6 +55,8 @@ pub fn router(supervisor: Supervisor, token: Option<Arc<str>>) -> Router {
         .merge(connectors::routes())
         .merge(plugins::routes())
         .merge(offsets::routes())
+        .merge(topics::routes())
+        .merge(loggers::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

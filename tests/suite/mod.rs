@@ -16,6 +16,7 @@ mod offsets_read;
 mod order_service;
 mod poll_modes;
 mod rest_api;
+mod rest_connect;
 mod rest_security;
 pub mod seed;
 mod server_compat;
