@@ -1,6 +1,8 @@
 //! HTTP: `/metrics` (Prometheus text), `/healthz` (the process answers),
-//! `/readyz` (every pipeline is running), and Kafka Connect's REST API under
-//! `/connectors` (see [`connectors`]).
+//! `/readyz` (every pipeline is running, paused or stopped on request), and
+//! Kafka Connect's REST API: `/` ([`root`]), `/connectors` ([`connectors`],
+//! [`offsets`], [`topics`]), `/connector-plugins` ([`plugins`]) and
+//! `/admin/loggers` ([`loggers`]). Bodies may carry comments ([`body`]).
 //!
 //! Reads are open; [`guard`] stands in front of every route: cross-origin
 //! browser requests are refused (403), writes need the bearer token when one
@@ -26,7 +28,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::app::{PipelineState, Supervisor};
+use crate::app::{PipelineState, Supervisor, TargetState};
 use crate::metrics::METRICS;
 
 /// Shared state of the HTTP handlers.
@@ -110,6 +112,13 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     let not_running: Vec<&String> = snap
         .iter()
         .filter(|(_, e)| !matches!(e.state, PipelineState::Running | PipelineState::Paused))
+        // A connector stopped over the API is where it was asked to be.
+        .filter(|(n, _)| {
+            state
+                .supervisor
+                .info(n)
+                .map_or(true, |i| i.target != TargetState::Stopped)
+        })
         .map(|(n, _)| n)
         .collect();
     if not_running.is_empty() {

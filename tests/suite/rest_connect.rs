@@ -381,6 +381,12 @@ async fn connect_rest_api_shapes_and_state_changes() {
     let r = wait_state(port, &source, "STOPPED").await;
     let stopped = answers.keep("ConnectorStateInfo", &r);
     assert_eq!(stopped["tasks"], json!([]), "{stopped}");
+    let r = get(port, "/readyz").await;
+    assert_eq!(
+        r.status, 200,
+        "a stopped connector is not unready: {}",
+        r.body
+    );
     let r = get(port, &format!("/connectors/{source}/tasks")).await;
     assert_eq!(answers.keep("TaskInfoList", &r), json!([]));
     assert_eq!(
