@@ -625,6 +625,26 @@ impl Supervisor {
         Ok((c.pipeline.clone(), self.kafka(), c.target))
     }
 
+    /// As [`Supervisor::pipeline`], holding the lock of write operations
+    /// while the guard lives: nothing starts, resumes or changes the
+    /// connector meanwhile (its offsets are rewritten under it).
+    pub(crate) async fn pipeline_locked(
+        &self,
+        name: &str,
+    ) -> Result<
+        (
+            tokio::sync::MutexGuard<'_, ()>,
+            Pipeline,
+            Arc<KafkaConfig>,
+            TargetState,
+        ),
+        ConnectorError,
+    > {
+        let guard = self.lock_ops().await?;
+        let (pipeline, kafka, target) = self.pipeline(name)?;
+        Ok((guard, pipeline, kafka, target))
+    }
+
     /// The Kafka settings of the daemon.
     pub fn kafka_config(&self) -> Arc<KafkaConfig> {
         self.kafka()

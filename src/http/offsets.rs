@@ -79,14 +79,19 @@ async fn read(State(state): State<ApiState>, Path(name): Path<String>) -> Respon
     }
 }
 
-/// The pipeline of a STOPPED connector, or Connect's 400.
-fn stopped(
-    state: &ApiState,
-    name: &str,
-) -> Result<(Pipeline, std::sync::Arc<KafkaConfig>), Box<Response>> {
-    let (pipeline, kafka, target) = state
+/// The pipeline of a STOPPED connector with the supervisor's write lock
+/// held (nothing resumes it while its offsets change), or Connect's 400.
+type Stopped<'a> = (
+    tokio::sync::MutexGuard<'a, ()>,
+    Pipeline,
+    std::sync::Arc<KafkaConfig>,
+);
+
+async fn stopped<'a>(state: &'a ApiState, name: &str) -> Result<Stopped<'a>, Box<Response>> {
+    let (guard, pipeline, kafka, target) = state
         .supervisor
-        .pipeline(name)
+        .pipeline_locked(name)
+        .await
         .map_err(|e| Box::new(failure(&e)))?;
     if target != TargetState::Stopped {
         return Err(Box::new(error(
@@ -96,7 +101,7 @@ fn stopped(
             ),
         )));
     }
-    Ok((pipeline, kafka))
+    Ok((guard, pipeline, kafka))
 }
 
 fn message(text: &str) -> Response {
@@ -104,7 +109,7 @@ fn message(text: &str) -> Response {
 }
 
 async fn alter(State(state): State<ApiState>, Path(name): Path<String>, body: Bytes) -> Response {
-    let (pipeline, kafka) = match stopped(&state, &name) {
+    let (_ops, pipeline, kafka) = match stopped(&state, &name).await {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -220,7 +225,7 @@ async fn alter_sink(
 }
 
 async fn reset(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
-    let (pipeline, kafka) = match stopped(&state, &name) {
+    let (_ops, pipeline, kafka) = match stopped(&state, &name).await {
         Ok(p) => p,
         Err(r) => return *r,
     };

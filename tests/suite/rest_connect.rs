@@ -410,6 +410,22 @@ async fn connect_rest_api_shapes_and_state_changes() {
     )
     .await;
     assert_eq!(r.status, 400);
+    let no_table = json!({"offsets": [{"partition": {"server": "x"}, "offset": null}]});
+    let r = call(port, "PATCH", &offsets_path, Some(&no_table), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("offsets[0]"), "{}", r.body);
+    let not_a_position = json!({"offsets": [{"partition": {"protocol": "1", "table": table},
+                                             "offset": {"incrementing": "many"}}]});
+    let r = call(port, "PATCH", &offsets_path, Some(&not_a_position), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("not a poll position"), "{}", r.body);
+    answers.keep("ErrorMessage", &r);
+    let r = get(port, &offsets_path).await;
+    assert_eq!(
+        r.json()["offsets"][0]["offset"],
+        json!({"incrementing": 1}),
+        "unchanged"
+    );
     // Resumed, the source re-reads the row after id 1.
     let r = call(
         port,
