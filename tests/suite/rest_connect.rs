@@ -569,3 +569,80 @@ async fn connect_rest_api_shapes_and_state_changes() {
     assert_eq!(r.status, 204);
     answers.check_with_connect_classes();
 }
+
+/// A binlog source's offsets over KIP-875: Debezium's `{"server": ...}`
+/// partition with the binlog position; a reset forgets it (the next start
+/// snapshots again, the row comes twice) and a PATCH writes a position back.
+#[tokio::test(flavor = "multi_thread")]
+async fn binlog_source_offsets_over_rest() {
+    let db = MariaDb::create("restbl").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await;
+    let prefix = unique("restbl");
+    let name = format!("{prefix}-connector");
+    let port = free_port();
+    let _daemon = Daemon::start(&config(port, &scratch("state")));
+    let mut answers = Answers::default();
+    let body = json!({"name": name, "config": {
+        "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
+        "database.hostname": "127.0.0.1", "database.port": "3306",
+        "database.user": "root", "database.password": "",
+        "topic.prefix": prefix, "database.include.list": db.name}});
+    let r = call(port, "POST", "/connectors", Some(&body), None).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let topic = format!("{prefix}.{}.t", db.name);
+    let path = format!("/connectors/{name}/offsets");
+    let r = wait_for("the binlog position", Duration::from_secs(120), || async {
+        let r = get(port, &path).await;
+        r.json()["offsets"][0]["offset"]["snapshot_completed"]
+            .as_bool()
+            .unwrap_or(false)
+            .then_some(r)
+    })
+    .await;
+    let stored = answers.keep("ConnectorOffsets", &r);
+    assert_eq!(stored["offsets"][0]["partition"], json!({"server": prefix}));
+    let position = stored["offsets"][0]["offset"].clone();
+    assert!(position["file"].as_str().is_some(), "{position}");
+    assert_eq!(kcat_lines(&topic, "%s\n").len(), 1);
+
+    let r = call(port, "DELETE", &path, None, None).await;
+    assert_eq!(r.status, 400, "running: {}", r.body);
+    let r = call(port, "PUT", &format!("/connectors/{name}/stop"), None, None).await;
+    assert_eq!(r.status, 202);
+    wait_state(port, &name, "STOPPED").await;
+    let r = call(port, "DELETE", &path, None, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    answers.keep("Message", &r);
+    let r = get(port, &path).await;
+    assert_eq!(answers.keep("ConnectorOffsets", &r), json!({"offsets": []}));
+    let bad = json!({"offsets": [{"partition": {"server": prefix}, "offset": {"pos": 4}}]});
+    let r = call(port, "PATCH", &path, Some(&bad), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("not a binlog position"), "{}", r.body);
+    let back = json!({"offsets": [{"partition": {"server": prefix}, "offset": position}]});
+    let r = call(port, "PATCH", &path, Some(&back), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get(port, &path).await;
+    assert_eq!(answers.keep("ConnectorOffsets", &r), back);
+
+    // Reset, resumed: the snapshot runs again.
+    let r = call(port, "DELETE", &path, None, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(
+        port,
+        "PUT",
+        &format!("/connectors/{name}/resume"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 202);
+    wait_for(
+        "the snapshot row again",
+        Duration::from_secs(120),
+        || async { (kcat_lines(&topic, "%s\n").len() == 2).then_some(()) },
+    )
+    .await;
+    answers.check_with_connect_classes();
+}
