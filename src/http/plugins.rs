@@ -43,6 +43,7 @@ const MAX_ROUNDS: usize = 32;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/connector-plugins", get(list))
+        .route("/connector-plugins/{plugin}/config", get(keys))
         .route("/connector-plugins/{plugin}/config/validate", put(validate))
 }
 
@@ -65,6 +66,66 @@ pub fn resolve(plugin: &str) -> Option<&'static str> {
         let simple = class.rsplit('.').next().unwrap_or(class);
         *class == plugin || norm(simple) == norm(plugin)
     })
+}
+
+/// Debezium's keys that Sluice maps onto its own (`connect_json`).
+const DEBEZIUM_KEYS: &[&str] = &[
+    "database.hostname",
+    "database.password",
+    "database.port",
+    "database.user",
+    "topic.prefix",
+];
+
+/// The Connect names (dotted) a plugin's config accepts, read from the
+/// config struct's own list of fields and aliases (the checks' answer to a
+/// key they do not know), so it cannot drift from what is accepted.
+pub fn accepted_keys(class: &str) -> Vec<String> {
+    let mut probe = Map::new();
+    probe.insert("connector.class".into(), Value::String(class.into()));
+    probe.insert("\u{1}".into(), Value::String(String::new()));
+    let text = crate::config::connect_json::from_connect(
+        "keys",
+        &probe,
+        &crate::config::connect_json::AllowedFileDirs::default(),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    let mut keys: Vec<String> = text
+        .split_once("expected one of ")
+        .map(|(_, list)| {
+            list.split(", ")
+                .map(|k| k.trim_matches('`').to_string())
+                .filter(|k| k.contains('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    if class.starts_with("io.debezium.") {
+        keys.extend(DEBEZIUM_KEYS.iter().map(|k| k.to_string()));
+    }
+    keys.push("name".into());
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// `GET /connector-plugins/{plugin}/config`: Connect's `[ConfigKeyInfo]`,
+/// one per Connect key the plugin accepts.
+async fn keys(Path(plugin): Path<String>) -> Response {
+    let Some(class) = resolve(&plugin) else {
+        return error(StatusCode::NOT_FOUND, format!("Unknown plugin {plugin}"));
+    };
+    let defs: Vec<Value> = accepted_keys(class)
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut d = entry(k, None, Vec::new())["definition"].take();
+            d["order_in_group"] = json!(i);
+            d
+        })
+        .collect();
+    Json(Value::Array(defs)).into_response()
 }
 
 async fn validate(
@@ -351,6 +412,31 @@ mod tests {
         assert_eq!(errors_of(&v, "no.such.key").len(), 1, "{v}");
         assert_eq!(errors_of(&v, "insert.mode").len(), 1, "{v}");
         assert_eq!(v["error_count"], 2, "{v}");
+    }
+
+    #[test]
+    fn accepted_keys_are_the_connect_names_of_the_config() {
+        let sink = accepted_keys("io.confluent.connect.jdbc.JdbcSinkConnector");
+        for k in [
+            "connection.url",
+            "pk.mode",
+            "insert.mode",
+            "name",
+            "topics.regex",
+        ] {
+            assert!(sink.iter().any(|s| s == k), "{k} in {sink:?}");
+        }
+        assert!(
+            sink.iter().all(|k| k == "name" || k.contains('.')),
+            "{sink:?}"
+        );
+        let source = accepted_keys("io.confluent.connect.jdbc.JdbcSourceConnector");
+        assert!(
+            source.iter().any(|s| s == "incrementing.column.name"),
+            "{source:?}"
+        );
+        let dbz = accepted_keys("io.debezium.connector.mysql.MySqlConnector");
+        assert!(dbz.iter().any(|s| s == "database.hostname"), "{dbz:?}");
     }
 
     #[test]

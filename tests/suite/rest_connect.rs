@@ -166,6 +166,18 @@ async fn connect_rest_api_shapes_and_state_changes() {
     let r = get(port, "/connector-plugins?connectorsOnly=false").await;
     let all = answers.keep("PluginInfoList", &r);
     assert!(all.to_string().contains("JsonConverter"), "{all}");
+    let r = get(port, "/connector-plugins/JdbcSinkConnector/config").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let keys = answers.keep("ConfigKeyInfoList", &r);
+    assert!(
+        keys.as_array()
+            .is_some_and(|k| k.iter().any(|d| d["name"] == "connection.url")),
+        "{keys}"
+    );
+    assert_eq!(
+        get(port, "/connector-plugins/Nope/config").await.status,
+        404
+    );
 
     // Validation: one entry per key, errors on the key they concern.
     let source_config = json!({
