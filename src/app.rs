@@ -8,6 +8,7 @@
 //! This module knows nothing of HTTP or signals: `crate::daemon` assembles
 //! the supervisor, the HTTP server (`crate::http`, which drives the
 //! supervisor) and systemd notification.
+pub mod offsets;
 pub mod registry;
 mod store;
 mod supervisor;
@@ -21,7 +22,7 @@ use crate::metrics::METRICS;
 
 pub use registry::{Heartbeat, PipelineEntry, PipelineState, Registry};
 pub use store::{state_dir, Store, StoreError, StoredConnector, DEFAULT_STATE_DIR};
-pub use supervisor::{ConnectorError, ConnectorInfo, Origin, Supervisor};
+pub use supervisor::{merge_patch, ConnectorError, ConnectorInfo, Origin, Supervisor, TargetState};
 
 /// How long shutdown waits for pipelines to drain.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);

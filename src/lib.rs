@@ -23,12 +23,13 @@
 //! dialects, no driver in [`sink::dialect`].
 //!
 //! Layers, bottom up (a module uses only those below it): `value`, `schema`,
-//! `position`, `config`, `metrics`, `redact` · `connect` (the codec), `mysql`
+//! `position`, `config`, `metrics`, `redact`, `active_topics` · `connect` (the codec), `mysql`
 //! (connections, TLS, error classes), `kafka` (clients, producer, offsets
 //! topic) · `event`, `source`, `sink` (neither imports the other) · `app`
 //! (supervisor) · `http` (REST API, metrics) · `daemon` (assembly, signals,
 //! systemd), `check`, `offsets_cmd` · `main.rs` (CLI).
 
+pub mod active_topics;
 pub mod app;
 pub mod check;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod event;
 pub mod http;
 pub mod kafka;
 pub mod liveness;
+pub mod log_levels;
 pub mod metrics;
 pub mod mysql;
 pub mod offsets_cmd;

@@ -182,21 +182,8 @@ fn offsets(action: OffsetsAction) -> ExitCode {
 
 fn init_logs(format: LogFormat) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = matches!(format, LogFormat::Json);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
-    } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
-    }
+    sluice::log_levels::init(json, std::io::stderr().is_terminal());
 }
 
 fn load(path: &std::path::Path) -> Result<Config, String> {

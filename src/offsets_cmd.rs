@@ -23,47 +23,18 @@
 //! pipeline running: the daemon of this config answers on `[http] listen` with
 //! the pipeline RUNNING, or (sinks) the consumer group has active members.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::consumer::Consumer;
 use serde_json::Value as Json;
 
-use crate::config::{Config, Delivery, KafkaConfig, SinkConfig, SourceConfig, SourceKind};
-use crate::kafka::producer::PipelineProducer;
-use crate::kafka::{client, offsets, KafkaError};
-use crate::position::PollOffset;
-use crate::sink::dialect::OFFSETS_TABLE;
-use crate::sink::target::{OffsetRow, Target};
-use crate::sink::SinkError;
+use crate::app::offsets as stored;
+pub use crate::app::offsets::OffsetsError;
+use crate::config::{Config, KafkaConfig, SinkConfig, SourceConfig};
+use crate::kafka::{client, KafkaError};
+use crate::sink::target::OffsetRow;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Errors of the offsets command.
-#[derive(Debug, thiserror::Error)]
-pub enum OffsetsError {
-    /// The config names no source or sink of that name.
-    #[error("no source or sink named \"{0}\" in the config")]
-    UnknownPipeline(String),
-    /// The pipeline is running; resetting under it is refused.
-    #[error("pipeline \"{pipeline}\" is running ({evidence}); stop it first (or pass --force)")]
-    Running {
-        /// The pipeline.
-        pipeline: String,
-        /// How that was seen.
-        evidence: String,
-    },
-    /// The arguments do not fit the pipeline.
-    #[error("{0}")]
-    Usage(String),
-    /// Kafka failed.
-    #[error(transparent)]
-    Kafka(#[from] KafkaError),
-    /// The sink's target database failed.
-    #[error(transparent)]
-    Sink(#[from] SinkError),
-}
 
 /// What `reset` writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,32 +80,20 @@ fn find<'a>(config: &'a Config, name: &str) -> Result<Pipeline<'a>, OffsetsError
 pub async fn show(config: &Config, pipeline: &str) -> Result<Vec<String>, OffsetsError> {
     match find(config, pipeline)? {
         Pipeline::Source(s) => {
-            let kafka = &config.kafka;
-            let stored = offsets::read_offsets(kafka, &kafka.offsets_topic, &s.name).await?;
-            if stored.is_empty() {
+            let sorted = stored::read_source(&config.kafka, s).await?;
+            if sorted.is_empty() {
                 return Ok(vec![format!(
                     "source \"{}\": no committed position (the next start reads from the beginning)",
                     s.name
                 )]);
             }
-            let sorted: BTreeMap<String, Json> = stored.into_iter().collect();
             Ok(sorted
                 .into_iter()
                 .map(|(table, v)| format!("{table}\t{v}"))
                 .collect())
         }
         Pipeline::Sink(s) => {
-            let mut target = connect_target(s).await?;
-            let rows = async {
-                // A target the sink never ran against has no offsets table.
-                match target.describe_table(OFFSETS_TABLE).await? {
-                    None => Ok(Default::default()),
-                    Some(_) => target.load_offsets(&s.name).await,
-                }
-            }
-            .await;
-            target.close().await;
-            let sorted: BTreeMap<(String, i32), i64> = rows?.into_iter().collect();
+            let sorted = stored::read_sink(s).await?;
             if sorted.is_empty() {
                 return Ok(vec![format!(
                     "sink \"{}\": no stored offsets (the next start follows the consumer group)",
@@ -259,22 +218,12 @@ async fn reset_source(
     s: &SourceConfig,
     what: Reset,
 ) -> Result<Vec<String>, OffsetsError> {
-    let topic = &kafka.offsets_topic;
-    let stored = offsets::read_offsets(kafka, topic, &s.name).await?;
+    let stored = stored::read_source(kafka, s).await?;
     let records: Vec<(String, Option<Json>)> = match what {
-        Reset::Beginning => {
-            let mut tables: Vec<String> = stored.into_keys().collect();
-            tables.sort();
-            tables.into_iter().map(|t| (t, None)).collect()
-        }
+        Reset::Beginning => stored.into_keys().map(|t| (t, None)).collect(),
         Reset::SourceTo { table, value } => {
-            if s.kind != Some(SourceKind::Binlog) {
-                serde_json::from_value::<PollOffset>(value.clone()).map_err(|e| {
-                    OffsetsError::Usage(format!(
-                        "--to: not a poll position ({e}); e.g. {{\"incrementing\":42}} or {{\"timestamp\":1660592867000}}"
-                    ))
-                })?;
-            }
+            stored::check_source_value(s, &value)
+                .map_err(|e| OffsetsError::Usage(format!("--to: {e}")))?;
             let table = match table {
                 Some(t) => t,
                 None if stored.len() == 1 => stored.into_keys().next().unwrap_or_default(),
@@ -301,31 +250,14 @@ async fn reset_source(
             s.name
         )]);
     }
-    let txn_id = (s.delivery == Delivery::ExactlyOnce).then(|| format!("sluice-source-{}", s.name));
-    offsets::ensure_topic(kafka, topic, 1).await?;
-    let mut producer = PipelineProducer::connect(kafka, &s.name, txn_id).await?;
-    producer.begin()?;
-    let mut out = Vec::new();
-    for (table, value) in &records {
-        let key = offsets::partition_key(&s.name, table);
-        let bytes = value.as_ref().map(Json::to_string);
-        producer
-            .send(
-                topic,
-                Some(key.as_bytes()),
-                bytes.as_deref().map(str::as_bytes),
-                None,
-            )
-            .await?;
-        out.push(match bytes {
+    stored::write_source(kafka, s, &records).await?;
+    let out = records
+        .into_iter()
+        .map(|(table, value)| match value {
             None => format!("{table}\treset (read from the beginning at the next start)"),
             Some(v) => format!("{table}\t{v}"),
-        });
-    }
-    if let Err(e) = producer.commit().await {
-        producer.abort().await;
-        return Err(e.into());
-    }
+        })
+        .collect();
     Ok(out)
 }
 
@@ -335,14 +267,11 @@ async fn reset_sink(
     what: Reset,
 ) -> Result<Vec<String>, OffsetsError> {
     let rows: Vec<OffsetRow> = match what {
-        Reset::Beginning => {
-            let topics = sink_topics(kafka, s).await?;
-            earliest_offsets(kafka, topics)
-                .await?
-                .into_iter()
-                .map(|(t, p, o)| (s.name.clone(), t, p, o))
-                .collect()
-        }
+        Reset::Beginning => stored::sink_earliest(kafka, s)
+            .await?
+            .into_iter()
+            .map(|(t, p, o)| (s.name.clone(), t, p, o))
+            .collect(),
         Reset::SinkTo {
             topic,
             partition,
@@ -368,107 +297,13 @@ async fn reset_sink(
             s.name
         )]);
     }
-    let mut target = connect_target(s).await?;
-    let applied = async {
-        target.ensure_offsets_table().await?;
-        target.apply(&[], &rows).await
-    }
-    .await;
-    target.close().await;
-    applied?;
+    let warning = stored::write_sink(kafka, s, &rows).await?;
     let mut out: Vec<String> = rows
         .iter()
         .map(|(_, t, p, o)| format!("{t}\t{p}\t{o}"))
         .collect();
-    if let Err(e) = commit_group(kafka, &s.group_id(), &rows).await {
-        out.push(format!(
-            "warning: group offsets of {} not updated ({e}); the sink follows its stored offsets anyway",
-            s.group_id()
-        ));
+    if let Some(w) = warning {
+        out.push(format!("warning: {w}"));
     }
     Ok(out)
-}
-
-async fn connect_target(s: &SinkConfig) -> Result<Target, OffsetsError> {
-    let ep = s
-        .endpoint()
-        .map_err(|e| OffsetsError::Usage(e.to_string()))?;
-    Ok(Target::connect(&ep).await?)
-}
-
-/// The sink's topics: its list, or the existing topics its regex matches.
-async fn sink_topics(kafka: &KafkaConfig, s: &SinkConfig) -> Result<Vec<String>, OffsetsError> {
-    let Some(re) = s.topics_pattern() else {
-        return Ok(s.topics.clone());
-    };
-    let re =
-        regex::Regex::new(&re).map_err(|e| OffsetsError::Usage(format!("topics_regex: {e}")))?;
-    let kafka = kafka.clone();
-    let names = tokio::task::spawn_blocking(move || {
-        let consumer = client::metadata_client(&kafka)?;
-        let md = consumer
-            .fetch_metadata(None, TIMEOUT)
-            .map_err(|e| KafkaError::client("reading metadata", e))?;
-        Ok::<_, KafkaError>(
-            md.topics()
-                .iter()
-                .map(|t| t.name().to_string())
-                .collect::<Vec<_>>(),
-        )
-    })
-    .await
-    .map_err(|_| KafkaError::Timeout("reading metadata"))??;
-    Ok(names.into_iter().filter(|n| re.is_match(n)).collect())
-}
-
-/// (topic, partition, low watermark) of every partition of `topics`.
-async fn earliest_offsets(
-    kafka: &KafkaConfig,
-    topics: Vec<String>,
-) -> Result<Vec<(String, i32, i64)>, OffsetsError> {
-    let kafka = kafka.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        let consumer = client::metadata_client(&kafka)?;
-        let mut out = Vec::new();
-        for topic in &topics {
-            let md = consumer
-                .fetch_metadata(Some(topic), TIMEOUT)
-                .map_err(|e| KafkaError::client("reading topic metadata", e))?;
-            for t in md.topics().iter().filter(|t| t.error().is_none()) {
-                for p in t.partitions() {
-                    let (low, _) = consumer
-                        .fetch_watermarks(topic, p.id(), TIMEOUT)
-                        .map_err(|e| KafkaError::client("reading watermarks", e))?;
-                    out.push((topic.clone(), p.id(), low));
-                }
-            }
-        }
-        Ok::<_, KafkaError>(out)
-    })
-    .await
-    .map_err(|_| KafkaError::Timeout("reading watermarks"))??;
-    Ok(rows)
-}
-
-/// Commits `rows` as the group's offsets (works while the group has no members).
-async fn commit_group(
-    kafka: &KafkaConfig,
-    group: &str,
-    rows: &[OffsetRow],
-) -> Result<(), KafkaError> {
-    let mut tpl = TopicPartitionList::new();
-    for (_, t, p, o) in rows {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o))
-            .map_err(|e| KafkaError::client("building offsets list", e))?;
-    }
-    let kafka = kafka.clone();
-    let group = group.to_string();
-    tokio::task::spawn_blocking(move || {
-        let consumer = client::group_client(&kafka, &group)?;
-        consumer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| KafkaError::client("committing group offsets", e))
-    })
-    .await
-    .map_err(|_| KafkaError::Timeout("committing group offsets"))?
 }

@@ -36,7 +36,8 @@ pub enum StoreError {
     },
 }
 
-/// One stored connector: its Connect config (with secrets) and whether it is paused.
+/// One stored connector: its Connect config (with secrets) and whether it
+/// is paused or stopped.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoredConnector {
     /// The Connect config map as posted.
@@ -44,6 +45,22 @@ pub struct StoredConnector {
     /// Paused over the API.
     #[serde(default)]
     pub paused: bool,
+    /// Stopped over the API (wins over `paused`).
+    #[serde(default)]
+    pub stopped: bool,
+}
+
+impl StoredConnector {
+    /// The state the connector is to be started in.
+    pub fn target_state(&self) -> super::TargetState {
+        if self.stopped {
+            super::TargetState::Stopped
+        } else if self.paused {
+            super::TargetState::Paused
+        } else {
+            super::TargetState::Running
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -158,6 +175,7 @@ mod tests {
             StoredConnector {
                 config,
                 paused: true,
+                stopped: false,
             },
         );
         store.save(&m).expect("save");

@@ -64,6 +64,40 @@ pub enum ConnectorError {
     ShuttingDown,
 }
 
+/// The state a connector is asked to be in (Connect's target state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetState {
+    /// Its pipeline runs.
+    #[default]
+    Running,
+    /// Paused (`PUT .../pause`): no pipeline runs; listed with its task.
+    Paused,
+    /// Stopped (`PUT .../stop`): no pipeline runs, no task; offsets kept
+    /// and, in this state only, editable over the API.
+    Stopped,
+}
+
+impl TargetState {
+    /// Connect's name: `RUNNING`, `PAUSED`, `STOPPED`.
+    pub fn connect_name(self) -> &'static str {
+        match self {
+            TargetState::Running => "RUNNING",
+            TargetState::Paused => "PAUSED",
+            TargetState::Stopped => "STOPPED",
+        }
+    }
+
+    /// Parses Connect's `initial_state` (case-insensitive).
+    pub fn parse(text: &str) -> Option<TargetState> {
+        match text.to_ascii_uppercase().as_str() {
+            "RUNNING" => Some(TargetState::Running),
+            "PAUSED" => Some(TargetState::Paused),
+            "STOPPED" => Some(TargetState::Stopped),
+            _ => None,
+        }
+    }
+}
+
 /// What the API shows of a connector.
 #[derive(Debug, Clone)]
 pub struct ConnectorInfo {
@@ -77,6 +111,8 @@ pub struct ConnectorInfo {
     pub origin: Origin,
     /// How many tasks it runs (a sink's `tasks_max`; 1 for sources).
     pub tasks: u32,
+    /// The state it is asked to be in.
+    pub target: TargetState,
 }
 
 struct RunHandle {
@@ -89,7 +125,7 @@ struct Connector {
     pipeline: Pipeline,
     /// REST: the posted map (with secrets); file: the raw TOML section.
     config: Map<String, Value>,
-    paused: bool,
+    target: TargetState,
     run: Option<RunHandle>,
 }
 
@@ -108,6 +144,7 @@ impl Connector {
                 Pipeline::Sink(c) => c.task_count(),
                 Pipeline::Source(_) => 1,
             },
+            target: self.target,
         }
     }
 }
@@ -209,6 +246,16 @@ impl Supervisor {
         connect_json::from_connect(name, config, &self.allowed_files())
     }
 
+    /// Runs the checks of a create on `config` without creating anything
+    /// (`PUT /connector-plugins/{plugin}/config/validate`).
+    pub fn validate_config(
+        &self,
+        name: &str,
+        config: &Map<String, Value>,
+    ) -> Result<(), ConfigError> {
+        self.build(name, config).map(|_| ())
+    }
+
     fn spawn(
         &self,
         name: &str,
@@ -266,7 +313,7 @@ impl Supervisor {
         RunHandle { cancel, task }
     }
 
-    /// Starts `name` unless it is paused or already running.
+    /// Starts `name` unless it is paused, stopped or already running.
     fn start(&self, name: &str) {
         let Ok(mut table) = self.inner.table.write() else {
             return;
@@ -274,12 +321,21 @@ impl Supervisor {
         let Some(c) = table.get_mut(name) else {
             return;
         };
-        if c.paused {
-            self.inner
-                .registry
-                .set(name, c.pipeline.kind(), PipelineState::Paused);
-        } else if c.run.is_none() {
-            c.run = Some(self.spawn(name, c.pipeline.clone(), c.origin, c.config.clone()));
+        match c.target {
+            TargetState::Paused => {
+                self.inner
+                    .registry
+                    .set(name, c.pipeline.kind(), PipelineState::Paused);
+            }
+            TargetState::Stopped => {
+                self.inner
+                    .registry
+                    .set(name, c.pipeline.kind(), PipelineState::Stopped);
+            }
+            TargetState::Running if c.run.is_none() => {
+                c.run = Some(self.spawn(name, c.pipeline.clone(), c.origin, c.config.clone()));
+            }
+            TargetState::Running => {}
         }
     }
 
@@ -313,7 +369,8 @@ impl Supervisor {
                     name.clone(),
                     StoredConnector {
                         config: c.config.clone(),
-                        paused: c.paused,
+                        paused: c.target == TargetState::Paused,
+                        stopped: c.target == TargetState::Stopped,
                     },
                 );
             }
@@ -358,30 +415,34 @@ impl Supervisor {
         self.info(name).map(|i| i.origin)
     }
 
-    /// `POST /connectors`: validates, persists and starts a new connector.
+    /// `POST /connectors`: validates, persists and starts a new connector
+    /// in `initial` state (Connect's `initial_state`).
     pub async fn create(
         &self,
         name: &str,
         config: Map<String, Value>,
+        initial: TargetState,
     ) -> Result<ConnectorInfo, ConnectorError> {
         let _ops = self.lock_ops().await?;
         if self.origin(name).is_ok() {
             return Err(ConnectorError::Exists(name.to_string()));
         }
-        self.create_locked(name, config)
+        self.create_locked(name, config, initial)
     }
 
     fn create_locked(
         &self,
         name: &str,
         config: Map<String, Value>,
+        target: TargetState,
     ) -> Result<ConnectorInfo, ConnectorError> {
         let built = self.build(name, &config).map_err(ConnectorError::Invalid)?;
+        crate::active_topics::reset(name);
         let connector = Connector {
             origin: Origin::Rest,
             pipeline: Pipeline::from(built),
             config,
-            paused: false,
+            target,
             run: None,
         };
         self.insert(name, connector);
@@ -407,10 +468,45 @@ impl Supervisor {
     ) -> Result<(bool, ConnectorInfo), ConnectorError> {
         let _ops = self.lock_ops().await?;
         match self.origin(name) {
-            Err(_) => return self.create_locked(name, config).map(|i| (true, i)),
+            Err(_) => {
+                return self
+                    .create_locked(name, config, TargetState::Running)
+                    .map(|i| (true, i))
+            }
             Ok(Origin::ConfigFile) => return Err(ConnectorError::FromConfigFile(name.into())),
             Ok(Origin::Rest) => {}
         }
+        self.replace_locked(name, config).await.map(|i| (false, i))
+    }
+
+    /// `PATCH /connectors/{name}/config`: merges `patch` into the config (a
+    /// null value removes the key) and applies it as `PUT` does.
+    pub async fn patch_config(
+        &self,
+        name: &str,
+        patch: Map<String, Value>,
+    ) -> Result<ConnectorInfo, ConnectorError> {
+        let _ops = self.lock_ops().await?;
+        if self.origin(name)? == Origin::ConfigFile {
+            return Err(ConnectorError::FromConfigFile(name.into()));
+        }
+        let mut config = self
+            .inner
+            .table
+            .read()
+            .ok()
+            .and_then(|t| t.get(name).map(|c| c.config.clone()))
+            .ok_or_else(|| ConnectorError::NotFound(name.to_string()))?;
+        merge_patch(&mut config, patch);
+        self.replace_locked(name, config).await
+    }
+
+    /// Validates, persists and applies a REST connector's new config.
+    async fn replace_locked(
+        &self,
+        name: &str,
+        config: Map<String, Value>,
+    ) -> Result<ConnectorInfo, ConnectorError> {
         let built = self.build(name, &config).map_err(ConnectorError::Invalid)?;
         let old = self.swap(name, Pipeline::from(built), config);
         if let Err(e) = self.persist() {
@@ -422,7 +518,7 @@ impl Supervisor {
         self.stop(name).await;
         self.start(name);
         tracing::info!(pipeline = %name, "connector config updated");
-        self.info(name).map(|i| (false, i))
+        self.info(name)
     }
 
     /// Replaces a connector's pipeline and config; returns the old ones.
@@ -465,11 +561,14 @@ impl Supervisor {
             }
         }
         self.inner.registry.remove(name);
+        crate::active_topics::reset(name);
         tracing::info!(pipeline = %name, "connector deleted");
         Ok(())
     }
 
-    fn set_paused(&self, name: &str, paused: bool) -> Result<bool, ConnectorError> {
+    /// Sets the target state of `name`, persisted for REST connectors;
+    /// returns the previous one.
+    fn set_target(&self, name: &str, target: TargetState) -> Result<TargetState, ConnectorError> {
         let (was, origin) = {
             let mut t = self
                 .inner
@@ -479,46 +578,60 @@ impl Supervisor {
             let c = t
                 .get_mut(name)
                 .ok_or_else(|| ConnectorError::NotFound(name.into()))?;
-            (std::mem::replace(&mut c.paused, paused), c.origin)
+            (std::mem::replace(&mut c.target, target), c.origin)
         };
-        if was != paused && origin == Origin::Rest {
+        if was != target && origin == Origin::Rest {
             if let Err(e) = self.persist() {
-                let _ = self.set_flag(name, was);
+                if let Ok(mut t) = self.inner.table.write() {
+                    if let Some(c) = t.get_mut(name) {
+                        c.target = was;
+                    }
+                }
                 return Err(ConnectorError::Store(e));
             }
         }
         Ok(was)
     }
 
-    fn set_flag(&self, name: &str, paused: bool) -> Option<()> {
-        let mut t = self.inner.table.write().ok()?;
-        t.get_mut(name)?.paused = paused;
-        Some(())
-    }
-
-    /// `PUT /connectors/{name}/pause`: stops the pipeline, keeps it listed as PAUSED.
-    pub async fn pause(&self, name: &str) -> Result<(), ConnectorError> {
+    /// Puts `name` in `target` (PAUSED or STOPPED): its pipeline stops.
+    async fn halt(&self, name: &str, target: TargetState) -> Result<(), ConnectorError> {
         let _ops = self.lock_ops().await?;
         let kind = self.info(name)?.kind;
-        if !self.set_paused(name, true)? {
+        if self.set_target(name, target)? != target {
             self.stop(name).await;
-            self.inner.registry.set(name, kind, PipelineState::Paused);
-            tracing::info!(pipeline = %name, "connector paused");
+            let state = match target {
+                TargetState::Stopped => PipelineState::Stopped,
+                _ => PipelineState::Paused,
+            };
+            self.inner.registry.set(name, kind, state);
+            tracing::info!(pipeline = %name, state = target.connect_name(), "connector halted");
         }
         Ok(())
     }
 
-    /// `PUT /connectors/{name}/resume`: starts a paused pipeline again.
+    /// `PUT /connectors/{name}/pause`: stops the pipeline, keeps it listed as PAUSED.
+    pub async fn pause(&self, name: &str) -> Result<(), ConnectorError> {
+        self.halt(name, TargetState::Paused).await
+    }
+
+    /// `PUT /connectors/{name}/stop`: stops the pipeline; STOPPED, no task,
+    /// offsets kept (and editable over the API).
+    pub async fn stop_connector(&self, name: &str) -> Result<(), ConnectorError> {
+        self.halt(name, TargetState::Stopped).await
+    }
+
+    /// `PUT /connectors/{name}/resume`: starts a paused or stopped pipeline again.
     pub async fn resume(&self, name: &str) -> Result<(), ConnectorError> {
         let _ops = self.lock_ops().await?;
-        if self.set_paused(name, false)? {
+        if self.set_target(name, TargetState::Running)? != TargetState::Running {
             self.start(name);
             tracing::info!(pipeline = %name, "connector resumed");
         }
         Ok(())
     }
 
-    /// `POST /connectors/{name}/restart`: stops and starts it (a paused one stays paused).
+    /// `POST /connectors/{name}/restart`: stops and starts it (a paused or
+    /// stopped one stays so).
     pub async fn restart(&self, name: &str) -> Result<(), ConnectorError> {
         let _ops = self.lock_ops().await?;
         self.info(name)?;
@@ -526,6 +639,47 @@ impl Supervisor {
         self.start(name);
         tracing::info!(pipeline = %name, "connector restarted");
         Ok(())
+    }
+
+    /// The pipeline of `name`, the Kafka settings it runs with, and its target state.
+    pub(crate) fn pipeline(
+        &self,
+        name: &str,
+    ) -> Result<(Pipeline, Arc<KafkaConfig>, TargetState), ConnectorError> {
+        let t = self
+            .inner
+            .table
+            .read()
+            .map_err(|_| ConnectorError::NotFound(name.into()))?;
+        let c = t
+            .get(name)
+            .ok_or_else(|| ConnectorError::NotFound(name.into()))?;
+        Ok((c.pipeline.clone(), self.kafka(), c.target))
+    }
+
+    /// As [`Supervisor::pipeline`], holding the lock of write operations
+    /// while the guard lives: nothing starts, resumes or changes the
+    /// connector meanwhile (its offsets are rewritten under it).
+    pub(crate) async fn pipeline_locked(
+        &self,
+        name: &str,
+    ) -> Result<
+        (
+            tokio::sync::MutexGuard<'_, ()>,
+            Pipeline,
+            Arc<KafkaConfig>,
+            TargetState,
+        ),
+        ConnectorError,
+    > {
+        let guard = self.lock_ops().await?;
+        let (pipeline, kafka, target) = self.pipeline(name)?;
+        Ok((guard, pipeline, kafka, target))
+    }
+
+    /// The Kafka settings of the daemon.
+    pub fn kafka_config(&self) -> Arc<KafkaConfig> {
+        self.kafka()
     }
 
     /// Waits (up to `deadline`) for every pipeline task to end after shutdown.
@@ -538,11 +692,51 @@ impl Supervisor {
     }
 }
 
+/// Merges a PATCH into `config`: a null value removes its key, any other
+/// value replaces it.
+pub fn merge_patch(config: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (key, value) in patch {
+        if value.is_null() {
+            config.remove(&key);
+        } else {
+            config.insert(key, value);
+        }
+    }
+}
+
 impl From<ConnectorConfig> for Pipeline {
     fn from(c: ConnectorConfig) -> Pipeline {
         match c {
             ConnectorConfig::Source(s) => Pipeline::Source(Arc::new(s)),
             ConnectorConfig::Sink(s) => Pipeline::Sink(Arc::new(s)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_patch_replaces_adds_and_removes_keys() {
+        let mut config = json!({"a": "1", "b": "2", "c": "3"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let patch = json!({"a": "9", "b": null, "d": "4", "x": null})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        merge_patch(&mut config, patch);
+        assert_eq!(Value::Object(config), json!({"a": "9", "c": "3", "d": "4"}));
+    }
+
+    #[test]
+    fn target_states_parse_case_insensitively() {
+        assert_eq!(TargetState::parse("stopped"), Some(TargetState::Stopped));
+        assert_eq!(TargetState::parse("PAUSED"), Some(TargetState::Paused));
+        assert_eq!(TargetState::parse("Running"), Some(TargetState::Running));
+        assert_eq!(TargetState::parse("gone"), None);
     }
 }

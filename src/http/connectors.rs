@@ -1,10 +1,13 @@
-//! Kafka Connect's REST API over the supervisor, with Connect's JSON shapes
-//! and status codes: 201 on create, 200 on update, 202 on pause/resume, 204
-//! on delete/restart, 400 for a bad config, 404 for an unknown connector,
-//! 409 for a duplicate name or a change to a pipeline of the config file.
-//! Errors are `{"error_code": <status>, "message": "..."}`. Passwords are
-//! shown as `[hidden]`: secret keys, and passwords inside URLs and traces
-//! (`config::redact_text`). Sluice runs one task per connector (task 0).
+//! Kafka Connect's REST API over the supervisor: the connectors, their
+//! config, state and tasks, with Connect's JSON shapes and status codes: 201
+//! on create, 200 on update, 202 on pause/resume/stop (and on a restart with
+//! `includeTasks` or `onlyFailed`, with the status), 204 on delete/restart,
+//! 400 for a bad config, 404 for an unknown connector, 409 for a duplicate
+//! name or a change to a pipeline of the config file. Errors are
+//! `{"error_code": <status>, "message": "..."}`. Passwords are shown as
+//! `[hidden]`: secret keys, and passwords inside URLs and traces
+//! (`config::redact_text`). Sluice runs one task per connector (task 0); a
+//! STOPPED connector has none.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -14,8 +17,9 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use super::body::parse_object;
 use super::ApiState;
-use crate::app::{ConnectorError, ConnectorInfo, PipelineState};
+use crate::app::{ConnectorError, ConnectorInfo, PipelineState, TargetState};
 
 /// The worker id Sluice reports (Connect reports `host:port`).
 const WORKER_ID: &str = "sluice";
@@ -23,15 +27,22 @@ const WORKER_ID: &str = "sluice";
 /// The `/connectors` routes.
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/", get(root))
         .route("/connectors", get(list).post(create))
         .route("/connectors/{name}", get(info).delete(delete))
-        .route("/connectors/{name}/config", get(config).put(put_config))
+        .route(
+            "/connectors/{name}/config",
+            get(config).put(put_config).patch(patch_config),
+        )
         .route("/connectors/{name}/status", get(status))
         .route("/connectors/{name}/tasks", get(tasks))
         .route("/connectors/{name}/tasks/{task}/status", get(task_status))
+        .route(
+            "/connectors/{name}/tasks/{task}/restart",
+            post(task_restart),
+        )
         .route("/connectors/{name}/pause", put(pause))
         .route("/connectors/{name}/resume", put(resume))
+        .route("/connectors/{name}/stop", put(stop))
         .route("/connectors/{name}/restart", post(restart))
 }
 
@@ -41,7 +52,8 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn failure(e: &ConnectorError) -> Response {
+/// The Connect error response for `e`.
+pub fn failure(e: &ConnectorError) -> Response {
     let status = match e {
         ConnectorError::NotFound(_) => StatusCode::NOT_FOUND,
         ConnectorError::Exists(_) | ConnectorError::FromConfigFile(_) => StatusCode::CONFLICT,
@@ -52,11 +64,25 @@ fn failure(e: &ConnectorError) -> Response {
     error(status, e.to_string())
 }
 
+/// The tasks of a connector: task 0, none when it is stopped.
+/// The connector's task ids: none when STOPPED; a sink runs `tasks_max`.
+fn task_ids(i: &ConnectorInfo) -> Vec<u32> {
+    if i.target == TargetState::Stopped {
+        Vec::new()
+    } else {
+        (0..i.tasks.max(1)).collect()
+    }
+}
+
 fn info_json(i: &ConnectorInfo) -> Value {
+    let tasks: Vec<Value> = task_ids(i)
+        .into_iter()
+        .map(|t| json!({"connector": i.name, "task": t}))
+        .collect();
     json!({
         "name": i.name,
         "config": i.config,
-        "tasks": (0..i.tasks).map(|t| json!({"connector": i.name, "task": t})).collect::<Vec<_>>(),
+        "tasks": tasks,
         "type": i.kind,
     })
 }
@@ -68,31 +94,49 @@ fn task_json(state: &ApiState, name: &str) -> Value {
     let entry = state.supervisor.registry().get(name);
     let waiting = entry.as_ref().and_then(|e| e.heartbeat.waiting());
     let st = entry.map_or(PipelineState::Starting, |e| e.state);
-    let mut task = json!({"id": 0, "state": st.connect_name(), "worker_id": WORKER_ID});
+    let mut task = json!({
+        "id": 0,
+        "state": st.connect_name(),
+        "worker_id": WORKER_ID,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
     if let PipelineState::Failed(msg) = &st {
         // Already redacted where it was made; again here, as this is public.
         task["trace"] = Value::String(crate::config::redact_text(msg));
     }
-    // Sluice's own field: what a running pipeline has been waiting for
-    // (e.g. "applying batch to table t for 42 s"), once the wait is noticeable.
+    // What a running pipeline has been waiting for, once the wait is
+    // noticeable, as its `trace` ("waiting: applying batch to table t for
+    // 42 s"): Connect's status classes refuse fields of their own.
     if let (PipelineState::Running, Some((what, waited))) = (&st, waiting) {
         if waited >= WAIT_SHOWN_AFTER {
-            task["waiting"] = Value::String(crate::liveness::describe_wait(&what, waited));
+            let text = crate::liveness::describe_wait(&what, waited);
+            task["trace"] = Value::String(format!("waiting: {text}"));
         }
     }
     task
 }
 
-fn status_json(state: &ApiState, i: &ConnectorInfo) -> Value {
-    let task = task_json(state, &i.name);
-    let mut connector = json!({"state": task["state"], "worker_id": WORKER_ID});
-    for field in ["trace", "waiting"] {
-        if let Some(v) = task.get(field) {
-            connector[field] = v.clone();
+/// The connector's status; `restarting` marks the connector (and its task,
+/// with `tasks_too`) RESTARTING, as Connect's restart answer does.
+fn status_with(state: &ApiState, i: &ConnectorInfo, restarting: bool, tasks_too: bool) -> Value {
+    let mut task = task_json(state, &i.name);
+    let mut connector = json!({
+        "state": task["state"],
+        "worker_id": WORKER_ID,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(v) = task.get("trace") {
+        connector["trace"] = v.clone();
+    }
+    if restarting {
+        connector["state"] = json!("RESTARTING");
+        if tasks_too {
+            task["state"] = json!("RESTARTING");
         }
     }
     // A sink's tasks share one state: they run and restart together.
-    let tasks: Vec<Value> = (0..i.tasks)
+    let tasks: Vec<Value> = task_ids(i)
+        .into_iter()
         .map(|id| {
             let mut t = task.clone();
             t["id"] = json!(id);
@@ -102,27 +146,17 @@ fn status_json(state: &ApiState, i: &ConnectorInfo) -> Value {
     json!({"name": i.name, "connector": connector, "tasks": tasks, "type": i.kind})
 }
 
-fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
+fn status_json(state: &ApiState, i: &ConnectorInfo) -> Value {
+    status_with(state, i, false, false)
+}
+
+/// Whether the query string has `key=value` (value compared case-insensitively).
+pub fn query_has(query: Option<&str>, key: &str, value: &str) -> bool {
     query.is_some_and(|q| {
         q.split('&')
             .filter_map(|p| p.split_once('='))
             .any(|(k, v)| k == key && v.eq_ignore_ascii_case(value))
     })
-}
-
-/// The body as a JSON object, or the 400 message.
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("the body must be a JSON object".into()),
-        Err(e) => Err(format!("the body is not valid JSON: {e}")),
-    }
-}
-
-async fn root() -> Json<Value> {
-    Json(
-        json!({"version": env!("CARGO_PKG_VERSION"), "commit": "sluice", "kafka_cluster_id": null}),
-    )
 }
 
 async fn list(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Response {
@@ -167,7 +201,25 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> Response {
         (Some(Value::String(n)), _) | (None, Some(Value::String(n))) => n.clone(),
         _ => return error(StatusCode::BAD_REQUEST, "the body needs a \"name\" string"),
     };
-    match state.supervisor.create(&name, config).await {
+    let initial = match body.get("initial_state") {
+        None | Some(Value::Null) => TargetState::Running,
+        Some(Value::String(s)) => match TargetState::parse(s) {
+            Some(t) => t,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("initial_state: {s:?} is not one of RUNNING, PAUSED, STOPPED"),
+                )
+            }
+        },
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("initial_state: {other} is not a string (RUNNING, PAUSED or STOPPED)"),
+            )
+        }
+    };
+    match state.supervisor.create(&name, config, initial).await {
         Ok(i) => (
             StatusCode::CREATED,
             [(header::LOCATION, format!("/connectors/{name}"))],
@@ -214,6 +266,21 @@ async fn put_config(
     }
 }
 
+async fn patch_config(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let patch = match parse_object(&body) {
+        Ok(b) => b,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    match state.supervisor.patch_config(&name, patch).await {
+        Ok(i) => Json(info_json(&i)).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
 async fn status(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
     match state.supervisor.info(&name) {
         Ok(i) => Json(status_json(&state, &i)).into_response(),
@@ -223,8 +290,13 @@ async fn status(State(state): State<ApiState>, Path(name): Path<String>) -> Resp
 
 async fn tasks(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
     match state.supervisor.info(&name) {
-        Ok(i) => Json(json!([{"id": {"connector": i.name, "task": 0}, "config": i.config}]))
-            .into_response(),
+        Ok(i) => {
+            let tasks: Vec<Value> = task_ids(&i)
+                .into_iter()
+                .map(|t| json!({"id": {"connector": i.name, "task": t}, "config": i.config}))
+                .collect();
+            Json(tasks).into_response()
+        }
         Err(e) => failure(&e),
     }
 }
@@ -234,11 +306,39 @@ async fn task_status(
     Path((name, task)): Path<(String, u32)>,
 ) -> Response {
     match state.supervisor.info(&name) {
-        Ok(_) if task == 0 => Json(task_json(&state, &name)).into_response(),
-        Ok(_) => error(
-            StatusCode::NOT_FOUND,
-            format!("Task {name}-{task} not found (Sluice runs task 0 only)"),
-        ),
+        Ok(i) if task_ids(&i).contains(&task) => {
+            let mut t = task_json(&state, &name);
+            t["id"] = json!(task);
+            Json(t).into_response()
+        }
+        Ok(i) => task_not_found(&i, task),
+        Err(e) => failure(&e),
+    }
+}
+
+fn task_not_found(i: &ConnectorInfo, task: u32) -> Response {
+    let why = if i.target == TargetState::Stopped {
+        "the connector is stopped and has no tasks"
+    } else {
+        "Sluice runs task 0 only"
+    };
+    error(
+        StatusCode::NOT_FOUND,
+        format!("Task {}-{task} not found ({why})", i.name),
+    )
+}
+
+/// `POST /connectors/{name}/tasks/{task}/restart`: 204.
+async fn task_restart(
+    State(state): State<ApiState>,
+    Path((name, task)): Path<(String, u32)>,
+) -> Response {
+    match state.supervisor.info(&name) {
+        Ok(i) if task_ids(&i).contains(&task) => match state.supervisor.restart(&name).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => failure(&e),
+        },
+        Ok(i) => task_not_found(&i, task),
         Err(e) => failure(&e),
     }
 }
@@ -257,23 +357,47 @@ async fn resume(State(state): State<ApiState>, Path(name): Path<String>) -> Resp
     }
 }
 
+async fn stop(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    match state.supervisor.stop_connector(&name).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /connectors/{name}/restart?includeTasks=&onlyFailed=`: without
+/// either flag Connect restarts the connector and answers 204; with one, it
+/// restarts what the flags select (with `onlyFailed`, only a FAILED
+/// connector) and answers 202 with the status, RESTARTING where it restarts.
 async fn restart(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(e) = state.supervisor.restart(&name).await {
-        return failure(&e);
-    }
-    // Connect answers a restart with tasks (includeTasks=true) 202 and the status.
-    if query_has(q.as_deref(), "includeTasks", "true") {
-        match state.supervisor.info(&name) {
-            Ok(i) => (StatusCode::ACCEPTED, Json(status_json(&state, &i))).into_response(),
+    let include_tasks = query_has(q.as_deref(), "includeTasks", "true");
+    let only_failed = query_has(q.as_deref(), "onlyFailed", "true");
+    let i = match state.supervisor.info(&name) {
+        Ok(i) => i,
+        Err(e) => return failure(&e),
+    };
+    if !include_tasks && !only_failed {
+        return match state.supervisor.restart(&name).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => failure(&e),
-        }
-    } else {
-        StatusCode::NO_CONTENT.into_response()
+        };
     }
+    let failed = state
+        .supervisor
+        .registry()
+        .get(&name)
+        .is_some_and(|e| matches!(e.state, PipelineState::Failed(_)));
+    let restarting = !only_failed || failed;
+    let body = status_with(&state, &i, restarting, include_tasks);
+    if restarting {
+        if let Err(e) = state.supervisor.restart(&name).await {
+            return failure(&e);
+        }
+    }
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 async fn delete(State(state): State<ApiState>, Path(name): Path<String>) -> Response {

@@ -1,6 +1,8 @@
 //! HTTP: `/metrics` (Prometheus text), `/healthz` (the process answers),
-//! `/readyz` (every pipeline is running), and Kafka Connect's REST API under
-//! `/connectors` (see [`connectors`]).
+//! `/readyz` (every pipeline is running, paused or stopped on request), and
+//! Kafka Connect's REST API: `/` ([`root`]), `/connectors` ([`connectors`],
+//! [`offsets`], [`topics`]), `/connector-plugins` ([`plugins`]) and
+//! `/admin/loggers` ([`loggers`]). Bodies may carry comments ([`body`]).
 //!
 //! Reads are open; [`guard`] stands in front of every route: cross-origin
 //! browser requests are refused (403), writes need the bearer token when one
@@ -9,8 +11,13 @@
 //! local files are checked against `[http] allowed_file_dirs` without being
 //! read (`config::connect_json`).
 
+pub mod body;
 pub mod connectors;
 mod guard;
+pub mod loggers;
+pub mod offsets;
+pub mod plugins;
+pub mod topics;
 
 use std::sync::Arc;
 
@@ -18,9 +25,10 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
+use serde_json::{json, Value};
 
-use crate::app::{PipelineState, Supervisor};
+use crate::app::{PipelineState, Supervisor, TargetState};
 use crate::metrics::METRICS;
 
 /// Shared state of the HTTP handlers.
@@ -30,21 +38,62 @@ pub struct ApiState {
     pub supervisor: Supervisor,
     /// Bearer token required by write methods, when set.
     pub token: Option<Arc<str>>,
+    /// The Kafka cluster's id, once read (`GET /`).
+    cluster_id: Arc<tokio::sync::OnceCell<String>>,
 }
 
 /// Builds the router over the supervisor; `token` protects write methods.
 pub fn router(supervisor: Supervisor, token: Option<Arc<str>>) -> Router {
-    let state = ApiState { supervisor, token };
+    let state = ApiState {
+        supervisor,
+        token,
+        cluster_id: Arc::default(),
+    };
     Router::new()
+        .route("/", get(root))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(connectors::routes())
+        .merge(plugins::routes())
+        .merge(offsets::routes())
+        .merge(topics::routes())
+        .merge(loggers::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
         ))
         .with_state(state)
+}
+
+/// `GET /`: Connect's `ServerInfo`, with the cluster id from the brokers'
+/// metadata (read once; `null` while the brokers cannot be reached).
+async fn root(State(state): State<ApiState>) -> Json<Value> {
+    let kafka = state.supervisor.kafka_config();
+    let id = state
+        .cluster_id
+        .get_or_try_init(|| async move {
+            let read = tokio::task::spawn_blocking(move || {
+                crate::kafka::client::cluster_id(&kafka, std::time::Duration::from_secs(5))
+            });
+            match read.await {
+                Ok(r) => r,
+                Err(_) => Err(crate::kafka::KafkaError::Timeout("reading the cluster id")),
+            }
+        })
+        .await;
+    let id = match id {
+        Ok(id) => Value::String(id.clone()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the kafka cluster id");
+            Value::Null
+        }
+    };
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": option_env!("SLUICE_GIT_COMMIT").unwrap_or("unknown"),
+        "kafka_cluster_id": id,
+    }))
 }
 
 async fn metrics() -> Response {
@@ -63,6 +112,13 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     let not_running: Vec<&String> = snap
         .iter()
         .filter(|(_, e)| !matches!(e.state, PipelineState::Running | PipelineState::Paused))
+        // A connector stopped over the API is where it was asked to be.
+        .filter(|(n, _)| {
+            state
+                .supervisor
+                .info(n)
+                .map_or(true, |i| i.target != TargetState::Stopped)
+        })
         .map(|(n, _)| n)
         .collect();
     if not_running.is_empty() {

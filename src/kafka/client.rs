@@ -225,6 +225,16 @@ pub fn metadata_client(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaError> 
     create(&base(kafka)?, "creating metadata client")
 }
 
+/// The cluster's id from the brokers' metadata (Connect's `kafka_cluster_id`).
+/// Blocks up to `timeout`: call from a blocking thread.
+pub fn cluster_id(kafka: &KafkaConfig, timeout: Duration) -> Result<String, KafkaError> {
+    let consumer = metadata_client(kafka)?;
+    consumer
+        .client()
+        .fetch_cluster_id(timeout)
+        .ok_or(KafkaError::Timeout("reading the cluster id"))
+}
+
 /// Records the first authentication or TLS failure librdkafka reports.
 #[derive(Clone, Default)]
 struct Watch(std::sync::Arc<std::sync::Mutex<Option<(&'static str, String)>>>);

@@ -213,8 +213,17 @@ async fn run<O: SourceOffset>(
         while let Some(batch) = rx.recv().await {
             let mut batch = merge_waiting(batch, &mut rx, max_bytes);
             let done = batch.done.take();
+            let mut topics: Vec<Arc<str>> = Vec::new();
+            for m in &batch.messages {
+                if !topics.contains(&m.topic) {
+                    topics.push(Arc::clone(&m.topic));
+                }
+            }
             let outcome = publish(&mut producer, &mut batch, &offsets_topic, done.is_some()).await;
             if outcome.is_ok() {
+                for t in &topics {
+                    crate::active_topics::record(&pipeline, t);
+                }
                 let offset = batch.offset.as_ref().map(|c| &c.offset);
                 O::committed(&pipeline, offset, batch.transactions);
             }

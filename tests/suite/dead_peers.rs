@@ -216,7 +216,7 @@ async fn a_stalled_sink_says_what_it_waits_for_times_out_and_applies_exactly_onc
     let status_path = format!("/connectors/{tag}/status");
     let waiting = wait_for("the status to say what it waits for", DEADLINE, || async {
         let s = http_get(port, &status_path).await;
-        s.contains("\"waiting\":\"applying batch to table t for ")
+        s.contains("\"trace\":\"waiting: applying batch to table t for ")
             .then_some(s)
     })
     .await;
@@ -233,7 +233,8 @@ async fn a_stalled_sink_says_what_it_waits_for_times_out_and_applies_exactly_onc
     // server's answer is lost, the client-side bound gives up on it.
     wait_for("the apply to wait again", DEADLINE, || async {
         let s = http_get(port, &status_path).await;
-        s.contains("\"waiting\":\"applying batch").then_some(())
+        s.contains("\"trace\":\"waiting: applying batch")
+            .then_some(())
     })
     .await;
     proxy.black_hole();

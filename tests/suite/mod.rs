@@ -19,6 +19,7 @@ mod package;
 mod poll_keys;
 mod poll_modes;
 mod rest_api;
+mod rest_connect;
 mod rest_security;
 mod secrets;
 pub mod seed;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{pipelines_of, Connector, ConnectorError, Origin, Supervisor};
+use super::{pipelines_of, Connector, ConnectorError, Origin, Supervisor, TargetState};
 use crate::app::store::StoreError;
 use crate::app::Pipeline;
 use crate::config::connect_json::{AllowedFileDirs, RawConfig};
@@ -34,7 +34,7 @@ impl Supervisor {
                 origin: Origin::ConfigFile,
                 pipeline,
                 config: section,
-                paused: false,
+                target: TargetState::Running,
                 run: None,
             };
             self.insert(&name, connector);
@@ -53,8 +53,8 @@ impl Supervisor {
                     let connector = Connector {
                         origin: Origin::Rest,
                         pipeline: Pipeline::from(built),
+                        target: stored.target_state(),
                         config: stored.config,
-                        paused: stored.paused,
                         run: None,
                     };
                     self.insert(&name, connector);
@@ -150,7 +150,7 @@ impl Supervisor {
                         origin: Origin::ConfigFile,
                         pipeline,
                         config: section,
-                        paused: false,
+                        target: TargetState::Running,
                         run: None,
                     };
                     self.insert(&name, connector);

@@ -284,7 +284,11 @@ impl SinkConsumer {
                         Ok(m) => {
                             let topic = match &self.topic {
                                 Some(t) if **t == *m.topic() => Arc::clone(t),
-                                _ => Arc::clone(self.topic.insert(m.topic().into())),
+                                _ => {
+                                    let pipeline = &self.consumer.context().pipeline;
+                                    crate::active_topics::record(pipeline, m.topic());
+                                    Arc::clone(self.topic.insert(m.topic().into()))
+                                }
                             };
                             SinkMessage::copy_of(&m, topic, self.with_headers)
                         }
