@@ -5,7 +5,6 @@
 //! compiled once per test run.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -29,39 +28,10 @@ const JAVA_SOURCE: &str = concat!(
     "/tests/java/ConnectJsonCheck.java"
 );
 
-/// The Kafka jars `scripts/services.sh` installs (connect-api, connect-json, jackson, ...).
-fn kafka_libs() -> PathBuf {
-    let base =
-        std::env::var("SLUICE_SERVICES_DIR").unwrap_or_else(|_| "/var/lib/sluice-test".into());
-    Path::new(&base).join("kafka").join("libs")
-}
-
 /// `<classes>:<libs>/*`, compiling `ConnectJsonCheck` on first use.
 fn java_classpath() -> &'static str {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
-    CLASSPATH.get_or_init(|| {
-        let libs = kafka_libs();
-        assert!(
-            libs.join("connect-json-4.1.1.jar").exists(),
-            "Kafka jars missing in {} (run scripts/services.sh up)",
-            libs.display()
-        );
-        let classes = scratch("connect-java");
-        let jars = format!("{}/*", libs.display());
-        let out = Command::new("javac")
-            .arg("-d")
-            .arg(&classes)
-            .args(["-cp", &jars, JAVA_SOURCE])
-            .output()
-            .expect("javac is installed");
-        assert!(
-            out.status.success(),
-            "javac failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!("{}:{jars}", classes.display())
-    })
+    CLASSPATH.get_or_init(|| compile_java_check(JAVA_SOURCE, "connect-json-4.1.1.jar"))
 }
 
 /// Runs `java ConnectJsonCheck <args>` with `stdin`.

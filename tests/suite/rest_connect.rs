@@ -7,7 +7,7 @@
 //! with FAIL_ON_UNKNOWN_PROPERTIES): `tests/java/ConnectRestCheck.java`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -23,39 +23,10 @@ const JAVA_SOURCE: &str = concat!(
 );
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// The Kafka jars `scripts/services.sh` installs (connect-runtime among them).
-fn kafka_libs() -> PathBuf {
-    let base =
-        std::env::var("SLUICE_SERVICES_DIR").unwrap_or_else(|_| "/var/lib/sluice-test".into());
-    Path::new(&base).join("kafka").join("libs")
-}
-
 /// `<classes>:<libs>/*`, compiling `ConnectRestCheck` on first use.
 fn java_classpath() -> &'static str {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
-    CLASSPATH.get_or_init(|| {
-        let libs = kafka_libs();
-        assert!(
-            libs.join("connect-runtime-4.1.1.jar").exists(),
-            "connect-runtime missing in {} (run scripts/services.sh up)",
-            libs.display()
-        );
-        let classes = scratch("connect-rest-java");
-        let jars = format!("{}/*", libs.display());
-        let out = Command::new("javac")
-            .arg("-d")
-            .arg(&classes)
-            .args(["-cp", &jars, JAVA_SOURCE])
-            .output()
-            .expect("javac is installed");
-        assert!(
-            out.status.success(),
-            "javac failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!("{}:{jars}", classes.display())
-    })
+    CLASSPATH.get_or_init(|| compile_java_check(JAVA_SOURCE, "connect-runtime-4.1.1.jar"))
 }
 
 /// Every answer to check, as (Connect entity, body).

@@ -270,6 +270,41 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The Kafka jars `scripts/services.sh` installs (connect-api, connect-json,
+/// connect-runtime, jackson, ...).
+pub fn kafka_libs() -> PathBuf {
+    let base =
+        std::env::var("SLUICE_SERVICES_DIR").unwrap_or_else(|_| "/var/lib/sluice-test".into());
+    PathBuf::from(base).join("kafka").join("libs")
+}
+
+/// Compiles the Java check `source` against the Kafka jars (which must hold
+/// `required_jar`) into a scratch directory; returns `<classes>:<libs>/*`.
+/// Callers keep the result in a `OnceLock`, to compile once per test run.
+pub fn compile_java_check(source: &str, required_jar: &str) -> String {
+    let libs = kafka_libs();
+    assert!(
+        libs.join(required_jar).exists(),
+        "{required_jar} missing in {} (run scripts/services.sh up)",
+        libs.display()
+    );
+    let classes = scratch("connect-java");
+    let jars = format!("{}/*", libs.display());
+    let out = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .args(["-cp", &jars, source])
+        .output()
+        .expect("javac is installed");
+    assert!(
+        out.status.success(),
+        "javac failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{}:{jars}", classes.display())
+}
+
 /// Path of the built binary.
 pub fn sluice_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sluice")
