@@ -213,9 +213,11 @@ async fn run<O: SourceOffset>(
         while let Some(batch) = rx.recv().await {
             let mut batch = merge_waiting(batch, &mut rx, max_bytes);
             let done = batch.done.take();
+            // A table's messages share its topic's `Arc` (the emitter's), so
+            // a pointer comparison finds the few distinct topics cheaply.
             let mut topics: Vec<Arc<str>> = Vec::new();
             for m in &batch.messages {
-                if !topics.contains(&m.topic) {
+                if !topics.iter().any(|t| Arc::ptr_eq(t, &m.topic)) {
                     topics.push(Arc::clone(&m.topic));
                 }
             }
