@@ -187,6 +187,31 @@ async fn writer(url: String, stop: Arc<AtomicBool>, first_new_id: i64, tolerant:
     n
 }
 
+/// Stops the background writer (which must have run more than 50
+/// statements), then checks that `topic` replays to `db`'s table `t` with
+/// every change exactly once and at least `min_messages` messages; returns
+/// the message count.
+pub async fn stop_writer_and_check_topic(
+    stop: &AtomicBool,
+    writer: tokio::task::JoinHandle<u64>,
+    topic: &str,
+    db: &MySqlServer,
+    daemon: &Daemon,
+    min_messages: usize,
+) -> usize {
+    stop.store(true, Ordering::Relaxed);
+    let statements = writer.await.expect("writer");
+    assert!(
+        statements > 50,
+        "the writer ran only {statements} statements"
+    );
+    let want = table_state(db).await;
+    wait_replay_equals(topic, &want, daemon).await;
+    let n = assert_exactly_once_per_key(topic);
+    assert!(n >= min_messages, "only {n} messages");
+    n
+}
+
 /// Waits until the topic replays to `want`; on timeout, panics listing the
 /// first differing keys and the daemon's last log lines.
 pub async fn wait_replay_equals(topic: &str, want: &BTreeMap<String, Json>, daemon: &Daemon) {
@@ -300,17 +325,8 @@ async fn snapshot_joins_the_stream_without_gap_or_double_under_writes(flavor: My
     )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await; // writes keep flowing past the seam
-    stop.store(true, Ordering::Relaxed);
-    let statements = writer.await.expect("writer");
-    assert!(
-        statements > 50,
-        "the writer ran only {statements} statements"
-    );
     let topic = format!("{name}.{}.t", db.name);
-    let want = table_state(&db).await;
-    wait_replay_equals(&topic, &want, &daemon).await;
-    let n = assert_exactly_once_per_key(&topic);
-    assert!(n >= 3000, "only {n} messages");
+    let n = stop_writer_and_check_topic(&stop, writer, &topic, &db, &daemon, 3000).await;
     assert!(daemon.log_text().contains("snapshot started"));
 
     // The binlog metrics moved (README's metrics table, rows "emitted by binlog").

@@ -17,7 +17,7 @@ mod offsets_read;
 mod order_service;
 mod package;
 mod poll_keys;
-mod poll_modes;
+pub mod poll_modes;
 mod rest_api;
 mod rest_connect;
 mod rest_security;

@@ -24,21 +24,7 @@ both_flavors!(
 );
 
 fn source_config(db: &MySqlServer, tag: &str, extra: &str) -> String {
-    format!(
-        r#"
-[kafka]
-bootstrap_servers = "{KAFKA}"
-[http]
-listen = ""
-[[source]]
-name = "{tag}"
-kind = "poll"
-url = "{url}"
-poll_interval_ms = 100
-{extra}
-"#,
-        url = db.url()
-    )
+    super::poll_modes::poll_source_config(db, tag, extra)
 }
 
 /// The committed messages' values on `topic`.

@@ -16,6 +16,11 @@ both_flavors!(
 );
 
 fn source_config(db: &MySqlServer, tag: &str, prefix: &str, extra: &str) -> String {
+    poll_source_config(db, tag, &format!("topic_prefix = \"{prefix}\"\n{extra}"))
+}
+
+/// A daemon config with one poll source `tag` on `db` (100 ms polls), plus `extra` keys.
+pub(crate) fn poll_source_config(db: &MySqlServer, tag: &str, extra: &str) -> String {
     format!(
         r#"
 [kafka]
@@ -26,7 +31,6 @@ listen = ""
 name = "{tag}"
 kind = "poll"
 url = "{url}"
-topic_prefix = "{prefix}"
 poll_interval_ms = 100
 {extra}
 "#,
