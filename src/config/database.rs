@@ -254,6 +254,21 @@ const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 /// device (`/dev/zero`), a FIFO or a large file is an error, not a hang or
 /// an allocation the size of the disk. The trailing line break is removed.
 pub fn read_secret_file(path: &str) -> std::io::Result<String> {
+    let text = read_bounded(
+        std::path::Path::new(path),
+        MAX_SECRET_FILE_BYTES,
+        "larger than 64 KiB: not a secret file",
+    )?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Reads a regular file of at most `max` bytes; a larger one is an error
+/// saying `too_large`.
+pub(crate) fn read_bounded(
+    path: &std::path::Path,
+    max: u64,
+    too_large: &str,
+) -> std::io::Result<String> {
     use std::io::Read;
     let invalid =
         |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
@@ -262,12 +277,12 @@ pub fn read_secret_file(path: &str) -> std::io::Result<String> {
     }
     let mut text = String::new();
     std::fs::File::open(path)?
-        .take(MAX_SECRET_FILE_BYTES + 1)
+        .take(max + 1)
         .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
-        return Err(invalid("larger than 64 KiB: not a secret file"));
+    if text.len() as u64 > max {
+        return Err(invalid(too_large));
     }
-    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+    Ok(text)
 }
 
 #[cfg(test)]

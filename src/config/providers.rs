@@ -372,8 +372,12 @@ impl<'a> Resolver<'a> {
                 var: r.key.clone(),
             }),
             (Provider::File, Some(path)) => {
-                let text =
-                    read_limited(&path, MAX_PROPERTIES_BYTES).map_err(|e| read_err(&path, e))?;
+                let text = super::database::read_bounded(
+                    &path,
+                    MAX_PROPERTIES_BYTES,
+                    "larger than 1 MiB: not a properties file",
+                )
+                .map_err(|e| read_err(&path, e))?;
                 properties::parse(&text)
                     .remove(&r.key)
                     .ok_or_else(|| ProviderError::MissingKey {
@@ -471,24 +475,6 @@ fn strings(v: &Value) -> Vec<&str> {
 /// Whether any string in `v` holds a reference.
 pub fn value_has_references(v: &Value) -> bool {
     strings(v).into_iter().any(has_references)
-}
-
-/// Reads a regular file of at most `max` bytes.
-fn read_limited(path: &Path, max: u64) -> std::io::Result<String> {
-    use std::io::Read;
-    let invalid =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(invalid("not a regular file"));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(max + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > max {
-        return Err(invalid("larger than 1 MiB: not a properties file"));
-    }
-    Ok(text)
 }
 
 /// The values a pipeline's references resolved to, kept only to remove them
