@@ -41,20 +41,23 @@
 //! once its batch's transaction has committed (reported on the batch's
 //! `done` channel, with the messages' buffers, which go back to the encoder).
 
+mod probe;
 mod query;
+
+pub use self::probe::preflight;
+use self::probe::{check_columns, spec_for};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use mysql_async::consts::ColumnFlags;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row as MyRow, Value as MyValue};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use self::query::{Param, QuerySpec, Relation};
+use self::query::{Param, QuerySpec};
 use super::emit::{Buffers, Emitter};
 use super::mysql_types::{column_from_result, datetime_columns, value_from_mysql};
 use super::publish::{Batch, Checkpoint, Outcome, Publisher, SourceOffset};
@@ -225,46 +228,6 @@ pub async fn run(
     result.and(published)
 }
 
-/// For `sluice check`: probes what the source reads (its query, or each
-/// table it would poll) as a start does, without reading rows: the query
-/// runs, the mode's columns exist and, with `validate_non_null`, cannot be
-/// NULL. Returns how many tables (or queries) were probed.
-pub async fn preflight(cfg: &SourceConfig) -> Result<usize, SourceError> {
-    let endpoint = cfg.endpoint()?;
-    let database = endpoint.database().unwrap_or_default();
-    let mode = cfg.mode.unwrap_or(PollMode::Bulk);
-    let pool = mysql::pool_settled(&endpoint).await?;
-    let mut conn = pool.get_conn().await?;
-    let tables: Vec<Option<String>> = match &cfg.query {
-        Some(_) => vec![None],
-        None => discover_tables(&mut conn, &database, &cfg.tables, &cfg.table_exclude)
-            .await?
-            .into_iter()
-            .map(Some)
-            .collect(),
-    };
-    let mut probed = 0;
-    for table in &tables {
-        if mode == PollMode::Bulk && table.is_some() {
-            continue;
-        }
-        let table_id = TableId::new(
-            database.clone(),
-            table.as_deref().unwrap_or(QUERY_PARTITION),
-        );
-        let result = conn
-            .exec_iter(spec_for(cfg, mode, &database, table.as_deref()).probe(), ())
-            .await?;
-        let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
-        result.drop_result().await?;
-        check_columns(cfg, mode, &table_id, &columns)?;
-        probed += 1;
-    }
-    drop(conn);
-    pool.disconnect().await.ok();
-    Ok(probed)
-}
-
 /// Lists the base tables of `database` that pass the include/exclude lists.
 /// List entries may be `table` or `database.table`.
 async fn discover_tables(
@@ -324,89 +287,6 @@ fn param_value(p: Param, zone: DbZone, ts_is_datetime: bool) -> MyValue {
         Param::Time(us) if ts_is_datetime => datetime_param(zone.to_local_micros(us)),
         Param::Time(us) => datetime_param(us),
     }
-}
-
-/// What a source's queries read from `table` (`None`: its custom query),
-/// without `query_suffix` (probes take none).
-fn spec_for<'a>(
-    cfg: &'a SourceConfig,
-    mode: PollMode,
-    database: &'a str,
-    table: Option<&'a str>,
-) -> QuerySpec<'a> {
-    let relation = match (table, &cfg.query) {
-        (Some(table), _) => Relation::Table { database, table },
-        (None, q) => Relation::Query(q.as_deref().unwrap_or_default()),
-    };
-    QuerySpec {
-        relation,
-        mode,
-        incrementing: cfg.incrementing_column.as_deref(),
-        timestamps: &cfg.timestamp_columns,
-        suffix: None,
-    }
-}
-
-/// Checks the probed result columns: the mode's columns exist and, with
-/// `validate_non_null`, cannot be NULL (timestamps: at least one of them).
-/// A custom query's columns are not refused for being nullable (Connect does
-/// not check queries, and a computed or outer-joined column reports itself
-/// nullable): that is logged as a warning instead.
-fn check_columns(
-    cfg: &SourceConfig,
-    mode: PollMode,
-    table: &TableId,
-    columns: &[mysql_async::Column],
-) -> Result<(), SourceError> {
-    let find = |name: &str| columns.iter().find(|c| c.name_str() == name);
-    let nullable = |c: &mysql_async::Column| !c.flags().contains(ColumnFlags::NOT_NULL_FLAG);
-    let refuse = |role: &'static str, columns: Vec<String>| {
-        if cfg.query.is_some() {
-            tracing::warn!(
-                pipeline = %cfg.name,
-                role,
-                columns = ?columns,
-                "the query's {role} column(s) may be NULL: rows with NULL there are never read"
-            );
-            return Ok(());
-        }
-        Err(SourceError::NullableColumn {
-            table: table.clone(),
-            role,
-            columns,
-        })
-    };
-    if mode.uses_incrementing() {
-        let name = cfg.incrementing_column.clone().unwrap_or_default();
-        let Some(col) = find(&name) else {
-            return Err(SourceError::ColumnNotFound {
-                table: table.clone(),
-                role: "incrementing",
-                columns: vec![name],
-            });
-        };
-        if cfg.validate_non_null && nullable(col) {
-            refuse("incrementing", vec![name])?;
-        }
-    }
-    if mode.uses_timestamp() {
-        let found: Vec<&mysql_async::Column> = cfg
-            .timestamp_columns
-            .iter()
-            .filter_map(|c| find(c))
-            .collect();
-        if found.len() != cfg.timestamp_columns.len() {
-            return Err(SourceError::ColumnNotFound {
-                table: table.clone(),
-                role: "timestamp",
-                columns: cfg.timestamp_columns.clone(),
-            });
-        }
-        if cfg.validate_non_null && found.iter().all(|c| nullable(c)) {
-            refuse("timestamp", cfg.timestamp_columns.clone())?;
-        }
-    }
-    Ok(())
 }
 
 impl Poller<'_> {
