@@ -143,9 +143,11 @@ async fn a_black_holed_binlog_connection_is_noticed_within_three_heartbeats_and_
         PERIOD.as_secs()
     );
     // Three periods after the last event, which came at most just before the cut
-    // (the writer keeps events coming); the log is polled every 200 ms.
+    // (the writer keeps events coming). Above that: the log is polled every
+    // 200 ms, and time the source spends publishing on a tick is not counted as
+    // the server's silence (on two busy cores that has measured up to 1.5 s).
     assert!(
-        noticed >= PERIOD * 2 && noticed <= PERIOD * 3 + Duration::from_secs(1),
+        noticed >= PERIOD * 2 && noticed <= PERIOD * 3 + Duration::from_secs(2),
         "noticed after {noticed:?}"
     );
     assert!(daemon
