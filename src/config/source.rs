@@ -129,7 +129,10 @@ pub struct SourceConfig {
     /// File holding the password.
     #[serde(default)]
     pub password_file: Option<String>,
-    /// Tables to include (empty: all tables of the URL's database).
+    /// Tables to include (empty: all tables of the URL's database). Poll:
+    /// names (`t` or `db.t`); binlog: Debezium's anchored, case-insensitive
+    /// regexes over `<db>.<table>` (an entry without `.` also over the bare
+    /// name), see `source::filter`.
     #[serde(
         default,
         alias = "table.whitelist",
@@ -138,7 +141,7 @@ pub struct SourceConfig {
         deserialize_with = "lenient::list"
     )]
     pub tables: Vec<String>,
-    /// Tables to exclude.
+    /// Tables to exclude (binlog: regexes, as `tables`).
     #[serde(
         default,
         alias = "table.blacklist",
@@ -160,7 +163,8 @@ pub struct SourceConfig {
     /// Binlog: the replica server id Sluice registers with (unique per server).
     #[serde(default, alias = "database.server.id", deserialize_with = "opt_u64")]
     pub server_id: Option<u64>,
-    /// Binlog: databases to capture (empty: the URL's database).
+    /// Binlog: databases to capture, anchored case-insensitive regexes
+    /// (empty: the URL's database, or all when it names none).
     #[serde(
         default,
         alias = "database.include.list",
