@@ -104,20 +104,18 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
         ));
     }
     let binlog = s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog);
-    let dbs: Vec<String> = if binlog && !s.databases.is_empty() {
-        s.databases.clone()
-    } else {
-        match ep.database() {
-            Some(db) => vec![db],
-            // A custom query may name its tables with their database.
-            None if s.query.is_some() => vec![],
-            None => {
-                return CheckLine::fail(format!(
-                    "source \"{}\": key `url`: names no database{}",
-                    s.name,
-                    if binlog { " (or set `databases`)" } else { "" }
-                ))
-            }
+    if binlog {
+        return check_binlog_tables(s, &ep).await;
+    }
+    let dbs: Vec<String> = match ep.database() {
+        Some(db) => vec![db],
+        // A custom query may name its tables with their database.
+        None if s.query.is_some() => vec![],
+        None => {
+            return CheckLine::fail(format!(
+                "source \"{}\": key `url`: names no database",
+                s.name
+            ))
         }
     };
     let probe = async {
@@ -154,24 +152,64 @@ async fn check_source(s: &SourceConfig) -> CheckLine {
                     None => !tables.iter().any(|(_, y)| y == t.as_str()),
                 })
                 .collect();
-            match (missing.is_empty(), binlog) {
-                (true, _) => CheckLine::ok(format!(
+            if missing.is_empty() {
+                CheckLine::ok(format!(
                     "source \"{}\": {} reachable",
                     s.name,
                     ep.display_url()
-                )),
-                // A binlog source captures an included table from its CREATE TABLE on.
-                (false, true) => CheckLine::ok(format!(
-                    "source \"{}\": {} reachable; {missing:?} not created yet (captured once they exist)",
-                    s.name,
-                    ep.display_url()
-                )),
-                (false, false) => CheckLine::fail(format!(
+                ))
+            } else {
+                CheckLine::fail(format!(
                     "source \"{}\": key `tables`: {missing:?} not found in database {}",
                     s.name,
                     dbs.join(", ")
-                )),
+                ))
             }
+        }
+    }
+}
+
+/// Binlog sources: the server is reachable; how many existing tables the
+/// filters (Debezium's regex lists) capture. None is not an error: a table
+/// is captured from its CREATE TABLE on.
+async fn check_binlog_tables(s: &SourceConfig, ep: &crate::config::DbEndpoint) -> CheckLine {
+    let filter = match crate::source::filter::TableFilter::new(s, ep.database()) {
+        Ok(f) => f,
+        Err(e) => return CheckLine::fail(e.to_string()),
+    };
+    let probe = async {
+        let pool = crate::mysql::pool_settled(ep).await?;
+        let mut conn = pool.get_conn().await?;
+        let all: Vec<(String, String)> = conn
+            .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+            .await?;
+        drop(conn);
+        pool.disconnect().await?;
+        Ok::<_, mysql_async::Error>(all)
+    };
+    match tokio::time::timeout(TIMEOUT, probe).await {
+        Err(_) => CheckLine::fail(format!(
+            "source \"{}\": {}: timed out after {}s",
+            s.name,
+            ep.display_url(),
+            TIMEOUT.as_secs()
+        )),
+        Ok(Err(e)) => CheckLine::fail(format!("source \"{}\": {}: {e}", s.name, ep.display_url())),
+        Ok(Ok(all)) => {
+            let n = all.iter().filter(|(d, t)| filter.captures(d, t)).count();
+            CheckLine::ok(if n == 0 {
+                format!(
+                    "source \"{}\": {} reachable; no existing table matches the filters yet (captured once created)",
+                    s.name,
+                    ep.display_url()
+                )
+            } else {
+                format!(
+                    "source \"{}\": {} reachable; {n} table(s) captured",
+                    s.name,
+                    ep.display_url()
+                )
+            })
         }
     }
 }

@@ -13,7 +13,8 @@
 //! (the first topic segment, `<prefix>.<db>.<table>`) becomes `server_name`,
 //! and the envelope defaults to `debezium`. Debezium's schema-history keys
 //! have no meaning here (Sluice reads table schemas from the database) and are
-//! dropped.
+//! dropped. Debezium's other keys are honoured (`config::debezium`) or
+//! refused by name; `include.schema.changes` is accepted only as `false`.
 //!
 //! A REST config may name local files only under `[http] allowed_file_dirs`
 //! ([`local_files`]); [`from_connect`] refuses the others without touching them.
@@ -36,14 +37,13 @@ const JDBC_SINK: &str = "io.confluent.connect.jdbc.JdbcSinkConnector";
 const DEBEZIUM_MYSQL: &str = "io.debezium.connector.mysql.MySqlConnector";
 
 /// Debezium keys without a meaning in Sluice, dropped when the class is Debezium's.
-const DEBEZIUM_IGNORED_PREFIXES: &[&str] = &[
-    "schema.history.internal.",
-    "database.history.",
-    "include.schema.changes",
-];
+const DEBEZIUM_IGNORED_PREFIXES: &[&str] = &["schema.history.internal.", "database.history."];
 
 /// A pipeline built from a Connect config.
 #[derive(Debug, Clone)]
+// Built once per REST request or reload, never in a hot path: boxing would
+// only add noise at every match.
+#[allow(clippy::large_enum_variant)]
 pub enum ConnectorConfig {
     /// A source (poll or binlog).
     Source(SourceConfig),
@@ -148,6 +148,9 @@ fn build(name: &str, config: &Map<String, Value>) -> Result<ConnectorConfig, Con
     let mut map = config.clone();
     map.retain(|k, _| !super::providers::is_declaration_key(k));
     map.insert("name".into(), Value::String(name.to_string()));
+    if !class.ends_with("JdbcSinkConnector") {
+        super::debezium::fold_column_rules(&mut map);
+    }
     let built = if class.ends_with("JdbcSinkConnector") {
         serde_json::from_value::<SinkConfig>(Value::Object(map))
             .map(ConnectorConfig::Sink)

@@ -8,12 +8,14 @@
 
 pub mod connect_json;
 mod database;
+pub mod debezium;
 mod kafka;
 mod lenient;
 pub mod providers;
 mod secret;
 mod sink;
 mod source;
+mod source_debezium;
 mod tls;
 mod zone;
 
@@ -178,7 +180,7 @@ pub struct Config {
     #[serde(default)]
     pub http: HttpConfig,
     /// Sources.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "debezium::sources")]
     pub source: Vec<SourceConfig>,
     /// Sinks.
     #[serde(default)]

@@ -129,7 +129,10 @@ pub struct SourceConfig {
     /// File holding the password.
     #[serde(default)]
     pub password_file: Option<String>,
-    /// Tables to include (empty: all tables of the URL's database).
+    /// Tables to include (empty: all tables of the URL's database). Poll:
+    /// names (`t` or `db.t`); binlog: Debezium's anchored, case-insensitive
+    /// regexes over `<db>.<table>` (an entry without `.` also over the bare
+    /// name), see `source::filter`.
     #[serde(
         default,
         alias = "table.whitelist",
@@ -138,7 +141,7 @@ pub struct SourceConfig {
         deserialize_with = "lenient::list"
     )]
     pub tables: Vec<String>,
-    /// Tables to exclude.
+    /// Tables to exclude (binlog: regexes, as `tables`).
     #[serde(
         default,
         alias = "table.blacklist",
@@ -160,7 +163,8 @@ pub struct SourceConfig {
     /// Binlog: the replica server id Sluice registers with (unique per server).
     #[serde(default, alias = "database.server.id", deserialize_with = "opt_u64")]
     pub server_id: Option<u64>,
-    /// Binlog: databases to capture (empty: the URL's database).
+    /// Binlog: databases to capture, anchored case-insensitive regexes
+    /// (empty: the URL's database, or all when it names none).
     #[serde(
         default,
         alias = "database.include.list",
@@ -168,6 +172,77 @@ pub struct SourceConfig {
         deserialize_with = "lenient::list"
     )]
     pub databases: Vec<String>,
+    /// Binlog: databases to leave out (Debezium's `database.exclude.list`;
+    /// anchored, case-insensitive regexes, as `databases`).
+    #[serde(
+        default,
+        alias = "database.exclude.list",
+        alias = "database.blacklist",
+        deserialize_with = "lenient::list"
+    )]
+    pub database_exclude: Vec<String>,
+    /// Binlog: columns to publish, `<db>.<table>.<column>` regexes
+    /// (Debezium's `column.include.list`; empty: all).
+    #[serde(
+        default,
+        alias = "column.include.list",
+        alias = "column.whitelist",
+        deserialize_with = "lenient::list"
+    )]
+    pub columns: Vec<String>,
+    /// Binlog: columns to leave out (Debezium's `column.exclude.list`).
+    #[serde(
+        default,
+        alias = "column.exclude.list",
+        alias = "column.blacklist",
+        deserialize_with = "lenient::list"
+    )]
+    pub column_exclude: Vec<String>,
+    /// Binlog: Debezium's column mappers, key → column regexes
+    /// (`column.mask.with.N.chars`, `column.mask.hash.ALGO.with.salt.SALT`,
+    /// `column.truncate.to.N.chars`; written as top-level keys, folded here).
+    #[serde(default)]
+    pub column_rules: std::collections::BTreeMap<String, String>,
+    /// Binlog: the message key's columns per table regex, Debezium's
+    /// `message.key.columns` (`db.t:c1,c2;db.u:c3`).
+    #[serde(default, alias = "message.key.columns")]
+    pub message_key_columns: Option<String>,
+    /// Binlog, Debezium envelope: a delete is followed by a tombstone
+    /// (Debezium's `tombstones.on.delete`, default true).
+    #[serde(
+        default = "default_true",
+        alias = "tombstones.on.delete",
+        deserialize_with = "lenient::bool"
+    )]
+    pub tombstones_on_delete: bool,
+    /// Binlog: operations not published (Debezium's `skipped.operations`:
+    /// `c`, `u`, `d`, `t`; default `t`).
+    #[serde(default, alias = "skipped.operations", deserialize_with = "opt_list")]
+    pub skipped_operations: Option<Vec<String>>,
+    /// Debezium's `decimal.handling.mode` (`precise`, `string`, `double`);
+    /// the same setting as `decimal_handling`.
+    #[serde(default, rename = "decimal.handling.mode")]
+    pub decimal_handling_mode: Option<String>,
+    /// Debezium's `time.precision.mode`; the same setting as `time_precision`.
+    #[serde(default, rename = "time.precision.mode")]
+    pub time_precision_mode: Option<String>,
+    /// Debezium's `bigint.unsigned.handling.mode`: only `precise` (BIGINT
+    /// UNSIGNED as a scale-0 Decimal, what Sluice always writes).
+    #[serde(
+        default,
+        rename = "bigint.unsigned.handling.mode",
+        alias = "bigint_unsigned_handling"
+    )]
+    pub bigint_unsigned_handling_mode: Option<String>,
+    /// Debezium's `include.schema.changes`: only `false` (Sluice writes no
+    /// schema-change topic yet).
+    #[serde(
+        default,
+        rename = "include.schema.changes",
+        alias = "include_schema_changes",
+        deserialize_with = "opt_bool"
+    )]
+    pub include_schema_changes: Option<bool>,
     /// Binlog: when to snapshot.
     #[serde(default, alias = "snapshot.mode")]
     pub snapshot_mode: SnapshotMode,
@@ -268,12 +343,13 @@ pub struct SourceConfig {
         deserialize_with = "lenient::u64"
     )]
     pub timestamp_delay_interval_ms: u64,
-    /// DECIMAL encoding.
+    /// DECIMAL encoding (default `precise`); read through [`SourceConfig::decimals`].
     #[serde(default)]
-    pub decimal_handling: DecimalHandling,
-    /// Time encoding.
+    pub decimal_handling: Option<DecimalHandling>,
+    /// Time encoding (default `adaptive_time_microseconds`, lossless); read
+    /// through [`SourceConfig::times`].
     #[serde(default)]
-    pub time_precision: TimePrecision,
+    pub time_precision: Option<TimePrecision>,
     /// Time zone DATETIME values are read (and, in timestamp modes,
     /// compared) in: `UTC` (default), an IANA name or an offset like `+02:00`.
     #[serde(default, alias = "db.timezone")]
@@ -321,6 +397,10 @@ pub(super) fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u
 
 fn default_true() -> bool {
     true
+}
+
+fn opt_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    lenient::list(d).map(Some)
 }
 
 /// An integer (negative allowed), or a string holding one.
@@ -553,6 +633,7 @@ impl SourceConfig {
                 ));
             }
         }
+        self.check_debezium_keys(kind)?;
         self.zone()?;
         Ok(())
     }

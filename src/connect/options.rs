@@ -28,13 +28,26 @@ pub enum DecimalHandling {
     Double,
 }
 
-/// How TIME/DATETIME/TIMESTAMP values are written.
+/// How TIME/DATETIME/TIMESTAMP values are written (Debezium's
+/// `time.precision.mode`). Columns with more than 3 fractional digits
+/// arrive as [`ColumnType::MicroTime`](crate::schema::ColumnType) /
+/// `MicroTimestamp`, the others as `Time` / `Timestamp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TimePrecision {
-    /// Connect `Time` (int32 ms) and `Timestamp` (int64 ms).
-    #[default]
+    /// Connect `Time` (int32 ms) and `Timestamp` (int64 ms) for every
+    /// column: sub-millisecond digits are cut off.
     Connect,
-    /// Debezium `MicroTime` / `MicroTimestamp` (int64 µs), lossless.
+    /// Debezium `MicroTime` / `MicroTimestamp` (int64 µs) for every column.
+    #[serde(alias = "microseconds")]
     Micros,
+    /// Debezium's `adaptive`: Connect's millisecond types for columns with
+    /// up to 3 fractional digits, `MicroTime` / `MicroTimestamp` above.
+    Adaptive,
+    /// The default, Debezium MySQL's default: as `adaptive`, but TIME is
+    /// always `MicroTime` (MySQL's ±838:59:59 does not fit Connect's `Time`).
+    /// Lossless for every value.
+    #[default]
+    #[serde(rename = "adaptive_time_microseconds")]
+    AdaptiveTimeMicroseconds,
 }

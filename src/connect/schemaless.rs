@@ -12,7 +12,8 @@ use crate::schema::{Column, ColumnType};
 
 /// The Connect field schema a column of the target is read with.
 fn column_schema(col: &Column) -> ConnectSchema {
-    let conv = Conv::for_column(&col.ty, DecimalHandling::Precise, TimePrecision::Connect);
+    // `Adaptive`: a target's TIME(6)/DATETIME(6) column is read in µs, the others in ms.
+    let conv = Conv::for_column(&col.ty, DecimalHandling::Precise, TimePrecision::Adaptive);
     let precision = match col.ty {
         ColumnType::Decimal { precision, .. } => precision,
         _ => None,

@@ -90,7 +90,7 @@ pub(crate) enum ColumnIssue {
 impl Conv {
     /// The wire form Sluice writes for a column type.
     pub fn for_column(ty: &ColumnType, decimals: DecimalHandling, time: TimePrecision) -> Conv {
-        let micros = time == TimePrecision::Micros;
+        use TimePrecision as P;
         match ty {
             ColumnType::Int8 => Conv::Int8,
             ColumnType::Int16 => Conv::Int16,
@@ -107,12 +107,22 @@ impl Conv {
                 DecimalHandling::Double => Conv::DecimalDouble,
             },
             ColumnType::Date => Conv::Date,
-            ColumnType::Time if micros => Conv::TimeMicros,
-            ColumnType::Time => Conv::TimeMillis,
-            ColumnType::MicroTime => Conv::TimeMicros,
-            ColumnType::Timestamp if micros => Conv::TimestampMicros,
-            ColumnType::Timestamp => Conv::TimestampMillis,
-            ColumnType::MicroTimestamp => Conv::TimestampMicros,
+            ColumnType::Time => match time {
+                P::Micros | P::AdaptiveTimeMicroseconds => Conv::TimeMicros,
+                P::Connect | P::Adaptive => Conv::TimeMillis,
+            },
+            ColumnType::MicroTime => match time {
+                P::Connect => Conv::TimeMillis,
+                _ => Conv::TimeMicros,
+            },
+            ColumnType::Timestamp => match time {
+                P::Micros => Conv::TimestampMicros,
+                _ => Conv::TimestampMillis,
+            },
+            ColumnType::MicroTimestamp => match time {
+                P::Connect => Conv::TimestampMillis,
+                _ => Conv::TimestampMicros,
+            },
         }
     }
 
@@ -254,7 +264,19 @@ mod tests {
             conv(&T::Timestamp, pr, TimePrecision::Micros),
             Conv::TimestampMicros
         );
-        assert_eq!(conv(&T::MicroTimestamp, pr, co), Conv::TimestampMicros);
+        assert_eq!(conv(&T::MicroTimestamp, pr, co), Conv::TimestampMillis);
+        let (ad, atm) = (
+            TimePrecision::Adaptive,
+            TimePrecision::AdaptiveTimeMicroseconds,
+        );
+        assert_eq!(TimePrecision::default(), atm, "lossless by default");
+        assert_eq!(conv(&T::MicroTimestamp, pr, ad), Conv::TimestampMicros);
+        assert_eq!(conv(&T::MicroTimestamp, pr, atm), Conv::TimestampMicros);
+        assert_eq!(conv(&T::Timestamp, pr, atm), Conv::TimestampMillis);
+        assert_eq!(conv(&T::Time, pr, ad), Conv::TimeMillis);
+        assert_eq!(conv(&T::Time, pr, atm), Conv::TimeMicros);
+        assert_eq!(conv(&T::MicroTime, pr, ad), Conv::TimeMicros);
+        assert_eq!(conv(&T::MicroTime, pr, co), Conv::TimeMillis);
         let dec = T::Decimal {
             scale: 2,
             precision: Some(10),

@@ -68,13 +68,19 @@ pub fn resolve(plugin: &str) -> Option<&'static str> {
     })
 }
 
-/// Debezium's keys that Sluice maps onto its own (`connect_json`).
+/// Debezium's keys that Sluice maps onto its own (`connect_json`), and its
+/// column mappers, named as Debezium's ConfigDef names them (the numbers,
+/// algorithm and salt sit in the key itself; `config::debezium`).
 const DEBEZIUM_KEYS: &[&str] = &[
     "database.hostname",
     "database.password",
     "database.port",
     "database.user",
     "topic.prefix",
+    "column.mask.with.(d+).chars",
+    "column.mask.hash.([^.]+).with.salt.(.+)",
+    "column.mask.hash.v2.([^.]+).with.salt.(.+)",
+    "column.truncate.to.(d+).chars",
 ];
 
 /// The Connect names (dotted) a plugin's config accepts, read from the
@@ -436,7 +442,18 @@ mod tests {
             "{source:?}"
         );
         let dbz = accepted_keys("io.debezium.connector.mysql.MySqlConnector");
-        assert!(dbz.iter().any(|s| s == "database.hostname"), "{dbz:?}");
+        for k in [
+            "database.hostname",
+            "table.exclude.list",
+            "column.include.list",
+            "message.key.columns",
+            "tombstones.on.delete",
+            "skipped.operations",
+            "time.precision.mode",
+            "column.mask.with.(d+).chars",
+        ] {
+            assert!(dbz.iter().any(|s| s == k), "{k} in {dbz:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Change events to Kafka records, shared by both sources: the encoder, the
-//! topic of each table, the Debezium `source` block, delete tombstones and
-//! the rows-read metric, each in one place.
+//! Change events to Kafka records, shared by both sources: the column
+//! settings ([`ColumnMapping`]), skipped operations, the encoder, the topic
+//! of each table, the Debezium `source` block, delete tombstones
+//! (`tombstones_on_delete`) and the rows-read metric, each in one place.
 //!
 //! Buffers: the poll source gets its published messages' buffers back from
 //! the publisher and [recycles](Emitter::recycle) them into the encoder
@@ -10,9 +11,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::columns::ColumnMapping;
 use super::publish::Batch;
 use super::SourceError;
-use crate::config::{Envelope, SourceConfig};
+use crate::config::debezium::SkippedOps;
+use crate::config::{ConfigError, Envelope, SourceConfig};
 use crate::connect::{EncodeOptions, Encoder, SourceInfo};
 use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
@@ -35,6 +38,8 @@ pub struct Emitter {
     /// Per table: its topic and its row counters (by [`op_index`]); one
     /// lookup per row, no key clone.
     tables: HashMap<TableId, TableOut>,
+    columns: ColumnMapping,
+    skipped: SkippedOps,
     cfg: Arc<SourceConfig>,
 }
 
@@ -68,26 +73,45 @@ pub fn binlog_source_info(coord: &BinlogCoord) -> SourceInfo {
 impl Emitter {
     /// An emitter for `cfg`'s envelope, encoding options and topic naming;
     /// `server_name` is Debezium's logical server name.
-    pub fn new(cfg: Arc<SourceConfig>, server_name: String, buffers: Buffers) -> Self {
-        Emitter {
+    pub fn new(
+        cfg: Arc<SourceConfig>,
+        server_name: String,
+        buffers: Buffers,
+    ) -> Result<Self, ConfigError> {
+        Ok(Emitter {
             encoder: Encoder::new(EncodeOptions {
                 envelope: cfg.envelope,
-                decimal_handling: cfg.decimal_handling,
-                time_precision: cfg.time_precision,
+                decimal_handling: cfg.decimals(),
+                time_precision: cfg.times(),
                 connector: "mysql".into(),
                 server_name,
             }),
             envelope: cfg.envelope,
             buffers,
             tables: HashMap::new(),
+            columns: ColumnMapping::new(&cfg)?,
+            skipped: cfg.skipped_ops()?,
             cfg,
-        }
+        })
     }
 
     /// Encodes `ev` into `batch`: a flat delete is a tombstone; a Debezium
-    /// delete is followed by a tombstone for compaction, as Debezium does.
-    /// A binlog event's Debezium `source` block comes from its position.
+    /// delete is followed by a tombstone for compaction, as Debezium does
+    /// (unless `tombstones_on_delete = false`). A binlog event's Debezium
+    /// `source` block comes from its position. Skipped operations publish
+    /// nothing.
     pub fn emit<O>(&mut self, ev: &ChangeEvent, batch: &mut Batch<O>) -> Result<(), SourceError> {
+        let skip = match ev.op {
+            Op::Create => self.skipped.create,
+            Op::Update => self.skipped.update,
+            Op::Delete => self.skipped.delete,
+            Op::Read => false,
+        };
+        if skip {
+            return Ok(());
+        }
+        let mapped = self.columns.apply(ev)?;
+        let ev: &ChangeEvent = &mapped;
         let encoded = match &ev.position {
             Position::Binlog(coord) if self.envelope == Envelope::Debezium => {
                 self.encoder.encode_with(ev, &binlog_source_info(coord))
@@ -107,14 +131,17 @@ impl Emitter {
             }
         }
         let envelope = self.envelope;
+        let tombstones = self.cfg.tombstones_on_delete;
         let Some(out) = self.table_out(&ev.table, ev.op) else {
             return Ok(()); // inserted in table_out
         };
         if let Some(rows_read) = &out.counters[op_index(ev.op)] {
             rows_read.inc();
         }
-        let tombstone_after =
-            ev.op == Op::Delete && envelope == Envelope::Debezium && encoded.key.is_some();
+        let tombstone_after = ev.op == Op::Delete
+            && envelope == Envelope::Debezium
+            && tombstones
+            && encoded.key.is_some();
         let key_copy = if tombstone_after {
             encoded.key.clone()
         } else {

@@ -18,7 +18,9 @@
 //! supervisor restarts the source (transient) or stops it (definite).
 
 pub mod binlog;
+pub mod columns;
 pub mod emit;
+pub mod filter;
 pub mod mysql_types;
 pub mod poll;
 pub mod publish;

@@ -34,6 +34,36 @@ pub struct ValueError {
     pub reason: String,
 }
 
+/// TIME / DATETIME / TIMESTAMP by their fractional-second precision (fsp):
+/// up to 3 digits fit Connect's millisecond types, more need the
+/// microsecond ones (`time_precision` then says how each is written).
+pub mod temporal {
+    use crate::schema::ColumnType;
+
+    /// More digits than milliseconds hold (31 is MySQL's "not fixed").
+    fn sub_milli(fsp: u32) -> bool {
+        fsp > 3
+    }
+
+    /// TIME(fsp).
+    pub fn time(fsp: u32) -> ColumnType {
+        if sub_milli(fsp) {
+            ColumnType::MicroTime
+        } else {
+            ColumnType::Time
+        }
+    }
+
+    /// DATETIME(fsp) / TIMESTAMP(fsp).
+    pub fn timestamp(fsp: u32) -> ColumnType {
+        if sub_milli(fsp) {
+            ColumnType::MicroTimestamp
+        } else {
+            ColumnType::Timestamp
+        }
+    }
+}
+
 /// Maps a result-set column to a Connect-model column.
 pub fn column_from_result(col: &MyColumn) -> Column {
     let flags = col.flags();
@@ -92,11 +122,11 @@ pub fn column_from_result(col: &MyColumn) -> Column {
             }
         }
         My::MYSQL_TYPE_DATE | My::MYSQL_TYPE_NEWDATE => ColumnType::Date,
-        My::MYSQL_TYPE_TIME | My::MYSQL_TYPE_TIME2 => ColumnType::Time,
+        My::MYSQL_TYPE_TIME | My::MYSQL_TYPE_TIME2 => temporal::time(u32::from(col.decimals())),
         My::MYSQL_TYPE_DATETIME
         | My::MYSQL_TYPE_DATETIME2
         | My::MYSQL_TYPE_TIMESTAMP
-        | My::MYSQL_TYPE_TIMESTAMP2 => ColumnType::Timestamp,
+        | My::MYSQL_TYPE_TIMESTAMP2 => temporal::timestamp(u32::from(col.decimals())),
         My::MYSQL_TYPE_GEOMETRY => ColumnType::Bytes { max_len: None },
         // MySQL reports JSON with the binary charset; it is text.
         My::MYSQL_TYPE_JSON => ColumnType::String { max_len: None },
@@ -312,6 +342,14 @@ mod tests {
         );
         let c = MyColumn::new(My::MYSQL_TYPE_TIMESTAMP);
         assert_eq!(column_from_result(&c).ty, ColumnType::Timestamp);
+        let c = MyColumn::new(My::MYSQL_TYPE_DATETIME2).with_decimals(3);
+        assert_eq!(column_from_result(&c).ty, ColumnType::Timestamp);
+        let c = MyColumn::new(My::MYSQL_TYPE_DATETIME2).with_decimals(6);
+        assert_eq!(column_from_result(&c).ty, ColumnType::MicroTimestamp);
+        let c = MyColumn::new(My::MYSQL_TYPE_TIME2).with_decimals(4);
+        assert_eq!(column_from_result(&c).ty, ColumnType::MicroTime);
+        let c = MyColumn::new(My::MYSQL_TYPE_TIME2).with_decimals(0);
+        assert_eq!(column_from_result(&c).ty, ColumnType::Time);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod binlog_types;
 mod cli;
 mod connect_compat;
 pub mod dashboard;
+mod dbz_keys;
 mod dead_peers;
 mod kafka_security;
 pub mod metrics_scrape;

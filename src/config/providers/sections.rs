@@ -71,6 +71,8 @@ pub fn resolve_pipeline(
                         .map_err(scrubbed)?,
                 )
             } else {
+                let mut map = map;
+                crate::config::debezium::fold_column_rules(&mut map);
                 ConnectorConfig::Source(
                     serde_json::from_value(Value::Object(map))
                         .map_err(invalid)

@@ -404,3 +404,23 @@ fn errors_about_resolved_values_hide_them() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_source_with_references_keeps_its_column_mapper_keys() {
+    std::env::set_var("DBZKEYS_TEST_SOURCE_URL", "mysql://h/db");
+    let raw = obj(json!({"name": "s", "kind": "binlog",
+        "url": "${env:DBZKEYS_TEST_SOURCE_URL}",
+        "column.mask.with.4.chars": "db.t.c"}));
+    let resolved = resolve_pipeline("source", "s", &raw, None);
+    let Ok(Some((ConnectorConfig::Source(source), _))) = resolved else {
+        panic!("not resolved: {:?}", resolved.err().map(|e| e.to_string()));
+    };
+    assert_eq!(source.url, "mysql://h/db");
+    assert_eq!(
+        source
+            .column_rules
+            .get("column.mask.with.4.chars")
+            .map(String::as_str),
+        Some("db.t.c")
+    );
+}

@@ -1,59 +1,37 @@
-//! Which tables a binlog source captures: `databases` (default: the URL's
-//! database), `tables` and `table_exclude`; system databases never.
+//! Which tables a binlog source captures: the source's
+//! [`TableFilter`](crate::source::filter::TableFilter) (Debezium's anchored
+//! regex lists over databases and `<db>.<table>`); system databases never.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use crate::config::SourceConfig;
+use crate::config::{ConfigError, SourceConfig};
 use crate::event::TableId;
+use crate::source::filter::TableFilter;
 use crate::source::SourceError;
-
-const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
 /// Which tables a source captures.
 #[derive(Debug, Clone)]
 pub struct Capture {
-    databases: Vec<String>,
-    include: Vec<String>,
-    exclude: Vec<String>,
+    filter: TableFilter,
 }
 
 impl Capture {
-    /// From `databases` (default: the URL's database), `tables` and `table_exclude`.
-    pub fn new(cfg: &SourceConfig, url_database: Option<String>) -> Self {
-        let databases = if cfg.databases.is_empty() {
-            url_database.into_iter().collect()
-        } else {
-            cfg.databases.clone()
-        };
-        Capture {
-            databases,
-            include: cfg.tables.clone(),
-            exclude: cfg.table_exclude.clone(),
-        }
+    /// From `databases` (default: the URL's database), `tables` and their exclusions.
+    pub fn new(cfg: &SourceConfig, url_database: Option<String>) -> Result<Self, ConfigError> {
+        Ok(Capture {
+            filter: TableFilter::new(cfg, url_database)?,
+        })
     }
 
     /// True when changes of `db`.`table` are published.
     pub fn captures(&self, db: &str, table: &str) -> bool {
-        if SYSTEM_DATABASES.contains(&db) {
-            return false;
-        }
-        if !self.databases.is_empty() && !self.databases.iter().any(|d| d == db) {
-            return false;
-        }
-        let matches = |list: &[String]| {
-            list.iter().any(|e| match e.split_once('.') {
-                Some((d, t)) => d == db && t == table,
-                None => e == table,
-            })
-        };
-        (self.include.is_empty() || matches(&self.include)) && !matches(&self.exclude)
+        self.filter.captures(db, table)
     }
 
     /// True when tables of `db` may be captured (DDL there is reported).
     pub fn captures_database(&self, db: &str) -> bool {
-        !SYSTEM_DATABASES.contains(&db)
-            && (self.databases.is_empty() || self.databases.iter().any(|d| d == db))
+        self.filter.captures_database(db)
     }
 
     /// The captured base tables that exist now.
@@ -66,31 +44,5 @@ impl Capture {
             .filter(|(d, t)| self.captures(d, t))
             .map(|(d, t)| TableId::new(d, t))
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cap(dbs: &[&str], inc: &[&str], exc: &[&str]) -> Capture {
-        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-        Capture {
-            databases: v(dbs),
-            include: v(inc),
-            exclude: v(exc),
-        }
-    }
-
-    #[test]
-    fn capture_filters_by_database_table_and_exclusion() {
-        let c = cap(&["shop"], &["orders", "other.users"], &[]);
-        assert!(c.captures("shop", "orders"));
-        assert!(!c.captures("shop", "users"));
-        assert!(!c.captures("other", "orders"));
-        let c = cap(&[], &[], &["shop.audit"]);
-        assert!(c.captures("any", "t"));
-        assert!(!c.captures("shop", "audit"));
-        assert!(!c.captures("mysql", "user"));
     }
 }

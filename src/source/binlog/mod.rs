@@ -125,13 +125,13 @@ pub async fn run(
     let stored = resume::stored_offset(kafka, &cfg).await?;
     tracing::info!(pipeline = %cfg.name, server = %info.version, stored = ?stored, "binlog source starting");
     let mut run = Run {
-        capture: Capture::new(&cfg, endpoint.database()),
+        capture: Capture::new(&cfg, endpoint.database())?,
         offset_key: offset::record_key(&cfg.name, cfg.logical_name()).into(),
         emitter: Emitter::new(
             Arc::clone(&cfg),
             cfg.logical_name().to_string(),
             Buffers::Shrink,
-        ),
+        )?,
         cfg,
         kafka,
         info,

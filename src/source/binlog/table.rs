@@ -30,7 +30,7 @@ use super::value::{decode_value, Decode};
 use crate::config::DbZone;
 use crate::event::{TableId, Value};
 use crate::schema::{Column, ColumnType, TableSchema};
-use crate::source::mysql_types::ValueError;
+use crate::source::mysql_types::{temporal, ValueError};
 
 /// A captured table as of one TABLE_MAP event.
 #[derive(Debug)]
@@ -337,13 +337,16 @@ fn column_decoding(
         My::MYSQL_TYPE_BIT if byte(1) * 8 + byte(0) == 1 => (ColumnType::Boolean, plain),
         My::MYSQL_TYPE_BIT => (bytes, plain),
         My::MYSQL_TYPE_DATE | My::MYSQL_TYPE_NEWDATE => (ColumnType::Date, plain),
-        My::MYSQL_TYPE_TIME | My::MYSQL_TYPE_TIME2 => (ColumnType::Time, plain),
-        My::MYSQL_TYPE_DATETIME | My::MYSQL_TYPE_DATETIME2 => {
-            (ColumnType::Timestamp, Decode::Plain { is_datetime: true })
-        }
-        My::MYSQL_TYPE_TIMESTAMP | My::MYSQL_TYPE_TIMESTAMP2 => {
-            (ColumnType::Timestamp, Decode::Timestamp)
-        }
+        // The *2 types' metadata byte is the fractional-second precision.
+        My::MYSQL_TYPE_TIME => (ColumnType::Time, plain),
+        My::MYSQL_TYPE_TIME2 => (temporal::time(byte(0)), plain),
+        My::MYSQL_TYPE_DATETIME => (ColumnType::Timestamp, Decode::Plain { is_datetime: true }),
+        My::MYSQL_TYPE_DATETIME2 => (
+            temporal::timestamp(byte(0)),
+            Decode::Plain { is_datetime: true },
+        ),
+        My::MYSQL_TYPE_TIMESTAMP => (ColumnType::Timestamp, Decode::Timestamp),
+        My::MYSQL_TYPE_TIMESTAMP2 => (temporal::timestamp(byte(0)), Decode::Timestamp),
         My::MYSQL_TYPE_JSON => (string, Decode::Json),
         My::MYSQL_TYPE_ENUM => (
             string,

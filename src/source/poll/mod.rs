@@ -182,7 +182,7 @@ pub async fn run(
         database: database.clone(),
         zone,
         batches: publisher.sender().clone(),
-        emitter: Emitter::new(Arc::new(cfg.clone()), cfg.name.clone(), Buffers::Recycle),
+        emitter: Emitter::new(Arc::new(cfg.clone()), cfg.name.clone(), Buffers::Recycle)?,
     };
     let result = async {
         while !cancel.is_cancelled() {

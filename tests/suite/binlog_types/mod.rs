@@ -8,11 +8,11 @@
 //! - Zero and invalid dates (`0000-00-00`, `2023-00-15`, the zero TIMESTAMP;
 //!   allowed by a permissive `sql_mode`) have no Connect value: NULL in a
 //!   nullable column (the epoch in a NOT NULL one), as Debezium does.
-//! - Connect `Time`/`Timestamp` carry milliseconds: the matrix runs with
-//!   `time_precision = "micros"` (Debezium `MicroTime`/`MicroTimestamp`), which
-//!   is lossless; the snapshot case below runs with the default and checks the
-//!   millisecond forms. A TIME outside 0–24 h cannot be a Connect `Time` at all
-//!   (the source refuses it unless `micros`).
+//! - Times: the matrix runs with the default `time_precision`
+//!   (`adaptive_time_microseconds`, lossless): DATETIME/TIMESTAMP with up to 3
+//!   fractional digits as Connect `Timestamp` (ms), with more as Debezium
+//!   `MicroTimestamp`, every TIME as `MicroTime` (a TIME outside 0–24 h
+//!   cannot be a Connect `Time` at all).
 //! - PostgreSQL's `TIME` holds 00:00:00–24:00:00 only: rows with a negative
 //!   TIME or one past 24 h are refused by PostgreSQL and go to the sink's
 //!   dead-letter topic (`errors_tolerance = "all"`); MySQL/MariaDB hold them.
@@ -137,11 +137,7 @@ fn two_sinks_config(
     pg: &Postgres,
     topic: &str,
 ) -> String {
-    let source = binlog_config(
-        name,
-        &db.url(),
-        "tables = [\"t\"]\ntime_precision = \"micros\"",
-    );
+    let source = binlog_config(name, &db.url(), "tables = [\"t\"]");
     format!(
         r#"{source}
 [[sink]]
@@ -214,14 +210,20 @@ fn check_messages(msgs: &[(Option<Json>, Option<Json>)]) {
     assert_eq!(p["e"], "ünï");
     assert_eq!(p["st"], "x,y,z");
     assert_eq!(p["l1"], "café € ÿ");
-    // 2038-01-19 03:14:07.999999 UTC in µs (time_precision = "micros").
+    // 2038-01-19 03:14:07.999999 UTC in µs (the default time precision:
+    // more than 3 fractional digits as Micro*, up to 3 as Connect ms, TIME µs).
     assert_eq!(p["ts"], 2_147_483_647_999_999i64);
     assert_eq!(field(max, "ts")["name"], "io.debezium.time.MicroTimestamp");
     assert_eq!(p["dtm"], 253_402_300_799_999_999i64);
     assert_eq!(p["tm"], 86_399_999_999i64);
-    assert_eq!(p["ts0"], 2_147_483_647_000_000i64, "TIMESTAMP(0) in µs");
-    assert_eq!(p["dtm3"], 253_402_300_799_999_000i64, "DATETIME(3) in µs");
+    assert_eq!(p["ts0"], 2_147_483_647_000i64, "TIMESTAMP(0) in ms");
+    assert_eq!(
+        field(max, "ts0")["name"],
+        "org.apache.kafka.connect.data.Timestamp"
+    );
+    assert_eq!(p["dtm3"], 253_402_300_799_999i64, "DATETIME(3) in ms");
     assert_eq!(field(max, "tm")["name"], "io.debezium.time.MicroTime");
+    assert_eq!(field(max, "tm0")["name"], "io.debezium.time.MicroTime");
     assert_eq!(field(max, "f")["type"], "float");
     assert_eq!(field(max, "dbl")["type"], "double");
     let zero = &by_id(4)["payload"];

@@ -1,7 +1,9 @@
 //! The same rows read by the snapshot and from the binlog give identical
 //! messages (schema and payload): the in-day rows with the default
-//! `time_precision = "connect"` (millisecond `Time`/`Timestamp`), the long and
-//! negative TIMEs with `"micros"` (Connect's `Time` cannot hold them).
+//! `time_precision` (`adaptive_time_microseconds`: the snapshot's result-set
+//! precision and the binlog's table map must agree on each column's form),
+//! the long and negative TIMEs with `"micros"`; and the in-day rows again with
+//! `time_precision = "connect"` (millisecond `Time`/`Timestamp`).
 
 use std::time::Duration;
 
@@ -54,9 +56,9 @@ fn by_id(msgs: &[(Option<Json>, Option<Json>)], id: i64) -> Json {
 
 async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySqlFlavor) {
     let db = MySqlServer::new(flavor, "bltysnap").await;
-    // `t`: rows within one day, read by a source with the default Connect
-    // times; `tl`: the long and negative TIMEs, by a second source with
-    // `time_precision = "micros"` (Connect's Time cannot hold them).
+    // `t`: rows within one day, read by a source with the default times and
+    // by one with Connect's; `tl`: the long and negative TIMEs, by a third
+    // source with `time_precision = "micros"`.
     db.exec(&matrix::create_table("t")).await;
     db.exec(&matrix::create_table("tl")).await;
     let rows = matrix::rows_in_day(flavor);
@@ -65,17 +67,16 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
     exec_permissive(&db, &matrix::insert_sql("tl", &long, 0)).await;
     let name = unique("bltysnap");
     let micros = format!("{name}_us");
+    let connect = format!("{name}_ms");
     let config = format!(
-        "{}\n[[source]]\nname = \"{micros}\"\nkind = \"binlog\"\nurl = \"{}\"\ntables = [\"tl\"]\ntime_precision = \"micros\"\n",
+        "{}\n[[source]]\nname = \"{micros}\"\nkind = \"binlog\"\nurl = \"{url}\"\ntables = [\"tl\"]\ntime_precision = \"micros\"\n\n[[source]]\nname = \"{connect}\"\nkind = \"binlog\"\nurl = \"{url}\"\ntables = [\"t\"]\ntime_precision = \"connect\"\n",
         binlog_config(&name, &db.url(), "tables = [\"t\"]"),
-        db.url()
+        url = db.url()
     );
     let daemon = Daemon::start(&config);
-    wait_for(
-        "both sources streaming",
-        Duration::from_secs(60),
-        || async { (daemon.log_text().matches("streaming binlog").count() >= 2).then_some(()) },
-    )
+    wait_for("the sources streaming", Duration::from_secs(60), || async {
+        (daemon.log_text().matches("streaming binlog").count() >= 3).then_some(())
+    })
     .await;
     exec_permissive(&db, &matrix::insert_sql("t", &rows, STREAMED)).await;
     exec_permissive(&db, &matrix::insert_sql("tl", &long, STREAMED)).await;
@@ -103,7 +104,40 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
         "-838:59:59 in µs"
     );
 
-    // The default (Connect) time forms: milliseconds.
+    // The default time forms: µs past 3 fractional digits, ms up to 3, TIME µs.
+    let max = by_id(&msgs, 2);
+    let p = &max["payload"];
+    assert_eq!(p["ts"], 2_147_483_647_999_999i64, "TIMESTAMP(6) → µs");
+    assert_eq!(p["dtm"], 253_402_300_799_999_999i64, "DATETIME(6) → µs");
+    assert_eq!(p["tm"], 86_399_999_999i64, "TIME(6) → MicroTime");
+    assert_eq!(p["tm3"], 86_399_999_000i64, "TIME(3) → MicroTime");
+    assert_eq!(p["ts0"], 2_147_483_647_000i64, "TIMESTAMP(0) → ms");
+    let named = |v: &Json, f: &str| {
+        v["schema"]["fields"]
+            .as_array()
+            .and_then(|fs| fs.iter().find(|x| x["field"] == f))
+            .map(|x| x["name"].clone())
+            .unwrap_or_else(|| panic!("no field {f}"))
+    };
+    assert_eq!(named(&max, "dtm"), "io.debezium.time.MicroTimestamp");
+    assert_eq!(named(&max, "tm0"), "io.debezium.time.MicroTime");
+    assert_eq!(
+        named(&max, "dtm3"),
+        "org.apache.kafka.connect.data.Timestamp"
+    );
+
+    // `time_precision = "connect"`: milliseconds.
+    let connect_topic = format!("{connect}.{}.t", db.name);
+    let msgs = wait_for(
+        "the Connect-time copies",
+        Duration::from_secs(60),
+        || async {
+            let m = kcat_read(&connect_topic);
+            (m.len() >= 2 * rows.len()).then_some(m)
+        },
+    )
+    .await;
+    assert_copies_identical(&msgs, &rows);
     let max = by_id(&msgs, 2);
     let p = &max["payload"];
     assert_eq!(
