@@ -20,6 +20,12 @@ pub enum PipelineState {
     Failed(String),
     /// Stopped (shutdown, or its body ended).
     Stopped,
+    /// A standby source waiting for leadership (`crate::app::standby`);
+    /// `leader`: the worker id of the instance that leads, when known.
+    Standby {
+        /// The leading instance's worker id.
+        leader: Option<String>,
+    },
 }
 
 impl PipelineState {
@@ -31,6 +37,8 @@ impl PipelineState {
             PipelineState::Paused => "PAUSED",
             PipelineState::Failed(_) => "FAILED",
             PipelineState::Stopped => "STOPPED",
+            // Connect shows a task no worker runs as UNASSIGNED.
+            PipelineState::Standby { .. } => "UNASSIGNED",
         }
     }
 }
@@ -61,7 +69,10 @@ impl Registry {
         METRICS
             .pipeline_up
             .with_label_values(&[name])
-            .set(i64::from(state == PipelineState::Running));
+            .set(i64::from(matches!(
+                state,
+                PipelineState::Running | PipelineState::Standby { .. }
+            )));
         // One series per Connect state name, 1 for the current one.
         for s in ["UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "STOPPED"] {
             METRICS
@@ -137,6 +148,10 @@ pub fn summary(snapshot: &BTreeMap<String, PipelineEntry>) -> String {
     }
     if starting > 0 {
         text.push_str(&format!("; {starting} starting"));
+    }
+    let standby = count(|s| matches!(s, PipelineState::Standby { .. }));
+    if standby > 0 {
+        text.push_str(&format!("; {standby} standby"));
     }
     text
 }

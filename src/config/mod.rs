@@ -14,6 +14,7 @@ pub mod providers;
 mod secret;
 mod sink;
 mod source;
+pub mod standby;
 mod tls;
 mod zone;
 
