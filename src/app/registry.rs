@@ -173,6 +173,28 @@ mod tests {
     }
 
     #[test]
+    fn a_standby_source_is_up_unassigned_and_counted() {
+        let r = Registry::default();
+        r.set("a", "source", PipelineState::Running);
+        let standby = PipelineState::Standby {
+            leader: Some("h:8083".into()),
+        };
+        assert_eq!(standby.connect_name(), "UNASSIGNED");
+        r.set("s", "source", standby);
+        assert_eq!(
+            summary(&r.snapshot()),
+            "1 pipeline running; 0 failed; 1 standby"
+        );
+        assert_eq!(METRICS.pipeline_up.with_label_values(&["s"]).get(), 1);
+        assert!(
+            stalled(&r.snapshot(), Duration::ZERO)
+                .iter()
+                .all(|n| n != "s"),
+            "a standby instance is never stalled"
+        );
+    }
+
+    #[test]
     fn a_running_pipeline_without_beats_is_stalled() {
         let r = Registry::default();
         r.set("a", "source", PipelineState::Running);

@@ -40,6 +40,18 @@ use crate::source::SourceError;
 /// How often a standby instance looks up who leads (for its status).
 const LEADER_REFRESH: Duration = Duration::from_secs(2);
 
+/// How long a source may take to stop after losing leadership before it is
+/// dropped (it can no longer commit: a new leader has fenced it or will).
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Sleeps until `at` (forever when None).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What a standby source needs of the daemon around it.
 #[derive(Clone)]
 pub(crate) struct Node {
@@ -124,14 +136,21 @@ pub(crate) async fn run(
         let child = cancel.child_token();
         let result = {
             let mut source = std::pin::pin!(crate::source::run(cfg, kafka, child.clone()));
+            // Once leadership is lost: how long the source may take to stop.
+            let mut stop_by: Option<tokio::time::Instant> = None;
             loop {
                 tokio::select! {
-                    r = &mut source => break r,
-                    changed = leading.changed(), if !child.is_cancelled() => {
+                    r = &mut source => break r.map_err(Some),
+                    changed = leading.changed(), if stop_by.is_none() => {
                         if changed.is_err() || !*leading.borrow_and_update() {
                             tracing::info!(pipeline = %name, "leadership lost: stopping the source");
                             child.cancel();
+                            stop_by = Some(tokio::time::Instant::now() + STOP_GRACE);
                         }
+                    }
+                    _ = sleep_until(stop_by), if stop_by.is_some() => {
+                        tracing::warn!(pipeline = %name, grace_s = STOP_GRACE.as_secs(), "the source did not stop after losing leadership; dropping it");
+                        break Err(None);
                     }
                 }
             }
@@ -151,7 +170,8 @@ pub(crate) async fn run(
             Ok(()) => {
                 tracing::info!(pipeline = %name, "source stopped after losing leadership");
             }
-            Err(e) if is_fenced(&e) => {
+            Err(None) => {}
+            Err(Some(e)) if is_fenced(&e) => {
                 tracing::warn!(pipeline = %name, error = %e, "fenced: another instance took over; standing by");
                 if still_leading {
                     // Our membership is stale: give partition 0 up and rejoin.
@@ -159,10 +179,10 @@ pub(crate) async fn run(
                     membership = join().await?;
                 }
             }
-            Err(e) if !still_leading => {
+            Err(Some(e)) if !still_leading => {
                 tracing::info!(pipeline = %name, error = %e, "source stopped after losing leadership");
             }
-            Err(e) => {
+            Err(Some(e)) => {
                 membership.leave().await;
                 return Err(e.into());
             }
