@@ -129,6 +129,18 @@ async fn standby_takes_over_from_a_killed_or_frozen_leader_exactly_once() {
     // One leader; the others stand by and name it.
     let mut leader = leader_among(&ports, &live, &name, Duration::from_secs(40)).await;
     let leader_id = format!("127.0.0.1:{}", ports[leader]);
+    let status: Json = serde_json::from_str(
+        &get(ports[leader], &format!("/connectors/{name}/status"))
+            .await
+            .unwrap_or_default(),
+    )
+    .expect("status JSON");
+    assert_eq!(status["connector"]["state"], "RUNNING", "{status}");
+    assert_eq!(
+        status["tasks"][0]["worker_id"],
+        leader_id.as_str(),
+        "{status}"
+    );
     for i in (0..3).filter(|&i| i != leader) {
         let port = ports[i];
         let (state, trace) = wait_for(
@@ -301,6 +313,19 @@ async fn standby_takes_over_from_a_killed_or_frozen_leader_exactly_once() {
             d.log_text()
         );
     }
+    // A clean stop (SIGTERM) leaves the group: the next instance takes over
+    // without waiting for the session timeout.
+    daemons[again].term();
+    live[again] = false;
+    let termed = Instant::now();
+    let after_term = leader_among(&ports, &live, &name, Duration::from_secs(30)).await;
+    let clean = termed.elapsed();
+    println!("SIGTERM: {clean:?} until instance {after_term} led");
+    assert_eq!(daemons[again].wait_exit(), 0);
+    assert!(
+        clean < SESSION_TIMEOUT,
+        "a clean stop took {clean:?}, as long as a crash"
+    );
     let max = *takeovers.iter().max().expect("takeovers");
     let med = median(&mut takeovers.clone());
     println!(
