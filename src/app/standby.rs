@@ -96,7 +96,13 @@ pub(crate) async fn run(
         while !*leading.borrow_and_update() {
             if let Some(e) = membership.take_error() {
                 membership.leave().await;
-                return Err(e.into());
+                // The group or topic refused this member (ACLs, a session
+                // timeout outside the broker's range): retrying cannot pass.
+                return Err(PipelineError {
+                    transient: false,
+                    message: crate::config::redact_text(&format!("standby group {group}: {e}")),
+                    kafka_refused: e.is_refusal(),
+                });
             }
             let leader = membership.leader().await;
             if shown.as_ref() != Some(&leader) {

@@ -8,7 +8,8 @@
 //! coordinator) instead of leading again, and the topic holds every change
 //! exactly once, in order per key. Then `offsets reset` refuses while the
 //! group has members, and a forced one fences the leader, which stands down
-//! (no instance FAILED) while the group elects again.
+//! (no instance FAILED) while the group elects again. A session timeout the
+//! broker refuses fails the source with a message naming the group.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -335,4 +336,25 @@ async fn standby_takes_over_from_a_killed_or_frozen_leader_exactly_once() {
         max <= TAKEOVER_BOUND,
         "a takeover took {max:?}, over the bound {TAKEOVER_BOUND:?}: {takeovers:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_timeout_the_broker_refuses_fails_the_source_naming_it() {
+    let db = MySqlServer::new(MySqlFlavor::MariaDb, "standbybad").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
+    let name = unique("standbybad");
+    let port = free_port();
+    // Valid for Sluice, below the broker's group.min.session.timeout.ms (6000).
+    let extra = "standby = true\nstandby_session_timeout_ms = 1000";
+    let daemon = Daemon::start(&binlog_config_on(port, &name, &db.url(), extra));
+    let (state, trace) = wait_for("the source to fail", Duration::from_secs(30), || {
+        let name = name.clone();
+        async move { task(port, &name).await.filter(|(s, _)| s == "FAILED") }
+    })
+    .await;
+    assert_eq!(state, "FAILED");
+    assert!(trace.contains("standby group"), "{trace}");
+    assert!(trace.to_lowercase().contains("session"), "{trace}");
+    assert!(!daemon.log_text().contains("leading: starting the source"));
 }
