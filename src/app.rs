@@ -10,6 +10,7 @@
 //! supervisor) and systemd notification.
 pub mod offsets;
 pub mod registry;
+mod standby;
 mod store;
 mod supervisor;
 
@@ -338,14 +339,17 @@ impl Pipeline {
         Ok((pipeline, kafka, resolved))
     }
 
-    /// Runs the pipeline once, until cancelled or failed.
+    /// Runs the pipeline once, until cancelled or failed (a standby source:
+    /// until cancelled or failed while leading, see [`standby`]).
     async fn run(
         &self,
         kafka: &crate::config::KafkaConfig,
         cancel: CancellationToken,
+        node: &standby::Node,
     ) -> Result<(), PipelineError> {
         let pipeline = async {
             match self {
+                Pipeline::Source(c) if c.standby => standby::run(c, kafka, node, cancel).await,
                 Pipeline::Source(c) => crate::source::run(c, kafka, cancel)
                     .await
                     .map_err(PipelineError::from),

@@ -124,6 +124,9 @@ pub async fn run(
             })?;
         Some((listener, token))
     };
+    if let Some(addr) = listener.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
+        supervisor.set_worker_id(&worker_id(addr));
+    }
     supervisor.start_all(&config, &raw).await?;
     if let Some((listener, token)) = listener {
         tracing::info!(listen = %config.http.listen, auth = token.is_some(), "http server listening");
@@ -260,4 +263,18 @@ pub fn cancel_on_signals(cancel: CancellationToken) {
         }
         cancel.cancel();
     });
+}
+
+/// This daemon's worker id, as Kafka Connect reports a worker: `host:port`
+/// of its REST listener (the host name when it listens on every address).
+fn worker_id(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        if !host.is_empty() {
+            return format!("{host}:{}", addr.port());
+        }
+    }
+    addr.to_string()
 }

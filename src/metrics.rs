@@ -52,6 +52,8 @@ pub struct Metrics {
     pub pipeline_restarts: IntCounterVec,
     /// 1 while a pipeline runs.
     pub pipeline_up: IntGaugeVec,
+    /// Standby sources: 1 while this instance leads, 0 while it stands by.
+    pub source_leader: IntGaugeVec,
     /// 1 for the pipeline's current state (label `state`: Connect's names), 0 for the others.
     pub pipeline_state: IntGaugeVec,
     /// Binlog source: number of the binlog file of the committed position.
@@ -125,7 +127,7 @@ impl Metrics {
         let pipeline_up = IntGaugeVec::new(
             Opts::new(
                 "sluice_pipeline_up",
-                "1 while the pipeline runs, 0 when stopped or failed.",
+                "1 while the pipeline runs (or, standby sources, stands by ready to lead), 0 when restarting, stopped or failed.",
             ),
             &["pipeline"],
         )
@@ -210,6 +212,11 @@ impl Metrics {
                 &["pipeline"],
             ),
             pipeline_up,
+            source_leader: int_gauge(
+                &r,
+                "sluice_source_leader",
+                "Standby sources: 1 while this instance leads (runs the source), 0 while it stands by.",
+            ),
             pipeline_state: {
                 let g = IntGaugeVec::new(
                     Opts::new(

@@ -21,7 +21,8 @@
 //!
 //! **Running pipelines.** `reset` refuses (unless forced) when it can see the
 //! pipeline running: the daemon of this config answers on `[http] listen` with
-//! the pipeline RUNNING, or (sinks) the consumer group has active members.
+//! the pipeline RUNNING, or (sinks) the consumer group has active members, or
+//! (standby sources) the standby group has (an instance may lead elsewhere).
 
 use std::time::Duration;
 
@@ -140,6 +141,19 @@ async fn refuse_if_running(config: &Config, p: &Pipeline<'_>) -> Result<(), Offs
                 "the daemon on {} reports it {state}",
                 config.http.listen
             )));
+        }
+    }
+    // A standby source may lead on another host: its group says whether any
+    // instance runs (the local daemon may be standing by).
+    if let Pipeline::Source(s) = p {
+        if s.standby {
+            let group = crate::config::standby::group(s);
+            let members = group_members(&config.kafka, &group).await?;
+            if members > 0 {
+                return Err(running(format!(
+                    "standby group {group} has {members} active instance(s)"
+                )));
+            }
         }
     }
     if let Pipeline::Sink(s) = p {

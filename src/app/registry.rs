@@ -20,6 +20,12 @@ pub enum PipelineState {
     Failed(String),
     /// Stopped (shutdown, or its body ended).
     Stopped,
+    /// A standby source waiting for leadership (`crate::app::standby`);
+    /// `leader`: the worker id of the instance that leads, when known.
+    Standby {
+        /// The leading instance's worker id.
+        leader: Option<String>,
+    },
 }
 
 impl PipelineState {
@@ -31,6 +37,8 @@ impl PipelineState {
             PipelineState::Paused => "PAUSED",
             PipelineState::Failed(_) => "FAILED",
             PipelineState::Stopped => "STOPPED",
+            // Connect shows a task no worker runs as UNASSIGNED.
+            PipelineState::Standby { .. } => "UNASSIGNED",
         }
     }
 }
@@ -61,7 +69,10 @@ impl Registry {
         METRICS
             .pipeline_up
             .with_label_values(&[name])
-            .set(i64::from(state == PipelineState::Running));
+            .set(i64::from(matches!(
+                state,
+                PipelineState::Running | PipelineState::Standby { .. }
+            )));
         // One series per Connect state name, 1 for the current one.
         for s in ["UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "STOPPED"] {
             METRICS
@@ -138,6 +149,10 @@ pub fn summary(snapshot: &BTreeMap<String, PipelineEntry>) -> String {
     if starting > 0 {
         text.push_str(&format!("; {starting} starting"));
     }
+    let standby = count(|s| matches!(s, PipelineState::Standby { .. }));
+    if standby > 0 {
+        text.push_str(&format!("; {standby} standby"));
+    }
     text
 }
 
@@ -154,6 +169,28 @@ mod tests {
         assert_eq!(
             summary(&r.snapshot()),
             "1 pipeline running; 1 failed; 1 paused"
+        );
+    }
+
+    #[test]
+    fn a_standby_source_is_up_unassigned_and_counted() {
+        let r = Registry::default();
+        r.set("a", "source", PipelineState::Running);
+        let standby = PipelineState::Standby {
+            leader: Some("h:8083".into()),
+        };
+        assert_eq!(standby.connect_name(), "UNASSIGNED");
+        r.set("s", "source", standby);
+        assert_eq!(
+            summary(&r.snapshot()),
+            "1 pipeline running; 0 failed; 1 standby"
+        );
+        assert_eq!(METRICS.pipeline_up.with_label_values(&["s"]).get(), 1);
+        assert!(
+            stalled(&r.snapshot(), Duration::ZERO)
+                .iter()
+                .all(|n| n != "s"),
+            "a standby instance is never stalled"
         );
     }
 

@@ -33,6 +33,9 @@ use super::{supervise, with_heartbeat, Pipeline, DRAIN_DEADLINE};
 use crate::config::connect_json::{self, AllowedFileDirs, ConnectorConfig};
 use crate::config::{Config, ConfigError, KafkaConfig};
 
+/// The worker id of a daemon without an HTTP listener.
+pub const DEFAULT_WORKER_ID: &str = "sluice";
+
 /// Where a connector was defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -114,6 +117,8 @@ pub struct ConnectorInfo {
     pub tasks: u32,
     /// The state it is asked to be in.
     pub target: TargetState,
+    /// A standby source (`standby = true`): its status names this worker.
+    pub standby: bool,
 }
 
 struct RunHandle {
@@ -146,6 +151,7 @@ impl Connector {
                 Pipeline::Source(_) => 1,
             },
             target: self.target,
+            standby: matches!(&self.pipeline, Pipeline::Source(c) if c.standby),
         }
     }
 }
@@ -163,6 +169,8 @@ struct Inner {
     /// Where REST connectors may name local files (`[http] allowed_file_dirs`);
     /// shared with the pipeline tasks, which check against the current list.
     allowed_files: Arc<RwLock<Arc<AllowedFileDirs>>>,
+    /// This daemon's worker id (`host:port` of its HTTP listener).
+    worker_id: RwLock<Arc<str>>,
 }
 
 /// Starts and stops pipelines; cheap to clone.
@@ -205,6 +213,7 @@ impl Supervisor {
                 table: RwLock::new(BTreeMap::new()),
                 unloadable: RwLock::new(BTreeMap::new()),
                 allowed_files: Arc::new(RwLock::new(Arc::new(AllowedFileDirs::default()))),
+                worker_id: RwLock::new(Arc::from(DEFAULT_WORKER_ID)),
             }),
         }
     }
@@ -228,6 +237,23 @@ impl Supervisor {
         if let Ok(mut a) = self.inner.allowed_files.write() {
             *a = Arc::new(dirs);
         }
+    }
+
+    /// Sets this daemon's worker id (`host:port` of its HTTP listener), which
+    /// standby sources show in their status and to the other instances.
+    pub fn set_worker_id(&self, id: &str) {
+        if let Ok(mut w) = self.inner.worker_id.write() {
+            *w = Arc::from(id);
+        }
+    }
+
+    /// This daemon's worker id.
+    pub fn worker_id(&self) -> Arc<str> {
+        self.inner
+            .worker_id
+            .read()
+            .map(|w| w.clone())
+            .unwrap_or_else(|_| Arc::from(DEFAULT_WORKER_ID))
     }
 
     fn allowed_files(&self) -> Arc<AllowedFileDirs> {
@@ -281,6 +307,10 @@ impl Supervisor {
         let heartbeat = registry.heartbeat(name, kind);
         let span = tracing::info_span!("pipeline", pipeline = %name);
         let retry = pipeline.retry_policy();
+        let node = super::standby::Node {
+            registry: registry.clone(),
+            worker_id: self.worker_id(),
+        };
         let body = supervise(
             name.to_string(),
             kind,
@@ -292,6 +322,7 @@ impl Supervisor {
                 let kafka = kafka.clone();
                 let heartbeat = heartbeat.clone();
                 let allowed = allowed.clone();
+                let node = node.clone();
                 let (raw, raw_kafka) = (raw.clone(), raw_kafka.clone());
                 async move {
                     let now = allowed.map(|a| a.read().map(|a| a.clone()).unwrap_or_default());
@@ -301,7 +332,7 @@ impl Supervisor {
                     // `${provider:...}` references, resolved at each start.
                     let (pipeline, kafka, resolved) =
                         pipeline.resolved(&raw, &kafka, &raw_kafka, now.as_deref())?;
-                    with_heartbeat(heartbeat, pipeline.run(&kafka, c))
+                    with_heartbeat(heartbeat, pipeline.run(&kafka, c, &node))
                         .await
                         .map_err(|e| e.scrubbed(&resolved))
                 }

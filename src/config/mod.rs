@@ -16,6 +16,7 @@ mod secret;
 mod sink;
 mod source;
 mod source_debezium;
+pub mod standby;
 mod tls;
 mod zone;
 

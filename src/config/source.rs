@@ -389,6 +389,24 @@ pub struct SourceConfig {
     /// Client private key file (PEM), with `ssl_cert`.
     #[serde(default, alias = "ssl.key")]
     pub ssl_key: Option<String>,
+    /// Standby mode: every daemon configured with this source joins its
+    /// standby group and only the elected one runs it (`super::standby`).
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub standby: bool,
+    /// The Kafka consumer group standby instances join (default
+    /// `sluice-standby-<name>`).
+    #[serde(default)]
+    pub standby_group: Option<String>,
+    /// The one-partition coordination topic (default `sluice_standby`).
+    #[serde(default)]
+    pub standby_topic: Option<String>,
+    /// How long the group coordinator waits for a silent leader before
+    /// another instance takes over.
+    #[serde(
+        default = "super::standby::default_session_timeout_ms",
+        deserialize_with = "lenient::u64"
+    )]
+    pub standby_session_timeout_ms: u64,
 }
 
 pub(super) fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -635,7 +653,7 @@ impl SourceConfig {
         }
         self.check_debezium_keys(kind)?;
         self.zone()?;
-        Ok(())
+        super::standby::validate(self)
     }
 
     /// The zone of `db_timezone` (UTC when unset); an unknown zone is an

@@ -90,16 +90,33 @@ fn info_json(i: &ConnectorInfo) -> Value {
 /// A wait shorter than this is not shown in the status.
 const WAIT_SHOWN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn task_json(state: &ApiState, name: &str) -> Value {
+/// The worker id shown for `i`: this daemon's for a standby source (which
+/// instance is answering matters there), else Sluice's fixed one.
+fn worker_of(state: &ApiState, i: &ConnectorInfo) -> Value {
+    if i.standby {
+        Value::String(state.supervisor.worker_id().to_string())
+    } else {
+        Value::String(WORKER_ID.into())
+    }
+}
+
+fn task_json(state: &ApiState, i: &ConnectorInfo) -> Value {
+    let name = &i.name;
     let entry = state.supervisor.registry().get(name);
     let waiting = entry.as_ref().and_then(|e| e.heartbeat.waiting());
     let st = entry.map_or(PipelineState::Starting, |e| e.state);
     let mut task = json!({
         "id": 0,
         "state": st.connect_name(),
-        "worker_id": WORKER_ID,
+        "worker_id": worker_of(state, i),
         "version": env!("CARGO_PKG_VERSION"),
     });
+    if let PipelineState::Standby { leader } = &st {
+        task["trace"] = Value::String(match leader {
+            Some(l) => format!("standby; leader is {l}"),
+            None => "standby; no leader elected yet".into(),
+        });
+    }
     if let PipelineState::Failed(msg) = &st {
         // Already redacted where it was made; again here, as this is public.
         task["trace"] = Value::String(crate::config::redact_text(msg));
@@ -119,10 +136,10 @@ fn task_json(state: &ApiState, name: &str) -> Value {
 /// The connector's status; `restarting` marks the connector (and its task,
 /// with `tasks_too`) RESTARTING, as Connect's restart answer does.
 fn status_with(state: &ApiState, i: &ConnectorInfo, restarting: bool, tasks_too: bool) -> Value {
-    let mut task = task_json(state, &i.name);
+    let mut task = task_json(state, i);
     let mut connector = json!({
         "state": task["state"],
-        "worker_id": WORKER_ID,
+        "worker_id": worker_of(state, i),
         "version": env!("CARGO_PKG_VERSION"),
     });
     if let Some(v) = task.get("trace") {
@@ -307,7 +324,7 @@ async fn task_status(
 ) -> Response {
     match state.supervisor.info(&name) {
         Ok(i) if task_ids(&i).contains(&task) => {
-            let mut t = task_json(&state, &name);
+            let mut t = task_json(&state, &i);
             t["id"] = json!(task);
             Json(t).into_response()
         }

@@ -1,5 +1,6 @@
 //! HTTP: `/metrics` (Prometheus text), `/healthz` (the process answers),
-//! `/readyz` (every pipeline is running, paused or stopped on request), and
+//! `/readyz` (every pipeline is running, paused, stopped on request or a
+//! standby source standing by), and
 //! Kafka Connect's REST API: `/` ([`root`]), `/connectors` ([`connectors`],
 //! [`offsets`], [`topics`]), `/connector-plugins` ([`plugins`]) and
 //! `/admin/loggers` ([`loggers`]). Bodies may carry comments ([`body`]).
@@ -111,7 +112,13 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     let snap = state.supervisor.registry().snapshot();
     let not_running: Vec<&String> = snap
         .iter()
-        .filter(|(_, e)| !matches!(e.state, PipelineState::Running | PipelineState::Paused))
+        // A standby source standing by is ready: it takes over when elected.
+        .filter(|(_, e)| {
+            !matches!(
+                e.state,
+                PipelineState::Running | PipelineState::Paused | PipelineState::Standby { .. }
+            )
+        })
         // A connector stopped over the API is where it was asked to be.
         .filter(|(n, _)| {
             state

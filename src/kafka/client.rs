@@ -18,6 +18,7 @@
 //! | [`offsets_reader`] | `BaseConsumer<C>` | `read_committed`, partition EOF, 10 ms fetch wait, group `sluice-offsets-reader` (never commits) |
 //! | [`watermark_probe`] | `BaseConsumer` | `read_uncommitted` (high watermarks, not the last stable offset) |
 //! | [`group_client`] | `BaseConsumer` | `group.id`, no auto commit; never subscribes, so it does not join the group (lag, offset commits) |
+//! | [`leader_elector`] | `BaseConsumer<C>` | standby group member: `client.id` = worker id, `cooperative-sticky`, the standby session timeout, heartbeats at a fifth of it, no commits |
 //! | [`metadata_client`] | `BaseConsumer` | none: metadata, watermarks, group lists |
 //! | [`admin`] | `AdminClient` | none: topic creation |
 //!
@@ -218,6 +219,32 @@ pub fn group_client(kafka: &KafkaConfig, group_id: &str) -> Result<BaseConsumer,
     cfg.set("group.id", group_id)
         .set("enable.auto.commit", "false");
     create(&cfg, "creating group client")
+}
+
+/// A standby source's group member (`crate::kafka::leader`): `client.id` is
+/// the worker id (shown in the group's description), `cooperative-sticky`
+/// so a joining member never takes partition 0 from a live leader, the
+/// session timeout given and heartbeats at a fifth of it; never commits.
+pub fn leader_elector<C: ConsumerContext>(
+    kafka: &KafkaConfig,
+    group_id: &str,
+    worker_id: &str,
+    session_timeout: Duration,
+    context: C,
+) -> Result<BaseConsumer<C>, KafkaError> {
+    let mut cfg = base(kafka)?;
+    let session_ms = session_timeout.as_millis();
+    cfg.set("group.id", group_id)
+        .set("client.id", worker_id)
+        .set("session.timeout.ms", session_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (session_ms / 5).max(100).to_string(),
+        )
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "latest");
+    create_with(&cfg, context, "creating standby group member")
 }
 
 /// A client with the common settings only: metadata, watermarks, group lists.

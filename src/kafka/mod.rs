@@ -9,6 +9,7 @@
 //! would from a Java client (Kafka Connect, Debezium, ksqlDB).
 
 pub mod client;
+pub mod leader;
 pub mod offsets;
 pub mod producer;
 

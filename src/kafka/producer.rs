@@ -49,6 +49,9 @@ struct Tally {
     first_error: Option<RdError>,
     /// When a batch waits: the count of reports it waits for.
     wanted: Option<u64>,
+    /// The producer hit a fatal error (fenced by a newer instance): no report
+    /// of what it still holds may ever come, so waiting ends with this.
+    fatal: Option<RdError>,
 }
 
 /// The tally shared by the producer and its context (the poll thread).
@@ -72,7 +75,26 @@ struct CountingContext {
     deliveries: Arc<Deliveries>,
 }
 
-impl ClientContext for CountingContext {}
+impl ClientContext for CountingContext {
+    /// Logs client errors (as rdkafka's default does); a fatal one (the
+    /// producer was fenced) also wakes a batch waiting for its reports, which
+    /// librdkafka would otherwise leave in its queue until
+    /// `message.timeout.ms` (5 minutes by default).
+    fn error(&self, error: RdError, reason: &str) {
+        tracing::error!(error = %error, reason, "librdkafka producer error");
+        let fatal = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Fatal)
+                | Some(RDKafkaErrorCode::Fenced)
+                | Some(RDKafkaErrorCode::ProducerFenced)
+                | Some(RDKafkaErrorCode::InvalidProducerEpoch)
+        );
+        if fatal {
+            self.deliveries.lock().fatal.get_or_insert(error);
+            self.deliveries.all_reported.notify_one();
+        }
+    }
+}
 
 impl ProducerContext for CountingContext {
     /// The epoch the record was sent in.
@@ -264,6 +286,9 @@ impl PipelineProducer {
         loop {
             {
                 let mut t = self.deliveries.lock();
+                if let Some(e) = &t.fatal {
+                    return Err(KafkaError::client("delivery", e.clone()));
+                }
                 if t.acked >= self.sent {
                     // Every report is in: start counting the next batch afresh.
                     t.acked = 0;
@@ -337,8 +362,11 @@ impl PipelineProducer {
         // Reports of the aborted records (purged or late) no longer count.
         self.epoch = self.epoch.wrapping_add(1);
         self.sent = 0;
-        *self.deliveries.lock() = Tally {
+        let mut t = self.deliveries.lock();
+        let fatal = t.fatal.take();
+        *t = Tally {
             epoch: self.epoch,
+            fatal,
             ..Tally::default()
         };
     }

@@ -37,6 +37,7 @@ mod sink_pg_copy_upsert;
 mod sink_target_db;
 mod sink_targets;
 mod sqlite_sink;
+mod standby;
 mod systemd_notify;
 mod systemd_units;
 mod tls;

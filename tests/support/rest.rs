@@ -160,6 +160,16 @@ impl Daemon {
         self.signal("-TERM");
     }
 
+    /// Sends SIGSTOP (the process freezes, its sockets stay open).
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Sends SIGCONT (a frozen process resumes).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
     /// Waits for the exit after a signal; returns the exit code.
     pub fn wait_exit(&mut self) -> i32 {
         self.wait(Duration::from_secs(40))

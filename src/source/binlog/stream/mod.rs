@@ -237,6 +237,10 @@ impl<'a> Streamer<'a> {
                             self.flush_partial(tx).await;
                             return Ok(());
                         }
+                        // The publisher ended (its error, e.g. a fenced
+                        // producer, is what the source returns): stop now,
+                        // not at the next event of an idle server.
+                        _ = tx.closed() => return Ok(()),
                         ev = stream.next() => ev,
                         _ = tick.tick() => {
                             let started = tokio::time::Instant::now();
