@@ -237,6 +237,9 @@ impl<'a> Streamer<'a> {
                             self.flush_partial(tx).await;
                             return Ok(());
                         }
+                        // The publisher failed (Kafka, the schema registry): its
+                        // error, not this one, is reported (`publisher.finish`).
+                        _ = tx.closed() => return Err(SourceError::PublisherGone),
                         ev = stream.next() => ev,
                         _ = tick.tick() => {
                             let started = tokio::time::Instant::now();
