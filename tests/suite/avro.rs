@@ -376,3 +376,64 @@ value_converter = "avro"
     );
     assert_eq!(versions(&subject), vec![1]);
 }
+
+/// A poll source (Connect's JDBC source keys) writes Avro values with
+/// `TopicRecordNameStrategy` and USER_INFO keys accepted; fastavro reads the
+/// rows back, and the subject is `<topic>-<record name>`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_source_writes_avro_under_topic_record_name_subjects() {
+    let db = MySqlServer::new(MySqlFlavor::MariaDb, "avropoll").await;
+    db.exec(
+        "CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2) NOT NULL)",
+    )
+    .await;
+    db.exec("INSERT INTO users VALUES (1, 'ann', 12.50), (2, NULL, -0.01)")
+        .await;
+    let name = unique("avropoll");
+    let prefix = format!("{name}-");
+    let config = format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+[http]
+listen = "127.0.0.1:{port}"
+[[source]]
+name = "{name}"
+"connector.class" = "io.confluent.connect.jdbc.JdbcSourceConnector"
+"connection.url" = "jdbc:{url}"
+mode = "incrementing"
+"incrementing.column.name" = "id"
+"table.whitelist" = "users"
+"topic.prefix" = "{prefix}"
+"poll.interval.ms" = "200"
+"value.converter" = "io.confluent.connect.avro.AvroConverter"
+"value.converter.schema.registry.url" = "{REGISTRY}"
+"value.converter.basic.auth.credentials.source" = "USER_INFO"
+"value.converter.basic.auth.user.info" = "sluice:unused-by-the-test-registry"
+"value.converter.value.subject.name.strategy" = "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy"
+"#,
+        port = free_port(),
+        url = db.url(),
+    );
+    let mut daemon = Daemon::start(&config);
+    let topic = format!("{prefix}users");
+    let msgs = wait_for("two rows", Duration::from_secs(60), || async {
+        let m = avro_read(&topic);
+        (m.len() >= 2).then_some(m)
+    })
+    .await;
+    daemon.stop();
+    let rows: Vec<&Json> = msgs.iter().map(|m| &m["value"]["logical"]).collect();
+    assert_eq!(rows[0]["id"], 1);
+    assert_eq!(rows[0]["name"], "ann");
+    assert_eq!(rows[0]["price"], "12.50");
+    assert_eq!(rows[1]["name"], Json::Null);
+    assert_eq!(rows[1]["price"], "-0.01");
+    // The key stays JSON (key_converter left out).
+    assert!(
+        msgs[0]["key"].get("json").is_some() || msgs[0]["key"].is_null(),
+        "{}",
+        msgs[0]
+    );
+    assert_eq!(versions(&format!("{topic}-users")), vec![1]);
+}
