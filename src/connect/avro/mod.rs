@@ -33,10 +33,12 @@
 //!   invalid character becomes `_`, a leading digit gets a `_` before it.
 
 mod binary;
+mod read;
 mod schema;
 
 #[cfg(test)]
 mod tests;
 
 pub use binary::encode;
+pub use read::AvroReader;
 pub use schema::{from_connect, AvroSchema};

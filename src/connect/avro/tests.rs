@@ -205,3 +205,83 @@ fn bad_values_are_named() {
         .to_string();
     assert!(err.contains("unknown Connect type"), "{err}");
 }
+
+/// Connect → Avro → Connect: the reader gives back the payload, and a schema
+/// the JSON decoder reads as the same column types.
+#[test]
+fn avro_reads_back_as_the_connect_message_it_came_from() {
+    let connect = json!({"type":"struct","fields":[
+        {"type":"int32","optional":false,"field":"id"},
+        {"type":"string","optional":true,"field":"name"},
+        {"type":"int16","optional":true,"field":"small"},
+        {"type":"int64","optional":true,"name":"org.apache.kafka.connect.data.Timestamp","version":1,"field":"created_at"},
+        {"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,
+         "parameters":{"scale":"2","connect.decimal.precision":"10"},"field":"price"},
+        {"type":"int32","optional":true,"name":"org.apache.kafka.connect.data.Date","version":1,"field":"d"},
+        {"type":"int64","optional":true,"name":"io.debezium.time.MicroTime","version":1,"field":"mt"},
+        {"type":"double","optional":true,"field":"x"},
+        {"type":"array","items":{"type":"string","optional":false},"optional":false,"field":"tags"}
+    ],"optional":false,"name":"srv.db.users"});
+    let payload = json!({"id":-3,"name":"ann","small":7,"created_at":1660592867000i64,
+        "price":"BNI=","d":null,"mt":86399999999i64,"x":0.5,"tags":["a","b"]});
+    let s = schema(connect.clone());
+    let b = body(&s, payload.clone());
+    let reader = AvroReader::new(&s.text, MessagePart::Value).expect("reader");
+    let msg: Json =
+        serde_json::from_slice(&reader.to_connect_json(&b).expect("read")).expect("json");
+    assert_eq!(msg["payload"], payload);
+    let back = &msg["schema"];
+    assert_eq!(back["name"], "srv.db.users");
+    assert_eq!(back["type"], "struct");
+    for (orig, got) in connect["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .zip(back["fields"].as_array().expect("fields"))
+    {
+        for k in ["field", "type", "optional", "name", "version", "parameters"] {
+            assert_eq!(orig.get(k), got.get(k), "{k} of {orig}");
+        }
+    }
+    // A truncated body and a bad union branch are errors, not panics.
+    assert!(reader.to_connect_json(&b[..b.len() - 1]).is_err());
+    assert!(reader.to_connect_json(&[0x02, 0x05]).is_err());
+}
+
+/// Another producer's schema (fastavro style): logical micros, an enum, a
+/// fixed, a map, a record referred to by name.
+#[test]
+fn foreign_avro_schemas_map_to_connect() {
+    let text = r#"{"type":"record","name":"Row","namespace":"ns","fields":[
+        {"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}},
+        {"name":"color","type":{"type":"enum","name":"Color","symbols":["red","green"]}},
+        {"name":"h","type":{"type":"fixed","name":"H","size":2}},
+        {"name":"m","type":{"type":"map","values":"int"}},
+        {"name":"inner","type":{"type":"record","name":"In","fields":[{"name":"a","type":"int"}]}},
+        {"name":"again","type":["null","In"]}
+    ]}"#;
+    let reader = AvroReader::new(text, MessagePart::Value).expect("reader");
+    let mut b = Vec::new();
+    write_long(&mut b, 5); // ts
+    write_long(&mut b, 1); // green
+    b.extend_from_slice(&[0xAB, 0xCD]);
+    b.extend_from_slice(&[0x02, 0x02, b'k', 0x06, 0x00]); // {"k": 3}
+    write_long(&mut b, 4); // inner.a = 4
+    b.extend_from_slice(&[0x02, 0x02]); // again: branch 1, a = 1
+    let msg: Json =
+        serde_json::from_slice(&reader.to_connect_json(&b).expect("read")).expect("json");
+    assert_eq!(
+        msg["payload"],
+        json!({"ts":5,"color":"green","h":"q80=","m":{"k":3},"inner":{"a":4},"again":{"a":1}})
+    );
+    assert_eq!(
+        msg["schema"]["fields"][0]["name"],
+        "io.debezium.time.MicroTimestamp"
+    );
+    assert_eq!(msg["schema"]["fields"][5]["optional"], true);
+    assert_eq!(msg["schema"]["fields"][5]["name"], "ns.In");
+    let err = AvroReader::new(r#"["int","string"]"#, MessagePart::Key)
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("unions"), "{err}");
+}
