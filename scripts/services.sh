@@ -4,7 +4,7 @@
 #   bash scripts/services.sh up      # install what is missing, configure, start, wait until ready
 #   bash scripts/services.sh status  # one line per service; exit 1 if any is down
 #   bash scripts/services.sh down    # stop them all (data is kept)
-#   bash scripts/services.sh restart mariadb|mysql|postgres|kafka   # stop and start one (crash tests)
+#   bash scripts/services.sh restart mariadb|mysql|postgres|kafka|apicurio   # stop and start one (crash tests)
 #   bash scripts/services.sh prune [MINUTES]  # drop test databases and binlogs older than MINUTES (60)
 #   bash scripts/services.sh build-deps  # the Debian packages building Sluice needs (up does this too)
 #
@@ -25,6 +25,9 @@
 #             also SASL_SSL on 127.0.0.1:9094 (SCRAM-SHA-512, user sluice / sluice-test-secret,
 #             created at format time) and SSL with required client certificates on
 #             127.0.0.1:9095, both presenting tls/server.pem and trusting tls/ca.pem
+#   apicurio  127.0.0.1:8081  Apicurio Registry 3.3.3 (Schema Registry; Confluent API under
+#             /apis/ccompat/v7, compatibility BACKWARD, management 127.0.0.1:9001), from Maven
+#             Central, run with a Java 21+ JDK (scripts/services/apicurio.sh)
 #   kcat      CLI from Debian, also used to probe the broker.
 #   promtool  from Debian's prometheus package: checks and unit-tests dashboards/alerts.yml.
 #
@@ -713,6 +716,8 @@ source "$SCRIPT_DIR/services/tls.sh"
 source "$SCRIPT_DIR/services/mysql.sh"
 # shellcheck source=scripts/services/prune.sh
 source "$SCRIPT_DIR/services/prune.sh"
+# shellcheck source=scripts/services/apicurio.sh
+source "$SCRIPT_DIR/services/apicurio.sh"
 
 # ----------------------------------------------------------------------------- build
 
@@ -727,6 +732,13 @@ build_deps() {
 # is harmless (it scrapes itself on :9090).
 test_tools() {
   apt_ensure prometheus
+  # Python's fastavro decodes the Avro messages Sluice writes (tests/suite/avro.rs): an
+  # independent reader of the Confluent wire format.
+  if ! python3 -c 'import fastavro' >/dev/null 2>&1; then
+    log "installing fastavro (pip)"
+    python3 -m pip install -q "fastavro==1.13.1" </dev/null >"$SERVICES_DIR/pip.log" 2>&1 \
+      || { tail -n 20 "$SERVICES_DIR/pip.log" >&2; die "pip install fastavro failed (see $SERVICES_DIR/pip.log)"; }
+  fi
 }
 
 # ----------------------------------------------------------------------------- main
@@ -735,7 +747,7 @@ cmd="${1:-}"
 case "$cmd" in
   up | down | status | build-deps) ;;
   prune) [[ "${2:-60}" =~ ^[0-9]+$ ]] || { usage >&2; exit 2; } ;;
-  restart) [[ "${2:-}" =~ ^(mariadb|mysql|postgres|kafka)$ ]] || { usage >&2; exit 2; } ;;
+  restart) [[ "${2:-}" =~ ^(mariadb|mysql|postgres|kafka|apicurio)$ ]] || { usage >&2; exit 2; } ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
@@ -758,6 +770,7 @@ case "$cmd" in
       mysql) mysql_stop; mysql_up ;;
       postgres) pg_down; pg_up ;;
       kafka) kafka_stop; kafka_up ;;
+      apicurio) apicurio_stop; apicurio_up ;;
     esac
     ;;
   build-deps) build_deps ;;
@@ -770,9 +783,11 @@ case "$cmd" in
     pg_up
     kafka_prune_scratch
     kafka_up
+    apicurio_up
     ;;
   prune) services_prune "${2:-60}" ;;
   down)
+    apicurio_stop && echo "apicurio: down"
     kafka_stop && echo "kafka:    down"
     mysql_stop && echo "mysql:    down"
     pg_down && echo "postgres: down"
@@ -784,6 +799,7 @@ case "$cmd" in
     mysql_status || rc=1
     pg_status || rc=1
     kafka_status || rc=1
+    apicurio_status || rc=1
     exit "$rc"
     ;;
 esac

@@ -45,6 +45,7 @@ pub mod mysql;
 pub mod offsets_cmd;
 pub mod position;
 pub(crate) mod redact;
+pub mod registry;
 pub mod schema;
 pub mod sink;
 pub mod source;

@@ -217,7 +217,11 @@ fn debezium_to_source(
 
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    is_secret_name(&k) || k.contains("sasl.jaas") || k.contains("sasl_jaas") || k.ends_with("token")
+    is_secret_name(&k)
+        || k.contains("sasl.jaas")
+        || k.contains("sasl_jaas")
+        || k.ends_with("token")
+        || k.ends_with("basic.auth.user.info")
 }
 
 /// The config as the API shows it: secret keys as `[hidden]`, and any

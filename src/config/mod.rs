@@ -7,6 +7,7 @@
 //! [`Secret`] and print as `[hidden]`.
 
 pub mod connect_json;
+mod converter;
 mod database;
 pub mod debezium;
 mod kafka;
@@ -26,6 +27,10 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+pub use converter::{
+    Converter, ConverterKind, RegistryAuth, RegistrySettings, SchemaRegistryConfig,
+    SubjectNameStrategy,
+};
 pub use database::{read_secret_file, DbEndpoint, DbKind, EndpointKeys};
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use secret::{redact_text, redact_url, Secret};
@@ -189,6 +194,9 @@ pub struct Config {
     /// Directory of REST-created connectors (default `$STATE_DIRECTORY`, else `/var/lib/sluice`).
     #[serde(default)]
     pub state_dir: Option<String>,
+    /// The Schema Registry of the `avro` / `json_schema` converters.
+    #[serde(default)]
+    pub schema_registry: Option<SchemaRegistryConfig>,
 }
 
 impl Config {
@@ -206,7 +214,17 @@ impl Config {
     }
 
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
-        fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))
+        let mut config: Config = fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        // Each pipeline carries `[schema_registry]` for its converters.
+        if let Some(registry) = &config.schema_registry {
+            for s in &mut config.source {
+                s.schema_registry = Some(registry.clone());
+            }
+            for s in &mut config.sink {
+                s.schema_registry = Some(registry.clone());
+            }
+        }
+        Ok(config)
     }
 
     /// Pure validation of every section; returns every problem found.
@@ -236,6 +254,7 @@ impl Config {
             });
         }
         errors.extend(self.http.validate());
+        errors.extend(self.schema_registry.iter().flat_map(|r| r.validate()));
         errors.extend(self.source.iter().filter_map(|s| s.validate().err()));
         errors.extend(self.sink.iter().filter_map(|s| s.validate().err()));
         errors

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::lenient;
 use super::secret::Secret;
-use super::source::{check_converters, opt_bool, opt_u64};
+use super::source::{opt_bool, opt_u64};
 use super::ConfigError;
 
 /// How rows are written.
@@ -224,11 +224,11 @@ pub struct SinkConfig {
     /// DATETIME / `timestamp without time zone` column holds that zone's wall time.
     #[serde(default, alias = "db.timezone")]
     pub db_timezone: Option<String>,
-    /// Key converter, accepted when it is Connect's JsonConverter.
-    #[serde(default, rename = "key.converter")]
+    /// Key converter: `json` (default), `avro`, `json_schema`, or a Connect class.
+    #[serde(default, rename = "key.converter", alias = "key_converter")]
     pub key_converter: Option<String>,
-    /// Value converter, accepted when it is Connect's JsonConverter.
-    #[serde(default, rename = "value.converter")]
+    /// Value converter: `json` (default), `avro`, `json_schema`, or a Connect class.
+    #[serde(default, rename = "value.converter", alias = "value_converter")]
     pub value_converter: Option<String>,
     /// false: keys are schemaless JSON, typed by the target table's columns.
     #[serde(
@@ -259,6 +259,34 @@ pub struct SinkConfig {
     /// Client private key file (PEM), with `ssl_cert`.
     #[serde(default, alias = "ssl.key")]
     pub ssl_key: Option<String>,
+    /// `*.converter.schema.registry.url` of the key converter (else `[schema_registry]`).
+    #[serde(default, rename = "key.converter.schema.registry.url")]
+    pub key_converter_registry_url: Option<String>,
+    /// `*.converter.schema.registry.url` of the value converter (else `[schema_registry]`).
+    #[serde(default, rename = "value.converter.schema.registry.url")]
+    pub value_converter_registry_url: Option<String>,
+    /// Connect's `basic.auth.credentials.source` of the key converter (`USER_INFO`).
+    #[serde(default, rename = "key.converter.basic.auth.credentials.source")]
+    pub key_converter_credentials_source: Option<String>,
+    /// Connect's `basic.auth.credentials.source` of the value converter (`USER_INFO`).
+    #[serde(default, rename = "value.converter.basic.auth.credentials.source")]
+    pub value_converter_credentials_source: Option<String>,
+    /// `USER:PASSWORD` for the key converter's registry.
+    #[serde(default, rename = "key.converter.basic.auth.user.info")]
+    pub key_converter_user_info: Option<Secret>,
+    /// `USER:PASSWORD` for the value converter's registry.
+    #[serde(default, rename = "value.converter.basic.auth.user.info")]
+    pub value_converter_user_info: Option<Secret>,
+    /// Subject name strategy of key schemas (TopicNameStrategy, RecordNameStrategy,
+    /// TopicRecordNameStrategy).
+    #[serde(default, alias = "key.converter.key.subject.name.strategy")]
+    pub key_subject_name_strategy: Option<String>,
+    /// Subject name strategy of value schemas.
+    #[serde(default, alias = "value.converter.value.subject.name.strategy")]
+    pub value_subject_name_strategy: Option<String>,
+    /// `[schema_registry]`, copied in when the config file is loaded (not a key).
+    #[serde(skip)]
+    pub schema_registry: Option<super::converter::SchemaRegistryConfig>,
     /// Log each failed or dead-lettered record (topic, partition, offset) at
     /// error level (Connect's `errors.log.enable`).
     #[serde(
@@ -434,15 +462,9 @@ impl SinkConfig {
                 ));
             }
         }
-        check_converters(
-            &self.name,
-            [
-                // schemas.enable = false is schemaless JSON, which the sink
-                // types by the target table's columns (see below).
-                ("key", &self.key_converter, &None),
-                ("value", &self.value_converter, &None),
-            ],
-        )?;
+        // schemas.enable = false is schemaless JSON, which the sink types
+        // by the target table's columns (see below).
+        self.converters()?;
         if self.value_converter_schemas_enable == Some(false)
             || self.key_converter_schemas_enable == Some(false)
         {
@@ -573,5 +595,34 @@ impl SinkConfig {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl SinkConfig {
+    /// The key and value converters, resolved against `[schema_registry]`; pure.
+    pub fn converters(
+        &self,
+    ) -> Result<(super::converter::Converter, super::converter::Converter), ConfigError> {
+        use super::converter::{ConverterKeys, Direction};
+        let global = self.schema_registry.as_ref();
+        let key = ConverterKeys {
+            what: "key",
+            class: self.key_converter.as_deref(),
+            url: self.key_converter_registry_url.as_deref(),
+            credentials_source: self.key_converter_credentials_source.as_deref(),
+            user_info: self.key_converter_user_info.as_ref(),
+            strategy: self.key_subject_name_strategy.as_deref(),
+        }
+        .resolve(&self.name, Direction::Read, global)?;
+        let value = ConverterKeys {
+            what: "value",
+            class: self.value_converter.as_deref(),
+            url: self.value_converter_registry_url.as_deref(),
+            credentials_source: self.value_converter_credentials_source.as_deref(),
+            user_info: self.value_converter_user_info.as_ref(),
+            strategy: self.value_subject_name_strategy.as_deref(),
+        }
+        .resolve(&self.name, Direction::Read, global)?;
+        Ok((key, value))
     }
 }

@@ -357,11 +357,11 @@ pub struct SourceConfig {
     /// Delivery guarantee.
     #[serde(default)]
     pub delivery: Delivery,
-    /// Key converter, accepted when it is Connect's JsonConverter.
-    #[serde(default, rename = "key.converter")]
+    /// Key converter: `json` (default), `avro`, `json_schema`, or a Connect class.
+    #[serde(default, rename = "key.converter", alias = "key_converter")]
     pub key_converter: Option<String>,
-    /// Value converter, accepted when it is Connect's JsonConverter.
-    #[serde(default, rename = "value.converter")]
+    /// Value converter: `json` (default), `avro`, `json_schema`, or a Connect class.
+    #[serde(default, rename = "value.converter", alias = "value_converter")]
     pub value_converter: Option<String>,
     /// Must be true (or absent): Sluice always writes schemas.
     #[serde(
@@ -407,6 +407,34 @@ pub struct SourceConfig {
         deserialize_with = "lenient::u64"
     )]
     pub standby_session_timeout_ms: u64,
+    /// `*.converter.schema.registry.url` of the key converter (else `[schema_registry]`).
+    #[serde(default, rename = "key.converter.schema.registry.url")]
+    pub key_converter_registry_url: Option<String>,
+    /// `*.converter.schema.registry.url` of the value converter (else `[schema_registry]`).
+    #[serde(default, rename = "value.converter.schema.registry.url")]
+    pub value_converter_registry_url: Option<String>,
+    /// Connect's `basic.auth.credentials.source` of the key converter (`USER_INFO`).
+    #[serde(default, rename = "key.converter.basic.auth.credentials.source")]
+    pub key_converter_credentials_source: Option<String>,
+    /// Connect's `basic.auth.credentials.source` of the value converter (`USER_INFO`).
+    #[serde(default, rename = "value.converter.basic.auth.credentials.source")]
+    pub value_converter_credentials_source: Option<String>,
+    /// `USER:PASSWORD` for the key converter's registry.
+    #[serde(default, rename = "key.converter.basic.auth.user.info")]
+    pub key_converter_user_info: Option<Secret>,
+    /// `USER:PASSWORD` for the value converter's registry.
+    #[serde(default, rename = "value.converter.basic.auth.user.info")]
+    pub value_converter_user_info: Option<Secret>,
+    /// Subject name strategy of key schemas (TopicNameStrategy, RecordNameStrategy,
+    /// TopicRecordNameStrategy).
+    #[serde(default, alias = "key.converter.key.subject.name.strategy")]
+    pub key_subject_name_strategy: Option<String>,
+    /// Subject name strategy of value schemas.
+    #[serde(default, alias = "value.converter.value.subject.name.strategy")]
+    pub value_subject_name_strategy: Option<String>,
+    /// `[schema_registry]`, copied in when the config file is loaded (not a key).
+    #[serde(skip)]
+    pub schema_registry: Option<super::converter::SchemaRegistryConfig>,
 }
 
 pub(super) fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -443,23 +471,13 @@ pub(super) fn opt_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<
     lenient::bool(d).map(Some)
 }
 
-const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
-
-/// Checks Connect converter settings: only JsonConverter with schemas.
+/// Checks Connect's `*.converter.schemas.enable` (the converter classes are
+/// checked by `converters()`, see [`super::converter`]).
 pub(super) fn check_converters(
     pipeline: &str,
-    pairs: [(&str, &Option<String>, &Option<bool>); 2],
+    pairs: [(&str, &Option<bool>); 2],
 ) -> Result<(), ConfigError> {
-    for (what, class, schemas) in pairs {
-        if let Some(class) = class {
-            if class != JSON_CONVERTER {
-                return Err(ConfigError::Invalid {
-                    pipeline: pipeline.into(),
-                    key: format!("{what}.converter"),
-                    reason: format!("only {JSON_CONVERTER} is supported, found {class}"),
-                });
-            }
-        }
+    for (what, schemas) in pairs {
         if *schemas == Some(false) {
             return Err(ConfigError::Invalid {
                 pipeline: pipeline.into(),
@@ -553,18 +571,11 @@ impl SourceConfig {
         check_converters(
             &self.name,
             [
-                (
-                    "key",
-                    &self.key_converter,
-                    &self.key_converter_schemas_enable,
-                ),
-                (
-                    "value",
-                    &self.value_converter,
-                    &self.value_converter_schemas_enable,
-                ),
+                ("key", &self.key_converter_schemas_enable),
+                ("value", &self.value_converter_schemas_enable),
             ],
         )?;
+        self.converters()?;
         if kind == SourceKind::Poll {
             let mode = self.mode.ok_or_else(|| {
                 invalid(
@@ -711,5 +722,34 @@ impl SourceConfig {
         self.heartbeat_topic
             .clone()
             .unwrap_or_else(|| format!("__sluice-heartbeat.{}", self.logical_name()))
+    }
+}
+
+impl SourceConfig {
+    /// The key and value converters, resolved against `[schema_registry]`; pure.
+    pub fn converters(
+        &self,
+    ) -> Result<(super::converter::Converter, super::converter::Converter), ConfigError> {
+        use super::converter::{ConverterKeys, Direction};
+        let global = self.schema_registry.as_ref();
+        let key = ConverterKeys {
+            what: "key",
+            class: self.key_converter.as_deref(),
+            url: self.key_converter_registry_url.as_deref(),
+            credentials_source: self.key_converter_credentials_source.as_deref(),
+            user_info: self.key_converter_user_info.as_ref(),
+            strategy: self.key_subject_name_strategy.as_deref(),
+        }
+        .resolve(&self.name, Direction::Write, global)?;
+        let value = ConverterKeys {
+            what: "value",
+            class: self.value_converter.as_deref(),
+            url: self.value_converter_registry_url.as_deref(),
+            credentials_source: self.value_converter_credentials_source.as_deref(),
+            user_info: self.value_converter_user_info.as_ref(),
+            strategy: self.value_subject_name_strategy.as_deref(),
+        }
+        .resolve(&self.name, Direction::Write, global)?;
+        Ok((key, value))
     }
 }

@@ -36,6 +36,7 @@
 //! * Every error is definite: the same record fails the same way again, so it
 //!   belongs in the dead-letter topic, not in a retry loop.
 
+pub mod avro;
 mod decimal;
 mod decode;
 mod encode;

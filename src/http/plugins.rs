@@ -34,7 +34,10 @@ pub const CONNECTORS: &[(&str, &str)] = &[
 ];
 
 /// The other plugins Sluice speaks: (class, type).
-const OTHERS: &[(&str, &str)] = &[("org.apache.kafka.connect.json.JsonConverter", "converter")];
+const OTHERS: &[(&str, &str)] = &[
+    ("org.apache.kafka.connect.json.JsonConverter", "converter"),
+    ("io.confluent.connect.avro.AvroConverter", "converter"),
+];
 
 /// How many times validation repeats without the keys already blamed.
 const MAX_ROUNDS: usize = 32;

@@ -24,6 +24,7 @@ pub mod filter;
 pub mod mysql_types;
 pub mod poll;
 pub mod publish;
+mod wire;
 
 use tokio_util::sync::CancellationToken;
 
@@ -183,6 +184,17 @@ pub enum SourceError {
     /// The publisher task ended without reporting a batch's outcome. Definite.
     #[error("the publisher task ended unexpectedly")]
     PublisherGone,
+    /// The Schema Registry failed or refused a schema (`wire`). Class: as
+    /// [`crate::registry::RegistryError::is_transient`] says (outages are
+    /// transient, refusals such as an incompatible schema definite).
+    #[error("topic {topic}: {source}")]
+    Registry {
+        /// The topic whose record needed the schema.
+        topic: String,
+        /// Cause (names the subject and the registry's message).
+        #[source]
+        source: crate::registry::RegistryError,
+    },
 }
 
 impl SourceError {
@@ -195,6 +207,7 @@ impl SourceError {
                 crate::mysql::classify(e) != crate::mysql::ErrorClass::Definite
             }
             SourceError::Kafka(e) => e.is_transient(),
+            SourceError::Registry { source, .. } => source.is_transient(),
             SourceError::StreamEnded
             | SourceError::StreamSilent { .. }
             | SourceError::Checksum { .. } => true,

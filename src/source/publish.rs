@@ -43,6 +43,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::wire::Wire;
 use super::SourceError;
 use crate::kafka::producer::PipelineProducer;
 
@@ -174,16 +175,18 @@ pub struct Publisher<O> {
 impl<O: SourceOffset> Publisher<O> {
     /// Starts a task publishing through `producer`; the channel holds `queue`
     /// batches, and waiting batches are grouped up to `max_bytes`. Positions
-    /// go to `offsets_topic`; `pipeline` labels metrics.
+    /// go to `offsets_topic`; `pipeline` labels metrics. `wire` rewrites the
+    /// records into a registry format before each transaction begins.
     pub fn spawn(
         producer: PipelineProducer,
         queue: usize,
         max_bytes: usize,
         offsets_topic: String,
         pipeline: String,
+        wire: Option<Wire>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(queue);
-        let task = tokio::spawn(run(producer, rx, max_bytes, offsets_topic, pipeline));
+        let task = tokio::spawn(run(producer, rx, max_bytes, offsets_topic, pipeline, wire));
         Publisher { tx, task }
     }
 
@@ -208,6 +211,7 @@ async fn run<O: SourceOffset>(
     max_bytes: usize,
     offsets_topic: String,
     pipeline: String,
+    mut wire: Option<Wire>,
 ) -> Result<(), SourceError> {
     let result = async {
         while let Some(batch) = rx.recv().await {
@@ -221,7 +225,15 @@ async fn run<O: SourceOffset>(
                     topics.push(Arc::clone(&m.topic));
                 }
             }
-            let outcome = publish(&mut producer, &mut batch, &offsets_topic, done.is_some()).await;
+            let outcome = match wire.as_mut() {
+                // Every schema id is known before the transaction begins.
+                Some(w) => w.convert(&mut batch.messages).await,
+                None => Ok(()),
+            };
+            let outcome = match outcome {
+                Ok(()) => publish(&mut producer, &mut batch, &offsets_topic, done.is_some()).await,
+                Err(e) => Err(e),
+            };
             if outcome.is_ok() {
                 for t in &topics {
                     crate::active_topics::record(&pipeline, t);

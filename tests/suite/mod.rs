@@ -1,6 +1,7 @@
 //! The integration scenarios, one module per area.
 
 mod alert_rules;
+mod avro;
 pub mod binlog;
 mod binlog_compat;
 mod binlog_crash;

@@ -160,6 +160,7 @@ pub async fn run(
         usize::try_from(run.cfg.max_batch_bytes).unwrap_or(usize::MAX),
         kafka.offsets_topic.clone(),
         run.cfg.name.clone(),
+        super::wire::Wire::for_source(&run.cfg)?,
     );
     let result = run
         .stream_from(&pool, &charsets, &from, publisher.sender(), &cancel)
@@ -252,6 +253,7 @@ impl Run<'_> {
             usize::try_from(self.cfg.max_batch_bytes).unwrap_or(usize::MAX),
             self.kafka.offsets_topic.clone(),
             self.cfg.name.clone(),
+            super::wire::Wire::for_source(&self.cfg)?,
         );
         let tx = publisher.sender();
         let mut conn = pool.get_conn().await?;

@@ -175,6 +175,7 @@ pub async fn run(
         usize::try_from(cfg.max_batch_bytes).unwrap_or(usize::MAX),
         kafka.offsets_topic.clone(),
         cfg.name.clone(),
+        super::wire::Wire::for_source(cfg)?,
     );
     let mut poller = Poller {
         cfg,

@@ -24,7 +24,7 @@
 //! - MySQL's JSON is binary in the binlog: Sluice renders it as MySQL prints
 //!   it (same key order and spacing), so the text equals `SELECT j`.
 
-mod matrix;
+pub(crate) mod matrix;
 mod snapshot;
 
 use std::time::Duration;

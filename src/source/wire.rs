@@ -1,0 +1,196 @@
+//! The registry converters on the source side (`key_converter` /
+//! `value_converter` = `avro`): each record the encoder wrote as Connect
+//! JSON is rewritten into Confluent's wire format — magic byte 0, the
+//! schema's 4-byte big-endian registry id, the Avro body.
+//!
+//! **Before the transaction.** The publisher converts a batch before it
+//! begins the batch's Kafka transaction, so a transaction is never opened,
+//! let alone committed, before every schema id in it is known. A registry
+//! outage is retried here a few times, then fails the batch as a transient
+//! error: the source restarts from its last committed position, so nothing
+//! is lost or written twice. A refusal (an incompatible schema change) is
+//! definite and names the subject and the registry's reason.
+//!
+//! **Caches.** The Avro schema is derived once per distinct Connect schema
+//! (the encoder writes the same schema text for every row of a table until
+//! its DDL changes); the id once per (subject, Avro schema), then reused. A
+//! schema change is a new Connect schema, so a new Avro schema, registered
+//! as the subject's next version.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::publish::Msg;
+use super::SourceError;
+use crate::config::{ConverterKind, SourceConfig, SubjectNameStrategy};
+use crate::connect::avro::{self, AvroSchema};
+use crate::connect::{CodecError, MessagePart};
+use crate::registry::{RegistryClient, RegistryError};
+
+/// Attempts at a registry request before the batch fails (transient).
+const REGISTRY_ATTEMPTS: u32 = 5;
+/// First pause between attempts; doubles each time.
+const REGISTRY_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Converts a source's records to the wire format its converters ask for.
+#[derive(Debug)]
+pub struct Wire {
+    key: Option<Side>,
+    value: Option<Side>,
+}
+
+#[derive(Debug)]
+struct Side {
+    part: MessagePart,
+    client: Arc<RegistryClient>,
+    strategy: SubjectNameStrategy,
+    /// Connect schema text → its Avro schema.
+    plans: HashMap<String, Arc<Plan>>,
+    /// (topic, Avro schema text) → registry id.
+    ids: HashMap<(Arc<str>, Arc<str>), u32>,
+}
+
+#[derive(Debug)]
+struct Plan {
+    avro: AvroSchema,
+    text: Arc<str>,
+}
+
+#[derive(Deserialize)]
+struct ConnectMessage<'a> {
+    #[serde(borrow)]
+    schema: &'a RawValue,
+    payload: serde_json::Value,
+}
+
+impl Wire {
+    /// The converters of `cfg`; `None` when both are JSON (nothing to do).
+    pub fn for_source(cfg: &SourceConfig) -> Result<Option<Wire>, SourceError> {
+        let (key, value) = cfg.converters()?;
+        let mut clients: Vec<(String, Arc<RegistryClient>)> = Vec::new();
+        let mut side =
+            |c: crate::config::Converter, part: MessagePart| -> Result<Option<Side>, SourceError> {
+                let Some(settings) = c.registry.filter(|_| c.kind == ConverterKind::Avro) else {
+                    return Ok(None);
+                };
+                // Key and value on one registry share one client (and its caches).
+                let client = match clients.iter().find(|(u, _)| *u == settings.url) {
+                    Some((_, c)) => Arc::clone(c),
+                    None => {
+                        let c = Arc::new(RegistryClient::new(&settings).map_err(|e| {
+                            SourceError::Registry {
+                                topic: "(all)".into(),
+                                source: e,
+                            }
+                        })?);
+                        clients.push((settings.url.clone(), Arc::clone(&c)));
+                        c
+                    }
+                };
+                Ok(Some(Side {
+                    part,
+                    client,
+                    strategy: c.subject_strategy,
+                    plans: HashMap::new(),
+                    ids: HashMap::new(),
+                }))
+            };
+        let key = side(key, MessagePart::Key)?;
+        let value = side(value, MessagePart::Value)?;
+        Ok((key.is_some() || value.is_some()).then_some(Wire { key, value }))
+    }
+
+    /// Rewrites every record of `messages` (tombstones stay empty).
+    pub async fn convert(&mut self, messages: &mut [Msg]) -> Result<(), SourceError> {
+        for m in messages.iter_mut() {
+            if let (Some(side), Some(bytes)) = (self.key.as_mut(), m.key.as_mut()) {
+                *bytes = side.convert(&m.topic, bytes).await?;
+            }
+            if let (Some(side), Some(bytes)) = (self.value.as_mut(), m.value.as_mut()) {
+                *bytes = side.convert(&m.topic, bytes).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Side {
+    async fn convert(&mut self, topic: &Arc<str>, json: &[u8]) -> Result<Vec<u8>, SourceError> {
+        let codec = |source: CodecError| SourceError::Codec {
+            table: topic.to_string(),
+            source,
+        };
+        let msg: ConnectMessage<'_> = serde_json::from_slice(json).map_err(|source| {
+            codec(CodecError::Json {
+                part: self.part,
+                source,
+            })
+        })?;
+        let plan = match self.plans.get(msg.schema.get()) {
+            Some(p) => Arc::clone(p),
+            None => {
+                let schema: serde_json::Value =
+                    serde_json::from_str(msg.schema.get()).map_err(|source| {
+                        codec(CodecError::Json {
+                            part: self.part,
+                            source,
+                        })
+                    })?;
+                let avro = avro::from_connect(&schema, self.part).map_err(codec)?;
+                let plan = Arc::new(Plan {
+                    text: avro.text.as_str().into(),
+                    avro,
+                });
+                self.plans
+                    .insert(msg.schema.get().to_string(), Arc::clone(&plan));
+                plan
+            }
+        };
+        let id = self.id(topic, &plan).await?;
+        let mut out = Vec::with_capacity(json.len() / 2 + 5);
+        out.push(0);
+        out.extend_from_slice(&id.to_be_bytes());
+        avro::encode(&plan.avro, &msg.payload, &mut out).map_err(codec)?;
+        Ok(out)
+    }
+
+    async fn id(&mut self, topic: &Arc<str>, plan: &Plan) -> Result<u32, SourceError> {
+        let cache_key = (Arc::clone(topic), Arc::clone(&plan.text));
+        if let Some(id) = self.ids.get(&cache_key) {
+            return Ok(*id);
+        }
+        let record = plan.avro.full_name.as_deref().unwrap_or("");
+        let subject = self
+            .strategy
+            .subject(topic, self.part == MessagePart::Key, record);
+        let mut pause = REGISTRY_BACKOFF;
+        let mut attempt = 1;
+        let id = loop {
+            match self.client.register(&subject, &plan.text, None).await {
+                Ok(id) => break id,
+                Err(e) if e.is_transient() && attempt < REGISTRY_ATTEMPTS => {
+                    tracing::warn!(topic = %topic, subject = %subject, attempt, error = %e,
+                        "schema registry unavailable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(registry_error(topic, e)),
+            }
+        };
+        tracing::info!(topic = %topic, subject = %subject, id, "schema registered");
+        self.ids.insert(cache_key, id);
+        Ok(id)
+    }
+}
+
+fn registry_error(topic: &str, source: RegistryError) -> SourceError {
+    SourceError::Registry {
+        topic: topic.to_string(),
+        source,
+    }
+}
