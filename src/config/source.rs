@@ -78,6 +78,21 @@ pub enum SnapshotMode {
     SchemaOnly,
 }
 
+/// How a binlog source's snapshot holds the server (Debezium's `snapshot.locking.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotLocking {
+    /// No lock: tables are read in primary-key chunks interleaved with the
+    /// binlog stream (DBLog watermarks), each chunk its own Kafka transaction,
+    /// resumable after a crash. Needs no `RELOAD` grant.
+    #[default]
+    None,
+    /// One consistent cut: a consistent-snapshot transaction (on MySQL behind a
+    /// brief `FLUSH TABLES WITH READ LOCK`, which needs `RELOAD`), published as
+    /// one Kafka transaction, then streaming from its position.
+    Minimal,
+}
+
 fn default_poll_interval() -> u64 {
     5000
 }
@@ -178,6 +193,9 @@ pub struct SourceConfig {
         deserialize_with = "lenient::u64"
     )]
     pub snapshot_fetch_rows: u64,
+    /// Binlog: `none` (chunked, lock-free, resumable) or `minimal` (one consistent cut).
+    #[serde(default, alias = "snapshot.locking.mode")]
+    pub snapshot_locking: SnapshotLocking,
     /// Binlog: rows per Kafka transaction when several source transactions are grouped.
     #[serde(
         default = "default_max_batch_rows",

@@ -181,6 +181,18 @@ pub enum SourceError {
     /// The publisher task ended without reporting a batch's outcome. Definite.
     #[error("the publisher task ended unexpectedly")]
     PublisherGone,
+    /// A snapshot chunk's low watermark stayed behind what the stream had
+    /// read (the server did not commit a transaction it had written to the
+    /// binlog). Transient.
+    #[error(
+        "snapshot of {table}: the server's committed position stayed behind the stream's {stream}"
+    )]
+    WatermarkBehind {
+        /// The table being read.
+        table: String,
+        /// Where the stream was.
+        stream: BinlogPosition,
+    },
 }
 
 impl SourceError {
@@ -195,7 +207,8 @@ impl SourceError {
             SourceError::Kafka(e) => e.is_transient(),
             SourceError::StreamEnded
             | SourceError::StreamSilent { .. }
-            | SourceError::Checksum { .. } => true,
+            | SourceError::Checksum { .. }
+            | SourceError::WatermarkBehind { .. } => true,
             SourceError::Config(_)
             | SourceError::Codec { .. }
             | SourceError::Value { .. }

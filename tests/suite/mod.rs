@@ -2,6 +2,7 @@
 
 mod alert_rules;
 pub mod binlog;
+mod binlog_chunks;
 mod binlog_compat;
 mod binlog_crash;
 mod binlog_restarts;

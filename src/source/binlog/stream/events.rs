@@ -292,6 +292,12 @@ impl Streamer<'_> {
             };
             change.before = conv(before)?;
             change.after = conv(after)?;
+            self.note_window_row(
+                &table.id,
+                &table.schema,
+                change.before.as_ref(),
+                change.after.as_ref(),
+            );
             let Position::Binlog(coord) = &mut change.position else {
                 break; // built as Binlog above
             };
