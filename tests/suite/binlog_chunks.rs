@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 
 use super::binlog::{binlog_config_on, fill, run_writer, table_state};
 use super::metrics_scrape::metric_sum;
+use super::seed::http_get;
 use crate::support::*;
 
 /// Every message of a Debezium-envelope topic: (key payload, value payload),
@@ -135,8 +136,24 @@ async fn kill_9_mid_snapshot_rereads_at_most_a_chunk(flavor: MySqlFlavor) {
     let writer = tokio::spawn(run_writer(db.url(), stop.clone(), i64::from(ROWS) + 1));
     let started = std::time::Instant::now();
     let mut daemon = Daemon::start(&config);
-    for _ in 0..2 {
+    for round in 0..2 {
         wait_snapshot_rows(port, &name, 6000.0).await;
+        if round == 0 {
+            // Progress people can read: the status and the gauges.
+            let status = http_get(port, &format!("/connectors/{name}/status")).await;
+            let status: Json = serde_json::from_str(&status).expect("status JSON");
+            let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
+            assert!(
+                trace.starts_with(&format!("snapshot of {}.t: ", db.name))
+                    && trace.contains(" rows (")
+                    && trace.contains("ETA"),
+                "{status}"
+            );
+            let m = |metric: &'static str| metric_sum(port, metric, &name);
+            assert!(m("sluice_source_snapshot_table_rows").await >= 6000.0);
+            assert!(m("sluice_source_snapshot_table_rows_estimated").await > 0.0);
+            assert!(m("sluice_source_snapshot_eta_seconds").await > 0.0);
+        }
         daemon.kill();
         daemon.restart();
     }

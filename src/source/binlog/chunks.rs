@@ -226,8 +226,8 @@ pub struct Chunker {
     pending: Option<Pending>,
     /// The captured tables, sorted; listed at the first chunk.
     tables: Option<Vec<TableId>>,
-    /// The key columns of the table being read.
-    key_cache: Option<(TableId, Vec<String>)>,
+    /// The key columns of the table being read, and its estimated rows.
+    key_cache: Option<(TableId, Vec<String>, Option<u64>)>,
 }
 
 impl Chunker {
@@ -322,6 +322,7 @@ impl Chunker {
         rows_metric.inc_by(events.len() as u64);
         tracing::debug!(pipeline = %self.job.pipeline, table = %p.table, rows = events.len(), changed = skipped, "snapshot chunk published");
         let done = self.progress.as_ref().map_or(0, |g| g.rows) + read;
+        self.report(&p.table, done);
         if p.table_done {
             tracing::info!(pipeline = %self.job.pipeline, table = %p.table, rows = done, "snapshot: table done");
             METRICS
@@ -335,11 +336,7 @@ impl Chunker {
                 rows: 0,
             });
             if self.progress.is_none() {
-                tracing::info!(pipeline = %self.job.pipeline, "snapshot complete (chunked); streaming");
-                METRICS
-                    .source_snapshot_running
-                    .with_label_values(&[&self.job.pipeline])
-                    .set(0);
+                self.finished();
             }
         } else {
             self.progress = Some(ChunkProgress {
@@ -350,6 +347,31 @@ impl Chunker {
             });
         }
         events
+    }
+
+    /// Publishes the progress on `table` (status, gauges).
+    fn report(&self, table: &TableId, rows: u64) {
+        let (keys, estimated) = match &self.key_cache {
+            Some((t, k, e)) if t == table => (k.as_slice(), *e),
+            _ => (&[][..], None),
+        };
+        crate::metrics::snapshot_progress_set(
+            &self.job.pipeline,
+            &table.to_string(),
+            rows,
+            estimated,
+            keys.is_empty(),
+        );
+    }
+
+    /// The last table is done (or there was none).
+    fn finished(&self) {
+        tracing::info!(pipeline = %self.job.pipeline, "snapshot complete (chunked); streaming");
+        METRICS
+            .source_snapshot_running
+            .with_label_values(&[&self.job.pipeline])
+            .set(0);
+        crate::metrics::snapshot_progress_clear(&self.job.pipeline);
     }
 
     /// The first captured table after `t` (by database, then name).
@@ -399,10 +421,7 @@ impl Chunker {
                     ..ChunkProgress::default()
                 });
                 if self.progress.is_none() {
-                    METRICS
-                        .source_snapshot_running
-                        .with_label_values(&[&self.job.pipeline])
-                        .set(0);
+                    self.finished();
                 }
                 continue;
             }
@@ -421,6 +440,7 @@ impl Chunker {
                         })?,
                 ),
             };
+            self.report(&table, progress.rows);
             self.pending = Some(self.read_bracketed(conn, at, &table, keys, last).await?);
             return Ok(());
         }
@@ -433,11 +453,18 @@ impl Chunker {
         conn: &mut Conn,
         table: &TableId,
     ) -> Result<Vec<String>, SourceError> {
-        if let Some((t, k)) = &self.key_cache {
+        if let Some((t, k, _)) = &self.key_cache {
             if t == table {
                 return Ok(k.clone());
             }
         }
+        let estimated: Option<u64> = conn
+            .exec_first::<Option<u64>, _, _>(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&table.database, &table.table),
+            )
+            .await?
+            .flatten();
         let rows: Vec<(String, String, String)> = conn
             .exec(
                 "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
@@ -451,7 +478,7 @@ impl Chunker {
         if keys.is_empty() {
             tracing::warn!(pipeline = %self.job.pipeline, table = %table, "snapshot: no primary key or NOT NULL unique key; reading the table in one pass");
         }
-        self.key_cache = Some((table.clone(), keys.clone()));
+        self.key_cache = Some((table.clone(), keys.clone(), estimated));
         Ok(keys)
     }
 
