@@ -315,7 +315,98 @@ async fn composite_varchar_and_binary_keys_page_without_gaps(flavor: MySqlFlavor
     assert_eq!(msgs.len(), regions.len() * 40);
 }
 
+/// Reads `topic` until it holds `n` messages; returns each row's `n` column.
+async fn read_ns(topic: &str, n: usize) -> Vec<i64> {
+    let msgs = wait_for(topic, Duration::from_secs(60), || async {
+        let m = kcat_read(topic);
+        (m.len() >= n).then_some(m)
+    })
+    .await;
+    let mut ns: Vec<i64> = msgs
+        .iter()
+        .map(|(_, v)| {
+            v.as_ref().expect("row")["payload"]["n"]
+                .as_i64()
+                .expect("n")
+        })
+        .collect();
+    ns.sort_unstable();
+    ns
+}
+
+async fn datetime_unique_and_keyless_tables_are_read_once(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "chunkkinds").await;
+    db.exec(
+        "CREATE TABLE t_dt (ts DATETIME(6) NOT NULL PRIMARY KEY, n INT NOT NULL); \
+         CREATE TABLE t_uk (id INT NULL, code VARCHAR(10) NOT NULL, n INT NOT NULL, UNIQUE KEY (id), UNIQUE KEY (code)); \
+         CREATE TABLE t_nokey (n INT NOT NULL)",
+    )
+    .await;
+    let mut dt = Vec::new();
+    let mut uk = Vec::new();
+    let mut nokey = Vec::new();
+    for i in 0..60 {
+        // Microseconds apart and across seconds: pagination must keep the fraction.
+        dt.push(format!(
+            "('2024-02-29 23:59:{:02}.{:06}', {i})",
+            i / 20,
+            (i % 20) * 7
+        ));
+        uk.push(format!(
+            "({}, 'c{:03}', {i})",
+            if i % 3 == 0 {
+                "NULL".to_string()
+            } else {
+                i.to_string()
+            },
+            59 - i
+        ));
+        nokey.push(format!("({i})"));
+    }
+    db.exec(&format!(
+        "INSERT INTO t_dt VALUES {}; INSERT INTO t_uk VALUES {}; INSERT INTO t_nokey VALUES {}",
+        dt.join(", "),
+        uk.join(", "),
+        nokey.join(", ")
+    ))
+    .await;
+    let name = unique("chunkkinds");
+    let config = binlog_config_on(free_port(), &name, &db.url(), "snapshot_fetch_rows = 7");
+    let daemon = Daemon::start(&config);
+    wait_for(
+        "the snapshot to complete",
+        Duration::from_secs(60),
+        || async {
+            daemon
+                .log_text()
+                .contains("snapshot complete (chunked)")
+                .then_some(())
+        },
+    )
+    .await;
+    let all: Vec<i64> = (0..60).collect();
+    for t in ["t_dt", "t_uk", "t_nokey"] {
+        let topic = format!("{name}.{}.{t}", db.name);
+        assert_eq!(
+            read_ns(&topic, 60).await,
+            all,
+            "{t}: every row exactly once"
+        );
+    }
+    let log = daemon.log_text();
+    assert!(
+        log.contains("no primary key or NOT NULL unique key; reading the table in one pass"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("reading the table in one pass").count(),
+        1,
+        "only t_nokey: t_uk pages by its NOT NULL unique key"
+    );
+}
+
 crate::both_flavors!(
+    datetime_unique_and_keyless_tables_are_read_once,
     kill_9_mid_snapshot_rereads_at_most_a_chunk,
     a_user_without_reload_snapshots,
     composite_varchar_and_binary_keys_page_without_gaps,
