@@ -111,7 +111,8 @@ pub async fn fill(db: &MySqlServer, n: u32) {
     let sql = match db.flavor {
         MySqlFlavor::MariaDb => format!("INSERT INTO t (id, seq) SELECT seq, 0 FROM seq_1_to_{n}"),
         MySqlFlavor::MySql => format!(
-            "SET SESSION cte_max_recursion_depth = 1000000; INSERT INTO t (id, seq) WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT n, 0 FROM s"
+            "SET SESSION cte_max_recursion_depth = {}; INSERT INTO t (id, seq) WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT n, 0 FROM s",
+            n.max(1000)
         ),
     };
     db.exec(&sql).await;
