@@ -338,7 +338,11 @@ async fn composite_varchar_and_binary_keys_page_without_gaps(flavor: MySqlFlavor
     )
     .await;
     let topic = format!("{name}.{}.t", db.name);
-    let msgs = kcat_read(&topic);
+    let msgs = wait_for("every row", Duration::from_secs(30), || async {
+        let m = kcat_read(&topic);
+        (m.len() >= regions.len() * 40).then_some(m)
+    })
+    .await;
     let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
     for (_, v) in &msgs {
         let n = v.as_ref().expect("row")["payload"]["n"]
@@ -441,7 +445,41 @@ async fn datetime_unique_and_keyless_tables_are_read_once(flavor: MySqlFlavor) {
     );
 }
 
+async fn a_table_dropped_mid_snapshot_is_skipped(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "chunkdrop").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL); CREATE TABLE u (id INT PRIMARY KEY)")
+        .await;
+    fill(&db, 20_000).await;
+    db.exec("INSERT INTO u VALUES (1), (2)").await;
+    let name = unique("chunkdrop");
+    let port = free_port();
+    let config = binlog_config_on(port, &name, &db.url(), "snapshot_fetch_rows = 100");
+    let daemon = Daemon::start(&config);
+    // `t` is being read (so `u` is listed): drop `u` before its turn.
+    wait_snapshot_rows(port, &name, 300.0, Duration::from_secs(120)).await;
+    db.exec("DROP TABLE u").await;
+    wait_for(
+        "the snapshot to complete",
+        Duration::from_secs(60),
+        || async {
+            daemon
+                .log_text()
+                .contains("snapshot complete (chunked)")
+                .then_some(())
+        },
+    )
+    .await;
+    let log = daemon.log_text();
+    assert!(log.contains("snapshot: table dropped; skipped"), "{log}");
+    let topic = format!("{name}.{}.t", db.name);
+    wait_for("every row of t", Duration::from_secs(30), || async {
+        (kcat_read(&topic).len() == 20_000).then_some(())
+    })
+    .await;
+}
+
 crate::both_flavors!(
+    a_table_dropped_mid_snapshot_is_skipped,
     datetime_unique_and_keyless_tables_are_read_once,
     kill_9_mid_snapshot_rereads_at_most_a_chunk,
     a_user_without_reload_snapshots,

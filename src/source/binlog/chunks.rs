@@ -71,6 +71,9 @@ use crate::value::{Row, Value};
 /// stream has already read before it gives up (a transient error).
 const WATERMARK_WAIT: Duration = Duration::from_secs(10);
 
+/// ER_NO_SUCH_TABLE.
+const NO_SUCH_TABLE: u16 = 1146;
+
 /// A chunked snapshot's progress, stored in the position record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkProgress {
@@ -441,8 +444,23 @@ impl Chunker {
                 ),
             };
             self.report(&table, progress.rows);
-            self.pending = Some(self.read_bracketed(conn, at, &table, keys, last).await?);
-            return Ok(());
+            match self.read_bracketed(conn, at, &table, keys, last).await {
+                Ok(p) => {
+                    self.pending = Some(p);
+                    return Ok(());
+                }
+                // Dropped since it was listed: its drop is in the stream; next table.
+                Err(SourceError::Mysql(mysql_async::Error::Server(e)))
+                    if e.code == NO_SUCH_TABLE =>
+                {
+                    tracing::info!(pipeline = %self.job.pipeline, table = %table, "snapshot: table dropped; skipped");
+                    conn.query_drop("ROLLBACK").await?;
+                    if let Some(ts) = self.tables.as_mut() {
+                        ts.retain(|t| *t != table);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
