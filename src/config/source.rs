@@ -535,6 +535,12 @@ impl SourceConfig {
             if self.batch_max_rows == 0 {
                 return Err(invalid("batch_max_rows", "must be at least 1"));
             }
+            if self.snapshot_locking != SnapshotLocking::None {
+                return Err(invalid(
+                    "snapshot_locking",
+                    "is a binlog-source setting; a poll source takes no snapshot",
+                ));
+            }
         }
         if self.max_batch_bytes == 0 {
             return Err(invalid("max_batch_bytes", "must be at least 1"));
