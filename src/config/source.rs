@@ -196,6 +196,10 @@ pub struct SourceConfig {
     /// Binlog: `none` (chunked, lock-free, resumable) or `minimal` (one consistent cut).
     #[serde(default, alias = "snapshot.locking.mode")]
     pub snapshot_locking: SnapshotLocking,
+    /// Binlog: a table (`db.table`, Debezium's signal table shape) the chunked
+    /// snapshot writes its watermarks to instead of reading binlog positions.
+    #[serde(default, alias = "signal.data.collection")]
+    pub signal_data_collection: Option<String>,
     /// Binlog: rows per Kafka transaction when several source transactions are grouped.
     #[serde(
         default = "default_max_batch_rows",
@@ -535,10 +539,12 @@ impl SourceConfig {
             if self.batch_max_rows == 0 {
                 return Err(invalid("batch_max_rows", "must be at least 1"));
             }
-            if self.snapshot_locking != SnapshotLocking::None {
+            if self.snapshot_locking != SnapshotLocking::None
+                || self.signal_data_collection.is_some()
+            {
                 return Err(invalid(
                     "snapshot_locking",
-                    "is a binlog-source setting; a poll source takes no snapshot",
+                    "snapshot_locking and signal_data_collection are binlog-source settings; a poll source takes no snapshot",
                 ));
             }
         }
@@ -563,6 +569,15 @@ impl SourceConfig {
                 if v == 0 {
                     return Err(invalid(key, "must be at least 1"));
                 }
+            }
+            if self.signal_data_collection.as_deref().is_some_and(|t| {
+                t.split_once('.')
+                    .is_none_or(|(d, t)| d.is_empty() || t.is_empty())
+            }) {
+                return Err(invalid(
+                    "signal_data_collection",
+                    "must name the signal table as database.table",
+                ));
             }
             if self.mode.is_some() {
                 return Err(invalid(

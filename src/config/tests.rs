@@ -336,4 +336,20 @@ fn snapshot_locking_takes_debeziums_name_and_is_binlog_only() {
         errs.iter().any(|e| e.contains("snapshot_locking")),
         "{errs:?}"
     );
+    let c = Config::from_toml_str(&format!(
+        "{binlog}\"signal.data.collection\" = \"shop.signal\"\n"
+    ))
+    .expect("load");
+    assert_eq!(
+        c.source[0].signal_data_collection.as_deref(),
+        Some("shop.signal")
+    );
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let c = Config::from_toml_str(&format!("{binlog}signal_data_collection = \"signal\"\n"))
+        .expect("load");
+    let errs: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
+    assert!(
+        errs.iter().any(|e| e.contains("database.table")),
+        "{errs:?}"
+    );
 }

@@ -25,6 +25,11 @@
 //!   (`SHOW BINARY LOG STATUS`); a transaction written to the binlog but not yet
 //!   committed at the low mark is the one narrow race this variant has.
 //!
+//! - Signal table (`signal_data_collection`): a `snapshot-window-open` row
+//!   committed before the `SELECT` and a `snapshot-window-close` row after
+//!   it; the stream opens and closes the window when it reads them (DBLog as
+//!   published; needs `INSERT` on that table).
+//!
 //! The stream reads the chunk only at a source-transaction boundary, and
 //! first makes sure the low mark is not behind what it has already published
 //! (else it waits for the server's in-flight commits and reads again). From
@@ -204,6 +209,16 @@ struct Pending {
     last_key: Option<Vec<KeyPart>>,
     /// The table is fully read with this chunk.
     table_done: bool,
+    /// Signal-table watermarks: the rows' ids, and whether the stream has seen them.
+    signal: Option<SignalMarks>,
+}
+
+/// A chunk's watermarks as rows of the signal table.
+struct SignalMarks {
+    open: String,
+    close: String,
+    opened: bool,
+    closed: bool,
 }
 
 /// Settings of a chunked snapshot.
@@ -216,6 +231,8 @@ pub struct ChunkJob {
     pub chunk_rows: usize,
     /// db_timezone.
     pub zone: DbZone,
+    /// The signal table watermarks are written to (`None`: read-only watermarks).
+    pub signal: Option<TableId>,
 }
 
 /// Reads a snapshot chunk by chunk for the stream ([`super::stream`]).
@@ -264,7 +281,26 @@ impl Chunker {
 
     /// True when a chunk is waiting and the stream has reached its high mark.
     pub fn reached(&self, at: &StreamAt<'_>) -> bool {
-        self.pending.as_ref().is_some_and(|p| at.pos >= p.high)
+        self.pending.as_ref().is_some_and(|p| match &p.signal {
+            Some(s) => s.closed,
+            None => at.pos >= p.high,
+        })
+    }
+
+    /// The signal table watermarks are written to, if any.
+    pub fn signal_table(&self) -> Option<&TableId> {
+        self.job.signal.as_ref()
+    }
+
+    /// The stream saw a row of the signal table with this `id`.
+    pub fn signal_seen(&mut self, id: &str) {
+        if let Some(s) = self.pending.as_mut().and_then(|p| p.signal.as_mut()) {
+            if id == s.open {
+                s.opened = true;
+            } else if id == s.close {
+                s.closed = true;
+            }
+        }
     }
 
     /// The key columns of a pending chunk of `table`, if a transaction
@@ -276,9 +312,12 @@ impl Chunker {
         gtid: Option<(&str, u64)>,
     ) -> Option<&[String]> {
         let p = self.pending.as_ref().filter(|p| p.table == *table)?;
-        let after = match &p.low {
-            Low::Pos(low) => start >= low,
-            Low::Gtids(set) => gtid.is_none_or(|(src, n)| !set.contains(src, n)),
+        let after = match (&p.signal, &p.low) {
+            (Some(s), _) => s.opened,
+            (None, low) => match low {
+                Low::Pos(low) => start >= low,
+                Low::Gtids(set) => gtid.is_none_or(|(src, n)| !set.contains(src, n)),
+            },
         };
         after.then_some(p.key_columns.as_slice())
     }
@@ -396,6 +435,7 @@ impl Chunker {
         };
         if self.tables.is_none() {
             let mut tables = self.job.capture.list_tables(&mut conn).await?;
+            tables.retain(|t| Some(t) != self.job.signal.as_ref());
             tables.sort();
             self.tables = Some(tables);
         }
@@ -509,6 +549,9 @@ impl Chunker {
         keys: Vec<String>,
         last: Option<Vec<MyValue>>,
     ) -> Result<Pending, SourceError> {
+        if let Some(signal) = &self.job.signal {
+            return self.read_signalled(conn, signal, table, keys, last).await;
+        }
         let waited = tokio::time::Instant::now();
         loop {
             let attempt = match self.info.flavor {
@@ -557,6 +600,7 @@ impl Chunker {
                     changed: HashSet::new(),
                     last_key,
                     table_done,
+                    signal: None,
                 });
             }
             // The stream has read a transaction the server has not committed yet.
@@ -568,6 +612,53 @@ impl Chunker {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Signal-table watermarks: an `snapshot-window-open` row, the `SELECT`,
+    /// a `snapshot-window-close` row, each committed on its own (Debezium's
+    /// signal table shape: `id`, `type`, `data`).
+    async fn read_signalled(
+        &self,
+        conn: &mut Conn,
+        signal: &TableId,
+        table: &TableId,
+        keys: Vec<String>,
+        last: Option<Vec<MyValue>>,
+    ) -> Result<Pending, SourceError> {
+        let id = format!(
+            "sluice-{}-{}",
+            self.job.pipeline,
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let (open, close) = (format!("{id}-open"), format!("{id}-close"));
+        let insert = format!(
+            "INSERT INTO {}.{} (id, type, data) VALUES (?, ?, ?)",
+            quote(&signal.database),
+            quote(&signal.table)
+        );
+        let data = serde_json::json!({"table": table.to_string()}).to_string();
+        conn.exec_drop(&insert, (&open, "snapshot-window-open", &data))
+            .await?;
+        let (schema, rows, last_key, table_done) = self.select(conn, table, &keys, last).await?;
+        conn.exec_drop(&insert, (&close, "snapshot-window-close", &data))
+            .await?;
+        Ok(Pending {
+            table: table.clone(),
+            low: Low::Pos(BinlogPosition::new(String::new(), 0)),
+            high: BinlogPosition::new(String::new(), 0),
+            schema,
+            key_columns: keys,
+            rows,
+            changed: HashSet::new(),
+            last_key,
+            table_done,
+            signal: Some(SignalMarks {
+                open,
+                close,
+                opened: false,
+                closed: false,
+            }),
+        })
     }
 
     /// One chunk's `SELECT`: the schema, the rows with their key text, the

@@ -168,6 +168,9 @@ pub async fn run(
             capture: run.capture.clone(),
             chunk_rows: usize::try_from(run.cfg.snapshot_fetch_rows).unwrap_or(10_000),
             zone: run.zone,
+            signal: run.cfg.signal_data_collection.as_deref().and_then(|t| {
+                t.split_once('.').map(|(d, t)| crate::event::TableId::new(d, t))
+            }),
         };
         tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, "chunked snapshot running beside the stream");
         chunks::Chunker::new(job, pool.clone(), run.info.clone(), progress)

@@ -14,9 +14,10 @@ use crate::position::BinlogPosition;
 use crate::schema::TableSchema;
 use crate::source::binlog::chunks::{key_text, StreamAt};
 use crate::source::binlog::offset::BinlogOffset;
+use crate::source::binlog::table::BinlogTable;
 use crate::source::publish::Batch;
 use crate::source::SourceError;
-use crate::value::Row;
+use crate::value::{Row, Value};
 
 impl Streamer<'_> {
     fn here(&self) -> BinlogPosition {
@@ -141,5 +142,35 @@ impl Streamer<'_> {
         for k in keys {
             chunker.mark_changed(k);
         }
+    }
+
+    /// True for the signal table the chunked snapshot writes watermarks to.
+    pub(super) fn is_signal_table(&self, db: &str, table: &str) -> bool {
+        self.chunker
+            .as_ref()
+            .and_then(|c| c.signal_table())
+            .is_some_and(|t| t.database == db && t.table == table)
+    }
+
+    /// A row written to the signal table: its `id` may be a watermark.
+    pub(super) fn on_signal_row(
+        &mut self,
+        table: &BinlogTable,
+        after: Option<mysql_async::binlog::row::BinlogRow>,
+    ) -> Result<(), SourceError> {
+        let (Some(row), Some(idx)) = (after, table.schema.column_index("id")) else {
+            return Ok(());
+        };
+        let values =
+            table
+                .decode_row(row.unwrap(), self.cfg.zone)
+                .map_err(|e| SourceError::Value {
+                    table: table.id.to_string(),
+                    source: e,
+                })?;
+        if let (Some(Value::String(id)), Some(c)) = (values.get(idx), self.chunker.as_mut()) {
+            c.signal_seen(id);
+        }
+        Ok(())
     }
 }
