@@ -248,7 +248,8 @@ async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
         let pool = crate::mysql::pool_settled(&ep).await?;
         let mut conn = pool.get_conn().await?;
         let info = server::server_info(&mut conn).await?;
-        let problems = server::validate(&mut conn, &info).await?;
+        let locks = s.snapshot_locking == crate::config::SnapshotLocking::Minimal;
+        let problems = server::validate(&mut conn, &info, locks).await?;
         drop(conn);
         pool.disconnect().await?;
         Ok::<_, mysql_async::Error>((info, problems))

@@ -70,6 +70,12 @@ pub struct Metrics {
     pub source_snapshot_tables_completed: IntGaugeVec,
     /// Binlog source: 1 while a snapshot runs.
     pub source_snapshot_running: IntGaugeVec,
+    /// Binlog source: rows of the table being snapshotted published so far (across restarts).
+    pub source_snapshot_table_rows: IntGaugeVec,
+    /// Binlog source: the estimated rows of the table being snapshotted.
+    pub source_snapshot_table_rows_estimated: IntGaugeVec,
+    /// Binlog source: estimated seconds until the table being snapshotted is done.
+    pub source_snapshot_eta_seconds: GaugeVec,
     /// Binlog source: heartbeats (idle position commits and heartbeat messages).
     pub source_heartbeats: IntCounterVec,
 }
@@ -77,6 +83,14 @@ pub struct Metrics {
 fn int_gauge(reg: &Registry, name: &str, help: &str) -> IntGaugeVec {
     let g =
         IntGaugeVec::new(Opts::new(name, help), &["pipeline"]).expect("valid metric definition");
+    reg.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn labelled_int_gauge(reg: &Registry, name: &str, help: &str) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), &["pipeline", "table"])
+        .expect("valid metric definition");
     reg.register(Box::new(g.clone()))
         .expect("metric registered once");
     g
@@ -268,6 +282,29 @@ impl Metrics {
                 "sluice_source_snapshot_running",
                 "Binlog source: 1 while the initial snapshot runs.",
             ),
+            source_snapshot_table_rows: labelled_int_gauge(
+                &r,
+                "sluice_source_snapshot_table_rows",
+                "Binlog source: rows of the table being snapshotted published so far, across restarts.",
+            ),
+            source_snapshot_table_rows_estimated: labelled_int_gauge(
+                &r,
+                "sluice_source_snapshot_table_rows_estimated",
+                "Binlog source: estimated rows of the table being snapshotted (information_schema.TABLES.TABLE_ROWS).",
+            ),
+            source_snapshot_eta_seconds: {
+                let g = GaugeVec::new(
+                    Opts::new(
+                        "sluice_source_snapshot_eta_seconds",
+                        "Binlog source: estimated seconds until the table being snapshotted is done.",
+                    ),
+                    &["pipeline", "table"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone()))
+                    .expect("metric registered once");
+                g
+            },
             source_heartbeats: counter(
                 &r,
                 "sluice_source_heartbeats_total",
@@ -389,6 +426,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn snapshot_progress_reads_as_rows_of_an_estimate_with_an_eta() {
+        let p = SnapshotProgress {
+            table: "shop.orders".into(),
+            rows: 12_000,
+            estimated: Some(50_000),
+            one_pass: false,
+            since: (
+                std::time::Instant::now() - std::time::Duration::from_secs(10),
+                2_000,
+            ),
+        };
+        // 10,000 rows in 10 s, 38,000 left: about 38 s.
+        let eta = p.eta_seconds().expect("eta");
+        assert!((37.0..39.5).contains(&eta), "{eta}");
+        assert!(p
+            .describe()
+            .starts_with("snapshot of shop.orders: 12000 of about 50000 rows (24%), ETA 3"));
+        let fresh = SnapshotProgress {
+            rows: 0,
+            estimated: None,
+            one_pass: true,
+            since: (std::time::Instant::now(), 0),
+            ..p
+        };
+        assert_eq!(fresh.eta_seconds(), None);
+        assert_eq!(
+            fresh.describe(),
+            "snapshot of shop.orders: 0 rows (no primary or NOT NULL unique key: one pass)"
+        );
+    }
+
+    #[test]
     fn renders_counters_with_labels() {
         METRICS
             .sink_rows_applied
@@ -435,4 +504,117 @@ mod tests {
             assert!(text.contains(line), "{line} missing in {text}");
         }
     }
+}
+
+/// A chunked snapshot's progress on the table it reads, for the REST status
+/// and the `sluice_source_snapshot_table_*` gauges.
+#[derive(Debug, Clone)]
+pub struct SnapshotProgress {
+    /// `db.table`.
+    pub table: String,
+    /// Rows published so far (across restarts).
+    pub rows: u64,
+    /// The estimated total (`TABLE_ROWS`), if known.
+    pub estimated: Option<u64>,
+    /// The table has no usable key: it is read in one pass.
+    pub one_pass: bool,
+    /// When this process started on the table, and the rows done then.
+    since: (std::time::Instant, u64),
+}
+
+impl SnapshotProgress {
+    /// Estimated seconds left, from the rate since this process started on the table.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let (since, rows_then) = self.since;
+        let done = self.rows.checked_sub(rows_then).filter(|&d| d > 0)?;
+        let left = self.estimated?.saturating_sub(self.rows);
+        Some(left as f64 * since.elapsed().as_secs_f64() / done as f64)
+    }
+
+    /// One line for people: `table db.t: 12000 of about 50000 rows (24%), ETA 35 s`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("snapshot of {}: {} rows", self.table, self.rows);
+        if let Some(total) = self.estimated.filter(|&t| t > 0) {
+            let pct = (self.rows as f64 * 100.0 / total as f64).min(100.0);
+            s = format!(
+                "snapshot of {}: {} of about {total} rows ({pct:.0}%)",
+                self.table, self.rows
+            );
+        }
+        if let Some(eta) = self.eta_seconds() {
+            s.push_str(&format!(", ETA {eta:.0} s"));
+        }
+        if self.one_pass {
+            s.push_str(" (no primary or NOT NULL unique key: one pass)");
+        }
+        s
+    }
+}
+
+static SNAPSHOTS: LazyLock<Mutex<HashMap<String, SnapshotProgress>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Records `pipeline`'s snapshot progress on `table` (`db.table`) and sets its gauges.
+pub fn snapshot_progress_set(
+    pipeline: &str,
+    table: &str,
+    rows: u64,
+    estimated: Option<u64>,
+    one_pass: bool,
+) {
+    let Ok(mut m) = SNAPSHOTS.lock() else {
+        return;
+    };
+    let since = match m.get(pipeline) {
+        Some(p) if p.table == table => p.since,
+        _ => (std::time::Instant::now(), rows),
+    };
+    let p = SnapshotProgress {
+        table: table.to_string(),
+        rows,
+        estimated,
+        one_pass,
+        since,
+    };
+    let labels = [pipeline, table];
+    let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    METRICS
+        .source_snapshot_table_rows
+        .with_label_values(&labels)
+        .set(gauge(rows));
+    if let Some(e) = estimated {
+        METRICS
+            .source_snapshot_table_rows_estimated
+            .with_label_values(&labels)
+            .set(gauge(e));
+    }
+    if let Some(eta) = p.eta_seconds() {
+        METRICS
+            .source_snapshot_eta_seconds
+            .with_label_values(&labels)
+            .set(eta);
+    }
+    if let Some(old) = m.insert(pipeline.to_string(), p) {
+        if old.table != table {
+            let _ = METRICS
+                .source_snapshot_eta_seconds
+                .remove_label_values(&[pipeline, &old.table]);
+        }
+    }
+}
+
+/// `pipeline`'s snapshot is done (or stopped): no progress to show.
+pub fn snapshot_progress_clear(pipeline: &str) {
+    if let Ok(mut m) = SNAPSHOTS.lock() {
+        if let Some(old) = m.remove(pipeline) {
+            let _ = METRICS
+                .source_snapshot_eta_seconds
+                .remove_label_values(&[pipeline, &old.table]);
+        }
+    }
+}
+
+/// `pipeline`'s snapshot progress, while a chunked snapshot runs.
+pub fn snapshot_progress(pipeline: &str) -> Option<SnapshotProgress> {
+    SNAPSHOTS.lock().ok()?.get(pipeline).cloned()
 }

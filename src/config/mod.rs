@@ -39,8 +39,8 @@ pub use sink::{
     OFFSETS_TABLE,
 };
 pub use source::{
-    DecimalHandling, Delivery, Envelope, PollMode, SnapshotMode, SourceConfig, SourceKind,
-    TimePrecision,
+    DecimalHandling, Delivery, Envelope, PollMode, SnapshotLocking, SnapshotMode, SourceConfig,
+    SourceKind, TimePrecision,
 };
 pub use tls::{SslMode, TlsKeys, TlsSettings};
 pub use zone::DbZone;

@@ -78,6 +78,21 @@ pub enum SnapshotMode {
     SchemaOnly,
 }
 
+/// How a binlog source's snapshot holds the server (Debezium's `snapshot.locking.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotLocking {
+    /// No lock: tables are read in primary-key chunks interleaved with the
+    /// binlog stream (DBLog watermarks), each chunk its own Kafka transaction,
+    /// resumable after a crash. Needs no `RELOAD` grant.
+    #[default]
+    None,
+    /// One consistent cut: a consistent-snapshot transaction (on MySQL behind a
+    /// brief `FLUSH TABLES WITH READ LOCK`, which needs `RELOAD`), published as
+    /// one Kafka transaction, then streaming from its position.
+    Minimal,
+}
+
 fn default_poll_interval() -> u64 {
     5000
 }
@@ -253,6 +268,13 @@ pub struct SourceConfig {
         deserialize_with = "lenient::u64"
     )]
     pub snapshot_fetch_rows: u64,
+    /// Binlog: `none` (chunked, lock-free, resumable) or `minimal` (one consistent cut).
+    #[serde(default, alias = "snapshot.locking.mode")]
+    pub snapshot_locking: SnapshotLocking,
+    /// Binlog: a table (`db.table`, Debezium's signal table shape) the chunked
+    /// snapshot writes its watermarks to instead of reading binlog positions.
+    #[serde(default, alias = "signal.data.collection")]
+    pub signal_data_collection: Option<String>,
     /// Binlog: rows per Kafka transaction when several source transactions are grouped.
     #[serde(
         default = "default_max_batch_rows",
@@ -626,6 +648,14 @@ impl SourceConfig {
             if self.batch_max_rows == 0 {
                 return Err(invalid("batch_max_rows", "must be at least 1"));
             }
+            if self.snapshot_locking != SnapshotLocking::None
+                || self.signal_data_collection.is_some()
+            {
+                return Err(invalid(
+                    "snapshot_locking",
+                    "snapshot_locking and signal_data_collection are binlog-source settings; a poll source takes no snapshot",
+                ));
+            }
         }
         if self.max_batch_bytes == 0 {
             return Err(invalid("max_batch_bytes", "must be at least 1"));
@@ -648,6 +678,15 @@ impl SourceConfig {
                 if v == 0 {
                     return Err(invalid(key, "must be at least 1"));
                 }
+            }
+            if self.signal_data_collection.as_deref().is_some_and(|t| {
+                t.split_once('.')
+                    .is_none_or(|(d, t)| d.is_empty() || t.is_empty())
+            }) {
+                return Err(invalid(
+                    "signal_data_collection",
+                    "must name the signal table as database.table",
+                ));
             }
             if self.mode.is_some() {
                 return Err(invalid(

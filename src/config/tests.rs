@@ -305,3 +305,51 @@ fn unknown_source_zone_is_refused_by_name() {
         "{text}"
     );
 }
+
+#[test]
+fn snapshot_locking_takes_debeziums_name_and_is_binlog_only() {
+    let binlog = "[[source]]\nname='s'\nkind='binlog'\nurl='mysql://h/d'\n";
+    let c = Config::from_toml_str(binlog).expect("load");
+    assert_eq!(
+        c.source[0].snapshot_locking,
+        SnapshotLocking::None,
+        "lock-free by default"
+    );
+    let c = Config::from_toml_str(&format!(
+        "{binlog}\"snapshot.locking.mode\" = \"minimal\"\n"
+    ))
+    .expect("load");
+    assert_eq!(c.source[0].snapshot_locking, SnapshotLocking::Minimal);
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let err = Config::from_toml_str(&format!("{binlog}snapshot_locking = \"extended\"\n"))
+        .map(|_| ())
+        .expect_err("unknown mode");
+    assert!(err.to_string().contains("extended"), "{err}");
+    let poll = "[[source]]\nname='p'\nkind='poll'\nurl='mysql://h/d'\nmode='bulk'\nsnapshot_locking='minimal'\n";
+    let errs: Vec<String> = Config::from_toml_str(poll)
+        .expect("load")
+        .validate()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        errs.iter().any(|e| e.contains("snapshot_locking")),
+        "{errs:?}"
+    );
+    let c = Config::from_toml_str(&format!(
+        "{binlog}\"signal.data.collection\" = \"shop.signal\"\n"
+    ))
+    .expect("load");
+    assert_eq!(
+        c.source[0].signal_data_collection.as_deref(),
+        Some("shop.signal")
+    );
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let c = Config::from_toml_str(&format!("{binlog}signal_data_collection = \"signal\"\n"))
+        .expect("load");
+    let errs: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
+    assert!(
+        errs.iter().any(|e| e.contains("database.table")),
+        "{errs:?}"
+    );
+}

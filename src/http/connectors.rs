@@ -130,6 +130,13 @@ fn task_json(state: &ApiState, i: &ConnectorInfo) -> Value {
             task["trace"] = Value::String(format!("waiting: {text}"));
         }
     }
+    // A chunked snapshot's progress (rows done, estimated total, ETA), in
+    // the same free-text field.
+    if st == PipelineState::Running && task.get("trace").is_none() {
+        if let Some(p) = crate::metrics::snapshot_progress(name) {
+            task["trace"] = Value::String(p.describe());
+        }
+    }
     task
 }
 

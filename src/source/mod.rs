@@ -195,6 +195,18 @@ pub enum SourceError {
         #[source]
         source: crate::registry::RegistryError,
     },
+    /// A snapshot chunk's low watermark stayed behind what the stream had
+    /// read (the server did not commit a transaction it had written to the
+    /// binlog). Transient.
+    #[error(
+        "snapshot of {table}: the server's committed position stayed behind the stream's {stream}"
+    )]
+    WatermarkBehind {
+        /// The table being read.
+        table: String,
+        /// Where the stream was.
+        stream: BinlogPosition,
+    },
 }
 
 impl SourceError {
@@ -210,7 +222,8 @@ impl SourceError {
             SourceError::Registry { source, .. } => source.is_transient(),
             SourceError::StreamEnded
             | SourceError::StreamSilent { .. }
-            | SourceError::Checksum { .. } => true,
+            | SourceError::Checksum { .. }
+            | SourceError::WatermarkBehind { .. } => true,
             SourceError::Config(_)
             | SourceError::Codec { .. }
             | SourceError::Value { .. }

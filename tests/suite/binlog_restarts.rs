@@ -35,7 +35,12 @@ async fn survives_a_mariadb_restart_and_a_kafka_restart() {
     fill(&db, 300).await;
     let pg = Postgres::create("blsvc").await;
     let name = unique("blsvc");
-    let (config, topic) = source_and_pg_sink_config(&name, &db, &pg, "max_transaction_rows = 64");
+    let (config, topic) = source_and_pg_sink_config(
+        &name,
+        &db,
+        &pg,
+        "max_transaction_rows = 64\nsnapshot_locking = \"minimal\"",
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(run_tolerant_writer(db.url(), stop.clone(), 301));
     let daemon = Daemon::start(&config);

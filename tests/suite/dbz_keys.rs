@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 
-use crate::suite::binlog::binlog_config;
+use crate::suite::binlog::{binlog_config, binlog_ready};
 use crate::support::rest::call;
 use crate::support::*;
 
@@ -54,7 +54,7 @@ async fn debezium_column_keys_shape_the_messages(flavor: MySqlFlavor) {
     );
     let daemon = Daemon::start(&binlog_config(&name, &db.url(), &extra));
     wait_for("streaming", DEADLINE, || async {
-        daemon.log_text().contains("streaming binlog").then_some(())
+        binlog_ready(&daemon.log_text(), 1).then_some(())
     })
     .await;
     db.exec("INSERT INTO orders_2024 VALUES (2, 'K2', 'world', NULL, 'x', 'ab', NULL)")
@@ -185,7 +185,7 @@ max_wait_ms = 50
     );
     let daemon = Daemon::start(&config);
     wait_for("both sources streaming", DEADLINE, || async {
-        (daemon.log_text().matches("streaming binlog").count() >= 2).then_some(())
+        binlog_ready(&daemon.log_text(), 2).then_some(())
     })
     .await;
     // Streamed rows too, beside the snapshot's.

@@ -117,7 +117,11 @@ async fn a_black_holed_binlog_connection_is_noticed_within_three_heartbeats_and_
     let daemon = Daemon::start(&binlog_config(
         &name,
         &url,
-        &format!("heartbeat_interval_ms = {}", PERIOD.as_millis()),
+        // The one-cut snapshot: flat messages, checked for seq + 1 per change.
+        &format!(
+            "heartbeat_interval_ms = {}\nsnapshot_locking = \"minimal\"",
+            PERIOD.as_millis()
+        ),
     ));
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(run_writer(db.url(), stop.clone(), 501));

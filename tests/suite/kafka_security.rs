@@ -74,7 +74,12 @@ async fn source_and_sink_exactly_once_over(tag: &str, keys: &str) {
     fill(&db, 300).await;
     let pg = Postgres::create(tag).await;
     let name = unique(tag);
-    let (config, topic) = source_and_pg_sink_config(&name, &db, &pg, "max_transaction_rows = 64");
+    let (config, topic) = source_and_pg_sink_config(
+        &name,
+        &db,
+        &pg,
+        "max_transaction_rows = 64\nsnapshot_locking = \"minimal\"",
+    );
     let config = secured(&config, keys);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(run_writer(db.url(), stop.clone(), 301));

@@ -111,7 +111,9 @@ async fn standby_takes_over_from_a_killed_or_frozen_leader_exactly_once() {
     let name = unique("standby");
     let topic = format!("{name}.{}.t", db.name);
     let extra = format!(
-        "standby = true\nstandby_session_timeout_ms = {}\nmax_batch_rows = 200",
+        // One consistent cut: the per-key order check below expects every
+        // snapshot read before the streamed changes of its key.
+        "standby = true\nstandby_session_timeout_ms = {}\nmax_batch_rows = 200\nsnapshot_locking = \"minimal\"",
         SESSION_TIMEOUT.as_millis()
     );
     let mut ports = Vec::new();

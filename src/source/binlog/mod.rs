@@ -3,7 +3,10 @@
 //! Start-up: check the server ([`server::validate`]: ROW format, FULL row
 //! image, FULL row metadata, grants), read the stored position from the
 //! offsets topic (after `init_transactions`, so it is final), then either
-//! resume, or snapshot ([`snapshot`]) per `snapshot_mode`:
+//! resume, or snapshot per `snapshot_mode` — chunked beside the stream
+//! ([`chunks`], `snapshot_locking = "none"`, the default: lock-free and
+//! resumable, its progress stored with each position) or as one consistent
+//! cut before it ([`snapshot`], `snapshot_locking = "minimal"`):
 //!
 //! | mode | no stored position | stored position purged |
 //! |---|---|---|
@@ -37,10 +40,12 @@
 //!
 //! Grants the source's user needs: `REPLICATION SLAVE`, `REPLICATION CLIENT`
 //! (MySQL) or `BINLOG MONITOR` (MariaDB), `SELECT` on the captured tables, and
-//! on MySQL `RELOAD` for the snapshot's brief read lock.
+//! on MySQL `RELOAD` only for the one-cut snapshot's brief read lock
+//! (`snapshot_locking = "minimal"`).
 
 pub mod capture;
 pub mod charset;
+pub mod chunks;
 pub mod gtid;
 pub mod json_text;
 pub mod offset;
@@ -70,7 +75,7 @@ use self::stream::{StreamConfig, Streamer};
 use super::emit::{Buffers, Emitter};
 use super::publish::{Batch, Checkpoint, Publisher};
 use super::SourceError;
-use crate::config::{DbZone, Delivery, KafkaConfig, SourceConfig};
+use crate::config::{DbZone, Delivery, KafkaConfig, SnapshotLocking, SourceConfig};
 use crate::kafka::offsets;
 use crate::kafka::producer::{PipelineProducer, DEFAULT_TRANSACTION_TIMEOUT};
 
@@ -140,6 +145,9 @@ pub async fn run(
     let from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
         Start::Resume(o) => o,
         Start::Oldest => resume::oldest_offset(&mut conn, &run.info).await?,
+        Start::Snapshot { with_data } if run.cfg.snapshot_locking == SnapshotLocking::None => {
+            run.chunked_start(&mut conn, with_data).await?
+        }
         Start::Snapshot { with_data } => {
             match run
                 .snapshot(&pool, snapshot_producer, with_data, &cancel)
@@ -154,6 +162,19 @@ pub async fn run(
         }
     };
     drop(conn);
+    let chunker = from.snapshot.clone().map(|progress| {
+        let job = chunks::ChunkJob {
+            pipeline: run.cfg.name.clone(),
+            capture: run.capture.clone(),
+            chunk_rows: usize::try_from(run.cfg.snapshot_fetch_rows).unwrap_or(10_000),
+            zone: run.zone,
+            signal: run.cfg.signal_data_collection.as_deref().and_then(|t| {
+                t.split_once('.').map(|(d, t)| crate::event::TableId::new(d, t))
+            }),
+        };
+        tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, "chunked snapshot running beside the stream");
+        chunks::Chunker::new(job, pool.clone(), run.info.clone(), progress)
+    });
     let publisher = Publisher::spawn(
         producer,
         QUEUE_BATCHES,
@@ -163,7 +184,14 @@ pub async fn run(
         super::wire::Wire::for_source(&run.cfg)?,
     );
     let result = run
-        .stream_from(&pool, &charsets, &from, publisher.sender(), &cancel)
+        .stream_from(
+            &pool,
+            &charsets,
+            &from,
+            chunker,
+            publisher.sender(),
+            &cancel,
+        )
         .await;
     let published = publisher.finish().await;
     pool.disconnect().await.ok();
@@ -196,7 +224,11 @@ async fn setup(
         }
     };
     let ((pool, conn, info, charsets), (), producer, snapshot_producer) = tokio::try_join!(
-        check_server(endpoint),
+        check_server(
+            endpoint,
+            cfg.snapshot_locking == SnapshotLocking::Minimal
+                && cfg.snapshot_mode != crate::config::SnapshotMode::Never,
+        ),
         async {
             Ok::<_, SourceError>(offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?)
         },
@@ -217,11 +249,12 @@ async fn setup(
 /// character sets.
 async fn check_server(
     endpoint: &crate::config::DbEndpoint,
+    locks: bool,
 ) -> Result<(Pool, Conn, ServerInfo, Charsets), SourceError> {
     let pool = crate::mysql::pool_settled(endpoint).await?;
     let mut conn = pool.get_conn().await?;
     let info = server::server_info(&mut conn).await?;
-    let problems = server::validate(&mut conn, &info).await?;
+    let problems = server::validate(&mut conn, &info, locks).await?;
     if !problems.is_empty() {
         return Err(SourceError::ServerNotReady(problems));
     }
@@ -282,12 +315,35 @@ impl Run<'_> {
         Ok(snapshotted)
     }
 
+    /// A chunked snapshot's start (`snapshot_locking = "none"`): the binlog's
+    /// current end, no lock; with data, the stream runs from there while the
+    /// tables are read in chunks beside it ([`chunks`]).
+    async fn chunked_start(
+        &self,
+        conn: &mut Conn,
+        with_data: bool,
+    ) -> Result<BinlogOffset, SourceError> {
+        let (at, gtids) = server::binlog_status(conn, &self.info).await?;
+        tracing::info!(pipeline = %self.cfg.name, position = %at, gtids = %gtids, with_data, "snapshot started (chunked, no lock)");
+        Ok(BinlogOffset {
+            file: at.file,
+            pos: at.pos,
+            gtids,
+            row: 0,
+            snapshot_completed: !with_data,
+            server_id: self.info.server_id,
+            ts_sec: chrono::Utc::now().timestamp(),
+            snapshot: with_data.then(chunks::ChunkProgress::default),
+        })
+    }
+
     /// Streams the binlog from `from` until cancelled or an error.
     async fn stream_from(
         &mut self,
         pool: &Pool,
         charsets: &Charsets,
         from: &BinlogOffset,
+        chunker: Option<chunks::Chunker>,
         tx: &tokio::sync::mpsc::Sender<Batch<BinlogOffset>>,
         cancel: &CancellationToken,
     ) -> Result<(), SourceError> {
@@ -343,7 +399,8 @@ impl Run<'_> {
             &mut self.emitter,
             from,
             gtid_state,
-        );
+        )
+        .with_chunker(chunker);
         let result = streamer.run(&mut stream, tx, cancel).await;
         if result.is_ok() {
             stream.close().await.ok();

@@ -11,8 +11,10 @@
 //! `max_transaction_rows` was split across Kafka transactions). A restart
 //! reads from `file`/`pos` (or from `gtids`), skips `row` rows of the first
 //! transaction, and continues — nothing is published twice and nothing is
-//! skipped. While `snapshot_completed` is false no position is stored, so an
-//! interrupted snapshot starts again from scratch.
+//! skipped. A one-cut snapshot (`snapshot_locking = "minimal"`) stores no
+//! position until it is complete (`snapshot_completed`), so an interrupted one
+//! starts again from scratch; a chunked snapshot stores its progress in
+//! `snapshot` with every position, so it resumes at the next chunk.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,10 @@ pub struct BinlogOffset {
     /// Seconds since the epoch of the last event before this position.
     #[serde(default)]
     pub ts_sec: i64,
+    /// A chunked snapshot in progress: the table being read and its last key
+    /// published ([`super::chunks`]); `None` when no snapshot runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<super::chunks::ChunkProgress>,
 }
 
 impl BinlogOffset {
@@ -96,6 +102,7 @@ mod tests {
             snapshot_completed: true,
             server_id: 1,
             ts_sec: 1_700_000_000,
+            snapshot: None,
         };
         let json = serde_json::to_string(&o).expect("json");
         assert!(

@@ -107,7 +107,8 @@ pub async fn decide_start(
     cfg: &SourceConfig,
     stored: Option<BinlogOffset>,
 ) -> Result<Start, SourceError> {
-    let Some(o) = stored.filter(|o| o.snapshot_completed) else {
+    // A chunked snapshot in progress resumes like a completed one.
+    let Some(o) = stored.filter(|o| o.snapshot_completed || o.snapshot.is_some()) else {
         return Ok(match cfg.snapshot_mode {
             SnapshotMode::Initial | SnapshotMode::WhenNeeded => Start::Snapshot { with_data: true },
             SnapshotMode::SchemaOnly => Start::Snapshot { with_data: false },

@@ -5,8 +5,8 @@
 //! completely, see [`super::table`]), and on MySQL `binlog_row_value_options`
 //! without `PARTIAL_JSON`. Grants: `REPLICATION SLAVE` (read the binlog),
 //! `REPLICATION CLIENT` or MariaDB's `BINLOG MONITOR` (list binlogs), `SELECT`
-//! on the captured tables, and on MySQL `RELOAD` for the snapshot's brief
-//! global read lock. Each problem is reported as `{setting, expected, actual}`
+//! on the captured tables, and on MySQL `RELOAD` only with
+//! `snapshot_locking = "minimal"` (the snapshot's brief global read lock). Each problem is reported as `{setting, expected, actual}`
 //! with the fix.
 
 use std::collections::HashMap;
@@ -104,17 +104,19 @@ pub const SETTINGS: [&str; 5] = [
     "binlog_row_value_options",
 ];
 
-/// Checks every setting and grant; an empty list means ready.
+/// Checks every setting and grant; an empty list means ready. `needs_reload`:
+/// the snapshot takes MySQL's global read lock (`snapshot_locking = "minimal"`).
 pub async fn validate(
     conn: &mut Conn,
     info: &ServerInfo,
+    needs_reload: bool,
 ) -> Result<Vec<Problem>, mysql_async::Error> {
     let mut vars = HashMap::new();
     for name in SETTINGS {
         vars.insert(name, var(conn, name).await?);
     }
     let grants: Vec<String> = conn.query("SHOW GRANTS").await?;
-    Ok(check_settings(info.flavor, &vars, &grants))
+    Ok(check_settings(info.flavor, &vars, &grants, needs_reload))
 }
 
 fn problem(setting: &str, expected: &str, actual: &str, fix: &str) -> Problem {
@@ -127,11 +129,12 @@ fn problem(setting: &str, expected: &str, actual: &str, fix: &str) -> Problem {
 }
 
 /// Pure check of server variables (`None`: the server does not have it) and
-/// `SHOW GRANTS` lines.
+/// `SHOW GRANTS` lines; `needs_reload` as in [`validate`].
 pub fn check_settings(
     flavor: Flavor,
     vars: &HashMap<&str, Option<String>>,
     grants: &[String],
+    needs_reload: bool,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     let required = [
@@ -199,12 +202,12 @@ pub fn check_settings(
             "GRANT SELECT ON <db>.* TO the source's user",
         ));
     }
-    if flavor == Flavor::MySql && !has("RELOAD") {
+    if flavor == Flavor::MySql && needs_reload && !has("RELOAD") {
         problems.push(problem(
             "grant RELOAD",
             "granted ON *.* (the snapshot's brief FLUSH TABLES WITH READ LOCK)",
             "missing",
-            "GRANT RELOAD ON *.* TO the source's user, or use snapshot_mode = \"never\"/\"schema_only\"",
+            "GRANT RELOAD ON *.* TO the source's user, or use snapshot_locking = \"none\" (chunked, lock-free)",
         ));
     }
     problems
@@ -283,10 +286,10 @@ mod tests {
     #[test]
     fn a_ready_server_has_no_problems() {
         for flavor in [Flavor::MariaDb, Flavor::MySql] {
-            assert!(check_settings(flavor, &ready(), &[CDC_GRANTS.into()]).is_empty());
+            assert!(check_settings(flavor, &ready(), &[CDC_GRANTS.into()], true).is_empty());
         }
         let all = ["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`".to_string()];
-        assert!(check_settings(Flavor::MariaDb, &ready(), &all).is_empty());
+        assert!(check_settings(Flavor::MariaDb, &ready(), &all, true).is_empty());
     }
 
     #[test]
@@ -295,7 +298,7 @@ mod tests {
         v.insert("binlog_format", Some("STATEMENT".into()));
         v.insert("binlog_row_metadata", Some("MINIMAL".into()));
         v.insert("binlog_row_value_options", Some("PARTIAL_JSON".into()));
-        let p = check_settings(Flavor::MySql, &v, &[CDC_GRANTS.into()]);
+        let p = check_settings(Flavor::MySql, &v, &[CDC_GRANTS.into()], true);
         let lines: Vec<String> = p.iter().map(ToString::to_string).collect();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(
@@ -304,7 +307,7 @@ mod tests {
         assert!(lines[1].starts_with("binlog_row_metadata is MINIMAL, needs FULL"));
         assert!(lines[2].contains("binlog_row_value_options is PARTIAL_JSON"));
         // MariaDB has no binlog_row_value_options: not checked there.
-        let p = check_settings(Flavor::MariaDb, &v, &[CDC_GRANTS.into()]);
+        let p = check_settings(Flavor::MariaDb, &v, &[CDC_GRANTS.into()], true);
         assert_eq!(p.len(), 2);
     }
 
@@ -312,7 +315,7 @@ mod tests {
     fn a_missing_variable_says_the_server_is_too_old() {
         let mut v = ready();
         v.insert("binlog_row_metadata", None);
-        let p = check_settings(Flavor::MariaDb, &v, &[CDC_GRANTS.into()]);
+        let p = check_settings(Flavor::MariaDb, &v, &[CDC_GRANTS.into()], true);
         assert_eq!(p.len(), 1);
         assert!(p[0].actual.contains("unsupported by this server version"));
     }
@@ -320,7 +323,7 @@ mod tests {
     #[test]
     fn missing_grants_differ_by_flavor() {
         let only_select = ["GRANT SELECT ON `shop`.* TO `cdc`@`%`".to_string()];
-        let maria = check_settings(Flavor::MariaDb, &ready(), &only_select);
+        let maria = check_settings(Flavor::MariaDb, &ready(), &only_select, true);
         let names: Vec<&str> = maria.iter().map(|p| p.setting.as_str()).collect();
         assert_eq!(
             names,
@@ -329,14 +332,16 @@ mod tests {
                 "grant REPLICATION CLIENT / BINLOG MONITOR"
             ]
         );
-        let mysql = check_settings(Flavor::MySql, &ready(), &only_select);
+        let mysql = check_settings(Flavor::MySql, &ready(), &only_select, true);
         assert_eq!(
             mysql.len(),
             3,
             "MySQL also needs RELOAD for the snapshot lock"
         );
+        let lock_free = check_settings(Flavor::MySql, &ready(), &only_select, false);
+        assert_eq!(lock_free.len(), 2, "no RELOAD without the lock");
         let monitor =
             ["GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `cdc`@`%`".to_string()];
-        assert!(check_settings(Flavor::MariaDb, &ready(), &monitor).is_empty());
+        assert!(check_settings(Flavor::MariaDb, &ready(), &monitor, true).is_empty());
     }
 }

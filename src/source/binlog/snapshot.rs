@@ -1,5 +1,6 @@
-//! The initial snapshot: every captured row as a `read` event, joined to the
-//! binlog at exactly the position the snapshot saw.
+//! The one-cut snapshot (`snapshot_locking = "minimal"`; the default is the
+//! chunked one, [`super::chunks`]): every captured row as a `read` event,
+//! joined to the binlog at exactly the position the snapshot saw.
 //!
 //! MariaDB (lock-free): `START TRANSACTION WITH CONSISTENT SNAPSHOT`, then the
 //! status variables `binlog_snapshot_file`/`binlog_snapshot_position` give the
@@ -160,6 +161,7 @@ pub async fn run(
             snapshot_completed: true,
             server_id: info.server_id,
             ts_sec: chrono::Utc::now().timestamp(),
+            snapshot: None,
         }))
     }
     .await;

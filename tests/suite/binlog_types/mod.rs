@@ -32,7 +32,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use serde_json::Value as Json;
 
-use crate::suite::binlog::binlog_config;
+use crate::suite::binlog::{binlog_config, binlog_ready};
 use crate::support::*;
 use matrix::{Kind, COLUMNS};
 
@@ -252,7 +252,7 @@ async fn every_type_from_the_binlog_reaches_mysql_and_postgres_exactly(flavor: M
     create_big_topic(&topic).await;
     let daemon = Daemon::start(&two_sinks_config(&name, &db, &my, &pg, &topic));
     wait_for("streaming", Duration::from_secs(60), || async {
-        daemon.log_text().contains("streaming binlog").then_some(())
+        binlog_ready(&daemon.log_text(), 1).then_some(())
     })
     .await;
 

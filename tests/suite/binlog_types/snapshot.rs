@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use super::{exec_permissive, matrix};
-use crate::suite::binlog::binlog_config;
+use crate::suite::binlog::{binlog_config, binlog_ready};
 use crate::support::*;
 
 /// Offset of the streamed copies' ids.
@@ -75,7 +75,7 @@ async fn snapshot_and_binlog_give_identical_messages_for_every_type(flavor: MySq
     );
     let daemon = Daemon::start(&config);
     wait_for("the sources streaming", Duration::from_secs(60), || async {
-        (daemon.log_text().matches("streaming binlog").count() >= 3).then_some(())
+        binlog_ready(&daemon.log_text(), 3).then_some(())
     })
     .await;
     exec_permissive(&db, &matrix::insert_sql("t", &rows, STREAMED)).await;
@@ -193,7 +193,7 @@ async fn mariadb_uuid_and_inet_types_match_between_snapshot_and_binlog() {
     let name = unique("bltyuuid");
     let daemon = Daemon::start(&binlog_config(&name, &db.url(), "tables = [\"t\"]"));
     wait_for("streaming", Duration::from_secs(60), || async {
-        daemon.log_text().contains("streaming binlog").then_some(())
+        binlog_ready(&daemon.log_text(), 1).then_some(())
     })
     .await;
     db.exec(&format!("INSERT INTO t VALUES (2, {values})"))
@@ -223,7 +223,7 @@ async fn mysql_vector_matches_between_snapshot_and_binlog() {
     let name = unique("bltyvec");
     let daemon = Daemon::start(&binlog_config(&name, &db.url(), "tables = [\"t\"]"));
     wait_for("streaming", Duration::from_secs(60), || async {
-        daemon.log_text().contains("streaming binlog").then_some(())
+        binlog_ready(&daemon.log_text(), 1).then_some(())
     })
     .await;
     db.exec(&format!("INSERT INTO t VALUES (2, {value})")).await;

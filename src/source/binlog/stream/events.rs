@@ -210,7 +210,7 @@ impl Streamer<'_> {
         }
         let db = tme.database_name().into_owned();
         let name = tme.table_name().into_owned();
-        let entry = if self.capture.captures(&db, &name) {
+        let entry = if self.capture.captures(&db, &name) || self.is_signal_table(&db, &name) {
             let mut t = BinlogTable::from_table_map(&tme, self.charsets)?;
             if let Some(prev) = self.schemas.get(&t.id) {
                 t.share_schema(prev);
@@ -235,6 +235,7 @@ impl Streamer<'_> {
         };
         let table = Arc::clone(table);
         let here = BinlogPosition::new(self.file.clone(), self.next_pos);
+        let signal = self.is_signal_table(&table.id.database, &table.id.table);
         let tme = stream
             .get_tme(rows.table_id())
             .ok_or_else(|| decode_error(here, DecodeError::UnknownTable(rows.table_id())))?;
@@ -275,6 +276,11 @@ impl Streamer<'_> {
         for row in decoded {
             let (before, after) =
                 row.map_err(|e| decode_error(event_pos.clone(), DecodeError::Row(e)))?;
+            if signal {
+                // A watermark row: seen, never published.
+                self.on_signal_row(&table, after)?;
+                continue;
+            }
             let Some(txn) = self.txn.as_mut() else { break };
             txn.rows += 1;
             if txn.rows <= self.skip_rows {
@@ -292,6 +298,12 @@ impl Streamer<'_> {
             };
             change.before = conv(before)?;
             change.after = conv(after)?;
+            self.note_window_row(
+                &table.id,
+                &table.schema,
+                change.before.as_ref(),
+                change.after.as_ref(),
+            );
             let Position::Binlog(coord) = &mut change.position else {
                 break; // built as Binlog above
             };

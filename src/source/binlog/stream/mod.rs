@@ -26,6 +26,7 @@
 //! [`SourceError::StreamSilent`]. While waiting, only an arriving event is a
 //! beat for the systemd watchdog (see [`crate::liveness`]), never the tick.
 
+mod chunking;
 mod events;
 
 pub use self::events::DecodeError;
@@ -158,6 +159,8 @@ pub struct Streamer<'a> {
     last_heartbeat: Instant,
     /// The source-lag gauge.
     lag: SourceLag,
+    /// A chunked snapshot running beside the stream ([`super::chunks`]).
+    chunker: Option<super::chunks::Chunker>,
 }
 
 /// What the read loop does after an event.
@@ -204,7 +207,14 @@ impl<'a> Streamer<'a> {
             batch_started: None,
             last_heartbeat: Instant::now(),
             lag: SourceLag::start(&cfg.pipeline),
+            chunker: None,
         }
+    }
+
+    /// Runs a chunked snapshot beside the stream.
+    pub fn with_chunker(mut self, chunker: Option<super::chunks::Chunker>) -> Self {
+        self.chunker = chunker;
+        self
     }
 
     /// Runs until cancelled (Ok) or an error.
@@ -242,6 +252,16 @@ impl<'a> Streamer<'a> {
                         // not at the next event of an idle server.
                         _ = tx.closed() => return Ok(()),
                         ev = stream.next() => ev,
+                        _ = std::future::ready(()), if self.chunk_work_ready() => {
+                            // Idle stream: read (or publish) the next chunk.
+                            let started = tokio::time::Instant::now();
+                            let closed = self.chunk_idle(tx).await?;
+                            heard += started.elapsed();
+                            if closed {
+                                return Ok(());
+                            }
+                            continue;
+                        }
                         _ = tick.tick() => {
                             let started = tokio::time::Instant::now();
                             self.on_tick(tx).await?;
@@ -268,7 +288,13 @@ impl<'a> Streamer<'a> {
                 Some(Ok(ev)) => ev,
             };
             let txn_ended = self.on_event(&ev, stream)?;
-            match self.after_event(&ev, txn_ended, stream, tx).await {
+            // At a transaction end: publish a chunk whose high mark is
+            // reached (the batch then goes out at once), or read the next.
+            let chunk_out = txn_ended && self.chunk_at_txn_end().await?;
+            match self
+                .after_event(&ev, txn_ended, chunk_out, stream, tx)
+                .await
+            {
                 After::Read => {}
                 After::Lookahead(ev) => lookahead = Some(ev),
                 After::Closed => return Ok(()),
@@ -283,6 +309,7 @@ impl<'a> Streamer<'a> {
         &mut self,
         ev: &Event,
         txn_ended: bool,
+        chunk_out: bool,
         stream: &mut BinlogStream,
         tx: &mpsc::Sender<Batch<BinlogOffset>>,
     ) -> After {
@@ -307,7 +334,9 @@ impl<'a> Streamer<'a> {
             // Everything committed up to this transaction's time is read.
             self.lag.caught_up_at(i64::from(self.last_event_ts) * 1000);
         }
-        if self.batch.messages.is_empty() {
+        if chunk_out {
+            // A snapshot chunk: committed at once with its position.
+        } else if self.batch.messages.is_empty() {
             // Offset only (other tables' transactions): the tick stores it, or
             // here once per tick while events never pause long enough for one.
             if self.last_flush.elapsed() < self.cfg.tick {
@@ -392,6 +421,7 @@ impl<'a> Streamer<'a> {
 
     /// The position to store: `row` rows of the transaction at `at` published.
     fn offset_at(&self, at: BinlogPosition, gtids: String, row: u64) -> Checkpoint<BinlogOffset> {
+        let snapshot = self.chunker.as_ref().and_then(|c| c.progress().cloned());
         Checkpoint {
             key: Arc::clone(&self.cfg.offset_key),
             offset: BinlogOffset {
@@ -399,9 +429,10 @@ impl<'a> Streamer<'a> {
                 pos: at.pos,
                 gtids,
                 row,
-                snapshot_completed: true,
+                snapshot_completed: snapshot.is_none(),
                 server_id: self.server_id,
                 ts_sec: i64::from(self.last_event_ts),
+                snapshot,
             },
         }
     }

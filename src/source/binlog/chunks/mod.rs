@@ -1,0 +1,687 @@
+//! Chunked, lock-free, resumable snapshots interleaved with the binlog stream
+//! (`snapshot_locking = "none"`, the default): Netflix DBLog's watermark
+//! algorithm, as Debezium's incremental snapshots use it.
+//!
+//! **Shape.** The binlog stream runs from the position the snapshot started
+//! at, and the captured tables are read one after the other (by database,
+//! then name) in key chunks of `snapshot_fetch_rows` rows: keyset pagination,
+//! `WHERE (k1, k2) > (?, ?) ORDER BY k1, k2 LIMIT n`, composite keys compared
+//! as rows by the server (so collations and binary keys order as the index
+//! does). The key is the primary key, else the first unique index whose
+//! columns are all NOT NULL; a table with neither is read in one pass (one
+//! chunk, held in memory until its high watermark; its rows cannot be
+//! matched against changes, see the README).
+//!
+//! **Watermarks.** Each chunk's `SELECT` is bracketed by a low and a high
+//! watermark read from the server (read-only: no write access, no lock):
+//! - MariaDB: the chunk is read in `START TRANSACTION WITH CONSISTENT
+//!   SNAPSHOT`, and `binlog_snapshot_file/position` is the exact binlog
+//!   position of its read view: low = high, the window is empty.
+//! - MySQL with GTIDs: low = `Executed_Gtid_Set` before the `SELECT`
+//!   (transactions in it are committed, so visible to it), high = the binlog
+//!   position after it (a transaction the `SELECT` saw was written to the
+//!   binlog before it committed, so before that position).
+//! - MySQL without GTIDs: low and high are binlog positions before and after
+//!   (`SHOW BINARY LOG STATUS`); a transaction written to the binlog but not yet
+//!   committed at the low mark is the one narrow race this variant has.
+//!
+//! - Signal table (`signal_data_collection`): a `snapshot-window-open` row
+//!   committed before the `SELECT` and a `snapshot-window-close` row after
+//!   it; the stream opens and closes the window when it reads them (DBLog as
+//!   published; needs `INSERT` on that table).
+//!
+//! The stream reads the chunk only at a source-transaction boundary, and
+//! first makes sure the low mark is not behind what it has already published
+//! (else it waits for the server's in-flight commits and reads again). From
+//! then on, every row change of the chunk's table in a transaction after the
+//! low mark (by position, or by a GTID outside the low set) records its key
+//! as changed. When the stream reaches the high position at a transaction
+//! end, the chunk's rows whose keys did not change are emitted as `op = "r"`
+//! reads into the stream's batch — after every change the `SELECT` saw and
+//! before every change it did not, so a read never overwrites a newer change.
+//!
+//! **Exactly once, resumable.** The batch carrying a chunk is committed at
+//! once, in one Kafka transaction with the stream position after it and the
+//! snapshot's progress ([`ChunkProgress`]: table, last key, rows) in the
+//! position record. A crash loses at most the chunk that was read but not
+//! yet committed: the restart resumes the stream at the stored position and
+//! reads the next chunk after the stored key. No Kafka transaction outlives a
+//! chunk, so a table of any size can be snapshotted.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Pool, Row as MyRow, Value as MyValue};
+use serde::{Deserialize, Serialize};
+
+use super::capture::Capture;
+use super::gtid::MysqlGtidSet;
+use super::server::{binlog_status, Flavor, ServerInfo};
+use crate::config::DbZone;
+use crate::event::{ChangeEvent, Op, TableId};
+use crate::metrics::METRICS;
+use crate::mysql::quote;
+use crate::position::{BinlogCoord, BinlogPosition, Position};
+use crate::schema::TableSchema;
+use crate::source::mysql_types::{datetime_columns, value_from_mysql};
+use crate::source::poll::build_schema;
+use crate::source::SourceError;
+use crate::value::Row;
+
+mod keys;
+
+use self::keys::{choose_key, chunk_sql};
+pub use self::keys::{key_text, KeyPart};
+
+/// How long the chunk reader waits for the server to commit transactions the
+/// stream has already read before it gives up (a transient error).
+const WATERMARK_WAIT: Duration = Duration::from_secs(10);
+
+/// ER_NO_SUCH_TABLE.
+const NO_SUCH_TABLE: u16 = 1146;
+
+/// A chunked snapshot's progress, stored in the position record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkProgress {
+    /// Database of the table being read (empty: before the first table).
+    pub database: String,
+    /// The table being read.
+    pub table: String,
+    /// The key of the last row published (`None`: the table's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_key: Option<Vec<KeyPart>>,
+    /// Rows of this table published so far.
+    #[serde(default)]
+    pub rows: u64,
+}
+
+impl ChunkProgress {
+    fn table_id(&self) -> TableId {
+        TableId::new(self.database.clone(), self.table.clone())
+    }
+}
+
+/// The low watermark: what the chunk's `SELECT` is known to include.
+#[derive(Debug, Clone)]
+enum Low {
+    /// Every transaction before this binlog position.
+    Pos(BinlogPosition),
+    /// Every transaction in this GTID set (MySQL).
+    Gtids(MysqlGtidSet),
+}
+
+/// Where the stream is, at a source-transaction boundary.
+pub struct StreamAt<'a> {
+    /// The position after the last transaction read.
+    pub pos: BinlogPosition,
+    /// The MySQL GTID set read so far, when the stream tracks one.
+    pub gtids: Option<&'a MysqlGtidSet>,
+}
+
+/// A chunk read but not yet published.
+struct Pending {
+    table: TableId,
+    low: Low,
+    high: BinlogPosition,
+    schema: Arc<TableSchema>,
+    /// The key columns, by name (matched in the binlog's rows by name).
+    key_columns: Vec<String>,
+    /// Rows and their key text (the `Debug` form of the key values).
+    rows: Vec<(String, Row)>,
+    /// Keys changed between the watermarks.
+    changed: HashSet<String>,
+    /// The last row's key, for the next chunk.
+    last_key: Option<Vec<KeyPart>>,
+    /// The table is fully read with this chunk.
+    table_done: bool,
+    /// Signal-table watermarks: the rows' ids, and whether the stream has seen them.
+    signal: Option<SignalMarks>,
+}
+
+/// A chunk's watermarks as rows of the signal table.
+struct SignalMarks {
+    open: String,
+    close: String,
+    opened: bool,
+    closed: bool,
+}
+
+/// Settings of a chunked snapshot.
+pub struct ChunkJob {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Which tables.
+    pub capture: Capture,
+    /// Rows per chunk.
+    pub chunk_rows: usize,
+    /// db_timezone.
+    pub zone: DbZone,
+    /// The signal table watermarks are written to (`None`: read-only watermarks).
+    pub signal: Option<TableId>,
+}
+
+/// Reads a snapshot chunk by chunk for the stream ([`super::stream`]).
+pub struct Chunker {
+    job: ChunkJob,
+    pool: Pool,
+    conn: Option<Conn>,
+    info: ServerInfo,
+    /// What the next position record stores (`None`: the snapshot is done).
+    progress: Option<ChunkProgress>,
+    pending: Option<Pending>,
+    /// The captured tables, sorted; listed at the first chunk.
+    tables: Option<Vec<TableId>>,
+    /// The key columns of the table being read, and its estimated rows.
+    key_cache: Option<(TableId, Vec<String>, Option<u64>)>,
+}
+
+impl Chunker {
+    /// A chunker continuing `progress` (a fresh snapshot: the default progress).
+    pub fn new(job: ChunkJob, pool: Pool, info: ServerInfo, progress: ChunkProgress) -> Self {
+        METRICS
+            .source_snapshot_running
+            .with_label_values(&[&job.pipeline])
+            .set(1);
+        Chunker {
+            job,
+            pool,
+            conn: None,
+            info,
+            progress: Some(progress),
+            pending: None,
+            tables: None,
+            key_cache: None,
+        }
+    }
+
+    /// The progress to store with the next position (`None`: done).
+    pub fn progress(&self) -> Option<&ChunkProgress> {
+        self.progress.as_ref()
+    }
+
+    /// True when the next chunk should be read.
+    pub fn wants_chunk(&self) -> bool {
+        self.progress.is_some() && self.pending.is_none()
+    }
+
+    /// True when a chunk is waiting and the stream has reached its high mark.
+    pub fn reached(&self, at: &StreamAt<'_>) -> bool {
+        self.pending.as_ref().is_some_and(|p| match &p.signal {
+            Some(s) => s.closed,
+            None => at.pos >= p.high,
+        })
+    }
+
+    /// The signal table watermarks are written to, if any.
+    pub fn signal_table(&self) -> Option<&TableId> {
+        self.job.signal.as_ref()
+    }
+
+    /// The stream saw a row of the signal table with this `id`.
+    pub fn signal_seen(&mut self, id: &str) {
+        if let Some(s) = self.pending.as_mut().and_then(|p| p.signal.as_mut()) {
+            if id == s.open {
+                s.opened = true;
+            } else if id == s.close {
+                s.closed = true;
+            }
+        }
+    }
+
+    /// The key columns of a pending chunk of `table`, if a transaction
+    /// starting at `start` (with MySQL GTID `gtid`) lies after its low mark.
+    pub fn window_keys(
+        &self,
+        table: &TableId,
+        start: &BinlogPosition,
+        gtid: Option<(&str, u64)>,
+    ) -> Option<&[String]> {
+        let p = self.pending.as_ref().filter(|p| p.table == *table)?;
+        let after = match (&p.signal, &p.low) {
+            (Some(s), _) => s.opened,
+            (None, low) => match low {
+                Low::Pos(low) => start >= low,
+                Low::Gtids(set) => gtid.is_none_or(|(src, n)| !set.contains(src, n)),
+            },
+        };
+        after.then_some(p.key_columns.as_slice())
+    }
+
+    /// Records a key changed between the watermarks.
+    pub fn mark_changed(&mut self, key: String) {
+        if let Some(p) = self.pending.as_mut() {
+            p.changed.insert(key);
+        }
+    }
+
+    /// Takes the reached chunk: the reads to emit (at position `at`), and
+    /// advances the progress past it.
+    pub fn take_reached(&mut self, at: &BinlogPosition, server_id: u32) -> Vec<ChangeEvent> {
+        let Some(p) = self.pending.take() else {
+            return Vec::new();
+        };
+        let rows_metric = METRICS
+            .source_snapshot_rows
+            .with_label_values(&[&self.job.pipeline, &p.table.table]);
+        let ts_ms = chrono::Utc::now().timestamp_millis();
+        let read = p.rows.len() as u64;
+        let skipped = p.changed.len();
+        let events: Vec<ChangeEvent> = p
+            .rows
+            .into_iter()
+            .filter(|(k, _)| !p.changed.contains(k))
+            .map(|(_, row)| ChangeEvent {
+                table: p.table.clone(),
+                op: Op::Read,
+                before: None,
+                after: Some(row),
+                schema: Arc::clone(&p.schema),
+                position: Position::Binlog(BinlogCoord {
+                    at: at.clone(),
+                    gtid: None,
+                    row: 0,
+                    snapshot: true,
+                    server_id,
+                }),
+                ts_ms,
+            })
+            .collect();
+        rows_metric.inc_by(events.len() as u64);
+        tracing::debug!(pipeline = %self.job.pipeline, table = %p.table, rows = events.len(), changed = skipped, "snapshot chunk published");
+        let done = self.progress.as_ref().map_or(0, |g| g.rows) + read;
+        self.report(&p.table, done);
+        if p.table_done {
+            tracing::info!(pipeline = %self.job.pipeline, table = %p.table, rows = done, "snapshot: table done");
+            METRICS
+                .source_snapshot_tables_completed
+                .with_label_values(&[&self.job.pipeline])
+                .inc();
+            self.progress = self.next_table(&p.table).map(|t| ChunkProgress {
+                database: t.database,
+                table: t.table,
+                last_key: None,
+                rows: 0,
+            });
+            if self.progress.is_none() {
+                self.finished();
+            }
+        } else {
+            self.progress = Some(ChunkProgress {
+                database: p.table.database.clone(),
+                table: p.table.table.clone(),
+                last_key: p.last_key,
+                rows: done,
+            });
+        }
+        events
+    }
+
+    /// Publishes the progress on `table` (status, gauges).
+    fn report(&self, table: &TableId, rows: u64) {
+        let (keys, estimated) = match &self.key_cache {
+            Some((t, k, e)) if t == table => (k.as_slice(), *e),
+            _ => (&[][..], None),
+        };
+        crate::metrics::snapshot_progress_set(
+            &self.job.pipeline,
+            &table.to_string(),
+            rows,
+            estimated,
+            keys.is_empty(),
+        );
+    }
+
+    /// The last table is done (or there was none).
+    fn finished(&self) {
+        tracing::info!(pipeline = %self.job.pipeline, "snapshot complete (chunked); streaming");
+        METRICS
+            .source_snapshot_running
+            .with_label_values(&[&self.job.pipeline])
+            .set(0);
+        crate::metrics::snapshot_progress_clear(&self.job.pipeline);
+    }
+
+    /// The first captured table after `t` (by database, then name).
+    fn next_table(&self, t: &TableId) -> Option<TableId> {
+        self.tables.as_ref()?.iter().find(|x| *x > t).cloned()
+    }
+
+    /// Reads the next chunk, its watermarks bracketing it; `at` is where the
+    /// stream is (the low mark must not be behind it).
+    pub async fn read_chunk(&mut self, at: &StreamAt<'_>) -> Result<(), SourceError> {
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                let mut c = self.pool.get_conn().await?;
+                c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .await?;
+                c
+            }
+        };
+        if self.tables.is_none() {
+            let mut tables = self.job.capture.list_tables(&mut conn).await?;
+            tables.retain(|t| Some(t) != self.job.signal.as_ref());
+            tables.sort();
+            self.tables = Some(tables);
+        }
+        let result = self.read_with(&mut conn, at).await;
+        if result.is_ok() {
+            self.conn = Some(conn);
+        }
+        result
+    }
+
+    async fn read_with(&mut self, conn: &mut Conn, at: &StreamAt<'_>) -> Result<(), SourceError> {
+        loop {
+            let Some(progress) = self.progress.clone() else {
+                return Ok(());
+            };
+            let table = progress.table_id();
+            let listed = self
+                .tables
+                .as_ref()
+                .is_some_and(|ts| ts.binary_search(&table).is_ok());
+            if !listed {
+                // Before the first table, or the table is gone: the next one.
+                self.progress = self.next_table(&table).map(|t| ChunkProgress {
+                    database: t.database,
+                    table: t.table,
+                    ..ChunkProgress::default()
+                });
+                if self.progress.is_none() {
+                    self.finished();
+                }
+                continue;
+            }
+            let keys = self.key_columns(conn, &table).await?;
+            let last = match &progress.last_key {
+                None => None,
+                Some(parts) => Some(
+                    parts
+                        .iter()
+                        .map(KeyPart::to_mysql)
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| SourceError::Offset {
+                            partition: format!("snapshot of {table}"),
+                            offset: serde_json::to_string(parts).unwrap_or_default(),
+                            source: "a stored snapshot key does not decode".into(),
+                        })?,
+                ),
+            };
+            self.report(&table, progress.rows);
+            match self.read_bracketed(conn, at, &table, keys, last).await {
+                Ok(p) => {
+                    self.pending = Some(p);
+                    return Ok(());
+                }
+                // Dropped since it was listed: its drop is in the stream; next table.
+                Err(SourceError::Mysql(mysql_async::Error::Server(e)))
+                    if e.code == NO_SUCH_TABLE =>
+                {
+                    tracing::info!(pipeline = %self.job.pipeline, table = %table, "snapshot: table dropped; skipped");
+                    conn.query_drop("ROLLBACK").await?;
+                    if let Some(ts) = self.tables.as_mut() {
+                        ts.retain(|t| *t != table);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The table's chunk key: its primary key, else the first unique index
+    /// whose columns are all NOT NULL; empty when it has neither.
+    async fn key_columns(
+        &mut self,
+        conn: &mut Conn,
+        table: &TableId,
+    ) -> Result<Vec<String>, SourceError> {
+        if let Some((t, k, _)) = &self.key_cache {
+            if t == table {
+                return Ok(k.clone());
+            }
+        }
+        let estimated: Option<u64> = conn
+            .exec_first::<Option<u64>, _, _>(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&table.database, &table.table),
+            )
+            .await?
+            .flatten();
+        let rows: Vec<(String, String, String)> = conn
+            .exec(
+                "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
+                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+                 WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
+                 ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
+                (&table.database, &table.table),
+            )
+            .await?;
+        let keys = choose_key(&rows);
+        if keys.is_empty() {
+            tracing::warn!(pipeline = %self.job.pipeline, table = %table, "snapshot: no primary key or NOT NULL unique key; reading the table in one pass");
+        }
+        self.key_cache = Some((table.clone(), keys.clone(), estimated));
+        Ok(keys)
+    }
+
+    /// Low mark, `SELECT`, high mark.
+    async fn read_bracketed(
+        &self,
+        conn: &mut Conn,
+        at: &StreamAt<'_>,
+        table: &TableId,
+        keys: Vec<String>,
+        last: Option<Vec<MyValue>>,
+    ) -> Result<Pending, SourceError> {
+        if let Some(signal) = &self.job.signal {
+            return self.read_signalled(conn, signal, table, keys, last).await;
+        }
+        let waited = tokio::time::Instant::now();
+        loop {
+            let attempt = match self.info.flavor {
+                Flavor::MariaDb => {
+                    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                        .await?;
+                    let p = snapshot_position(conn).await?;
+                    if p >= at.pos {
+                        let read = self.select(conn, table, &keys, last.clone()).await;
+                        conn.query_drop("COMMIT").await?;
+                        let (schema, rows, last_key, done) = read?;
+                        Some((Low::Pos(p.clone()), p, schema, rows, last_key, done))
+                    } else {
+                        conn.query_drop("COMMIT").await?;
+                        None
+                    }
+                }
+                Flavor::MySql => {
+                    let (pos, gtids) = binlog_status(conn, &self.info).await?;
+                    let low = match at.gtids {
+                        Some(seen) => {
+                            let set: MysqlGtidSet = gtids.parse().unwrap_or_default();
+                            set.contains_set(seen).then_some(Low::Gtids(set))
+                        }
+                        None => (pos >= at.pos).then_some(Low::Pos(pos)),
+                    };
+                    match low {
+                        Some(low) => {
+                            let (schema, rows, last_key, done) =
+                                self.select(conn, table, &keys, last.clone()).await?;
+                            let (high, _) = binlog_status(conn, &self.info).await?;
+                            Some((low, high, schema, rows, last_key, done))
+                        }
+                        None => None,
+                    }
+                }
+            };
+            if let Some((low, high, schema, rows, last_key, table_done)) = attempt {
+                return Ok(Pending {
+                    table: table.clone(),
+                    low,
+                    high,
+                    schema,
+                    key_columns: keys,
+                    rows,
+                    changed: HashSet::new(),
+                    last_key,
+                    table_done,
+                    signal: None,
+                });
+            }
+            // The stream has read a transaction the server has not committed yet.
+            if waited.elapsed() > WATERMARK_WAIT {
+                return Err(SourceError::WatermarkBehind {
+                    table: table.to_string(),
+                    stream: at.pos.clone(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Signal-table watermarks: an `snapshot-window-open` row, the `SELECT`,
+    /// a `snapshot-window-close` row, each committed on its own (Debezium's
+    /// signal table shape: `id`, `type`, `data`).
+    async fn read_signalled(
+        &self,
+        conn: &mut Conn,
+        signal: &TableId,
+        table: &TableId,
+        keys: Vec<String>,
+        last: Option<Vec<MyValue>>,
+    ) -> Result<Pending, SourceError> {
+        let id = format!(
+            "sluice-{}-{}",
+            self.job.pipeline,
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let (open, close) = (format!("{id}-open"), format!("{id}-close"));
+        let insert = format!(
+            "INSERT INTO {}.{} (id, type, data) VALUES (?, ?, ?)",
+            quote(&signal.database),
+            quote(&signal.table)
+        );
+        let data = serde_json::json!({"table": table.to_string()}).to_string();
+        conn.exec_drop(&insert, (&open, "snapshot-window-open", &data))
+            .await?;
+        let (schema, rows, last_key, table_done) = self.select(conn, table, &keys, last).await?;
+        conn.exec_drop(&insert, (&close, "snapshot-window-close", &data))
+            .await?;
+        Ok(Pending {
+            table: table.clone(),
+            low: Low::Pos(BinlogPosition::new(String::new(), 0)),
+            high: BinlogPosition::new(String::new(), 0),
+            schema,
+            key_columns: keys,
+            rows,
+            changed: HashSet::new(),
+            last_key,
+            table_done,
+            signal: Some(SignalMarks {
+                open,
+                close,
+                opened: false,
+                closed: false,
+            }),
+        })
+    }
+
+    /// One chunk's `SELECT`: the schema, the rows with their key text, the
+    /// last key, and whether the table is done.
+    async fn select(
+        &self,
+        conn: &mut Conn,
+        table: &TableId,
+        keys: &[String],
+        last: Option<Vec<MyValue>>,
+    ) -> Result<ChunkRows, SourceError> {
+        let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows);
+        let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
+        let columns = stream.columns();
+        let schema = Arc::new(build_schema(&table.table, &columns));
+        let key_idx: Vec<usize> = keys.iter().filter_map(|c| schema.column_index(c)).collect();
+        let is_dt = datetime_columns(&columns);
+        let mut rows = Vec::new();
+        let mut last_key = None;
+        while let Some(row) = stream.next().await {
+            let raw = row?.unwrap();
+            if !keys.is_empty() {
+                last_key = Some(
+                    key_idx
+                        .iter()
+                        .map(|&i| KeyPart::from_mysql(&raw[i]))
+                        .collect(),
+                );
+            }
+            let mut values = Vec::with_capacity(raw.len());
+            for ((v, col), dt) in raw.into_iter().zip(&schema.columns).zip(&is_dt) {
+                values.push(value_from_mysql(col, v, self.job.zone, *dt).map_err(|e| {
+                    SourceError::Value {
+                        table: table.to_string(),
+                        source: e,
+                    }
+                })?);
+            }
+            let key = key_text(key_idx.iter().map(|&i| &values[i]));
+            rows.push((key, values));
+        }
+        let done = keys.is_empty() || rows.len() < self.job.chunk_rows;
+        Ok((schema, rows, last_key, done))
+    }
+}
+
+/// A chunk's schema, rows with key text, last key, and whether the table is done.
+type ChunkRows = (
+    Arc<TableSchema>,
+    Vec<(String, Row)>,
+    Option<Vec<KeyPart>>,
+    bool,
+);
+
+/// MariaDB: the binlog position of the open consistent-snapshot transaction.
+async fn snapshot_position(conn: &mut Conn) -> Result<BinlogPosition, SourceError> {
+    let rows: Vec<(String, String)> = conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'").await?;
+    let get = |k: &str| {
+        rows.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(file), Some(pos)) = (get("binlog_snapshot_file"), get("binlog_snapshot_position"))
+    else {
+        return Err(SourceError::NoBinlog {
+            what: "binlog_snapshot_file/position",
+        });
+    };
+    let pos: u64 = pos.parse().map_err(|source| SourceError::ServerStatus {
+        name: "binlog_snapshot_position",
+        value: pos.clone(),
+        source,
+    })?;
+    Ok(BinlogPosition::new(file, pos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_json_is_small_and_optional_fields_default() {
+        let p = ChunkProgress {
+            database: "shop".into(),
+            table: "orders".into(),
+            last_key: Some(vec![KeyPart::Int(1000)]),
+            rows: 1000,
+        };
+        let json = serde_json::to_string(&p).expect("json");
+        assert_eq!(
+            json,
+            r#"{"database":"shop","table":"orders","last_key":[{"int":1000}],"rows":1000}"#
+        );
+        let start: ChunkProgress =
+            serde_json::from_str(r#"{"database":"","table":""}"#).expect("parse");
+        assert_eq!(start, ChunkProgress::default());
+    }
+}

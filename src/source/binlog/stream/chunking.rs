@@ -1,0 +1,176 @@
+//! The stream's side of a chunked snapshot ([`crate::source::binlog::chunks`]):
+//! at source-transaction boundaries it reads the next chunk, and publishes a
+//! chunk once its high watermark is reached; row changes after a pending
+//! chunk's low watermark mark their keys as changed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::{GtidState, Streamer, TxnGtid};
+use crate::event::TableId;
+use crate::position::BinlogPosition;
+use crate::schema::TableSchema;
+use crate::source::binlog::chunks::{key_text, StreamAt};
+use crate::source::binlog::offset::BinlogOffset;
+use crate::source::binlog::table::BinlogTable;
+use crate::source::publish::Batch;
+use crate::source::SourceError;
+use crate::value::{Row, Value};
+
+impl Streamer<'_> {
+    fn here(&self) -> BinlogPosition {
+        BinlogPosition::new(self.file.clone(), self.next_pos)
+    }
+
+    fn stream_at(&self) -> StreamAt<'_> {
+        StreamAt {
+            pos: self.here(),
+            gtids: match &self.gtids {
+                GtidState::MySql(set) => Some(set),
+                _ => None,
+            },
+        }
+    }
+
+    /// True when, between transactions, a chunk is to be read or published.
+    pub(super) fn chunk_work_ready(&self) -> bool {
+        self.txn.is_none()
+            && self
+                .chunker
+                .as_ref()
+                .is_some_and(|c| c.wants_chunk() || c.reached(&self.stream_at()))
+    }
+
+    /// At a transaction end: publishes the pending chunk if its high mark is
+    /// reached, else reads the next chunk (and publishes it at once when the
+    /// stream is already at its high mark). True when a chunk went into the
+    /// batch: the batch must then be sent at once.
+    pub(super) async fn chunk_at_txn_end(&mut self) -> Result<bool, SourceError> {
+        let Some(chunker) = self.chunker.as_mut() else {
+            return Ok(false);
+        };
+        let at = StreamAt {
+            pos: BinlogPosition::new(self.file.clone(), self.next_pos),
+            gtids: match &self.gtids {
+                GtidState::MySql(set) => Some(set),
+                _ => None,
+            },
+        };
+        if !chunker.reached(&at) {
+            if !chunker.wants_chunk() {
+                return Ok(false);
+            }
+            chunker.read_chunk(&at).await?;
+            if !chunker.reached(&at) {
+                return Ok(false);
+            }
+        }
+        self.publish_chunk()?;
+        Ok(true)
+    }
+
+    /// Between transactions with nothing to read: the same as
+    /// [`Self::chunk_at_txn_end`], sending the batch itself. True when the
+    /// publisher is gone.
+    pub(super) async fn chunk_idle(
+        &mut self,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+    ) -> Result<bool, SourceError> {
+        if !self.chunk_at_txn_end().await? {
+            return Ok(false);
+        }
+        let full = std::mem::take(&mut self.batch);
+        self.last_sent.clone_from(&full.offset);
+        self.last_flush = Instant::now();
+        self.batch_started = None;
+        Ok(tx.send(full).await.is_err())
+    }
+
+    /// Emits the reached chunk's reads into the batch and stores the
+    /// position here with the snapshot's new progress.
+    fn publish_chunk(&mut self) -> Result<(), SourceError> {
+        let here = self.here();
+        let Some(chunker) = self.chunker.as_mut() else {
+            return Ok(());
+        };
+        let reads = chunker.take_reached(&here, self.server_id);
+        for ev in &reads {
+            self.emitter.emit(ev, &mut self.batch)?;
+        }
+        let offset = self.offset_at(here, self.gtids.to_string(), 0);
+        self.batch.offset = Some(offset);
+        if self
+            .chunker
+            .as_ref()
+            .is_some_and(|c| c.progress().is_none())
+        {
+            self.chunker = None; // the snapshot is complete
+        }
+        Ok(())
+    }
+
+    /// A row change of the current transaction: when it lies after a
+    /// pending chunk's low mark, its keys (before and after) changed.
+    pub(super) fn note_window_row(
+        &mut self,
+        table: &TableId,
+        schema: &Arc<TableSchema>,
+        before: Option<&Row>,
+        after: Option<&Row>,
+    ) {
+        let (Some(chunker), Some(txn)) = (self.chunker.as_mut(), self.txn.as_ref()) else {
+            return;
+        };
+        let gtid = match &txn.gtid {
+            Some(TxnGtid::MySql(src, n)) => Some((src.as_str(), *n)),
+            _ => None,
+        };
+        let Some(columns) = chunker.window_keys(table, &txn.start, gtid) else {
+            return;
+        };
+        let idx: Option<Vec<usize>> = columns.iter().map(|c| schema.column_index(c)).collect();
+        let Some(idx) = idx else {
+            return;
+        };
+        let keys: Vec<String> = [before, after]
+            .into_iter()
+            .flatten()
+            .map(|row| key_text(idx.iter().filter_map(|&i| row.get(i))))
+            .collect();
+        for k in keys {
+            chunker.mark_changed(k);
+        }
+    }
+
+    /// True for the signal table the chunked snapshot writes watermarks to.
+    pub(super) fn is_signal_table(&self, db: &str, table: &str) -> bool {
+        self.chunker
+            .as_ref()
+            .and_then(|c| c.signal_table())
+            .is_some_and(|t| t.database == db && t.table == table)
+    }
+
+    /// A row written to the signal table: its `id` may be a watermark.
+    pub(super) fn on_signal_row(
+        &mut self,
+        table: &BinlogTable,
+        after: Option<mysql_async::binlog::row::BinlogRow>,
+    ) -> Result<(), SourceError> {
+        let (Some(row), Some(idx)) = (after, table.schema.column_index("id")) else {
+            return Ok(());
+        };
+        let values =
+            table
+                .decode_row(row.unwrap(), self.cfg.zone)
+                .map_err(|e| SourceError::Value {
+                    table: table.id.to_string(),
+                    source: e,
+                })?;
+        if let (Some(Value::String(id)), Some(c)) = (values.get(idx), self.chunker.as_mut()) {
+            c.signal_seen(id);
+        }
+        Ok(())
+    }
+}
