@@ -123,11 +123,14 @@ impl Emitter {
             source: e,
         })?;
         if self.buffers == Buffers::Shrink {
-            // The encoder's buffers have room to spare (~1.6 KB for a ~0.5 KB
-            // narrow row); batches wait in memory, so give it back (glibc
-            // shrinks in place).
+            // Batches wait in memory, so a buffer with much room to spare
+            // gives it back. The encoder sizes buffers like the table's last
+            // message, so most fit already (shrinking copies: not for a few
+            // spare bytes).
             for buf in [&mut encoded.key, &mut encoded.value].into_iter().flatten() {
-                buf.shrink_to_fit();
+                if buf.capacity() - buf.len() > buf.len() / 4 {
+                    buf.shrink_to_fit();
+                }
             }
         }
         let envelope = self.envelope;

@@ -16,6 +16,7 @@
 //! is `None` when the table has no primary key.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::envelope::{self, SourceInfo};
@@ -89,7 +90,16 @@ struct TablePlan {
     key_head: Option<String>,
     /// `{"schema":<value schema>,"payload":`.
     value_head: String,
+    /// Lengths of the table's last key and value: the next message's buffer
+    /// is made that size and a bit more, so a message is written without
+    /// growing its buffer and kept without shrinking it (each would copy it).
+    last_len: [AtomicUsize; 2],
 }
+
+/// [`TablePlan::last_len`] of keys.
+const KEY: usize = 0;
+/// [`TablePlan::last_len`] of values.
+const VALUE: usize = 1;
 
 impl Encoder {
     /// An encoder with an empty schema cache.
@@ -221,6 +231,7 @@ impl TablePlan {
             key_idx,
             key_head,
             value_head: head(&value),
+            last_len: [AtomicUsize::new(0), AtomicUsize::new(0)],
         })
     }
 
@@ -239,10 +250,10 @@ impl TablePlan {
             Envelope::Flat if ev.op == Op::Delete => None,
             Envelope::Flat => {
                 let after = ev.after.as_ref().ok_or_else(|| missing("after"))?;
-                let mut out = start(&self.value_head, spare);
+                let mut out = self.start(VALUE, &self.value_head, spare);
                 self.write_row(&mut out, after, None, "", ev)?;
                 out.push('}');
-                Some(out.into_bytes())
+                Some(self.done(VALUE, out))
             }
             Envelope::Debezium => {
                 let (before, after) = match ev.op {
@@ -259,22 +270,22 @@ impl TablePlan {
                         Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
                     ),
                 };
-                let mut out = start(&self.value_head, spare);
+                let mut out = self.start(VALUE, &self.value_head, spare);
                 out.push_str("{\"before\":");
                 self.write_opt_row(&mut out, before, "before", ev)?;
                 out.push_str(",\"after\":");
                 self.write_opt_row(&mut out, after, "after", ev)?;
                 envelope::write_tail(&mut out, &opts.connector, &opts.server_name, ev, info);
                 out.push_str("}}");
-                Some(out.into_bytes())
+                Some(self.done(VALUE, out))
             }
         };
         let key = match (&self.key_head, ev.after.as_ref().or(ev.before.as_ref())) {
             (Some(head), Some(row)) => {
-                let mut out = start(head, spare);
+                let mut out = self.start(KEY, head, spare);
                 self.write_row(&mut out, row, Some(&self.key_idx), "key", ev)?;
                 out.push('}');
-                Some(out.into_bytes())
+                Some(self.done(KEY, out))
             }
             (Some(_), None) => {
                 return Err(missing(if ev.op == Op::Delete {
@@ -356,16 +367,28 @@ impl TablePlan {
     }
 }
 
-/// A message buffer beginning with `head`, with room for a typical payload:
-/// a spare one when there is one.
-fn start(head: &str, spare: &mut Vec<Vec<u8>>) -> String {
-    let reused = spare.pop().and_then(|mut buf| {
-        buf.clear();
-        String::from_utf8(buf).ok() // empty: always valid
-    });
-    let mut out = reused.unwrap_or_else(|| String::with_capacity(head.len() + 512));
-    out.push_str(head);
-    out
+impl TablePlan {
+    /// A message buffer beginning with `head`, with room for a message like
+    /// the table's last one (`which`: [`KEY`] or [`VALUE`]): a spare one when
+    /// there is one.
+    fn start(&self, which: usize, head: &str, spare: &mut Vec<Vec<u8>>) -> String {
+        let reused = spare.pop().and_then(|mut buf| {
+            buf.clear();
+            String::from_utf8(buf).ok() // empty: always valid
+        });
+        let mut out = reused.unwrap_or_else(|| {
+            let last = self.last_len[which].load(Ordering::Relaxed);
+            String::with_capacity((last + last / 8).max(head.len() + 512))
+        });
+        out.push_str(head);
+        out
+    }
+
+    /// The finished message's bytes; remembers its length for the next.
+    fn done(&self, which: usize, out: String) -> Vec<u8> {
+        self.last_len[which].store(out.len(), Ordering::Relaxed);
+        out.into_bytes()
+    }
 }
 
 fn head(schema: &ConnectSchema) -> String {

@@ -50,6 +50,7 @@ pub mod gtid;
 pub mod json_text;
 pub mod offset;
 pub mod resume;
+pub mod rows;
 pub mod server;
 pub mod snapshot;
 pub mod stream;

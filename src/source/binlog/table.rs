@@ -40,6 +40,16 @@ pub struct BinlogTable {
     /// Its schema; shared by every event decoded with it.
     pub schema: Arc<TableSchema>,
     decode: Vec<Decode>,
+    /// Per column, what parsing its binlog value takes.
+    wire: Vec<Wire>,
+}
+
+/// What parsing a column's binlog value takes (from the table map).
+#[derive(Debug)]
+pub(super) struct Wire {
+    pub(super) ty: My,
+    pub(super) meta: Vec<u8>,
+    pub(super) unsigned: bool,
 }
 
 /// A table map Sluice cannot decode. Every case is definite: the same table
@@ -197,6 +207,7 @@ impl BinlogTable {
         let nulls = tme.null_bitmask();
         let mut columns = Vec::with_capacity(names.len());
         let mut decode = Vec::with_capacity(names.len());
+        let mut wire = Vec::with_capacity(names.len());
         for (i, name) in names.into_iter().enumerate() {
             let ty = match tme.get_column_type(i) {
                 Ok(Some(ty)) => ty,
@@ -231,6 +242,11 @@ impl BinlogTable {
                     .map(|id| charsets.get(id)),
             };
             let (cty, how) = column_decoding(&id, &col, &mut lists)?;
+            wire.push(Wire {
+                ty,
+                meta: col.meta.to_vec(),
+                unsigned: col.is_unsigned,
+            });
             let optional = nulls.get(i).map(|b| *b).unwrap_or(true);
             columns.push(Column::new(name, cty, optional));
             decode.push(how);
@@ -247,7 +263,18 @@ impl BinlogTable {
             }),
             id,
             decode,
+            wire,
         })
+    }
+
+    /// The columns' decoding, with what parsing their binlog values takes.
+    pub(super) fn columns(&self) -> impl Iterator<Item = (&Column, &Decode, &Wire)> {
+        self.schema
+            .columns
+            .iter()
+            .zip(&self.decode)
+            .zip(&self.wire)
+            .map(|((c, d), w)| (c, d, w))
     }
 
     /// Replaces the schema with an equal one already shared, so encoders keep their cache.

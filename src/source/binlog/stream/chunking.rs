@@ -156,18 +156,11 @@ impl Streamer<'_> {
     pub(super) fn on_signal_row(
         &mut self,
         table: &BinlogTable,
-        after: Option<mysql_async::binlog::row::BinlogRow>,
+        after: Option<Vec<Value>>,
     ) -> Result<(), SourceError> {
-        let (Some(row), Some(idx)) = (after, table.schema.column_index("id")) else {
+        let (Some(values), Some(idx)) = (after, table.schema.column_index("id")) else {
             return Ok(());
         };
-        let values =
-            table
-                .decode_row(row.unwrap(), self.cfg.zone)
-                .map_err(|e| SourceError::Value {
-                    table: table.id.to_string(),
-                    source: e,
-                })?;
         if let (Some(Value::String(id)), Some(c)) = (values.get(idx), self.chunker.as_mut()) {
             c.signal_seen(id);
         }

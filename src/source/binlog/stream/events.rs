@@ -22,6 +22,7 @@ use crate::event::{ChangeEvent, Op};
 use crate::metrics::METRICS;
 use crate::position::{BinlogCoord, BinlogPosition, Position};
 use crate::source::binlog::gtid::{decode_maria_gtid, maria_gtid_flags, MARIA_FL_STANDALONE};
+use crate::source::binlog::rows::ImageError;
 use crate::source::binlog::table::BinlogTable;
 use crate::source::SourceError;
 
@@ -253,8 +254,18 @@ impl Streamer<'_> {
             u64::from(ev.header().log_pos()).saturating_sub(u64::from(ev.header().event_size())),
         );
         let ts_ms = i64::from(ev.header().timestamp()) * 1000;
-        let decoded: Vec<_> = catch_unwind(AssertUnwindSafe(|| rows.rows(tme).collect::<Vec<_>>()))
-            .map_err(|_| decode_error(event_pos.clone(), DecodeError::RowPanic))?;
+        let zone = self.cfg.zone;
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            crate::source::binlog::rows::read(&table, rows, tme, zone)
+        }))
+        .map_err(|_| decode_error(event_pos.clone(), DecodeError::RowPanic))?
+        .map_err(|e| match e {
+            ImageError::Parse(e) => decode_error(event_pos.clone(), DecodeError::Row(e)),
+            ImageError::Value(source) => SourceError::Value {
+                table: table.id.to_string(),
+                source,
+            },
+        })?;
         // One event value for the whole rows event: per row only the images
         // and the ordinal change (no per-row clones of names and positions).
         let gtid = self.txn.as_ref().and_then(|t| t.gtid_text.clone());
@@ -273,9 +284,7 @@ impl Streamer<'_> {
             }),
             ts_ms,
         };
-        for row in decoded {
-            let (before, after) =
-                row.map_err(|e| decode_error(event_pos.clone(), DecodeError::Row(e)))?;
+        for (before, after) in decoded {
             if signal {
                 // A watermark row: seen, never published.
                 self.on_signal_row(&table, after)?;
@@ -288,16 +297,8 @@ impl Streamer<'_> {
             }
             txn.rows_in_batch += 1;
             let ordinal = txn.rows - 1;
-            let conv = |r: Option<mysql_async::binlog::row::BinlogRow>| {
-                r.map(|r| table.decode_row(r.unwrap(), self.cfg.zone))
-                    .transpose()
-                    .map_err(|e| SourceError::Value {
-                        table: table.id.to_string(),
-                        source: e,
-                    })
-            };
-            change.before = conv(before)?;
-            change.after = conv(after)?;
+            change.before = before;
+            change.after = after;
             self.note_window_row(
                 &table.id,
                 &table.schema,
