@@ -210,22 +210,29 @@ phase() { # phase PHASE dbz|sluice WHAT WANT
     "$(awk -v s="$T_START" -v f="$T_FIRST" 'BEGIN { printf "%.3f", f - s }')"
 }
 
-phase snapshot dbz "Debezium $DBZ_VERSION (Connect)" "$ROWS"
-phase snapshot sluice "Sluice binlog source" "$ROWS"
+[[ -z $ONLY || $ONLY == sluice || $ONLY == dbz ]] || die "--only must be sluice or dbz"
+runs() { [[ -z $ONLY || $ONLY == "$1" ]]; }
+runs dbz && phase snapshot dbz "Debezium $DBZ_VERSION (Connect)" "$ROWS"
+runs sluice && phase snapshot sluice "Sluice binlog source" "$ROWS"
 log "inserting $ROWS more rows, 1000 per transaction (not timed)"
 load_rows "$ROWS" "$ROWS"
-phase catch-up dbz "Debezium $DBZ_VERSION (Connect)" $((2 * ROWS))
-phase catch-up sluice "Sluice binlog source" $((2 * ROWS))
+runs dbz && phase catch-up dbz "Debezium $DBZ_VERSION (Connect)" $((2 * ROWS))
+runs sluice && phase catch-up sluice "Sluice binlog source" $((2 * ROWS))
 
 # The last message of each topic is the same row (the highest id), both in Debezium's envelope.
 # (-o -5: the last offsets of Sluice's topic are transaction markers, not messages.)
 last_row() { kcat -C -q -b "$BOOTSTRAP" -t "$1" -X isolation.level=read_committed -o -5 -e \
   | tail -n 1 | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["payload"]["op"], m["payload"]["after"]["id"])'; }
-DBZ_LAST=$(last_row "$DBZ_TOPIC")
-SLUICE_LAST=$(last_row "$SLUICE_TOPIC")
-[[ $DBZ_LAST == "$SLUICE_LAST" && $DBZ_LAST == "c $((2 * ROWS))" ]] \
-  || die "last messages differ: Debezium '$DBZ_LAST', Sluice '$SLUICE_LAST' (want 'c $((2 * ROWS))')"
-MSG_BYTES=$(kcat -C -q -b "$BOOTSTRAP" -t "$SLUICE_TOPIC" -o -5 -e -f '%S\n' | tail -n 1)
+if [[ -z $ONLY ]]; then
+  DBZ_LAST=$(last_row "$DBZ_TOPIC")
+  SLUICE_LAST=$(last_row "$SLUICE_TOPIC")
+  [[ $DBZ_LAST == "$SLUICE_LAST" && $DBZ_LAST == "c $((2 * ROWS))" ]] \
+    || die "last messages differ: Debezium '$DBZ_LAST', Sluice '$SLUICE_LAST' (want 'c $((2 * ROWS))')"
+else
+  LAST=$(last_row "$([[ $ONLY == dbz ]] && echo "$DBZ_TOPIC" || echo "$SLUICE_TOPIC")")
+  [[ $LAST == "c $((2 * ROWS))" ]] || die "last message '$LAST', want 'c $((2 * ROWS))'"
+fi
+MSG_BYTES=$(kcat -C -q -b "$BOOTSTRAP" -t "$([[ $ONLY == dbz ]] && echo "$DBZ_TOPIC" || echo "$SLUICE_TOPIC")" -o -5 -e -f '%S\n' | tail -n 1)
 
 # ----------------------------------------------------------------------------- report
 
@@ -264,8 +271,8 @@ done
 echo
 echo "rows = the phase's new rows; cpu s = user+sys CPU seconds of the tool's process from start to the"
 echo "last message (the JVM's included); first msg s = process start -> first message visible."
-echo "ratios (Sluice against Debezium, same run):"
-for ph in snapshot catch-up; do
+[[ -z $ONLY ]] && echo "ratios (Sluice against Debezium, same run):"
+[[ -n $ONLY ]] || for ph in snapshot catch-up; do
   awk -v ph="$ph" -v rs="${RATE[$ph/Sluice]}" -v rd="${RATE[$ph/Debezium]}" \
     -v cs="${CPUM[$ph/Sluice]}" -v cd="${CPUM[$ph/Debezium]}" \
     -v ms="${RSSK[$ph/Sluice]}" -v md="${RSSK[$ph/Debezium]}" 'BEGIN {

@@ -66,6 +66,7 @@
 #   --max-batch-rows B    binlog: the source's max_batch_rows (default: sluice's default)
 #   --latency-rate R      binlog: writer rows/s of the latency run (default 5000)
 #   --latency-secs S      binlog: length of the latency run (default 20; --quick: 5)
+#   --only TOOL           debezium: run only sluice (or only dbz), no ratios (for iterating)
 #   --keep                keep the databases, topics and work files
 #
 # Needs: MariaDB root/no password on 127.0.0.1:3306 (binlog --flavor mysql: MySQL on 3307),
@@ -99,6 +100,7 @@ PK_MODE=record_key
 SETTLE=3
 TIMEOUT=
 KEEP=0
+ONLY=
 BIN_ARG=
 FLAVOR=mariadb
 TXN_ROWS=1000
@@ -124,6 +126,7 @@ while (($#)); do
     --settle) SETTLE=${2:?}; shift 2 ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --bin) BIN_ARG=${2:?}; shift 2 ;;
+    --only) ONLY=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage 0 ;;
     *) echo "bench: unknown argument: $1" >&2; usage 2 ;;

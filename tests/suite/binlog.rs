@@ -97,13 +97,55 @@ pub async fn master_status(db: &MySqlServer) -> (String, u64) {
 
 /// True once `n` binlog sources stream and no chunked snapshot (the
 /// default) is still reading tables beside the stream: rows written from
-/// then on reach the topic as streamed changes only.
+/// then on reach the topic as streamed changes only. Per pipeline, its last
+/// "running" line must be followed by a "complete" one (a pipeline restarted
+/// mid-snapshot logs "running" again and completes once).
 pub fn binlog_ready(log: &str, n: usize) -> bool {
-    log.matches("streaming binlog").count() >= n
-        && log
-            .matches("chunked snapshot running beside the stream")
-            .count()
-            <= log.matches("snapshot complete (chunked)").count()
+    let mut reading = std::collections::BTreeSet::new();
+    for line in log.lines() {
+        let pipeline = line
+            .split("pipeline=")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', '}']).next())
+            .unwrap_or("");
+        if line.contains("chunked snapshot running beside the stream") {
+            reading.insert(pipeline.to_string());
+        } else if line.contains("snapshot complete (chunked)") {
+            reading.remove(pipeline);
+        }
+    }
+    log.matches("streaming binlog").count() >= n && reading.is_empty()
+}
+
+#[test]
+fn binlog_ready_follows_each_pipelines_last_snapshot() {
+    let running = |p: &str| {
+        format!("INFO pipeline{{pipeline={p}}}: chunked snapshot running beside the stream pipeline={p} table= rows=0\n")
+    };
+    let streaming = |p: &str| {
+        format!("INFO pipeline{{pipeline={p}}}: streaming binlog pipeline={p} position=x\n")
+    };
+    let complete = |p: &str| {
+        format!(
+            "INFO pipeline{{pipeline={p}}}: snapshot complete (chunked); streaming pipeline={p}\n"
+        )
+    };
+    // Restarted mid-snapshot (the CI log of the first cut of this helper).
+    let restarted = [running("a"), streaming("a"), running("a"), streaming("a")].concat();
+    assert!(!binlog_ready(&restarted, 1));
+    assert!(binlog_ready(&(restarted + &complete("a")), 1));
+    // Two pipelines: one done, one still reading.
+    let two = [
+        running("a"),
+        running("b"),
+        streaming("a"),
+        streaming("b"),
+        complete("a"),
+    ]
+    .concat();
+    assert!(!binlog_ready(&two, 2));
+    assert!(binlog_ready(&(two.clone() + &complete("b")), 2));
+    assert!(!binlog_ready(&(two + &complete("b")), 3));
 }
 
 /// `INSERT`s rows `(1, 0) .. (n, 0)` into `t (id, seq)` on either server.
