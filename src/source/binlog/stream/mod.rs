@@ -23,11 +23,22 @@
 //! Liveness: the server sends a heartbeat event whenever it has had nothing to
 //! send for a heartbeat period, so silence while waiting on the stream for
 //! `silence_limit` (3 periods) means the connection is dead or black-holed:
-//! [`SourceError::StreamSilent`]. While waiting, only an arriving event is a
+//! [`SourceError::StreamSilent`]. Until the first event past the dump's
+//! handshake the limit is at least [`STARTUP_GRACE`]: MariaDB reads its
+//! binlog file from the top to find a GTID start and says nothing meanwhile. While waiting, only an arriving event is a
 //! beat for the systemd watchdog (see [`crate::liveness`]), never the tick.
 
 mod chunking;
 mod events;
+
+/// The least silence limit until the server streams (see [`Streamer::run`]'s
+/// start): locating the start position may take the server a while.
+const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Event types a server sends when a dump starts, before it has found the
+/// start position: ROTATE (4), FORMAT_DESCRIPTION (15), PREVIOUS_GTIDS (35),
+/// MariaDB's BINLOG_CHECKPOINT (161) and GTID_LIST (163).
+const HANDSHAKE_EVENTS: [u8; 5] = [4, 15, 35, 161, 163];
 
 pub use self::events::DecodeError;
 
@@ -230,14 +241,26 @@ impl<'a> Streamer<'a> {
         // spent handing batches to the publisher (back-pressure) is not the
         // server's, so the deadline moves by it.
         let mut heard = tokio::time::Instant::now();
-        let silence = tokio::time::sleep_until(heard + self.cfg.silence_limit);
+        // Until the server streams (its first event past the handshake), the
+        // limit is at least STARTUP_GRACE: MariaDB locates a GTID start by
+        // reading its binlog file from the top and sends nothing meanwhile
+        // (seconds on a file of a gigabyte), which is no dead peer.
+        let mut streaming = false;
+        let limit = |streaming: bool| {
+            if streaming {
+                self.cfg.silence_limit
+            } else {
+                self.cfg.silence_limit.max(STARTUP_GRACE)
+            }
+        };
+        let silence = tokio::time::sleep_until(heard + limit(streaming));
         tokio::pin!(silence);
         let mut lookahead = None;
         loop {
             let next = match lookahead.take() {
                 Some(ev) => ev,
                 None => {
-                    silence.as_mut().reset(heard + self.cfg.silence_limit);
+                    silence.as_mut().reset(heard + limit(streaming));
                     // The tick wakes this task whether or not the server
                     // speaks: only an event counts as a sign of life.
                     let _peer = crate::liveness::peer_paced();
@@ -287,6 +310,7 @@ impl<'a> Streamer<'a> {
                 Some(Err(e)) => return Err(super::resume::classify_stream_error(e)),
                 Some(Ok(ev)) => ev,
             };
+            streaming = streaming || !HANDSHAKE_EVENTS.contains(&ev.header().event_type_raw());
             let txn_ended = self.on_event(&ev, stream)?;
             // At a transaction end: publish a chunk whose high mark is
             // reached (the batch then goes out at once), or read the next.
