@@ -15,9 +15,10 @@ use std::sync::Arc;
 use mysql_async::binlog::events::{
     Event, EventData, GtidEvent, QueryEvent, RotateEvent, RowsEventData, TableMapEvent,
 };
+use mysql_async::binlog::EventFlags;
 use mysql_async::BinlogStream;
 
-use super::{Streamer, TxnGtid, HEARTBEAT};
+use super::{Streamer, TxnGtid, HANDSHAKE_EVENTS, HEARTBEAT};
 use crate::event::{ChangeEvent, Op};
 use crate::metrics::METRICS;
 use crate::position::{BinlogCoord, BinlogPosition, Position};
@@ -28,6 +29,7 @@ use crate::source::SourceError;
 
 const MARIA_ANNOTATE_ROWS: u8 = 160;
 const MARIA_GTID: u8 = 162;
+const ROTATE: u8 = 4;
 const MARIA_START_ENCRYPTION: u8 = 164;
 const TRANSACTION_PAYLOAD: u8 = 40;
 
@@ -77,7 +79,7 @@ impl Streamer<'_> {
             return Ok(self.skip(ev));
         };
         match data {
-            EventData::RotateEvent(r) => Ok(self.on_rotate(&r)),
+            EventData::RotateEvent(r) => Ok(self.on_rotate(&r, ev)),
             EventData::GtidEvent(g) => Ok(self.on_mysql_gtid(&g, ev)),
             EventData::QueryEvent(q) => Ok(self.on_query(&q, ev)),
             EventData::XidEvent(_) => {
@@ -120,8 +122,10 @@ impl Streamer<'_> {
     /// Moves the read position past `ev` (events inside a MariaDB 11.4+
     /// transaction or a MySQL payload have end position 0: kept).
     fn advance(&mut self, ev: &Event) {
-        if ev.header().log_pos() > 0 {
-            self.next_pos = u64::from(ev.header().log_pos());
+        let header = ev.header();
+        let pos = u64::from(header.log_pos());
+        if pos > 0 && !stays(header.event_type_raw(), true, self.next_pos, pos) {
+            self.next_pos = pos;
         }
     }
 
@@ -163,9 +167,16 @@ impl Streamer<'_> {
     }
 
     /// ROTATE: the next file (and its position); cached topics are dropped.
-    fn on_rotate(&mut self, r: &RotateEvent<'_>) -> bool {
-        self.file = clean_file_name(r.name_raw());
-        self.next_pos = r.position();
+    fn on_rotate(&mut self, r: &RotateEvent<'_>, ev: &Event) -> bool {
+        let file = clean_file_name(r.name_raw());
+        let artificial = ev
+            .header()
+            .flags()
+            .contains(EventFlags::LOG_EVENT_ARTIFICIAL_F);
+        if !(artificial && stays(ROTATE, file == self.file, self.next_pos, r.position())) {
+            self.file = file;
+            self.next_pos = r.position();
+        }
         self.emitter.forget_topics();
         false
     }
@@ -362,6 +373,20 @@ fn clean_file_name(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
+/// True when an event of type `kind` ending at `pos` leaves the stream's
+/// position `at` in the same file: a dump's preamble moving back.
+///
+/// A GTID-positioned dump starts at the top of a file: an artificial ROTATE
+/// to position 4, the file's FORMAT_DESCRIPTION and PREVIOUS_GTIDS (MariaDB:
+/// GTID_LIST, BINLOG_CHECKPOINT), and then the server skips, without a word,
+/// the transactions the stream already has. Moving back to those positions
+/// would make an idle stream look behind everything it has read until the
+/// next write (a chunked snapshot waiting for its high watermark waited for
+/// ever on a quiet server). Anything else, and any move forward, is followed.
+fn stays(kind: u8, same_file: bool, at: u64, pos: u64) -> bool {
+    same_file && HANDSHAKE_EVENTS.contains(&kind) && pos < at
+}
+
 fn is_ddl(query: &str) -> bool {
     let q = query.trim_start().to_ascii_uppercase();
     ["ALTER ", "CREATE ", "DROP ", "RENAME ", "TRUNCATE "]
@@ -371,6 +396,22 @@ fn is_ddl(query: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::stays;
+
+    #[test]
+    fn a_dump_preamble_moving_back_in_the_same_file_keeps_the_position() {
+        // GTID auto-position: ROTATE to the top, FORMAT_DESCRIPTION, PREVIOUS_GTIDS.
+        for kind in [4, 15, 35, 161, 163] {
+            assert!(stays(kind, true, 48_206_326, 126), "kind {kind}");
+        }
+        // Another file, a move forward, or a transaction's event: followed.
+        assert!(!stays(4, false, 48_206_326, 4));
+        assert!(!stays(15, true, 100, 200));
+        assert!(!stays(15, true, 100, 100));
+        assert!(!stays(16, true, 48_206_326, 126)); // XID
+        assert!(!stays(2, true, 48_206_326, 126)); // QUERY
+    }
+
     use super::*;
 
     #[test]
