@@ -172,6 +172,17 @@ pub enum SinkError {
     /// The sink's Kafka consumer failed.
     #[error(transparent)]
     Kafka(#[from] crate::kafka::KafkaError),
+    /// The Schema Registry of an `avro` converter failed the pipeline:
+    /// unreachable (transient) or refusing it (definite: credentials). An
+    /// unknown schema id is a record's error instead ([`RecordFault::Wire`]).
+    #[error("{what}: {source}")]
+    Registry {
+        /// What the sink was doing.
+        what: &'static str,
+        /// The registry's error.
+        #[source]
+        source: crate::registry::RegistryError,
+    },
     /// Another member of the consumer group applied records of this batch
     /// (the stored next offset is past the batch's first record): the batch
     /// was rolled back; re-read the stored offsets and resume from them.
@@ -251,6 +262,9 @@ pub enum RecordFault {
     /// The decoded record does not map to a row under the sink's rules.
     #[error(transparent)]
     Map(#[from] super::decode::record::RecordError),
+    /// The bytes cannot be read through the record's registry converter.
+    #[error(transparent)]
+    Wire(#[from] super::decode::wire::WireError),
 }
 
 impl SinkError {
@@ -382,6 +396,7 @@ impl SinkError {
                 _ => Fault::Definite,
             },
             SinkError::Kafka(e) => pipeline(e.is_transient()),
+            SinkError::Registry { source, .. } => pipeline(source.is_transient()),
             // Re-reading the stored offsets resolves it (a restart does too).
             SinkError::OffsetsMoved { .. } => Fault::Transient,
             // Applying the batch as INSERTs resolves it (the sink does at once).
