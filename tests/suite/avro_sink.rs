@@ -172,8 +172,8 @@ async fn debezium_avro_from_the_binlog_reaches_mysql_and_postgres_exactly() {
 /// An independent producer: registers Avro schemas through the registry's
 /// REST API (Confluent's, under the `<topic>-value` subject) and writes one
 /// wire-format message per file with fastavro. `good` writes two orders
-/// under version 1 and an update of order 1 under version 2 (a new optional
-/// field: BACKWARD compatible); `bad` writes a good order, an unknown schema
+/// under version 1 and an update of order 1 under version 2 (BACKWARD
+/// compatible: a new optional field and a new required one with a default); `bad` writes a good order, an unknown schema
 /// id, a JSON message, a truncated body and another good order. Prints the
 /// registered ids.
 const PRODUCER: &str = r#"
@@ -200,7 +200,10 @@ v1 = {"type": "record", "name": "Order", "namespace": "shop.orders", "fields": [
     {"name": "weight", "type": "double"},
     {"name": "gift", "type": "boolean"},
 ]}
-v2 = dict(v1, fields=v1["fields"] + [{"name": "channel", "type": ["null", "string"], "default": None}])
+v2 = dict(v1, fields=v1["fields"] + [
+    {"name": "channel", "type": ["null", "string"], "default": None},
+    {"name": "qty", "type": "int", "default": 1},
+])
 
 def frame(sid, schema, record):
     out = io.BytesIO()
@@ -221,7 +224,7 @@ if mode == "good":
     messages = [
         frame(id1, v1, order(1, "ann", note="first")),
         frame(id1, v1, order(2, "bob", price=decimal.Decimal("-0.05"), due=None, gift=True)),
-        frame(id2, v2, order(1, "ann", status="PAID", price=decimal.Decimal("99999999.99"), channel="web")),
+        frame(id2, v2, order(1, "ann", status="PAID", price=decimal.Decimal("99999999.99"), channel="web", qty=3)),
     ]
     ids = [id1, id2]
 else:
@@ -358,7 +361,7 @@ async fn avro_from_fastavro_is_applied_into_postgres() {
     let mut daemon = Daemon::start(&orders.config(&pg.url(), ""));
     let sql = "SELECT id::text, customer, coalesce(note, 'NULL'), price::text, \
                to_char(placed, 'YYYY-MM-DD HH24:MI:SS.MS'), coalesce(due::text, 'NULL'), \
-               status, weight::text, gift::text, coalesce(channel, 'NULL') \
+               status, weight::text, gift::text, coalesce(channel, 'NULL'), qty::text \
                FROM orders ORDER BY id";
     let rows = wait_for(
         "both orders, the update applied",
@@ -382,6 +385,7 @@ async fn avro_from_fastavro_is_applied_into_postgres() {
             "1.25",
             "false",
             "web",
+            "3",
         ],
         [
             "2",
@@ -394,6 +398,7 @@ async fn avro_from_fastavro_is_applied_into_postgres() {
             "1.25",
             "true",
             "NULL",
+            "1",
         ],
     ];
     assert_eq!(rows, want.map(|r| r.map(str::to_string).to_vec()).to_vec());
