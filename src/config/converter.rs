@@ -53,6 +53,15 @@ impl ConverterKind {
         !matches!(self, ConverterKind::Json)
     }
 
+    /// Connect's (Confluent's) class of this converter.
+    pub fn class(self) -> &'static str {
+        match self {
+            ConverterKind::Json => JSON_CONVERTER,
+            ConverterKind::Avro => AVRO_CONVERTER,
+            ConverterKind::JsonSchema => JSON_SCHEMA_CONVERTER,
+        }
+    }
+
     /// The config spelling.
     pub fn name(self) -> &'static str {
         match self {

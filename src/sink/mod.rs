@@ -163,7 +163,8 @@ async fn run_task(
             let replication = cfg.dlq_replication_factor.map_or(-1, i32::from);
             apply::dlq::DeadLetters::ensure_topic(&cfg.name, kafka, topic, replication).await?;
             let context = cfg.dlq_context_headers.then(|| cfg.name.clone());
-            Some(apply::dlq::DeadLetters::new(kafka, topic, context)?)
+            let value = cfg.converters()?.1.kind;
+            Some(apply::dlq::DeadLetters::new(kafka, topic, context, value)?)
         }
         _ => None,
     };

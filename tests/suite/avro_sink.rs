@@ -436,6 +436,15 @@ async fn unreadable_avro_records_go_to_the_dlq_naming_the_schema_id() {
     daemon.stop();
     assert_eq!(rows, vec![vec!["1", "ann"], vec!["2", "bob"]]);
     assert_eq!(reasons.len(), 3, "{reasons:#?}");
+    for line in &reasons {
+        assert!(
+            line.contains("__connect.errors.stage=VALUE_CONVERTER")
+                && line.contains(
+                    "__connect.errors.class.name=io.confluent.connect.avro.AvroConverter"
+                ),
+            "{line}"
+        );
+    }
     let expect = [
         (
             1,
