@@ -634,6 +634,45 @@ mod tests {
     }
 
     #[test]
+    fn registry_errors_are_the_pipelines_and_unreadable_records_the_records() {
+        use crate::registry::RegistryError;
+        let unknown = SinkError::Record {
+            at: "t[0]@3".into(),
+            source: RecordFault::Wire(crate::sink::decode::wire::WireError::UnknownSchema {
+                part: crate::connect::MessagePart::Value,
+                id: 42,
+                message: "HTTP 404: not found".into(),
+            }),
+        };
+        assert_eq!(unknown.fault(), Fault::Record);
+        assert_eq!(
+            unknown.to_string(),
+            "record t[0]@3: value schema id 42 is not in the schema registry: HTTP 404: not found"
+        );
+        let down = SinkError::Registry {
+            what: "reading a value schema",
+            source: RegistryError::Unavailable {
+                url: "http://r/schemas/ids/42".into(),
+                reason: "cannot connect".into(),
+            },
+        };
+        assert_eq!(down.fault(), Fault::Transient);
+        let refused = SinkError::Registry {
+            what: "reading a value schema",
+            source: RegistryError::Refused {
+                what: "schema id 42".into(),
+                status: 401,
+                message: "unauthorized".into(),
+            },
+        };
+        assert_eq!(refused.fault(), Fault::Definite);
+        assert_eq!(
+            refused.to_string(),
+            "reading a value schema: schema registry refused schema id 42 (401): unauthorized"
+        );
+    }
+
+    #[test]
     fn schema_errors_are_definite() {
         let e = SinkError::Sql(SqlError::Schema {
             table: "t".into(),
