@@ -1,7 +1,7 @@
 //! Avro into sinks through the real Schema Registry (issue 19, items 4 and 5):
 //! - A binlog source on MariaDB writes the type matrix as Avro (both
-//!   envelopes), and two sinks of the same daemon apply it into MySQL 9
-//!   (Connect's converter keys) and PostgreSQL (`[schema_registry]`): the
+//!   envelopes), and three sinks of the same daemon apply it into MySQL 9
+//!   (Connect's converter keys), MariaDB and PostgreSQL: the
 //!   target rows equal the source rows as the JSON matrix compares them,
 //!   through an UPDATE, a DELETE and an ALTER TABLE ADD COLUMN
 //!   (`auto_evolve`).
@@ -20,13 +20,65 @@ use super::binlog::{binlog_config, binlog_ready};
 use super::binlog_types::{canonical_rows, differences, exec_permissive, matrix, utc_rows};
 use crate::support::*;
 
-fn matrix_config(
-    name: &str,
-    db: &MySqlServer,
-    my: &MySqlServer,
-    pg: &Postgres,
-    envelope: &str,
-) -> String {
+/// The matrix's targets: MySQL-family servers by tag, and PostgreSQL.
+struct Targets {
+    mysql: Vec<(&'static str, MySqlServer)>,
+    pg: Postgres,
+}
+
+impl Targets {
+    async fn new() -> Targets {
+        Targets {
+            mysql: vec![
+                (
+                    "mysql",
+                    MySqlServer::new(MySqlFlavor::MySql, "avsink_tgt").await,
+                ),
+                (
+                    "mariadb",
+                    MySqlServer::new(MySqlFlavor::MariaDb, "avsink_tgt").await,
+                ),
+            ],
+            pg: Postgres::create("avsink_tgt").await,
+        }
+    }
+
+    /// Each target's tag and URL.
+    fn urls(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<_> = self.mysql.iter().map(|(t, db)| (*t, db.url())).collect();
+        out.push(("postgres", self.pg.url()));
+        out
+    }
+
+    /// `added` of row 1000 in every target, once all have it.
+    async fn added(&self) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for (_, db) in &self.mysql {
+            let sql = "SELECT CAST(added AS CHAR) FROM t WHERE id = 1000";
+            out.push(db.try_rows(sql).await?.first()?.first()?.clone());
+        }
+        let sql = "SELECT added::text FROM t WHERE id = 1000";
+        out.push(self.pg.try_rows(sql).await?.first()?.first()?.clone());
+        Some(out)
+    }
+
+    /// Every target's rows as canonical text, by tag.
+    async fn rows(&self) -> Vec<(&'static str, Vec<(String, Vec<String>)>)> {
+        let mut out = Vec::new();
+        for (tag, db) in &self.mysql {
+            let rows = utc_rows(&db.pool, &matrix::mysql_select("t", false)).await;
+            out.push((*tag, canonical_rows(rows)));
+        }
+        let rows = self.pg.rows(&matrix::pg_select("t")).await;
+        out.push(("postgres", canonical_rows(rows)));
+        out
+    }
+}
+
+/// A binlog source writing Avro (`envelope`) and one sink per target; the
+/// MySQL one with Connect's converter keys, the others with Sluice's and
+/// `[schema_registry]`.
+fn matrix_config(name: &str, db: &MySqlServer, targets: &Targets, envelope: &str) -> String {
     let source = binlog_config(
         name,
         &db.url(),
@@ -35,11 +87,22 @@ fn matrix_config(
         ),
     );
     let topic = format!("{name}.{}.t", db.name);
-    let sink = |suffix: &str, url: &str, converters: &str| {
-        format!(
+    let connect_keys = format!(
+        r#""key.converter" = "io.confluent.connect.avro.AvroConverter"
+"key.converter.schema.registry.url" = "{REGISTRY}"
+"value.converter" = "io.confluent.connect.avro.AvroConverter"
+"value.converter.schema.registry.url" = "{REGISTRY}""#
+    );
+    let mut out = source;
+    for (tag, url) in targets.urls() {
+        let converters = match tag {
+            "mysql" => connect_keys.clone(),
+            _ => "key_converter = \"avro\"\nvalue_converter = \"avro\"".to_string(),
+        };
+        out.push_str(&format!(
             r#"
 [[sink]]
-name = "{name}_{suffix}"
+name = "{name}_{tag}"
 url = "{url}"
 topics = ["{topic}"]
 table_name_format = "t"
@@ -50,50 +113,22 @@ pk_mode = "record_key"
 delete_enabled = true
 max_wait_ms = 50
 errors_tolerance = "all"
-dlq_topic = "{name}_{suffix}_dlq"
+dlq_topic = "{name}_{tag}_dlq"
 {converters}
 "#
-        )
-    };
-    let connect_keys = format!(
-        r#""key.converter" = "io.confluent.connect.avro.AvroConverter"
-"key.converter.schema.registry.url" = "{REGISTRY}"
-"value.converter" = "io.confluent.connect.avro.AvroConverter"
-"value.converter.schema.registry.url" = "{REGISTRY}""#
-    );
-    format!(
-        "{source}{}{}\n[schema_registry]\nurl = \"{REGISTRY}\"\n",
-        sink("my", &my.url(), &connect_keys),
-        sink(
-            "pg",
-            &pg.url(),
-            "key_converter = \"avro\"\nvalue_converter = \"avro\""
-        ),
-    )
+        ));
+    }
+    out + &format!("\n[schema_registry]\nurl = \"{REGISTRY}\"\n")
 }
 
-/// `SELECT added FROM t WHERE id = 1000` on both targets, when both have it.
-async fn added_in_targets(my: &MySqlServer, pg: &Postgres) -> Option<(String, String)> {
-    let sql = "SELECT CAST(added AS CHAR) FROM t WHERE id = 1000";
-    let m = my.try_rows(sql).await?.first()?.first()?.clone();
-    let p = pg
-        .try_rows("SELECT added::text FROM t WHERE id = 1000")
-        .await?
-        .first()?
-        .first()?
-        .clone();
-    Some((m, p))
-}
-
-async fn the_avro_matrix_reaches_mysql_and_postgres(envelope: &str) {
+async fn the_avro_matrix_reaches_every_target(envelope: &str) {
     let db = MySqlServer::new(MySqlFlavor::MariaDb, "avsink").await;
-    let my = MySqlServer::new(MySqlFlavor::MySql, "avsink_tgt").await;
-    let pg = Postgres::create("avsink_tgt").await;
+    let targets = Targets::new().await;
     db.exec(&matrix::create_table("t")).await;
     let name = unique("avsink");
     // The sinks subscribe before the source writes.
     create_topic_max_bytes(&format!("{name}.{}.t", db.name), 16 << 20).await;
-    let mut daemon = Daemon::start(&matrix_config(&name, &db, &my, &pg, envelope));
+    let mut daemon = Daemon::start(&matrix_config(&name, &db, &targets, envelope));
     wait_for("streaming", Duration::from_secs(60), || async {
         binlog_ready(&daemon.log_text(), 1).then_some(())
     })
@@ -117,56 +152,47 @@ async fn the_avro_matrix_reaches_mysql_and_postgres(envelope: &str) {
         l.lines().rev().take(30).collect::<Vec<_>>().join("\n")
     };
     let added = wait_for(
-        "the last row in both targets",
+        "the last row in every target",
         Duration::from_secs(90),
         || async {
             if daemon.log_text().contains(" ERROR ") {
                 panic!("the daemon logged an error:\n{}", log_tail());
             }
-            added_in_targets(&my, &pg).await
+            targets.added().await
         },
     )
     .await;
-    assert_eq!(
-        added,
-        ("6".to_string(), "6".to_string()),
-        "the added column"
-    );
-    // The row deleted before the last insert is gone, so both targets are current.
+    assert_eq!(added, vec!["6"; 3], "the added column");
+    // The row deleted before the last insert is gone, so every target is current.
     let source = canonical_rows(utc_rows(&db.pool, &matrix::mysql_select("t", true)).await);
     assert_eq!(source.len(), rows.len(), "the source: rows - 1 deleted + 1");
-    let in_my = canonical_rows(utc_rows(&my.pool, &matrix::mysql_select("t", false)).await);
-    let in_pg = canonical_rows(pg.rows(&matrix::pg_select("t")).await);
-    assert_eq!(
-        in_my.len(),
-        source.len(),
-        "MySQL holds every row, the deleted one not"
-    );
-    assert_eq!(
-        in_pg.len(),
-        source.len(),
-        "PostgreSQL holds every row, the deleted one not"
-    );
-    let mut diffs = differences("mysql", &source, &in_my);
-    diffs.extend(differences("postgres", &source, &in_pg));
+    let mut diffs = Vec::new();
+    for (tag, got) in targets.rows().await {
+        assert_eq!(
+            got.len(),
+            source.len(),
+            "{tag} holds every row, the deleted one not"
+        );
+        diffs.extend(differences(tag, &source, &got));
+    }
     assert!(diffs.is_empty(), "values differ:\n{}", diffs.join("\n"));
     daemon.stop();
-    for suffix in ["my", "pg"] {
+    for (tag, _) in targets.urls() {
         assert!(
-            kcat_read(&format!("{name}_{suffix}_dlq")).is_empty(),
-            "nothing was dead-lettered by the {suffix} sink"
+            kcat_read(&format!("{name}_{tag}_dlq")).is_empty(),
+            "nothing was dead-lettered by the {tag} sink"
         );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn flat_avro_from_the_binlog_reaches_mysql_and_postgres_exactly() {
-    the_avro_matrix_reaches_mysql_and_postgres("flat").await;
+async fn flat_avro_from_the_binlog_reaches_mariadb_mysql_and_postgres_exactly() {
+    the_avro_matrix_reaches_every_target("flat").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn debezium_avro_from_the_binlog_reaches_mysql_and_postgres_exactly() {
-    the_avro_matrix_reaches_mysql_and_postgres("debezium").await;
+async fn debezium_avro_from_the_binlog_reaches_mariadb_mysql_and_postgres_exactly() {
+    the_avro_matrix_reaches_every_target("debezium").await;
 }
 
 /// An independent producer: registers Avro schemas through the registry's
