@@ -53,6 +53,15 @@ impl ConverterKind {
         !matches!(self, ConverterKind::Json)
     }
 
+    /// Connect's (Confluent's) class of this converter.
+    pub fn class(self) -> &'static str {
+        match self {
+            ConverterKind::Json => JSON_CONVERTER,
+            ConverterKind::Avro => AVRO_CONVERTER,
+            ConverterKind::JsonSchema => JSON_SCHEMA_CONVERTER,
+        }
+    }
+
     /// The config spelling.
     pub fn name(self) -> &'static str {
         match self {
@@ -283,11 +292,8 @@ impl ConverterKeys<'_> {
             }
             return Ok(Converter::default());
         }
-        let supported = match direction {
-            Direction::Write => kind == ConverterKind::Avro,
-            Direction::Read => false,
-        };
-        if !supported {
+        // Both directions speak Avro; JSON Schema is not built yet.
+        if kind != ConverterKind::Avro {
             let side = match direction {
                 Direction::Write => "sources",
                 Direction::Read => "sinks",
@@ -295,13 +301,8 @@ impl ConverterKeys<'_> {
             return Err(invalid(
                 format!("{what}.converter"),
                 format!(
-                    "{} is not supported for {side} yet (issue 19); use json{}",
+                    "{} is not supported for {side} yet (issue 19); use json or avro",
                     kind.name(),
-                    if direction == Direction::Write && kind == ConverterKind::JsonSchema {
-                        " or avro"
-                    } else {
-                        ""
-                    }
                 ),
             ));
         }
@@ -468,8 +469,13 @@ mod tests {
             c.registry.expect("ok").auth,
             RegistryAuth::Basic { ref username, ref password } if username == "alice" && password.expose() == "s3cret"
         ));
-        // Not supported yet: a clear error, never accepted and ignored.
-        let err = keys(Some("avro"), Some("http://r"))
+        // Sinks read Avro; JSON Schema is not supported yet: a clear error,
+        // never accepted and ignored.
+        let c = keys(Some(AVRO_CONVERTER), Some("http://reg:8081"))
+            .resolve("p", Direction::Read, None)
+            .expect("a sink reads avro");
+        assert_eq!(c.kind, ConverterKind::Avro);
+        let err = keys(Some(JSON_SCHEMA_CONVERTER), Some("http://r"))
             .resolve("p", Direction::Read, None)
             .expect_err("refused")
             .to_string();

@@ -463,8 +463,23 @@ impl SinkConfig {
             }
         }
         // schemas.enable = false is schemaless JSON, which the sink types
-        // by the target table's columns (see below).
-        self.converters()?;
+        // by the target table's columns (see below); a registry converter
+        // always has its schema (the writer's, by id).
+        let (key, value) = self.converters()?;
+        for (what, converter, schemas_enable) in [
+            ("key", &key, self.key_converter_schemas_enable),
+            ("value", &value, self.value_converter_schemas_enable),
+        ] {
+            if converter.kind.uses_registry() && schemas_enable.is_some() {
+                return Err(invalid(
+                    &format!("{what}.converter.schemas.enable"),
+                    format!(
+                        "is a json converter setting; the {what} converter is {}",
+                        converter.kind.name()
+                    ),
+                ));
+            }
+        }
         if self.value_converter_schemas_enable == Some(false)
             || self.key_converter_schemas_enable == Some(false)
         {

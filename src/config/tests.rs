@@ -208,6 +208,34 @@ fn sink_db_timezone_is_validated() {
     assert!(errs.iter().any(|e| e.contains("db_timezone")), "{errs:?}");
 }
 
+#[test]
+fn a_sink_reads_avro_through_a_registry_and_refuses_json_only_keys() {
+    let url = "\"value.converter.schema.registry.url\" = 'http://reg:8081'";
+    assert!(sink_errors(&format!(
+        "\"value.converter\" = 'io.confluent.connect.avro.AvroConverter'\n{url}"
+    ))
+    .is_empty());
+    let errs = sink_errors("value_converter = 'avro'");
+    assert!(
+        errs.iter().any(|e| e.contains("needs a schema registry")),
+        "{errs:?}"
+    );
+    let errs = sink_errors(&format!(
+        "value_converter = 'avro'\n{url}\n\"value.converter.schemas.enable\" = false"
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("value.converter.schemas.enable")),
+        "{errs:?}"
+    );
+    let errs = sink_errors(&format!("value_converter = 'json_schema'\n{url}"));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("json_schema is not supported for sinks")),
+        "{errs:?}"
+    );
+}
+
 /// A poll source in Connect's REST form with `extra` keys.
 fn connect_source(extra: serde_json::Value) -> Result<SourceConfig, ConfigError> {
     let mut c = serde_json::json!({

@@ -5,7 +5,10 @@
 //! Both answers are cached for the client's life: by (subject, schema text)
 //! and by id, so a steady stream of rows asks the registry nothing. A schema
 //! change is a new text, registered once (the registry answers the existing
-//! id when the text is already a version of the subject).
+//! id when the text is already a version of the subject). Lookups by id are
+//! single-flight: callers that ask for the same uncached id at once (a sink's
+//! tasks starting on the same topic) wait for one request; only an answer is
+//! cached, never a failure, so the next caller asks again.
 //!
 //! HTTP/1.1 over hyper, one short connection per request (registrations are
 //! rare), TLS with rustls (ring provider): `ssl_ca_location`'s CAs when set,
@@ -29,7 +32,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
-use crate::config::{RegistryAuth, RegistrySettings};
+use crate::config::{Converter, RegistryAuth, RegistrySettings};
 
 /// How long one registry request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,6 +71,43 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         matches!(self, RegistryError::Unavailable { .. })
     }
+
+    /// Whether the registry answered that what was asked does not exist
+    /// (HTTP 404: an unknown schema id or subject).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::Refused { status: 404, .. })
+    }
+}
+
+/// The registry clients of a pipeline's key and value converters (`None`:
+/// that side is JSON).
+#[derive(Debug, Clone, Default)]
+pub struct ConverterClients {
+    /// The key converter's.
+    pub key: Option<Arc<RegistryClient>>,
+    /// The value converter's.
+    pub value: Option<Arc<RegistryClient>>,
+}
+
+impl ConverterClients {
+    /// Clients for the converters that use a registry; both sides on one
+    /// registry share one client, and so its caches. Reads password and CA
+    /// files.
+    pub fn new(key: &Converter, value: &Converter) -> Result<ConverterClients, RegistryError> {
+        let key_client = (key.registry.as_ref())
+            .map(RegistryClient::new)
+            .transpose()?
+            .map(Arc::new);
+        let value_client = match (&key_client, &key.registry, &value.registry) {
+            (_, _, None) => None,
+            (Some(k), Some(ks), Some(vs)) if ks.url == vs.url => Some(Arc::clone(k)),
+            (_, _, Some(vs)) => Some(Arc::new(RegistryClient::new(vs)?)),
+        };
+        Ok(ConverterClients {
+            key: key_client,
+            value: value_client,
+        })
+    }
 }
 
 /// A registry client with its caches; cheap to share behind an `Arc`.
@@ -80,7 +120,8 @@ pub struct RegistryClient {
     authorization: Option<String>,
     tls: Option<tokio_rustls::TlsConnector>,
     ids: Mutex<HashMap<(String, Arc<str>), u32>>,
-    schemas: Mutex<HashMap<u32, Arc<str>>>,
+    /// By id; a cell being filled is a request in flight.
+    schemas: Mutex<HashMap<u32, Arc<tokio::sync::OnceCell<Arc<str>>>>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -189,15 +230,25 @@ impl RegistryClient {
                 message: format!("the answer has no schema id: {answer}"),
             })?;
         lock(&self.ids).insert(cache_key, id);
-        lock(&self.schemas).insert(id, Arc::clone(schema));
+        // Already set (the same text) when the id was fetched before.
+        let _ = self.schema_cell(id).set(Arc::clone(schema));
         Ok(id)
     }
 
-    /// The schema text registered under `id`. Cached.
+    fn schema_cell(&self, id: u32) -> Arc<tokio::sync::OnceCell<Arc<str>>> {
+        Arc::clone(lock(&self.schemas).entry(id).or_default())
+    }
+
+    /// The schema text registered under `id`. Cached; concurrent callers
+    /// for the same id share one request.
     pub async fn schema(&self, id: u32) -> Result<Arc<str>, RegistryError> {
-        if let Some(s) = lock(&self.schemas).get(&id) {
-            return Ok(Arc::clone(s));
-        }
+        let cell = self.schema_cell(id);
+        cell.get_or_try_init(|| self.fetch_schema(id))
+            .await
+            .map(Arc::clone)
+    }
+
+    async fn fetch_schema(&self, id: u32) -> Result<Arc<str>, RegistryError> {
         let what = format!("schema id {id}");
         let answer = self
             .request(Method::GET, &format!("/schemas/ids/{id}"), None, &what)
@@ -211,7 +262,6 @@ impl RegistryClient {
                 message: format!("the answer has no schema: {answer}"),
             })?
             .into();
-        lock(&self.schemas).insert(id, Arc::clone(&text));
         Ok(text)
     }
 
@@ -395,10 +445,94 @@ mod tests {
             .to_string();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
         assert!(!RegistryError::Setup("x".into()).is_transient());
+        assert!(RegistryError::Refused {
+            what: "schema id 9".into(),
+            status: 404,
+            message: "not found".into()
+        }
+        .is_not_found());
         assert!(RegistryError::Unavailable {
             url: "u".into(),
             reason: "r".into()
         }
         .is_transient());
+    }
+
+    /// A registry stand-in on a local socket: answers every request with
+    /// `answer` after `delay`, counting the connections it accepted.
+    async fn stand_in(
+        status: &'static str,
+        answer: &'static str,
+        delay: Duration,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/apis/ccompat/v7",
+            listener.local_addr().expect("addr")
+        );
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    tokio::time::sleep(delay).await;
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = s.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (url, count)
+    }
+
+    fn client_for(url: &str) -> RegistryClient {
+        RegistryClient::new(&RegistrySettings {
+            url: url.into(),
+            auth: RegistryAuth::None,
+            ca_location: None,
+        })
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn concurrent_lookups_of_one_id_share_one_request() {
+        let (url, count) = stand_in(
+            "200 OK",
+            r#"{"schema":"\"int\""}"#,
+            Duration::from_millis(200),
+        )
+        .await;
+        let client = client_for(&url);
+        let lookups = (0..8).map(|_| client.schema(7));
+        for r in futures::future::join_all(lookups).await {
+            assert_eq!(&*r.expect("schema"), "\"int\"");
+        }
+        assert_eq!(client.schema(7).await.expect("cached").as_ref(), "\"int\"");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_id_is_not_cached_and_names_the_id() {
+        let (url, count) = stand_in(
+            "404 Not Found",
+            r#"{"error_code":40403,"message":"Schema 99 not found"}"#,
+            Duration::ZERO,
+        )
+        .await;
+        let client = client_for(&url);
+        for _ in 0..2 {
+            let err = client.schema(99).await.expect_err("unknown");
+            assert!(err.is_not_found() && !err.is_transient(), "{err}");
+            assert!(err.to_string().contains("schema id 99"), "{err}");
+        }
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

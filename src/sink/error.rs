@@ -172,6 +172,17 @@ pub enum SinkError {
     /// The sink's Kafka consumer failed.
     #[error(transparent)]
     Kafka(#[from] crate::kafka::KafkaError),
+    /// The Schema Registry of an `avro` converter failed the pipeline:
+    /// unreachable (transient) or refusing it (definite: credentials). An
+    /// unknown schema id is a record's error instead ([`RecordFault::Wire`]).
+    #[error("{what}: {source}")]
+    Registry {
+        /// What the sink was doing.
+        what: &'static str,
+        /// The registry's error.
+        #[source]
+        source: crate::registry::RegistryError,
+    },
     /// Another member of the consumer group applied records of this batch
     /// (the stored next offset is past the batch's first record): the batch
     /// was rolled back; re-read the stored offsets and resume from them.
@@ -251,6 +262,9 @@ pub enum RecordFault {
     /// The decoded record does not map to a row under the sink's rules.
     #[error(transparent)]
     Map(#[from] super::decode::record::RecordError),
+    /// The bytes cannot be read through the record's registry converter.
+    #[error(transparent)]
+    Wire(#[from] super::decode::wire::WireError),
 }
 
 impl SinkError {
@@ -382,6 +396,7 @@ impl SinkError {
                 _ => Fault::Definite,
             },
             SinkError::Kafka(e) => pipeline(e.is_transient()),
+            SinkError::Registry { source, .. } => pipeline(source.is_transient()),
             // Re-reading the stored offsets resolves it (a restart does too).
             SinkError::OffsetsMoved { .. } => Fault::Transient,
             // Applying the batch as INSERTs resolves it (the sink does at once).
@@ -616,6 +631,45 @@ mod tests {
             fields: vec!["x".into()],
         };
         assert_eq!(not_evolved.fault(), Fault::Definite);
+    }
+
+    #[test]
+    fn registry_errors_are_the_pipelines_and_unreadable_records_the_records() {
+        use crate::registry::RegistryError;
+        let unknown = SinkError::Record {
+            at: "t[0]@3".into(),
+            source: RecordFault::Wire(crate::sink::decode::wire::WireError::UnknownSchema {
+                part: crate::connect::MessagePart::Value,
+                id: 42,
+                message: "HTTP 404: not found".into(),
+            }),
+        };
+        assert_eq!(unknown.fault(), Fault::Record);
+        assert_eq!(
+            unknown.to_string(),
+            "record t[0]@3: value schema id 42 is not in the schema registry: HTTP 404: not found"
+        );
+        let down = SinkError::Registry {
+            what: "reading a value schema",
+            source: RegistryError::Unavailable {
+                url: "http://r/schemas/ids/42".into(),
+                reason: "cannot connect".into(),
+            },
+        };
+        assert_eq!(down.fault(), Fault::Transient);
+        let refused = SinkError::Registry {
+            what: "reading a value schema",
+            source: RegistryError::Refused {
+                what: "schema id 42".into(),
+                status: 401,
+                message: "unauthorized".into(),
+            },
+        };
+        assert_eq!(refused.fault(), Fault::Definite);
+        assert_eq!(
+            refused.to_string(),
+            "reading a value schema: schema registry refused schema id 42 (401): unauthorized"
+        );
     }
 
     #[test]

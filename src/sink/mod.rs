@@ -1,4 +1,5 @@
-//! Sinks: consume Connect JSON topics and apply them to a database, exactly once.
+//! Sinks: consume Connect JSON (or Avro, through a Schema Registry) topics
+//! and apply them to a database, exactly once.
 //!
 //! The data path, one module per step:
 //!
@@ -11,7 +12,8 @@
 //! ```
 //!
 //! [`consume`] collects a bounded batch from the consumer group; [`decode`]
-//! decodes every record ([`crate::connect`]), maps it to a target row under
+//! decodes every record ([`crate::connect`]; Avro records are first turned
+//! into Connect JSON by `decode::wire`, their schemas fetched by id), maps it to a target row under
 //! `pk_mode` and the field/time-zone rules into the table the routing rule
 //! names; [`plan`] turns row changes into statements, with SQL text from the
 //! pure [`dialect`]; [`apply`] makes the target tables follow the message
@@ -119,14 +121,17 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), SinkError> {
     let tasks = cfg.task_count();
+    // The tasks share the registry clients, so each schema is fetched once.
+    let registries = decode::registries(cfg)?;
     if tasks == 1 {
-        return run_task(cfg, kafka, cancel, 0).await;
+        return run_task(cfg, kafka, cancel, 0, &registries).await;
     }
     let stop = cancel.child_token();
+    let registries = &registries;
     let runs = (0..tasks).map(|task| {
         let stop = stop.clone();
         async move {
-            let result = run_task(cfg, kafka, stop.clone(), task).await;
+            let result = run_task(cfg, kafka, stop.clone(), task, registries).await;
             if result.is_err() {
                 stop.cancel();
             }
@@ -143,6 +148,7 @@ async fn run_task(
     kafka: &KafkaConfig,
     cancel: CancellationToken,
     task: u32,
+    registries: &crate::registry::ConverterClients,
 ) -> Result<(), SinkError> {
     let endpoint = cfg.endpoint()?;
     let rules = MapRules::from_config(cfg)?;
@@ -157,7 +163,8 @@ async fn run_task(
             let replication = cfg.dlq_replication_factor.map_or(-1, i32::from);
             apply::dlq::DeadLetters::ensure_topic(&cfg.name, kafka, topic, replication).await?;
             let context = cfg.dlq_context_headers.then(|| cfg.name.clone());
-            Some(apply::dlq::DeadLetters::new(kafka, topic, context)?)
+            let value = cfg.converters()?.1.kind;
+            Some(apply::dlq::DeadLetters::new(kafka, topic, context, value)?)
         }
         _ => None,
     };
@@ -175,6 +182,7 @@ async fn run_task(
             max_statement: target.max_statement_bytes(),
         },
         decode::keeps_records(cfg),
+        registries,
     );
     // Schemaless records are typed by the target's tables, read on a
     // connection of their own (the applier's is busy with the batch in flight).
@@ -222,6 +230,7 @@ async fn run_task(
         if let Some(describer) = describer.as_mut() {
             decoding.describe_tables(&batch, describer).await?;
         }
+        decoding.resolve_schemas(&batch).await?;
         // Decoding runs on the blocking pool while the previous batch is applied.
         let (mut batch, prepared) = decoding.prepare(batch).await?;
         stage.resync(&mut consumer, cfg, &mut batch, false).await?;

@@ -29,7 +29,7 @@ use super::SourceError;
 use crate::config::{ConverterKind, SourceConfig, SubjectNameStrategy};
 use crate::connect::avro::{self, AvroSchema};
 use crate::connect::{CodecError, MessagePart};
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::{ConverterClients, RegistryClient, RegistryError};
 
 /// Attempts at a registry request before the batch fails (transient).
 const REGISTRY_ATTEMPTS: u32 = 5;
@@ -71,36 +71,23 @@ impl Wire {
     /// The converters of `cfg`; `None` when both are JSON (nothing to do).
     pub fn for_source(cfg: &SourceConfig) -> Result<Option<Wire>, SourceError> {
         let (key, value) = cfg.converters()?;
-        let mut clients: Vec<(String, Arc<RegistryClient>)> = Vec::new();
-        let mut side =
-            |c: crate::config::Converter, part: MessagePart| -> Result<Option<Side>, SourceError> {
-                let Some(settings) = c.registry.filter(|_| c.kind == ConverterKind::Avro) else {
-                    return Ok(None);
-                };
-                // Key and value on one registry share one client (and its caches).
-                let client = match clients.iter().find(|(u, _)| *u == settings.url) {
-                    Some((_, c)) => Arc::clone(c),
-                    None => {
-                        let c = Arc::new(RegistryClient::new(&settings).map_err(|e| {
-                            SourceError::Registry {
-                                topic: "(all)".into(),
-                                source: e,
-                            }
-                        })?);
-                        clients.push((settings.url.clone(), Arc::clone(&c)));
-                        c
-                    }
-                };
-                Ok(Some(Side {
-                    part,
-                    client,
-                    strategy: c.subject_strategy,
-                    plans: HashMap::new(),
-                    ids: HashMap::new(),
-                }))
-            };
-        let key = side(key, MessagePart::Key)?;
-        let value = side(value, MessagePart::Value)?;
+        // Key and value on one registry share one client (and its caches).
+        let clients = ConverterClients::new(&key, &value).map_err(|e| SourceError::Registry {
+            topic: "(all)".into(),
+            source: e,
+        })?;
+        let side = |c: crate::config::Converter, client: Option<Arc<RegistryClient>>, part| {
+            let client = client.filter(|_| c.kind == ConverterKind::Avro)?;
+            Some(Side {
+                part,
+                client,
+                strategy: c.subject_strategy,
+                plans: HashMap::new(),
+                ids: HashMap::new(),
+            })
+        };
+        let key = side(key, clients.key, MessagePart::Key);
+        let value = side(value, clients.value, MessagePart::Value);
         Ok((key.is_some() || value.is_some()).then_some(Wire { key, value }))
     }
 

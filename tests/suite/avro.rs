@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use super::binlog_types::{exec_permissive, matrix};
 use crate::support::*;
 
-const REGISTRY: &str = "http://127.0.0.1:8081/apis/ccompat/v7";
+pub(crate) const REGISTRY: &str = "http://127.0.0.1:8081/apis/ccompat/v7";
 
 /// Reads kcat's `%K %S\n%k%s` framing from stdin, decodes each Confluent
 /// wire-format key and value with fastavro using the writer schema fetched by
@@ -162,8 +162,9 @@ fn same(a: &Json, b: &Json, path: &str, diffs: &mut Vec<String>) {
     }
 }
 
-fn config(name: &str, db: &MySqlServer, envelope: &str) -> String {
-    let url = db.url();
+/// The `[kafka]`, `[http]` (on a free port) and `[schema_registry]` sections
+/// of a test daemon.
+pub(crate) fn registry_head() -> String {
     format!(
         r#"
 [kafka]
@@ -172,6 +173,15 @@ bootstrap_servers = "{KAFKA}"
 listen = "127.0.0.1:{port}"
 [schema_registry]
 url = "{REGISTRY}"
+"#,
+        port = free_port()
+    )
+}
+
+fn config(name: &str, db: &MySqlServer, envelope: &str) -> String {
+    let url = db.url();
+    format!(
+        r#"{head}
 [[source]]
 name = "{name}-json"
 kind = "binlog"
@@ -189,7 +199,7 @@ time_precision = "micros"
 key_converter = "avro"
 "value.converter" = "io.confluent.connect.avro.AvroConverter"
 "#,
-        port = free_port()
+        head = registry_head()
     )
 }
 

@@ -2,6 +2,7 @@
 
 mod alert_rules;
 mod avro;
+mod avro_sink;
 pub mod binlog;
 mod binlog_chunks;
 mod binlog_compat;

@@ -18,7 +18,7 @@ fn message(id: i32, name: &str, amount_b64: &str, at_ms: i64, ok: bool) -> Strin
 }
 
 /// Rows of `sql` as text (NULL as "NULL"), or `None` while the file or table is missing.
-fn sqlite_rows(path: &Path, sql: &str) -> Option<Vec<Vec<String>>> {
+pub(crate) fn sqlite_rows(path: &Path, sql: &str) -> Option<Vec<Vec<String>>> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
     let mut stmt = conn.prepare(sql).ok()?;
     let n = stmt.column_count();

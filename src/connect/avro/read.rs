@@ -1,4 +1,4 @@
-//! The other way (issue 19 item 4, not wired into the sink yet): an Avro
+//! The other way (issue 19 item 4, used by the sink's `decode::wire`): an Avro
 //! writer schema → the Connect schema `AvroData.toConnectSchema` gives, and an
 //! Avro body → the JsonConverter message `{"schema":…,"payload":…}`, so the
 //! sink's existing JSON decode path can apply Avro records.
@@ -11,7 +11,8 @@
 //! Date / Time / Timestamp, `time-micros` / `timestamp-micros` → Debezium's
 //! MicroTime / MicroTimestamp; `connect.name`, `connect.version`,
 //! `connect.parameters` are restored; a record is a struct named by its
-//! `connect.name`, else its full name.
+//! `connect.name`, else its full name; a field's non-null `default` is its
+//! Connect default (bytes in base64), as `AvroData` takes it.
 
 use std::collections::HashMap;
 
@@ -272,6 +273,10 @@ impl Ctx {
                                 format!("{path}.{name}")
                             };
                             let (mut c, r) = self.convert(ft, ns.as_deref(), &fpath)?;
+                            let default = f.get("default").filter(|d| !d.is_null());
+                            if let Some(d) = default.and_then(|d| connect_default(&c, d)) {
+                                c["default"] = d;
+                            }
                             c["field"] = json!(name);
                             cf.push(c);
                             rf.push((name.to_string(), r));
@@ -315,6 +320,25 @@ impl Ctx {
             c["parameters"] = p.clone();
         }
         Ok((with_optional(c), r))
+    }
+}
+
+/// A field's Avro default as the Connect default of its schema `c`: bytes
+/// (Avro writes them as a string of ISO-8859-1 code points) in base64, as
+/// Connect JSON carries them; scalars as they are. Structs, arrays and maps
+/// get none (Connect JSON cannot state them for a table column anyway).
+fn connect_default(c: &Json, d: &Json) -> Option<Json> {
+    match c.get("type").and_then(Json::as_str)? {
+        "bytes" => {
+            let bytes = (d.as_str()?.chars())
+                .map(|ch| u8::try_from(u32::from(ch)).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            Some(json!(
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            ))
+        }
+        "struct" | "array" | "map" => None,
+        _ => Some(d.clone()),
     }
 }
 

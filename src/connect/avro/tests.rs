@@ -285,3 +285,35 @@ fn foreign_avro_schemas_map_to_connect() {
         .to_string();
     assert!(err.contains("unions"), "{err}");
 }
+
+/// Field defaults become Connect defaults (what lets a sink add a required
+/// column with a default, Avro's usual compatible change).
+#[test]
+fn field_defaults_become_connect_defaults() {
+    let text = r#"{"type":"record","name":"R","fields":[
+        {"name":"qty","type":"int","default":1},
+        {"name":"tag","type":["string","null"],"default":"none"},
+        {"name":"raw","type":"bytes","default":"\u00ff\u0001"},
+        {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":2},"default":"\u0004\u00ce"},
+        {"name":"note","type":["null","string"],"default":null}
+    ]}"#;
+    let reader = AvroReader::new(text, MessagePart::Value).expect("reader");
+    let mut b = Vec::new();
+    write_long(&mut b, 2); // qty
+    write_long(&mut b, 1); // tag: null
+    write_long(&mut b, 0); // raw: empty
+    b.extend_from_slice(&[0x02, 0x05]); // price: 0.05
+    write_long(&mut b, 0); // note: null
+    let msg: Json =
+        serde_json::from_slice(&reader.to_connect_json(&b).expect("read")).expect("json");
+    let f = &msg["schema"]["fields"];
+    assert_eq!(f[0]["default"], 1);
+    assert_eq!(f[1]["default"], "none");
+    assert_eq!(f[1]["optional"], true);
+    assert_eq!(f[2]["default"], "/wE=");
+    assert_eq!(f[3]["default"], "BM4=", "12.30 as its unscaled bytes");
+    assert!(f[4].get("default").is_none());
+    // The decoder takes the message, defaults and all.
+    let decoded = crate::connect::decode(None, Some(&reader.to_connect_json(&b).expect("read")));
+    assert!(decoded.is_ok(), "{decoded:?}");
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::config::KafkaConfig;
+use crate::config::{ConverterKind, KafkaConfig};
 use crate::kafka::{client, KafkaError};
 use crate::sink::decode::SinkMessage;
 
@@ -25,32 +25,36 @@ pub struct DeadLetters {
     topic: String,
     /// The connector name of the context headers; None: no context headers.
     context: Option<String>,
+    /// The value converter's class, the executing class of a record that
+    /// cannot be read.
+    converter: &'static str,
 }
 
-/// Connect's error stage and executing class for a record failure `class`.
-fn stage_of(class: &str) -> (&'static str, &'static str) {
+/// Connect's error stage and executing class for a record failure `class`
+/// on a sink whose value converter is `converter`.
+fn stage_of(class: &str, converter: &'static str) -> (&'static str, &'static str) {
     match class {
-        "sluice.RecordError" => (
-            "VALUE_CONVERTER",
-            "org.apache.kafka.connect.json.JsonConverter",
-        ),
+        "sluice.RecordError" => ("VALUE_CONVERTER", converter),
         _ => ("TASK_PUT", "io.confluent.connect.jdbc.sink.JdbcSinkTask"),
     }
 }
 
 impl DeadLetters {
     /// Creates the producer (idempotent, acks=all); `context`: the pipeline
-    /// name when records carry Connect's error context headers.
+    /// name when records carry Connect's error context headers; `value`:
+    /// the sink's value converter.
     pub fn new(
         kafka: &KafkaConfig,
         topic: &str,
         context: Option<String>,
+        value: ConverterKind,
     ) -> Result<DeadLetters, KafkaError> {
         let producer = client::dead_letter_producer(kafka)?;
         Ok(DeadLetters {
             producer,
             topic: topic.to_string(),
             context,
+            converter: value.class(),
         })
     }
 
@@ -114,7 +118,7 @@ impl DeadLetters {
                 });
             }
         }
-        let (stage, executing) = stage_of(class);
+        let (stage, executing) = stage_of(class, self.converter);
         let context = self.context.as_deref().map(|connector| {
             [
                 ("__connect.errors.topic", msg.topic()),

@@ -2,7 +2,9 @@
 //! on tokio's blocking pool while the previous batch is applied (see the
 //! pipelining notes in `sink`).
 //!
-//! [`message`] holds a consumed record ([`SinkMessage`]); [`record`] maps a
+//! [`message`] holds a consumed record ([`SinkMessage`]); [`wire`] turns
+//! Avro records (Confluent's wire format) into Connect JSON, with their
+//! schemas fetched from the registry before the batch is decoded; [`record`] maps a
 //! decoded record to a target row under `pk_mode`, the field filters and
 //! `db_timezone` ([`RowChange`]); [`route`] names its table
 //! (`table_name_format`, the rename regex).
@@ -11,6 +13,7 @@ pub mod message;
 pub mod record;
 pub mod route;
 mod schemaless;
+pub mod wire;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +28,8 @@ use crate::config::{PkMode, SinkConfig};
 use crate::connect::Decoder;
 use crate::event::Op;
 use record::{RowMapper, SinkRecord};
+pub(crate) use wire::registries;
+use wire::WireDecoders;
 
 /// A batch's decoded changes, aligned with its messages: `Ok(None)` for a
 /// delete that `delete_enabled = false` skips, `Err` for a record that could
@@ -80,6 +85,8 @@ pub(crate) struct Decoding {
     schemaless: Schemaless,
     namer: TableNamer,
     unquoted: Option<dialect::Dialect>,
+    /// Readers of the registry converters' schemas (see [`wire`]).
+    wire: WireDecoders,
 }
 
 /// What planning a batch needs to know about the sink and its target.
@@ -168,6 +175,7 @@ impl Decoding {
         namer: &TableNamer,
         planning: Planning,
         keep_payloads: bool,
+        registries: &crate::registry::ConverterClients,
     ) -> Decoding {
         // Half the cores: the target database (and often the broker) runs on
         // the same host and needs CPU too; on two cores one decode thread
@@ -198,7 +206,14 @@ impl Decoding {
             schemaless: schemaless_of(cfg),
             namer: namer.clone(),
             unquoted: rules.unquoted,
+            wire: WireDecoders::new(registries, cfg.pk_mode),
         }
+    }
+
+    /// Fetches the registry schemas `batch`'s records name that this task
+    /// has not read yet (see [`wire`]); a no-op when both converters are JSON.
+    pub(crate) async fn resolve_schemas(&mut self, batch: &[SinkMessage]) -> Result<(), SinkError> {
+        self.wire.resolve(batch).await
     }
 
     /// True when records are typed by the target's tables, which
@@ -263,9 +278,10 @@ impl Decoding {
         for (mut worker, mut part) in self.workers.drain(..threads).zip(parts) {
             let planning = Arc::clone(&self.planning);
             let tables = Arc::clone(&self.tables);
+            let wire = self.wire.clone();
             tasks.push(tokio::task::spawn_blocking(move || {
                 let changes: Changes = (part.iter())
-                    .map(|m| worker.decode_change(m, &tables))
+                    .map(|m| worker.decode_change(m, &tables, &wire))
                     .collect();
                 if !keep {
                     part.iter_mut().for_each(SinkMessage::drop_data);
@@ -328,15 +344,29 @@ impl DecodeWorker {
         &mut self,
         msg: &SinkMessage,
         tables: &TargetTables,
+        wire: &WireDecoders,
     ) -> Result<Option<RowChange>, SinkError> {
         let at = || format!("{}[{}]@{}", msg.topic(), msg.partition(), msg.offset());
+        let unreadable = |e: wire::WireError| SinkError::Record {
+            at: at(),
+            source: e.into(),
+        };
         // Only record_key reads the key: an unreadable key must not fail other modes.
         let key = match self.pk_mode {
-            PkMode::RecordKey => msg.key(),
+            PkMode::RecordKey => msg
+                .key()
+                .map(|k| wire.key(k))
+                .transpose()
+                .map_err(unreadable)?,
             _ => None,
         };
-        let mut payload = msg.payload();
-        let mut key = key;
+        let value = msg
+            .payload()
+            .map(|v| wire.value(v))
+            .transpose()
+            .map_err(unreadable)?;
+        let mut payload = value.as_deref();
+        let mut key = key.as_deref();
         let wrapped;
         let wrapped_key;
         if self.schemaless.value || self.schemaless.key {

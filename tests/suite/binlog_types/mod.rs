@@ -91,7 +91,7 @@ fn expected_in_target(kind: Kind, source: &str) -> String {
 }
 
 /// Canonical rows: id → one text per column.
-fn canonical_rows(rows: Vec<Vec<String>>) -> Vec<(String, Vec<String>)> {
+pub(crate) fn canonical_rows(rows: Vec<Vec<String>>) -> Vec<(String, Vec<String>)> {
     rows.into_iter()
         .map(|r| {
             let id = r[0].clone();
@@ -106,7 +106,7 @@ fn canonical_rows(rows: Vec<Vec<String>>) -> Vec<(String, Vec<String>)> {
 }
 
 /// Compares a target's rows with the source's, column by column; returns every mismatch.
-fn differences(
+pub(crate) fn differences(
     target: &str,
     source: &[(String, Vec<String>)],
     got: &[(String, Vec<String>)],
