@@ -3,6 +3,7 @@
 mod alert_rules;
 mod avro;
 pub mod binlog;
+mod binlog_adhoc;
 mod binlog_chunks;
 mod binlog_compat;
 mod binlog_crash;

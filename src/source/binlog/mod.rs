@@ -46,6 +46,7 @@
 pub mod capture;
 pub mod charset;
 pub mod chunks;
+pub mod control;
 pub mod gtid;
 pub mod json_text;
 pub mod offset;
@@ -144,7 +145,7 @@ pub async fn run(
         zone,
     };
     let from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
-        Start::Resume(o) => o,
+        Start::Resume(o) => *o,
         Start::Oldest => resume::oldest_offset(&mut conn, &run.info).await?,
         Start::Snapshot { with_data } if run.cfg.snapshot_locking == SnapshotLocking::None => {
             run.chunked_start(&mut conn, with_data).await?
@@ -163,19 +164,26 @@ pub async fn run(
         }
     };
     drop(conn);
-    let chunker = from.snapshot.clone().map(|progress| {
-        let job = chunks::ChunkJob {
+    if let Some(progress) = &from.snapshot {
+        tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, adhoc = progress.adhoc, "chunked snapshot running beside the stream");
+    }
+    // Idle once no snapshot runs: on-demand snapshots use it (`control`).
+    let chunker = chunks::Chunker::new(
+        chunks::ChunkJob {
             pipeline: run.cfg.name.clone(),
             capture: run.capture.clone(),
             chunk_rows: usize::try_from(run.cfg.snapshot_fetch_rows).unwrap_or(10_000),
             zone: run.zone,
             signal: run.cfg.signal_data_collection.as_deref().and_then(|t| {
-                t.split_once('.').map(|(d, t)| crate::event::TableId::new(d, t))
+                t.split_once('.')
+                    .map(|(d, t)| crate::event::TableId::new(d, t))
             }),
-        };
-        tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, "chunked snapshot running beside the stream");
-        chunks::Chunker::new(job, pool.clone(), run.info.clone(), progress)
-    });
+        },
+        pool.clone(),
+        run.info.clone(),
+        from.snapshot.clone(),
+    );
+    let (_registration, commands) = control::register(&run.cfg.name);
     let publisher = Publisher::spawn(
         producer,
         QUEUE_BATCHES,
@@ -189,7 +197,7 @@ pub async fn run(
             &pool,
             &charsets,
             &from,
-            chunker,
+            (chunker, commands),
             publisher.sender(),
             &cancel,
         )
@@ -344,7 +352,10 @@ impl Run<'_> {
         pool: &Pool,
         charsets: &Charsets,
         from: &BinlogOffset,
-        chunker: Option<chunks::Chunker>,
+        snapshots: (
+            chunks::Chunker,
+            tokio::sync::mpsc::Receiver<control::Command>,
+        ),
         tx: &tokio::sync::mpsc::Sender<Batch<BinlogOffset>>,
         cancel: &CancellationToken,
     ) -> Result<(), SourceError> {
@@ -401,7 +412,7 @@ impl Run<'_> {
             from,
             gtid_state,
         )
-        .with_chunker(chunker);
+        .with_chunker(snapshots.0, snapshots.1);
         let result = streamer.run(&mut stream, tx, cancel).await;
         if result.is_ok() {
             stream.close().await.ok();
