@@ -144,7 +144,7 @@ pub async fn run(
         info,
         zone,
     };
-    let from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
+    let mut from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
         Start::Resume(o) => *o,
         Start::Oldest => resume::oldest_offset(&mut conn, &run.info).await?,
         Start::Snapshot { with_data } if run.cfg.snapshot_locking == SnapshotLocking::None => {
@@ -163,6 +163,9 @@ pub async fn run(
             }
         }
     };
+    if let Some(stored) = from.capture.clone() {
+        run.backfill_added(&mut conn, &stored, &mut from).await?;
+    }
     drop(conn);
     if let Some(progress) = &from.snapshot {
         tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, adhoc = progress.adhoc, "chunked snapshot running beside the stream");
@@ -343,7 +346,34 @@ impl Run<'_> {
             server_id: self.info.server_id,
             ts_sec: chrono::Utc::now().timestamp(),
             snapshot: with_data.then(chunks::ChunkProgress::default),
+            capture: None,
         })
+    }
+
+    /// Tables the stored position's filter did not capture and this one
+    /// does (a table added to `tables`, then a reload) are queued in
+    /// `from`'s snapshot progress, read in chunks while the rest streams on;
+    /// not under `snapshot_mode` `never` or `schema_only` (no data snapshots).
+    async fn backfill_added(
+        &self,
+        conn: &mut Conn,
+        stored: &capture::CaptureSpec,
+        from: &mut BinlogOffset,
+    ) -> Result<(), SourceError> {
+        use crate::config::SnapshotMode;
+        if matches!(
+            self.cfg.snapshot_mode,
+            SnapshotMode::Never | SnapshotMode::SchemaOnly
+        ) {
+            return Ok(());
+        }
+        let added = self.capture.added_tables(&self.cfg, stored, conn).await?;
+        if !added.is_empty() {
+            let names: Vec<String> = added.iter().map(ToString::to_string).collect();
+            tracing::info!(pipeline = %self.cfg.name, tables = %names.join(", "), "tables added to the capture; backfilling them");
+            from.snapshot = chunks::backfill(from.snapshot.take(), &added);
+        }
+        Ok(())
     }
 
     /// Streams the binlog from `from` until cancelled or an error.

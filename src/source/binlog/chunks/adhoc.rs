@@ -173,6 +173,28 @@ impl Chunker {
     }
 }
 
+/// `progress` with `added` tables queued for a backfill (tables newly
+/// captured, see [`crate::source::binlog::capture`]): skipped when being read
+/// or queued already, or when a running initial snapshot reaches them anyway.
+pub fn backfill(progress: Option<ChunkProgress>, added: &[TableId]) -> Option<ChunkProgress> {
+    if added.is_empty() {
+        return progress;
+    }
+    let mut g = progress.unwrap_or(ChunkProgress {
+        adhoc: true,
+        ..ChunkProgress::default()
+    });
+    let current = g.table_id();
+    for t in added {
+        let entry = (t.database.clone(), t.table.clone());
+        let reached_anyway = !g.adhoc && *t > current;
+        if *t != current && !reached_anyway && !g.queue.contains(&entry) {
+            g.queue.push(entry);
+        }
+    }
+    Some(g)
+}
+
 /// Captured tables, requested tables, filters by `db.table`.
 type Resolved = (Vec<TableId>, Vec<TableId>, Vec<(String, String)>);
 
@@ -230,6 +252,25 @@ mod tests {
         assert_eq!(g.table, "w");
         assert!(g.filters.is_empty(), "y's filter went with y");
         assert_eq!(g.after_table(&t("a", "w"), &listed), None);
+    }
+
+    #[test]
+    fn added_tables_are_queued_unless_read_anyway() {
+        assert_eq!(backfill(None, &[]), None);
+        let fresh = backfill(None, &[t("a", "n")]).expect("queued");
+        assert!(fresh.adhoc);
+        assert_eq!(fresh.queue, [("a".to_string(), "n".to_string())]);
+        let initial = ChunkProgress {
+            database: "a".into(),
+            table: "m".into(),
+            ..ChunkProgress::default()
+        };
+        let g = backfill(Some(initial), &[t("a", "b"), t("a", "m"), t("a", "z")]).expect("some");
+        assert_eq!(
+            g.queue,
+            [("a".to_string(), "b".to_string())],
+            "m is being read and z comes later in the initial snapshot"
+        );
     }
 
     #[test]

@@ -80,6 +80,7 @@ use crate::value::Row;
 mod adhoc;
 mod keys;
 
+pub use self::adhoc::backfill;
 use self::keys::{choose_key, chunk_sql};
 pub use self::keys::{key_text, KeyPart};
 

@@ -478,6 +478,7 @@ impl<'a> Streamer<'a> {
                 server_id: self.server_id,
                 ts_sec: i64::from(self.last_event_ts),
                 snapshot,
+                capture: Some(self.capture.spec()),
             },
         }
     }
