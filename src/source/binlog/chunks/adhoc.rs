@@ -150,7 +150,7 @@ impl Chunker {
             self.pending = None;
             self.progress = None;
             tracing::info!(pipeline = %self.job.pipeline, "snapshot stopped");
-            self.finished();
+            self.idle();
             return Ok("snapshot stopped".into());
         };
         let patterns = Patterns::parse(collections)

@@ -375,6 +375,11 @@ impl Chunker {
     /// The last table is done (or there was none).
     fn finished(&self) {
         tracing::info!(pipeline = %self.job.pipeline, "snapshot complete (chunked); streaming");
+        self.idle();
+    }
+
+    /// No snapshot runs any more (complete or stopped): gauges and status.
+    fn idle(&self) {
         METRICS
             .source_snapshot_running
             .with_label_values(&[&self.job.pipeline])
