@@ -48,5 +48,6 @@ pub(crate) mod redact;
 pub mod registry;
 pub mod schema;
 pub mod sink;
+pub mod snapshot_cmd;
 pub mod source;
 pub mod value;

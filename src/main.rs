@@ -56,6 +56,29 @@ enum Command {
         #[command(subcommand)]
         action: OffsetsAction,
     },
+    /// Snapshot tables of a running binlog source on demand (through the daemon's REST API).
+    Snapshot {
+        /// The binlog source.
+        pipeline: String,
+        /// TOML config file (the daemon's `[http] listen` and token).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Tables (`db.table`, regexes allowed), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+        /// A table's SQL filter, `db.table=condition` (repeatable).
+        #[arg(long, conflicts_with_all = ["pause", "resume", "stop"])]
+        filter: Vec<String>,
+        /// Stop the snapshot (of `--tables` only, when given).
+        #[arg(long, conflicts_with_all = ["pause", "resume"])]
+        stop: bool,
+        /// Pause the snapshot.
+        #[arg(long, conflicts_with_all = ["resume", "tables"])]
+        pause: bool,
+        /// Resume a paused snapshot.
+        #[arg(long, conflicts_with = "tables")]
+        resume: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +203,33 @@ fn offsets(action: OffsetsAction) -> ExitCode {
     }
 }
 
+/// `sluice snapshot ...`: 0 taken, 1 refused or the daemon unreachable, 2 bad config or arguments.
+fn snapshot(
+    path: &std::path::Path,
+    pipeline: &str,
+    action: &sluice::snapshot_cmd::Action,
+) -> ExitCode {
+    use sluice::snapshot_cmd::SnapshotCmdError;
+    let (cfg, rt) = match load_with_runtime(path) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    match rt.block_on(sluice::snapshot_cmd::run(&cfg, pipeline, action)) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ SnapshotCmdError::Usage(_)) => {
+            eprintln!("sluice snapshot: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("sluice snapshot: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn init_logs(format: LogFormat) {
     use std::io::IsTerminal;
     let json = matches!(format, LogFormat::Json);
@@ -223,6 +273,33 @@ fn main() -> ExitCode {
             }
         },
         Command::Offsets { action } => offsets(action),
+        Command::Snapshot {
+            pipeline,
+            config,
+            tables,
+            filter,
+            stop,
+            pause,
+            resume,
+        } => {
+            use sluice::snapshot_cmd::{parse_filter, Action};
+            let action = if stop {
+                Action::Stop(tables)
+            } else if pause {
+                Action::Pause
+            } else if resume {
+                Action::Resume
+            } else {
+                match filter.iter().map(|f| parse_filter(f)).collect() {
+                    Ok(filters) => Action::Execute { tables, filters },
+                    Err(e) => {
+                        eprintln!("sluice snapshot: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            };
+            snapshot(&config, &pipeline, &action)
+        }
         Command::Check { config } => {
             let resolved = Config::load(&config)
                 .and_then(|c| sluice::config::providers::resolve_config(&config, c));

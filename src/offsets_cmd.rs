@@ -170,41 +170,12 @@ async fn refuse_if_running(config: &Config, p: &Pipeline<'_>) -> Result<(), Offs
 
 /// The Connect state the local daemon reports for `name`, if one answers.
 async fn daemon_state(listen: &str, name: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if listen.is_empty() {
-        return None;
-    }
-    let addr: std::net::SocketAddr = listen.parse().ok()?;
-    let addr = match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => ([127, 0, 0, 1], addr.port()).into(),
-        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
-        _ => addr,
-    };
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let path: String = name
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let req = format!(
-            "GET /connectors/{path}/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.ok()?;
-        Some(buf)
-    };
-    let buf = tokio::time::timeout(Duration::from_secs(3), exchange)
-        .await
-        .ok()??;
-    let text = String::from_utf8_lossy(&buf);
-    let (_, body) = text.split_once("\r\n\r\n")?;
-    let v: Json = serde_json::from_str(body.trim()).ok()?;
+    let path = format!("/connectors/{}/status", crate::http::client::segment(name));
+    let (_, body) =
+        crate::http::client::call(Duration::from_secs(3), listen, None, "GET", &path, None)
+            .await
+            .ok()?;
+    let v: Json = serde_json::from_str(&body).ok()?;
     v.get("connector")?
         .get("state")?
         .as_str()

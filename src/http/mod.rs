@@ -2,8 +2,8 @@
 //! `/readyz` (every pipeline is running, paused, stopped on request or a
 //! standby source standing by), and
 //! Kafka Connect's REST API: `/` ([`root`]), `/connectors` ([`connectors`],
-//! [`offsets`], [`topics`]), `/connector-plugins` ([`plugins`]) and
-//! `/admin/loggers` ([`loggers`]). Bodies may carry comments ([`body`]).
+//! [`offsets`], [`topics`]; on-demand snapshots: [`snapshot`]),
+//! `/connector-plugins` ([`plugins`]) and `/admin/loggers` ([`loggers`]). Bodies may carry comments ([`body`]).
 //!
 //! Reads are open; [`guard`] stands in front of every route: cross-origin
 //! browser requests are refused (403), writes need the bearer token when one
@@ -13,11 +13,13 @@
 //! read (`config::connect_json`).
 
 pub mod body;
+pub mod client;
 pub mod connectors;
 mod guard;
 pub mod loggers;
 pub mod offsets;
 pub mod plugins;
+pub mod snapshot;
 pub mod topics;
 
 use std::sync::Arc;
@@ -60,6 +62,7 @@ pub fn router(supervisor: Supervisor, token: Option<Arc<str>>) -> Router {
         .merge(offsets::routes())
         .merge(topics::routes())
         .merge(loggers::routes())
+        .merge(snapshot::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

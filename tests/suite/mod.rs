@@ -4,6 +4,7 @@ mod alert_rules;
 mod avro;
 mod avro_sink;
 pub mod binlog;
+mod binlog_adhoc;
 mod binlog_chunks;
 mod binlog_compat;
 mod binlog_crash;

@@ -46,6 +46,7 @@
 pub mod capture;
 pub mod charset;
 pub mod chunks;
+pub mod control;
 pub mod gtid;
 pub mod json_text;
 pub mod offset;
@@ -143,8 +144,8 @@ pub async fn run(
         info,
         zone,
     };
-    let from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
-        Start::Resume(o) => o,
+    let mut from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
+        Start::Resume(o) => *o,
         Start::Oldest => resume::oldest_offset(&mut conn, &run.info).await?,
         Start::Snapshot { with_data } if run.cfg.snapshot_locking == SnapshotLocking::None => {
             run.chunked_start(&mut conn, with_data).await?
@@ -162,20 +163,30 @@ pub async fn run(
             }
         }
     };
+    if let Some(stored) = from.capture.clone() {
+        run.backfill_added(&mut conn, &stored, &mut from).await?;
+    }
     drop(conn);
-    let chunker = from.snapshot.clone().map(|progress| {
-        let job = chunks::ChunkJob {
+    if let Some(progress) = &from.snapshot {
+        tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, adhoc = progress.adhoc, "chunked snapshot running beside the stream");
+    }
+    // Idle once no snapshot runs: on-demand snapshots use it (`control`).
+    let chunker = chunks::Chunker::new(
+        chunks::ChunkJob {
             pipeline: run.cfg.name.clone(),
             capture: run.capture.clone(),
             chunk_rows: usize::try_from(run.cfg.snapshot_fetch_rows).unwrap_or(10_000),
             zone: run.zone,
             signal: run.cfg.signal_data_collection.as_deref().and_then(|t| {
-                t.split_once('.').map(|(d, t)| crate::event::TableId::new(d, t))
+                t.split_once('.')
+                    .map(|(d, t)| crate::event::TableId::new(d, t))
             }),
-        };
-        tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, "chunked snapshot running beside the stream");
-        chunks::Chunker::new(job, pool.clone(), run.info.clone(), progress)
-    });
+        },
+        pool.clone(),
+        run.info.clone(),
+        from.snapshot.clone(),
+    );
+    let (_registration, commands) = control::register(&run.cfg.name);
     let publisher = Publisher::spawn(
         producer,
         QUEUE_BATCHES,
@@ -189,7 +200,7 @@ pub async fn run(
             &pool,
             &charsets,
             &from,
-            chunker,
+            (chunker, commands),
             publisher.sender(),
             &cancel,
         )
@@ -335,7 +346,34 @@ impl Run<'_> {
             server_id: self.info.server_id,
             ts_sec: chrono::Utc::now().timestamp(),
             snapshot: with_data.then(chunks::ChunkProgress::default),
+            capture: None,
         })
+    }
+
+    /// Tables the stored position's filter did not capture and this one
+    /// does (a table added to `tables`, then a reload) are queued in
+    /// `from`'s snapshot progress, read in chunks while the rest streams on;
+    /// not under `snapshot_mode` `never` or `schema_only` (no data snapshots).
+    async fn backfill_added(
+        &self,
+        conn: &mut Conn,
+        stored: &capture::CaptureSpec,
+        from: &mut BinlogOffset,
+    ) -> Result<(), SourceError> {
+        use crate::config::SnapshotMode;
+        if matches!(
+            self.cfg.snapshot_mode,
+            SnapshotMode::Never | SnapshotMode::SchemaOnly
+        ) {
+            return Ok(());
+        }
+        let added = self.capture.added_tables(&self.cfg, stored, conn).await?;
+        if !added.is_empty() {
+            let names: Vec<String> = added.iter().map(ToString::to_string).collect();
+            tracing::info!(pipeline = %self.cfg.name, tables = %names.join(", "), "tables added to the capture; backfilling them");
+            from.snapshot = chunks::backfill(from.snapshot.take(), &added);
+        }
+        Ok(())
     }
 
     /// Streams the binlog from `from` until cancelled or an error.
@@ -344,7 +382,10 @@ impl Run<'_> {
         pool: &Pool,
         charsets: &Charsets,
         from: &BinlogOffset,
-        chunker: Option<chunks::Chunker>,
+        snapshots: (
+            chunks::Chunker,
+            tokio::sync::mpsc::Receiver<control::Command>,
+        ),
         tx: &tokio::sync::mpsc::Sender<Batch<BinlogOffset>>,
         cancel: &CancellationToken,
     ) -> Result<(), SourceError> {
@@ -401,7 +442,7 @@ impl Run<'_> {
             from,
             gtid_state,
         )
-        .with_chunker(chunker);
+        .with_chunker(snapshots.0, snapshots.1);
         let result = streamer.run(&mut stream, tx, cancel).await;
         if result.is_ok() {
             stream.close().await.ok();

@@ -15,6 +15,9 @@
 //! position until it is complete (`snapshot_completed`), so an interrupted one
 //! starts again from scratch; a chunked snapshot stores its progress in
 //! `snapshot` with every position, so it resumes at the next chunk.
+//! `capture` is the table filter the position was written under: a start
+//! under a filter that captures more tables backfills those
+//! ([`super::capture::CaptureSpec`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +51,10 @@ pub struct BinlogOffset {
     /// published ([`super::chunks`]); `None` when no snapshot runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<super::chunks::ChunkProgress>,
+    /// The table filter in force when this position was written (`None`:
+    /// written before Sluice stored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<std::sync::Arc<super::capture::CaptureSpec>>,
 }
 
 impl BinlogOffset {
@@ -103,6 +110,7 @@ mod tests {
             server_id: 1,
             ts_sec: 1_700_000_000,
             snapshot: None,
+            capture: None,
         };
         let json = serde_json::to_string(&o).expect("json");
         assert!(

@@ -69,7 +69,7 @@ pub fn classify_stream_error(e: mysql_async::Error) -> SourceError {
 /// How a source starts.
 pub enum Start {
     /// From its stored position.
-    Resume(BinlogOffset),
+    Resume(Box<BinlogOffset>),
     /// With a snapshot (`with_data: false`: position only, `schema_only`).
     Snapshot {
         /// Read the tables' rows.
@@ -119,7 +119,7 @@ pub async fn decide_start(
         missing_resume_point(conn, info, cfg, &o).await?,
         cfg.snapshot_mode,
     ) {
-        (None, _) => Ok(Start::Resume(o)),
+        (None, _) => Ok(Start::Resume(Box::new(o))),
         (Some(why), SnapshotMode::WhenNeeded) => {
             tracing::warn!(pipeline = %cfg.name, reason = %why, "stored position purged; snapshotting again (when_needed)");
             Ok(Start::Snapshot { with_data: true })

@@ -162,6 +162,7 @@ pub async fn run(
             server_id: info.server_id,
             ts_sec: chrono::Utc::now().timestamp(),
             snapshot: None,
+            capture: None,
         }))
     }
     .await;

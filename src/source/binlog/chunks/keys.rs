@@ -109,32 +109,40 @@ pub(super) fn choose_key(rows: &[(String, String, String)]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The `SELECT` of one chunk: keyset pagination after `last`.
+/// The `SELECT` of one chunk: keyset pagination after `last`, with an
+/// ad-hoc snapshot's `filter` (SQL) ANDed in.
 pub(super) fn chunk_sql(
     table: &TableId,
     keys: &[String],
     last: Option<Vec<MyValue>>,
     limit: usize,
+    filter: Option<&str>,
 ) -> (String, Vec<MyValue>) {
     let from = format!(
         "SELECT * FROM {}.{}",
         quote(&table.database),
         quote(&table.table)
     );
-    if keys.is_empty() {
-        return (from, Vec::new());
-    }
     let order = keys.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-    match last {
-        None => (format!("{from} ORDER BY {order} LIMIT {limit}"), Vec::new()),
-        Some(vals) => (
-            format!(
-                "{from} WHERE ({order}) > ({}) ORDER BY {order} LIMIT {limit}",
+    let mut conditions: Vec<String> = filter.map(|f| format!("({f})")).into_iter().collect();
+    let params = match last {
+        Some(vals) if !keys.is_empty() => {
+            conditions.push(format!(
+                "({order}) > ({})",
                 vec!["?"; vals.len()].join(", ")
-            ),
-            vals,
-        ),
+            ));
+            vals
+        }
+        _ => Vec::new(),
+    };
+    let mut sql = from;
+    if !conditions.is_empty() {
+        sql = format!("{sql} WHERE {}", conditions.join(" AND "));
     }
+    if !keys.is_empty() {
+        sql = format!("{sql} ORDER BY {order} LIMIT {limit}");
+    }
+    (sql, params)
 }
 
 #[cfg(test)]
@@ -171,16 +179,28 @@ mod tests {
             &["a".into(), "b".into()],
             Some(vec![MyValue::Int(1), MyValue::Int(2)]),
             1000,
+            None,
         );
         assert_eq!(sql, "SELECT * FROM `shop`.`order``s` WHERE (`a`, `b`) > (?, ?) ORDER BY `a`, `b` LIMIT 1000");
         assert_eq!(params.len(), 2);
-        let (first, _) = chunk_sql(&t, &["a".into()], None, 10);
+        let (first, _) = chunk_sql(&t, &["a".into()], None, 10, None);
         assert_eq!(
             first,
             "SELECT * FROM `shop`.`order``s` ORDER BY `a` LIMIT 10"
         );
-        let (whole, _) = chunk_sql(&t, &[], None, 10);
+        let (whole, _) = chunk_sql(&t, &[], None, 10, None);
         assert_eq!(whole, "SELECT * FROM `shop`.`order``s`");
+        let (filtered, params) = chunk_sql(
+            &t,
+            &["a".into()],
+            Some(vec![MyValue::Int(5)]),
+            10,
+            Some("a > 3 OR b = 1"),
+        );
+        assert_eq!(filtered, "SELECT * FROM `shop`.`order``s` WHERE (a > 3 OR b = 1) AND (`a`) > (?) ORDER BY `a` LIMIT 10");
+        assert_eq!(params.len(), 1);
+        let (keyless, _) = chunk_sql(&t, &[], None, 10, Some("n < 5"));
+        assert_eq!(keyless, "SELECT * FROM `shop`.`order``s` WHERE (n < 5)");
     }
 
     #[test]

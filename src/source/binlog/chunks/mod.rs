@@ -47,8 +47,14 @@
 //! yet committed: the restart resumes the stream at the stored position and
 //! reads the next chunk after the stored key. No Kafka transaction outlives a
 //! chunk, so a table of any size can be snapshotted.
+//!
+//! **On demand** ([`adhoc`], signals from [`super::control`]): an
+//! `execute-snapshot` queues tables (with optional per-table SQL filters) as
+//! an ad-hoc snapshot read the same way, after the initial snapshot if one
+//! is running; the queue, filters and a pause are part of the stored
+//! progress, so an ad-hoc snapshot resumes after a crash like the initial one.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,8 +77,10 @@ use crate::source::poll::build_schema;
 use crate::source::SourceError;
 use crate::value::Row;
 
+mod adhoc;
 mod keys;
 
+pub use self::adhoc::backfill;
 use self::keys::{choose_key, chunk_sql};
 pub use self::keys::{key_text, KeyPart};
 
@@ -96,11 +104,47 @@ pub struct ChunkProgress {
     /// Rows of this table published so far.
     #[serde(default)]
     pub rows: u64,
+    /// An on-demand snapshot: only the queued tables are read (false: the
+    /// initial snapshot, every captured table in order, then the queue).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adhoc: bool,
+    /// Tables to read next, as (database, table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<(String, String)>,
+    /// SQL conditions by table (`db.table`), ANDed into its chunks' `SELECT`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filters: BTreeMap<String, String>,
+    /// `pause-snapshot`: no chunk is read until `resume-snapshot`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 impl ChunkProgress {
     fn table_id(&self) -> TableId {
         TableId::new(self.database.clone(), self.table.clone())
+    }
+
+    /// The progress once `done` is read: the next listed table (initial
+    /// snapshot), else the next queued one; `None` when nothing is left.
+    fn after_table(mut self, done: &TableId, listed: &[TableId]) -> Option<ChunkProgress> {
+        self.filters.remove(&done.to_string());
+        self.last_key = None;
+        self.rows = 0;
+        if !self.adhoc {
+            if let Some(t) = listed.iter().find(|x| *x > done) {
+                self.database.clone_from(&t.database);
+                self.table.clone_from(&t.table);
+                return Some(self);
+            }
+            self.adhoc = true;
+        }
+        if self.queue.is_empty() {
+            return None;
+        }
+        let (database, table) = self.queue.remove(0);
+        self.database = database;
+        self.table = table;
+        Some(self)
     }
 }
 
@@ -179,18 +223,24 @@ pub struct Chunker {
 }
 
 impl Chunker {
-    /// A chunker continuing `progress` (a fresh snapshot: the default progress).
-    pub fn new(job: ChunkJob, pool: Pool, info: ServerInfo, progress: ChunkProgress) -> Self {
+    /// A chunker continuing `progress` (a fresh snapshot: the default
+    /// progress; `None`: idle until an on-demand snapshot).
+    pub fn new(
+        job: ChunkJob,
+        pool: Pool,
+        info: ServerInfo,
+        progress: Option<ChunkProgress>,
+    ) -> Self {
         METRICS
             .source_snapshot_running
             .with_label_values(&[&job.pipeline])
-            .set(1);
+            .set(i64::from(progress.is_some()));
         Chunker {
             job,
             pool,
             conn: None,
             info,
-            progress: Some(progress),
+            progress,
             pending: None,
             tables: None,
             key_cache: None,
@@ -204,7 +254,7 @@ impl Chunker {
 
     /// True when the next chunk should be read.
     pub fn wants_chunk(&self) -> bool {
-        self.progress.is_some() && self.pending.is_none()
+        self.progress.as_ref().is_some_and(|g| !g.paused) && self.pending.is_none()
     }
 
     /// True when a chunk is waiting and the stream has reached its high mark.
@@ -299,22 +349,10 @@ impl Chunker {
                 .source_snapshot_tables_completed
                 .with_label_values(&[&self.job.pipeline])
                 .inc();
-            self.progress = self.next_table(&p.table).map(|t| ChunkProgress {
-                database: t.database,
-                table: t.table,
-                last_key: None,
-                rows: 0,
-            });
-            if self.progress.is_none() {
-                self.finished();
-            }
-        } else {
-            self.progress = Some(ChunkProgress {
-                database: p.table.database.clone(),
-                table: p.table.table.clone(),
-                last_key: p.last_key,
-                rows: done,
-            });
+            self.next_table(&p.table);
+        } else if let Some(g) = self.progress.as_mut() {
+            g.last_key = p.last_key;
+            g.rows = done;
         }
         events
     }
@@ -337,6 +375,11 @@ impl Chunker {
     /// The last table is done (or there was none).
     fn finished(&self) {
         tracing::info!(pipeline = %self.job.pipeline, "snapshot complete (chunked); streaming");
+        self.idle();
+    }
+
+    /// No snapshot runs any more (complete or stopped): gauges and status.
+    fn idle(&self) {
         METRICS
             .source_snapshot_running
             .with_label_values(&[&self.job.pipeline])
@@ -344,28 +387,45 @@ impl Chunker {
         crate::metrics::snapshot_progress_clear(&self.job.pipeline);
     }
 
-    /// The first captured table after `t` (by database, then name).
-    fn next_table(&self, t: &TableId) -> Option<TableId> {
-        self.tables.as_ref()?.iter().find(|x| *x > t).cloned()
+    /// Moves the progress past `done` (see [`ChunkProgress::after_table`]).
+    fn next_table(&mut self, done: &TableId) {
+        let listed = self.tables.as_deref().unwrap_or_default();
+        self.progress = self
+            .progress
+            .take()
+            .and_then(|g| g.after_table(done, listed));
+        if self.progress.is_none() {
+            self.finished();
+        }
+    }
+
+    /// The connection chunks are read on (kept between chunks).
+    async fn connection(&mut self) -> Result<Conn, SourceError> {
+        match self.conn.take() {
+            Some(c) => Ok(c),
+            None => {
+                let mut c = self.pool.get_conn().await?;
+                c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .await?;
+                Ok(c)
+            }
+        }
+    }
+
+    /// The captured tables that exist now, sorted, without the signal table.
+    async fn list_tables(&self, conn: &mut Conn) -> Result<Vec<TableId>, SourceError> {
+        let mut tables = self.job.capture.list_tables(conn).await?;
+        tables.retain(|t| Some(t) != self.job.signal.as_ref());
+        tables.sort();
+        Ok(tables)
     }
 
     /// Reads the next chunk, its watermarks bracketing it; `at` is where the
     /// stream is (the low mark must not be behind it).
     pub async fn read_chunk(&mut self, at: &StreamAt<'_>) -> Result<(), SourceError> {
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => {
-                let mut c = self.pool.get_conn().await?;
-                c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    .await?;
-                c
-            }
-        };
+        let mut conn = self.connection().await?;
         if self.tables.is_none() {
-            let mut tables = self.job.capture.list_tables(&mut conn).await?;
-            tables.retain(|t| Some(t) != self.job.signal.as_ref());
-            tables.sort();
-            self.tables = Some(tables);
+            self.tables = Some(self.list_tables(&mut conn).await?);
         }
         let result = self.read_with(&mut conn, at).await;
         if result.is_ok() {
@@ -386,14 +446,7 @@ impl Chunker {
                 .is_some_and(|ts| ts.binary_search(&table).is_ok());
             if !listed {
                 // Before the first table, or the table is gone: the next one.
-                self.progress = self.next_table(&table).map(|t| ChunkProgress {
-                    database: t.database,
-                    table: t.table,
-                    ..ChunkProgress::default()
-                });
-                if self.progress.is_none() {
-                    self.finished();
-                }
+                self.next_table(&table);
                 continue;
             }
             let keys = self.key_columns(conn, &table).await?;
@@ -598,7 +651,12 @@ impl Chunker {
         keys: &[String],
         last: Option<Vec<MyValue>>,
     ) -> Result<ChunkRows, SourceError> {
-        let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows);
+        let filter = self
+            .progress
+            .as_ref()
+            .and_then(|g| g.filters.get(&table.to_string()))
+            .map(String::as_str);
+        let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows, filter);
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
         let schema = Arc::new(build_schema(&table.table, &columns));
@@ -674,6 +732,7 @@ mod tests {
             table: "orders".into(),
             last_key: Some(vec![KeyPart::Int(1000)]),
             rows: 1000,
+            ..ChunkProgress::default()
         };
         let json = serde_json::to_string(&p).expect("json");
         assert_eq!(

@@ -13,6 +13,7 @@ use crate::event::TableId;
 use crate::position::BinlogPosition;
 use crate::schema::TableSchema;
 use crate::source::binlog::chunks::{key_text, StreamAt};
+use crate::source::binlog::control::{Command, ControlError, Signal};
 use crate::source::binlog::offset::BinlogOffset;
 use crate::source::binlog::table::BinlogTable;
 use crate::source::publish::Batch;
@@ -48,6 +49,7 @@ impl Streamer<'_> {
     /// stream is already at its high mark). True when a chunk went into the
     /// batch: the batch must then be sent at once.
     pub(super) async fn chunk_at_txn_end(&mut self) -> Result<bool, SourceError> {
+        self.apply_signals().await?;
         let Some(chunker) = self.chunker.as_mut() else {
             return Ok(false);
         };
@@ -101,14 +103,33 @@ impl Streamer<'_> {
         }
         let offset = self.offset_at(here, self.gtids.to_string(), 0);
         self.batch.offset = Some(offset);
-        if self
-            .chunker
-            .as_ref()
-            .is_some_and(|c| c.progress().is_none())
-        {
-            self.chunker = None; // the snapshot is complete
-        }
         Ok(())
+    }
+
+    /// A snapshot signal from the REST API ([`crate::source::binlog::control`]):
+    /// applied to the chunker, answered, and (between transactions) the
+    /// position to store next carries the new progress.
+    pub(super) async fn on_command(&mut self, cmd: Command) -> Result<(), SourceError> {
+        let Some(chunker) = self.chunker.as_mut() else {
+            let _ = cmd
+                .answer
+                .send(Err(ControlError::NotRunning(self.cfg.pipeline.clone())));
+            return Ok(());
+        };
+        let answer = chunker.apply(cmd.signal).await?;
+        let _ = cmd.answer.send(answer);
+        self.progress_changed();
+        Ok(())
+    }
+
+    /// The chunker's progress changed outside a chunk: between
+    /// transactions, the next stored position carries it (inside one, the
+    /// transaction's end does).
+    fn progress_changed(&mut self) {
+        if self.txn.is_none() {
+            let offset = self.offset_at(self.here(), self.gtids.to_string(), 0);
+            self.batch.offset = Some(offset);
+        }
     }
 
     /// A row change of the current transaction: when it lies after a
@@ -152,18 +173,88 @@ impl Streamer<'_> {
             .is_some_and(|t| t.database == db && t.table == table)
     }
 
-    /// A row written to the signal table: its `id` may be a watermark.
+    /// A row written to the signal table: its `id` may be a watermark, and
+    /// an inserted row of a snapshot signal `type` (Debezium's source signal
+    /// channel) is acted on at its transaction's end.
     pub(super) fn on_signal_row(
         &mut self,
         table: &BinlogTable,
         after: Option<Vec<Value>>,
-    ) -> Result<(), SourceError> {
-        let (Some(values), Some(idx)) = (after, table.schema.column_index("id")) else {
+        inserted: bool,
+    ) {
+        let Some(values) = after else {
+            return;
+        };
+        let text = |column: &str| match table
+            .schema
+            .column_index(column)
+            .and_then(|i| values.get(i))
+        {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        };
+        let Some(id) = text("id") else {
+            return;
+        };
+        if let Some(c) = self.chunker.as_mut() {
+            c.signal_seen(&id);
+        }
+        let kind = text("type").unwrap_or_default();
+        if !inserted || !SIGNAL_TYPES.contains(&kind.as_str()) {
+            return;
+        }
+        let data = text("data").filter(|d| !d.trim().is_empty());
+        let parsed = match data
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            None => Signal::parse(&kind, None),
+            Some(Ok(json)) => Signal::parse(&kind, Some(&json)),
+            Some(Err(e)) => Err(ControlError::invalid("data", format!("not JSON: {e}"))),
+        };
+        match parsed {
+            Ok(_) if self.signals.len() >= MAX_SIGNALS_PER_TXN => {
+                tracing::warn!(pipeline = %self.cfg.pipeline, id = %id, "too many signals in one transaction; ignored");
+            }
+            Ok(signal) => self.signals.push((id, signal)),
+            Err(e) => {
+                tracing::warn!(pipeline = %self.cfg.pipeline, id = %id, signal = %kind, error = %e, "signal ignored");
+            }
+        }
+    }
+
+    /// At a transaction end: acts on the signals its signal-table rows
+    /// carried; the position stored after the transaction holds the result.
+    pub(super) async fn apply_signals(&mut self) -> Result<(), SourceError> {
+        if self.signals.is_empty() {
+            return Ok(());
+        }
+        let Some(chunker) = self.chunker.as_mut() else {
             return Ok(());
         };
-        if let (Some(Value::String(id)), Some(c)) = (values.get(idx), self.chunker.as_mut()) {
-            c.signal_seen(id);
+        for (id, signal) in std::mem::take(&mut self.signals) {
+            match chunker.apply(signal).await? {
+                Ok(message) => {
+                    tracing::info!(pipeline = %self.cfg.pipeline, id = %id, "signal from the signal table: {message}");
+                }
+                Err(e) => {
+                    tracing::warn!(pipeline = %self.cfg.pipeline, id = %id, error = %e, "signal ignored");
+                }
+            }
         }
+        self.progress_changed();
         Ok(())
     }
 }
+
+/// Debezium's signal types that act on snapshots.
+const SIGNAL_TYPES: [&str; 4] = [
+    "execute-snapshot",
+    "stop-snapshot",
+    "pause-snapshot",
+    "resume-snapshot",
+];
+
+/// Signals acted on per source transaction (more are logged and ignored).
+const MAX_SIGNALS_PER_TXN: usize = 64;

@@ -297,8 +297,9 @@ impl Streamer<'_> {
         };
         for (before, after) in decoded {
             if signal {
-                // A watermark row: seen, never published.
-                self.on_signal_row(&table, after)?;
+                // A watermark or a signal: seen, never published.
+                let inserted = before.is_none();
+                self.on_signal_row(&table, after, inserted);
                 continue;
             }
             let Some(txn) = self.txn.as_mut() else { break };

@@ -172,6 +172,10 @@ pub struct Streamer<'a> {
     lag: SourceLag,
     /// A chunked snapshot running beside the stream ([`super::chunks`]).
     chunker: Option<super::chunks::Chunker>,
+    /// Snapshot signals ([`super::control`]), taken by [`Self::run`].
+    commands: Option<mpsc::Receiver<super::control::Command>>,
+    /// Signals read from the signal table in the current transaction (row id, signal).
+    signals: Vec<(String, super::control::Signal)>,
 }
 
 /// What the read loop does after an event.
@@ -219,12 +223,20 @@ impl<'a> Streamer<'a> {
             last_heartbeat: Instant::now(),
             lag: SourceLag::start(&cfg.pipeline),
             chunker: None,
+            commands: None,
+            signals: Vec::new(),
         }
     }
 
-    /// Runs a chunked snapshot beside the stream.
-    pub fn with_chunker(mut self, chunker: Option<super::chunks::Chunker>) -> Self {
-        self.chunker = chunker;
+    /// Runs chunked snapshots beside the stream (the initial one, and
+    /// on-demand ones signalled on `commands`).
+    pub fn with_chunker(
+        mut self,
+        chunker: super::chunks::Chunker,
+        commands: mpsc::Receiver<super::control::Command>,
+    ) -> Self {
+        self.chunker = Some(chunker);
+        self.commands = Some(commands);
         self
     }
 
@@ -235,6 +247,9 @@ impl<'a> Streamer<'a> {
         tx: &mpsc::Sender<Batch<BinlogOffset>>,
         cancel: &CancellationToken,
     ) -> Result<(), SourceError> {
+        // Snapshot signals (none without a chunker: a channel never written).
+        let (_unused, idle) = mpsc::channel(1);
+        let mut commands = self.commands.take().unwrap_or(idle);
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Silence is counted only while this loop waits on the stream: time
@@ -275,6 +290,12 @@ impl<'a> Streamer<'a> {
                         // not at the next event of an idle server.
                         _ = tx.closed() => return Ok(()),
                         ev = stream.next() => ev,
+                        Some(cmd) = commands.recv() => {
+                            let started = tokio::time::Instant::now();
+                            self.on_command(cmd).await?;
+                            heard += started.elapsed();
+                            continue;
+                        }
                         _ = std::future::ready(()), if self.chunk_work_ready() => {
                             // Idle stream: read (or publish) the next chunk.
                             let started = tokio::time::Instant::now();
@@ -457,6 +478,7 @@ impl<'a> Streamer<'a> {
                 server_id: self.server_id,
                 ts_sec: i64::from(self.last_event_ts),
                 snapshot,
+                capture: Some(self.capture.spec()),
             },
         }
     }
