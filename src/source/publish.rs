@@ -93,6 +93,9 @@ pub struct Batch<O> {
     /// More of the same Kafka transaction follows (the snapshot is one
     /// transaction, sent in chunks): deliver these records but do not commit.
     pub open: bool,
+    /// Carries a chunk of a chunked snapshot: ends its Kafka transaction, so
+    /// a crash aborts (and the restart reads again) at most one chunk.
+    pub chunk: bool,
     /// Where the outcome is reported, with the buffers (see the module doc).
     pub done: Option<oneshot::Sender<Outcome>>,
 }
@@ -105,6 +108,7 @@ impl<O> Default for Batch<O> {
             transactions: 0,
             bytes: 0,
             open: false,
+            chunk: false,
             done: None,
         }
     }
@@ -136,16 +140,17 @@ impl<O> Batch<O> {
         self.transactions += next.transactions;
         self.bytes += next.bytes;
         self.open = next.open;
+        self.chunk = next.chunk;
         if next.done.is_some() {
             self.done = next.done;
         }
     }
 
     /// True when no later batch may be appended: an open (snapshot) batch
-    /// goes out without a commit, and a batch with a `done` channel is
-    /// reported alone.
+    /// goes out without a commit, a batch with a `done` channel is reported
+    /// alone, and a snapshot chunk ends its transaction.
     fn closed(&self) -> bool {
-        self.open || self.done.is_some()
+        self.open || self.chunk || self.done.is_some()
     }
 }
 
@@ -352,6 +357,29 @@ mod tests {
         let next = merge_waiting(batch(1, 100, false), &mut rx, usize::MAX);
         assert_eq!(next.messages.len(), 2);
         assert_eq!(next.offset.map(|c| c.offset), Some(Pos(100)));
+        assert_eq!(rx.try_recv().map(|b| b.messages.len()).ok(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_chunk_ends_its_transaction() {
+        let chunk = |pos| Batch {
+            chunk: true,
+            ..batch(3, pos, false)
+        };
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(chunk(200)).await.expect("send");
+        tx.send(batch(1, 300, false)).await.expect("send");
+        // Stream rows before a chunk go with it; nothing after it does.
+        let first = merge_waiting(batch(2, 100, false), &mut rx, usize::MAX);
+        assert_eq!(first.messages.len(), 5);
+        assert_eq!(first.offset.map(|c| c.offset), Some(Pos(200)));
+        tx.send(chunk(400)).await.expect("send");
+        let second = merge_waiting(chunk(350), &mut rx, usize::MAX);
+        assert_eq!(
+            second.messages.len(),
+            3,
+            "two chunks never share a transaction"
+        );
         assert_eq!(rx.try_recv().map(|b| b.messages.len()).ok(), Some(1));
     }
 

@@ -103,6 +103,7 @@ impl Streamer<'_> {
         }
         let offset = self.offset_at(here, self.gtids.to_string(), 0);
         self.batch.offset = Some(offset);
+        self.batch.chunk = true;
         Ok(())
     }
 
