@@ -42,33 +42,7 @@ CREATED_TOPICS=1
 # ----------------------------------------------------------------------------- load
 
 log "run $RUN_ID: $ROWS rows on MySQL (127.0.0.1:$MY_PORT); work dir $WORK"
-CREATED_MY+=("$SRC_DB")
-my -e "CREATE DATABASE \`$SRC_DB\`"
-my "$SRC_DB" -e "
-  CREATE TABLE $TABLE (
-    id BIGINT PRIMARY KEY,
-    a INT NOT NULL,
-    b VARCHAR(32),
-    c DOUBLE,
-    d DATETIME(3)) ENGINE=InnoDB;
-  CREATE TABLE nums (n INT PRIMARY KEY) ENGINE=InnoDB;
-  SET SESSION cte_max_recursion_depth = 1001;
-  INSERT INTO nums WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 1000) SELECT n FROM s;"
-
-load_rows() { # load_rows FIRST_ID COUNT: COUNT rows from id FIRST_ID + 1, 1000 per transaction
-  awk -v first="$1" -v rows="$2" -v q="'" 'BEGIN {
-    for (k = 0; k * 1000 < rows; k++) {
-      m = rows - k * 1000; if (m > 1000) m = 1000; b = first + k * 1000
-      printf "INSERT INTO bench (id, a, b, c, d) SELECT %d + n, ((%d + n) * 7919) %% 1000003, " \
-        "CONCAT(%svalue-%s, LPAD((%d + n) %% 100000, 6, %s0%s)), (%d + n) / 7.0, " \
-        "TIMESTAMP %s2024-01-01 00:00:00%s + INTERVAL ((%d + n) * 1001000) MICROSECOND " \
-        "FROM nums WHERE n <= %d;\n", b, b, q, q, b, q, q, b, q, q, b, m
-    } }' | my "$SRC_DB"
-}
-log "loading $ROWS rows into $SRC_DB.$TABLE (not timed)"
-load_rows 0 "$ROWS"
-got=$(my -N "$SRC_DB" -e "SELECT COUNT(*) FROM $TABLE")
-((got == ROWS)) || die "loaded $got rows, want $ROWS"
+create_bench_table
 
 # Both topics exist before either tool starts, so the counting consumers can subscribe first.
 java -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
@@ -77,13 +51,9 @@ java -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand --bootstrap-server 
   --create --topic "$SLUICE_TOPIC" --partitions 1 --replication-factor 1 >/dev/null
 
 # One read_committed consumer per topic, a line per message, for the whole run.
-count_topic() { # count_topic TOPIC OUT
-  kcat -C -q -b "$BOOTSTRAP" -t "$1" -X isolation.level=read_committed -o beginning -u -f '%o\n' >"$2" 2>"$2.err" &
-  BG_PIDS+=($!)
-}
 count_topic "$DBZ_TOPIC" "$WORK/dbz.count"
 count_topic "$SLUICE_TOPIC" "$WORK/sluice.count"
-visible() { wc -l <"$1"; }
+
 
 # ----------------------------------------------------------------------------- the tools
 
@@ -169,23 +139,6 @@ start_tool() { # start_tool dbz|sluice: sets TOOL_PID, T_START
       ;;
   esac
   SLUICE_PIDS+=("$TOOL_PID") # stopped by the cleanup trap whatever happens
-}
-
-# Waits until WANT messages are visible in OUT; sets T_FIRST (first message) and T_DONE.
-wait_visible() { # wait_visible OUT WANT
-  local deadline=$((SECONDS + TIMEOUT)) v
-  T_FIRST=
-  while :; do
-    kill -0 "$TOOL_PID" 2>/dev/null || { tail -n 30 "$LOG" >&2; die "pid $TOOL_PID exited early (log $LOG)"; }
-    v=$(visible "$1")
-    [[ -z $T_FIRST ]] && ((v > BEFORE)) && T_FIRST=$(now)
-    if ((v >= $2)); then
-      T_DONE=$(now)
-      return 0
-    fi
-    ((SECONDS <= deadline)) || { tail -n 30 "$LOG" >&2; die "timeout after ${TIMEOUT}s: $v of $2 messages visible (log $LOG)"; }
-    sleep 0.05
-  done
 }
 
 # Runs one timed phase of one tool and records it.

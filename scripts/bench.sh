@@ -5,6 +5,7 @@
 #   scripts/bench.sh poll [--rows N | --quick] [options]
 #   scripts/bench.sh binlog [--rows N | --quick] [--flavor mariadb|mysql] [options]
 #   scripts/bench.sh debezium [--rows N | --quick] [options]
+#   scripts/bench.sh converters [--rows N | --quick] [--flavor mariadb|mysql] [options]
 #
 # `poll` measures, for N narrow rows (id BIGINT PK, a INT, b VARCHAR(32), c DATETIME(3)):
 #   source  sluice poll source (incrementing, exactly-once) MariaDB table -> Kafka topic,
@@ -50,6 +51,12 @@
 # rows/s, CPU seconds (and per million rows), peak RSS, time to first message, and the ratios.
 # Default N: 300000 (--quick: 20000). See scripts/bench-debezium.sh.
 #
+# `converters` snapshots the same table (as `debezium`'s, on --flavor's server) with Sluice's
+# binlog source once per converter, Connect's JsonConverter with schemas (json) and Confluent's
+# Avro wire format through the schema registry on 127.0.0.1:8081 (avro), each into its own
+# topic; prints rows/s, CPU, peak RSS and the key and value bytes per message as stored, and
+# the Avro/JSON ratios. Default N: 300000 (--quick: 20000). See scripts/bench-converters.sh.
+#
 # Options:
 #   --rows N              rows to load (default 1000000)
 #   --quick               50000 rows; binlog: and a 5 s latency run (CI smoke run)
@@ -90,7 +97,7 @@ die() {
 log() { echo "bench: $*" >&2; }
 
 MODE=${1:-}
-[[ $MODE == poll || $MODE == binlog || $MODE == debezium ]] || usage 2
+[[ $MODE == poll || $MODE == binlog || $MODE == debezium || $MODE == converters ]] || usage 2
 shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
@@ -137,6 +144,7 @@ if [[ $MODE == debezium ]]; then
   FLAVOR=mysql # Debezium's MySQL connector (its MariaDB connector is not served here)
   ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 300000))
 fi
+[[ $MODE == converters ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 300000)); }
 [[ $FLAVOR == mariadb || $FLAVOR == mysql ]] || die "--flavor must be mariadb or mysql"
 for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE TXN_ROWS LAT_RATE LAT_SECS ${MAX_BATCH_ROWS:+MAX_BATCH_ROWS}; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
@@ -406,9 +414,79 @@ CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MEM_GB=$(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# ----------------------------------------------------------------------------- shared by debezium and converters
+
+# The bench table in a fresh database SRC_DB (id BIGINT PK, a INT, b VARCHAR(32), c DOUBLE,
+# d DATETIME(3)) and a helper table of 1000 numbers; load_rows adds rows.
+create_bench_table() {
+  CREATED_MY+=("$SRC_DB")
+  my -e "CREATE DATABASE \`$SRC_DB\`"
+  my "$SRC_DB" -e "
+    CREATE TABLE bench (
+      id BIGINT PRIMARY KEY,
+      a INT NOT NULL,
+      b VARCHAR(32),
+      c DOUBLE,
+      d DATETIME(3)) ENGINE=InnoDB;
+    CREATE TABLE nums (n INT PRIMARY KEY) ENGINE=InnoDB;
+    INSERT INTO nums SELECT a.d * 100 + b.d * 10 + c.d + 1
+      FROM (SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL
+            SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) a,
+           (SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL
+            SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) b,
+           (SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL
+            SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) c;"
+  log "loading $ROWS rows into $SRC_DB.bench (not timed)"
+  load_rows 0 "$ROWS"
+  local got
+  got=$(my -N "$SRC_DB" -e "SELECT COUNT(*) FROM bench")
+  ((got == ROWS)) || die "loaded $got rows, want $ROWS"
+}
+
+load_rows() { # load_rows FIRST_ID COUNT: COUNT rows from id FIRST_ID + 1, 1000 per transaction
+  awk -v first="$1" -v rows="$2" -v q="'" 'BEGIN {
+    for (k = 0; k * 1000 < rows; k++) {
+      m = rows - k * 1000; if (m > 1000) m = 1000; b = first + k * 1000
+      printf "INSERT INTO bench (id, a, b, c, d) SELECT %d + n, ((%d + n) * 7919) %% 1000003, " \
+        "CONCAT(%svalue-%s, LPAD((%d + n) %% 100000, 6, %s0%s)), (%d + n) / 7.0, " \
+        "TIMESTAMP %s2024-01-01 00:00:00%s + INTERVAL ((%d + n) * 1001000) MICROSECOND " \
+        "FROM nums WHERE n <= %d;\n", b, b, q, q, b, q, q, b, q, q, b, m
+    } }' | my "$SRC_DB"
+}
+
+# A read_committed consumer of TOPIC writing a line per message to OUT, for the whole run.
+count_topic() { # count_topic TOPIC OUT
+  kcat -C -q -b "$BOOTSTRAP" -t "$1" -X isolation.level=read_committed -o beginning -u -f '%o\n' >"$2" 2>"$2.err" &
+  BG_PIDS+=($!)
+}
+visible() { wc -l <"$1"; }
+
+# Waits until WANT messages are visible in OUT; sets T_FIRST (first message) and T_DONE.
+wait_visible() { # wait_visible OUT WANT
+  local deadline=$((SECONDS + TIMEOUT)) v
+  T_FIRST=
+  while :; do
+    kill -0 "$TOOL_PID" 2>/dev/null || { tail -n 30 "$LOG" >&2; die "pid $TOOL_PID exited early (log $LOG)"; }
+    v=$(visible "$1")
+    [[ -z $T_FIRST ]] && ((v > BEFORE)) && T_FIRST=$(now)
+    if ((v >= $2)); then
+      T_DONE=$(now)
+      return 0
+    fi
+    ((SECONDS <= deadline)) || { tail -n 30 "$LOG" >&2; die "timeout after ${TIMEOUT}s: $v of $2 messages visible (log $LOG)"; }
+    sleep 0.05
+  done
+}
+
+
 if [[ $MODE == binlog ]]; then
   # shellcheck source=scripts/bench-binlog.sh
   . "$ROOT/scripts/bench-binlog.sh"
+  exit 0
+fi
+if [[ $MODE == converters ]]; then
+  # shellcheck source=scripts/bench-converters.sh
+  . "$ROOT/scripts/bench-converters.sh"
   exit 0
 fi
 if [[ $MODE == debezium ]]; then
