@@ -6,7 +6,9 @@
 //! # Connect → JSON Schema (sources)
 //! * The root is draft-07 (`$schema`); a struct is `"type": "object"` with
 //!   `title` = the Connect name, `properties` in field order, each with
-//!   `connect.index` (its position), and `required` = the non-optional fields.
+//!   `connect.index` (its position), `required` = the non-optional fields,
+//!   and `"additionalProperties": false` (a closed content model, so that a
+//!   column added as an optional field is a BACKWARD-compatible version).
 //! * int8 / int16 / int32 / int64 → `integer` with `connect.type`; float32 /
 //!   float64 → `number` with `connect.type`; bytes → `string` with
 //!   `"connect.type": "bytes"` (the value in base64); boolean and string as
@@ -24,7 +26,8 @@
 //!
 //! # JSON Schema → Connect (sinks)
 //! The reverse of the above, plus what an application registers by hand:
-//! `integer` without `connect.type` is int64, `number` is float64, `type`
+//! `integer` without `connect.type` is int64, `number` is float64 (`double`
+//! in JsonConverter's spelling, as float32 is `float`), `type`
 //! arrays such as `["string", "null"]` are optional, and a property not in
 //! `required` is optional. Properties are ordered by `connect.index`, else
 //! as written. The body is checked against the schema (types, required
@@ -109,7 +112,9 @@ fn to_json_schema(
     };
     match ty {
         "int8" | "int16" | "int32" | "int64" => connect_type(&mut out, "integer", ty),
-        "float32" | "float64" => connect_type(&mut out, "number", ty),
+        // JsonConverter spells Connect's float32 / float64 `float` / `double`.
+        "float" | "float32" => connect_type(&mut out, "number", "float32"),
+        "double" | "float64" => connect_type(&mut out, "number", "float64"),
         "bytes" if name == Some(DECIMAL) => connect_type(&mut out, "number", "bytes"),
         "bytes" => connect_type(&mut out, "string", "bytes"),
         "boolean" | "string" => {
@@ -175,6 +180,9 @@ fn to_json_schema(
                 props.insert(fname.into(), fs);
             }
             out.insert("properties".into(), Json::Object(props));
+            // A closed content model: adding an optional field is then a
+            // BACKWARD-compatible change for the registry.
+            out.insert("additionalProperties".into(), Json::Bool(false));
             if !required.is_empty() {
                 out.insert("required".into(), Json::Array(required));
             }
@@ -429,8 +437,8 @@ fn to_connect(s: &Json, part: MessagePart, path: &str, depth: usize) -> Result<J
         ("integer", Some(t @ ("int8" | "int16" | "int32" | "int64"))) => set(t),
         ("integer", _) => set("int64"),
         ("number", _) if title == Some(DECIMAL) => set("bytes"),
-        ("number", Some(t @ ("float32" | "float64"))) => set(t),
-        ("number", _) => set("float64"),
+        ("number", Some("float32")) => set("float"),
+        ("number", _) => set("double"),
         ("string", Some("bytes")) => set("bytes"),
         ("string", _) => set("string"),
         ("boolean", _) => set("boolean"),
@@ -558,7 +566,7 @@ fn check(s: &Json, v: &Json, path: &str) -> Result<(), CodecError> {
     let decimal = s.get("name").and_then(Json::as_str) == Some(DECIMAL);
     let (ok, expected) = match ty {
         "int8" | "int16" | "int32" | "int64" => (v.is_i64() || v.is_u64(), "an integer"),
-        "float32" | "float64" => (v.is_number(), "a number"),
+        "float" | "double" | "float32" | "float64" => (v.is_number(), "a number"),
         "bytes" if decimal => (v.is_number() || v.is_string(), "a decimal number"),
         "bytes" | "string" => (v.is_string(), "a string"),
         "boolean" => (v.is_boolean(), "a boolean"),

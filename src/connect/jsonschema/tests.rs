@@ -6,7 +6,7 @@ fn orders() -> Json {
         {"field":"id","type":"int32","optional":false},
         {"field":"tiny","type":"int8","optional":true},
         {"field":"big","type":"int64","optional":false},
-        {"field":"ratio","type":"float32","optional":true},
+        {"field":"ratio","type":"float","optional":true},
         {"field":"name","type":"string","optional":true},
         {"field":"blob","type":"bytes","optional":true},
         {"field":"flag","type":"boolean","optional":true},
@@ -25,6 +25,7 @@ fn connect_schemas_map_as_json_schema_data_does() {
     assert_eq!(s["title"], "srv.shop.orders.Value");
     assert_eq!(plan.name.as_deref(), Some("srv.shop.orders.Value"));
     assert_eq!(s["required"], json!(["id", "big"]));
+    assert_eq!(s["additionalProperties"], false);
     let p = &s["properties"];
     assert_eq!(
         p["id"],
@@ -129,7 +130,7 @@ fn application_schemas_and_mismatches() {
         json!({"field":"id","type":"int64","optional":false})
     );
     assert_eq!(c["fields"][1]["optional"], true);
-    assert_eq!(c["fields"][2]["type"], "float64");
+    assert_eq!(c["fields"][2]["type"], "double");
     assert_eq!(
         c["fields"][3],
         json!({"field":"vip","type":"boolean","optional":true})
