@@ -151,6 +151,8 @@ fn application_schemas_and_mismatches() {
     };
     assert!(refused(r#"{"type":["string","integer"]}"#).contains("cannot be mapped"));
     assert!(refused(r#"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#).contains("oneOf"));
+    assert!(refused(r##"{"$ref":"#/definitions/x"}"##).contains("cannot be mapped"));
+    assert!(refused(r#"{"type":"object"}"#).contains("additionalProperties"));
     assert!(refused("{\"type\":\"record\",\"name\":\"x\",\"fields\":[]}").contains("record"));
 }
 
