@@ -739,6 +739,12 @@ test_tools() {
     python3 -m pip install -q "fastavro==1.13.1" </dev/null >"$SERVICES_DIR/pip.log" 2>&1 \
       || { tail -n 20 "$SERVICES_DIR/pip.log" >&2; die "pip install fastavro failed (see $SERVICES_DIR/pip.log)"; }
   fi
+  # Python's jsonschema validates the JSON Schema messages Sluice writes (tests/suite/jsonschema.rs).
+  if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+    log "installing jsonschema (pip)"
+    python3 -m pip install -q "jsonschema==4.26.0" </dev/null >"$SERVICES_DIR/pip.log" 2>&1 \
+      || { tail -n 20 "$SERVICES_DIR/pip.log" >&2; die "pip install jsonschema failed (see $SERVICES_DIR/pip.log)"; }
+  fi
 }
 
 # ----------------------------------------------------------------------------- main

@@ -7,9 +7,9 @@
 //! (Confluent's `AvroConverter`) or `json_schema` (Confluent's
 //! `JsonSchemaConverter`). The registry converters need a registry: the
 //! pipeline's own `*.converter.schema.registry.url`, else `[schema_registry]`.
-//! Which direction supports which converter is decided by the pipeline
-//! ([`Direction`]); a converter a direction cannot do yet is a config error,
-//! never accepted and ignored.
+//! Sources write and sinks read all three ([`Direction`] says which way a
+//! pipeline goes); an unknown converter is a config error, never accepted
+//! and ignored.
 
 use serde::Deserialize;
 
@@ -244,7 +244,8 @@ impl ConverterKeys<'_> {
     pub fn resolve(
         &self,
         pipeline: &str,
-        direction: Direction,
+        // Every converter works both ways today; kept for one that may not.
+        _direction: Direction,
         global: Option<&SchemaRegistryConfig>,
     ) -> Result<Converter, ConfigError> {
         let what = self.what;
@@ -291,20 +292,6 @@ impl ConverterKeys<'_> {
                 ));
             }
             return Ok(Converter::default());
-        }
-        // Both directions speak Avro; JSON Schema is not built yet.
-        if kind != ConverterKind::Avro {
-            let side = match direction {
-                Direction::Write => "sources",
-                Direction::Read => "sinks",
-            };
-            return Err(invalid(
-                format!("{what}.converter"),
-                format!(
-                    "{} is not supported for {side} yet (issue 19); use json or avro",
-                    kind.name(),
-                ),
-            ));
         }
         let url_key = format!("{what}.converter.schema.registry.url");
         let (url, global_ca) = match (self.url, global.and_then(|g| g.url.as_deref())) {
@@ -469,25 +456,19 @@ mod tests {
             c.registry.expect("ok").auth,
             RegistryAuth::Basic { ref username, ref password } if username == "alice" && password.expose() == "s3cret"
         ));
-        // Sinks read Avro; JSON Schema is not supported yet: a clear error,
-        // never accepted and ignored.
-        let c = keys(Some(AVRO_CONVERTER), Some("http://reg:8081"))
-            .resolve("p", Direction::Read, None)
-            .expect("a sink reads avro");
-        assert_eq!(c.kind, ConverterKind::Avro);
-        let err = keys(Some(JSON_SCHEMA_CONVERTER), Some("http://r"))
-            .resolve("p", Direction::Read, None)
-            .expect_err("refused")
-            .to_string();
-        assert!(
-            err.contains("value.converter") && err.contains("sinks"),
-            "{err}"
-        );
-        let err = keys(Some("json_schema"), Some("http://r"))
-            .resolve("p", Direction::Write, None)
-            .expect_err("refused")
-            .to_string();
-        assert!(err.contains("json_schema is not supported"), "{err}");
+        // Both directions speak Avro and JSON Schema.
+        for (class, kind) in [
+            (AVRO_CONVERTER, ConverterKind::Avro),
+            (JSON_SCHEMA_CONVERTER, ConverterKind::JsonSchema),
+            ("json_schema", ConverterKind::JsonSchema),
+        ] {
+            for direction in [Direction::Read, Direction::Write] {
+                let c = keys(Some(class), Some("http://reg:8081"))
+                    .resolve("p", direction, None)
+                    .expect("supported");
+                assert_eq!(c.kind, kind);
+            }
+        }
         // Registry keys on a JSON converter are a mistake, not ignored.
         let err = keys(None, Some("http://r"))
             .resolve("p", Direction::Write, None)

@@ -43,6 +43,7 @@ mod encode;
 mod envelope;
 mod error;
 mod json_text;
+pub mod jsonschema;
 mod options;
 mod plan;
 mod raw;

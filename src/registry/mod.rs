@@ -32,7 +32,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
-use crate::config::{Converter, RegistryAuth, RegistrySettings};
+use crate::config::{Converter, ConverterKind, RegistryAuth, RegistrySettings};
 
 /// How long one registry request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,6 +87,10 @@ pub struct ConverterClients {
     pub key: Option<Arc<RegistryClient>>,
     /// The value converter's.
     pub value: Option<Arc<RegistryClient>>,
+    /// The key converter's format.
+    pub key_kind: ConverterKind,
+    /// The value converter's format.
+    pub value_kind: ConverterKind,
 }
 
 impl ConverterClients {
@@ -106,8 +110,24 @@ impl ConverterClients {
         Ok(ConverterClients {
             key: key_client,
             value: value_client,
+            key_kind: key.kind,
+            value_kind: value.kind,
         })
     }
+}
+
+/// The registry's type name of Avro schemas (the default when none is given).
+pub const AVRO: &str = "AVRO";
+/// The registry's type name of JSON Schemas.
+pub const JSON: &str = "JSON";
+
+/// A schema as the registry holds it.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The schema text.
+    pub text: Arc<str>,
+    /// `AVRO`, `JSON` or `PROTOBUF`.
+    pub schema_type: Arc<str>,
 }
 
 /// A registry client with its caches; cheap to share behind an `Arc`.
@@ -121,7 +141,7 @@ pub struct RegistryClient {
     tls: Option<tokio_rustls::TlsConnector>,
     ids: Mutex<HashMap<(String, Arc<str>), u32>>,
     /// By id; a cell being filled is a request in flight.
-    schemas: Mutex<HashMap<u32, Arc<tokio::sync::OnceCell<Arc<str>>>>>,
+    schemas: Mutex<HashMap<u32, Arc<tokio::sync::OnceCell<Registered>>>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -231,24 +251,33 @@ impl RegistryClient {
             })?;
         lock(&self.ids).insert(cache_key, id);
         // Already set (the same text) when the id was fetched before.
-        let _ = self.schema_cell(id).set(Arc::clone(schema));
+        let _ = self.schema_cell(id).set(Registered {
+            text: Arc::clone(schema),
+            schema_type: schema_type.unwrap_or(AVRO).into(),
+        });
         Ok(id)
     }
 
-    fn schema_cell(&self, id: u32) -> Arc<tokio::sync::OnceCell<Arc<str>>> {
+    fn schema_cell(&self, id: u32) -> Arc<tokio::sync::OnceCell<Registered>> {
         Arc::clone(lock(&self.schemas).entry(id).or_default())
     }
 
     /// The schema text registered under `id`. Cached; concurrent callers
     /// for the same id share one request.
     pub async fn schema(&self, id: u32) -> Result<Arc<str>, RegistryError> {
+        self.registered(id).await.map(|r| r.text)
+    }
+
+    /// The schema registered under `id` with its type (`AVRO`, `JSON`, …).
+    /// Cached like [`RegistryClient::schema`].
+    pub async fn registered(&self, id: u32) -> Result<Registered, RegistryError> {
         let cell = self.schema_cell(id);
         cell.get_or_try_init(|| self.fetch_schema(id))
             .await
-            .map(Arc::clone)
+            .cloned()
     }
 
-    async fn fetch_schema(&self, id: u32) -> Result<Arc<str>, RegistryError> {
+    async fn fetch_schema(&self, id: u32) -> Result<Registered, RegistryError> {
         let what = format!("schema id {id}");
         let answer = self
             .request(Method::GET, &format!("/schemas/ids/{id}"), None, &what)
@@ -262,7 +291,13 @@ impl RegistryClient {
                 message: format!("the answer has no schema: {answer}"),
             })?
             .into();
-        Ok(text)
+        // Confluent's API leaves `schemaType` out for Avro.
+        let schema_type = answer
+            .get("schemaType")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(AVRO)
+            .into();
+        Ok(Registered { text, schema_type })
     }
 
     async fn request(

@@ -1,7 +1,8 @@
 //! The registry converters on the source side (`key_converter` /
-//! `value_converter` = `avro`): each record the encoder wrote as Connect
-//! JSON is rewritten into Confluent's wire format — magic byte 0, the
-//! schema's 4-byte big-endian registry id, the Avro body.
+//! `value_converter` = `avro` or `json_schema`): each record the encoder
+//! wrote as Connect JSON is rewritten into Confluent's wire format — magic
+//! byte 0, the schema's 4-byte big-endian registry id, the Avro body or the
+//! plain JSON body (JSON Schema, registered with `"schemaType": "JSON"`).
 //!
 //! **Before the transaction.** The publisher converts a batch before it
 //! begins the batch's Kafka transaction, so a transaction is never opened,
@@ -11,7 +12,7 @@
 //! is lost or written twice. A refusal (an incompatible schema change) is
 //! definite and names the subject and the registry's reason.
 //!
-//! **Caches.** The Avro schema is derived once per distinct Connect schema
+//! **Caches.** The Avro (or JSON) schema is derived once per distinct Connect schema
 //! (the encoder writes the same schema text for every row of a table until
 //! its DDL changes); the id once per (subject, Avro schema), then reused. A
 //! schema change is a new Connect schema, so a new Avro schema, registered
@@ -28,6 +29,7 @@ use super::publish::Msg;
 use super::SourceError;
 use crate::config::{ConverterKind, SourceConfig, SubjectNameStrategy};
 use crate::connect::avro::{self, AvroSchema};
+use crate::connect::jsonschema::{self, JsonSchemaPlan};
 use crate::connect::{CodecError, MessagePart};
 use crate::registry::{ConverterClients, RegistryClient, RegistryError};
 
@@ -46,6 +48,7 @@ pub struct Wire {
 #[derive(Debug)]
 struct Side {
     part: MessagePart,
+    kind: ConverterKind,
     client: Arc<RegistryClient>,
     strategy: SubjectNameStrategy,
     /// Connect schema text → its Avro schema.
@@ -56,8 +59,16 @@ struct Side {
 
 #[derive(Debug)]
 struct Plan {
-    avro: AvroSchema,
+    body: Body,
     text: Arc<str>,
+    /// The Connect schema's (record's) full name, for the subject strategies.
+    record: String,
+}
+
+#[derive(Debug)]
+enum Body {
+    Avro(AvroSchema),
+    Json(JsonSchemaPlan),
 }
 
 #[derive(Deserialize)]
@@ -77,9 +88,10 @@ impl Wire {
             source: e,
         })?;
         let side = |c: crate::config::Converter, client: Option<Arc<RegistryClient>>, part| {
-            let client = client.filter(|_| c.kind == ConverterKind::Avro)?;
+            let client = client.filter(|_| c.kind.uses_registry())?;
             Some(Side {
                 part,
+                kind: c.kind,
                 client,
                 strategy: c.subject_strategy,
                 plans: HashMap::new(),
@@ -127,10 +139,23 @@ impl Side {
                             source,
                         })
                     })?;
-                let avro = avro::from_connect(&schema, self.part).map_err(codec)?;
-                let plan = Arc::new(Plan {
-                    text: avro.text.as_str().into(),
-                    avro,
+                let plan = Arc::new(match self.kind {
+                    ConverterKind::JsonSchema => {
+                        let js = jsonschema::from_connect(&schema, self.part).map_err(codec)?;
+                        Plan {
+                            text: js.text.as_str().into(),
+                            record: js.name.clone().unwrap_or_default(),
+                            body: Body::Json(js),
+                        }
+                    }
+                    _ => {
+                        let avro = avro::from_connect(&schema, self.part).map_err(codec)?;
+                        Plan {
+                            text: avro.text.as_str().into(),
+                            record: avro.full_name.clone().unwrap_or_default(),
+                            body: Body::Avro(avro),
+                        }
+                    }
                 });
                 self.plans
                     .insert(msg.schema.get().to_string(), Arc::clone(&plan));
@@ -141,7 +166,11 @@ impl Side {
         let mut out = Vec::with_capacity(json.len() / 2 + 5);
         out.push(0);
         out.extend_from_slice(&id.to_be_bytes());
-        avro::encode(&plan.avro, &msg.payload, &mut out).map_err(codec)?;
+        match &plan.body {
+            Body::Avro(a) => avro::encode(a, &msg.payload, &mut out),
+            Body::Json(j) => jsonschema::encode(j, &msg.payload, &mut out),
+        }
+        .map_err(codec)?;
         Ok(out)
     }
 
@@ -150,14 +179,21 @@ impl Side {
         if let Some(id) = self.ids.get(&cache_key) {
             return Ok(*id);
         }
-        let record = plan.avro.full_name.as_deref().unwrap_or("");
         let subject = self
             .strategy
-            .subject(topic, self.part == MessagePart::Key, record);
+            .subject(topic, self.part == MessagePart::Key, &plan.record);
+        let schema_type = match plan.body {
+            Body::Avro(_) => None,
+            Body::Json(_) => Some(crate::registry::JSON),
+        };
         let mut pause = REGISTRY_BACKOFF;
         let mut attempt = 1;
         let id = loop {
-            match self.client.register(&subject, &plan.text, None).await {
+            match self
+                .client
+                .register(&subject, &plan.text, schema_type)
+                .await
+            {
                 Ok(id) => break id,
                 Err(e) if e.is_transient() && attempt < REGISTRY_ATTEMPTS => {
                     tracing::warn!(topic = %topic, subject = %subject, attempt, error = %e,

@@ -75,29 +75,39 @@ impl Targets {
     }
 }
 
-/// A binlog source writing Avro (`envelope`) and one sink per target; the
-/// MySQL one with Connect's converter keys, the others with Sluice's and
-/// `[schema_registry]`.
-fn matrix_config(name: &str, db: &MySqlServer, targets: &Targets, envelope: &str) -> String {
+/// A binlog source writing `converter` (`avro` or `json_schema`) in
+/// `envelope` and one sink per target; the MySQL one with Connect's converter
+/// keys, the others with Sluice's and `[schema_registry]`.
+fn matrix_config(
+    name: &str,
+    db: &MySqlServer,
+    targets: &Targets,
+    envelope: &str,
+    converter: &str,
+) -> String {
     let source = binlog_config(
         name,
         &db.url(),
         &format!(
-            "tables = [\"t\"]\nenvelope = \"{envelope}\"\nkey_converter = \"avro\"\nvalue_converter = \"avro\""
+            "tables = [\"t\"]\nenvelope = \"{envelope}\"\nkey_converter = \"{converter}\"\nvalue_converter = \"{converter}\""
         ),
     );
     let topic = format!("{name}.{}.t", db.name);
+    let class = match converter {
+        "json_schema" => "io.confluent.connect.json.JsonSchemaConverter",
+        _ => "io.confluent.connect.avro.AvroConverter",
+    };
     let connect_keys = format!(
-        r#""key.converter" = "io.confluent.connect.avro.AvroConverter"
+        r#""key.converter" = "{class}"
 "key.converter.schema.registry.url" = "{REGISTRY}"
-"value.converter" = "io.confluent.connect.avro.AvroConverter"
+"value.converter" = "{class}"
 "value.converter.schema.registry.url" = "{REGISTRY}""#
     );
     let mut out = source;
     for (tag, url) in targets.urls() {
         let converters = match tag {
             "mysql" => connect_keys.clone(),
-            _ => "key_converter = \"avro\"\nvalue_converter = \"avro\"".to_string(),
+            _ => format!("key_converter = \"{converter}\"\nvalue_converter = \"{converter}\""),
         };
         out.push_str(&format!(
             r#"
@@ -121,14 +131,16 @@ dlq_topic = "{name}_{tag}_dlq"
     out + &format!("\n[schema_registry]\nurl = \"{REGISTRY}\"\n")
 }
 
-async fn the_avro_matrix_reaches_every_target(envelope: &str) {
+/// The binlog matrix through `converter` (`avro` or `json_schema`) into
+/// every target, compared with the source; returns the topic.
+pub(crate) async fn the_matrix_reaches_every_target(envelope: &str, converter: &str) -> String {
     let db = MySqlServer::new(MySqlFlavor::MariaDb, "avsink").await;
     let targets = Targets::new().await;
     db.exec(&matrix::create_table("t")).await;
     let name = unique("avsink");
     // The sinks subscribe before the source writes.
     create_topic_max_bytes(&format!("{name}.{}.t", db.name), 16 << 20).await;
-    let mut daemon = Daemon::start(&matrix_config(&name, &db, &targets, envelope));
+    let mut daemon = Daemon::start(&matrix_config(&name, &db, &targets, envelope, converter));
     wait_for("streaming", Duration::from_secs(60), || async {
         binlog_ready(&daemon.log_text(), 1).then_some(())
     })
@@ -183,16 +195,17 @@ async fn the_avro_matrix_reaches_every_target(envelope: &str) {
             "nothing was dead-lettered by the {tag} sink"
         );
     }
+    format!("{name}.{}.t", db.name)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flat_avro_from_the_binlog_reaches_mariadb_mysql_and_postgres_exactly() {
-    the_avro_matrix_reaches_every_target("flat").await;
+    the_matrix_reaches_every_target("flat", "avro").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_avro_from_the_binlog_reaches_mariadb_mysql_and_postgres_exactly() {
-    the_avro_matrix_reaches_every_target("debezium").await;
+    the_matrix_reaches_every_target("debezium", "avro").await;
 }
 
 /// An independent producer: registers Avro schemas through the registry's

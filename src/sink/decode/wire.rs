@@ -1,8 +1,10 @@
 //! The registry converters on the sink side (`key_converter` /
-//! `value_converter` = `avro`): a record in Confluent's wire format (magic
-//! byte 0, the writer schema's 4-byte big-endian registry id, the Avro body)
-//! becomes the Connect JSON message `AvroData` would give
-//! ([`crate::connect::avro::AvroReader`]), which the JSON decode path then
+//! `value_converter` = `avro` or `json_schema`): a record in Confluent's
+//! wire format (magic byte 0, the writer schema's 4-byte big-endian registry
+//! id, the Avro or plain JSON body) becomes the Connect JSON message
+//! `AvroData` / `JsonSchemaData` would give
+//! ([`crate::connect::avro::AvroReader`],
+//! [`crate::connect::jsonschema::JsonSchemaReader`]), which the JSON decode path then
 //! reads. So `auto_create` / `auto_evolve`, keys, deletes, tombstones and the
 //! Debezium envelope behave exactly as for JSON: only the bytes differ.
 //!
@@ -19,7 +21,9 @@
 //! found" (credentials) is the pipeline's definite error. Everything else is
 //! the record's own ([`WireError`], dead-lettered or a stop by
 //! `errors_tolerance`): an id the registry does not know (asked again with
-//! the next batch), a schema that is not Avro Connect can read (kept: an
+//! the next batch), a schema that is not of the converter's type (an Avro
+//! schema under `json_schema`, a JSON Schema under `avro`) or not one
+//! Connect can read (kept: an
 //! id's schema never changes), a body that does not match its schema, or
 //! bytes not in the wire format at all.
 //!
@@ -32,8 +36,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::SinkMessage;
-use crate::config::{PkMode, SinkConfig};
+use crate::config::{ConverterKind, PkMode, SinkConfig};
 use crate::connect::avro::AvroReader;
+use crate::connect::jsonschema::JsonSchemaReader;
 use crate::connect::{CodecError, MessagePart};
 use crate::registry::{ConverterClients, RegistryClient, RegistryError};
 use crate::sink::SinkError;
@@ -50,11 +55,13 @@ const HEADER_LEN: usize = 5;
 pub enum WireError {
     /// The bytes do not start with the wire format's header.
     #[error(
-        "{part} is not in the schema registry wire format (the {part} converter is avro): {reason}"
+        "{part} is not in the schema registry wire format (the {part} converter is {converter}): {reason}"
     )]
     NotWireFormat {
         /// Key or value.
         part: MessagePart,
+        /// The converter's config name.
+        converter: &'static str,
         /// What was found.
         reason: String,
     },
@@ -68,7 +75,19 @@ pub enum WireError {
         /// The registry's answer.
         message: Arc<str>,
     },
-    /// The registered schema is not Avro that maps to Connect.
+    /// The registered schema is not of the converter's type.
+    #[error("{part} schema id {id} is a {found} schema, but the {part} converter is {converter}")]
+    WrongSchemaType {
+        /// Key or value.
+        part: MessagePart,
+        /// The id in the record.
+        id: u32,
+        /// The registry's schema type.
+        found: Arc<str>,
+        /// The converter's config name.
+        converter: &'static str,
+    },
+    /// The registered schema does not map to Connect.
     #[error("{part} schema id {id} cannot be read: {source}")]
     UnreadableSchema {
         /// Key or value.
@@ -79,7 +98,7 @@ pub enum WireError {
         #[source]
         source: Arc<CodecError>,
     },
-    /// The Avro body does not match its writer schema.
+    /// The body does not match its writer schema.
     #[error("{part} does not match its schema (id {id}): {source}")]
     Body {
         /// Key or value.
@@ -105,17 +124,36 @@ pub(crate) fn registries(cfg: &SinkConfig) -> Result<ConverterClients, SinkError
 /// What a task knows of one schema id.
 #[derive(Debug, Clone)]
 enum Known {
-    Reader(Arc<AvroReader>),
+    Reader(Arc<Reader>),
+    /// Kept for the sink's life: a schema of another type than the converter's.
+    WrongType(Arc<str>),
     /// Kept for the sink's life: the schema of an id never changes.
     Unreadable(Arc<CodecError>),
     /// Kept for one batch: the id may be registered later.
     Unknown(Arc<str>),
 }
 
+/// A schema's reader.
+#[derive(Debug)]
+enum Reader {
+    Avro(AvroReader),
+    Json(JsonSchemaReader),
+}
+
+impl Reader {
+    fn to_connect_json(&self, body: &[u8]) -> Result<Vec<u8>, CodecError> {
+        match self {
+            Reader::Avro(r) => r.to_connect_json(body),
+            Reader::Json(r) => r.to_connect_json(body),
+        }
+    }
+}
+
 /// One side's readers by schema id.
 #[derive(Debug, Clone)]
 struct Side {
     part: MessagePart,
+    kind: ConverterKind,
     client: Arc<RegistryClient>,
     /// Shared with the decode workers (copied on write).
     known: Arc<HashMap<u32, Known>>,
@@ -132,16 +170,18 @@ pub(crate) struct WireDecoders {
 impl WireDecoders {
     /// The readers of a task of a sink with `registries` and `pk_mode`.
     pub(crate) fn new(registries: &ConverterClients, pk_mode: PkMode) -> WireDecoders {
-        let side = |client: &Option<Arc<RegistryClient>>, part| {
+        let side = |client: &Option<Arc<RegistryClient>>, part, kind| {
             client.as_ref().map(|c| Side {
                 part,
+                kind,
                 client: Arc::clone(c),
                 known: Arc::default(),
             })
         };
         WireDecoders {
-            key: side(&registries.key, MessagePart::Key).filter(|_| pk_mode == PkMode::RecordKey),
-            value: side(&registries.value, MessagePart::Value),
+            key: side(&registries.key, MessagePart::Key, registries.key_kind)
+                .filter(|_| pk_mode == PkMode::RecordKey),
+            value: side(&registries.value, MessagePart::Value, registries.value_kind),
         }
     }
 
@@ -176,12 +216,18 @@ fn convert<'a>(side: Option<&Side>, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Wi
         return Ok(Cow::Borrowed(bytes));
     };
     let part = side.part;
-    let (id, body) = split(part, bytes)?;
+    let (id, body) = split(part, side.kind, bytes)?;
     match side.known.get(&id) {
         Some(Known::Reader(r)) => r
             .to_connect_json(body)
             .map(Cow::Owned)
             .map_err(|source| WireError::Body { part, id, source }),
+        Some(Known::WrongType(found)) => Err(WireError::WrongSchemaType {
+            part,
+            id,
+            found: Arc::clone(found),
+            converter: side.kind.name(),
+        }),
         Some(Known::Unreadable(e)) => Err(WireError::UnreadableSchema {
             part,
             id,
@@ -202,8 +248,12 @@ fn convert<'a>(side: Option<&Side>, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Wi
 }
 
 /// The schema id and the body of a wire-format record.
-fn split(part: MessagePart, bytes: &[u8]) -> Result<(u32, &[u8]), WireError> {
-    let not = |reason: String| WireError::NotWireFormat { part, reason };
+fn split(part: MessagePart, kind: ConverterKind, bytes: &[u8]) -> Result<(u32, &[u8]), WireError> {
+    let not = |reason: String| WireError::NotWireFormat {
+        part,
+        converter: kind.name(),
+        reason,
+    };
     match bytes {
         [0, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
         [b'{', ..] => Err(not(
@@ -227,7 +277,7 @@ impl Side {
             Arc::make_mut(&mut self.known).retain(|_, k| !matches!(k, Known::Unknown(_)));
         }
         let ids: BTreeSet<u32> = records
-            .filter_map(|b| split(self.part, b).ok())
+            .filter_map(|b| split(self.part, self.kind, b).ok())
             .map(|(id, _)| id)
             .filter(|id| !self.known.contains_key(id))
             .collect();
@@ -248,15 +298,28 @@ impl Side {
         let mut pause = REGISTRY_BACKOFF;
         let mut attempt = 1;
         loop {
-            match self.client.schema(id).await {
-                Ok(text) => {
-                    return Ok(match AvroReader::new(&text, self.part) {
+            match self.client.registered(id).await {
+                Ok(reg) => {
+                    let wanted = match self.kind {
+                        ConverterKind::JsonSchema => crate::registry::JSON,
+                        _ => crate::registry::AVRO,
+                    };
+                    if !reg.schema_type.eq_ignore_ascii_case(wanted) {
+                        return Ok(Known::WrongType(reg.schema_type));
+                    }
+                    let reader = match self.kind {
+                        ConverterKind::JsonSchema => {
+                            JsonSchemaReader::new(&reg.text, self.part).map(Reader::Json)
+                        }
+                        _ => AvroReader::new(&reg.text, self.part).map(Reader::Avro),
+                    };
+                    return Ok(match reader {
                         Ok(r) => {
                             tracing::info!(part = %self.part, id, "schema read from the registry");
                             Known::Reader(Arc::new(r))
                         }
                         Err(e) => Known::Unreadable(Arc::new(e)),
-                    })
+                    });
                 }
                 Err(e) if e.is_not_found() => return Ok(Known::Unknown(not_found(&e))),
                 Err(e) if e.is_transient() && attempt < REGISTRY_ATTEMPTS => {
@@ -304,6 +367,7 @@ mod tests {
         };
         Side {
             part: MessagePart::Value,
+            kind: ConverterKind::Avro,
             client: Arc::new(RegistryClient::new(&settings).expect("client")),
             known: Arc::new(known),
         }
@@ -319,11 +383,11 @@ mod tests {
     #[test]
     fn the_header_is_checked_and_named() {
         assert_eq!(
-            split(MessagePart::Value, &[0, 0, 0, 1, 2, 9]).expect("ok"),
+            split(MessagePart::Value, ConverterKind::Avro, &[0, 0, 0, 1, 2, 9]).expect("ok"),
             (258, &[9u8][..])
         );
         let err = |b: &[u8]| {
-            split(MessagePart::Value, b)
+            split(MessagePart::Value, ConverterKind::Avro, b)
                 .expect_err("refused")
                 .to_string()
         };
@@ -343,7 +407,7 @@ mod tests {
         encode(&avro, &json!({"id": 5, "name": "ann"}), &mut body).expect("encode");
         let reader = AvroReader::new(&avro.text, MessagePart::Value).expect("reader");
         let mut known = HashMap::new();
-        known.insert(3, Known::Reader(Arc::new(reader)));
+        known.insert(3, Known::Reader(Arc::new(Reader::Avro(reader))));
         known.insert(4, Known::Unknown("HTTP 404: Schema 4 not found".into()));
         let wire = WireDecoders {
             key: None,
@@ -365,5 +429,48 @@ mod tests {
             .expect_err("truncated")
             .to_string();
         assert!(err.contains("id 3") && err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn json_schema_bodies_and_schemas_of_the_wrong_type() {
+        let connect = json!({"type":"struct","name":"t","optional":false,"fields":[
+            {"field":"id","type":"int32","optional":false},
+            {"field":"name","type":"string","optional":true}]});
+        let plan =
+            crate::connect::jsonschema::from_connect(&connect, MessagePart::Value).expect("schema");
+        let reader = JsonSchemaReader::new(&plan.text, MessagePart::Value).expect("reader");
+        let mut known = HashMap::new();
+        known.insert(3, Known::Reader(Arc::new(Reader::Json(reader))));
+        known.insert(4, Known::WrongType("AVRO".into()));
+        let mut value = side(known);
+        value.kind = ConverterKind::JsonSchema;
+        let wire = WireDecoders {
+            key: None,
+            value: Some(value),
+        };
+        let json: serde_json::Value = serde_json::from_slice(
+            &wire
+                .value(&framed(3, br#"{"id":5,"name":"ann"}"#))
+                .expect("decoded"),
+        )
+        .expect("json");
+        assert_eq!(json["payload"], json!({"id": 5, "name": "ann"}));
+        assert_eq!(json["schema"]["fields"][0]["type"], "int32");
+        let err = |b: &[u8]| wire.value(b).expect_err("refused").to_string();
+        let e = err(&framed(4, b"{}"));
+        assert!(
+            e.contains("AVRO schema") && e.contains("json_schema"),
+            "{e}"
+        );
+        let e = err(&framed(3, br#"{"id":"x"}"#));
+        assert!(
+            e.contains("id 3") && e.contains("expected an integer"),
+            "{e}"
+        );
+        let e = err(br#"{"id":5}"#);
+        assert!(
+            e.contains("converter is json_schema") && e.contains("looks like JSON"),
+            "{e}"
+        );
     }
 }
