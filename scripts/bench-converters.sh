@@ -5,15 +5,16 @@
 #
 # The same binlog source (flat envelope, exactly-once, defaults) snapshots the same N-row table
 # once per converter, each into its own topic: Connect's JsonConverter with inline schemas
-# (`json`, the default) and Confluent's AvroConverter wire format through the schema registry
-# (`avro`; Apicurio on 127.0.0.1:8081, scripts/services.sh up starts it). Each run is timed
+# (`json`, the default), and Confluent's AvroConverter and JsonSchemaConverter wire formats
+# through the schema registry (`avro`, `json_schema`; Apicurio on 127.0.0.1:8081,
+# scripts/services.sh up starts it). Each run is timed
 # from process start until N messages are visible to a read_committed consumer; then every
 # message of the topic is read back to measure its key and value bytes.
 
 REGISTRY=${SLUICE_SCHEMA_REGISTRY:-http://127.0.0.1:8081/apis/ccompat/v7}
 curl -fsS -o /dev/null "$REGISTRY/subjects" \
   || die "no schema registry at $REGISTRY (scripts/services.sh up starts Apicurio on 127.0.0.1:8081)"
-CONVERTERS=(json avro)
+CONVERTERS=(json avro json_schema)
 V_SERVER=$(my -N -e "SELECT VERSION()")
 
 log "run $RUN_ID: $ROWS rows on $FLAVOR (127.0.0.1:$MY_PORT); converters ${CONVERTERS[*]}; work dir $WORK"
@@ -106,8 +107,10 @@ for r in "${RESULTS[@]}"; do
     "$(awk -v k="$rss" 'BEGIN { printf "%.0f MiB", k / 1024 }')" "$kb" "$vb" "$note" "$oth"
 done
 echo
-echo "key B, value B = average bytes per message as stored in Kafka (Avro: the 5-byte wire header"
-echo "included); cpu s = user+sys CPU seconds of sluice from start to the last message."
-echo "ratios (avro against json, same run):"
-awk -v ra="${RATE[avro]}" -v rj="${RATE[json]}" -v va="${VAL[avro]}" -v vj="${VAL[json]}" 'BEGIN {
-  printf "  value bytes 1/%.1f   rows/s %.2fx\n", (va > 0 ? vj / va : 0), (rj > 0 ? ra / rj : 0) }'
+echo "key B, value B = average bytes per message as stored in Kafka (registry formats: the 5-byte"
+echo "wire header included); cpu s = user+sys CPU seconds of sluice from start to the last message."
+echo "ratios (against json, same run):"
+for conv in avro json_schema; do
+  awk -v c="$conv" -v ra="${RATE[$conv]}" -v rj="${RATE[json]}" -v va="${VAL[$conv]}" -v vj="${VAL[json]}" 'BEGIN {
+    printf "  %-12s value bytes 1/%.1f   rows/s %.2fx\n", c, (va > 0 ? vj / va : 0), (rj > 0 ? ra / rj : 0) }'
+done

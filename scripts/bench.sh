@@ -52,10 +52,11 @@
 # Default N: 300000 (--quick: 20000). See scripts/bench-debezium.sh.
 #
 # `converters` snapshots the same table (as `debezium`'s, on --flavor's server) with Sluice's
-# binlog source once per converter, Connect's JsonConverter with schemas (json) and Confluent's
-# Avro wire format through the schema registry on 127.0.0.1:8081 (avro), each into its own
-# topic; prints rows/s, CPU, peak RSS and the key and value bytes per message as stored, and
-# the Avro/JSON ratios. Default N: 300000 (--quick: 20000). See scripts/bench-converters.sh.
+# binlog source once per converter, each into its own topic: Connect's JsonConverter with
+# schemas (json), and Confluent's Avro and JSON Schema wire formats through the schema registry
+# on 127.0.0.1:8081 (avro, json_schema). Prints rows/s, CPU, peak RSS, the key and value bytes
+# per message as stored, and the ratios to json. Default N: 300000 (--quick: 20000).
+# See scripts/bench-converters.sh.
 #
 # Options:
 #   --rows N              rows to load (default 1000000)
