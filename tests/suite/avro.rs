@@ -85,18 +85,25 @@ while pos < len(data):
     print(json.dumps({"key": decode(key), "value": decode(val)}))
 "#;
 
-/// Every committed message of `topic`, decoded by fastavro.
-fn avro_read(topic: &str) -> Vec<Json> {
+/// Every committed message of `topic` (kcat: `%K %S` lengths, then key and
+/// value) fed to the Python script `script` (named `name`, given the
+/// registry's URL); its stdout. `refusal` says what a failure means.
+pub(crate) fn topic_through_python(
+    topic: &str,
+    name: &str,
+    script: &str,
+    refusal: &str,
+) -> Vec<u8> {
     let kcat = Command::new("timeout")
         .args(["20", "kcat", "-C", "-b", KAFKA, "-t", topic])
         .args(["-o", "beginning", "-e", "-q", "-f", "%K %S\n%k%s"])
         .args(["-X", "isolation.level=read_committed"])
         .output()
         .expect("kcat is installed (scripts/services.sh up)");
-    let script = scratch("avro-decoder").join("decode.py");
-    std::fs::write(&script, DECODER).expect("write decoder");
+    let path = scratch(name).join("script.py");
+    std::fs::write(&path, script).expect("write the python script");
     let mut py = Command::new("python3")
-        .arg(&script)
+        .arg(&path)
         .arg(REGISTRY)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -109,15 +116,21 @@ fn avro_read(topic: &str) -> Vec<Json> {
             .take()
             .expect("stdin")
             .write_all(&kcat.stdout)
-            .expect("feed decoder");
+            .expect("feed the python script");
     }
-    let out = py.wait_with_output().expect("decoder");
+    let out = py.wait_with_output().expect("python script");
     assert!(
         out.status.success(),
-        "fastavro could not decode {topic} (scripts/services.sh up installs fastavro):\n{}",
+        "{refusal} {topic} (scripts/services.sh up installs the Python test tools):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    out.stdout
+}
+
+/// Every committed message of `topic`, decoded by fastavro.
+fn avro_read(topic: &str) -> Vec<Json> {
+    let out = topic_through_python(topic, "avro-decoder", DECODER, "fastavro could not decode");
+    String::from_utf8_lossy(&out)
         .lines()
         .map(|l| serde_json::from_str(l).expect("decoder line"))
         .collect()

@@ -283,21 +283,34 @@ print(json.dumps(ids))
 "#;
 
 /// Runs [`PRODUCER`] in `mode` for `topic` and produces its messages with
-/// kcat (one file, one message, in order); returns the registered ids.
+/// kcat; returns the registered ids.
 fn produce_with_fastavro(topic: &str, mode: &str) -> Vec<u32> {
-    let dir = scratch("avro-producer");
-    let script = dir.join("produce.py");
-    std::fs::write(&script, PRODUCER).expect("write producer");
+    produce_with_python(topic, "avro-producer", PRODUCER, &[mode])
+}
+
+/// Runs the Python producer `script` (named `name`) with the registry's URL,
+/// `topic`, a scratch directory and `args`; it writes one `.bin` file per
+/// message there, which kcat produces to `topic` in name order. Returns the
+/// schema ids the script prints (a JSON list).
+pub(crate) fn produce_with_python(
+    topic: &str,
+    name: &str,
+    script: &str,
+    args: &[&str],
+) -> Vec<u32> {
+    let dir = scratch(name);
+    let path = dir.join("produce.py");
+    std::fs::write(&path, script).expect("write producer");
     let out = std::process::Command::new("python3")
-        .arg(&script)
+        .arg(&path)
         .args([REGISTRY, topic])
         .arg(&dir)
-        .arg(mode)
+        .args(args)
         .output()
         .expect("python3");
     assert!(
         out.status.success(),
-        "the fastavro producer failed (scripts/services.sh up installs fastavro):\n{}",
+        "the {name} failed (scripts/services.sh up installs the Python test tools):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let mut files: Vec<_> = std::fs::read_dir(&dir)

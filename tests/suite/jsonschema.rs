@@ -10,11 +10,10 @@
 //!   SQLite, and a body that does not match its schema or an Avro schema id
 //!   on the JSON Schema topic go to the dead-letter topic with the reason.
 
-use std::process::Command;
 use std::time::Duration;
 
-use super::avro::{registry_head, REGISTRY};
-use super::avro_sink::the_matrix_reaches_every_target;
+use super::avro::{registry_head, topic_through_python};
+use super::avro_sink::{produce_with_python, the_matrix_reaches_every_target};
 use crate::support::*;
 
 /// Reads kcat's `%K %S\n%k%s` framing from stdin and validates every
@@ -68,37 +67,13 @@ print(json.dumps(dict(counts, ids=sorted(cache), titles=sorted(t for t in titles
 
 /// Validates every committed message of `topic` with Python's `jsonschema`.
 fn validate_topic(topic: &str) -> serde_json::Value {
-    let kcat = Command::new("timeout")
-        .args(["20", "kcat", "-C", "-b", KAFKA, "-t", topic])
-        .args(["-o", "beginning", "-e", "-q", "-f", "%K %S\n%k%s"])
-        .args(["-X", "isolation.level=read_committed"])
-        .output()
-        .expect("kcat is installed (scripts/services.sh up)");
-    let script = scratch("jsonschema-validator").join("validate.py");
-    std::fs::write(&script, VALIDATOR).expect("write validator");
-    let mut py = Command::new("python3")
-        .arg(&script)
-        .arg(REGISTRY)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    {
-        use std::io::Write;
-        py.stdin
-            .take()
-            .expect("stdin")
-            .write_all(&kcat.stdout)
-            .expect("feed validator");
-    }
-    let out = py.wait_with_output().expect("validator");
-    assert!(
-        out.status.success(),
-        "jsonschema refused a message of {topic} (scripts/services.sh up installs jsonschema):\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = topic_through_python(
+        topic,
+        "jsonschema-validator",
+        VALIDATOR,
+        "jsonschema refused a message of",
     );
-    serde_json::from_slice(&out.stdout).expect("validator output")
+    serde_json::from_slice(&out).expect("validator output")
 }
 
 async fn the_json_schema_matrix(envelope: &str) {
@@ -175,35 +150,9 @@ async fn an_application_json_schema_topic_is_applied_into_sqlite() {
     let name = unique("jsapp");
     let topic = format!("{name}_customers");
     let dlq = format!("{name}_dlq");
-    let dir = scratch("jsapp");
-    let sqlite = dir.join("t.db");
+    let sqlite = scratch("jsapp").join("t.db");
     create_topic_max_bytes(&topic, 1 << 20).await;
-    let script = dir.join("produce.py");
-    std::fs::write(&script, PRODUCER).expect("write producer");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args([REGISTRY, &topic])
-        .arg(&dir)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "the producer failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ids: Vec<u32> = serde_json::from_slice(&out.stdout).expect("ids");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("scratch")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .collect();
-    files.sort();
-    let kcat = Command::new("kcat")
-        .args(["-P", "-b", KAFKA, "-t", &topic])
-        .args(&files)
-        .status()
-        .expect("kcat");
-    assert!(kcat.success(), "kcat produce failed");
+    let ids = produce_with_python(&topic, "jsapp-producer", PRODUCER, &[]);
 
     let config = format!(
         r#"{head}

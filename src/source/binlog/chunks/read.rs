@@ -1,0 +1,206 @@
+//! Reading one chunk from the server between its watermarks (see the
+//! parent module's doc): MariaDB's consistent-snapshot position, MySQL's
+//! GTID set or position before and after the `SELECT`, or signal-table rows.
+
+use super::*;
+
+impl Chunker {
+    /// Low mark, `SELECT`, high mark.
+    pub(super) async fn read_bracketed(
+        &self,
+        conn: &mut Conn,
+        at: &StreamAt<'_>,
+        table: &TableId,
+        keys: Vec<String>,
+        last: Option<Vec<MyValue>>,
+    ) -> Result<Pending, SourceError> {
+        if let Some(signal) = &self.job.signal {
+            return self.read_signalled(conn, signal, table, keys, last).await;
+        }
+        let waited = tokio::time::Instant::now();
+        loop {
+            let attempt = match self.info.flavor {
+                Flavor::MariaDb => {
+                    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                        .await?;
+                    let p = snapshot_position(conn).await?;
+                    if p >= at.pos {
+                        let read = self.select(conn, table, &keys, last.clone()).await;
+                        conn.query_drop("COMMIT").await?;
+                        let (schema, rows, last_key, done) = read?;
+                        Some((Low::Pos(p.clone()), p, schema, rows, last_key, done))
+                    } else {
+                        conn.query_drop("COMMIT").await?;
+                        None
+                    }
+                }
+                Flavor::MySql => {
+                    let (pos, gtids) = binlog_status(conn, &self.info).await?;
+                    let low = match at.gtids {
+                        Some(seen) => {
+                            let set: MysqlGtidSet = gtids.parse().unwrap_or_default();
+                            set.contains_set(seen).then_some(Low::Gtids(set))
+                        }
+                        None => (pos >= at.pos).then_some(Low::Pos(pos)),
+                    };
+                    match low {
+                        Some(low) => {
+                            let (schema, rows, last_key, done) =
+                                self.select(conn, table, &keys, last.clone()).await?;
+                            let (high, _) = binlog_status(conn, &self.info).await?;
+                            Some((low, high, schema, rows, last_key, done))
+                        }
+                        None => None,
+                    }
+                }
+            };
+            if let Some((low, high, schema, rows, last_key, table_done)) = attempt {
+                return Ok(Pending {
+                    table: table.clone(),
+                    low,
+                    high,
+                    schema,
+                    key_columns: keys,
+                    rows,
+                    changed: HashSet::new(),
+                    last_key,
+                    table_done,
+                    signal: None,
+                });
+            }
+            // The stream has read a transaction the server has not committed yet.
+            if waited.elapsed() > WATERMARK_WAIT {
+                return Err(SourceError::WatermarkBehind {
+                    table: table.to_string(),
+                    stream: at.pos.clone(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Signal-table watermarks: an `snapshot-window-open` row, the `SELECT`,
+    /// a `snapshot-window-close` row, each committed on its own (Debezium's
+    /// signal table shape: `id`, `type`, `data`).
+    async fn read_signalled(
+        &self,
+        conn: &mut Conn,
+        signal: &TableId,
+        table: &TableId,
+        keys: Vec<String>,
+        last: Option<Vec<MyValue>>,
+    ) -> Result<Pending, SourceError> {
+        let id = format!(
+            "sluice-{}-{}",
+            self.job.pipeline,
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let (open, close) = (format!("{id}-open"), format!("{id}-close"));
+        let insert = format!(
+            "INSERT INTO {}.{} (id, type, data) VALUES (?, ?, ?)",
+            quote(&signal.database),
+            quote(&signal.table)
+        );
+        let data = serde_json::json!({"table": table.to_string()}).to_string();
+        conn.exec_drop(&insert, (&open, "snapshot-window-open", &data))
+            .await?;
+        let (schema, rows, last_key, table_done) = self.select(conn, table, &keys, last).await?;
+        conn.exec_drop(&insert, (&close, "snapshot-window-close", &data))
+            .await?;
+        Ok(Pending {
+            table: table.clone(),
+            low: Low::Pos(BinlogPosition::new(String::new(), 0)),
+            high: BinlogPosition::new(String::new(), 0),
+            schema,
+            key_columns: keys,
+            rows,
+            changed: HashSet::new(),
+            last_key,
+            table_done,
+            signal: Some(SignalMarks {
+                open,
+                close,
+                opened: false,
+                closed: false,
+            }),
+        })
+    }
+
+    /// One chunk's `SELECT`: the schema, the rows with their key text, the
+    /// last key, and whether the table is done.
+    async fn select(
+        &self,
+        conn: &mut Conn,
+        table: &TableId,
+        keys: &[String],
+        last: Option<Vec<MyValue>>,
+    ) -> Result<ChunkRows, SourceError> {
+        let filter = self
+            .progress
+            .as_ref()
+            .and_then(|g| g.filters.get(&table.to_string()))
+            .map(String::as_str);
+        let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows, filter);
+        let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
+        let columns = stream.columns();
+        let schema = Arc::new(build_schema(&table.table, &columns));
+        let key_idx: Vec<usize> = keys.iter().filter_map(|c| schema.column_index(c)).collect();
+        let is_dt = datetime_columns(&columns);
+        let mut rows = Vec::new();
+        let mut last_key = None;
+        while let Some(row) = stream.next().await {
+            let raw = row?.unwrap();
+            if !keys.is_empty() {
+                last_key = Some(
+                    key_idx
+                        .iter()
+                        .map(|&i| KeyPart::from_mysql(&raw[i]))
+                        .collect(),
+                );
+            }
+            let mut values = Vec::with_capacity(raw.len());
+            for ((v, col), dt) in raw.into_iter().zip(&schema.columns).zip(&is_dt) {
+                values.push(value_from_mysql(col, v, self.job.zone, *dt).map_err(|e| {
+                    SourceError::Value {
+                        table: table.to_string(),
+                        source: e,
+                    }
+                })?);
+            }
+            let key = key_text(key_idx.iter().map(|&i| &values[i]));
+            rows.push((key, values));
+        }
+        let done = keys.is_empty() || rows.len() < self.job.chunk_rows;
+        Ok((schema, rows, last_key, done))
+    }
+}
+
+/// A chunk's schema, rows with key text, last key, and whether the table is done.
+type ChunkRows = (
+    Arc<TableSchema>,
+    Vec<(String, Row)>,
+    Option<Vec<KeyPart>>,
+    bool,
+);
+
+/// MariaDB: the binlog position of the open consistent-snapshot transaction.
+async fn snapshot_position(conn: &mut Conn) -> Result<BinlogPosition, SourceError> {
+    let rows: Vec<(String, String)> = conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'").await?;
+    let get = |k: &str| {
+        rows.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(file), Some(pos)) = (get("binlog_snapshot_file"), get("binlog_snapshot_position"))
+    else {
+        return Err(SourceError::NoBinlog {
+            what: "binlog_snapshot_file/position",
+        });
+    };
+    let pos: u64 = pos.parse().map_err(|source| SourceError::ServerStatus {
+        name: "binlog_snapshot_position",
+        value: pos.clone(),
+        source,
+    })?;
+    Ok(BinlogPosition::new(file, pos))
+}
