@@ -6,6 +6,7 @@
 #   scripts/bench.sh binlog [--rows N | --quick] [--flavor mariadb|mysql] [options]
 #   scripts/bench.sh debezium [--rows N | --quick] [options]
 #   scripts/bench.sh converters [--rows N | --quick] [--flavor mariadb|mysql] [options]
+#   scripts/bench.sh snapshot [--rows N | --quick] [--flavor mariadb|mysql] [--writer-rate R] [options]
 #
 # `poll` measures, for N narrow rows (id BIGINT PK, a INT, b VARCHAR(32), c DATETIME(3)):
 #   source  sluice poll source (incrementing, exactly-once) MariaDB table -> Kafka topic,
@@ -58,6 +59,13 @@
 # per message as stored, and the ratios to json. Default N: 300000 (--quick: 20000).
 # See scripts/bench-converters.sh.
 #
+# `snapshot` measures the binlog source's chunked, lock-free snapshot of the same table (N rows,
+# and a copy of its first N/5) against examples/keyset_read, a plain mysql_async client paging
+# the table by primary key in chunks of the same size, in the same run: snapshot rows/s and the
+# ratio, CPU, peak RSS of both sizes (it must not grow with the table), and the binlog lag
+# (commit to visible, p50/p99/max) of a --writer-rate rows/s writer into another captured table
+# while the snapshot runs. Default N: 5000000 (--quick: 100000). See scripts/bench-snapshot.sh.
+#
 # Options:
 #   --rows N              rows to load (default 1000000)
 #   --quick               50000 rows; binlog: and a 5 s latency run (CI smoke run)
@@ -74,6 +82,7 @@
 #   --max-batch-rows B    binlog: the source's max_batch_rows (default: sluice's default)
 #   --latency-rate R      binlog: writer rows/s of the latency run (default 5000)
 #   --latency-secs S      binlog: length of the latency run (default 20; --quick: 5)
+#   --writer-rate R       snapshot: rows/s of the concurrent writer (default 2000)
 #   --only TOOL           debezium: run only sluice (or only dbz), no ratios (for iterating)
 #   --keep                keep the databases, topics and work files
 #
@@ -98,7 +107,7 @@ die() {
 log() { echo "bench: $*" >&2; }
 
 MODE=${1:-}
-[[ $MODE == poll || $MODE == binlog || $MODE == debezium || $MODE == converters ]] || usage 2
+[[ $MODE =~ ^(poll|binlog|debezium|converters|snapshot)$ ]] || usage 2
 shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
@@ -115,6 +124,7 @@ TXN_ROWS=1000
 MAX_BATCH_ROWS=
 LAT_RATE=5000
 LAT_SECS=
+WRITER_RATE=2000
 QUICK=0
 ROWS_SET=0
 while (($#)); do
@@ -127,6 +137,7 @@ while (($#)); do
     --max-batch-rows) MAX_BATCH_ROWS=${2:?}; shift 2 ;;
     --latency-rate) LAT_RATE=${2:?}; shift 2 ;;
     --latency-secs) LAT_SECS=${2:?}; shift 2 ;;
+    --writer-rate) WRITER_RATE=${2:?}; shift 2 ;;
     --batch-max-rows) BATCH_MAX_ROWS=${2:?}; shift 2 ;;
     --sink-batch-size) SINK_BATCH=${2:?}; shift 2 ;;
     --sink-modes) SINK_MODES=${2:?}; shift 2 ;;
@@ -146,11 +157,12 @@ if [[ $MODE == debezium ]]; then
   ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 300000))
 fi
 [[ $MODE == converters ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 300000)); }
+[[ $MODE == snapshot ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 100000 : 5000000)); }
 [[ $FLAVOR == mariadb || $FLAVOR == mysql ]] || die "--flavor must be mariadb or mysql"
-for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE TXN_ROWS LAT_RATE LAT_SECS ${MAX_BATCH_ROWS:+MAX_BATCH_ROWS}; do
+for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE TXN_ROWS LAT_RATE LAT_SECS WRITER_RATE ${MAX_BATCH_ROWS:+MAX_BATCH_ROWS}; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
-((TXN_ROWS > 0 && LAT_RATE >= 100)) || die "--txn-rows must be > 0 and --latency-rate >= 100"
+((TXN_ROWS > 0 && LAT_RATE >= 100 && WRITER_RATE >= 50)) || die "--txn-rows must be > 0, --latency-rate >= 100 and --writer-rate >= 50"
 ((ROWS > 0 && BATCH_MAX_ROWS > 0 && SINK_BATCH > 0)) || die "--rows, --batch-max-rows and --sink-batch-size must be > 0"
 [[ $PK_MODE == record_key || $PK_MODE == none ]] || die "--pk-mode must be record_key or none"
 [[ $SINK_MODES =~ ^(insert|upsert|insert,upsert|upsert,insert)$ ]] || die "--sink-modes must be insert, upsert or insert,upsert"
@@ -488,6 +500,11 @@ fi
 if [[ $MODE == converters ]]; then
   # shellcheck source=scripts/bench-converters.sh
   . "$ROOT/scripts/bench-converters.sh"
+  exit 0
+fi
+if [[ $MODE == snapshot ]]; then
+  # shellcheck source=scripts/bench-snapshot.sh
+  . "$ROOT/scripts/bench-snapshot.sh"
   exit 0
 fi
 if [[ $MODE == debezium ]]; then
