@@ -120,8 +120,11 @@ enum OffsetsAction {
         force: bool,
     },
     /// Take over from Debezium: store a Debezium MySQL connector's offsets as a binlog source's
-    /// position (stop the connector and the source first); the source then continues from
-    /// Debezium's binlog position or GTID set without a snapshot.
+    /// position.
+    ///
+    /// Stop the connector (and the source) first. The source then continues from Debezium's
+    /// binlog position or GTID set without a snapshot, skipping what Debezium already emitted
+    /// of a half-processed transaction. An offset taken during Debezium's snapshot is refused.
     Import {
         /// TOML config file (its [kafka] holds Connect's offsets topic).
         #[arg(long, short)]
