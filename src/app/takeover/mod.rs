@@ -73,6 +73,17 @@ pub enum TakeoverError {
         #[source]
         source: java_map::JavaMapError,
     },
+    /// A value in the offsets file is not JSON.
+    #[error("offsets file {path}: the value of key {key} is not JSON: {source}")]
+    FileValue {
+        /// The file.
+        path: PathBuf,
+        /// The entry's key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The offsets topic could not be read.
     #[error("reading the offsets topic: {0}")]
     Kafka(#[from] KafkaError),
@@ -195,14 +206,6 @@ fn read_file(path: &Path) -> Result<BTreeMap<Vec<u8>, Json>, TakeoverError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let bad = |reason: String| TakeoverError::FileFormat {
-        path: path.to_path_buf(),
-        source: java_map::JavaMapError::Unexpected {
-            at: 0,
-            expected: "JSON offsets",
-            found: reason,
-        },
-    };
     let entries = java_map::parse(&bytes).map_err(|source| TakeoverError::FileFormat {
         path: path.to_path_buf(),
         source,
@@ -210,12 +213,12 @@ fn read_file(path: &Path) -> Result<BTreeMap<Vec<u8>, Json>, TakeoverError> {
     let mut out = BTreeMap::new();
     for (k, v) in entries {
         let (Some(k), Some(v)) = (k, v) else { continue };
-        let value: Json = serde_json::from_slice(&v).map_err(|e| {
-            bad(format!(
-                "the value of key {} is not JSON ({e})",
-                String::from_utf8_lossy(&k)
-            ))
-        })?;
+        let value: Json =
+            serde_json::from_slice(&v).map_err(|source| TakeoverError::FileValue {
+                path: path.to_path_buf(),
+                key: String::from_utf8_lossy(&k).into_owned(),
+                source,
+            })?;
         out.insert(k, value);
     }
     Ok(out)
