@@ -13,6 +13,7 @@ pub mod registry;
 mod standby;
 mod store;
 mod supervisor;
+pub mod takeover;
 
 use std::sync::Arc;
 use std::time::Duration;

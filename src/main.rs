@@ -51,7 +51,7 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Show or reset a pipeline's committed position.
+    /// Show, reset or import (from Debezium) a pipeline's committed position.
     Offsets {
         #[command(subcommand)]
         action: OffsetsAction,
@@ -119,6 +119,32 @@ enum OffsetsAction {
         #[arg(long)]
         force: bool,
     },
+    /// Take over from Debezium: store a Debezium MySQL connector's offsets as a binlog source's
+    /// position.
+    ///
+    /// Stop the connector (and the source) first. The source then continues from Debezium's
+    /// binlog position or GTID set without a snapshot, skipping what Debezium already emitted
+    /// of a half-processed transaction. An offset taken during Debezium's snapshot is refused.
+    Import {
+        /// TOML config file (its [kafka] holds Connect's offsets topic).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The binlog source that takes over.
+        #[arg(long)]
+        pipeline: String,
+        /// The Debezium connector's name (Connect's `name`).
+        #[arg(long)]
+        connector: String,
+        /// Connect distributed: the worker's `offset.storage.topic`.
+        #[arg(long, default_value = "connect-offsets")]
+        offsets_topic: String,
+        /// Connect standalone: the worker's `offset.storage.file.filename` (instead of the topic).
+        #[arg(long, conflicts_with = "offsets_topic")]
+        offsets_file: Option<PathBuf>,
+        /// Import even when the source looks running.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Loads the config and starts a runtime; on failure prints why and gives exit code 2.
@@ -138,9 +164,11 @@ fn load_with_runtime(
 
 /// `sluice offsets ...`: 0 done, 1 failed or refused, 2 bad config or arguments.
 fn offsets(action: OffsetsAction) -> ExitCode {
-    use sluice::offsets_cmd::{self, OffsetsError, Reset};
+    use sluice::offsets_cmd::{self, OffsetStore, OffsetsError, Reset};
     let path = match &action {
-        OffsetsAction::Show { config, .. } | OffsetsAction::Reset { config, .. } => config.clone(),
+        OffsetsAction::Show { config, .. }
+        | OffsetsAction::Reset { config, .. }
+        | OffsetsAction::Import { config, .. } => config.clone(),
     };
     let (cfg, rt) = match load_with_runtime(&path) {
         Ok(x) => x,
@@ -157,6 +185,20 @@ fn offsets(action: OffsetsAction) -> ExitCode {
     let result = rt.block_on(async {
         match action {
             OffsetsAction::Show { pipeline, .. } => offsets_cmd::show(&cfg, &pipeline).await,
+            OffsetsAction::Import {
+                pipeline,
+                connector,
+                offsets_topic,
+                offsets_file,
+                force,
+                ..
+            } => {
+                let store = match offsets_file {
+                    Some(path) => OffsetStore::File(path),
+                    None => OffsetStore::Topic(offsets_topic),
+                };
+                offsets_cmd::import(&cfg, &pipeline, &connector, &store, force).await
+            }
             OffsetsAction::Reset {
                 pipeline,
                 to,

@@ -1,4 +1,5 @@
-//! `sluice offsets show|reset`: read and rewrite a pipeline's committed position.
+//! `sluice offsets show|reset|import`: read and rewrite a pipeline's committed
+//! position, or take a Debezium MySQL connector's over.
 //!
 //! **Sources** keep their position in the compacted offsets topic
 //! (`[kafka] offsets_topic`, one record per source table, see
@@ -19,7 +20,13 @@
 //! partition to a given next offset; the group offsets are then committed to
 //! the same values (best effort, for lag tools).
 //!
-//! **Running pipelines.** `reset` refuses (unless forced) when it can see the
+//! **Import** turns a Debezium MySQL connector's stored offset (Connect's
+//! offsets topic or a standalone offsets file, [`crate::app::takeover`]) into
+//! a binlog source's position and writes it as `reset --to` does: the source
+//! continues from Debezium's binlog position or GTID set, skipping what
+//! Debezium emitted of a half-processed transaction, without a snapshot.
+//!
+//! **Running pipelines.** `reset` and `import` refuse (unless forced) when it can see the
 //! pipeline running: the daemon of this config answers on `[http] listen` with
 //! the pipeline RUNNING, or (sinks) the consumer group has active members, or
 //! (standby sources) the standby group has (an instance may lead elsewhere).
@@ -31,9 +38,12 @@ use serde_json::Value as Json;
 
 use crate::app::offsets as stored;
 pub use crate::app::offsets::OffsetsError;
-use crate::config::{Config, KafkaConfig, SinkConfig, SourceConfig};
+use crate::app::takeover;
+pub use crate::app::takeover::OffsetStore;
+use crate::config::{Config, Envelope, KafkaConfig, SinkConfig, SourceConfig, SourceKind};
 use crate::kafka::{client, KafkaError};
 use crate::sink::target::OffsetRow;
+use crate::source::binlog::offset as binlog_offset;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -124,6 +134,72 @@ pub async fn reset(
         Pipeline::Source(s) => reset_source(&config.kafka, s, what).await,
         Pipeline::Sink(s) => reset_sink(&config.kafka, s, what).await,
     }
+}
+
+/// Takes over `connector`'s stored offsets as binlog source `pipeline`'s
+/// position; returns what was written and warnings, one line each.
+pub async fn import(
+    config: &Config,
+    pipeline: &str,
+    connector: &str,
+    store: &OffsetStore,
+    force: bool,
+) -> Result<Vec<String>, OffsetsError> {
+    let p = find(config, pipeline)?;
+    let s = match p {
+        Pipeline::Source(s) if s.kind == Some(SourceKind::Binlog) => s,
+        _ => {
+            return Err(OffsetsError::Usage(format!(
+                "\"{pipeline}\" is not a binlog source: only a binlog source takes over a Debezium MySQL connector's offsets"
+            )))
+        }
+    };
+    if !force {
+        refuse_if_running(config, &p).await?;
+    }
+    let found = takeover::read(&config.kafka, store, connector).await?;
+    let [dbz] = found.as_slice() else {
+        let servers: Vec<&str> = found.iter().map(|o| o.server.as_str()).collect();
+        return Err(OffsetsError::Usage(format!(
+            "connector \"{connector}\" has offsets for {} logical servers ({}): a Debezium MySQL connector has one",
+            servers.len(),
+            servers.join(", ")
+        )));
+    };
+    let position = takeover::to_binlog_offset(connector, &dbz.value)?;
+    let json = serde_json::to_value(&position)
+        .map_err(|e| OffsetsError::Usage(format!("cannot encode the position: {e}")))?;
+    let partition = binlog_offset::partition_id(s.logical_name());
+    stored::write_source(&config.kafka, s, &[(partition.clone(), Some(json.clone()))]).await?;
+    let mut out = vec![
+        format!("{partition}\t{json}"),
+        format!(
+            "source \"{}\" resumes at {}:{}{} (Debezium connector \"{connector}\", {store}), without a snapshot",
+            s.name,
+            position.file,
+            position.pos,
+            if position.gtids.is_empty() {
+                String::new()
+            } else {
+                format!(" / GTID set {}", position.gtids)
+            }
+        ),
+    ];
+    if dbz.server != s.logical_name() {
+        out.push(format!(
+            "warning: Debezium's topic.prefix is \"{}\" but the source's server_name is \"{}\": its topics are {}.<db>.<table>, not Debezium's (set server_name = \"{}\" to continue Debezium's topics)",
+            dbz.server,
+            s.logical_name(),
+            s.logical_name(),
+            dbz.server
+        ));
+    }
+    if s.envelope != Envelope::Debezium {
+        out.push(
+            "warning: the source's envelope is not \"debezium\": its messages will not have the shape of Debezium's (set envelope = \"debezium\")".to_string(),
+        );
+    }
+    Ok(out)
 }
 
 async fn refuse_if_running(config: &Config, p: &Pipeline<'_>) -> Result<(), OffsetsError> {

@@ -54,6 +54,9 @@ pub enum OffsetsError {
     /// The sink's target database failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// A Debezium connector's offsets cannot be taken over.
+    #[error(transparent)]
+    Takeover(#[from] crate::app::takeover::TakeoverError),
 }
 
 /// A source's committed positions: source partition (`db.table`, or

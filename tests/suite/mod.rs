@@ -15,6 +15,7 @@ mod connect_compat;
 pub mod dashboard;
 mod dbz_keys;
 mod dead_peers;
+mod debezium_takeover;
 mod jsonschema;
 mod kafka_security;
 pub mod metrics_scrape;

@@ -347,6 +347,7 @@ impl Run<'_> {
             ts_sec: chrono::Utc::now().timestamp(),
             snapshot: with_data.then(chunks::ChunkProgress::default),
             capture: None,
+            debezium: None,
         })
     }
 

@@ -15,6 +15,9 @@
 //! position until it is complete (`snapshot_completed`), so an interrupted one
 //! starts again from scratch; a chunked snapshot stores its progress in
 //! `snapshot` with every position, so it resumes at the next chunk.
+//! `debezium` is a Debezium connector's own mid-transaction cut, from
+//! `sluice offsets import` ([`DebeziumSkip`]); it applies to the first
+//! transaction read and is never written back.
 //! `capture` is the table filter the position was written under: a start
 //! under a filter that captures more tables backfills those
 //! ([`super::capture::CaptureSpec`]).
@@ -55,6 +58,25 @@ pub struct BinlogOffset {
     /// written before Sluice stored it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<std::sync::Arc<super::capture::CaptureSpec>>,
+    /// A Debezium connector's mid-transaction resume point, stored by
+    /// `sluice offsets import` (`None` in every position Sluice writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debezium: Option<DebeziumSkip>,
+}
+
+/// How far into the transaction at `file`/`pos` (or after `gtids`) a Debezium
+/// MySQL connector had emitted when it stopped, in its own counting: `event`
+/// binlog events of that transaction, `BEGIN` included, were fully processed,
+/// and `row` rows of the next rows event. A source resuming there skips those
+/// rows (counting them in `row` as its own), so nothing is published twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebeziumSkip {
+    /// Events of the transaction processed, `BEGIN` (MariaDB: its GTID event) included.
+    #[serde(default)]
+    pub event: u64,
+    /// Rows of the next rows event emitted.
+    #[serde(default)]
+    pub row: u64,
 }
 
 impl BinlogOffset {
@@ -111,6 +133,7 @@ mod tests {
             ts_sec: 1_700_000_000,
             snapshot: None,
             capture: None,
+            debezium: None,
         };
         let json = serde_json::to_string(&o).expect("json");
         assert!(

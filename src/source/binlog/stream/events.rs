@@ -68,6 +68,9 @@ impl Streamer<'_> {
         stream: &BinlogStream,
     ) -> Result<bool, SourceError> {
         self.on_header(ev)?;
+        if let Some(i) = self.debezium_index.as_mut() {
+            *i += 1;
+        }
         match ev.header().event_type_raw() {
             MARIA_GTID => return self.on_maria_gtid(ev),
             // Says the server is idle; its position is not ours to store.
@@ -135,6 +138,30 @@ impl Streamer<'_> {
         false
     }
 
+    /// `BEGIN` (MariaDB: a transaction's GTID event): Debezium counts the
+    /// events of a transaction from here, this one as 0.
+    fn debezium_begin(&mut self) {
+        if self.debezium.is_some() {
+            self.debezium_index = Some(0);
+        }
+    }
+
+    /// How many of the `rows` rows of the current rows event an imported
+    /// Debezium position says were published (`None`: no such position
+    /// pending). Events before Debezium's cut were published whole; of the
+    /// first rows event at or past it (where Debezium applies its `row`), its
+    /// first `row` rows; that consumes the cut.
+    fn debezium_rows_to_skip(&mut self, rows: u64) -> Option<u64> {
+        let cut = self.debezium?;
+        let index = self.debezium_index?;
+        if index < cut.event {
+            return Some(rows);
+        }
+        self.debezium = None;
+        self.debezium_index = None;
+        Some(cut.row.min(rows))
+    }
+
     /// The event's data; `None` for kinds the driver does not decode.
     fn read_data<'e>(&self, ev: &'e Event) -> Result<Option<EventData<'e>>, SourceError> {
         let here = || BinlogPosition::new(self.file.clone(), self.next_pos);
@@ -153,6 +180,9 @@ impl Streamer<'_> {
         })?;
         let standalone = maria_gtid_flags(ev.data()) & MARIA_FL_STANDALONE != 0;
         self.begin_txn(Some(TxnGtid::Maria(g)), standalone, !standalone);
+        if !standalone {
+            self.debezium_begin();
+        }
         Ok(self.skip(ev))
     }
 
@@ -191,6 +221,7 @@ impl Streamer<'_> {
                 Some(t) => t.began = true,
                 None => self.begin_txn(None, false, true),
             }
+            self.debezium_begin();
             return self.skip(ev);
         }
         self.advance(ev);
@@ -243,6 +274,7 @@ impl Streamer<'_> {
         ev: &Event,
     ) -> Result<(), SourceError> {
         let Some((_, Some(table))) = self.tables.get(&rows.table_id()) else {
+            self.debezium_rows_to_skip(0);
             return Ok(());
         };
         let table = Arc::clone(table);
@@ -277,6 +309,12 @@ impl Streamer<'_> {
                 source,
             },
         })?;
+        if let Some(n) = self.debezium_rows_to_skip(decoded.len() as u64) {
+            if !signal {
+                // Counted as this transaction's rows, published by Debezium.
+                self.skip_rows = self.txn.as_ref().map_or(0, |t| t.rows) + n;
+            }
+        }
         // One event value for the whole rows event: per row only the images
         // and the ordinal change (no per-row clones of names and positions).
         let gtid = self.txn.as_ref().and_then(|t| t.gtid_text.clone());

@@ -155,6 +155,11 @@ pub struct Streamer<'a> {
     gtids: GtidState,
     txn: Option<Txn>,
     skip_rows: u64,
+    /// An imported Debezium cut still to reach ([`super::offset::DebeziumSkip`]).
+    debezium: Option<super::offset::DebeziumSkip>,
+    /// While `debezium` is pending: the current event's index in its
+    /// transaction, counted as Debezium does (`BEGIN` is 0).
+    debezium_index: Option<u64>,
     batch: Batch<BinlogOffset>,
     server_id: u32,
     last_event_ts: u32,
@@ -210,6 +215,8 @@ impl<'a> Streamer<'a> {
             gtids,
             txn: None,
             skip_rows: from.row,
+            debezium: from.debezium,
+            debezium_index: None,
             batch: Batch::default(),
             server_id: from.server_id,
             last_event_ts: 0,
@@ -479,6 +486,7 @@ impl<'a> Streamer<'a> {
                 ts_sec: i64::from(self.last_event_ts),
                 snapshot,
                 capture: Some(self.capture.spec()),
+                debezium: None,
             },
         }
     }
@@ -527,6 +535,9 @@ impl<'a> Streamer<'a> {
             self.batch.transactions += 1;
         }
         self.skip_rows = 0;
+        // Debezium's cut lies in the first transaction read: past it now.
+        self.debezium = None;
+        self.debezium_index = None;
         let offset = self.offset_at(
             BinlogPosition::new(self.file.clone(), self.next_pos),
             self.gtids.to_string(),
