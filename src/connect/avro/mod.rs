@@ -34,11 +34,15 @@
 
 mod binary;
 mod read;
+mod row;
 mod schema;
 
 #[cfg(test)]
 mod tests;
 
 pub use binary::encode;
+pub(crate) use binary::write_long;
 pub use read::AvroReader;
+pub(crate) use row::{write_column, write_scalar};
+pub(crate) use schema::Node;
 pub use schema::{from_connect, AvroSchema};
