@@ -59,7 +59,7 @@ pub struct Msg {
     pub value: Option<Vec<u8>>,
     /// The Avro schemas of an Avro key and value the encoder wrote in the
     /// wire format, schema id zero ([`crate::connect::Encoded::key_avro`]);
-    /// `None`: Connect JSON, which [`Wire`] converts when it must.
+    /// `None`: Connect JSON, which `wire::Wire` converts when it must.
     pub avro: [Option<Arc<AvroSchema>>; 2],
 }
 

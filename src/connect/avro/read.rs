@@ -73,7 +73,7 @@ impl AvroReader {
 
     /// The Connect JSON message of one Avro body. The payload is written
     /// as text while the body is read (no JSON tree in between), exactly as
-    /// serde_json would print the tree [`Self::via_tree`] builds.
+    /// serde_json would print the tree `via_tree` builds.
     pub fn to_connect_json(&self, body: &[u8]) -> Result<Vec<u8>, CodecError> {
         if self.tree_only {
             return self.via_tree(body);
