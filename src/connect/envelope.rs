@@ -26,6 +26,7 @@
 
 use super::json_text::write_str;
 use super::schema_json::{ConnectSchema, SchemaType};
+use super::values::Scalar;
 use crate::event::{ChangeEvent, Op};
 
 /// `source.snapshot`'s allowed values, as Debezium 2.7 lists them.
@@ -191,6 +192,62 @@ pub(crate) fn write_tail(
     out.push_str(",\"ts_ns\":");
     opt_int(out, us.and_then(|us| us.checked_mul(1_000)));
     out.push_str(",\"transaction\":null");
+}
+
+/// The `source` block's fields (in [`source_schema`]'s order) as the Avro
+/// path writes them; `None` is null. The same values as [`write_tail`].
+pub(crate) fn source_scalars<'a>(
+    connector: &'a str,
+    server: &'a str,
+    ev: &'a ChangeEvent,
+    info: &'a SourceInfo,
+) -> [Option<Scalar<'a>>; 17] {
+    let snapshot = match (&info.snapshot, ev.op) {
+        (Some(s), _) => s.as_str(),
+        (None, Op::Read) => "true",
+        (None, _) => "false",
+    };
+    [
+        Some(Scalar::Str(env!("CARGO_PKG_VERSION"))),
+        Some(Scalar::Str(connector)),
+        Some(Scalar::Str(server)),
+        Some(Scalar::Long(ev.ts_ms)),
+        Some(Scalar::Str(snapshot)),
+        Some(Scalar::Str(&ev.table.database)),
+        None,
+        ev.ts_ms.checked_mul(1_000).map(Scalar::Long),
+        ev.ts_ms.checked_mul(1_000_000).map(Scalar::Long),
+        Some(Scalar::Str(&ev.table.table)),
+        Some(Scalar::Long(info.server_id)),
+        info.gtid.as_deref().map(Scalar::Str),
+        Some(Scalar::Str(&info.file)),
+        Some(Scalar::Long(info.pos)),
+        Some(Scalar::Long(info.row.into())),
+        info.thread.map(Scalar::Long),
+        info.query.as_deref().map(Scalar::Str),
+    ]
+}
+
+/// The envelope's fields after `source` — `op`, `ts_ms`, `ts_us`, `ts_ns`,
+/// `transaction` — as the Avro path writes them (see [`write_tail`]).
+pub(crate) fn after_source_scalars(
+    ev: &ChangeEvent,
+    info: &SourceInfo,
+) -> [Option<Scalar<'static>>; 5] {
+    let (ms, us) = match info.processed_ts_ms {
+        Some(ms) => (ms, ms.checked_mul(1_000)),
+        None => {
+            let now = chrono::Utc::now();
+            (now.timestamp_millis(), Some(now.timestamp_micros()))
+        }
+    };
+    [
+        Some(Scalar::Str(ev.op.code())),
+        Some(Scalar::Long(ms)),
+        us.map(Scalar::Long),
+        us.and_then(|us| us.checked_mul(1_000)).map(Scalar::Long),
+        None,
+    ]
 }
 
 /// For a struct schema that is a Debezium envelope, the row schema (`after`,

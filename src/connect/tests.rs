@@ -9,6 +9,8 @@ use crate::event::{ChangeEvent, Op, TableId, Value};
 use crate::position::Position;
 use crate::schema::{Column, ColumnType, TableSchema};
 
+mod avro_direct;
+
 fn opts(envelope: Envelope, time_precision: TimePrecision) -> EncodeOptions {
     EncodeOptions {
         envelope,

@@ -15,7 +15,7 @@ use super::columns::ColumnMapping;
 use super::publish::Batch;
 use super::SourceError;
 use crate::config::debezium::SkippedOps;
-use crate::config::{ConfigError, Envelope, SourceConfig};
+use crate::config::{ConfigError, Converter, ConverterKind, Envelope, SourceConfig};
 use crate::connect::{EncodeOptions, Encoder, SourceInfo};
 use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
@@ -78,6 +78,9 @@ impl Emitter {
         server_name: String,
         buffers: Buffers,
     ) -> Result<Self, ConfigError> {
+        // An Avro side is written straight from the rows; `wire` gives it its id.
+        let (key, value) = cfg.converters()?;
+        let avro = |c: &Converter| c.kind == ConverterKind::Avro && c.registry.is_some();
         Ok(Emitter {
             encoder: Encoder::new(EncodeOptions {
                 envelope: cfg.envelope,
@@ -85,7 +88,8 @@ impl Emitter {
                 time_precision: cfg.times(),
                 connector: "mysql".into(),
                 server_name,
-            }),
+            })
+            .with_avro(avro(&key), avro(&value)),
             envelope: cfg.envelope,
             buffers,
             tables: HashMap::new(),
@@ -150,11 +154,13 @@ impl Emitter {
         } else {
             None
         };
+        let key_avro = encoded.key_avro.clone();
         if encoded.key.is_some() || encoded.value.is_some() {
-            batch.push(&out.topic, encoded.key, encoded.value);
+            let avro = [encoded.key_avro, encoded.value_avro];
+            batch.push_avro(&out.topic, encoded.key, encoded.value, avro);
         }
         if tombstone_after {
-            batch.push(&out.topic, key_copy, None);
+            batch.push_avro(&out.topic, key_copy, None, [key_avro, None]);
         }
         Ok(())
     }

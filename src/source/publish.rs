@@ -45,6 +45,7 @@ use tokio::task::JoinHandle;
 
 use super::wire::Wire;
 use super::SourceError;
+use crate::connect::avro::AvroSchema;
 use crate::kafka::producer::PipelineProducer;
 
 /// One Kafka record.
@@ -56,6 +57,10 @@ pub struct Msg {
     pub key: Option<Vec<u8>>,
     /// Value bytes (`None`: tombstone).
     pub value: Option<Vec<u8>>,
+    /// The Avro schemas of an Avro key and value the encoder wrote in the
+    /// wire format, schema id zero ([`crate::connect::Encoded::key_avro`]);
+    /// `None`: Connect JSON, which `wire::Wire` converts when it must.
+    pub avro: [Option<Arc<AvroSchema>>; 2],
 }
 
 /// A source position and the offsets-topic key it is stored under.
@@ -117,11 +122,24 @@ impl<O> Default for Batch<O> {
 impl<O> Batch<O> {
     /// Adds a record.
     pub fn push(&mut self, topic: &Arc<str>, key: Option<Vec<u8>>, value: Option<Vec<u8>>) {
+        self.push_avro(topic, key, value, [None, None]);
+    }
+
+    /// Adds a record whose key and/or value the encoder wrote as Avro
+    /// (`avro`: their schemas, see [`Msg::avro`]).
+    pub fn push_avro(
+        &mut self,
+        topic: &Arc<str>,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        avro: [Option<Arc<AvroSchema>>; 2],
+    ) {
         self.bytes += key.as_ref().map_or(0, Vec::len) + value.as_ref().map_or(0, Vec::len) + 64;
         self.messages.push(Msg {
             topic: Arc::clone(topic),
             key,
             value,
+            avro,
         });
     }
 

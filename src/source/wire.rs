@@ -1,8 +1,17 @@
 //! The registry converters on the source side (`key_converter` /
-//! `value_converter` = `avro` or `json_schema`): each record the encoder
-//! wrote as Connect JSON is rewritten into Confluent's wire format — magic
-//! byte 0, the schema's 4-byte big-endian registry id, the Avro body or the
-//! plain JSON body (JSON Schema, registered with `"schemaType": "JSON"`).
+//! `value_converter` = `avro` or `json_schema`): records leave in
+//! Confluent's wire format — magic byte 0, the schema's 4-byte big-endian
+//! registry id, the Avro body or the plain JSON body (JSON Schema,
+//! registered with `"schemaType": "JSON"`).
+//!
+//! **Avro is written by the encoder.** The emitter's encoder writes an Avro
+//! side straight from the row values ([`crate::connect::Encoder::with_avro`]),
+//! header included with a zero id, and hands the Avro schema along with the
+//! record ([`Msg::avro`]); here only the id is filled in, found by pointer
+//! for the schemas seen before, so no JSON text is written and parsed back
+//! per record. JSON Schema bodies and the
+//! records the encoder does not write (heartbeats) are still converted
+//! from their Connect JSON.
 //!
 //! **Before the transaction.** The publisher converts a batch before it
 //! begins the batch's Kafka transaction, so a transaction is never opened,
@@ -12,7 +21,7 @@
 //! is lost or written twice. A refusal (an incompatible schema change) is
 //! definite and names the subject and the registry's reason.
 //!
-//! **Caches.** The Avro (or JSON) schema is derived once per distinct Connect schema
+//! **Caches.** For converted records, the Avro (or JSON) schema is derived once per distinct Connect schema
 //! (the encoder writes the same schema text for every row of a table until
 //! its DDL changes); the id once per (subject, Avro schema), then reused. A
 //! schema change is a new Connect schema, so a new Avro schema, registered
@@ -55,7 +64,13 @@ struct Side {
     plans: HashMap<String, Arc<Plan>>,
     /// (topic, Avro schema text) → registry id.
     ids: HashMap<(Arc<str>, Arc<str>), u32>,
+    /// Ids of the schemas the encoder wrote Avro bodies with, by pointer:
+    /// (topic, schema, id), the most recent last.
+    framed: Vec<(Arc<str>, Arc<AvroSchema>, u32)>,
 }
+
+/// Schemas kept in [`Side::framed`] (past that it starts over).
+const MAX_FRAMED: usize = 256;
 
 #[derive(Debug)]
 struct Plan {
@@ -96,6 +111,7 @@ impl Wire {
                 strategy: c.subject_strategy,
                 plans: HashMap::new(),
                 ids: HashMap::new(),
+                framed: Vec::new(),
             })
         };
         let key = side(key, clients.key, MessagePart::Key);
@@ -103,14 +119,23 @@ impl Wire {
         Ok((key.is_some() || value.is_some()).then_some(Wire { key, value }))
     }
 
-    /// Rewrites every record of `messages` (tombstones stay empty).
+    /// Rewrites every record of `messages` (tombstones stay empty): a body
+    /// the encoder wrote as Avro gets its schema id; Connect JSON (JSON
+    /// Schema, heartbeats) is converted.
     pub async fn convert(&mut self, messages: &mut [Msg]) -> Result<(), SourceError> {
         for m in messages.iter_mut() {
-            if let (Some(side), Some(bytes)) = (self.key.as_mut(), m.key.as_mut()) {
-                *bytes = side.convert(&m.topic, bytes).await?;
-            }
-            if let (Some(side), Some(bytes)) = (self.value.as_mut(), m.value.as_mut()) {
-                *bytes = side.convert(&m.topic, bytes).await?;
+            let [key_avro, value_avro] = &m.avro;
+            for (side, bytes, avro) in [
+                (self.key.as_mut(), m.key.as_mut(), key_avro),
+                (self.value.as_mut(), m.value.as_mut(), value_avro),
+            ] {
+                let (Some(side), Some(bytes)) = (side, bytes) else {
+                    continue;
+                };
+                match avro {
+                    Some(schema) => side.frame(&m.topic, schema, bytes).await?,
+                    None => *bytes = side.convert(&m.topic, bytes).await?,
+                }
             }
         }
         Ok(())
@@ -118,6 +143,52 @@ impl Wire {
 }
 
 impl Side {
+    /// Writes the registry id of `schema` into the header of `bytes` (an
+    /// Avro body the encoder wrote, schema id zero).
+    async fn frame(
+        &mut self,
+        topic: &Arc<str>,
+        schema: &Arc<AvroSchema>,
+        bytes: &mut [u8],
+    ) -> Result<(), SourceError> {
+        let known = self
+            .framed
+            .iter()
+            .rev()
+            .find(|(t, s, _)| Arc::ptr_eq(t, topic) && Arc::ptr_eq(s, schema))
+            .map(|(_, _, id)| *id);
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let plan = Plan {
+                    text: schema.text.as_str().into(),
+                    record: schema.full_name.clone().unwrap_or_default(),
+                    body: Body::Avro((**schema).clone()),
+                };
+                let id = self.id(topic, &plan).await?;
+                if self.framed.len() >= MAX_FRAMED {
+                    self.framed.clear();
+                }
+                self.framed
+                    .push((Arc::clone(topic), Arc::clone(schema), id));
+                id
+            }
+        };
+        match bytes {
+            [0, a, b, c, d, ..] => {
+                [*a, *b, *c, *d] = id.to_be_bytes();
+                Ok(())
+            }
+            _ => Err(SourceError::Codec {
+                table: topic.to_string(),
+                source: CodecError::InvalidValue {
+                    field: "(root)".into(),
+                    reason: "an Avro body without its wire-format header".into(),
+                },
+            }),
+        }
+    }
+
     async fn convert(&mut self, topic: &Arc<str>, json: &[u8]) -> Result<Vec<u8>, SourceError> {
         let codec = |source: CodecError| SourceError::Codec {
             table: topic.to_string(),

@@ -36,7 +36,7 @@ pub(crate) fn write_long(out: &mut Vec<u8>, v: i64) {
     out.push(z as u8);
 }
 
-fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
     write_long(out, i64::try_from(b.len()).unwrap_or(i64::MAX));
     out.extend_from_slice(b);
 }

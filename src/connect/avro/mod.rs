@@ -3,9 +3,13 @@
 //! written in Avro's binary encoding. Pure: no registry, no I/O (the source's
 //! `wire` module registers the schemas and frames the bodies).
 //!
-//! The input is a Connect schema and payload in their JsonConverter form
-//! (what [`super::Encoder`] writes), so both envelopes, the decimal and time
+//! The schema input is a Connect schema in its JsonConverter form (what
+//! [`super::Encoder`] writes), so both envelopes, the decimal and time
 //! choices and the Debezium semantic types come out exactly as in JSON.
+//! Values come either as a JsonConverter payload ([`encode`]: JSON Schema's
+//! sibling path, heartbeats, tests) or, on the source's hot path, straight
+//! from the row values (`row`, used by the encoder's `with_avro`), with the
+//! same bytes.
 //!
 //! # AvroData's rules, as followed here
 //! * int8 / int16 → `int` with `"connect.type": "int8"` / `"int16"`; int32 →
@@ -34,11 +38,15 @@
 
 mod binary;
 mod read;
+mod row;
 mod schema;
 
 #[cfg(test)]
 mod tests;
 
 pub use binary::encode;
+pub(crate) use binary::write_long;
 pub use read::AvroReader;
+pub(crate) use row::{write_column, write_scalar};
+pub(crate) use schema::Node;
 pub use schema::{from_connect, AvroSchema};

@@ -49,6 +49,9 @@ pub struct AvroReader {
     /// `{"schema":<connect schema>,"payload":` .
     head: String,
     read: Read,
+    /// The schema names a record field twice: bodies go through the tree
+    /// (where the last value wins), not the direct text path.
+    tree_only: bool,
 }
 
 impl AvroReader {
@@ -63,12 +66,35 @@ impl AvroReader {
         let (connect, read) = ctx.convert(&schema, None, "")?;
         Ok(AvroReader {
             head: format!("{{\"schema\":{connect},\"payload\":"),
+            tree_only: repeats_a_field(&read),
             read,
         })
     }
 
-    /// The Connect JSON message of one Avro body.
+    /// The Connect JSON message of one Avro body. The payload is written
+    /// as text while the body is read (no JSON tree in between), exactly as
+    /// serde_json would print the tree `via_tree` builds.
     pub fn to_connect_json(&self, body: &[u8]) -> Result<Vec<u8>, CodecError> {
+        if self.tree_only {
+            return self.via_tree(body);
+        }
+        let mut cur = Cursor { b: body, pos: 0 };
+        let mut out = Vec::with_capacity(self.head.len() + body.len() * 4 + 16);
+        out.extend_from_slice(self.head.as_bytes());
+        write_text(&self.read, &mut cur, &mut out)?;
+        if cur.pos != body.len() {
+            return Err(bad(format!(
+                "{} bytes left after the value",
+                body.len() - cur.pos
+            )));
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+
+    /// [`Self::to_connect_json`] through a `serde_json` tree (the unit
+    /// tests' oracle, and the path of [`Self::tree_only`] schemas).
+    pub(crate) fn via_tree(&self, body: &[u8]) -> Result<Vec<u8>, CodecError> {
         let mut cur = Cursor { b: body, pos: 0 };
         let payload = read(&self.read, &mut cur)?;
         if cur.pos != body.len() {
@@ -479,6 +505,112 @@ fn read(r: &Read, c: &mut Cursor<'_>) -> Result<Json, CodecError> {
             Json::Object(out)
         }
     })
+}
+
+/// A JSON scalar or string as serde_json prints it (floats by `ryu`,
+/// non-finite ones as `null`; strings escaped as serde_json escapes them).
+fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<(), CodecError> {
+    serde_json::to_writer(out, v).map_err(|e| bad(format!("writing JSON: {e}")))
+}
+
+/// Reads one value and appends its JSON text: the same reads, in the same
+/// order, as [`read`] (so the same errors), and the text serde_json prints
+/// for [`read`]'s tree. A map goes through the tree (a repeated key keeps
+/// its first place and its last value there); so does a whole body whose
+/// schema names a record field twice ([`AvroReader::tree_only`]).
+fn write_text(r: &Read, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    match r {
+        Read::Boolean => {
+            let b = c.take(1)?[0] != 0;
+            out.extend_from_slice(if b { b"true" } else { b"false" });
+        }
+        Read::Int => {
+            let v = c.long()?;
+            i32::try_from(v).map_err(|_| bad(format!("int {v} out of range")))?;
+            out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        }
+        Read::Long => out.extend_from_slice(itoa::Buffer::new().format(c.long()?).as_bytes()),
+        Read::Float | Read::Double | Read::Enum(_) | Read::Map(_) => put(out, &read(r, c)?)?,
+        Read::Bytes => {
+            let n = c.len()?;
+            let b = c.take(n)?;
+            out.push(b'"');
+            base64_into(out, b);
+            out.push(b'"');
+        }
+        Read::Fixed(n) => {
+            let b = c.take(*n)?;
+            out.push(b'"');
+            base64_into(out, b);
+            out.push(b'"');
+        }
+        Read::String => {
+            let n = c.len()?;
+            let s = std::str::from_utf8(c.take(n)?)
+                .map_err(|e| bad(format!("a string is not UTF-8: {e}")))?;
+            put(out, s)?;
+        }
+        Read::Optional { null_index, inner } => {
+            let i = c.long()?;
+            if i == *null_index {
+                out.extend_from_slice(b"null");
+            } else if i == 1 - null_index {
+                write_text(inner, c, out)?;
+            } else {
+                return Err(bad(format!("union branch {i} out of range")));
+            }
+        }
+        Read::Record(fields) => {
+            out.push(b'{');
+            for (i, (name, fr)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                put(out, name.as_str())?;
+                out.push(b':');
+                write_text(fr, c, out)?;
+            }
+            out.push(b'}');
+        }
+        Read::Array(items) => {
+            out.push(b'[');
+            let mut first = true;
+            blocks(c, |c| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_text(items, c, out)
+            })?;
+            out.push(b']');
+        }
+    }
+    Ok(())
+}
+
+fn base64_into(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(b)
+            .as_bytes(),
+    );
+}
+
+/// Whether a record anywhere in `r` names a field twice.
+fn repeats_a_field(r: &Read) -> bool {
+    match r {
+        Read::Record(fields) => {
+            fields
+                .iter()
+                .enumerate()
+                .any(|(i, (name, _))| fields[..i].iter().any(|(n, _)| n == name))
+                || fields.iter().any(|(_, f)| repeats_a_field(f))
+        }
+        Read::Optional { inner, .. } | Read::Array(inner) | Read::Map(inner) => {
+            repeats_a_field(inner)
+        }
+        _ => false,
+    }
 }
 
 /// Reads Avro's blocks (count, items; a negative count is followed by a byte size).

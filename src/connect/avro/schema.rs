@@ -17,7 +17,7 @@ const PRECISION_PARAM: &str = "connect.decimal.precision";
 const PRECISION_DEFAULT: u64 = 64;
 
 /// How one value is written (the Avro schema, reduced to what encoding needs).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Node {
     Boolean,
     Int,
@@ -42,7 +42,7 @@ pub(crate) enum Node {
 }
 
 /// An Avro schema derived from a Connect schema.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvroSchema {
     /// The schema as registered (compact JSON).
     pub text: String,

@@ -14,13 +14,18 @@
 //! source plus a `ValueToKey` transform writes); with the Debezium envelope
 //! they are `<server_name>.<db>.<table>.Value` / `.Key` / `.Envelope`. The key
 //! is `None` when the table has no primary key.
+//!
+//! With [`Encoder::with_avro`] a key or value is an Avro body instead
+//! (`avro_body`), written from the same per-table plan and the Avro schema
+//! derived once from the Connect schema above: no JSON text in between.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::avro::{self, AvroSchema};
 use super::envelope::{self, SourceInfo};
-use super::error::{CodecError, FieldRef};
+use super::error::{CodecError, FieldRef, MessagePart};
 use super::json_text::write_str;
 use super::options::{DecimalHandling, Envelope, TimePrecision};
 use super::schema_json::{ConnectSchema, SchemaType};
@@ -53,6 +58,12 @@ pub struct Encoded {
     /// delete on a table without a primary key has neither key nor value:
     /// there is nothing to publish.
     pub value: Option<Vec<u8>>,
+    /// When the key is Avro ([`Encoder::with_avro`]): its schema. The key
+    /// bytes are then Confluent's wire format with a zero schema id, for the
+    /// publisher to fill in once the registry has given it.
+    pub key_avro: Option<Arc<AvroSchema>>,
+    /// The same for the value.
+    pub value_avro: Option<Arc<AvroSchema>>,
 }
 
 /// Encodes change events, caching each table's rendered schemas.
@@ -63,6 +74,8 @@ pub struct Encoder {
     /// Buffers of published messages, given back ([`Encoder::recycle`]) to
     /// hold the next messages: no allocation and no fresh pages per message.
     spare: Vec<Vec<u8>>,
+    /// Keys, values written as Avro ([`Encoder::with_avro`]).
+    avro: [bool; 2],
 }
 
 /// Most buffers an encoder keeps for reuse (two per message of a 10,000-row
@@ -90,6 +103,8 @@ struct TablePlan {
     key_head: Option<String>,
     /// `{"schema":<value schema>,"payload":`.
     value_head: String,
+    /// The Avro schemas of the key and the value, when written as Avro.
+    avro: [Option<Arc<AvroSchema>>; 2],
     /// Lengths of the table's last key and value: the next message's buffer
     /// is made that size and a bit more, so a message is written without
     /// growing its buffer and kept without shrinking it (each would copy it).
@@ -108,7 +123,19 @@ impl Encoder {
             opts,
             tables: HashMap::new(),
             spare: Vec::new(),
+            avro: [false; 2],
         }
+    }
+
+    /// Writes keys (`key`) and values (`value`) as Avro bodies in
+    /// Confluent's wire format, straight from the row values; their schemas
+    /// are derived from the Connect schemas the JSON path writes, and the
+    /// bytes are those [`crate::connect::avro::encode`] gives for the JSON
+    /// payload. The schema id is left zero (see [`Encoded::key_avro`]).
+    pub fn with_avro(mut self, key: bool, value: bool) -> Self {
+        self.avro = [key, value];
+        self.tables.clear();
+        self
     }
 
     /// Keeps (up to a bound) the buffers of messages already published, for
@@ -146,7 +173,7 @@ impl Encoder {
             _ => false,
         };
         if !current {
-            let plan = TablePlan::build(ev, &self.opts)?;
+            let plan = TablePlan::build(ev, &self.opts, self.avro)?;
             self.tables.insert(ev.table.clone(), plan);
         }
         let plan = self
@@ -161,7 +188,11 @@ impl Encoder {
 }
 
 impl TablePlan {
-    fn build(ev: &ChangeEvent, opts: &EncodeOptions) -> Result<TablePlan, CodecError> {
+    fn build(
+        ev: &ChangeEvent,
+        opts: &EncodeOptions,
+        avro: [bool; 2],
+    ) -> Result<TablePlan, CodecError> {
         let schema = &ev.schema;
         let debezium = opts.envelope == Envelope::Debezium;
         let mut cols = Vec::with_capacity(schema.columns.len());
@@ -204,7 +235,7 @@ impl TablePlan {
             key_idx.push(i);
         }
         let stem = envelope::stem(&opts.server_name, ev);
-        let key_head = (!key_idx.is_empty()).then(|| {
+        let key_schema = (!key_idx.is_empty()).then(|| {
             let mut key = ConnectSchema::new(SchemaType::Struct, false);
             key.fields = key_idx
                 .iter()
@@ -213,8 +244,9 @@ impl TablePlan {
             if debezium {
                 key.name = Some(format!("{stem}.Key"));
             }
-            head(&key)
+            key
         });
+        let key_head = key_schema.as_ref().map(head);
         let mut row = ConnectSchema::new(SchemaType::Struct, debezium);
         row.fields = fields;
         let value = if debezium {
@@ -225,12 +257,21 @@ impl TablePlan {
             row.name = (!schema.name.is_empty()).then(|| schema.name.clone());
             row
         };
+        let key_avro = match (&key_schema, avro[KEY]) {
+            (Some(k), true) => Some(avro_schema(k, MessagePart::Key)?),
+            _ => None,
+        };
+        let value_avro = match avro[VALUE] {
+            true => Some(avro_schema(&value, MessagePart::Value)?),
+            false => None,
+        };
         Ok(TablePlan {
             schema: Arc::clone(schema),
             cols,
             key_idx,
             key_head,
             value_head: head(&value),
+            avro: [key_avro, value_avro],
             last_len: [AtomicUsize::new(0), AtomicUsize::new(0)],
         })
     }
@@ -246,7 +287,49 @@ impl TablePlan {
             op: ev.op.code(),
             row,
         };
-        let value = match opts.envelope {
+        let value = match &self.avro[VALUE] {
+            Some(avro) => self.avro_value(avro, ev, opts, info, spare)?,
+            None => self.json_value(ev, opts, info, spare)?,
+        };
+        let row = ev.after.as_ref().or(ev.before.as_ref());
+        let key = match (&self.key_head, &self.avro[KEY], row) {
+            (Some(_), Some(avro), Some(row)) => Some(self.avro_key(avro, row, ev, spare)?),
+            (Some(head), None, Some(row)) => {
+                let mut out = self.start(KEY, head, spare);
+                self.write_row(&mut out, row, Some(&self.key_idx), "key", ev)?;
+                out.push('}');
+                Some(self.done(KEY, out))
+            }
+            (Some(_), _, None) => {
+                return Err(missing(if ev.op == Op::Delete {
+                    "before"
+                } else {
+                    "after"
+                }))
+            }
+            (None, _, _) => None,
+        };
+        Ok(Encoded {
+            key_avro: key.as_ref().and(self.avro[KEY].clone()),
+            value_avro: value.as_ref().and(self.avro[VALUE].clone()),
+            key,
+            value,
+        })
+    }
+
+    /// The Connect JSON value (`None`: a flat delete's tombstone).
+    fn json_value(
+        &self,
+        ev: &ChangeEvent,
+        opts: &EncodeOptions,
+        info: &SourceInfo,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, CodecError> {
+        let missing = |row| CodecError::MissingRow {
+            op: ev.op.code(),
+            row,
+        };
+        Ok(match opts.envelope {
             Envelope::Flat if ev.op == Op::Delete => None,
             Envelope::Flat => {
                 let after = ev.after.as_ref().ok_or_else(|| missing("after"))?;
@@ -256,20 +339,7 @@ impl TablePlan {
                 Some(self.done(VALUE, out))
             }
             Envelope::Debezium => {
-                let (before, after) = match ev.op {
-                    Op::Delete => (
-                        Some(ev.before.as_ref().ok_or_else(|| missing("before"))?),
-                        None,
-                    ),
-                    Op::Update => (
-                        ev.before.as_ref(),
-                        Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
-                    ),
-                    Op::Create | Op::Read => (
-                        None,
-                        Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
-                    ),
-                };
+                let (before, after) = debezium_rows(ev)?;
                 let mut out = self.start(VALUE, &self.value_head, spare);
                 out.push_str("{\"before\":");
                 self.write_opt_row(&mut out, before, "before", ev)?;
@@ -279,24 +349,7 @@ impl TablePlan {
                 out.push_str("}}");
                 Some(self.done(VALUE, out))
             }
-        };
-        let key = match (&self.key_head, ev.after.as_ref().or(ev.before.as_ref())) {
-            (Some(head), Some(row)) => {
-                let mut out = self.start(KEY, head, spare);
-                self.write_row(&mut out, row, Some(&self.key_idx), "key", ev)?;
-                out.push('}');
-                Some(self.done(KEY, out))
-            }
-            (Some(_), None) => {
-                return Err(missing(if ev.op == Op::Delete {
-                    "before"
-                } else {
-                    "after"
-                }))
-            }
-            (None, _) => None,
-        };
-        Ok(Encoded { key, value })
+        })
     }
 
     fn write_opt_row(
@@ -391,6 +444,40 @@ impl TablePlan {
     }
 }
 
+/// A Debezium envelope's `before` and `after` rows for the event's operation.
+type Rows<'a> = (Option<&'a Vec<Value>>, Option<&'a Vec<Value>>);
+
+fn debezium_rows(ev: &ChangeEvent) -> Result<Rows<'_>, CodecError> {
+    let missing = |row| CodecError::MissingRow {
+        op: ev.op.code(),
+        row,
+    };
+    Ok(match ev.op {
+        Op::Delete => (
+            Some(ev.before.as_ref().ok_or_else(|| missing("before"))?),
+            None,
+        ),
+        Op::Update => (
+            ev.before.as_ref(),
+            Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
+        ),
+        Op::Create | Op::Read => (
+            None,
+            Some(ev.after.as_ref().ok_or_else(|| missing("after"))?),
+        ),
+    })
+}
+
+/// The Avro schema of a Connect schema, derived from its JsonConverter text
+/// (what the registry path derived it from before it was written directly).
+fn avro_schema(schema: &ConnectSchema, part: MessagePart) -> Result<Arc<AvroSchema>, CodecError> {
+    let mut text = String::with_capacity(512);
+    schema.render(&mut text);
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| CodecError::Json { part, source })?;
+    Ok(Arc::new(avro::from_connect(&json, part)?))
+}
+
 fn head(schema: &ConnectSchema) -> String {
     let mut out = String::with_capacity(512);
     out.push_str("{\"schema\":");
@@ -399,5 +486,6 @@ fn head(schema: &ConnectSchema) -> String {
     out
 }
 
+mod avro_body;
 #[cfg(test)]
 mod tests;

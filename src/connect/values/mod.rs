@@ -113,6 +113,24 @@ pub(crate) fn write_column(
     Ok(())
 }
 
+/// A non-null payload value reduced to what a wire format writes: the
+/// checks and conversions of its [`Conv`] are done. The JSON path writes it
+/// as text ([`write_value`]), the Avro path in Avro's binary encoding
+/// (`super::avro`), so both carry the same value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    Bool(bool),
+    Long(i64),
+    F32(f32),
+    F64(f64),
+    Str(&'a str),
+    /// Text made for the wire (decimal text, ISO-8601 timestamps).
+    Text(String),
+    Bytes(&'a [u8]),
+    /// Bytes made for the wire (a decimal's unscaled two's complement).
+    Owned(Vec<u8>),
+}
+
 /// Appends a non-null value as `conv` requires.
 pub(crate) fn write_value(
     out: &mut String,
@@ -120,6 +138,25 @@ pub(crate) fn write_value(
     v: &Value,
     field: FieldRef<'_>,
 ) -> Result<(), CodecError> {
+    match scalar(conv, v, field)? {
+        Scalar::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Scalar::Long(i) => push_int(out, i),
+        Scalar::F32(f) => json_text::write_f32(out, f),
+        Scalar::F64(f) => json_text::write_f64(out, f),
+        Scalar::Str(s) => json_text::write_str(out, s),
+        Scalar::Text(s) => json_text::write_str(out, &s),
+        Scalar::Bytes(b) => write_base64(out, b),
+        Scalar::Owned(b) => write_base64(out, &b),
+    }
+    Ok(())
+}
+
+/// A non-null value as `conv` requires it on the wire.
+pub(crate) fn scalar<'a>(
+    conv: Conv,
+    v: &'a Value,
+    field: FieldRef<'_>,
+) -> Result<Scalar<'a>, CodecError> {
     let int = |expected| match v {
         Value::Int(i) => Ok(*i),
         other => Err(mismatch(field, expected, value_kind(other))),
@@ -128,25 +165,21 @@ pub(crate) fn write_value(
         Value::Time(us) | Value::Timestamp(us) => Ok(*us),
         other => Err(mismatch(field, expected, value_kind(other))),
     };
-    match (conv, v) {
-        (Conv::Boolean, Value::Boolean(b)) => out.push_str(if *b { "true" } else { "false" }),
+    Ok(match (conv, v) {
+        (Conv::Boolean, Value::Boolean(b)) => Scalar::Bool(*b),
         (Conv::Boolean, other) => return Err(mismatch(field, "a boolean", value_kind(other))),
-        (Conv::Int8, _) => push_int(out, int_in(field, int("an integer")?, -128, 127, "int8")?),
-        (Conv::Int16, _) => push_int(
-            out,
-            int_in(field, int("an integer")?, -32_768, 32_767, "int16")?,
-        ),
-        (Conv::Int32, _) => {
-            let i = int_in(
-                field,
-                int("an integer")?,
-                i32::MIN.into(),
-                i32::MAX.into(),
-                "int32",
-            )?;
-            push_int(out, i);
+        (Conv::Int8, _) => Scalar::Long(int_in(field, int("an integer")?, -128, 127, "int8")?),
+        (Conv::Int16, _) => {
+            Scalar::Long(int_in(field, int("an integer")?, -32_768, 32_767, "int16")?)
         }
-        (Conv::Int64, _) => push_int(out, int("an integer")?),
+        (Conv::Int32, _) => Scalar::Long(int_in(
+            field,
+            int("an integer")?,
+            i32::MIN.into(),
+            i32::MAX.into(),
+            "int32",
+        )?),
+        (Conv::Int64, _) => Scalar::Long(int("an integer")?),
         (Conv::Float32 | Conv::Float64, Value::Float32(f)) if !f.is_finite() => {
             return Err(CodecError::NonFinite {
                 field: field.render(),
@@ -159,22 +192,20 @@ pub(crate) fn write_value(
                 value: f.to_string(),
             })
         }
-        (Conv::Float32, Value::Float32(f)) => json_text::write_f32(out, *f),
+        (Conv::Float32, Value::Float32(f)) => Scalar::F32(*f),
         (Conv::Float32, other) => return Err(mismatch(field, "a float32", value_kind(other))),
-        (Conv::Float64, Value::Float64(f)) => json_text::write_f64(out, *f),
-        (Conv::Float64, Value::Float32(f)) => json_text::write_f64(out, f64::from(*f)),
+        (Conv::Float64, Value::Float64(f)) => Scalar::F64(*f),
+        (Conv::Float64, Value::Float32(f)) => Scalar::F64(f64::from(*f)),
         (Conv::Float64, other) => return Err(mismatch(field, "a float64", value_kind(other))),
-        (Conv::String, Value::String(s)) => json_text::write_str(out, s),
+        (Conv::String, Value::String(s)) => Scalar::Str(s),
         (Conv::String, other) => return Err(mismatch(field, "a string", value_kind(other))),
-        (Conv::Bytes, Value::Bytes(b)) => write_base64(out, b),
+        (Conv::Bytes, Value::Bytes(b)) => Scalar::Bytes(b),
         (Conv::Bytes, other) => return Err(mismatch(field, "bytes", value_kind(other))),
         (Conv::Decimal { scale }, _) => {
-            let u = unscaled(v, scale, field)?;
-            write_base64(out, &decimal::to_twos_complement(&u));
+            Scalar::Owned(decimal::to_twos_complement(&unscaled(v, scale, field)?))
         }
         (Conv::DecimalText { scale }, _) => {
-            let u = unscaled(v, scale, field)?;
-            json_text::write_str(out, &decimal::format(&u, scale));
+            Scalar::Text(decimal::format(&unscaled(v, scale, field)?, scale))
         }
         (Conv::DecimalDouble, _) => {
             let text = match v {
@@ -192,9 +223,9 @@ pub(crate) fn write_value(
             if !f.is_finite() {
                 return Err(out_of_range(field, text, "double"));
             }
-            json_text::write_f64(out, f);
+            Scalar::F64(f)
         }
-        (Conv::Date, Value::Date(d)) => push_int(out, i64::from(*d)),
+        (Conv::Date, Value::Date(d)) => Scalar::Long(i64::from(*d)),
         (Conv::Date, other) => return Err(mismatch(field, "a date", value_kind(other))),
         (Conv::TimeMillis, _) => {
             let ms = micros("a time")?.div_euclid(1000);
@@ -208,27 +239,26 @@ pub(crate) fn write_value(
                     "Connect Time (0..=86400000 ms; use time_precision = \"micros\" for MySQL TIME outside one day)",
                 ));
             }
-            push_int(out, ms);
+            Scalar::Long(ms)
         }
         (Conv::TimeMicros | Conv::TimestampMicros, _) => {
-            push_int(out, micros("a time or timestamp")?)
+            Scalar::Long(micros("a time or timestamp")?)
         }
-        (Conv::TimestampMillis, _) => push_int(out, micros("a timestamp")?.div_euclid(1000)),
+        (Conv::TimestampMillis, _) => Scalar::Long(micros("a timestamp")?.div_euclid(1000)),
         (Conv::TimeNanos | Conv::TimestampNanos, _) => {
             let us = micros("a time or timestamp")?;
             let ns = us
                 .checked_mul(1000)
                 .ok_or_else(|| out_of_range(field, format!("{us} µs"), "int64 ns"))?;
-            push_int(out, ns);
+            Scalar::Long(ns)
         }
         (Conv::ZonedTimestamp, _) => {
             let us = micros("a timestamp")?;
             let t = chrono::DateTime::from_timestamp_micros(us)
                 .ok_or_else(|| out_of_range(field, format!("{us} µs"), "ISO-8601 timestamp"))?;
-            json_text::write_str(out, &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            Scalar::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
         }
-    }
-    Ok(())
+    })
 }
 
 fn push_int(out: &mut String, i: i64) {

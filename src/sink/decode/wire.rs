@@ -7,6 +7,8 @@
 //! [`crate::connect::jsonschema::JsonSchemaReader`]), which the JSON decode path then
 //! reads. So `auto_create` / `auto_evolve`, keys, deletes, tombstones and the
 //! Debezium envelope behave exactly as for JSON: only the bytes differ.
+//! (The Avro reader writes the payload text as it reads the body, without a
+//! JSON tree in between; decoding Avro straight into rows is not built.)
 //!
 //! **Schemas by id, before decoding.** Decoding runs on the blocking pool
 //! and does no I/O, so the task first resolves, asynchronously, every schema
