@@ -17,7 +17,10 @@
 //! `snapshot` with every position, so it resumes at the next chunk.
 //! `capture` is the table filter the position was written under: a start
 //! under a filter that captures more tables backfills those
-//! ([`super::capture::CaptureSpec`]).
+//! ([`super::capture::CaptureSpec`]). `server` names the server `file`/`pos`
+//! were read on when the source's `url` lists several (after a failover, by
+//! GTID, until the first transaction read on the new server they are still
+//! the old server's).
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +58,10 @@ pub struct BinlogOffset {
     /// written before Sluice stored it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<std::sync::Arc<super::capture::CaptureSpec>>,
+    /// The server (`host:port`) `file`/`pos` belong to, when `url` lists
+    /// several ([`super::failover`]); a start tries it first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 impl BinlogOffset {
@@ -111,6 +118,7 @@ mod tests {
             ts_sec: 1_700_000_000,
             snapshot: None,
             capture: None,
+            server: None,
         };
         let json = serde_json::to_string(&o).expect("json");
         assert!(

@@ -163,6 +163,7 @@ pub async fn run(
             ts_sec: chrono::Utc::now().timestamp(),
             snapshot: None,
             capture: None,
+            server: None,
         }))
     }
     .await;

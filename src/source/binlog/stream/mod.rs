@@ -137,6 +137,8 @@ pub struct StreamConfig {
     pub zone: DbZone,
     /// This source's record key in the offsets topic.
     pub offset_key: Arc<str>,
+    /// The server read (`host:port`) when `url` lists several, stored with each position.
+    pub server: Option<String>,
 }
 
 /// Reads one binlog connection until cancelled or an error.
@@ -479,6 +481,7 @@ impl<'a> Streamer<'a> {
                 ts_sec: i64::from(self.last_event_ts),
                 snapshot,
                 capture: Some(self.capture.spec()),
+                server: self.cfg.server.clone(),
             },
         }
     }
