@@ -17,7 +17,9 @@
 //! MariaDB — every stored domain's sequence number lies between the oldest
 //! binlog's start (`BINLOG_GTID_POS(<oldest file>, 4)`) and
 //! `@@gtid_binlog_pos`; MySQL — `@@gtid_purged` ⊆ stored ⊆ `@@gtid_executed`.
-//! Otherwise the source stops naming both sets, or snapshots again under
+//! A server behind the position (a promoted replica still applying its relay
+//! log) is asked again for `failover_timeout_ms`. Otherwise the source stops
+//! naming both sets (definite), or snapshots again under
 //! `snapshot_mode = "when_needed"`. MySQL needs `gtid_mode = ON` and every
 //! server `log_slave_updates` (`log_replica_updates`) ON, so that a promoted
 //! replica's binlog holds the primary's transactions under their own GTIDs:
@@ -178,94 +180,127 @@ pub async fn problems(conn: &mut Conn, info: &ServerInfo) -> Result<Vec<Problem>
     Ok(out)
 }
 
-/// Why `server`'s binlog does not hold the stored GTID position `o`, if it does not.
+/// How a server's binlog stands to a stored GTID position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// The binlog holds it: reading resumes there.
+    Yes,
+    /// The server has not reached it (yet): a promoted replica may still be
+    /// applying its relay log.
+    Behind,
+    /// Purged past it, or nothing to position by.
+    No,
+}
+
+/// Why `server`'s binlog does not hold the stored GTID position `o`, if it
+/// does not; a server behind it is asked again every [`RETRY_PAUSE`] for
+/// `patience` (a replica just promoted may still be applying what it received).
 pub async fn not_on_server(
     conn: &mut Conn,
     info: &ServerInfo,
     server: &str,
     o: &BinlogOffset,
+    patience: Duration,
 ) -> Result<Option<MissingResumePoint>, SourceError> {
-    let missing =
-        |binlog: String, binlog_var: &'static str, purged: String, purged_var: &'static str| {
-            Some(MissingResumePoint::NotOnServer(Box::new(
-                PositionNotOnServer {
-                    server: server.to_string(),
-                    stored: o.gtids.clone(),
-                    binlog,
-                    binlog_var,
-                    purged,
-                    purged_var,
-                },
-            )))
-        };
-    match info.flavor {
-        Flavor::MariaDb => {
-            let binlog: String = conn
-                .query_first::<Option<String>, _>("SELECT @@GLOBAL.gtid_binlog_pos")
-                .await?
-                .flatten()
-                .unwrap_or_default();
-            let oldest = match server::binlog_files(conn).await?.first() {
-                Some(file) => conn
-                    .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, 4)", (file,))
+    let deadline = Instant::now() + patience;
+    loop {
+        let (holds, binlog, binlog_var, purged, purged_var) = match info.flavor {
+            Flavor::MariaDb => {
+                let binlog: String = conn
+                    .query_first::<Option<String>, _>("SELECT @@GLOBAL.gtid_binlog_pos")
                     .await?
                     .flatten()
-                    .unwrap_or_default(),
-                None => String::new(),
-            };
-            let var = "the oldest binlog starts after";
-            let held = maria_contains(&o.gtids, &binlog, &oldest);
-            Ok(if held {
-                None
-            } else {
-                missing(binlog, "@@gtid_binlog_pos", oldest, var)
-            })
-        }
-        Flavor::MySql => {
-            let executed: String = conn
-                .query_first::<Option<String>, _>("SELECT @@GLOBAL.gtid_executed")
-                .await?
-                .flatten()
-                .unwrap_or_default()
-                .replace('\n', "");
-            let purged = server::gtid_purged(conn).await?;
-            let held = mysql_contains(&o.gtids, &executed, &purged);
-            Ok(if held {
-                None
-            } else {
-                missing(executed, "@@gtid_executed", purged, "@@gtid_purged")
-            })
+                    .unwrap_or_default();
+                let oldest = match server::binlog_files(conn).await?.first() {
+                    Some(file) => conn
+                        .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, 4)", (file,))
+                        .await?
+                        .flatten()
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
+                let holds = maria_holds(&o.gtids, &binlog, &oldest);
+                let var = "the oldest binlog starts after";
+                (holds, binlog, "@@gtid_binlog_pos", oldest, var)
+            }
+            Flavor::MySql => {
+                let executed: String = conn
+                    .query_first::<Option<String>, _>("SELECT @@GLOBAL.gtid_executed")
+                    .await?
+                    .flatten()
+                    .unwrap_or_default()
+                    .replace('\n', "");
+                let purged = server::gtid_purged(conn).await?;
+                let holds = mysql_holds(&o.gtids, &executed, &purged);
+                (holds, executed, "@@gtid_executed", purged, "@@gtid_purged")
+            }
+        };
+        match holds {
+            Holds::Yes => return Ok(None),
+            Holds::Behind if Instant::now() < deadline => {
+                tracing::info!(server, stored = %o.gtids, binlog = %binlog,
+                    "the server is behind the stored GTID position; waiting for it to catch up");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            Holds::Behind | Holds::No => {
+                return Ok(Some(MissingResumePoint::NotOnServer(Box::new(
+                    PositionNotOnServer {
+                        server: server.to_string(),
+                        stored: o.gtids.clone(),
+                        binlog,
+                        binlog_var,
+                        purged,
+                        purged_var,
+                    },
+                ))));
+            }
         }
     }
 }
 
 /// MariaDB: every domain of `stored` is in the binlog, whose state ends at
 /// `binlog` and starts after `oldest`; an empty or unreadable state is not.
-fn maria_contains(stored: &str, binlog: &str, oldest: &str) -> bool {
+fn maria_holds(stored: &str, binlog: &str, oldest: &str) -> Holds {
     let (Ok(stored), Ok(binlog), Ok(oldest)) = (
         stored.parse::<MariaGtidList>(),
         binlog.parse::<MariaGtidList>(),
         oldest.parse::<MariaGtidList>(),
     ) else {
-        return false;
+        return Holds::No;
     };
-    !stored.is_empty()
-        && stored.iter().all(|g| {
-            binlog.get(g.domain).is_some_and(|b| b.seq >= g.seq)
-                && oldest.get(g.domain).is_none_or(|s| s.seq <= g.seq)
-        })
+    if stored.is_empty()
+        || stored
+            .iter()
+            .any(|g| oldest.get(g.domain).is_some_and(|s| s.seq > g.seq))
+    {
+        return Holds::No;
+    }
+    if stored
+        .iter()
+        .all(|g| binlog.get(g.domain).is_some_and(|b| b.seq >= g.seq))
+    {
+        Holds::Yes
+    } else {
+        Holds::Behind
+    }
 }
 
 /// MySQL: `purged` ⊆ `stored` ⊆ `executed`; an empty or unreadable set is not.
-fn mysql_contains(stored: &str, executed: &str, purged: &str) -> bool {
+fn mysql_holds(stored: &str, executed: &str, purged: &str) -> Holds {
     let (Ok(stored), Ok(executed), Ok(purged)) = (
         stored.parse::<MysqlGtidSet>(),
         executed.parse::<MysqlGtidSet>(),
         purged.parse::<MysqlGtidSet>(),
     ) else {
-        return false;
+        return Holds::No;
     };
-    !stored.is_empty() && executed.contains_set(&stored) && stored.contains_set(&purged)
+    if stored.is_empty() || !stored.contains_set(&purged) {
+        Holds::No
+    } else if executed.contains_set(&stored) {
+        Holds::Yes
+    } else {
+        Holds::Behind
+    }
 }
 
 /// Records `addr` as the server `pipeline` reads (metric, status trace, log),
@@ -296,36 +331,31 @@ mod tests {
 
     #[test]
     fn a_mariadb_position_is_held_between_the_oldest_binlog_and_the_end() {
-        assert!(maria_contains("0-1-50", "0-2-80", "0-1-10"));
-        assert!(maria_contains("0-1-50", "0-1-50", ""));
-        // The server is behind the stored position (a replica that missed transactions).
-        assert!(!maria_contains("0-1-50", "0-1-40", ""));
-        // Purged past it.
-        assert!(!maria_contains("0-1-50", "0-1-90", "0-1-60"));
+        assert_eq!(maria_holds("0-1-50", "0-2-80", "0-1-10"), Holds::Yes);
+        assert_eq!(maria_holds("0-1-50", "0-1-50", ""), Holds::Yes);
+        // The server is behind the stored position (a replica still applying, or one that missed transactions).
+        assert_eq!(maria_holds("0-1-50", "0-1-40", ""), Holds::Behind);
         // A domain the server has never seen.
-        assert!(!maria_contains("0-1-50,1-1-5", "0-1-90", ""));
+        assert_eq!(maria_holds("0-1-50,1-1-5", "0-1-90", ""), Holds::Behind);
+        // Purged past it.
+        assert_eq!(maria_holds("0-1-50", "0-1-90", "0-1-60"), Holds::No);
         // Nothing stored: the position cannot move.
-        assert!(!maria_contains("", "0-1-90", ""));
+        assert_eq!(maria_holds("", "0-1-90", ""), Holds::No);
     }
 
     #[test]
     fn a_mysql_position_is_held_between_purged_and_executed() {
         let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
-        assert!(mysql_contains(
-            &format!("{u}:1-50"),
-            &format!("{u}:1-90"),
-            &format!("{u}:1-10")
-        ));
-        assert!(!mysql_contains(
-            &format!("{u}:1-50"),
-            &format!("{u}:1-40"),
-            ""
-        ));
-        assert!(!mysql_contains(
-            &format!("{u}:1-50"),
-            &format!("{u}:1-90"),
-            &format!("{u}:1-60")
-        ));
-        assert!(!mysql_contains("", &format!("{u}:1-90"), ""));
+        let set = |r: &str| format!("{u}:{r}");
+        assert_eq!(
+            mysql_holds(&set("1-50"), &set("1-90"), &set("1-10")),
+            Holds::Yes
+        );
+        assert_eq!(mysql_holds(&set("1-50"), &set("1-40"), ""), Holds::Behind);
+        assert_eq!(
+            mysql_holds(&set("1-50"), &set("1-90"), &set("1-60")),
+            Holds::No
+        );
+        assert_eq!(mysql_holds("", &set("1-90"), ""), Holds::No);
     }
 }

@@ -177,8 +177,16 @@ pub async fn run(
         zone,
         server: following.clone(),
     };
-    let start =
-        resume::decide_start(&mut conn, &run.info, &run.cfg, stored, following.as_deref()).await?;
+    let start = resume::decide_start(
+        &mut conn,
+        &run.info,
+        &run.cfg,
+        stored,
+        following
+            .as_deref()
+            .map(|s| (s, crate::config::failover::timeout(&run.cfg))),
+    )
+    .await?;
     // Resuming on another server than the stored position's: a failover followed.
     let switched =
         following.is_some() && matches!(start, Start::Resume(_)) && stored_server != following;

@@ -123,14 +123,15 @@ pub async fn stored_offset(
 }
 
 /// Decides where to start from the stored position and `snapshot_mode`;
-/// `following`: the server being read when `url` lists several (its binlog
-/// must hold the stored GTID position, [`super::failover::not_on_server`]).
+/// `following`: the server being read when `url` lists several, and how
+/// long to wait for it to reach the stored GTID position (its binlog must
+/// hold it, [`super::failover::not_on_server`]).
 pub async fn decide_start(
     conn: &mut Conn,
     info: &ServerInfo,
     cfg: &SourceConfig,
     stored: Option<BinlogOffset>,
-    following: Option<&str>,
+    following: Option<(&str, std::time::Duration)>,
 ) -> Result<Start, SourceError> {
     // A chunked snapshot in progress resumes like a completed one.
     let Some(o) = stored.filter(|o| o.snapshot_completed || o.snapshot.is_some()) else {
@@ -141,7 +142,9 @@ pub async fn decide_start(
         });
     };
     let missing = match following {
-        Some(server) => super::failover::not_on_server(conn, info, server, &o).await?,
+        Some((server, patience)) => {
+            super::failover::not_on_server(conn, info, server, &o, patience).await?
+        }
         None => missing_resume_point(conn, info, cfg, &o).await?,
     };
     match (missing, cfg.snapshot_mode) {
