@@ -23,6 +23,12 @@
 //! state where the server has GTIDs (MariaDB `@slave_connect_state`, MySQL
 //! GTID sets), else the file/position.
 //!
+//! Following the database's failover ([`failover`]): with several servers in
+//! `url`, the server is chosen after the stored position is read (the one it
+//! was read from first; the next after `failover_timeout_ms` of failed
+//! reconnects), its binlog must hold the stored GTID state, and the position
+//! names the server it was read from.
+//!
 //! Errors ([`SourceError`], classified in one place): a lost connection, a
 //! closed stream or a corrupted (checksum) event is transient (the supervisor
 //! restarts the source, which resumes from its stored position); a server
