@@ -365,3 +365,25 @@ async fn the_replica_on_3308_replicates_3306_by_gtid() {
     });
     assert!(held, "3308's gtid_binlog_state {state} lacks {gtid}");
 }
+
+#[test]
+fn check_checks_every_listed_server() {
+    let name = unique("dbfailchk");
+    let config = format!(
+        "[kafka]\nbootstrap_servers = \"{KAFKA}\"\n[[source]]\nname = \"{name}\"\nkind = \"binlog\"\nurl = \"mysql://root@127.0.0.1:3306,127.0.0.1:3308,127.0.0.1:1/mysql\"\n"
+    );
+    let path = write_config(&config);
+    let (code, out) = sluice(&["check", "--config", path.to_str().expect("utf8")]);
+    assert_eq!(code, 1, "{out}");
+    for port in [3306, 3308] {
+        assert!(
+            out.lines().any(|l| l.starts_with("ok")
+                && l.contains("binlog ready on")
+                && l.contains(&format!("at 127.0.0.1:{port}"))),
+            "server {port} not checked:\n{out}"
+        );
+    }
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fails.len(), 1, "{out}");
+    assert!(fails[0].contains("127.0.0.1:1/"), "{out}");
+}
