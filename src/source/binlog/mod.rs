@@ -116,6 +116,8 @@ struct Run<'a> {
     emitter: Emitter,
     /// The server read (`host:port`) when `url` lists several.
     server: Option<String>,
+    /// The server read (`host:port`), for the log.
+    addr: String,
 }
 
 /// Runs the binlog source until cancelled or a definite error.
@@ -166,7 +168,7 @@ pub async fn run(
         mut conn,
         info,
         charsets,
-        ..
+        addr,
     } = server;
     tracing::info!(pipeline = %cfg.name, server = %info.version, stored = ?stored, "binlog source starting");
     let mut run = Run {
@@ -182,6 +184,7 @@ pub async fn run(
         info,
         zone,
         server: following.clone(),
+        addr,
     };
     let start = resume::decide_start(
         &mut conn,
@@ -497,7 +500,7 @@ impl Run<'_> {
             resume::stream_request(&mut conn, cfg, from, &gtid_state),
         )
         .await?;
-        tracing::info!(pipeline = %cfg.name, server = self.server.as_deref().unwrap_or_default(), position = %from.position(), gtids = %from.gtids, by_gtid, skip_rows = from.row, "streaming binlog");
+        tracing::info!(pipeline = %cfg.name, server = %self.addr, position = %from.position(), gtids = %from.gtids, by_gtid, skip_rows = from.row, "streaming binlog");
         let mut stream = bounded(setup, async {
             conn.get_binlog_stream(request)
                 .await
