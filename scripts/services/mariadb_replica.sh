@@ -140,8 +140,10 @@ replica_seed() {
     --ignore-table=mysql.gtid_slave_pos </dev/null >"$dump" 2>"$REPLICA_DIR/dump.log" \
     || { tail -n 20 "$REPLICA_DIR/dump.log" >&2; die "mariadb-replica: dumping 3306 failed"; }
   # The dump names the snapshot's GTID position in a comment at its end.
+  # (empty when 3306 has written no GTID yet: the replica then starts from its first binlog).
+  tail -c 4096 "$dump" | grep -q "gtid_slave_pos=" \
+    || die "mariadb-replica: the dump of 3306 names no GTID position"
   gtid="$(tail -c 4096 "$dump" | sed -n "s/.*gtid_slave_pos='\([^']*\)'.*/\1/p" | head -n 1)"
-  [[ -n "$gtid" ]] || die "mariadb-replica: the dump of 3306 names no GTID position"
   instance_sql "$REPLICA_DIR" <"$dump" >"$REPLICA_DIR/load.log" 2>&1 \
     || { tail -n 20 "$REPLICA_DIR/load.log" >&2; die "mariadb-replica: loading the dump failed"; }
   rm -f "$dump"
