@@ -108,7 +108,9 @@ pub async fn connect(
         let i = (start + k) % n;
         let addr = &servers.addrs[i];
         let deadline = Instant::now() + servers.timeout;
+        let mut attempts = 0u32;
         loop {
+            attempts += 1;
             let left = deadline
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_secs(1));
@@ -143,11 +145,21 @@ pub async fn connect(
                 last = Some(err);
                 break;
             }
-            tracing::info!(pipeline, server = %addr, error = %err, "cannot reach the server; retrying");
+            if attempts == 1 {
+                tracing::info!(pipeline, server = %addr, error = %err,
+                    "cannot reach the server; retrying for failover_timeout_ms");
+            }
             tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
-    Err(last.unwrap_or(SourceError::NoBinlog { what: "server" }))
+    // `url` names at least one server, so some attempt failed.
+    Err(last.unwrap_or_else(|| {
+        SourceError::Config(crate::config::ConfigError::Invalid {
+            pipeline: pipeline.to_string(),
+            key: "url".into(),
+            reason: "names no server".into(),
+        })
+    }))
 }
 
 /// What a source following a failover needs of each server beyond the
