@@ -321,6 +321,37 @@ async fn follows_a_promoted_replica_with_every_change_exactly_once() {
     assert!(log.contains("0-101-999999"), "{log}");
     assert!(log.contains("@@gtid_binlog_pos"), "{log}");
     assert!(log.contains("when_needed"), "{log}");
+
+    // Under snapshot_mode = "when_needed" the same position snapshots again from that server.
+    let again = unique("dbfail");
+    let mut ahead = ahead;
+    ahead["server"] = Json::String(format!("127.0.0.1:{}", pair.replica));
+    kcat_produce(
+        "sluice_offsets",
+        &[(
+            Some(&format!(r#"["{again}",{{"server":"{again}"}}]"#)),
+            &ahead.to_string(),
+        )],
+    );
+    let resnapshot = Daemon::start(&binlog_config_on(
+        free_port(),
+        &again,
+        &url,
+        "failover_timeout_ms = 1000\nsnapshot_mode = \"when_needed\"",
+    ));
+    let rows = want.len();
+    let topic = format!("{again}.{db}.t");
+    wait_for("the re-snapshot", Duration::from_secs(90), || async {
+        (kcat_read(&topic).len() == rows).then_some(())
+    })
+    .await;
+    assert!(
+        resnapshot
+            .log_text()
+            .contains("snapshotting again (when_needed)"),
+        "{}",
+        resnapshot.log_text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
