@@ -4,13 +4,18 @@
 #   bash scripts/services.sh up      # install what is missing, configure, start, wait until ready
 #   bash scripts/services.sh status  # one line per service; exit 1 if any is down
 #   bash scripts/services.sh down    # stop them all (data is kept)
-#   bash scripts/services.sh restart mariadb|mysql|postgres|kafka|apicurio   # stop and start one (crash tests)
+#   bash scripts/services.sh restart mariadb|replica|mysql|postgres|kafka|apicurio   # stop and start one (crash tests)
+#   bash scripts/services.sh mariadb-pair DIR PORT1 PORT2  # a private primary + GTID replica (failover tests)
+#   bash scripts/services.sh mariadb-pair-stop DIR          # stop such a pair
 #   bash scripts/services.sh prune [MINUTES]  # drop test databases and binlogs older than MINUTES (60)
 #   bash scripts/services.sh build-deps  # the Debian packages building Sluice needs (up does this too)
 #
 # Services (test-only settings, NEVER use them anywhere else):
 #   mariadb   127.0.0.1:3306  root with an EMPTY password over TCP; binlog ROW / FULL image /
 #             FULL metadata, server_id=1, GTID strict mode          (Debian: mariadb-server)
+#   replica   127.0.0.1:3308  MariaDB GTID replica of 3306 (server_id=3, log_slave_updates, GTID strict
+#             mode, same binlog settings, read_only), root/no password over TCP, datadir under
+#             $SLUICE_SERVICES_DIR/mariadb-replica (scripts/services/mariadb_replica.sh)
 #   mysql     127.0.0.1:3307  MySQL 9.x from Debian sid unpacked under $SLUICE_SERVICES_DIR/mysql
 #             (scripts/services/mysql.sh); root with an EMPTY password over TCP, plus
 #             sluice_sha2 / sluice-sha2-test (caching_sha2_password); GTIDs on, binlog ROW /
@@ -84,7 +89,7 @@ log() { echo "services: $*" >&2; }
 die() { echo "services: ERROR: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ----------------------------------------------------------------------------- helpers
@@ -718,6 +723,8 @@ source "$SCRIPT_DIR/services/mysql.sh"
 source "$SCRIPT_DIR/services/prune.sh"
 # shellcheck source=scripts/services/apicurio.sh
 source "$SCRIPT_DIR/services/apicurio.sh"
+# shellcheck source=scripts/services/mariadb_replica.sh
+source "$SCRIPT_DIR/services/mariadb_replica.sh"
 
 # ----------------------------------------------------------------------------- build
 
@@ -753,7 +760,9 @@ cmd="${1:-}"
 case "$cmd" in
   up | down | status | build-deps) ;;
   prune) [[ "${2:-60}" =~ ^[0-9]+$ ]] || { usage >&2; exit 2; } ;;
-  restart) [[ "${2:-}" =~ ^(mariadb|mysql|postgres|kafka|apicurio)$ ]] || { usage >&2; exit 2; } ;;
+  restart) [[ "${2:-}" =~ ^(mariadb|replica|mysql|postgres|kafka|apicurio)$ ]] || { usage >&2; exit 2; } ;;
+  mariadb-pair) [[ $# -eq 4 ]] || { usage >&2; exit 2; } ;;
+  mariadb-pair-stop) [[ $# -eq 2 ]] || { usage >&2; exit 2; } ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
@@ -764,6 +773,11 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 mkdir -p "$SERVICES_DIR"
+# Private pairs live in the caller's directory and touch no shared service: no lock.
+case "$cmd" in
+  mariadb-pair) mariadb_pair "$2" "$3" "$4"; exit 0 ;;
+  mariadb-pair-stop) mariadb_pair_stop "$2"; exit 0 ;;
+esac
 # One `up`/`down` at a time (tests may call `up` concurrently). Every daemon is started with
 # `9>&-` so that it does not inherit (and keep holding) this lock after the script exits.
 exec 9>"$SERVICES_DIR/.lock"
@@ -773,6 +787,7 @@ case "$cmd" in
   restart)
     case "$2" in
       mariadb) mariadb_stop; mariadb_up ;;
+      replica) replica_stop; replica_up ;;
       mysql) mysql_stop; mysql_up ;;
       postgres) pg_down; pg_up ;;
       kafka) kafka_stop; kafka_up ;;
@@ -785,6 +800,7 @@ case "$cmd" in
     test_tools
     tls_ensure
     mariadb_up
+    replica_up
     mysql_up
     pg_up
     kafka_prune_scratch
@@ -797,11 +813,13 @@ case "$cmd" in
     kafka_stop && echo "kafka:    down"
     mysql_stop && echo "mysql:    down"
     pg_down && echo "postgres: down"
+    replica_stop && echo "replica:  down"
     mariadb_stop && echo "mariadb:  down"
     ;;
   status)
     rc=0
     mariadb_status || rc=1
+    replica_status || rc=1
     mysql_status || rc=1
     pg_status || rc=1
     kafka_status || rc=1

@@ -42,10 +42,10 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
     let mut out = vec![check_kafka(config).await];
     out.extend(check_http_and_state(config));
     for s in &config.source {
-        out.push(check_source(s).await);
         if s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog) {
-            out.extend(check_binlog_server(s).await);
+            out.extend(check_binlog_source(s).await);
         } else {
+            out.push(check_source(s).await);
             out.extend(check_poll_columns(s).await);
         }
     }
@@ -238,31 +238,71 @@ async fn check_poll_columns(s: &SourceConfig) -> Vec<CheckLine> {
     }
 }
 
-/// Binlog settings and grants: one line per problem, naming the setting and the fix.
-async fn check_binlog_server(s: &SourceConfig) -> Vec<CheckLine> {
-    use crate::source::binlog::server;
+/// A binlog source: each server its `url` lists (several when it follows a
+/// failover) reachable, its tables, binlog settings and grants.
+async fn check_binlog_source(s: &SourceConfig) -> Vec<CheckLine> {
     let Ok(ep) = s.endpoint() else {
-        return vec![]; // reported by check_source
+        return vec![check_source(s).await];
     };
+    let servers = ep.servers();
+    if servers.len() == 1 {
+        let mut out = vec![check_source(s).await];
+        out.extend(check_binlog_server(s, &ep, false).await);
+        return out;
+    }
+    let mut out = Vec::new();
+    for server in &servers {
+        out.push(check_binlog_tables(s, server).await);
+        out.extend(check_binlog_server(s, server, true).await);
+    }
+    out
+}
+
+/// Binlog settings and grants: one line per problem, naming the setting and the fix.
+async fn check_binlog_server(
+    s: &SourceConfig,
+    ep: &crate::config::DbEndpoint,
+    several: bool,
+) -> Vec<CheckLine> {
+    use crate::source::binlog::{failover, server};
     let probe = async {
-        let pool = crate::mysql::pool_settled(&ep).await?;
+        let pool = crate::mysql::pool_settled(ep).await?;
         let mut conn = pool.get_conn().await?;
         let info = server::server_info(&mut conn).await?;
         let locks = s.snapshot_locking == crate::config::SnapshotLocking::Minimal;
-        let problems = server::validate(&mut conn, &info, locks).await?;
+        let mut problems = server::validate(&mut conn, &info, locks).await?;
+        if several {
+            match failover::problems(&mut conn, &info).await {
+                Ok(more) => problems.extend(more),
+                Err(crate::source::SourceError::Mysql(e)) => return Err(e),
+                Err(_) => {}
+            }
+        }
         drop(conn);
         pool.disconnect().await?;
         Ok::<_, mysql_async::Error>((info, problems))
     };
     match tokio::time::timeout(TIMEOUT, probe).await {
         Err(_) | Ok(Err(_)) => vec![], // the reachability line already failed
-        Ok(Ok((info, problems))) if problems.is_empty() => vec![CheckLine::ok(format!(
-            "source \"{}\": binlog ready on {} (ROW, FULL row image, FULL metadata, grants)",
-            s.name, info.version
-        ))],
+        Ok(Ok((info, problems))) if problems.is_empty() => {
+            vec![CheckLine::ok(format!(
+            "source \"{}\": binlog ready on {}{} (ROW, FULL row image, FULL metadata, grants{})",
+            s.name,
+            info.version,
+            if several { format!(" at {}", ep.hosts().join(",")) } else { String::new() },
+            if several { ", GTIDs, log_slave_updates" } else { "" }
+        ))]
+        }
         Ok(Ok((_, problems))) => problems
             .into_iter()
-            .map(|p| CheckLine::fail(format!("source \"{}\": {p}", s.name)))
+            .map(|p| match several {
+                true => CheckLine::fail(format!(
+                    "source \"{}\": server {}: {p}",
+                    s.name,
+                    ep.hosts().join(",")
+                )),
+                false => CheckLine::fail(format!("source \"{}\": {p}", s.name)),
+            })
             .collect(),
     }
 }

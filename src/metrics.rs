@@ -78,6 +78,10 @@ pub struct Metrics {
     pub source_snapshot_eta_seconds: GaugeVec,
     /// Binlog source: heartbeats (idle position commits and heartbeat messages).
     pub source_heartbeats: IntCounterVec,
+    /// Binlog source whose `url` lists several servers: 1 for the server it reads, 0 for the others.
+    pub source_server: IntGaugeVec,
+    /// Binlog source whose `url` lists several servers: switches to another server.
+    pub source_server_switches: IntCounterVec,
 }
 
 fn int_gauge(reg: &Registry, name: &str, help: &str) -> IntGaugeVec {
@@ -244,6 +248,25 @@ impl Metrics {
                     .expect("metric registered once");
                 g
             },
+            source_server: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "sluice_source_server",
+                        "Binlog source whose url lists several servers: 1 for the server it reads (label server: host:port), 0 for the others.",
+                    ),
+                    &["pipeline", "server"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone()))
+                    .expect("metric registered once");
+                g
+            },
+            source_server_switches: counter(
+                &r,
+                "sluice_source_server_switches_total",
+                "Binlog source whose url lists several servers: starts on another server than the stored position's (failovers followed).",
+                &["pipeline"],
+            ),
             source_binlog_file_number: int_gauge(
                 &r,
                 "sluice_source_binlog_file_number",
@@ -617,4 +640,26 @@ pub fn snapshot_progress_clear(pipeline: &str) {
 /// `pipeline`'s snapshot progress, while a chunked snapshot runs.
 pub fn snapshot_progress(pipeline: &str) -> Option<SnapshotProgress> {
     SNAPSHOTS.lock().ok()?.get(pipeline).cloned()
+}
+
+static SERVERS: LazyLock<Mutex<HashMap<String, String>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Records the server (`host:port`) a binlog source following a failover reads.
+pub fn source_server_set(pipeline: &str, server: &str) {
+    if let Ok(mut m) = SERVERS.lock() {
+        m.insert(pipeline.to_string(), server.to_string());
+    }
+}
+
+/// The server a binlog source following a failover reads, for its status.
+pub fn source_server(pipeline: &str) -> Option<String> {
+    SERVERS.lock().ok()?.get(pipeline).cloned()
+}
+
+/// Forgets the server of `pipeline` (a source reading one server).
+pub fn source_server_clear(pipeline: &str) {
+    if let Ok(mut m) = SERVERS.lock() {
+        m.remove(pipeline);
+    }
 }

@@ -66,6 +66,12 @@ services_prune() {
   [[ "$minutes" =~ ^[0-9]+$ ]] || die "prune: MINUTES must be a whole number, got '$minutes'"
   mariadb_ok || die "prune: mariadb is not up (run: bash scripts/services.sh up)"
   prune_mysql_family mariadb mariadb_tcp /var/lib/mysql "$minutes"
+  # The replica on 3308 drops what 3306 drops (replicated); only its own binlogs are purged.
+  if replica_ok; then
+    instance_sql "$REPLICA_DIR" -e "PURGE BINARY LOGS BEFORE NOW() - INTERVAL $minutes MINUTE" </dev/null \
+      || die "prune: purging binlogs on the replica failed"
+    echo "replica: purged binlogs older than $minutes min"
+  fi
   mysql_ok || die "prune: mysql is not up (run: bash scripts/services.sh up)"
   prune_mysql_family mysql mysql_tcp "$MYSQL_DATA" "$minutes"
   pg_ok || die "prune: postgres is not up (run: bash scripts/services.sh up)"

@@ -98,6 +98,40 @@ impl DbEndpoint {
         Ok(self)
     }
 
+    /// The servers a MySQL URL lists (`mysql://u@db1:3306,db2:3306/db`, the
+    /// multi-host form of Connector/J), as `host:port` (port 3306 when not
+    /// written); one entry for a single-host URL, none for other kinds.
+    pub fn hosts(&self) -> Vec<String> {
+        if self.kind != DbKind::MySql {
+            return Vec::new();
+        }
+        let Some((_, list, _)) = split_hosts(&self.url) else {
+            return Vec::new();
+        };
+        list.split(',')
+            .map(|h| with_default_port(h.trim()))
+            .collect()
+    }
+
+    /// One endpoint per server of [`DbEndpoint::hosts`], in the URL's order,
+    /// each with the same credentials, database, parameters and TLS.
+    pub fn servers(&self) -> Vec<DbEndpoint> {
+        let hosts = self.hosts();
+        if hosts.len() <= 1 {
+            return vec![self.clone()];
+        }
+        let Some((head, _, tail)) = split_hosts(&self.url) else {
+            return vec![self.clone()];
+        };
+        hosts
+            .iter()
+            .map(|h| DbEndpoint {
+                url: format!("{head}{h}{tail}"),
+                ..self.clone()
+            })
+            .collect()
+    }
+
     /// The database named in the URL path, if any.
     pub fn database(&self) -> Option<String> {
         let rest = self.url.split_once("://")?.1;
@@ -180,6 +214,36 @@ impl DbEndpoint {
             url_tls: (url_tls, url_mode_seen),
         })
     }
+}
+
+/// A URL cut around its host list: (`scheme://user@`, `h1:p1,h2:p2`, `/db?...`).
+fn split_hosts(url: &str) -> Option<(&str, &str, &str)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let end = start + rest.find(['/', '?']).unwrap_or(rest.len());
+    let hosts_from = url[start..end]
+        .rfind('@')
+        .map_or(start, |at| start + at + 1);
+    Some((&url[..hosts_from], &url[hosts_from..end], &url[end..]))
+}
+
+/// `host` or `host:port` (`[v6]` or `[v6]:port`) with MySQL's port when none is written.
+fn with_default_port(host: &str) -> String {
+    let has_port = match host.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => host.contains(':'),
+    };
+    if has_port {
+        host.to_string()
+    } else {
+        format!("{host}:3306")
+    }
+}
+
+/// The number of servers `url` lists (Connector/J's `h1:p1,h2:p2` form); a
+/// pure check for validation: only a binlog source may list several.
+pub fn url_host_count(url: &str) -> usize {
+    split_hosts(url).map_or(1, |(_, list, _)| list.split(',').count())
 }
 
 /// Takes the credentials out of a native URL so that neither the driver's URL
@@ -288,6 +352,38 @@ pub(crate) fn read_bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_may_list_several_servers() {
+        let e = DbEndpoint::resolve(
+            "p",
+            "jdbc:mysql://cdc:pw@db1:3307,db2,[::1]:3309/orders?useSSL=false",
+            None,
+            None,
+            None,
+        )
+        .expect("valid");
+        assert_eq!(e.hosts(), ["db1:3307", "db2:3306", "[::1]:3309"]);
+        let urls: Vec<String> = e.servers().into_iter().map(|s| s.url).collect();
+        assert_eq!(
+            urls,
+            [
+                "mysql://cdc@db1:3307/orders",
+                "mysql://cdc@db2:3306/orders",
+                "mysql://cdc@[::1]:3309/orders"
+            ]
+        );
+        assert_eq!(
+            e.password.as_ref().map(|p| p.expose().to_string()),
+            Some("pw".into())
+        );
+        assert_eq!(url_host_count("mysql://u@a:1,b:2/db"), 2);
+        assert_eq!(url_host_count("mysql://u@a:1/db"), 1);
+        let one =
+            DbEndpoint::parse("p", "mysql://root@127.0.0.1:3306/db", None, None).expect("valid");
+        assert_eq!(one.hosts(), ["127.0.0.1:3306"]);
+        assert_eq!(one.servers()[0].url, one.url);
+    }
 
     #[test]
     fn jdbc_urls_map_to_native() {

@@ -10,6 +10,7 @@ pub mod connect_json;
 mod converter;
 mod database;
 pub mod debezium;
+pub mod failover;
 mod kafka;
 mod lenient;
 pub mod providers;

@@ -454,6 +454,7 @@ impl SinkConfig {
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty".into()));
         }
+        super::failover::validate_sink_url(&self.name, &self.url)?;
         if let Some(c) = &self.connector_class {
             if !c.ends_with("JdbcSinkConnector") {
                 return Err(invalid(

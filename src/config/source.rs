@@ -429,6 +429,13 @@ pub struct SourceConfig {
         deserialize_with = "lenient::u64"
     )]
     pub standby_session_timeout_ms: u64,
+    /// Binlog, `url` listing several servers: how long reconnecting to the
+    /// server being read may fail before the next one is tried (`super::failover`).
+    #[serde(
+        default = "super::failover::default_timeout_ms",
+        deserialize_with = "lenient::u64"
+    )]
+    pub failover_timeout_ms: u64,
     /// `*.converter.schema.registry.url` of the key converter (else `[schema_registry]`).
     #[serde(default, rename = "key.converter.schema.registry.url")]
     pub key_converter_registry_url: Option<String>,
@@ -702,6 +709,7 @@ impl SourceConfig {
             }
         }
         self.check_debezium_keys(kind)?;
+        super::failover::validate(self, kind)?;
         self.zone()?;
         super::standby::validate(self)
     }

@@ -137,6 +137,12 @@ fn task_json(state: &ApiState, i: &ConnectorInfo) -> Value {
             task["trace"] = Value::String(p.describe());
         }
     }
+    // The server a source following the database's failover reads.
+    if st == PipelineState::Running && task.get("trace").is_none() {
+        if let Some(server) = crate::metrics::source_server(name) {
+            task["trace"] = Value::String(format!("reading server {server}"));
+        }
+    }
     task
 }
 

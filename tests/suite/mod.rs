@@ -13,6 +13,7 @@ mod binlog_types;
 mod cli;
 mod connect_compat;
 pub mod dashboard;
+mod db_failover;
 mod dbz_keys;
 mod dead_peers;
 mod debezium_takeover;

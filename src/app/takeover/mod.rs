@@ -314,6 +314,8 @@ pub fn to_binlog_offset(connector: &str, value: &Json) -> Result<BinlogOffset, T
         // No stored filter: the source captures what its config says, with no backfill.
         capture: None,
         debezium: (event > 0 || row > 0).then_some(DebeziumSkip { event, row }),
+        // Debezium's offset does not name the server: a start tries the first listed.
+        server: None,
     })
 }
 

@@ -78,6 +78,16 @@ impl MariaGtidList {
     pub fn is_empty(&self) -> bool {
         self.by_domain.is_empty()
     }
+
+    /// The last GTID of `domain`, if any.
+    pub fn get(&self, domain: u32) -> Option<MariaGtid> {
+        self.by_domain.get(&domain).copied()
+    }
+
+    /// The last GTID of each domain, by domain.
+    pub fn iter(&self) -> impl Iterator<Item = MariaGtid> + '_ {
+        self.by_domain.values().copied()
+    }
 }
 
 impl fmt::Display for MariaGtidList {

@@ -23,6 +23,12 @@
 //! state where the server has GTIDs (MariaDB `@slave_connect_state`, MySQL
 //! GTID sets), else the file/position.
 //!
+//! Following the database's failover ([`failover`]): with several servers in
+//! `url`, the server is chosen after the stored position is read (the one it
+//! was read from first; the next after `failover_timeout_ms` of failed
+//! reconnects), its binlog must hold the stored GTID state, and the position
+//! names the server it was read from.
+//!
 //! Errors ([`SourceError`], classified in one place): a lost connection, a
 //! closed stream or a corrupted (checksum) event is transient (the supervisor
 //! restarts the source, which resumes from its stored position); a server
@@ -47,6 +53,7 @@ pub mod capture;
 pub mod charset;
 pub mod chunks;
 pub mod control;
+pub mod failover;
 pub mod gtid;
 pub mod json_text;
 pub mod offset;
@@ -90,12 +97,10 @@ const QUEUE_BATCHES: usize = 4;
 /// The snapshot's transaction timeout (the broker's default maximum).
 const SNAPSHOT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// What the concurrent start-up steps produce.
+/// What the concurrent start-up steps produce (`server`: the one server's
+/// checks, when `url` lists one; with several, [`failover::connect`] picks it later).
 struct Setup {
-    pool: Pool,
-    conn: Conn,
-    info: ServerInfo,
-    charsets: Charsets,
+    server: Option<failover::Connected>,
     producer: PipelineProducer,
     snapshot_producer: PipelineProducer,
 }
@@ -109,6 +114,10 @@ struct Run<'a> {
     zone: DbZone,
     offset_key: Arc<str>,
     emitter: Emitter,
+    /// The server read (`host:port`) when `url` lists several.
+    server: Option<String>,
+    /// The server read (`host:port`), for the log.
+    addr: String,
 }
 
 /// Runs the binlog source until cancelled or a definite error.
@@ -121,15 +130,46 @@ pub async fn run(
     crate::metrics::METRICS.init_pipeline(&cfg.name, crate::metrics::PipelineKind::Source);
     let endpoint = cfg.endpoint()?;
     let zone = cfg.zone()?;
+    let servers = failover::Servers::of(&cfg, &endpoint);
+    let locks = cfg.snapshot_locking == SnapshotLocking::Minimal
+        && cfg.snapshot_mode != crate::config::SnapshotMode::Never;
     let Setup {
+        server,
+        producer,
+        snapshot_producer,
+    } = setup(
+        &cfg,
+        kafka,
+        (!servers.several()).then(|| servers.first()),
+        locks,
+    )
+    .await?;
+    let stored = resume::stored_offset(kafka, &cfg).await?;
+    let stored_server = stored.as_ref().and_then(|o| o.server.clone());
+    let (server, following) = match server {
+        Some(one) => {
+            crate::metrics::source_server_clear(&cfg.name);
+            (one, None)
+        }
+        None => {
+            let mut c =
+                failover::connect(&servers, stored_server.as_deref(), &cfg.name, locks).await?;
+            let problems = failover::problems(&mut c.conn, &c.info).await?;
+            if !problems.is_empty() {
+                return Err(SourceError::ServerNotReady(problems));
+            }
+            failover::reading(&cfg.name, &c.addr, stored_server.as_deref(), &servers);
+            let addr = c.addr.clone();
+            (c, Some(addr))
+        }
+    };
+    let failover::Connected {
         pool,
         mut conn,
         info,
         charsets,
-        producer,
-        snapshot_producer,
-    } = setup(&cfg, kafka, &endpoint).await?;
-    let stored = resume::stored_offset(kafka, &cfg).await?;
+        addr,
+    } = server;
     tracing::info!(pipeline = %cfg.name, server = %info.version, stored = ?stored, "binlog source starting");
     let mut run = Run {
         capture: Capture::new(&cfg, endpoint.database())?,
@@ -143,8 +183,23 @@ pub async fn run(
         kafka,
         info,
         zone,
+        server: following.clone(),
+        addr,
     };
-    let mut from = match resume::decide_start(&mut conn, &run.info, &run.cfg, stored).await? {
+    let start = resume::decide_start(
+        &mut conn,
+        &run.info,
+        &run.cfg,
+        stored,
+        following
+            .as_deref()
+            .map(|s| (s, crate::config::failover::timeout(&run.cfg))),
+    )
+    .await?;
+    // Resuming on another server than the stored position's: a failover followed.
+    let switched =
+        following.is_some() && matches!(start, Start::Resume(_)) && stored_server != following;
+    let mut from = match start {
         Start::Resume(o) => *o,
         Start::Oldest => resume::oldest_offset(&mut conn, &run.info).await?,
         Start::Snapshot { with_data } if run.cfg.snapshot_locking == SnapshotLocking::None => {
@@ -163,6 +218,14 @@ pub async fn run(
             }
         }
     };
+    from.server.clone_from(&run.server);
+    if following.is_some() && run.info.flavor == Flavor::MySql && from.gtids.is_empty() {
+        return Err(SourceError::Config(crate::config::ConfigError::Invalid {
+            pipeline: run.cfg.name.clone(),
+            key: "snapshot_mode".into(),
+            reason: "this start has no GTID set (MySQL, snapshot_mode = \"never\"): a file:pos position cannot move to another server; with several servers in url use initial, when_needed or schema_only".into(),
+        }));
+    }
     if let Some(stored) = from.capture.clone() {
         run.backfill_added(&mut conn, &stored, &mut from).await?;
     }
@@ -195,6 +258,20 @@ pub async fn run(
         run.cfg.name.clone(),
         super::wire::Wire::for_source(&run.cfg)?,
     );
+    if switched {
+        // The new server goes into the stored position before any row, so a
+        // restart does not go back to the old one.
+        let moved = Batch {
+            offset: Some(Checkpoint {
+                key: Arc::clone(&run.offset_key),
+                offset: from.clone(),
+            }),
+            ..Batch::default()
+        };
+        if publisher.sender().send(moved).await.is_err() {
+            return publisher.finish().await;
+        }
+    }
     let result = run
         .stream_from(
             &pool,
@@ -223,7 +300,8 @@ pub async fn run(
 async fn setup(
     cfg: &SourceConfig,
     kafka: &KafkaConfig,
-    endpoint: &crate::config::DbEndpoint,
+    endpoint: Option<&crate::config::DbEndpoint>,
+    locks: bool,
 ) -> Result<Setup, SourceError> {
     let exactly_once = cfg.delivery == Delivery::ExactlyOnce;
     let txn_id = |suffix: &str| exactly_once.then(|| format!("sluice-source-{}{suffix}", cfg.name));
@@ -235,12 +313,21 @@ async fn setup(
             )
         }
     };
-    let ((pool, conn, info, charsets), (), producer, snapshot_producer) = tokio::try_join!(
-        check_server(
-            endpoint,
-            cfg.snapshot_locking == SnapshotLocking::Minimal
-                && cfg.snapshot_mode != crate::config::SnapshotMode::Never,
-        ),
+    let server = async {
+        let Some(endpoint) = endpoint else {
+            return Ok(None);
+        };
+        let (pool, conn, info, charsets) = check_server(endpoint, locks).await?;
+        Ok::<_, SourceError>(Some(failover::Connected {
+            pool,
+            conn,
+            info,
+            charsets,
+            addr: endpoint.hosts().into_iter().next().unwrap_or_default(),
+        }))
+    };
+    let (server, (), producer, snapshot_producer) = tokio::try_join!(
+        server,
         async {
             Ok::<_, SourceError>(offsets::ensure_topic(kafka, &kafka.offsets_topic, 1).await?)
         },
@@ -248,10 +335,7 @@ async fn setup(
         producer("-snapshot", SNAPSHOT_TRANSACTION_TIMEOUT),
     )?;
     Ok(Setup {
-        pool,
-        conn,
-        info,
-        charsets,
+        server,
         producer,
         snapshot_producer,
     })
@@ -303,11 +387,12 @@ impl Run<'_> {
         let tx = publisher.sender();
         let mut conn = pool.get_conn().await?;
         let result = async {
-            let Some(o) =
+            let Some(mut o) =
                 snapshot::run(&mut conn, &self.info, &job, &mut self.emitter, tx, cancel).await?
             else {
                 return Ok(None);
             };
+            o.server.clone_from(&self.server);
             let done = Batch {
                 offset: Some(Checkpoint {
                     key: Arc::clone(&self.offset_key),
@@ -348,6 +433,7 @@ impl Run<'_> {
             snapshot: with_data.then(chunks::ChunkProgress::default),
             capture: None,
             debezium: None,
+            server: self.server.clone(),
         })
     }
 
@@ -415,7 +501,7 @@ impl Run<'_> {
             resume::stream_request(&mut conn, cfg, from, &gtid_state),
         )
         .await?;
-        tracing::info!(pipeline = %cfg.name, position = %from.position(), gtids = %from.gtids, by_gtid, skip_rows = from.row, "streaming binlog");
+        tracing::info!(pipeline = %cfg.name, server = %self.addr, position = %from.position(), gtids = %from.gtids, by_gtid, skip_rows = from.row, "streaming binlog");
         let mut stream = bounded(setup, async {
             conn.get_binlog_stream(request)
                 .await
@@ -434,6 +520,7 @@ impl Run<'_> {
             server_name: cfg.logical_name().to_string(),
             zone: self.zone,
             offset_key: Arc::clone(&self.offset_key),
+            server: self.server.clone(),
         };
         let mut streamer = Streamer::new(
             &scfg,

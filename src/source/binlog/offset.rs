@@ -20,7 +20,10 @@
 //! transaction read and is never written back.
 //! `capture` is the table filter the position was written under: a start
 //! under a filter that captures more tables backfills those
-//! ([`super::capture::CaptureSpec`]).
+//! ([`super::capture::CaptureSpec`]). `server` names the server `file`/`pos`
+//! were read on when the source's `url` lists several (after a failover, by
+//! GTID, until the first transaction read on the new server they are still
+//! the old server's).
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +65,10 @@ pub struct BinlogOffset {
     /// `sluice offsets import` (`None` in every position Sluice writes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debezium: Option<DebeziumSkip>,
+    /// The server (`host:port`) `file`/`pos` belong to, when `url` lists
+    /// several ([`super::failover`]); a start tries it first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// How far into the transaction at `file`/`pos` (or after `gtids`) a Debezium
@@ -134,6 +141,7 @@ mod tests {
             snapshot: None,
             capture: None,
             debezium: None,
+            server: None,
         };
         let json = serde_json::to_string(&o).expect("json");
         assert!(

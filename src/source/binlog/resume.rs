@@ -44,6 +44,28 @@ pub enum MissingResumePoint {
         /// The oldest file the server has.
         oldest: Option<String>,
     },
+    /// Following a failover (`url` lists several servers): the server does
+    /// not hold the stored GTID position in its binlog.
+    #[error("{0}")]
+    NotOnServer(Box<PositionNotOnServer>),
+}
+
+/// A server whose binlog does not hold the stored GTID position.
+#[derive(Debug, thiserror::Error)]
+#[error("server {server} does not hold the stored GTID position \"{stored}\" in its binlog: it has {binlog_var} \"{binlog}\" and {purged_var} \"{purged}\"")]
+pub struct PositionNotOnServer {
+    /// The server (`host:port`).
+    pub server: String,
+    /// The stored GTID state.
+    pub stored: String,
+    /// What the server's binlog holds up to.
+    pub binlog: String,
+    /// The name of that value (`@@gtid_binlog_pos`, `@@gtid_executed`).
+    pub binlog_var: &'static str,
+    /// Where the server's binlog starts.
+    pub purged: String,
+    /// The name of that value (the oldest binlog's GTID state, `@@gtid_purged`).
+    pub purged_var: &'static str,
 }
 
 impl MissingResumePoint {
@@ -100,12 +122,16 @@ pub async fn stored_offset(
         })
 }
 
-/// Decides where to start from the stored position and `snapshot_mode`.
+/// Decides where to start from the stored position and `snapshot_mode`;
+/// `following`: the server being read when `url` lists several, and how
+/// long to wait for it to reach the stored GTID position (its binlog must
+/// hold it, [`super::failover::not_on_server`]).
 pub async fn decide_start(
     conn: &mut Conn,
     info: &ServerInfo,
     cfg: &SourceConfig,
     stored: Option<BinlogOffset>,
+    following: Option<(&str, std::time::Duration)>,
 ) -> Result<Start, SourceError> {
     // A chunked snapshot in progress resumes like a completed one.
     let Some(o) = stored.filter(|o| o.snapshot_completed || o.snapshot.is_some()) else {
@@ -115,13 +141,16 @@ pub async fn decide_start(
             SnapshotMode::Never => Start::Oldest,
         });
     };
-    match (
-        missing_resume_point(conn, info, cfg, &o).await?,
-        cfg.snapshot_mode,
-    ) {
+    let missing = match following {
+        Some((server, patience)) => {
+            super::failover::not_on_server(conn, info, server, &o, patience).await?
+        }
+        None => missing_resume_point(conn, info, cfg, &o).await?,
+    };
+    match (missing, cfg.snapshot_mode) {
         (None, _) => Ok(Start::Resume(Box::new(o))),
         (Some(why), SnapshotMode::WhenNeeded) => {
-            tracing::warn!(pipeline = %cfg.name, reason = %why, "stored position purged; snapshotting again (when_needed)");
+            tracing::warn!(pipeline = %cfg.name, reason = %why, "stored position not on the server; snapshotting again (when_needed)");
             Ok(Start::Snapshot { with_data: true })
         }
         (Some(why), _) => Err(SourceError::BinlogMissingResumePoint(why)),

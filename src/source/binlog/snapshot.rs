@@ -164,6 +164,7 @@ pub async fn run(
             snapshot: None,
             capture: None,
             debezium: None,
+            server: None,
         }))
     }
     .await;

@@ -137,6 +137,8 @@ pub struct StreamConfig {
     pub zone: DbZone,
     /// This source's record key in the offsets topic.
     pub offset_key: Arc<str>,
+    /// The server read (`host:port`) when `url` lists several, stored with each position.
+    pub server: Option<String>,
 }
 
 /// Reads one binlog connection until cancelled or an error.
@@ -487,6 +489,7 @@ impl<'a> Streamer<'a> {
                 snapshot,
                 capture: Some(self.capture.spec()),
                 debezium: None,
+                server: self.cfg.server.clone(),
             },
         }
     }
