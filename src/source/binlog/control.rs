@@ -1,7 +1,11 @@
 //! On-demand snapshots of a running binlog source: Debezium's
 //! `execute-snapshot`, `stop-snapshot`, `pause-snapshot` and
 //! `resume-snapshot` signals, whichever channel brings them (the REST API
-//! through [`send`], or rows of the signal table the stream reads).
+//! through [`send`], rows of the signal table the stream reads, or records
+//! of the Kafka signal topic, [`super::signal_topic`]). The stream takes a
+//! signal between source transactions and commits the position record
+//! carrying its effect at once; [`send`] is answered only after that commit,
+//! so an acknowledged signal survives a crash.
 //!
 //! A running binlog source [`register`]s a bounded command channel under its
 //! pipeline name; the stream takes commands between events and hands them to
@@ -64,6 +68,10 @@ pub enum ControlError {
     /// No running binlog source of that name takes commands (HTTP 409).
     #[error("pipeline \"{0}\" is not a running binlog source")]
     NotRunning(String),
+    /// The source stopped before the signal's position was stored: it may
+    /// not have been taken (HTTP 503; send it again once the source runs).
+    #[error("pipeline \"{0}\" stopped before the signal was stored; send it again once it runs")]
+    NotStored(String),
 }
 
 impl ControlError {

@@ -53,6 +53,7 @@ pub mod offset;
 pub mod resume;
 pub mod rows;
 pub mod server;
+pub mod signal_topic;
 pub mod snapshot;
 pub mod stream;
 pub mod table;
@@ -130,6 +131,10 @@ pub async fn run(
         snapshot_producer,
     } = setup(&cfg, kafka, &endpoint).await?;
     let stored = resume::stored_offset(kafka, &cfg).await?;
+    // Kept across a new snapshot (`when_needed`): signals already acted on stay done.
+    let signal_offset = stored
+        .as_ref()
+        .and_then(|o| o.incremental_snapshot_signal_offset);
     tracing::info!(pipeline = %cfg.name, server = %info.version, stored = ?stored, "binlog source starting");
     let mut run = Run {
         capture: Capture::new(&cfg, endpoint.database())?,
@@ -163,6 +168,9 @@ pub async fn run(
             }
         }
     };
+    if from.incremental_snapshot_signal_offset.is_none() {
+        from.incremental_snapshot_signal_offset = signal_offset;
+    }
     if let Some(stored) = from.capture.clone() {
         run.backfill_added(&mut conn, &stored, &mut from).await?;
     }
@@ -187,6 +195,15 @@ pub async fn run(
         from.snapshot.clone(),
     );
     let (_registration, commands) = control::register(&run.cfg.name);
+    let signal_topic = if run.cfg.signal_channel("kafka") {
+        Some(signal_topic::start(
+            kafka,
+            &run.cfg,
+            from.incremental_snapshot_signal_offset,
+        )?)
+    } else {
+        None
+    };
     let publisher = Publisher::spawn(
         producer,
         QUEUE_BATCHES,
@@ -200,7 +217,7 @@ pub async fn run(
             &pool,
             &charsets,
             &from,
-            (chunker, commands),
+            (chunker, commands, signal_topic),
             publisher.sender(),
             &cancel,
         )
@@ -347,6 +364,7 @@ impl Run<'_> {
             ts_sec: chrono::Utc::now().timestamp(),
             snapshot: with_data.then(chunks::ChunkProgress::default),
             capture: None,
+            incremental_snapshot_signal_offset: None,
         })
     }
 
@@ -385,6 +403,7 @@ impl Run<'_> {
         snapshots: (
             chunks::Chunker,
             tokio::sync::mpsc::Receiver<control::Command>,
+            Option<signal_topic::SignalTopic>,
         ),
         tx: &tokio::sync::mpsc::Sender<Batch<BinlogOffset>>,
         cancel: &CancellationToken,
@@ -433,6 +452,7 @@ impl Run<'_> {
             server_name: cfg.logical_name().to_string(),
             zone: self.zone,
             offset_key: Arc::clone(&self.offset_key),
+            source_signals: cfg.signal_channel("source"),
         };
         let mut streamer = Streamer::new(
             &scfg,
@@ -442,7 +462,8 @@ impl Run<'_> {
             from,
             gtid_state,
         )
-        .with_chunker(snapshots.0, snapshots.1);
+        .with_chunker(snapshots.0, snapshots.1)
+        .with_signal_topic(snapshots.2);
         let result = streamer.run(&mut stream, tx, cancel).await;
         if result.is_ok() {
             stream.close().await.ok();

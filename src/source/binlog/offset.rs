@@ -17,7 +17,9 @@
 //! `snapshot` with every position, so it resumes at the next chunk.
 //! `capture` is the table filter the position was written under: a start
 //! under a filter that captures more tables backfills those
-//! ([`super::capture::CaptureSpec`]).
+//! ([`super::capture::CaptureSpec`]). `incremental_snapshot_signal_offset`
+//! is where the Kafka signal topic is read from again, so a signal is acted
+//! on once: its effect and the offset past it are stored together.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +57,10 @@ pub struct BinlogOffset {
     /// written before Sluice stored it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<std::sync::Arc<super::capture::CaptureSpec>>,
+    /// The Kafka signal topic's offset of the last signal acted on
+    /// (Debezium's key; [`super::signal_topic`]): the reader resumes after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental_snapshot_signal_offset: Option<i64>,
 }
 
 impl BinlogOffset {
@@ -111,6 +117,7 @@ mod tests {
             ts_sec: 1_700_000_000,
             snapshot: None,
             capture: None,
+            incremental_snapshot_signal_offset: None,
         };
         let json = serde_json::to_string(&o).expect("json");
         assert!(

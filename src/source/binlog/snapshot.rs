@@ -163,6 +163,7 @@ pub async fn run(
             ts_sec: chrono::Utc::now().timestamp(),
             snapshot: None,
             capture: None,
+            incremental_snapshot_signal_offset: None,
         }))
     }
     .await;

@@ -1,0 +1,225 @@
+//! Snapshot signals that must be acted on exactly once: Debezium's Kafka
+//! signal topic (filtered, stopped, invalid, and across kill -9) and a REST
+//! request answered 202 only once it is stored.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+
+use super::binlog::{binlog_config_on, fill};
+use super::binlog_adhoc::wait_log;
+use super::binlog_chunks::wait_snapshot_rows;
+use super::metrics_scrape::metric_sum;
+use crate::support::rest::{call, holds_for};
+use crate::support::*;
+
+/// How often each `id` was read from `topic` (committed reads only).
+fn reads_by_id(topic: &str) -> BTreeMap<i64, usize> {
+    let mut n = BTreeMap::new();
+    for (_, v) in kcat_read(topic) {
+        let id = v.expect("row")["payload"]["id"].as_i64().expect("id");
+        *n.entry(id).or_default() += 1;
+    }
+    n
+}
+
+/// Waits until `topic` holds `want` reads, then checks they are exactly
+/// the ids `ids`, each once.
+async fn assert_read_once(topic: &str, want: usize, ids: impl Iterator<Item = i64>) {
+    let got = wait_for("the filtered reads", Duration::from_secs(60), || async {
+        let m = reads_by_id(topic);
+        (m.values().sum::<usize>() >= want).then_some(m)
+    })
+    .await;
+    let expected: BTreeMap<i64, usize> = ids.map(|i| (i, 1)).collect();
+    assert_eq!(got.len(), expected.len(), "distinct ids read");
+    assert_eq!(got, expected, "exactly the filtered rows, each once");
+}
+
+/// A Debezium Kafka signal value.
+fn signal(kind: &str, data: Json) -> String {
+    json!({"type": kind, "data": data}).to_string()
+}
+
+/// The config of a streaming-only source `name` on `db` reading its Kafka
+/// signal topic `topic`.
+fn kafka_signal_config(port: u16, name: &str, db: &MySqlServer, topic: &str) -> String {
+    binlog_config_on(
+        port,
+        name,
+        &db.url(),
+        &format!(
+            "snapshot_mode = \"schema_only\"\nsnapshot_fetch_rows = 100\n\
+             \"signal.enabled.channels\" = \"source,kafka\"\n\"signal.kafka.topic\" = \"{topic}\"\n\
+             signal_kafka_group_id = \"{name}-signals\""
+        ),
+    )
+}
+
+/// Debezium's Kafka signal channel: records keyed by the server name start
+/// a filtered snapshot (exactly the filtered rows) and stop one; records
+/// with another key, values that are not JSON and signals naming no
+/// captured table are logged and ignored.
+async fn kafka_signals_start_and_stop_snapshots(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "kafkasig").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
+    fill(&db, 20_000).await;
+    let name = unique("kafkasig");
+    let signals = format!("{name}-signal");
+    let table = format!("{}.t", db.name);
+    let execute = signal(
+        "execute-snapshot",
+        json!({"data-collections": [table], "type": "incremental"}),
+    );
+    // Written before the source starts (it reads from the topic's start).
+    kcat_produce(
+        &signals,
+        &[
+            (Some("another-server"), &execute),
+            (Some(&name), "not json"),
+        ],
+    );
+    let port = free_port();
+    let daemon = Daemon::start(&kafka_signal_config(port, &name, &db, &signals));
+    wait_log(
+        &daemon,
+        "reading the kafka signal topic",
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    let nope = signal(
+        "execute-snapshot",
+        json!({"data-collections": [format!("{}.nope", db.name)]}),
+    );
+    let filtered = signal(
+        "execute-snapshot",
+        json!({"data-collections": [table], "type": "incremental",
+            "additional-conditions": [{"data-collection": table, "filter": "id <= 3000"}]}),
+    );
+    kcat_produce(&signals, &[(Some(&name), &nope), (Some(&name), &filtered)]);
+    wait_log(
+        &daemon,
+        "snapshot complete (chunked)",
+        1,
+        Duration::from_secs(120),
+    )
+    .await;
+    let log = daemon.log_text();
+    assert_eq!(
+        log.matches("kafka signal ignored").count(),
+        3,
+        "another key, not JSON, no such table: {log}"
+    );
+    assert!(log.contains("another-server"), "{log}");
+    let topic = format!("{name}.{table}");
+    assert_read_once(&topic, 3000, 1..=3000).await;
+
+    // The whole table, stopped by a signal part-way.
+    kcat_produce(&signals, &[(Some(&name), &execute)]);
+    wait_snapshot_rows(port, &name, 3000.0 + 1000.0, Duration::from_secs(60)).await;
+    let stop = signal("stop-snapshot", json!({"type": "incremental"}));
+    kcat_produce(&signals, &[(Some(&name), &stop)]);
+    wait_log(&daemon, "snapshot stopped", 1, Duration::from_secs(30)).await;
+    let rows = || metric_sum(port, "sluice_source_snapshot_rows_total", &name);
+    let stopped = rows().await;
+    holds_for("the stop", Duration::from_secs(2), || async {
+        rows().await == stopped
+    })
+    .await;
+    assert!(stopped < 23_000.0, "stopped before the end: {stopped}");
+}
+
+/// A Kafka signal acted on and the daemon killed at once: after the restart
+/// the filtered snapshot runs to its end with each row read once (it is not
+/// lost, and not run twice), a further kill and restart do not run it
+/// again, and a signal written while the daemon is down runs once after it.
+async fn a_kafka_signal_before_a_kill_runs_once(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "kafkakill").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
+    fill(&db, 5_000).await;
+    let name = unique("kafkakill");
+    let signals = format!("{name}-signal");
+    kcat_produce(&signals, &[(Some("someone-else"), "{}")]);
+    let table = format!("{}.t", db.name);
+    let port = free_port();
+    let mut daemon = Daemon::start(&kafka_signal_config(port, &name, &db, &signals));
+    let patience = Duration::from_secs(120);
+    wait_log(&daemon, "streaming binlog", 1, patience).await;
+    let filtered = |filter: &str| {
+        signal(
+            "execute-snapshot",
+            json!({"data-collections": [table],
+                "additional-conditions": [{"data-collection": table, "filter": filter}]}),
+        )
+    };
+    kcat_produce(&signals, &[(Some(&name), &filtered("id <= 1000"))]);
+    wait_log(&daemon, "signal from the kafka signal topic", 1, patience).await;
+    daemon.kill();
+    daemon.restart();
+    let topic = format!("{name}.{table}");
+    assert_read_once(&topic, 1000, 1..=1000).await;
+    wait_log(&daemon, "snapshot complete (chunked)", 1, patience).await;
+
+    daemon.kill();
+    kcat_produce(&signals, &[(Some(&name), &filtered("id > 4800"))]);
+    daemon.restart();
+    assert_read_once(&topic, 1200, (1..=1000).chain(4801..=5000)).await;
+    wait_log(&daemon, "snapshot complete (chunked)", 2, patience).await;
+    daemon.kill();
+    daemon.restart();
+    wait_log(&daemon, "streaming binlog", 4, patience).await;
+    holds_for(
+        "no signal acted on again",
+        Duration::from_secs(3),
+        || async { reads_by_id(&topic).values().sum::<usize>() == 1200 },
+    )
+    .await;
+}
+
+/// `POST /connectors/{name}/snapshot` answers 202 only once the request is
+/// stored: a kill -9 right after the answer loses nothing, the restarted
+/// source reads exactly the filtered rows.
+async fn a_rest_snapshot_request_survives_a_kill_after_its_202(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "adhocdur").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
+    fill(&db, 5_000).await;
+    let name = unique("adhocdur");
+    let port = free_port();
+    let config = binlog_config_on(
+        port,
+        &name,
+        &db.url(),
+        "snapshot_mode = \"schema_only\"\nsnapshot_fetch_rows = 100",
+    );
+    let mut daemon = Daemon::start(&config);
+    let patience = Duration::from_secs(120);
+    wait_log(&daemon, "streaming binlog", 1, patience).await;
+    let table = format!("{}.t", db.name);
+    let body = json!({"data-collections": [table],
+        "additional-conditions": [{"data-collection": table, "filter": "id <= 2000"}]});
+    let reply = call(
+        port,
+        "POST",
+        &format!("/connectors/{name}/snapshot"),
+        Some(&body),
+        None,
+    )
+    .await;
+    daemon.kill();
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    daemon.restart();
+    let topic = format!("{name}.{table}");
+    assert_read_once(&topic, 2000, 1..=2000).await;
+    wait_log(&daemon, "snapshot complete (chunked)", 1, patience).await;
+}
+
+crate::both_flavors!(
+    kafka_signals_start_and_stop_snapshots,
+    a_kafka_signal_before_a_kill_runs_once,
+    a_rest_snapshot_request_survives_a_kill_after_its_202,
+);
