@@ -18,7 +18,12 @@ use crate::support::*;
 fn reads_by_id(topic: &str) -> BTreeMap<i64, usize> {
     let mut n = BTreeMap::new();
     for (_, v) in kcat_read(topic) {
-        let id = v.expect("row")["payload"]["id"].as_i64().expect("id");
+        let v = v.expect("row");
+        let row = match v["payload"].get("after") {
+            Some(after) => after, // the debezium envelope
+            None => &v["payload"],
+        };
+        let id = row["id"].as_i64().expect("id");
         *n.entry(id).or_default() += 1;
     }
     n
@@ -218,7 +223,78 @@ async fn a_rest_snapshot_request_survives_a_kill_after_its_202(flavor: MySqlFlav
     wait_log(&daemon, "snapshot complete (chunked)", 1, patience).await;
 }
 
+/// `source.snapshot` as Debezium writes it: the chunked initial snapshot of
+/// two tables marks `first` … `last_in_data_collection`, then
+/// `first_in_data_collection` … `last` (the last read of a table whose rows
+/// fill its last chunk exactly too), and an on-demand snapshot's reads are
+/// `incremental`.
+async fn reads_carry_debeziums_snapshot_marks(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "snapmarks").await;
+    db.exec(
+        "CREATE TABLE a (id INT PRIMARY KEY); INSERT INTO a VALUES (1), (2), (3); \
+             CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)",
+    )
+    .await;
+    fill(&db, 200).await;
+    let name = unique("snapmarks");
+    let port = free_port();
+    let config = binlog_config_on(
+        port,
+        &name,
+        &db.url(),
+        "envelope = \"debezium\"\nsnapshot_fetch_rows = 100",
+    );
+    let daemon = Daemon::start(&config);
+    let patience = Duration::from_secs(120);
+    wait_log(&daemon, "snapshot complete (chunked)", 1, patience).await;
+    let marks = |table: &str, n: usize| {
+        let topic = format!("{name}.{}.{table}", db.name);
+        async move {
+            wait_for("the reads", Duration::from_secs(30), || async {
+                let m: Vec<String> = kcat_read(&topic)
+                    .into_iter()
+                    .map(|(_, v)| {
+                        v.expect("row")["payload"]["source"]["snapshot"]
+                            .as_str()
+                            .expect("snapshot")
+                            .to_string()
+                    })
+                    .collect();
+                (m.len() >= n).then_some(m)
+            })
+            .await
+        }
+    };
+    assert_eq!(
+        marks("a", 3).await,
+        ["first", "true", "last_in_data_collection"]
+    );
+    let t = marks("t", 200).await;
+    assert_eq!(t.len(), 200);
+    assert_eq!(t[0], "first_in_data_collection");
+    assert!(t[1..199].iter().all(|m| m == "true"), "{t:?}");
+    assert_eq!(
+        t[199], "last",
+        "the last chunk is full: its last read is still marked"
+    );
+
+    let body = json!({"data-collections": [format!("{}.a", db.name)]});
+    let reply = call(
+        port,
+        "POST",
+        &format!("/connectors/{name}/snapshot"),
+        Some(&body),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let a = marks("a", 6).await;
+    assert_eq!(a.len(), 6);
+    assert!(a[3..].iter().all(|m| m == "incremental"), "{a:?}");
+}
+
 crate::both_flavors!(
+    reads_carry_debeziums_snapshot_marks,
     kafka_signals_start_and_stop_snapshots,
     a_kafka_signal_before_a_kill_runs_once,
     a_rest_snapshot_request_survives_a_kill_after_its_202,

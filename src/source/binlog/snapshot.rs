@@ -256,7 +256,7 @@ async fn read_table(
                     at: at.clone(),
                     gtid: None,
                     row: 0,
-                    snapshot: true,
+                    snapshot: crate::position::SnapshotMark::True,
                     server_id: info.server_id,
                 }),
                 ts_ms: chrono::Utc::now().timestamp_millis(),
