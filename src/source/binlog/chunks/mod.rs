@@ -66,6 +66,7 @@ use serde::{Deserialize, Serialize};
 use super::capture::Capture;
 use super::gtid::MysqlGtidSet;
 use super::server::{binlog_status, Flavor, ServerInfo};
+use crate::config::debezium::Patterns;
 use crate::config::DbZone;
 use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
@@ -118,6 +119,10 @@ pub struct ChunkProgress {
     /// `pause-snapshot`: no chunk is read until `resume-snapshot`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// `stop-snapshot` of single tables during the initial snapshot: their
+    /// `data-collections` regexes; matching tables are left out of its list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
 }
 
 impl ChunkProgress {
@@ -138,6 +143,7 @@ impl ChunkProgress {
                 return Some(self);
             }
             self.adhoc = true;
+            self.stopped.clear();
         }
         if self.queue.is_empty() {
             return None;
@@ -452,6 +458,15 @@ impl Chunker {
     async fn list_tables(&self, conn: &mut Conn) -> Result<Vec<TableId>, SourceError> {
         let mut tables = self.job.capture.list_tables(conn).await?;
         tables.retain(|t| Some(t) != self.job.signal.as_ref());
+        // Tables stopped during the initial snapshot stay out of it.
+        let stopped = self
+            .progress
+            .as_ref()
+            .filter(|g| !g.adhoc && !g.stopped.is_empty())
+            .and_then(|g| Patterns::parse(&g.stopped).ok());
+        if let Some(stopped) = stopped {
+            tables.retain(|t| !stopped.matches(&t.to_string()));
+        }
         tables.sort();
         Ok(tables)
     }
