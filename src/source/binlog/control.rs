@@ -72,6 +72,11 @@ pub enum ControlError {
     /// not have been taken (HTTP 503; send it again once the source runs).
     #[error("pipeline \"{0}\" stopped before the signal was stored; send it again once it runs")]
     NotStored(String),
+    /// The source did not answer within [`ANSWER_WAIT`] (HTTP 504): it takes
+    /// signals between source transactions, and a long one was being read,
+    /// or its commit was slow. The signal may still be acted on.
+    #[error("pipeline \"{0}\" did not confirm the signal within {ANSWER_WAIT:?}; it may still be acted on (see its status and log)")]
+    Unconfirmed(String),
 }
 
 impl ControlError {
@@ -244,7 +249,7 @@ pub async fn send(pipeline: &str, signal: Signal) -> Result<String, ControlError
     };
     tokio::time::timeout(ANSWER_WAIT, exchange)
         .await
-        .map_err(|_| not_running())?
+        .map_err(|_| ControlError::Unconfirmed(pipeline.to_string()))?
 }
 
 #[cfg(test)]
