@@ -216,7 +216,9 @@ pub fn signal_consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamCons
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.wait.max.ms", "100")
+        // A signal topic created after the start is found within seconds.
+        .set("topic.metadata.refresh.interval.ms", "5000");
     create(&cfg, "creating signal-topic reader")
 }
 

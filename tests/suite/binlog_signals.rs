@@ -331,7 +331,28 @@ async fn a_table_stopped_in_the_initial_snapshot_stays_stopped(flavor: MySqlFlav
     assert!(kcat_read(&z).is_empty(), "z was stopped: never read");
 }
 
+/// A signal topic that does not exist when the source starts is read once
+/// it is created (a warning meanwhile; the source streams on).
+async fn a_signal_topic_created_after_the_start_is_read(flavor: MySqlFlavor) {
+    let db = MySqlServer::new(flavor, "latesig").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
+        .await;
+    fill(&db, 300).await;
+    let name = unique("latesig");
+    let signals = format!("{name}-signal");
+    let port = free_port();
+    let daemon = Daemon::start(&kafka_signal_config(port, &name, &db, &signals));
+    let patience = Duration::from_secs(60);
+    wait_log(&daemon, "streaming binlog", 1, patience).await;
+    let table = format!("{}.t", db.name);
+    let execute = signal("execute-snapshot", json!({"data-collections": [table]}));
+    kcat_produce(&signals, &[(Some(&name), &execute)]);
+    let topic = format!("{name}.{table}");
+    assert_read_once(&topic, 300, 1..=300).await;
+}
+
 crate::both_flavors!(
+    a_signal_topic_created_after_the_start_is_read,
     a_table_stopped_in_the_initial_snapshot_stays_stopped,
     reads_carry_debeziums_snapshot_marks,
     kafka_signals_start_and_stop_snapshots,
