@@ -111,10 +111,58 @@ pub struct BinlogCoord {
     pub gtid: Option<String>,
     /// 0-based ordinal of the row within its source transaction.
     pub row: u64,
-    /// True for snapshot reads.
-    pub snapshot: bool,
+    /// Debezium's `source.snapshot` of the row (`False` for streamed changes).
+    pub snapshot: SnapshotMark,
     /// The server id that wrote the change.
     pub server_id: u32,
+}
+
+/// Debezium's `source.snapshot` value (its `SnapshotRecord`): which part
+/// of a snapshot a read is, or `False` for a streamed change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotMark {
+    /// A streamed change.
+    #[default]
+    False,
+    /// A read of an initial snapshot (neither first nor last of its table).
+    True,
+    /// The initial snapshot's first read (of its first table).
+    First,
+    /// A table's first read in the initial snapshot (not the first table).
+    FirstInDataCollection,
+    /// A table's last read in the initial snapshot (not the last table).
+    LastInDataCollection,
+    /// The initial snapshot's last read (of its last table).
+    Last,
+    /// A read of an incremental (on-demand) snapshot.
+    Incremental,
+}
+
+impl SnapshotMark {
+    /// Debezium's text for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotMark::False => "false",
+            SnapshotMark::True => "true",
+            SnapshotMark::First => "first",
+            SnapshotMark::FirstInDataCollection => "first_in_data_collection",
+            SnapshotMark::LastInDataCollection => "last_in_data_collection",
+            SnapshotMark::Last => "last",
+            SnapshotMark::Incremental => "incremental",
+        }
+    }
+
+    /// An initial snapshot's mark, as Debezium resolves it: a record both
+    /// first and last of its table is its table's last.
+    pub fn initial(first_table: bool, last_table: bool, first_row: bool, last_row: bool) -> Self {
+        match () {
+            () if last_row && last_table => SnapshotMark::Last,
+            () if first_row && first_table => SnapshotMark::First,
+            () if last_row => SnapshotMark::LastInDataCollection,
+            () if first_row => SnapshotMark::FirstInDataCollection,
+            () => SnapshotMark::True,
+        }
+    }
 }
 
 /// Where a change came from.
@@ -131,6 +179,21 @@ pub enum Position {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initial_snapshot_marks_resolve_as_debeziums() {
+        use SnapshotMark as M;
+        let mark = |ft, lt, fr, lr| M::initial(ft, lt, fr, lr).as_str();
+        assert_eq!(mark(true, false, true, false), "first");
+        assert_eq!(mark(true, false, false, false), "true");
+        assert_eq!(mark(true, false, false, true), "last_in_data_collection");
+        assert_eq!(mark(false, false, true, false), "first_in_data_collection");
+        assert_eq!(mark(false, true, false, true), "last");
+        assert_eq!(mark(true, true, true, true), "last", "a one-row only table");
+        assert_eq!(mark(false, false, true, true), "last_in_data_collection");
+        assert_eq!(M::Incremental.as_str(), "incremental");
+        assert_eq!(M::default().as_str(), "false");
+    }
 
     #[test]
     fn timestamp_micros_round_trip() {

@@ -275,6 +275,23 @@ pub struct SourceConfig {
     /// snapshot writes its watermarks to instead of reading binlog positions.
     #[serde(default, alias = "signal.data.collection")]
     pub signal_data_collection: Option<String>,
+    /// Binlog: Debezium's signal channels acted on: `source` (rows of the
+    /// signal table) and `kafka` (the signal topic); empty: `source` only.
+    #[serde(
+        default,
+        alias = "signal.enabled.channels",
+        deserialize_with = "lenient::list"
+    )]
+    pub signal_enabled_channels: Vec<String>,
+    /// Binlog: the Kafka signal topic (default `<server_name>-signal`).
+    #[serde(default, alias = "signal.kafka.topic")]
+    pub signal_kafka_topic: Option<String>,
+    /// Binlog: brokers of the signal topic (default: `[kafka]`'s).
+    #[serde(default, alias = "signal.kafka.bootstrap.servers")]
+    pub signal_kafka_bootstrap_servers: Option<String>,
+    /// Binlog: consumer group of the signal topic's reader (default `kafka-signal`).
+    #[serde(default, alias = "signal.kafka.groupId")]
+    pub signal_kafka_group_id: Option<String>,
     /// Binlog: rows per Kafka transaction when several source transactions are grouped.
     #[serde(
         default = "default_max_batch_rows",
@@ -657,10 +674,14 @@ impl SourceConfig {
             }
             if self.snapshot_locking != SnapshotLocking::None
                 || self.signal_data_collection.is_some()
+                || !self.signal_enabled_channels.is_empty()
+                || self.signal_kafka_topic.is_some()
+                || self.signal_kafka_bootstrap_servers.is_some()
+                || self.signal_kafka_group_id.is_some()
             {
                 return Err(invalid(
                     "snapshot_locking",
-                    "snapshot_locking and signal_data_collection are binlog-source settings; a poll source takes no snapshot",
+                    "snapshot_locking and the signal_* keys are binlog-source settings; a poll source takes no snapshot",
                 ));
             }
         }
@@ -695,6 +716,7 @@ impl SourceConfig {
                     "must name the signal table as database.table",
                 ));
             }
+            self.validate_signal_channels()?;
             if self.mode.is_some() {
                 return Err(invalid(
                     "mode",
@@ -741,6 +763,64 @@ impl SourceConfig {
             }
             (None, _) => table.to_string(),
         }
+    }
+
+    /// True when Debezium's signal channel `channel` (`source`, `kafka`) is
+    /// enabled (`signal_enabled_channels`; empty: `source` only).
+    pub fn signal_channel(&self, channel: &str) -> bool {
+        if self.signal_enabled_channels.is_empty() {
+            return channel == "source";
+        }
+        self.signal_enabled_channels
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(channel))
+    }
+
+    /// The Kafka signal topic: `signal_kafka_topic`, else Debezium's
+    /// default `<server_name>-signal`.
+    pub fn signal_topic(&self) -> String {
+        self.signal_kafka_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}-signal", self.logical_name()))
+    }
+
+    /// Binlog: the channels are ones Sluice reads, and the `signal_kafka_*`
+    /// keys come with the `kafka` channel.
+    fn validate_signal_channels(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            pipeline: self.name.clone(),
+            key: key.into(),
+            reason,
+        };
+        for c in &self.signal_enabled_channels {
+            if !["source", "kafka"].contains(&c.to_ascii_lowercase().as_str()) {
+                return Err(invalid(
+                    "signal_enabled_channels",
+                    format!("`{c}` is not a signal channel Sluice reads (source, kafka; the REST API replaces jmx and file)"),
+                ));
+            }
+        }
+        let kafka_keys = [
+            ("signal_kafka_topic", &self.signal_kafka_topic),
+            (
+                "signal_kafka_bootstrap_servers",
+                &self.signal_kafka_bootstrap_servers,
+            ),
+            ("signal_kafka_group_id", &self.signal_kafka_group_id),
+        ];
+        for (key, value) in kafka_keys {
+            match value.as_deref().map(str::trim) {
+                Some(_) if !self.signal_channel("kafka") => {
+                    return Err(invalid(
+                        key,
+                        "is read only with the kafka signal channel: add \"kafka\" to signal_enabled_channels".into(),
+                    ))
+                }
+                Some("") => return Err(invalid(key, "must not be empty".into())),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Debezium's logical server name: `server_name`, else the pipeline name.

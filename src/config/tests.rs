@@ -381,3 +381,55 @@ fn snapshot_locking_takes_debeziums_name_and_is_binlog_only() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn kafka_signal_channel_keys_load_and_validate() {
+    let binlog = "[[source]]\nname='s'\nkind='binlog'\nurl='mysql://h/d'\nserver_name='srv'\n";
+    let c = Config::from_toml_str(binlog).expect("load");
+    assert!(c.source[0].signal_channel("source") && !c.source[0].signal_channel("kafka"));
+    assert_eq!(
+        c.source[0].signal_topic(),
+        "srv-signal",
+        "Debezium's default"
+    );
+    let c = Config::from_toml_str(&format!(
+        "{binlog}\"signal.enabled.channels\" = \"source,kafka\"\n\"signal.kafka.topic\" = \"sig\"\n\
+         \"signal.kafka.bootstrap.servers\" = \"k:9092\"\n\"signal.kafka.groupId\" = \"g\"\n"
+    ))
+    .expect("load");
+    let s = &c.source[0];
+    assert!(s.signal_channel("kafka") && s.signal_channel("source"));
+    assert_eq!(s.signal_topic(), "sig");
+    assert_eq!(s.signal_kafka_bootstrap_servers.as_deref(), Some("k:9092"));
+    assert_eq!(s.signal_kafka_group_id.as_deref(), Some("g"));
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let c = Config::from_toml_str(&format!("{binlog}signal_enabled_channels = [\"kafka\"]\n"))
+        .expect("load");
+    assert!(!c.source[0].signal_channel("source"), "source channel off");
+    let errs = |extra: &str| -> Vec<String> {
+        Config::from_toml_str(&format!("{binlog}{extra}"))
+            .expect("load")
+            .validate()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let e = errs("signal_enabled_channels = \"source,jmx\"\n");
+    assert!(e.iter().any(|e| e.contains("jmx")), "{e:?}");
+    let e = errs("signal_kafka_topic = \"sig\"\n");
+    assert!(
+        e.iter()
+            .any(|e| e.contains("signal_kafka_topic") && e.contains("kafka signal channel")),
+        "{e:?}"
+    );
+    let e = errs("signal_enabled_channels = \"kafka\"\nsignal_kafka_group_id = \" \"\n");
+    assert!(e.iter().any(|e| e.contains("must not be empty")), "{e:?}");
+    let poll = "[[source]]\nname='p'\nkind='poll'\nurl='mysql://h/d'\nmode='bulk'\nsignal_enabled_channels='kafka'\n";
+    let e: Vec<String> = Config::from_toml_str(poll)
+        .expect("load")
+        .validate()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(e.iter().any(|e| e.contains("signal_")), "{e:?}");
+}

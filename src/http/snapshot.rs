@@ -7,9 +7,12 @@
 //! | `DELETE /connectors/{name}/snapshot` or `POST .../snapshot/stop` (optional `{"data-collections": [...]}`) | `stop-snapshot` |
 //! | `PUT` or `POST .../snapshot/pause`, `.../snapshot/resume` | `pause-snapshot`, `resume-snapshot` |
 //!
-//! 202 with `{"message": ...}` once the source has taken the signal; 400
-//! naming the bad field (an unknown table, a filter the server refuses); 404
-//! for an unknown connector; 409 when it is not a running binlog source.
+//! 202 with `{"message": ...}` once the source has taken the signal and
+//! committed the position record carrying it (so a crash after the answer
+//! does not lose it); 400 naming the bad field (an unknown table, a filter
+//! the server refuses); 404 for an unknown connector; 409 when it is not a
+//! running binlog source; 503 when it stopped before the signal was stored;
+//! 504 when it did not confirm within 30 s (it may still act on it).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -84,5 +87,9 @@ async fn signal(
         }
         Err(e @ ControlError::Invalid { .. }) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e @ ControlError::NotRunning(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ ControlError::NotStored(_)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        Err(e @ ControlError::Unconfirmed(_)) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
     }
 }

@@ -16,6 +16,7 @@
 //! | [`dead_letter_producer`] | `FutureProducer` | idempotence, 64 MiB messages |
 //! | [`sink_consumer`] | `StreamConsumer<C>` | group member, manual commits and offset store, `read_committed`, earliest, bounded prefetch; tuning: 10 s session |
 //! | [`offsets_reader`] | `BaseConsumer<C>` | `read_committed`, partition EOF, 10 ms fetch wait, group `sluice-offsets-reader` (never commits) |
+//! | [`signal_consumer`] | `StreamConsumer` | Debezium's signal-topic reader: `group.id`, manual commits, `read_committed`, earliest, 100 ms fetch wait; assigned (never subscribed) |
 //! | [`watermark_probe`] | `BaseConsumer` | `read_uncommitted` (high watermarks, not the last stable offset) |
 //! | [`group_client`] | `BaseConsumer` | `group.id`, no auto commit; never subscribes, so it does not join the group (lag, offset commits) |
 //! | [`leader_elector`] | `BaseConsumer<C>` | standby group member: `client.id` = worker id, `cooperative-sticky`, the standby session timeout, heartbeats at a fifth of it, no commits |
@@ -202,6 +203,23 @@ pub fn offsets_reader<C: ConsumerContext>(
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed");
     create_with(&cfg, context, "creating offsets reader")
+}
+
+/// The reader of a binlog source's Kafka signal topic (Debezium's
+/// `signal.kafka.*`): `group_id`'s offsets are committed by hand once a
+/// signal's effect is stored, `read_committed`, earliest when the group has
+/// none. It is assigned its partition, never subscribed.
+pub fn signal_consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamConsumer, KafkaError> {
+    let mut cfg = base(kafka)?;
+    cfg.set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "100")
+        // A signal topic created after the start is found within seconds.
+        .set("topic.metadata.refresh.interval.ms", "5000");
+    create(&cfg, "creating signal-topic reader")
 }
 
 /// A `read_uncommitted` client for high watermarks: asked by a

@@ -60,7 +60,7 @@ fn op_index(op: Op) -> usize {
 /// The Debezium `source` block of a binlog change (snapshot read or streamed row).
 pub fn binlog_source_info(coord: &BinlogCoord) -> SourceInfo {
     SourceInfo {
-        snapshot: Some(if coord.snapshot { "true" } else { "false" }.into()),
+        snapshot: Some(coord.snapshot.as_str().into()),
         server_id: i64::from(coord.server_id),
         gtid: coord.gtid.clone(),
         file: coord.at.file.clone(),
@@ -213,7 +213,7 @@ mod tests {
             at: BinlogPosition::new("bin.000002", 1234),
             gtid: Some("0-1-7".into()),
             row: 3,
-            snapshot: false,
+            snapshot: crate::position::SnapshotMark::False,
             server_id: 1,
         };
         let info = binlog_source_info(&coord);
@@ -224,7 +224,7 @@ mod tests {
         );
         assert_eq!(info.gtid.as_deref(), Some("0-1-7"));
         let snap = binlog_source_info(&BinlogCoord {
-            snapshot: true,
+            snapshot: crate::position::SnapshotMark::True,
             gtid: None,
             row: 0,
             ..coord

@@ -103,6 +103,10 @@ pub struct Batch<O> {
     pub chunk: bool,
     /// Where the outcome is reported, with the buffers (see the module doc).
     pub done: Option<oneshot::Sender<Outcome>>,
+    /// Told once the batch's Kafka transaction (and so its position) is
+    /// committed; dropped unsent when it fails (a signal acknowledged only
+    /// once it is stored, see `binlog::control`).
+    pub stored: Vec<oneshot::Sender<()>>,
 }
 
 impl<O> Default for Batch<O> {
@@ -115,6 +119,7 @@ impl<O> Default for Batch<O> {
             open: false,
             chunk: false,
             done: None,
+            stored: Vec::new(),
         }
     }
 }
@@ -162,6 +167,7 @@ impl<O> Batch<O> {
         if next.done.is_some() {
             self.done = next.done;
         }
+        self.stored.extend(next.stored);
     }
 
     /// True when no later batch may be appended: an open (snapshot) batch
@@ -258,6 +264,9 @@ async fn run<O: SourceOffset>(
                 Err(e) => Err(e),
             };
             if outcome.is_ok() {
+                for s in batch.stored.drain(..) {
+                    let _ = s.send(());
+                }
                 for t in &topics {
                     crate::active_topics::record(&pipeline, t);
                 }

@@ -16,7 +16,7 @@ use crate::support::rest::{call, holds_for};
 use crate::support::*;
 
 /// Waits until the daemon's log holds `text` `n` times.
-async fn wait_log(daemon: &Daemon, text: &str, n: usize, patience: Duration) {
+pub(super) async fn wait_log(daemon: &Daemon, text: &str, n: usize, patience: Duration) {
     wait_for(text, patience, || async {
         (daemon.log_text().matches(text).count() >= n).then_some(())
     })

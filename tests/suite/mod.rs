@@ -9,6 +9,7 @@ mod binlog_chunks;
 mod binlog_compat;
 mod binlog_crash;
 mod binlog_restarts;
+mod binlog_signals;
 mod binlog_types;
 mod cli;
 mod connect_compat;

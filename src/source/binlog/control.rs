@@ -1,7 +1,11 @@
 //! On-demand snapshots of a running binlog source: Debezium's
 //! `execute-snapshot`, `stop-snapshot`, `pause-snapshot` and
 //! `resume-snapshot` signals, whichever channel brings them (the REST API
-//! through [`send`], or rows of the signal table the stream reads).
+//! through [`send`], rows of the signal table the stream reads, or records
+//! of the Kafka signal topic, [`super::signal_topic`]). The stream takes a
+//! signal between source transactions and commits the position record
+//! carrying its effect at once; [`send`] is answered only after that commit,
+//! so an acknowledged signal survives a crash.
 //!
 //! A running binlog source [`register`]s a bounded command channel under its
 //! pipeline name; the stream takes commands between events and hands them to
@@ -64,6 +68,15 @@ pub enum ControlError {
     /// No running binlog source of that name takes commands (HTTP 409).
     #[error("pipeline \"{0}\" is not a running binlog source")]
     NotRunning(String),
+    /// The source stopped before the signal's position was stored: it may
+    /// not have been taken (HTTP 503; send it again once the source runs).
+    #[error("pipeline \"{0}\" stopped before the signal was stored; send it again once it runs")]
+    NotStored(String),
+    /// The source did not answer within [`ANSWER_WAIT`] (HTTP 504): it takes
+    /// signals between source transactions, and a long one was being read,
+    /// or its commit was slow. The signal may still be acted on.
+    #[error("pipeline \"{0}\" did not confirm the signal within {ANSWER_WAIT:?}; it may still be acted on (see its status and log)")]
+    Unconfirmed(String),
 }
 
 impl ControlError {
@@ -236,7 +249,7 @@ pub async fn send(pipeline: &str, signal: Signal) -> Result<String, ControlError
     };
     tokio::time::timeout(ANSWER_WAIT, exchange)
         .await
-        .map_err(|_| not_running())?
+        .map_err(|_| ControlError::Unconfirmed(pipeline.to_string()))?
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub mod offset;
 pub mod resume;
 pub mod rows;
 pub mod server;
+pub mod signal_topic;
 pub mod snapshot;
 pub mod stream;
 pub mod table;
@@ -170,6 +171,10 @@ pub async fn run(
         charsets,
         addr,
     } = server;
+    // Kept across a new snapshot (`when_needed`): signals already acted on stay done.
+    let signal_offset = stored
+        .as_ref()
+        .and_then(|o| o.incremental_snapshot_signal_offset);
     tracing::info!(pipeline = %cfg.name, server = %info.version, stored = ?stored, "binlog source starting");
     let mut run = Run {
         capture: Capture::new(&cfg, endpoint.database())?,
@@ -226,6 +231,9 @@ pub async fn run(
             reason: "this start has no GTID set (MySQL, snapshot_mode = \"never\"): a file:pos position cannot move to another server; with several servers in url use initial, when_needed or schema_only".into(),
         }));
     }
+    if from.incremental_snapshot_signal_offset.is_none() {
+        from.incremental_snapshot_signal_offset = signal_offset;
+    }
     if let Some(stored) = from.capture.clone() {
         run.backfill_added(&mut conn, &stored, &mut from).await?;
     }
@@ -250,6 +258,15 @@ pub async fn run(
         from.snapshot.clone(),
     );
     let (_registration, commands) = control::register(&run.cfg.name);
+    let signal_topic = if run.cfg.signal_channel("kafka") {
+        Some(signal_topic::start(
+            kafka,
+            &run.cfg,
+            from.incremental_snapshot_signal_offset,
+        )?)
+    } else {
+        None
+    };
     let publisher = Publisher::spawn(
         producer,
         QUEUE_BATCHES,
@@ -277,7 +294,7 @@ pub async fn run(
             &pool,
             &charsets,
             &from,
-            (chunker, commands),
+            (chunker, commands, signal_topic),
             publisher.sender(),
             &cancel,
         )
@@ -434,6 +451,7 @@ impl Run<'_> {
             capture: None,
             debezium: None,
             server: self.server.clone(),
+            incremental_snapshot_signal_offset: None,
         })
     }
 
@@ -472,6 +490,7 @@ impl Run<'_> {
         snapshots: (
             chunks::Chunker,
             tokio::sync::mpsc::Receiver<control::Command>,
+            Option<signal_topic::SignalTopic>,
         ),
         tx: &tokio::sync::mpsc::Sender<Batch<BinlogOffset>>,
         cancel: &CancellationToken,
@@ -521,6 +540,7 @@ impl Run<'_> {
             zone: self.zone,
             offset_key: Arc::clone(&self.offset_key),
             server: self.server.clone(),
+            source_signals: cfg.signal_channel("source"),
         };
         let mut streamer = Streamer::new(
             &scfg,
@@ -530,7 +550,8 @@ impl Run<'_> {
             from,
             gtid_state,
         )
-        .with_chunker(snapshots.0, snapshots.1);
+        .with_chunker(snapshots.0, snapshots.1)
+        .with_signal_topic(snapshots.2);
         let result = streamer.run(&mut stream, tx, cancel).await;
         if result.is_ok() {
             stream.close().await.ok();

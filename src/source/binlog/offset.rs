@@ -23,7 +23,9 @@
 //! ([`super::capture::CaptureSpec`]). `server` names the server `file`/`pos`
 //! were read on when the source's `url` lists several (after a failover, by
 //! GTID, until the first transaction read on the new server they are still
-//! the old server's).
+//! the old server's). `incremental_snapshot_signal_offset` is where the Kafka
+//! signal topic is read from again, so a signal is acted on once: its effect
+//! and the offset past it are stored together.
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +71,10 @@ pub struct BinlogOffset {
     /// several ([`super::failover`]); a start tries it first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// The Kafka signal topic's offset of the last signal acted on
+    /// (Debezium's key; [`super::signal_topic`]): the reader resumes after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental_snapshot_signal_offset: Option<i64>,
 }
 
 /// How far into the transaction at `file`/`pos` (or after `gtids`) a Debezium
@@ -142,6 +148,7 @@ mod tests {
             capture: None,
             debezium: None,
             server: None,
+            incremental_snapshot_signal_offset: None,
         };
         let json = serde_json::to_string(&o).expect("json");
         assert!(

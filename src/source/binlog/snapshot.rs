@@ -165,6 +165,7 @@ pub async fn run(
             capture: None,
             debezium: None,
             server: None,
+            incremental_snapshot_signal_offset: None,
         }))
     }
     .await;
@@ -257,7 +258,7 @@ async fn read_table(
                     at: at.clone(),
                     gtid: None,
                     row: 0,
-                    snapshot: true,
+                    snapshot: crate::position::SnapshotMark::True,
                     server_id: info.server_id,
                 }),
                 ts_ms: chrono::Utc::now().timestamp_millis(),

@@ -159,8 +159,14 @@ impl Chunker {
         g.queue.retain(|(d, t)| !hit(d, t));
         g.filters.retain(|name, _| !patterns.matches(name.as_str()));
         let current = g.table_id();
-        if let Some(listed) = self.tables.as_mut() {
-            if !g.adhoc {
+        if !g.adhoc {
+            // Stored: a restart lists the tables again and leaves these out.
+            for c in collections {
+                if !g.stopped.contains(c) {
+                    g.stopped.push(c.clone());
+                }
+            }
+            if let Some(listed) = self.tables.as_mut() {
                 listed.retain(|t| *t == current || !hit(&t.database, &t.table));
             }
         }
@@ -224,6 +230,7 @@ mod tests {
             table: "x".into(),
             rows: 10,
             queue: vec![("b".into(), "z".into())],
+            stopped: vec!["a.w".into()],
             ..ChunkProgress::default()
         };
         let g = g.after_table(&t("a", "x"), &listed).expect("y");
@@ -234,6 +241,10 @@ mod tests {
             ("b", "z", true)
         );
         assert!(g.queue.is_empty());
+        assert!(
+            g.stopped.is_empty(),
+            "the initial snapshot's stops end with it"
+        );
         assert_eq!(g.after_table(&t("b", "z"), &listed), None);
     }
 
@@ -281,13 +292,14 @@ mod tests {
             adhoc: true,
             paused: true,
             queue: vec![("a".into(), "y".into())],
+            stopped: vec!["a\\.z.*".into()],
             ..ChunkProgress::default()
         };
         g.filters.insert("a.x".into(), "id > 100".into());
         let json = serde_json::to_string(&g).expect("json");
         assert_eq!(
             json,
-            r#"{"database":"a","table":"x","rows":0,"adhoc":true,"queue":[["a","y"]],"filters":{"a.x":"id > 100"},"paused":true}"#
+            r#"{"database":"a","table":"x","rows":0,"adhoc":true,"queue":[["a","y"]],"filters":{"a.x":"id > 100"},"paused":true,"stopped":["a\\.z.*"]}"#
         );
         let back: ChunkProgress = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, g);

@@ -66,11 +66,12 @@ use serde::{Deserialize, Serialize};
 use super::capture::Capture;
 use super::gtid::MysqlGtidSet;
 use super::server::{binlog_status, Flavor, ServerInfo};
+use crate::config::debezium::Patterns;
 use crate::config::DbZone;
 use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
 use crate::mysql::quote;
-use crate::position::{BinlogCoord, BinlogPosition, Position};
+use crate::position::{BinlogCoord, BinlogPosition, Position, SnapshotMark};
 use crate::schema::TableSchema;
 use crate::source::mysql_types::{datetime_columns, value_from_mysql};
 use crate::source::poll::build_schema;
@@ -118,6 +119,10 @@ pub struct ChunkProgress {
     /// `pause-snapshot`: no chunk is read until `resume-snapshot`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// `stop-snapshot` of single tables during the initial snapshot: their
+    /// `data-collections` regexes; matching tables are left out of its list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
 }
 
 impl ChunkProgress {
@@ -138,6 +143,7 @@ impl ChunkProgress {
                 return Some(self);
             }
             self.adhoc = true;
+            self.stopped.clear();
         }
         if self.queue.is_empty() {
             return None;
@@ -320,11 +326,18 @@ impl Chunker {
         let ts_ms = chrono::Utc::now().timestamp_millis();
         let read = p.rows.len() as u64;
         let skipped = p.changed.len();
-        let events: Vec<ChangeEvent> = p
+        let kept: Vec<Row> = p
             .rows
             .into_iter()
             .filter(|(k, _)| !p.changed.contains(k))
-            .map(|(_, row)| ChangeEvent {
+            .map(|(_, row)| row)
+            .collect();
+        let mark = self.marks(&p.table, p.table_done);
+        let last = kept.len().saturating_sub(1);
+        let events: Vec<ChangeEvent> = kept
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| ChangeEvent {
                 table: p.table.clone(),
                 op: Op::Read,
                 before: None,
@@ -334,7 +347,7 @@ impl Chunker {
                     at: at.clone(),
                     gtid: None,
                     row: 0,
-                    snapshot: true,
+                    snapshot: mark(i == 0, i == last),
                     server_id,
                 }),
                 ts_ms,
@@ -356,6 +369,34 @@ impl Chunker {
             g.rows = done;
         }
         events
+    }
+
+    /// The `source.snapshot` of a chunk's reads of `table` by (first read
+    /// of the chunk, last read of the chunk): `incremental` in an on-demand
+    /// snapshot; in the initial one Debezium's `first`, `true`, `last`,
+    /// `first_in_data_collection`, `last_in_data_collection` (a table's first
+    /// read is its first chunk's first, its last the last of the chunk that
+    /// ends it; the first and last tables are the first and last listed).
+    fn marks(&self, table: &TableId, table_done: bool) -> impl Fn(bool, bool) -> SnapshotMark {
+        let (incremental, first_chunk) = match &self.progress {
+            Some(g) => (g.adhoc, g.rows == 0 && g.last_key.is_none()),
+            None => (true, false),
+        };
+        let listed = self.tables.as_deref().unwrap_or(&[]);
+        let first_table = listed.first() == Some(table);
+        let last_table = !listed.iter().any(|t| t > table);
+        move |first, last| {
+            if incremental {
+                SnapshotMark::Incremental
+            } else {
+                SnapshotMark::initial(
+                    first_table,
+                    last_table,
+                    first_chunk && first,
+                    table_done && last,
+                )
+            }
+        }
     }
 
     /// Publishes the progress on `table` (status, gauges).
@@ -417,6 +458,15 @@ impl Chunker {
     async fn list_tables(&self, conn: &mut Conn) -> Result<Vec<TableId>, SourceError> {
         let mut tables = self.job.capture.list_tables(conn).await?;
         tables.retain(|t| Some(t) != self.job.signal.as_ref());
+        // Tables stopped during the initial snapshot stay out of it.
+        let stopped = self
+            .progress
+            .as_ref()
+            .filter(|g| !g.adhoc && !g.stopped.is_empty())
+            .and_then(|g| Patterns::parse(&g.stopped).ok());
+        if let Some(stopped) = stopped {
+            tables.retain(|t| !stopped.matches(&t.to_string()));
+        }
         tables.sort();
         Ok(tables)
     }

@@ -140,7 +140,9 @@ impl Chunker {
             .as_ref()
             .and_then(|g| g.filters.get(&table.to_string()))
             .map(String::as_str);
-        let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows, filter);
+        // One row more than a chunk: whether the table ends with this chunk
+        // is then known (its last read is marked, see `marks`).
+        let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows + 1, filter);
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
         let schema = Arc::new(build_schema(&table.table, &columns));
@@ -148,8 +150,13 @@ impl Chunker {
         let is_dt = datetime_columns(&columns);
         let mut rows = Vec::new();
         let mut last_key = None;
+        let mut more = false;
         while let Some(row) = stream.next().await {
             let raw = row?.unwrap();
+            if !keys.is_empty() && rows.len() == self.job.chunk_rows {
+                more = true; // the next chunk's first row: read again then
+                continue;
+            }
             if !keys.is_empty() {
                 last_key = Some(
                     key_idx
@@ -170,7 +177,7 @@ impl Chunker {
             let key = key_text(key_idx.iter().map(|&i| &values[i]));
             rows.push((key, values));
         }
-        let done = keys.is_empty() || rows.len() < self.job.chunk_rows;
+        let done = keys.is_empty() || !more;
         Ok((schema, rows, last_key, done))
     }
 }

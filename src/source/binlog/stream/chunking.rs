@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{GtidState, Streamer, TxnGtid};
 use crate::event::TableId;
@@ -15,6 +15,7 @@ use crate::schema::TableSchema;
 use crate::source::binlog::chunks::{key_text, StreamAt};
 use crate::source::binlog::control::{Command, ControlError, Signal};
 use crate::source::binlog::offset::BinlogOffset;
+use crate::source::binlog::signal_topic::{self, SignalRecord};
 use crate::source::binlog::table::BinlogTable;
 use crate::source::publish::Batch;
 use crate::source::SourceError;
@@ -107,20 +108,102 @@ impl Streamer<'_> {
         Ok(())
     }
 
-    /// A snapshot signal from the REST API ([`crate::source::binlog::control`]):
-    /// applied to the chunker, answered, and (between transactions) the
-    /// position to store next carries the new progress.
-    pub(super) async fn on_command(&mut self, cmd: Command) -> Result<(), SourceError> {
+    /// A snapshot signal from the REST API ([`crate::source::binlog::control`]),
+    /// taken between transactions: applied to the chunker, the position
+    /// carrying the new progress committed at once, and answered only once
+    /// it is stored (a refusal at once).
+    pub(super) async fn on_command(
+        &mut self,
+        cmd: Command,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+    ) -> Result<(), SourceError> {
         let Some(chunker) = self.chunker.as_mut() else {
             let _ = cmd
                 .answer
                 .send(Err(ControlError::NotRunning(self.cfg.pipeline.clone())));
             return Ok(());
         };
-        let answer = chunker.apply(cmd.signal).await?;
-        let _ = cmd.answer.send(answer);
+        let message = match chunker.apply(cmd.signal).await? {
+            Ok(message) => message,
+            Err(refused) => {
+                let _ = cmd.answer.send(Err(refused));
+                return Ok(());
+            }
+        };
         self.progress_changed();
+        let stored = self.store_now(tx).await;
+        let pipeline = self.cfg.pipeline.clone();
+        tokio::spawn(async move {
+            let answer = match stored {
+                Some(stored) => match stored.await {
+                    Ok(()) => Ok(message),
+                    Err(_) => Err(ControlError::NotStored(pipeline)),
+                },
+                None => Err(ControlError::NotStored(pipeline)),
+            };
+            let _ = cmd.answer.send(answer);
+        });
         Ok(())
+    }
+
+    /// A record of the Kafka signal topic ([`crate::source::binlog::signal_topic`]),
+    /// taken between transactions: acted on (or logged and skipped), and the
+    /// position carrying its effect and its offset committed at once.
+    pub(super) async fn on_kafka_signal(
+        &mut self,
+        record: SignalRecord,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+    ) -> Result<(), SourceError> {
+        let Some(chunker) = self.chunker.as_mut() else {
+            return Ok(());
+        };
+        let pipeline = &self.cfg.pipeline;
+        let offset = record.offset;
+        match signal_topic::parse(&record, &self.cfg.server_name) {
+            Err(reason) => {
+                tracing::warn!(pipeline = %pipeline, offset, reason = %reason, "kafka signal ignored");
+            }
+            Ok((id, signal)) => match chunker.apply(signal).await? {
+                Ok(message) => {
+                    tracing::info!(pipeline = %pipeline, id = %id, offset, "signal from the kafka signal topic: {message}");
+                }
+                Err(e) => {
+                    tracing::warn!(pipeline = %pipeline, id = %id, offset, error = %e, "kafka signal ignored");
+                }
+            },
+        }
+        self.signal_offset = Some(offset);
+        self.progress_changed();
+        let stored = self.store_now(tx).await;
+        if let (Some(stored), Some(topic)) = (stored, self.signal_topic.as_ref()) {
+            let group = Arc::clone(&topic.stored);
+            tokio::spawn(async move {
+                if stored.await.is_ok() {
+                    group.send_replace(Some(offset));
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Between transactions: hands the batch, with the position here, to
+    /// the publisher now; the receiver hears once it is committed (`None`:
+    /// the publisher is gone).
+    async fn store_now(
+        &mut self,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+    ) -> Option<oneshot::Receiver<()>> {
+        let (done, stored) = oneshot::channel();
+        let mut full = std::mem::take(&mut self.batch);
+        if full.offset.is_none() {
+            full.offset = Some(self.offset_at(self.here(), self.gtids.to_string(), 0));
+        }
+        full.stored.push(done);
+        self.last_sent.clone_from(&full.offset);
+        self.last_flush = Instant::now();
+        self.batch_started = None;
+        tx.send(full).await.ok()?;
+        Some(stored)
     }
 
     /// The chunker's progress changed outside a chunk: between
@@ -202,7 +285,7 @@ impl Streamer<'_> {
             c.signal_seen(&id);
         }
         let kind = text("type").unwrap_or_default();
-        if !inserted || !SIGNAL_TYPES.contains(&kind.as_str()) {
+        if !inserted || !self.cfg.source_signals || !SIGNAL_TYPES.contains(&kind.as_str()) {
             return;
         }
         let data = text("data").filter(|d| !d.trim().is_empty());

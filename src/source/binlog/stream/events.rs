@@ -328,7 +328,7 @@ impl Streamer<'_> {
                 at: event_pos.clone(),
                 gtid,
                 row: 0,
-                snapshot: false,
+                snapshot: crate::position::SnapshotMark::False,
                 server_id: self.server_id,
             }),
             ts_ms,

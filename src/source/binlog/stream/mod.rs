@@ -139,6 +139,8 @@ pub struct StreamConfig {
     pub offset_key: Arc<str>,
     /// The server read (`host:port`) when `url` lists several, stored with each position.
     pub server: Option<String>,
+    /// Debezium's `source` signal channel: inserted signal-table rows are acted on.
+    pub source_signals: bool,
 }
 
 /// Reads one binlog connection until cancelled or an error.
@@ -183,6 +185,10 @@ pub struct Streamer<'a> {
     commands: Option<mpsc::Receiver<super::control::Command>>,
     /// Signals read from the signal table in the current transaction (row id, signal).
     signals: Vec<(String, super::control::Signal)>,
+    /// The Kafka signal topic's reader, if that channel is on.
+    signal_topic: Option<super::signal_topic::SignalTopic>,
+    /// The signal topic's offset of the last record acted on (stored with the position).
+    signal_offset: Option<i64>,
 }
 
 /// What the read loop does after an event.
@@ -234,6 +240,8 @@ impl<'a> Streamer<'a> {
             chunker: None,
             commands: None,
             signals: Vec::new(),
+            signal_topic: None,
+            signal_offset: from.incremental_snapshot_signal_offset,
         }
     }
 
@@ -249,6 +257,12 @@ impl<'a> Streamer<'a> {
         self
     }
 
+    /// Acts on the records of Debezium's Kafka signal topic too.
+    pub fn with_signal_topic(mut self, topic: Option<super::signal_topic::SignalTopic>) -> Self {
+        self.signal_topic = topic;
+        self
+    }
+
     /// Runs until cancelled (Ok) or an error.
     pub async fn run(
         &mut self,
@@ -259,6 +273,12 @@ impl<'a> Streamer<'a> {
         // Snapshot signals (none without a chunker: a channel never written).
         let (_unused, idle) = mpsc::channel(1);
         let mut commands = self.commands.take().unwrap_or(idle);
+        let (_unused_signals, no_signals) = mpsc::channel(1);
+        let mut signal_records = self
+            .signal_topic
+            .as_mut()
+            .and_then(|t| t.records.take())
+            .unwrap_or(no_signals);
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Silence is counted only while this loop waits on the stream: time
@@ -298,13 +318,21 @@ impl<'a> Streamer<'a> {
                         // producer, is what the source returns): stop now,
                         // not at the next event of an idle server.
                         _ = tx.closed() => return Ok(()),
-                        ev = stream.next() => ev,
-                        Some(cmd) = commands.recv() => {
+                        // Signals between source transactions only: each is
+                        // stored at once with the position it takes effect at.
+                        Some(cmd) = commands.recv(), if self.txn.is_none() => {
                             let started = tokio::time::Instant::now();
-                            self.on_command(cmd).await?;
+                            self.on_command(cmd, tx).await?;
                             heard += started.elapsed();
                             continue;
                         }
+                        Some(record) = signal_records.recv(), if self.txn.is_none() => {
+                            let started = tokio::time::Instant::now();
+                            self.on_kafka_signal(record, tx).await?;
+                            heard += started.elapsed();
+                            continue;
+                        }
+                        ev = stream.next() => ev,
                         _ = std::future::ready(()), if self.chunk_work_ready() => {
                             // Idle stream: read (or publish) the next chunk.
                             let started = tokio::time::Instant::now();
@@ -490,6 +518,7 @@ impl<'a> Streamer<'a> {
                 capture: Some(self.capture.spec()),
                 debezium: None,
                 server: self.cfg.server.clone(),
+                incremental_snapshot_signal_offset: self.signal_offset,
             },
         }
     }
