@@ -7,6 +7,7 @@
 #   scripts/bench.sh debezium [--rows N | --quick] [options]
 #   scripts/bench.sh converters [--rows N | --quick] [--flavor mariadb|mysql] [options]
 #   scripts/bench.sh snapshot [--rows N | --quick] [--flavor mariadb|mysql] [--writer-rate R] [options]
+#   scripts/bench.sh sinks [--rows N | --quick] [--sink-modes M] [options]
 #
 # `poll` measures, for N narrow rows (id BIGINT PK, a INT, b VARCHAR(32), c DATETIME(3)):
 #   source  sluice poll source (incrementing, exactly-once) MariaDB table -> Kafka topic,
@@ -66,6 +67,14 @@
 # (commit to visible, p50/p99/max) of a --writer-rate rows/s writer into another captured table
 # while the snapshot runs. Default N: 5000000 (--quick: 100000). See scripts/bench-snapshot.sh.
 #
+# `sinks` produces N Connect JSON messages with kcat into a 6-partition topic (not timed), then
+# one, two and three sluice daemons sharing one sink group (own state_dir and HTTP port each)
+# apply it into a fresh PostgreSQL database per run (pk_mode record_key; --sink-modes insert,
+# upsert), each timed from process start until the daemons' rows applied add up to N: rows/s,
+# the ratio to one daemon in the same run, CPU and peak RSS per daemon, load average. On this
+# 2-core machine the daemons share the cores and the PostgreSQL server. Default N: 1000000
+# (--quick: 60000). See scripts/bench-sinks.sh.
+#
 # Options:
 #   --rows N              rows to load (default 1000000)
 #   --quick               50000 rows; binlog: and a 5 s latency run (CI smoke run)
@@ -107,7 +116,7 @@ die() {
 log() { echo "bench: $*" >&2; }
 
 MODE=${1:-}
-[[ $MODE =~ ^(poll|binlog|debezium|converters|snapshot)$ ]] || usage 2
+[[ $MODE =~ ^(poll|binlog|debezium|converters|snapshot|sinks)$ ]] || usage 2
 shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
@@ -158,6 +167,7 @@ if [[ $MODE == debezium ]]; then
 fi
 [[ $MODE == converters ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 300000)); }
 [[ $MODE == snapshot ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 100000 : 5000000)); }
+[[ $MODE == sinks ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 60000 : 1000000)); }
 [[ $FLAVOR == mariadb || $FLAVOR == mysql ]] || die "--flavor must be mariadb or mysql"
 for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE TXN_ROWS LAT_RATE LAT_SECS WRITER_RATE ${MAX_BATCH_ROWS:+MAX_BATCH_ROWS}; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
@@ -505,6 +515,11 @@ fi
 if [[ $MODE == snapshot ]]; then
   # shellcheck source=scripts/bench-snapshot.sh
   . "$ROOT/scripts/bench-snapshot.sh"
+  exit 0
+fi
+if [[ $MODE == sinks ]]; then
+  # shellcheck source=scripts/bench-sinks.sh
+  . "$ROOT/scripts/bench-sinks.sh"
   exit 0
 fi
 if [[ $MODE == debezium ]]; then

@@ -3,7 +3,9 @@
 //! keys updated many times so per-key order matters. Two sinks read it: one
 //! upserts/deletes into a `state` table (must equal the last change of each
 //! key), one inserts every record into a `log` table without a key (a record
-//! applied twice would be an extra row, a lost one a missing row).
+//! applied twice would be an extra row, a lost one a missing row). The
+//! three-daemon case runs on 6 partitions, the layout `scripts/bench.sh sinks`
+//! measures.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use rdkafka::ClientConfig;
 use serde_json::json;
 
 use crate::both_flavors;
-use crate::suite::sink_modes::{config, field, id_key, message, sink, Db};
+use crate::suite::sink_modes::{config, field, id_key, message, metric, sink, Db};
 use crate::support::*;
 
 both_flavors!(kill_9_while_applying_loses_and_doubles_nothing);
@@ -26,13 +28,18 @@ const LONG: Duration = Duration::from_secs(240);
 
 /// Creates `topic` with three partitions.
 async fn create_topic(topic: &str) {
+    create_topic_with(topic, PARTITIONS).await;
+}
+
+/// Creates `topic` with `partitions` partitions.
+async fn create_topic_with(topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", KAFKA)
         .create()
         .expect("admin client");
     let results = admin
         .create_topics(
-            &[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))],
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
         )
         .await
@@ -48,7 +55,14 @@ fn end_offsets(topic: &str) -> Vec<(i32, i64)> {
         .set("bootstrap.servers", KAFKA)
         .create()
         .expect("consumer");
-    (0..PARTITIONS)
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len());
+    (0..partitions as i32)
         .map(|p| {
             let (_, high) = consumer
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
@@ -269,6 +283,109 @@ async fn two_instances_hand_partitions_over_without_loss_or_double_apply() {
         "the second instance was reassigned after the first left"
     );
     assert_eq!(b.stop(), 0);
+}
+
+/// The partition count of `d`'s latest assignment for each of the two
+/// pipelines of `tag` (None before its first).
+fn last_assigned(d: &Daemon, tag: &str) -> [Option<usize>; 2] {
+    let log = d.log_text();
+    [format!("{tag}_state"), format!("{tag}_log")].map(|p| {
+        log.lines()
+            .rfind(|l| l.contains("partitions assigned") && l.contains(&format!("pipeline={p} ")))
+            .and_then(|l| {
+                l.split_once(" partitions=")?
+                    .1
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+    })
+}
+
+/// Three daemons share both sink groups on a 6-partition topic into
+/// PostgreSQL (the layout `scripts/bench.sh sinks` measures), two partitions
+/// each; one of them is killed with kill -9 while it is applying batches; the
+/// other two take its partitions over (three each) and the tables equal a
+/// single clean run: nothing its open transaction held is lost, nothing it
+/// committed is applied again.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_instances_one_killed_mid_batch_lose_and_double_nothing() {
+    let pg = Postgres::create("eo_three").await;
+    let db = Db::Pg(&pg);
+    let tag = unique("eothree");
+    let topic = format!("eo_three_{tag}");
+    create_topic_with(&topic, 6).await;
+    let s = stream(rand::rng().random(), 24_000, 1_500);
+    let half = s.messages.len() / 2;
+    let config = pipelines(&tag, &pg.url(), &topic).replace("batch_size = 50", "batch_size = 10");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut daemons = ports.map(|port| {
+        Daemon::start(&config.replacen(
+            "listen = \"\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        ))
+    });
+    // The group settles with every member holding two of the six partitions
+    // of both pipelines before any record is there to apply.
+    wait_for(
+        "the three instances to hold two partitions each",
+        LONG,
+        || async {
+            daemons
+                .iter()
+                .all(|d| last_assigned(d, &tag) == [Some(2), Some(2)])
+                .then_some(())
+        },
+    )
+    .await;
+    produce(&topic, &s.messages[..half]);
+    let first_half = s.messages[..half]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .count() as i64;
+    // The victim is killed while it applies: its applied-rows count moved
+    // between two looks 20 ms apart, so a batch of its partitions is in flight.
+    let victim = 1;
+    let log_pipeline = format!("{tag}_log");
+    let start = Instant::now();
+    let mut last = 0.0;
+    loop {
+        let now = metric(
+            ports[victim],
+            "sluice_sink_rows_applied_total",
+            &log_pipeline,
+        )
+        .await;
+        if last > 0.0 && now > last {
+            break;
+        }
+        last = now;
+        assert!(start.elapsed() < LONG, "the victim never applied rows");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at_kill = logged(db).await;
+    daemons[victim].kill();
+    assert!(
+        at_kill < first_half,
+        "killed mid-stream ({at_kill} of the first {first_half} rows applied)"
+    );
+    // The survivors' session to the group sees the victim expire and they
+    // share its partitions: three each.
+    for (i, d) in daemons.iter().enumerate().filter(|(i, _)| *i != victim) {
+        wait_for(
+            &format!("instance {i} to take three partitions of each pipeline"),
+            LONG,
+            || async { (last_assigned(d, &tag) == [Some(3), Some(3)]).then_some(()) },
+        )
+        .await;
+    }
+    produce(&topic, &s.messages[half..]);
+    assert_exactly_once(db, &tag, &topic, &s).await;
+    for (i, d) in daemons.iter_mut().enumerate().filter(|(i, _)| *i != victim) {
+        assert_eq!(d.stop(), 0, "instance {i} stopped cleanly");
+    }
 }
 
 /// Sends `sig` (`-STOP`, `-CONT`) to the daemon started on `d.config` (found
