@@ -316,6 +316,9 @@ pub fn to_binlog_offset(connector: &str, value: &Json) -> Result<BinlogOffset, T
         debezium: (event > 0 || row > 0).then_some(DebeziumSkip { event, row }),
         // Debezium's offset does not name the server: a start tries the first listed.
         server: None,
+        // Debezium's own signal-topic offset is not carried over: Sluice's signal
+        // channel starts from its consumer group's offsets.
+        incremental_snapshot_signal_offset: None,
     })
 }
 
