@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,11 +100,14 @@ async fn rows(url: &str, sql: &str) -> Vec<mysql_async::Row> {
 }
 
 /// The writer of `binlog.rs` (updates, inserts, deletes, multi-statement
-/// transactions), writing to the primary until `promoted`, then to the replica;
-/// a statement that fails (the primary is gone) is retried with fresh ids.
+/// transactions), writing to the primary until `target` says [`HOLD`] (it then
+/// waits, and says so in `held`: an application's writes stall while its
+/// database fails over), then to the replica once it says [`REPLICA`];
+/// a statement that fails is retried with fresh ids.
 async fn switching_writer(
     urls: (String, String),
-    promoted: Arc<AtomicBool>,
+    target: Arc<AtomicU8>,
+    held: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     first_new_id: i64,
 ) -> (u64, u64) {
@@ -131,7 +134,14 @@ async fn switching_writer(
                 )
             }
         };
-        let on_replica = promoted.load(Ordering::Relaxed);
+        let on_replica = match target.load(Ordering::SeqCst) {
+            HOLD => {
+                held.store(true, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            t => t == REPLICA,
+        };
         let pool = if on_replica { &pools.1 } else { &pools.0 };
         let result = match pool.get_conn().await {
             Ok(mut c) => c.query_drop(&sql).await,
@@ -168,6 +178,11 @@ async fn table_state(url: &str) -> BTreeMap<String, Json> {
         })
         .collect()
 }
+
+/// [`switching_writer`]'s targets.
+const PRIMARY: u8 = 0;
+const HOLD: u8 = 1;
+const REPLICA: u8 = 2;
 
 /// The replica has applied everything it received from its (stopped) primary.
 async fn wait_relay_applied(url: &str) {
@@ -215,10 +230,12 @@ async fn follows_a_promoted_replica_with_every_change_exactly_once() {
         "failover_timeout_ms = 3000\nmax_transaction_rows = 64\nsnapshot_locking = \"minimal\"",
     ));
     let stop = Arc::new(AtomicBool::new(false));
-    let promoted = Arc::new(AtomicBool::new(false));
+    let target = Arc::new(AtomicU8::new(PRIMARY));
+    let held = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(switching_writer(
         (pdb.clone(), rdb.clone()),
-        promoted.clone(),
+        target.clone(),
+        held.clone(),
         stop.clone(),
         301,
     ));
@@ -231,16 +248,38 @@ async fn follows_a_promoted_replica_with_every_change_exactly_once() {
     assert!(daemon.log_text().contains(&reading_primary));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    // The primary stops (after its binlog reached every replica); the
-    // replica is promoted and the writer goes on there.
+    // The writer stalls (as an application does while its database fails
+    // over), the primary stops after its binlog reached every replica, the
+    // replica applies all of it and is promoted, and the writer goes on there.
+    // (Writes racing the shutdown could commit on the primary and never reach
+    // the replica: a real data loss of asynchronous replication, which the
+    // source reports as an error instead; not what this test is about.)
+    target.store(HOLD, Ordering::SeqCst);
+    wait_for("the writer to hold", Duration::from_secs(60), || async {
+        held.load(Ordering::SeqCst).then_some(())
+    })
+    .await;
+    let last = rows(&p, "SELECT @@gtid_binlog_pos").await;
+    let last: String = last
+        .into_iter()
+        .next()
+        .and_then(|r| r.get(0))
+        .expect("the primary's gtid_binlog_pos");
     exec(&p, "SHUTDOWN WAIT FOR ALL SLAVES").await;
+    let waited = rows(&r, &format!("SELECT MASTER_GTID_WAIT('{last}', 60)")).await;
+    let waited: i64 = waited
+        .into_iter()
+        .next()
+        .and_then(|r| r.get(0))
+        .expect("MASTER_GTID_WAIT");
+    assert_eq!(waited, 0, "the replica did not reach {last}");
     wait_relay_applied(&r).await;
     exec(
         &r,
         "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF",
     )
     .await;
-    promoted.store(true, Ordering::Relaxed);
+    target.store(REPLICA, Ordering::SeqCst);
 
     let switched = format!("failed over: reading server 127.0.0.1:{}", pair.replica);
     wait_for(
