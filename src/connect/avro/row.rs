@@ -14,7 +14,7 @@ use super::binary::{write_bytes, write_long};
 use super::schema::Node;
 use crate::connect::error::{CodecError, FieldRef};
 use crate::connect::types::Conv;
-use crate::connect::values::{scalar, Scalar};
+use crate::connect::values::{null_or_non_finite, scalar, Scalar};
 use crate::event::Value;
 
 /// Appends one column's value: `default` stands in for a null, a null or a
@@ -28,13 +28,7 @@ pub(crate) fn write_column(
     v: &Value,
     field: FieldRef<'_>,
 ) -> Result<(), CodecError> {
-    let non_finite = match v {
-        Value::Null => true,
-        Value::Float32(f) => !f.is_finite(),
-        Value::Float64(f) => !f.is_finite(),
-        _ => false,
-    };
-    if !non_finite {
+    if !null_or_non_finite(v) {
         return write_scalar(out, node, Some(&scalar(conv, v, field)?), field);
     }
     match (v, default) {

@@ -131,16 +131,7 @@ impl TablePlan {
         prefix: &str,
         ev: &ChangeEvent,
     ) -> Result<(), CodecError> {
-        if row.len() != self.cols.len() {
-            return Err(CodecError::InvalidValue {
-                field: ev.table.to_string(),
-                reason: format!(
-                    "row has {} values but the schema has {} columns",
-                    row.len(),
-                    self.cols.len()
-                ),
-            });
-        }
+        self.check_width(row, ev)?;
         let Node::Record(fields) = node else {
             return Err(shape(node, prefix));
         };

@@ -368,6 +368,21 @@ impl TablePlan {
         }
     }
 
+    /// A row must hold one value per column of the plan (both row writers check it).
+    fn check_width(&self, row: &[Value], ev: &ChangeEvent) -> Result<(), CodecError> {
+        if row.len() == self.cols.len() {
+            return Ok(());
+        }
+        Err(CodecError::InvalidValue {
+            field: ev.table.to_string(),
+            reason: format!(
+                "row has {} values but the schema has {} columns",
+                row.len(),
+                self.cols.len()
+            ),
+        })
+    }
+
     /// Appends `{"col":value,...}` for all columns, or for `only` (the key).
     fn write_row(
         &self,
@@ -377,16 +392,7 @@ impl TablePlan {
         prefix: &str,
         ev: &ChangeEvent,
     ) -> Result<(), CodecError> {
-        if row.len() != self.cols.len() {
-            return Err(CodecError::InvalidValue {
-                field: ev.table.to_string(),
-                reason: format!(
-                    "row has {} values but the schema has {} columns",
-                    row.len(),
-                    self.cols.len()
-                ),
-            });
-        }
+        self.check_width(row, ev)?;
         out.push('{');
         let mut write = |n: usize, i: usize| -> Result<(), CodecError> {
             let (Some(col), Some(v), Some(meta)) =

@@ -72,6 +72,17 @@ fn int_in(
     }
 }
 
+/// A null, or a float with no Connect/Avro form (NaN, ±infinity): the column
+/// writers put the default or a null in its place.
+pub(crate) fn null_or_non_finite(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Float32(f) => !f.is_finite(),
+        Value::Float64(f) => !f.is_finite(),
+        _ => false,
+    }
+}
+
 /// Appends one column's payload. `default` is the pre-rendered schema default.
 pub(crate) fn write_column(
     out: &mut String,
@@ -81,13 +92,7 @@ pub(crate) fn write_column(
     v: &Value,
     field: FieldRef<'_>,
 ) -> Result<(), CodecError> {
-    let non_finite = match v {
-        Value::Null => true,
-        Value::Float32(f) => !f.is_finite(),
-        Value::Float64(f) => !f.is_finite(),
-        _ => false,
-    };
-    if !non_finite {
+    if !null_or_non_finite(v) {
         return write_value(out, conv, v, field);
     }
     match (v, default) {
