@@ -10,14 +10,7 @@ esac
 binlog_pos() { my -N -e "$STATUS_SQL" | awk 'NR == 1 { print $1, $2 }'; }
 file_seq() { local n=${1##*.}; echo $((10#$n)); }
 
-READER_SRC=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/binlog_read
-# With --bin an already built reader is used as it is (building it would rebuild the crate).
-if [[ -z $BIN_ARG || ! -x $READER_SRC ]]; then
-  log "building the baseline reader (cargo build --release --example binlog_read; not timed)"
-  cargo build --release --quiet --example binlog_read
-fi
-READER=$WORK/binlog_read
-cp "$READER_SRC" "$READER"
+READER=$(example_bin binlog_read)
 
 V_SERVER=$(my -N -e "SELECT VERSION()")
 OFFSETS_TOPIC=sluice_offsets

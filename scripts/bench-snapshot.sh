@@ -19,14 +19,7 @@
 # Prints rows/s and its ratio to the baseline, CPU, peak RSS of both runs (it must not grow with
 # the table), and p50/p99/max of the lag.
 
-READER_SRC=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/keyset_read
-# With --bin an already built reader is used as it is (building it would rebuild the crate).
-if [[ -z $BIN_ARG || ! -x $READER_SRC ]]; then
-  log "building the baseline reader (cargo build --release --example keyset_read; not timed)"
-  cargo build --release --quiet --example keyset_read
-fi
-READER=$WORK/keyset_read
-cp "$READER_SRC" "$READER"
+READER=$(example_bin keyset_read)
 
 V_SERVER=$(my -N -e "SELECT VERSION()")
 SMALL=$((ROWS / 5))

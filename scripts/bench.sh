@@ -439,6 +439,18 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ----------------------------------------------------------------------------- shared by debezium and converters
 
+# Prints the path of a private copy of examples/NAME's release build (a baseline client), built
+# first unless --bin was given and it is already built (building it would rebuild the crate).
+example_bin() { # example_bin NAME
+  local src=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/$1
+  if [[ -z $BIN_ARG || ! -x $src ]]; then
+    log "building the baseline client (cargo build --release --example $1; not timed)"
+    cargo build --release --quiet --example "$1"
+  fi
+  cp "$src" "$WORK/$1"
+  echo "$WORK/$1"
+}
+
 # The bench table in a fresh database SRC_DB (id BIGINT PK, a INT, b VARCHAR(32), c DOUBLE,
 # d DATETIME(3)) and a helper table of 1000 numbers; load_rows adds rows.
 create_bench_table() {
