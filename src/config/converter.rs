@@ -377,6 +377,32 @@ impl ConverterKeys<'_> {
     }
 }
 
+impl super::SourceConfig {
+    /// The key and value converters, resolved against `[schema_registry]`; pure.
+    pub fn converters(&self) -> Result<(Converter, Converter), ConfigError> {
+        let global = self.schema_registry.as_ref();
+        let key = ConverterKeys {
+            what: "key",
+            class: self.key_converter.as_deref(),
+            url: self.key_converter_registry_url.as_deref(),
+            credentials_source: self.key_converter_credentials_source.as_deref(),
+            user_info: self.key_converter_user_info.as_ref(),
+            strategy: self.key_subject_name_strategy.as_deref(),
+        }
+        .resolve(&self.name, Direction::Write, global)?;
+        let value = ConverterKeys {
+            what: "value",
+            class: self.value_converter.as_deref(),
+            url: self.value_converter_registry_url.as_deref(),
+            credentials_source: self.value_converter_credentials_source.as_deref(),
+            user_info: self.value_converter_user_info.as_ref(),
+            strategy: self.value_subject_name_strategy.as_deref(),
+        }
+        .resolve(&self.name, Direction::Write, global)?;
+        Ok((key, value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ mod kafka;
 mod lenient;
 pub mod providers;
 mod secret;
+mod signal;
 mod sink;
 mod source;
 mod source_debezium;
