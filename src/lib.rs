@@ -50,4 +50,5 @@ pub mod schema;
 pub mod sink;
 pub mod snapshot_cmd;
 pub mod source;
+pub mod transforms;
 pub mod value;

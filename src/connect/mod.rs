@@ -37,17 +37,17 @@
 //!   belongs in the dead-letter topic, not in a retry loop.
 
 pub mod avro;
-mod decimal;
+pub(crate) mod decimal;
 mod decode;
 mod encode;
 mod envelope;
 mod error;
-mod json_text;
+pub(crate) mod json_text;
 pub mod jsonschema;
 mod options;
 mod plan;
 mod raw;
-mod schema_json;
+pub(crate) mod schema_json;
 pub mod schemaless;
 mod types;
 mod values;

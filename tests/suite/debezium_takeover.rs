@@ -24,7 +24,7 @@ const INITIAL_ROWS: i64 = 20;
 
 /// Kafka Connect and Debezium's MySQL connector from Maven Central, fetched
 /// once (as `scripts/bench.sh debezium` does) into the services directory.
-fn debezium_libs() -> PathBuf {
+pub(super) fn debezium_libs() -> PathBuf {
     let base =
         std::env::var("SLUICE_SERVICES_DIR").unwrap_or_else(|_| "/var/lib/sluice-test".into());
     let libs = Path::new(&base)

@@ -49,3 +49,4 @@ mod standby;
 mod systemd_notify;
 mod systemd_units;
 mod tls;
+mod transforms;
