@@ -48,7 +48,9 @@ fn signal(kind: &str, data: Json) -> String {
 }
 
 /// The config of a streaming-only source `name` on `db` reading its Kafka
-/// signal topic `topic`.
+/// signal topic `topic`, with one of Debezium's `signal.consumer.*` keys
+/// (Java's `fetch.max.wait.ms`, librdkafka's `fetch.wait.max.ms`: a wrong
+/// name would stop the reader from being created).
 fn kafka_signal_config(port: u16, name: &str, db: &MySqlServer, topic: &str) -> String {
     binlog_config_on(
         port,
@@ -57,7 +59,7 @@ fn kafka_signal_config(port: u16, name: &str, db: &MySqlServer, topic: &str) -> 
         &format!(
             "snapshot_mode = \"schema_only\"\nsnapshot_fetch_rows = 100\n\
              \"signal.enabled.channels\" = \"source,kafka\"\n\"signal.kafka.topic\" = \"{topic}\"\n\
-             signal_kafka_group_id = \"{name}-signals\""
+             signal_kafka_group_id = \"{name}-signals\"\n\"signal.consumer.fetch.max.wait.ms\" = \"50\""
         ),
     )
 }
@@ -332,7 +334,8 @@ async fn a_table_stopped_in_the_initial_snapshot_stays_stopped(flavor: MySqlFlav
 }
 
 /// A signal topic that does not exist when the source starts is read once
-/// it is created (a warning meanwhile; the source streams on).
+/// it is created (a warning naming the topic and the fix meanwhile; the
+/// source streams on).
 async fn a_signal_topic_created_after_the_start_is_read(flavor: MySqlFlavor) {
     let db = MySqlServer::new(flavor, "latesig").await;
     db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
@@ -344,11 +347,59 @@ async fn a_signal_topic_created_after_the_start_is_read(flavor: MySqlFlavor) {
     let daemon = Daemon::start(&kafka_signal_config(port, &name, &db, &signals));
     let patience = Duration::from_secs(60);
     wait_log(&daemon, "streaming binlog", 1, patience).await;
+    wait_log(&daemon, "kafka signal topic not readable", 1, patience).await;
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&signals) && log.contains("does not exist") && log.contains("--partitions 1"),
+        "the warning names the topic and the fix: {log}"
+    );
     let table = format!("{}.t", db.name);
     let execute = signal("execute-snapshot", json!({"data-collections": [table]}));
     kcat_produce(&signals, &[(Some(&name), &execute)]);
     let topic = format!("{name}.{table}");
     assert_read_once(&topic, 300, 1..=300).await;
+}
+
+/// `sluice check` on a source reading the Kafka signal channel: a missing
+/// signal topic fails the check, named with its brokers and the fix; once
+/// created (one partition) the check passes; signal brokers that do not
+/// answer are named.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_names_a_missing_signal_topic() {
+    let db = MySqlServer::new(MySqlFlavor::MariaDb, "checksig").await;
+    let name = unique("checksig");
+    let signals = format!("{name}-signal");
+    let config = kafka_signal_config(free_port(), &name, &db, &signals);
+    let away = write_config(&format!(
+        "{config}\n\"signal.kafka.bootstrap.servers\" = \"127.0.0.1:9\"\n"
+    ));
+    let (code, out) = sluice(&["check", "--config", away.to_str().expect("path")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "kafka signal topic \"{signals}\": cannot reach its brokers 127.0.0.1:9"
+        )),
+        "{out}"
+    );
+    let config = write_config(&config);
+    let path = config.to_str().expect("path");
+    let (code, out) = sluice(&["check", "--config", path]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "kafka signal topic \"{signals}\" does not exist on {KAFKA}"
+        )) && out.contains("--partitions 1"),
+        "{out}"
+    );
+    create_topic_max_bytes(&signals, 1_000_000).await;
+    let (code, out) = sluice(&["check", "--config", path]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "kafka signal topic \"{signals}\" on {KAFKA} ready"
+        )),
+        "{out}"
+    );
 }
 
 crate::both_flavors!(
