@@ -402,6 +402,50 @@ async fn check_names_a_missing_signal_topic() {
     );
 }
 
+/// Over REST, Debezium's `signal.consumer.*`: a property Java's consumer
+/// and librdkafka share validates clean; Java's `ssl.truststore.location`
+/// is a 400 naming the key and `[kafka]`, and nothing is created.
+#[tokio::test(flavor = "multi_thread")]
+async fn rest_takes_shared_signal_consumer_keys_and_refuses_java_ones_by_name() {
+    let port = free_port();
+    let state = scratch("sigrest");
+    let _daemon = Daemon::start(&format!(
+        "state_dir = \"{}\"\n[kafka]\nbootstrap_servers = \"{KAFKA}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+        state.display()
+    ));
+    wait_for("the REST API", Duration::from_secs(60), || async {
+        (call(port, "GET", "/connectors", None, None).await.status == 200).then_some(())
+    })
+    .await;
+    let config = |key: &str, value: &str| {
+        let mut c = json!({
+            "connector.class": "io.debezium.connector.mysql.MySqlConnector",
+            "database.hostname": "127.0.0.1", "database.port": "3307",
+            "database.user": "root", "database.password": "",
+            "topic.prefix": "sigrest", "snapshot.mode": "never",
+            "signal.enabled.channels": "source,kafka"});
+        c[key] = json!(value);
+        c
+    };
+    let validate = "/connector-plugins/MySqlConnector/config/validate";
+    let ok = config("signal.consumer.fetch.max.wait.ms", "50");
+    let r = call(port, "PUT", validate, Some(&ok), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["error_count"], 0, "{}", r.body);
+    let name = unique("sigrest");
+    let bad = config("signal.consumer.ssl.truststore.location", "/etc/t.jks");
+    let path = format!("/connectors/{name}/config");
+    let r = call(port, "PUT", &path, Some(&bad), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("signal.consumer.ssl.truststore.location") && r.body.contains("[kafka]"),
+        "{}",
+        r.body
+    );
+    let r = call(port, "GET", &format!("/connectors/{name}"), None, None).await;
+    assert_eq!(r.status, 404, "nothing created: {}", r.body);
+}
+
 crate::both_flavors!(
     a_signal_topic_created_after_the_start_is_read,
     a_table_stopped_in_the_initial_snapshot_stays_stopped,
