@@ -44,6 +44,9 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
     for s in &config.source {
         if s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog) {
             out.extend(check_binlog_source(s).await);
+            if s.signal_channel("kafka") {
+                out.push(check_signal_topic(config, s).await);
+            }
         } else {
             out.push(check_source(s).await);
             out.extend(check_poll_columns(s).await);
@@ -88,6 +91,32 @@ async fn check_kafka(config: &Config) -> CheckLine {
         Ok(Err(e @ KafkaError::Refused { .. })) => CheckLine::fail(e.to_string()),
         Ok(Err(e)) => CheckLine::fail(format!("kafka: cannot reach {servers}: {e}")),
         Err(e) => CheckLine::fail(format!("kafka: check failed: {e}")),
+    }
+}
+
+/// A binlog source reading Debezium's Kafka signal channel: its topic
+/// exists, with one partition, on the channel's brokers (asked with the
+/// reader's own settings).
+async fn check_signal_topic(config: &Config, s: &SourceConfig) -> CheckLine {
+    use crate::source::binlog::signal_topic;
+    let (kafka, cfg) = (config.kafka.clone(), s.clone());
+    let probe =
+        tokio::task::spawn_blocking(move || signal_topic::probe(&kafka, &cfg, TIMEOUT)).await;
+    let brokers = s
+        .signal_kafka_bootstrap_servers
+        .as_deref()
+        .unwrap_or(&config.kafka.bootstrap_servers);
+    match probe {
+        Ok(Ok(())) => CheckLine::ok(format!(
+            "source \"{}\": kafka signal topic \"{}\" on {brokers} ready (1 partition)",
+            s.name,
+            s.signal_topic()
+        )),
+        Ok(Err(e)) => CheckLine::fail(format!("source \"{}\": {e}", s.name)),
+        Err(e) => CheckLine::fail(format!(
+            "source \"{}\": kafka signal topic check failed: {e}",
+            s.name
+        )),
     }
 }
 

@@ -212,8 +212,10 @@ fn split_list(list: &str) -> Vec<&str> {
 }
 
 /// Moves the column-mapper keys of one pipeline section into its
-/// `column_rules` table (values as strings; a list becomes comma-separated).
+/// `column_rules` table (values as strings; a list becomes comma-separated),
+/// and its `signal.consumer.*` keys into `signal_consumer` (`config::signal`).
 pub fn fold_column_rules(section: &mut Map<String, Value>) {
+    super::signal::fold_signal_consumer(section);
     let keys: Vec<String> = section
         .keys()
         .filter(|k| is_column_rule_key(k))

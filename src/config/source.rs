@@ -292,6 +292,10 @@ pub struct SourceConfig {
     /// Binlog: consumer group of the signal topic's reader (default `kafka-signal`).
     #[serde(default, alias = "signal.kafka.groupId")]
     pub signal_kafka_group_id: Option<String>,
+    /// Binlog: Debezium's `signal.consumer.<prop>` keys (folded here, see
+    /// `config::signal`): properties of the signal topic's reader.
+    #[serde(default)]
+    pub signal_consumer: std::collections::BTreeMap<String, String>,
     /// Binlog: rows per Kafka transaction when several source transactions are grouped.
     #[serde(
         default = "default_max_batch_rows",
@@ -678,6 +682,7 @@ impl SourceConfig {
                 || self.signal_kafka_topic.is_some()
                 || self.signal_kafka_bootstrap_servers.is_some()
                 || self.signal_kafka_group_id.is_some()
+                || !self.signal_consumer.is_empty()
             {
                 return Err(invalid(
                     "snapshot_locking",

@@ -16,7 +16,7 @@
 //! | [`dead_letter_producer`] | `FutureProducer` | idempotence, 64 MiB messages |
 //! | [`sink_consumer`] | `StreamConsumer<C>` | group member, manual commits and offset store, `read_committed`, earliest, bounded prefetch; tuning: 10 s session |
 //! | [`offsets_reader`] | `BaseConsumer<C>` | `read_committed`, partition EOF, 10 ms fetch wait, group `sluice-offsets-reader` (never commits) |
-//! | [`signal_consumer`] | `StreamConsumer` | Debezium's signal-topic reader: `group.id`, manual commits, `read_committed`, earliest, 100 ms fetch wait; assigned (never subscribed) |
+//! | [`signal_consumer`] | `StreamConsumer` | Debezium's signal-topic reader: `group.id`, manual commits, `read_committed`, earliest, 100 ms fetch wait; assigned (never subscribed); then `signal.consumer.*` |
 //! | [`watermark_probe`] | `BaseConsumer` | `read_uncommitted` (high watermarks, not the last stable offset) |
 //! | [`group_client`] | `BaseConsumer` | `group.id`, no auto commit; never subscribes, so it does not join the group (lag, offset commits) |
 //! | [`leader_elector`] | `BaseConsumer<C>` | standby group member: `client.id` = worker id, `cooperative-sticky`, the standby session timeout, heartbeats at a fifth of it, no commits |
@@ -208,8 +208,13 @@ pub fn offsets_reader<C: ConsumerContext>(
 /// The reader of a binlog source's Kafka signal topic (Debezium's
 /// `signal.kafka.*`): `group_id`'s offsets are committed by hand once a
 /// signal's effect is stored, `read_committed`, earliest when the group has
-/// none. It is assigned its partition, never subscribed.
-pub fn signal_consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamConsumer, KafkaError> {
+/// none. It is assigned its partition, never subscribed. `overrides`
+/// (Debezium's `signal.consumer.*`, see `config::signal`) are set last.
+pub fn signal_consumer(
+    kafka: &KafkaConfig,
+    group_id: &str,
+    overrides: &[(&str, String)],
+) -> Result<StreamConsumer, KafkaError> {
     let mut cfg = base(kafka)?;
     cfg.set("group.id", group_id)
         .set("enable.auto.commit", "false")
@@ -219,6 +224,9 @@ pub fn signal_consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamCons
         .set("fetch.wait.max.ms", "100")
         // A signal topic created after the start is found within seconds.
         .set("topic.metadata.refresh.interval.ms", "5000");
+    for (key, value) in overrides {
+        cfg.set(*key, value);
+    }
     create(&cfg, "creating signal-topic reader")
 }
 

@@ -48,7 +48,9 @@ fn signal(kind: &str, data: Json) -> String {
 }
 
 /// The config of a streaming-only source `name` on `db` reading its Kafka
-/// signal topic `topic`.
+/// signal topic `topic`, with one of Debezium's `signal.consumer.*` keys
+/// (Java's `fetch.max.wait.ms`, librdkafka's `fetch.wait.max.ms`: a wrong
+/// name would stop the reader from being created).
 fn kafka_signal_config(port: u16, name: &str, db: &MySqlServer, topic: &str) -> String {
     binlog_config_on(
         port,
@@ -57,7 +59,7 @@ fn kafka_signal_config(port: u16, name: &str, db: &MySqlServer, topic: &str) -> 
         &format!(
             "snapshot_mode = \"schema_only\"\nsnapshot_fetch_rows = 100\n\
              \"signal.enabled.channels\" = \"source,kafka\"\n\"signal.kafka.topic\" = \"{topic}\"\n\
-             signal_kafka_group_id = \"{name}-signals\""
+             signal_kafka_group_id = \"{name}-signals\"\n\"signal.consumer.fetch.max.wait.ms\" = \"50\""
         ),
     )
 }
@@ -332,7 +334,8 @@ async fn a_table_stopped_in_the_initial_snapshot_stays_stopped(flavor: MySqlFlav
 }
 
 /// A signal topic that does not exist when the source starts is read once
-/// it is created (a warning meanwhile; the source streams on).
+/// it is created (a warning naming the topic and the fix meanwhile; the
+/// source streams on).
 async fn a_signal_topic_created_after_the_start_is_read(flavor: MySqlFlavor) {
     let db = MySqlServer::new(flavor, "latesig").await;
     db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL)")
@@ -344,11 +347,103 @@ async fn a_signal_topic_created_after_the_start_is_read(flavor: MySqlFlavor) {
     let daemon = Daemon::start(&kafka_signal_config(port, &name, &db, &signals));
     let patience = Duration::from_secs(60);
     wait_log(&daemon, "streaming binlog", 1, patience).await;
+    wait_log(&daemon, "kafka signal topic not readable", 1, patience).await;
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&signals) && log.contains("does not exist") && log.contains("--partitions 1"),
+        "the warning names the topic and the fix: {log}"
+    );
     let table = format!("{}.t", db.name);
     let execute = signal("execute-snapshot", json!({"data-collections": [table]}));
     kcat_produce(&signals, &[(Some(&name), &execute)]);
     let topic = format!("{name}.{table}");
     assert_read_once(&topic, 300, 1..=300).await;
+}
+
+/// `sluice check` on a source reading the Kafka signal channel: a missing
+/// signal topic fails the check, named with its brokers and the fix; once
+/// created (one partition) the check passes; signal brokers that do not
+/// answer are named.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_names_a_missing_signal_topic() {
+    let db = MySqlServer::new(MySqlFlavor::MariaDb, "checksig").await;
+    let name = unique("checksig");
+    let signals = format!("{name}-signal");
+    let config = kafka_signal_config(free_port(), &name, &db, &signals);
+    let away = write_config(&format!(
+        "{config}\n\"signal.kafka.bootstrap.servers\" = \"127.0.0.1:9\"\n"
+    ));
+    let (code, out) = sluice(&["check", "--config", away.to_str().expect("path")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "kafka signal topic \"{signals}\": cannot reach its brokers 127.0.0.1:9"
+        )),
+        "{out}"
+    );
+    let config = write_config(&config);
+    let path = config.to_str().expect("path");
+    let (code, out) = sluice(&["check", "--config", path]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "kafka signal topic \"{signals}\" does not exist on {KAFKA}"
+        )) && out.contains("--partitions 1"),
+        "{out}"
+    );
+    create_topic_max_bytes(&signals, 1_000_000).await;
+    let (code, out) = sluice(&["check", "--config", path]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "kafka signal topic \"{signals}\" on {KAFKA} ready"
+        )),
+        "{out}"
+    );
+}
+
+/// Over REST, Debezium's `signal.consumer.*`: a property Java's consumer
+/// and librdkafka share validates clean; Java's `ssl.truststore.location`
+/// is a 400 naming the key and `[kafka]`, and nothing is created.
+#[tokio::test(flavor = "multi_thread")]
+async fn rest_takes_shared_signal_consumer_keys_and_refuses_java_ones_by_name() {
+    let port = free_port();
+    let state = scratch("sigrest");
+    let _daemon = Daemon::start(&format!(
+        "state_dir = \"{}\"\n[kafka]\nbootstrap_servers = \"{KAFKA}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+        state.display()
+    ));
+    wait_for("the REST API", Duration::from_secs(60), || async {
+        (call(port, "GET", "/connectors", None, None).await.status == 200).then_some(())
+    })
+    .await;
+    let config = |key: &str, value: &str| {
+        let mut c = json!({
+            "connector.class": "io.debezium.connector.mysql.MySqlConnector",
+            "database.hostname": "127.0.0.1", "database.port": "3307",
+            "database.user": "root", "database.password": "",
+            "topic.prefix": "sigrest", "snapshot.mode": "never",
+            "signal.enabled.channels": "source,kafka"});
+        c[key] = json!(value);
+        c
+    };
+    let validate = "/connector-plugins/MySqlConnector/config/validate";
+    let ok = config("signal.consumer.fetch.max.wait.ms", "50");
+    let r = call(port, "PUT", validate, Some(&ok), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["error_count"], 0, "{}", r.body);
+    let name = unique("sigrest");
+    let bad = config("signal.consumer.ssl.truststore.location", "/etc/t.jks");
+    let path = format!("/connectors/{name}/config");
+    let r = call(port, "PUT", &path, Some(&bad), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("signal.consumer.ssl.truststore.location") && r.body.contains("[kafka]"),
+        "{}",
+        r.body
+    );
+    let r = call(port, "GET", &format!("/connectors/{name}"), None, None).await;
+    assert_eq!(r.status, 404, "nothing created: {}", r.body);
 }
 
 crate::both_flavors!(

@@ -18,12 +18,21 @@
 //! after. The consumer group (`signal_kafka_group_id`, default
 //! `kafka-signal`) gets the offset too, after the position is stored, so lag
 //! tools see it; it decides where to start only while no position stores one.
+//!
+//! **A missing topic.** The reader is never the one to create the topic
+//! (Debezium's must have one partition; a broker's auto-creation would pick
+//! its own count). Until the topic exists the reader warns, naming the topic,
+//! its brokers and the fix ([`TopicProblem`]), and asks again every few
+//! seconds while the source streams on; `sluice check` reports the same
+//! problem ([`probe`]). A topic of several partitions is read from
+//! partition 0 only, with a warning.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, watch};
@@ -39,6 +48,147 @@ const QUEUE: usize = 16;
 
 /// Debezium's default consumer group of the signal topic.
 const DEFAULT_GROUP: &str = "kafka-signal";
+
+/// How long one look for the topic may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the reader looks again for a topic that is not there.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// Why the signal topic cannot be read as Debezium's is.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicProblem {
+    /// The topic does not exist on the signal channel's brokers.
+    #[error("kafka signal topic \"{topic}\" does not exist on {brokers}: signals are not read until it does; create it with one partition, as Debezium requires (kafka-topics.sh --bootstrap-server {brokers} --create --topic {topic} --partitions 1)")]
+    Missing {
+        /// The topic.
+        topic: String,
+        /// The brokers asked.
+        brokers: String,
+    },
+    /// The topic has more than one partition: only partition 0 is read.
+    #[error("kafka signal topic \"{topic}\" on {brokers} has {partitions} partitions: signals are read from partition 0 only and those written to the others are never seen; Debezium requires one partition: recreate it with one")]
+    Partitions {
+        /// The topic.
+        topic: String,
+        /// The brokers asked.
+        brokers: String,
+        /// Its partition count.
+        partitions: usize,
+    },
+    /// The brokers answered with an error for the topic (authorization, mostly).
+    #[error("kafka signal topic \"{topic}\" on {brokers}: {reason}")]
+    Unreadable {
+        /// The topic.
+        topic: String,
+        /// The brokers asked.
+        brokers: String,
+        /// The brokers' error for the topic.
+        reason: String,
+    },
+    /// The brokers did not answer (down, wrong address, TLS or SASL refused).
+    #[error("kafka signal topic \"{topic}\": cannot reach its brokers {brokers}: {source}")]
+    Unreachable {
+        /// The topic.
+        topic: String,
+        /// The brokers asked.
+        brokers: String,
+        /// The metadata request's error.
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// The reader could not be built from its settings.
+    #[error("kafka signal topic \"{topic}\": {source}")]
+    Client {
+        /// The topic.
+        topic: String,
+        /// The client's error.
+        #[source]
+        source: Box<KafkaError>,
+    },
+}
+
+/// The settings of a source's signal-topic reader: `[kafka]` with the
+/// channel's brokers, its group, `signal.consumer.*`, the topic.
+#[derive(Clone)]
+struct Reader {
+    kafka: KafkaConfig,
+    group: String,
+    overrides: Vec<(&'static str, String)>,
+    topic: String,
+}
+
+impl Reader {
+    fn new(kafka: &KafkaConfig, cfg: &SourceConfig) -> Reader {
+        let mut kafka = kafka.clone();
+        if let Some(b) = &cfg.signal_kafka_bootstrap_servers {
+            kafka.bootstrap_servers.clone_from(b);
+        }
+        Reader {
+            kafka,
+            group: cfg
+                .signal_kafka_group_id
+                .clone()
+                .unwrap_or_else(|| DEFAULT_GROUP.to_string()),
+            overrides: cfg.signal_consumer_properties(),
+            topic: cfg.signal_topic(),
+        }
+    }
+
+    fn consumer(&self) -> Result<StreamConsumer, KafkaError> {
+        client::signal_consumer(&self.kafka, &self.group, &self.overrides)
+    }
+
+    /// Asks the brokers, with the reader's own settings, for the topic:
+    /// `Ok` when it has one partition. Blocks up to `timeout`.
+    fn probe(&self, timeout: Duration) -> Result<(), TopicProblem> {
+        let topic = self.topic.clone();
+        let brokers = self.kafka.bootstrap_servers.clone();
+        let consumer = self.consumer().map_err(|e| TopicProblem::Client {
+            topic: topic.clone(),
+            source: Box::new(e),
+        })?;
+        let md = consumer
+            .fetch_metadata(Some(&self.topic), timeout)
+            .map_err(|e| TopicProblem::Unreachable {
+                topic: topic.clone(),
+                brokers: brokers.clone(),
+                source: Box::new(KafkaError::client("reading the signal topic's metadata", e)),
+            })?;
+        let Some(t) = md.topics().iter().find(|t| t.name() == self.topic) else {
+            return Err(TopicProblem::Missing { topic, brokers });
+        };
+        match t.error().map(RDKafkaErrorCode::from) {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                Err(TopicProblem::Missing { topic, brokers })
+            }
+            Some(code) => Err(TopicProblem::Unreadable {
+                topic,
+                brokers,
+                reason: code.to_string(),
+            }),
+            None if t.partitions().is_empty() => Err(TopicProblem::Missing { topic, brokers }),
+            None if t.partitions().len() > 1 => Err(TopicProblem::Partitions {
+                topic,
+                brokers,
+                partitions: t.partitions().len(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Asks the signal channel's brokers (`signal_kafka_bootstrap_servers`,
+/// else `[kafka]`'s), with the reader's settings, whether `cfg`'s signal
+/// topic exists with one partition. Blocks up to `timeout`: call from a
+/// blocking thread. Used by `sluice check`; the reader does the same.
+pub fn probe(
+    kafka: &KafkaConfig,
+    cfg: &SourceConfig,
+    timeout: Duration,
+) -> Result<(), TopicProblem> {
+    Reader::new(kafka, cfg).probe(timeout)
+}
 
 /// One record of the signal topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,16 +226,10 @@ pub fn start(
     cfg: &SourceConfig,
     after: Option<i64>,
 ) -> Result<SignalTopic, SourceError> {
-    let mut kafka = kafka.clone();
-    if let Some(b) = &cfg.signal_kafka_bootstrap_servers {
-        kafka.bootstrap_servers.clone_from(b);
-    }
-    let group = cfg
-        .signal_kafka_group_id
-        .as_deref()
-        .unwrap_or(DEFAULT_GROUP);
-    let topic = cfg.signal_topic();
-    let consumer = client::signal_consumer(&kafka, group)?;
+    let reader = Reader::new(kafka, cfg);
+    let group = reader.group.clone();
+    let topic = reader.topic.clone();
+    let consumer = reader.consumer()?;
     let from = after.map_or(Offset::Stored, |o| Offset::Offset(o + 1));
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&topic, 0, from)
@@ -94,13 +238,7 @@ pub fn start(
     tracing::info!(pipeline = %cfg.name, topic = %topic, after = ?after, group, "reading the kafka signal topic");
     let (tx, records) = mpsc::channel(QUEUE);
     let (stored, stored_rx) = watch::channel(None);
-    let task = tokio::spawn(read(
-        consumer,
-        cfg.name.clone(),
-        topic.clone(),
-        tx,
-        stored_rx,
-    ));
+    let task = tokio::spawn(read(reader, consumer, cfg.name.clone(), tx, stored_rx));
     Ok(SignalTopic {
         records: Some(records),
         stored: Arc::new(stored),
@@ -109,14 +247,69 @@ pub fn start(
     })
 }
 
-/// Hands the topic's records to the stream and commits stored offsets to
-/// the group, until the stream is gone.
+/// Waits until the topic exists (warning, with the fix, while it does not),
+/// then hands its records to the stream and commits stored offsets to the
+/// group, until the stream is gone.
 async fn read(
+    reader: Reader,
     consumer: StreamConsumer,
     pipeline: String,
-    topic: String,
     tx: mpsc::Sender<SignalRecord>,
     mut stored: watch::Receiver<Option<i64>>,
+) {
+    let topic = reader.topic.clone();
+    if await_topic(reader, &pipeline, &tx).await {
+        read_records(&consumer, &pipeline, &topic, &tx, &mut stored).await;
+    }
+    // Closing waits for librdkafka's threads: not on the runtime.
+    let _ = std::thread::Builder::new()
+        .name("sluice-signal-close".into())
+        .spawn(move || drop(consumer));
+}
+
+/// Looks for the topic until it is there (true) or the stream is gone
+/// (false), warning once per distinct problem.
+async fn await_topic(reader: Reader, pipeline: &str, tx: &mpsc::Sender<SignalRecord>) -> bool {
+    let mut last_problem = String::new();
+    loop {
+        if tx.is_closed() {
+            return false;
+        }
+        let r = reader.clone();
+        let found = tokio::task::spawn_blocking(move || r.probe(PROBE_TIMEOUT)).await;
+        match found {
+            Ok(Ok(())) => {
+                if !last_problem.is_empty() {
+                    tracing::info!(pipeline = %pipeline, topic = %reader.topic, "kafka signal topic found; reading it");
+                }
+                return true;
+            }
+            Ok(Err(p @ TopicProblem::Partitions { .. })) => {
+                tracing::warn!(pipeline = %pipeline, topic = %reader.topic, error = %p, "kafka signal topic has several partitions; reading partition 0");
+                return true;
+            }
+            Ok(Err(p)) => {
+                let text = p.to_string();
+                if text != last_problem {
+                    tracing::warn!(pipeline = %pipeline, topic = %reader.topic, error = %text, "kafka signal topic not readable; looking again every {}s", PROBE_EVERY.as_secs());
+                    last_problem = text;
+                }
+            }
+            // The probe panicked: read anyway, as before the probe existed.
+            Err(_) => return true,
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// Hands the topic's records to the stream and commits stored offsets to
+/// the group, until the stream is gone.
+async fn read_records(
+    consumer: &StreamConsumer,
+    pipeline: &str,
+    topic: &str,
+    tx: &mpsc::Sender<SignalRecord>,
+    stored: &mut watch::Receiver<Option<i64>>,
 ) {
     let mut last_error = String::new();
     loop {
@@ -152,7 +345,7 @@ async fn read(
                 };
                 let mut tpl = TopicPartitionList::new();
                 let committed = tpl
-                    .add_partition_offset(&topic, 0, Offset::Offset(offset + 1))
+                    .add_partition_offset(topic, 0, Offset::Offset(offset + 1))
                     .and_then(|()| consumer.commit(&tpl, CommitMode::Async));
                 if let Err(e) = committed {
                     tracing::debug!(pipeline = %pipeline, topic = %topic, error = %e, "signal offset not committed to the group (the position holds it)");
@@ -160,10 +353,6 @@ async fn read(
             }
         }
     }
-    // Closing waits for librdkafka's threads: not on the runtime.
-    let _ = std::thread::Builder::new()
-        .name("sluice-signal-close".into())
-        .spawn(move || drop(consumer));
 }
 
 /// The signal a record carries (with its `id`, or `offset <n>`), or why it
