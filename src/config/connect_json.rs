@@ -150,6 +150,8 @@ fn build(name: &str, config: &Map<String, Value>) -> Result<ConnectorConfig, Con
     map.insert("name".into(), Value::String(name.to_string()));
     if !class.ends_with("JdbcSinkConnector") {
         super::debezium::fold_column_rules(&mut map);
+    } else {
+        super::transforms::fold_transforms(&mut map);
     }
     let built = if class.ends_with("JdbcSinkConnector") {
         serde_json::from_value::<SinkConfig>(Value::Object(map))

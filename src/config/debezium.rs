@@ -216,6 +216,7 @@ fn split_list(list: &str) -> Vec<&str> {
 /// and its `signal.consumer.*` keys into `signal_consumer` (`config::signal`).
 pub fn fold_column_rules(section: &mut Map<String, Value>) {
     super::signal::fold_signal_consumer(section);
+    super::transforms::fold_transforms(section);
     let keys: Vec<String> = section
         .keys()
         .filter(|k| is_column_rule_key(k))

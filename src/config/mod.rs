@@ -21,6 +21,7 @@ mod source;
 mod source_debezium;
 pub mod standby;
 mod tls;
+pub mod transforms;
 mod zone;
 
 use std::path::Path;
@@ -191,7 +192,7 @@ pub struct Config {
     #[serde(default, deserialize_with = "debezium::sources")]
     pub source: Vec<SourceConfig>,
     /// Sinks.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "transforms::sinks")]
     pub sink: Vec<SinkConfig>,
     /// Directory of REST-created connectors (default `$STATE_DIRECTORY`, else `/var/lib/sluice`).
     #[serde(default)]

@@ -336,6 +336,17 @@ pub struct SinkConfig {
         deserialize_with = "lenient::u64"
     )]
     pub statement_timeout_ms: u64,
+    /// Kafka Connect's `transforms`: the aliases of the transforms applied
+    /// to every record, in order (see `crate::transforms`).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub transforms: Vec<String>,
+    /// Kafka Connect's `predicates`: the aliases transforms may name.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub predicates: Vec<String>,
+    /// Every `transforms.<alias>.<key>` and `predicates.<alias>.<key>`,
+    /// folded here by `config::transforms::fold_transforms`.
+    #[serde(default)]
+    pub transform_settings: std::collections::BTreeMap<String, String>,
 }
 
 fn default_true() -> bool {
@@ -467,6 +478,7 @@ impl SinkConfig {
         // by the target table's columns (see below); a registry converter
         // always has its schema (the writer's, by id).
         let (key, value) = self.converters()?;
+        self.transform_chain()?;
         for (what, converter, schemas_enable) in [
             ("key", &key, self.key_converter_schemas_enable),
             ("value", &value, self.value_converter_schemas_enable),

@@ -485,6 +485,17 @@ pub struct SourceConfig {
     /// `[schema_registry]`, copied in when the config file is loaded (not a key).
     #[serde(skip)]
     pub schema_registry: Option<super::converter::SchemaRegistryConfig>,
+    /// Kafka Connect's `transforms`: the aliases of the transforms applied
+    /// to every record, in order (see `crate::transforms`).
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub transforms: Vec<String>,
+    /// Kafka Connect's `predicates`: the aliases transforms may name.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub predicates: Vec<String>,
+    /// Every `transforms.<alias>.<key>` and `predicates.<alias>.<key>`,
+    /// folded here by `config::transforms::fold_transforms`.
+    #[serde(default)]
+    pub transform_settings: std::collections::BTreeMap<String, String>,
 }
 
 pub(super) fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -626,6 +637,7 @@ impl SourceConfig {
             ],
         )?;
         self.converters()?;
+        self.transform_chain()?;
         if kind == SourceKind::Poll {
             let mode = self.mode.ok_or_else(|| {
                 invalid(

@@ -265,6 +265,9 @@ pub enum RecordFault {
     /// The bytes cannot be read through the record's registry converter.
     #[error(transparent)]
     Wire(#[from] super::decode::wire::WireError),
+    /// A transform failed on the record (names the transform).
+    #[error(transparent)]
+    Transform(#[from] crate::transforms::TransformError),
 }
 
 impl SinkError {

@@ -169,8 +169,10 @@ async fn run_task(
         _ => None,
     };
     let bulk = Arc::new(AtomicBool::new(target.bulk_steps()));
+    let transforms = Arc::new(cfg.transform_chain()?);
     let mut decoding = Decoding::new(
         cfg,
+        transforms,
         &rules,
         &namer,
         Planning {

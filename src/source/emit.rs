@@ -80,7 +80,10 @@ impl Emitter {
     ) -> Result<Self, ConfigError> {
         // An Avro side is written straight from the rows; `wire` gives it its id.
         let (key, value) = cfg.converters()?;
-        let avro = |c: &Converter| c.kind == ConverterKind::Avro && c.registry.is_some();
+        // With transforms, records stay Connect JSON until the transforms ran.
+        let avro = |c: &Converter| {
+            c.kind == ConverterKind::Avro && c.registry.is_some() && cfg.transforms.is_empty()
+        };
         Ok(Emitter {
             encoder: Encoder::new(EncodeOptions {
                 envelope: cfg.envelope,

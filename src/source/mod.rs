@@ -63,6 +63,16 @@ pub enum SourceError {
         #[source]
         source: CodecError,
     },
+    /// A transform failed on a record (a config the record does not fit).
+    /// Definite, as Connect's `errors.tolerance = none`.
+    #[error("topic {topic}: {source}")]
+    Transform {
+        /// The record's topic before the transforms.
+        topic: String,
+        /// Cause (names the transform's alias).
+        #[source]
+        source: crate::transforms::TransformError,
+    },
     /// A value did not fit its column. Definite.
     #[error("table {table}: {source}")]
     Value {
@@ -226,6 +236,7 @@ impl SourceError {
             | SourceError::WatermarkBehind { .. } => true,
             SourceError::Config(_)
             | SourceError::Codec { .. }
+            | SourceError::Transform { .. }
             | SourceError::Value { .. }
             | SourceError::Decode { .. }
             | SourceError::TableMap(_)

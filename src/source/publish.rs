@@ -61,6 +61,8 @@ pub struct Msg {
     /// wire format, schema id zero ([`crate::connect::Encoded::key_avro`]);
     /// `None`: Connect JSON, which `wire::Wire` converts when it must.
     pub avro: [Option<Arc<AvroSchema>>; 2],
+    /// Headers (only transforms add them).
+    pub headers: Vec<crate::transforms::Header>,
 }
 
 /// A source position and the offsets-topic key it is stored under.
@@ -145,6 +147,7 @@ impl<O> Batch<O> {
             key,
             value,
             avro,
+            headers: Vec::new(),
         });
     }
 
@@ -246,19 +249,20 @@ async fn run<O: SourceOffset>(
         while let Some(batch) = rx.recv().await {
             let mut batch = merge_waiting(batch, &mut rx, max_bytes);
             let done = batch.done.take();
-            // A table's messages share its topic's `Arc` (the emitter's), so
-            // a pointer comparison finds the few distinct topics cheaply.
+            let outcome = match wire.as_mut() {
+                // Every schema id is known before the transaction begins.
+                Some(w) => w.convert(&mut batch.messages).await,
+                None => Ok(()),
+            };
+            // A table's messages share its topic's `Arc` (the emitter's, or
+            // the one the transforms routed to), so a pointer comparison
+            // finds the few distinct topics cheaply.
             let mut topics: Vec<Arc<str>> = Vec::new();
             for m in &batch.messages {
                 if !topics.iter().any(|t| Arc::ptr_eq(t, &m.topic)) {
                     topics.push(Arc::clone(&m.topic));
                 }
             }
-            let outcome = match wire.as_mut() {
-                // Every schema id is known before the transaction begins.
-                Some(w) => w.convert(&mut batch.messages).await,
-                None => Ok(()),
-            };
             let outcome = match outcome {
                 Ok(()) => publish(&mut producer, &mut batch, &offsets_topic, done.is_some()).await,
                 Err(e) => Err(e),
@@ -307,8 +311,18 @@ async fn publish<O: SourceOffset>(
         0
     });
     for m in batch.messages.drain(..) {
+        let headers = (!m.headers.is_empty()).then(|| {
+            m.headers
+                .iter()
+                .fold(rdkafka::message::OwnedHeaders::new(), |h, x| {
+                    h.insert(rdkafka::message::Header {
+                        key: &x.key,
+                        value: x.value.as_deref(),
+                    })
+                })
+        });
         producer
-            .send(&m.topic, m.key.as_deref(), m.value.as_deref(), None)
+            .send(&m.topic, m.key.as_deref(), m.value.as_deref(), headers)
             .await?;
         if keep_buffers {
             spent.extend(m.key);

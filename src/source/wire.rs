@@ -13,6 +13,11 @@
 //! records the encoder does not write (heartbeats) are still converted
 //! from their Connect JSON.
 //!
+//! **Transforms first.** A source's `transforms` run here, on the Connect
+//! JSON the encoder wrote (so with transforms the encoder writes no Avro
+//! itself), before the conversion: a record a transform drops is not
+//! published, a routed one goes to its new topic.
+//!
 //! **Before the transaction.** The publisher converts a batch before it
 //! begins the batch's Kafka transaction, so a transaction is never opened,
 //! let alone committed, before every schema id in it is known. A registry
@@ -41,6 +46,7 @@ use crate::connect::avro::{self, AvroSchema};
 use crate::connect::jsonschema::{self, JsonSchemaPlan};
 use crate::connect::{CodecError, MessagePart};
 use crate::registry::{ConverterClients, RegistryClient, RegistryError};
+use crate::transforms::{Chain, Data, Record, TransformError};
 
 /// Attempts at a registry request before the batch fails (transient).
 const REGISTRY_ATTEMPTS: u32 = 5;
@@ -52,6 +58,58 @@ const REGISTRY_BACKOFF: Duration = Duration::from_millis(500);
 pub struct Wire {
     key: Option<Side>,
     value: Option<Side>,
+    /// The source's transforms, applied before the conversion.
+    transforms: Option<Transforms>,
+}
+
+/// A transform chain and the topics it routed to (interned, so the caches
+/// keyed by topic pointer keep working).
+#[derive(Debug)]
+struct Transforms {
+    chain: Chain,
+    topics: HashMap<String, Arc<str>>,
+}
+
+impl Transforms {
+    /// Runs the chain over every record; drops the ones it drops.
+    fn apply(&mut self, messages: &mut Vec<Msg>) -> Result<(), SourceError> {
+        let mut out = Vec::with_capacity(messages.len());
+        for mut m in messages.drain(..) {
+            let failed = |source: TransformError| SourceError::Transform {
+                topic: m.topic.to_string(),
+                source,
+            };
+            let parse = |b: &Option<Vec<u8>>, what| match b {
+                Some(bytes) => Data::parse(bytes, what),
+                None => Ok(None),
+            };
+            let record = Record {
+                topic: m.topic.to_string(),
+                partition: None,
+                offset: None,
+                timestamp: None,
+                key: parse(&m.key, "key").map_err(failed)?,
+                value: parse(&m.value, "value").map_err(failed)?,
+                headers: std::mem::take(&mut m.headers),
+            };
+            let Some(r) = self.chain.apply(record).map_err(failed)? else {
+                continue;
+            };
+            if *m.topic != *r.topic {
+                let topic = self
+                    .topics
+                    .entry(r.topic.clone())
+                    .or_insert_with(|| Arc::from(r.topic.as_str()));
+                m.topic = Arc::clone(topic);
+            }
+            m.key = r.key.map(|d| d.render().into_bytes());
+            m.value = r.value.map(|d| d.render().into_bytes());
+            m.headers = r.headers;
+            out.push(m);
+        }
+        *messages = out;
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -94,7 +152,8 @@ struct ConnectMessage<'a> {
 }
 
 impl Wire {
-    /// The converters of `cfg`; `None` when both are JSON (nothing to do).
+    /// The converters and transforms of `cfg`; `None` when both converters
+    /// are JSON and there are no transforms (nothing to do).
     pub fn for_source(cfg: &SourceConfig) -> Result<Option<Wire>, SourceError> {
         let (key, value) = cfg.converters()?;
         // Key and value on one registry share one client (and its caches).
@@ -116,13 +175,27 @@ impl Wire {
         };
         let key = side(key, clients.key, MessagePart::Key);
         let value = side(value, clients.value, MessagePart::Value);
-        Ok((key.is_some() || value.is_some()).then_some(Wire { key, value }))
+        let chain = cfg.transform_chain()?;
+        let transforms = (!chain.is_empty()).then(|| Transforms {
+            chain,
+            topics: HashMap::new(),
+        });
+        Ok(
+            (key.is_some() || value.is_some() || transforms.is_some()).then_some(Wire {
+                key,
+                value,
+                transforms,
+            }),
+        )
     }
 
     /// Rewrites every record of `messages` (tombstones stay empty): a body
     /// the encoder wrote as Avro gets its schema id; Connect JSON (JSON
     /// Schema, heartbeats) is converted.
-    pub async fn convert(&mut self, messages: &mut [Msg]) -> Result<(), SourceError> {
+    pub async fn convert(&mut self, messages: &mut Vec<Msg>) -> Result<(), SourceError> {
+        if let Some(t) = self.transforms.as_mut() {
+            t.apply(messages)?;
+        }
         for m in messages.iter_mut() {
             let [key_avro, value_avro] = &m.avro;
             for (side, bytes, avro) in [

@@ -3,9 +3,9 @@
 // Sluice's transforms against Connect's output. Compiled and run by
 // tests/suite/transforms.rs against the Kafka Connect and Debezium jars.
 //
-//   TransformCheck <props file> source|sink
+//   TransformCheck source|sink <props file>...
 //
-// The props file is a Connect connector config's transform part
+// Each props file is a Connect connector config's transform part
 // (`transforms=...`, `transforms.<alias>.*`, `predicates=...`,
 // `predicates.<alias>.*`). stdin: one record a line, tab-separated:
 //   topic, partition, offset, timestamp, key, value
@@ -15,7 +15,8 @@
 // Prints one line per record: "DROP", or tab-separated topic, key, value
 // (JsonConverter's JSON, empty for null) and headers (`name=value` joined by
 // `,`, values as SimpleHeaderConverter writes them, `name` alone for a null
-// value), or "ERROR <message>".
+// value), or "ERROR <message>"; after each props file's records, "----"
+// (or one line "CONFIG <message>" when Connect refuses the config).
 // The converter runs with replace.null.with.default=false, so only the
 // transforms' own handling of defaults shows.
 
@@ -48,31 +49,44 @@ public final class TransformCheck {
 
     @SuppressWarnings({"unchecked", "rawtypes"})
     public static void main(String[] args) throws Exception {
-        if (args.length != 2 || !(args[1].equals("source") || args[1].equals("sink"))) {
-            System.err.println("usage: TransformCheck <props file> source|sink");
+        if (args.length < 2 || !(args[0].equals("source") || args[0].equals("sink"))) {
+            System.err.println("usage: TransformCheck source|sink <props file>...");
             System.exit(64);
         }
-        Properties props = new Properties();
-        try (FileInputStream in = new FileInputStream(args[0])) {
-            props.load(new InputStreamReader(in, StandardCharsets.UTF_8));
-        }
-        boolean sink = args[1].equals("sink");
+        boolean sink = args[0].equals("sink");
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        BufferedReader in =
+                new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        List<String> lines = new ArrayList<>();
+        String read;
+        while ((read = in.readLine()) != null) {
+            lines.add(read);
+        }
+        for (int a = 1; a < args.length; a++) {
+            Properties props = new Properties();
+            try (FileInputStream file = new FileInputStream(args[a])) {
+                props.load(new InputStreamReader(file, StandardCharsets.UTF_8));
+            }
+            run(out, props, sink, lines);
+            out.println("----");
+        }
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static void run(PrintStream out, Properties props, boolean sink, List<String> lines)
+            throws Exception {
         List<Stage> stages;
         try {
             stages = stages(props);
         } catch (Exception e) {
-            out.println("CONFIG " + e);
+            out.println("CONFIG " + e.toString().replace('\n', ' '));
             return;
         }
         JsonConverter keys = converter(true);
         JsonConverter values = converter(false);
         SimpleHeaderConverter headers = new SimpleHeaderConverter();
         headers.configure(new HashMap<>());
-        BufferedReader in =
-                new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        String line;
-        while ((line = in.readLine()) != null) {
+        for (String line : lines) {
             String[] f = line.split("\t", -1);
             String topic = f[0];
             SchemaAndValue key = read(keys, topic, f[4]);

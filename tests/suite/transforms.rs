@@ -56,15 +56,21 @@ fn line(r: &In<'_>) -> String {
     )
 }
 
-/// Connect's output for `props` (a `.properties` text) over `records`.
-fn connect(props: &str, mode: &str, records: &[In<'_>]) -> Vec<String> {
+/// Connect's output for each of `props` (`.properties` texts) over `records`.
+fn connect(props: &[String], mode: &str, records: &[In<'_>]) -> Vec<Vec<String>> {
     let dir = scratch("transform-case");
-    let file = dir.join("t.properties");
-    std::fs::write(&file, props).expect("props");
+    let files: Vec<std::path::PathBuf> = props
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let file = dir.join(format!("{i}.properties"));
+            std::fs::write(&file, p).expect("props");
+            file
+        })
+        .collect();
     let mut child = Command::new("java")
-        .args(["-cp", classpath(), "TransformCheck"])
-        .arg(&file)
-        .arg(mode)
+        .args(["-cp", classpath(), "TransformCheck", mode])
+        .args(&files)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -80,10 +86,22 @@ fn connect(props: &str, mode: &str, records: &[In<'_>]) -> Vec<String> {
         "TransformCheck failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut cases = vec![Vec::new()];
+    for l in text.lines() {
+        if l == "----" {
+            cases.push(Vec::new());
+        } else if let Some(last) = cases.last_mut() {
+            last.push(l.to_owned());
+        }
+    }
+    cases.pop();
+    assert_eq!(
+        cases.len(),
+        props.len(),
+        "one output per props file:\n{text}"
+    );
+    cases
 }
 
 /// Sluice's output for the same, in the same form.
@@ -160,11 +178,9 @@ fn sluice_out(props: &str, mode: &str, records: &[In<'_>]) -> Vec<String> {
         .collect()
 }
 
-/// Both sides agree line by line (errors and config refusals by kind only:
-/// the messages are each side's own).
-fn same(props: &str, mode: &str, records: &[In<'_>]) {
-    let want = connect(props, mode, records);
-    let got = sluice_out(props, mode, records);
+/// Both sides agree line by line, for each of `props` (errors and config
+/// refusals by kind only: the messages are each side's own).
+fn same_all(props: &[String], mode: &str, records: &[In<'_>]) {
     let kind = |l: &str| {
         if l.starts_with("ERROR ") {
             "ERROR".to_owned()
@@ -174,24 +190,31 @@ fn same(props: &str, mode: &str, records: &[In<'_>]) {
             l.to_owned()
         }
     };
-    let (w, g): (Vec<String>, Vec<String>) = (
-        want.iter().map(|l| kind(l)).collect(),
-        got.iter().map(|l| kind(l)).collect(),
-    );
-    if w != g {
-        let i = w
-            .iter()
-            .zip(&g)
-            .position(|(a, b)| a != b)
-            .unwrap_or(w.len().min(g.len()));
-        panic!(
-            "props:\n{props}\nmode {mode}, record {i} ({} vs {} lines):\nConnect: {}\nSluice:  {}",
-            w.len(),
-            g.len(),
-            want.get(i).map_or("<none>", String::as_str),
-            got.get(i).map_or("<none>", String::as_str)
+    for (props, want) in props.iter().zip(connect(props, mode, records)) {
+        let got = sluice_out(props, mode, records);
+        let (w, g): (Vec<String>, Vec<String>) = (
+            want.iter().map(|l| kind(l)).collect(),
+            got.iter().map(|l| kind(l)).collect(),
         );
+        if w != g {
+            let i = w
+                .iter()
+                .zip(&g)
+                .position(|(a, b)| a != b)
+                .unwrap_or(w.len().min(g.len()));
+            panic!(
+                "props:\n{props}\nmode {mode}, record {i} ({} vs {} lines):\nConnect: {}\nSluice:  {}",
+                w.len(),
+                g.len(),
+                want.get(i).map_or("<none>", String::as_str),
+                got.get(i).map_or("<none>", String::as_str)
+            );
+        }
     }
+}
+
+fn same(props: &str, mode: &str, records: &[In<'_>]) {
+    same_all(&[props.to_owned()], mode, records);
 }
 
 // ---- inputs ----
@@ -255,6 +278,7 @@ const UNWRAP: &str = "transforms.u.type=io.debezium.transforms.ExtractNewRecordS
 fn extract_new_record_state_matches_debezium_in_every_delete_mode() {
     let events = change_events();
     let recs = records(&events);
+    let mut cases = Vec::new();
     for mode in [
         "",
         "drop",
@@ -273,11 +297,11 @@ fn extract_new_record_state_matches_debezium_in_every_delete_mode() {
             "transforms.u.add.fields=op,table,source.ts_ms,ts_ms:EVENT_TS,snapshot,nope\ntransforms.u.add.headers=op,db,source.snapshot\n",
             "transforms.u.replace.null.with.default=false\ntransforms.u.add.fields.prefix=meta_\ntransforms.u.add.fields=version\n",
         ] {
-            let props = format!("transforms=u\n{UNWRAP}{setting}{extra}");
-            same(&props, "source", &recs);
-            same(&props, "sink", &recs);
+            cases.push(format!("transforms=u\n{UNWRAP}{setting}{extra}"));
         }
     }
+    same_all(&cases, "source", &recs);
+    same_all(&cases, "sink", &recs);
     same(
         &format!("transforms=u\n{UNWRAP}transforms.u.route.by.field=s\n"),
         "source",
@@ -341,6 +365,7 @@ fn mask_field_matches_connect_for_every_type_with_and_without_replacement() {
         .iter()
         .map(|v| In("orders", 1, 9, None, "", v))
         .collect();
+    let mut cases = Vec::new();
     for fields in ["s,n,tiny,f,d,flag,ts,day,tod,arr,dec0", "b", "dec2", "id"] {
         for replacement in ["", "12", "-7.5", "abc", "1000"] {
             let rep = if replacement.is_empty() {
@@ -348,12 +373,12 @@ fn mask_field_matches_connect_for_every_type_with_and_without_replacement() {
             } else {
                 format!("transforms.m.replacement={replacement}\n")
             };
-            let props = format!(
+            cases.push(format!(
                 "transforms=m\ntransforms.m.type=org.apache.kafka.connect.transforms.MaskField$Value\ntransforms.m.fields={fields}\n{rep}"
-            );
-            same(&props, "sink", &recs);
+            ));
         }
     }
+    same_all(&cases, "sink", &recs);
     // Tombstones skipped by a predicate, as Connect users must.
     let props = "transforms=m\npredicates=tomb\n\
         transforms.m.type=org.apache.kafka.connect.transforms.MaskField$Value\n\
@@ -369,6 +394,7 @@ fn timestamp_converter_matches_connect_between_every_type() {
         .iter()
         .map(|v| In("orders", 1, 9, None, "", v))
         .collect();
+    let mut cases = Vec::new();
     let formats = [
         "yyyy-MM-dd'T'HH:mm:ss.SZ",
         "yyyy-MM-dd HH:mm:ss.SSS XXX EEE MMMM a hh k",
@@ -386,16 +412,16 @@ fn timestamp_converter_matches_connect_between_every_type() {
                     if precision != "milliseconds" && field != "unix" && target != "unix" {
                         continue;
                     }
-                    let props = format!(
+                    cases.push(format!(
                         "transforms=c\ntransforms.c.type=org.apache.kafka.connect.transforms.TimestampConverter$Value\n\
                          transforms.c.field={field}\ntransforms.c.target.type={target}\n\
                          transforms.c.format={format}\ntransforms.c.unix.precision={precision}\n"
-                    );
-                    same(&props, "sink", &recs);
+                    ));
                 }
             }
         }
     }
+    same_all(&cases, "sink", &recs);
     // The whole value, and a key.
     let whole = [In(
         "t",
@@ -421,6 +447,7 @@ fn filter_and_predicates_match_connect() {
     let events = change_events();
     let mut recs = records(&events);
     recs.push(In("other.topic", 0, 9, None, "", ""));
+    let mut cases = Vec::new();
     for (pred, negate) in [
         ("org.apache.kafka.connect.transforms.predicates.RecordIsTombstone\n", "false"),
         ("org.apache.kafka.connect.transforms.predicates.RecordIsTombstone\n", "true"),
@@ -434,6 +461,114 @@ fn filter_and_predicates_match_connect() {
              predicates.p.type={pred}{UNWRAP}\
              transforms.u.delete.tombstone.handling.mode=rewrite-with-tombstone\n"
         );
-        same(&props, "sink", &recs);
+        cases.push(props);
     }
+    same_all(&cases, "sink", &recs);
+}
+
+// ---- in a running pipeline ----
+
+/// A binlog source routes its Debezium-envelope topic with `RegexRouter`;
+/// a PostgreSQL sink unwraps the envelopes (`ExtractNewRecordState`, as a
+/// JDBC sink does), masks a column except on tombstones, and applies
+/// inserts, updates and deletes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_routes_and_a_sink_unwraps_and_masks() {
+    let db = MySqlServer::new(MySqlFlavor::MariaDb, "smt").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, seq INT NOT NULL, secret VARCHAR(20))")
+        .await;
+    db.exec("INSERT INTO t VALUES (1, 1, 'a'), (2, 1, 'b')")
+        .await;
+    let pg = Postgres::create("smt").await;
+    let name = unique("smt");
+    let routed = format!("{name}-orders");
+    let config = format!(
+        r#"{}
+[[sink]]
+name = "{name}-sink"
+url = "{}"
+topics = ["{routed}"]
+table_name_format = "t_copy"
+auto_create = true
+insert_mode = "upsert"
+pk_mode = "record_key"
+delete_enabled = true
+max_wait_ms = 50
+transforms = "unwrap,mask"
+predicates = "tomb"
+"transforms.unwrap.type" = "io.debezium.transforms.ExtractNewRecordState"
+"transforms.mask.type" = "org.apache.kafka.connect.transforms.MaskField$Value"
+"transforms.mask.fields" = "secret"
+"transforms.mask.predicate" = "tomb"
+"transforms.mask.negate" = true
+"predicates.tomb.type" = "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone"
+"#,
+        super::binlog::binlog_config(
+            &name,
+            &db.url(),
+            r#"envelope = "debezium"
+transforms = "route"
+"transforms.route.type" = "org.apache.kafka.connect.transforms.RegexRouter"
+"transforms.route.regex" = "([^.]+)\\.([^.]+)\\.t"
+"transforms.route.replacement" = "$1-orders""#
+        ),
+        pg.url()
+    );
+    let mut daemon = Daemon::start(&config);
+    wait_for("streaming", std::time::Duration::from_secs(120), || async {
+        super::binlog::binlog_ready(&daemon.log_text(), 1).then_some(())
+    })
+    .await;
+    db.exec("INSERT INTO t VALUES (3, 1, 'c'), (4, 1, 'd'); UPDATE t SET seq = 2, secret = 'z' WHERE id = 2; DELETE FROM t WHERE id = 1")
+        .await;
+    let want = vec![
+        vec!["2".to_owned(), "2".to_owned(), String::new()],
+        vec!["3".to_owned(), "1".to_owned(), String::new()],
+        vec!["4".to_owned(), "1".to_owned(), String::new()],
+    ];
+    wait_for(
+        "the sink table",
+        std::time::Duration::from_secs(120),
+        || async {
+            let got = pg
+                .try_rows("SELECT id::text, seq::text, secret FROM t_copy ORDER BY id")
+                .await
+                .unwrap_or_default();
+            (got == want).then_some(())
+        },
+    )
+    .await;
+    // Everything went to the routed topic, in Debezium's envelope; the
+    // table's own topic was never written.
+    let messages = kcat_read(&routed);
+    assert!(
+        messages
+            .iter()
+            .any(|(_, v)| v.as_ref().is_some_and(|v| v["payload"]["op"] == "d")),
+        "the routed topic holds the delete envelope ({} messages)",
+        messages.len()
+    );
+    assert!(
+        messages.iter().any(|(_, v)| v.is_none()),
+        "the routed topic holds the delete's tombstone"
+    );
+    assert!(kcat_read(&format!("{name}.{}.t", db.name)).is_empty());
+    daemon.stop();
+}
+
+#[test]
+fn a_bad_transform_key_is_refused_by_name() {
+    let config = super::binlog::binlog_config(
+        "smtbad",
+        "mysql://root@127.0.0.1:3306/x",
+        r#"transforms = "route"
+"transforms.route.type" = "org.apache.kafka.connect.transforms.RegexRouter"
+"transforms.route.regex" = "(.*)"
+"transforms.route.replacement" = "x"
+"transforms.route.colour" = "red""#,
+    );
+    let path = write_config(&config);
+    let (code, out) = sluice(&["check", "--config", path.to_str().expect("utf8")]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("transforms.route.colour"), "{out}");
 }

@@ -65,6 +65,8 @@ pub fn resolve_pipeline(
                 reason: e.to_string(),
             };
             let built = if kind == "sink" {
+                let mut map = map;
+                crate::config::transforms::fold_transforms(&mut map);
                 ConnectorConfig::Sink(
                     serde_json::from_value(Value::Object(map))
                         .map_err(invalid)

@@ -27,6 +27,7 @@ use super::{dialect, plan, SinkError};
 use crate::config::{PkMode, SinkConfig};
 use crate::connect::Decoder;
 use crate::event::Op;
+use crate::transforms::{Chain, Data, Record};
 use record::{RowMapper, SinkRecord};
 pub(crate) use wire::registries;
 use wire::WireDecoders;
@@ -147,6 +148,8 @@ struct DecodeWorker {
     schemaless: Schemaless,
     /// `quote_sql_identifiers = "never"`: the dialect whose unquoted names the target uses.
     unquoted: Option<dialect::Dialect>,
+    /// The sink's transforms (empty: none), run before the record is mapped.
+    transforms: Arc<Chain>,
 }
 
 /// The name the target gives `name` (see [`record::MapRules::unquoted`]); a
@@ -171,6 +174,7 @@ pub(crate) type TargetTables = Arc<std::collections::HashMap<String, crate::sche
 impl Decoding {
     pub(crate) fn new(
         cfg: &SinkConfig,
+        transforms: Arc<Chain>,
         rules: &MapRules,
         namer: &TableNamer,
         planning: Planning,
@@ -196,6 +200,7 @@ impl Decoding {
                 namer: namer.clone(),
                 schemaless: schemaless_of(cfg),
                 unquoted: rules.unquoted,
+                transforms: Arc::clone(&transforms),
             })
             .collect();
         Decoding {
@@ -351,9 +356,10 @@ impl DecodeWorker {
             at: at(),
             source: e.into(),
         };
-        // Only record_key reads the key: an unreadable key must not fail other modes.
+        // Only record_key (and a transform of keys) reads the key: an
+        // unreadable key must not fail other modes.
         let key = match self.pk_mode {
-            PkMode::RecordKey => msg
+            _ if self.pk_mode == PkMode::RecordKey || self.transforms.uses_keys() => msg
                 .key()
                 .map(|k| wire.key(k))
                 .transpose()
@@ -365,12 +371,44 @@ impl DecodeWorker {
             .map(|v| wire.value(v))
             .transpose()
             .map_err(unreadable)?;
+        let transformed;
+        let (key, value, topic) = if self.transforms.is_empty() {
+            (key, value, Arc::clone(msg.topic_arc()))
+        } else {
+            let fault = |e: crate::transforms::TransformError| SinkError::Record {
+                at: at(),
+                source: e.into(),
+            };
+            let parse = |b: Option<&[u8]>, what| b.map_or(Ok(None), |b| Data::parse(b, what));
+            let record = Record {
+                topic: msg.topic().to_owned(),
+                partition: Some(msg.partition()),
+                offset: Some(msg.offset()),
+                timestamp: msg.timestamp().to_millis(),
+                key: parse(key.as_deref(), "key").map_err(fault)?,
+                value: parse(value.as_deref(), "value").map_err(fault)?,
+                headers: Vec::new(),
+            };
+            let Some(r) = self.transforms.apply(record).map_err(fault)? else {
+                return Ok(None); // dropped by a transform: skipped, like a filtered record
+            };
+            // A null value with a schema (ExtractNewRecordState's `tombstone`
+            // mode) is a tombstone to a sink, as Connect hands it over.
+            let value = r.value.filter(|d| !d.value.is_null());
+            transformed = r.topic;
+            (
+                r.key
+                    .map(|d| std::borrow::Cow::Owned(d.render().into_bytes())),
+                value.map(|d| std::borrow::Cow::Owned(d.render().into_bytes())),
+                Arc::from(transformed.as_str()),
+            )
+        };
         let mut payload = value.as_deref();
         let mut key = key.as_deref();
         let wrapped;
         let wrapped_key;
         if self.schemaless.value || self.schemaless.key {
-            let table = self.namer.table_ref(msg.topic())?;
+            let table = self.namer.table_ref(&topic)?;
             let record = |e: record::RecordError| SinkError::Record {
                 at: at(),
                 source: e.into(),
@@ -403,7 +441,7 @@ impl DecodeWorker {
                 source: e.into(),
             })?;
         let rec = SinkRecord {
-            topic: Arc::clone(msg.topic_arc()),
+            topic: Arc::clone(&topic),
             partition: msg.partition(),
             offset: msg.offset(),
             op: decoded.op,
@@ -413,7 +451,7 @@ impl DecodeWorker {
         if !self.delete_enabled && self.mapper.op_of(&rec) == Op::Delete {
             return Ok(None);
         }
-        let table = self.namer.table_ref(msg.topic())?;
+        let table = self.namer.table_ref(&topic)?;
         self.mapper
             .map(&rec, table)
             .map(Some)
