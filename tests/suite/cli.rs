@@ -126,3 +126,51 @@ fn shipped_configs_validate() {
         assert_eq!(code, 0, "{f}: {out}");
     }
 }
+
+/// The daemon caps glibc's malloc arenas (one per core) by re-executing
+/// itself with `MALLOC_ARENA_MAX` set: same PID (what systemd and
+/// `sd_notify` track), same arguments; an operator's own value is kept.
+#[test]
+fn the_daemon_runs_with_capped_malloc_arenas_under_its_own_pid() {
+    let environ = |pid: u32| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let text = String::from_utf8_lossy(&env).replace('\0', "\n");
+            if text.contains("MALLOC_ARENA_MAX=") || std::time::Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let config = format!(
+        "[kafka]\nbootstrap_servers = \"{KAFKA}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n",
+        free_port()
+    );
+    let mut daemon = Daemon::start(&config);
+    let pid = daemon.pid().expect("running");
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let env = environ(pid);
+    assert!(
+        env.lines()
+            .any(|l| l == format!("MALLOC_ARENA_MAX={cores}")),
+        "the daemon's environment: {env}"
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    assert!(String::from_utf8_lossy(&cmdline).contains("run"));
+    daemon.stop();
+    // An operator's own setting wins.
+    let path = write_config(&config);
+    let mut child = std::process::Command::new(sluice_bin())
+        .args(["run", "--config", path.to_str().expect("utf8")])
+        .env("MALLOC_ARENA_MAX", "7")
+        .env("STATE_DIRECTORY", scratch("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let env = environ(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(env.lines().any(|l| l == "MALLOC_ARENA_MAX=7"), "{env}");
+}
