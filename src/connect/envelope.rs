@@ -12,9 +12,12 @@
 //!   write transaction metadata), `op` (`c`,`u`,`d`,`r`) and `ts_ms` /
 //!   `ts_us` / `ts_ns` (when the event was encoded) — Debezium 3.x's order.
 //!
-//! Column types inside `before`/`after` are Sluice's Connect types (so a
-//! DATETIME is `org.apache.kafka.connect.data.Timestamp`, not Debezium's
-//! `io.debezium.time.Timestamp`); both read the same in every sink we know.
+//! Column types inside `before`/`after` are Sluice's Connect types; a binlog
+//! source writes Debezium's MySQL names where they are known from the column
+//! type (`EncodeOptions::debezium_types`: TINYINT as int16,
+//! `io.debezium.time.Date`/`Time`/`Timestamp`). The remaining differences
+//! from Debezium 3.6.1's messages are listed in the README ("Debezium's
+//! messages, compared") and in `tests/suite/debezium_diff.rs`.
 //!
 //! A Debezium delete is followed by a tombstone by default; the encoder
 //! returns only the delete message, and the caller may add a tombstone
