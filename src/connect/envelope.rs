@@ -7,14 +7,17 @@
 //! * key: struct `<server>.<db>.<table>.Key` of the primary-key columns;
 //! * value: struct `<server>.<db>.<table>.Envelope`, version 2, with fields
 //!   `before` / `after` (optional struct `<server>.<db>.<table>.Value`),
-//!   `source` (`io.debezium.connector.mysql.Source`, version 1), `op`
-//!   (`c`,`u`,`d`,`r`), `ts_ms` / `ts_us` / `ts_ns` (when the event was
-//!   encoded) and `transaction` (optional `event.block`, always null: Sluice
-//!   does not write transaction metadata).
+//!   `source` (`io.debezium.connector.mysql.Source`, version 1),
+//!   `transaction` (optional `event.block`, always null: Sluice does not
+//!   write transaction metadata), `op` (`c`,`u`,`d`,`r`) and `ts_ms` /
+//!   `ts_us` / `ts_ns` (when the event was encoded) — Debezium 3.x's order.
 //!
-//! Column types inside `before`/`after` are Sluice's Connect types (so a
-//! DATETIME is `org.apache.kafka.connect.data.Timestamp`, not Debezium's
-//! `io.debezium.time.Timestamp`); both read the same in every sink we know.
+//! Column types inside `before`/`after` are Sluice's Connect types; a binlog
+//! source writes Debezium's MySQL names where they are known from the column
+//! type (`EncodeOptions::debezium_types`: TINYINT as int16,
+//! `io.debezium.time.Date`/`Time`/`Timestamp`). The remaining differences
+//! from Debezium 3.6.1's messages are listed in the README ("Debezium's
+//! messages, compared") and in `tests/suite/debezium_diff.rs`.
 //!
 //! A Debezium delete is followed by a tombstone by default; the encoder
 //! returns only the delete message, and the caller may add a tombstone
@@ -109,11 +112,11 @@ pub(crate) fn envelope_schema(stem: &str, row: ConnectSchema) -> ConnectSchema {
         .field("before", row.clone())
         .field("after", row)
         .field("source", source_schema())
+        .field("transaction", transaction_schema())
         .field("op", ConnectSchema::new(SchemaType::String, false))
         .field("ts_ms", int64())
         .field("ts_us", int64())
         .field("ts_ns", int64())
-        .field("transaction", transaction_schema())
         .named(format!("{stem}.Envelope"), Some(2))
 }
 
@@ -176,7 +179,7 @@ pub(crate) fn write_tail(
     opt_int(out, info.thread);
     out.push_str(",\"query\":");
     opt_str(out, info.query.as_deref());
-    out.push_str("},\"op\":");
+    out.push_str("},\"transaction\":null,\"op\":");
     write_str(out, ev.op.code());
     let (ms, us) = match info.processed_ts_ms {
         Some(ms) => (ms, ms.checked_mul(1_000)),
@@ -191,7 +194,6 @@ pub(crate) fn write_tail(
     opt_int(out, us);
     out.push_str(",\"ts_ns\":");
     opt_int(out, us.and_then(|us| us.checked_mul(1_000)));
-    out.push_str(",\"transaction\":null");
 }
 
 /// The `source` block's fields (in [`source_schema`]'s order) as the Avro
@@ -228,8 +230,8 @@ pub(crate) fn source_scalars<'a>(
     ]
 }
 
-/// The envelope's fields after `source` — `op`, `ts_ms`, `ts_us`, `ts_ns`,
-/// `transaction` — as the Avro path writes them (see [`write_tail`]).
+/// The envelope's fields after `source` — `transaction`, `op`, `ts_ms`,
+/// `ts_us`, `ts_ns` — as the Avro path writes them (see [`write_tail`]).
 pub(crate) fn after_source_scalars(
     ev: &ChangeEvent,
     info: &SourceInfo,
@@ -242,11 +244,11 @@ pub(crate) fn after_source_scalars(
         }
     };
     [
+        None,
         Some(Scalar::Str(ev.op.code())),
         Some(Scalar::Long(ms)),
         us.map(Scalar::Long),
         us.and_then(|us| us.checked_mul(1_000)).map(Scalar::Long),
-        None,
     ]
 }
 
@@ -310,11 +312,11 @@ mod tests {
                 "before",
                 "after",
                 "source",
+                "transaction",
                 "op",
                 "ts_ms",
                 "ts_us",
-                "ts_ns",
-                "transaction"
+                "ts_ns"
             ]
         );
         let text = render(&env);

@@ -18,6 +18,7 @@ fn opts(envelope: Envelope, time_precision: TimePrecision) -> EncodeOptions {
         time_precision,
         connector: "mysql".into(),
         server_name: "src".into(),
+        debezium_types: false,
     }
 }
 

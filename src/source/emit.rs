@@ -15,7 +15,7 @@ use super::columns::ColumnMapping;
 use super::publish::Batch;
 use super::SourceError;
 use crate::config::debezium::SkippedOps;
-use crate::config::{ConfigError, Converter, ConverterKind, Envelope, SourceConfig};
+use crate::config::{ConfigError, Converter, ConverterKind, Envelope, SourceConfig, SourceKind};
 use crate::connect::{EncodeOptions, Encoder, SourceInfo};
 use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
@@ -58,10 +58,18 @@ fn op_index(op: Op) -> usize {
 }
 
 /// The Debezium `source` block of a binlog change (snapshot read or streamed row).
+/// Reads of the initial snapshot carry `server_id` 0, as Debezium's do (they
+/// come from a `SELECT`, not from a server's binlog event).
 pub fn binlog_source_info(coord: &BinlogCoord) -> SourceInfo {
+    let snapshot = coord.snapshot.as_str();
+    let initial_read = !matches!(snapshot, "false" | "incremental");
     SourceInfo {
-        snapshot: Some(coord.snapshot.as_str().into()),
-        server_id: i64::from(coord.server_id),
+        snapshot: Some(snapshot.into()),
+        server_id: if initial_read {
+            0
+        } else {
+            i64::from(coord.server_id)
+        },
         gtid: coord.gtid.clone(),
         file: coord.at.file.clone(),
         pos: i64::try_from(coord.at.pos).unwrap_or(i64::MAX),
@@ -84,6 +92,7 @@ impl Emitter {
         let avro = |c: &Converter| {
             c.kind == ConverterKind::Avro && c.registry.is_some() && cfg.transforms.is_empty()
         };
+        let binlog = cfg.resolved_kind()? == SourceKind::Binlog;
         Ok(Emitter {
             encoder: Encoder::new(EncodeOptions {
                 envelope: cfg.envelope,
@@ -91,6 +100,7 @@ impl Emitter {
                 time_precision: cfg.times(),
                 connector: "mysql".into(),
                 server_name,
+                debezium_types: binlog,
             })
             .with_avro(avro(&key), avro(&value)),
             envelope: cfg.envelope,

@@ -308,11 +308,11 @@ async fn json_converter_reads_the_debezium_envelope(flavor: MySqlFlavor) {
             "before",
             "after",
             "source",
+            "transaction",
             "op",
             "ts_ms",
             "ts_us",
             "ts_ns",
-            "transaction",
         ];
         assert_eq!(schema["name"], envelope.as_str(), "{what}");
         assert_eq!(schema["version"], 2, "{what}");
@@ -359,9 +359,9 @@ async fn json_converter_reads_the_debezium_envelope(flavor: MySqlFlavor) {
             ),
             "{what}: source.snapshot"
         );
-        assert_eq!(field(3), &prim("STRING", false), "{what}: op");
-        assert_eq!(field(4), &prim("INT64", true), "{what}: ts_ms");
-        assert_eq!(field(7)["name"], "event.block", "{what}: transaction");
+        assert_eq!(field(3)["name"], "event.block", "{what}: transaction");
+        assert_eq!(field(4), &prim("STRING", false), "{what}: op");
+        assert_eq!(field(5), &prim("INT64", true), "{what}: ts_ms");
 
         let v = &g["value"];
         assert_eq!(v["before"], Json::Null, "{what}: before");

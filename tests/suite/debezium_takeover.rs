@@ -59,7 +59,7 @@ pub(super) fn debezium_libs() -> PathBuf {
 }
 
 /// Kafka Connect standalone running one Debezium MySQL connector.
-struct Connect {
+pub(super) struct Connect {
     child: Option<Child>,
     log: PathBuf,
     offsets: PathBuf,
@@ -67,6 +67,19 @@ struct Connect {
 
 impl Connect {
     fn start(dir: &Path, connector: &str, prefix: &str, db: &str, port: u16) -> Connect {
+        Connect::start_with(dir, connector, prefix, db, port, "")
+    }
+
+    /// [`Connect::start`] with `extra` connector properties (lines `key=value`)
+    /// appended to the connector's configuration.
+    pub(super) fn start_with(
+        dir: &Path,
+        connector: &str,
+        prefix: &str,
+        db: &str,
+        port: u16,
+        extra: &str,
+    ) -> Connect {
         let libs = debezium_libs();
         let plugins = dir.join("plugins");
         std::fs::create_dir_all(&plugins).expect("plugins dir");
@@ -101,7 +114,8 @@ impl Connect {
              schema.history.internal.file.filename={}\n\
              schema.history.internal.store.only.captured.databases.ddl=true\n\
              schema.history.internal.store.only.captured.tables.ddl=true\n\
-             snapshot.mode=initial\n",
+             snapshot.mode=initial\n\
+             {extra}\n",
             dir.join("history.dat").display()
         );
         let log4j = "rootLogger.level=WARN\nrootLogger.appenderRef.stdout.ref=STDOUT\n\
@@ -135,14 +149,14 @@ impl Connect {
         }
     }
 
-    fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().rev().take(40).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
     /// SIGTERM: Connect stops the task and commits its last offsets.
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         let Some(mut c) = self.child.take() else {
             return;
         };

@@ -17,6 +17,7 @@ pub mod dashboard;
 mod db_failover;
 mod dbz_keys;
 mod dead_peers;
+mod debezium_diff;
 mod debezium_takeover;
 mod jsonschema;
 mod kafka_security;

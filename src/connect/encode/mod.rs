@@ -47,6 +47,12 @@ pub struct EncodeOptions {
     pub connector: String,
     /// Source pipeline name (Debezium's logical server name).
     pub server_name: String,
+    /// With the Debezium envelope, write the column schemas Debezium's MySQL
+    /// connector writes (binlog sources): TINYINT as int16, and under the
+    /// adaptive and microsecond `time_precision`s `io.debezium.time.Date`,
+    /// `Time` and `Timestamp` for Connect's `Date`, `Time` and `Timestamp`
+    /// (same values: days, ms, ms). See [`debezium_column`].
+    pub debezium_types: bool,
 }
 
 /// One encoded Kafka record.
@@ -187,6 +193,23 @@ impl Encoder {
     }
 }
 
+/// Debezium's MySQL connector's name for a column schema Sluice writes with
+/// Connect's name: under every `time.precision.mode` but `connect`, DATE is
+/// `io.debezium.time.Date` (int32 days), TIME(0–3) `io.debezium.time.Time`
+/// (int32 ms) and DATETIME(0–3) `io.debezium.time.Timestamp` (int64 ms).
+fn debezium_column(schema: &mut ConnectSchema, time: TimePrecision) {
+    if time == TimePrecision::Connect {
+        return;
+    }
+    let name = match schema.name.as_deref() {
+        Some(super::types::DATE) => "io.debezium.time.Date",
+        Some(super::types::TIME) => "io.debezium.time.Time",
+        Some(super::types::TIMESTAMP) => "io.debezium.time.Timestamp",
+        _ => return,
+    };
+    schema.name = Some(name.into());
+}
+
 impl TablePlan {
     fn build(
         ev: &ChangeEvent,
@@ -198,12 +221,19 @@ impl TablePlan {
         let mut cols = Vec::with_capacity(schema.columns.len());
         let mut fields = Vec::with_capacity(schema.columns.len());
         for col in &schema.columns {
-            let conv = Conv::for_column(&col.ty, opts.decimal_handling, opts.time_precision);
+            let mut conv = Conv::for_column(&col.ty, opts.decimal_handling, opts.time_precision);
             let precision = match col.ty {
                 ColumnType::Decimal { precision, .. } => precision,
                 _ => None,
             };
+            let debezium_types = debezium && opts.debezium_types;
+            if debezium_types && conv == Conv::Int8 {
+                conv = Conv::Int16;
+            }
             let mut field_schema = conv.schema(precision, col.optional);
+            if debezium_types {
+                debezium_column(&mut field_schema, opts.time_precision);
+            }
             let default = match &col.default {
                 Some(v) if !v.is_null() => {
                     let mut text = String::new();

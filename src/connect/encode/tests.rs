@@ -12,6 +12,7 @@ pub(crate) fn opts(envelope: Envelope) -> EncodeOptions {
         time_precision: TimePrecision::Connect,
         connector: "mysql".into(),
         server_name: "my-source-connect".into(),
+        debezium_types: false,
     }
 }
 
@@ -129,7 +130,7 @@ fn debezium_create_matches_debezium_shape() {
         r#""optional":false,"name":"my-source-connect.mydb.users.Envelope","version":2},"payload":"#
     ));
     let payload = format!(
-        r#""payload":{{"before":null,"after":{{"id":1,"user_id":"test1","pwd":null,"name":"test1","created_at":1660592867000}},"source":{{"version":"{}","connector":"mysql","name":"my-source-connect","ts_ms":1660592867000,"snapshot":"false","db":"mydb","sequence":null,"ts_us":1660592867000000,"ts_ns":1660592867000000000,"table":"users","server_id":1,"gtid":"0-1-28","file":"mysql-bin.000042","pos":1337,"row":0,"thread":null,"query":null}},"op":"c","ts_ms":1660592868000,"ts_us":1660592868000000,"ts_ns":1660592868000000000,"transaction":null}}}}"#,
+        r#""payload":{{"before":null,"after":{{"id":1,"user_id":"test1","pwd":null,"name":"test1","created_at":1660592867000}},"source":{{"version":"{}","connector":"mysql","name":"my-source-connect","ts_ms":1660592867000,"snapshot":"false","db":"mydb","sequence":null,"ts_us":1660592867000000,"ts_ns":1660592867000000000,"table":"users","server_id":1,"gtid":"0-1-28","file":"mysql-bin.000042","pos":1337,"row":0,"thread":null,"query":null}},"transaction":null,"op":"c","ts_ms":1660592868000,"ts_us":1660592868000000,"ts_ns":1660592868000000000}}}}"#,
         env!("CARGO_PKG_VERSION")
     );
     assert!(value.ends_with(&payload), "{value}");

@@ -44,6 +44,7 @@ fn options(envelope: Envelope, time: TimePrecision, decimals: DecimalHandling) -
         time_precision: time,
         connector: "mysql".into(),
         server_name: "src-1".into(),
+        debezium_types: false,
     }
 }
 
