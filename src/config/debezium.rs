@@ -261,7 +261,7 @@ pub fn sources<'de, D: serde::Deserializer<'de>>(
     raw.into_iter()
         .map(|mut section| {
             fold_column_rules(&mut section);
-            serde_json::from_value(Value::Object(section)).map_err(serde::de::Error::custom)
+            super::section_from_value(section)
         })
         .collect()
 }

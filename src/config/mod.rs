@@ -284,5 +284,21 @@ pub fn parse_timezone(tz: &str) -> Result<DbZone, String> {
     DbZone::parse(tz)
 }
 
+/// Reads one pre-processed `[[source]]` / `[[sink]]` table (its dynamic
+/// keys folded, see `debezium::sources` and `transforms::sinks`); an error
+/// names the key it is about, as figment's own errors do.
+fn section_from_value<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    section: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, E> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(section)).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." || path.is_empty() {
+            E::custom(e.into_inner())
+        } else {
+            E::custom(format!("key \"{path}\": {}", e.into_inner()))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests;

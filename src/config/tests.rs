@@ -92,6 +92,20 @@ fn wrong_type_is_named() {
 }
 
 #[test]
+fn wrong_type_in_a_source_is_named() {
+    let err = Config::from_toml_str(
+        "[[source]]\nname='s'\nkind='binlog'\nurl='mysql://h/d'\nmax_batch_bytes='lots'\n",
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        err.contains("max_batch_bytes") && err.contains("lots"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_required_key_is_named() {
     let err = Config::from_toml_str("[[sink]]\nname='k'\ntopics=['t']\n")
         .err()

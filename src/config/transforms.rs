@@ -62,7 +62,7 @@ pub fn sinks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<super::SinkCo
     raw.into_iter()
         .map(|mut section| {
             fold_transforms(&mut section);
-            serde_json::from_value(Value::Object(section)).map_err(serde::de::Error::custom)
+            super::section_from_value(section)
         })
         .collect()
 }
