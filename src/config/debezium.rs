@@ -217,38 +217,7 @@ fn split_list(list: &str) -> Vec<&str> {
 pub fn fold_column_rules(section: &mut Map<String, Value>) {
     super::signal::fold_signal_consumer(section);
     super::transforms::fold_transforms(section);
-    let keys: Vec<String> = section
-        .keys()
-        .filter(|k| is_column_rule_key(k))
-        .cloned()
-        .collect();
-    if keys.is_empty() {
-        return;
-    }
-    let mut rules = match section.remove(COLUMN_RULES) {
-        Some(Value::Object(m)) => m,
-        Some(other) => {
-            // Not a table: put it back for serde to refuse by name.
-            section.insert(COLUMN_RULES.into(), other);
-            return;
-        }
-        None => Map::new(),
-    };
-    for key in keys {
-        if let Some(v) = section.remove(&key) {
-            let text = match v {
-                Value::String(s) => s,
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => other.to_string(),
-            };
-            rules.insert(key, Value::String(text));
-        }
-    }
-    section.insert(COLUMN_RULES.into(), Value::Object(rules));
+    super::fold_into_table(section, COLUMN_RULES, is_column_rule_key, str::to_owned);
 }
 
 /// Deserializes `[[source]]` sections, folding each one's column-mapper keys

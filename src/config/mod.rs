@@ -284,6 +284,49 @@ pub fn parse_timezone(tz: &str) -> Result<DbZone, String> {
     DbZone::parse(tz)
 }
 
+/// Moves the keys of a pipeline `section` that `take` selects into its
+/// `table` (text values, a list joined with commas, as Connect's string
+/// configs spell them), under the name `rename` gives. Sections carry keys
+/// whose names are not known in advance (`transforms.<alias>.*`,
+/// `column.mask.*`, `signal.consumer.*`); folded into one table each, the
+/// rest of the section keeps serde's refusal of unknown keys. A `table` key
+/// that is not a table is left for serde to refuse by name.
+pub(crate) fn fold_into_table(
+    section: &mut serde_json::Map<String, serde_json::Value>,
+    table: &str,
+    take: impl Fn(&str) -> bool,
+    rename: impl Fn(&str) -> String,
+) {
+    use serde_json::Value;
+    let keys: Vec<String> = section.keys().filter(|k| take(k)).cloned().collect();
+    if keys.is_empty() {
+        return;
+    }
+    let mut folded = match section.remove(table) {
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            section.insert(table.into(), other);
+            return;
+        }
+        None => serde_json::Map::new(),
+    };
+    for key in keys {
+        if let Some(v) = section.remove(&key) {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            folded.insert(rename(&key), Value::String(text));
+        }
+    }
+    section.insert(table.into(), Value::Object(folded));
+}
+
 /// Reads one pre-processed `[[source]]` / `[[sink]]` table (its dynamic
 /// keys folded, see `debezium::sources` and `transforms::sinks`); an error
 /// names the key it is about, as figment's own errors do.

@@ -115,33 +115,12 @@ const SHARED: &[(&str, &[&str], Kind)] = &[
 /// Moves a section's `signal.consumer.<prop>` keys into its
 /// `signal_consumer` table (values as text), before it is deserialized.
 pub(super) fn fold_signal_consumer(section: &mut Map<String, Value>) {
-    let keys: Vec<String> = section
-        .keys()
-        .filter(|k| k.starts_with(PREFIX))
-        .cloned()
-        .collect();
-    if keys.is_empty() {
-        return;
-    }
-    let mut props = match section.remove(FIELD) {
-        Some(Value::Object(m)) => m,
-        Some(other) => {
-            // Not a table: put it back for serde to refuse by name.
-            section.insert(FIELD.into(), other);
-            return;
-        }
-        None => Map::new(),
-    };
-    for key in keys {
-        if let Some(v) = section.remove(&key) {
-            let text = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            props.insert(key[PREFIX.len()..].to_string(), Value::String(text));
-        }
-    }
-    section.insert(FIELD.into(), Value::Object(props));
+    super::fold_into_table(
+        section,
+        FIELD,
+        |k| k.starts_with(PREFIX),
+        |k| k[PREFIX.len()..].to_owned(),
+    );
 }
 
 /// The librdkafka properties a `signal.consumer.<prop>` key sets, or why it

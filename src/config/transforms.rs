@@ -21,38 +21,7 @@ fn is_transform_key(k: &str) -> bool {
 /// Moves a section's `transforms.*` and `predicates.*` keys into its
 /// `transform_settings` table (values as strings, as Connect reads them).
 pub fn fold_transforms(section: &mut Map<String, Value>) {
-    let keys: Vec<String> = section
-        .keys()
-        .filter(|k| is_transform_key(k))
-        .cloned()
-        .collect();
-    if keys.is_empty() {
-        return;
-    }
-    let mut settings = match section.remove(TRANSFORM_SETTINGS) {
-        Some(Value::Object(m)) => m,
-        Some(other) => {
-            // Not a table: put it back for serde to refuse by name.
-            section.insert(TRANSFORM_SETTINGS.into(), other);
-            return;
-        }
-        None => Map::new(),
-    };
-    for key in keys {
-        if let Some(v) = section.remove(&key) {
-            let text = match v {
-                Value::String(s) => s,
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => other.to_string(),
-            };
-            settings.insert(key, Value::String(text));
-        }
-    }
-    section.insert(TRANSFORM_SETTINGS.into(), Value::Object(settings));
+    super::fold_into_table(section, TRANSFORM_SETTINGS, is_transform_key, str::to_owned);
 }
 
 /// Deserializes `[[sink]]` sections, folding each one's transform keys first.
