@@ -358,13 +358,18 @@ fn flat_records() -> Vec<String> {
     ]
 }
 
+/// The flat records as sink records of topic `orders`.
+fn flat_inputs(values: &[String]) -> Vec<In<'_>> {
+    values
+        .iter()
+        .map(|v| In("orders", 1, 9, None, "", v))
+        .collect()
+}
+
 #[test]
 fn mask_field_matches_connect_for_every_type_with_and_without_replacement() {
     let values = flat_records();
-    let recs: Vec<In<'_>> = values
-        .iter()
-        .map(|v| In("orders", 1, 9, None, "", v))
-        .collect();
+    let recs = flat_inputs(&values);
     let mut cases = Vec::new();
     for fields in ["s,n,tiny,f,d,flag,ts,day,tod,arr,dec0", "b", "dec2", "id"] {
         for replacement in ["", "12", "-7.5", "abc", "1000"] {
@@ -390,10 +395,7 @@ fn mask_field_matches_connect_for_every_type_with_and_without_replacement() {
 #[test]
 fn timestamp_converter_matches_connect_between_every_type() {
     let values = flat_records();
-    let recs: Vec<In<'_>> = values
-        .iter()
-        .map(|v| In("orders", 1, 9, None, "", v))
-        .collect();
+    let recs = flat_inputs(&values);
     let mut cases = Vec::new();
     let formats = [
         "yyyy-MM-dd'T'HH:mm:ss.SZ",
