@@ -248,10 +248,9 @@ struct Case {
     case_gaps: &'static [(&'static str, &'static str)],
 }
 
-/// One case at a time: each must see no other writes to the server between
-/// the two tools' snapshots (see `same_messages`), and two JVMs at once
-/// overload the 2-core test machine.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+// One case at a time (`DEBEZIUM_SERIAL`): each must see no other writes to
+// the server between the two tools' snapshots (see `same_messages`), and two
+// Connect JVMs at once overload the 2-core test machine.
 
 /// Polls `check` every 500 ms until it gives a value or `secs` pass.
 async fn poll<T, F, Fut>(secs: u64, mut check: F) -> Option<T>
@@ -290,7 +289,7 @@ impl Case {
 /// topics.
 async fn same_messages(case: Case) {
     let name = case.name;
-    let _serial = SERIAL.lock().await;
+    let _serial = super::debezium_takeover::DEBEZIUM_SERIAL.lock().await;
     let db = MySqlServer::new(MySqlFlavor::MySql, "dbzdiff").await;
     db.exec(&create_table("t")).await;
     let mut rows = rows_in_day(MySqlFlavor::MySql);

@@ -22,6 +22,11 @@ const DBZ_VERSION: &str = "3.6.1.Final";
 const CONNECT_VERSION: &str = "4.1.1";
 const INITIAL_ROWS: i64 = 20;
 
+/// Held by every test that runs Kafka Connect with Debezium (here and in
+/// `debezium_diff`): one Connect JVM at a time, or their start-up on the
+/// 2-core test machine outlasts the tests' patience.
+pub(super) static DEBEZIUM_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Kafka Connect and Debezium's MySQL connector from Maven Central, fetched
 /// once (as `scripts/bench.sh debezium` does) into the services directory.
 pub(super) fn debezium_libs() -> PathBuf {
@@ -317,6 +322,7 @@ fn replay(msgs: &[(Option<Json>, Option<Json>)]) -> BTreeMap<i64, i64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sluice_continues_debeziums_topic_exactly_once() {
+    let _serial = DEBEZIUM_SERIAL.lock().await;
     let db = MySqlServer::new(MySqlFlavor::MySql, "dbzto").await;
     db.exec("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
         .await;
@@ -339,7 +345,7 @@ async fn sluice_continues_debeziums_topic_exactly_once() {
     let stop = Arc::new(AtomicBool::new(false));
     let done: Changes = Arc::default();
     let writer = tokio::spawn(write(db.pool.clone(), stop.clone(), done.clone()));
-    wait_for("Debezium streaming", Duration::from_secs(60), || async {
+    wait_for("Debezium streaming", Duration::from_secs(180), || async {
         (kcat_lines(&topic, "%o\n").len() >= INITIAL_ROWS as usize + 150).then_some(())
     })
     .await;
