@@ -111,6 +111,41 @@ pub struct Column {
     pub optional: bool,
     /// Default value, when the schema declares one.
     pub default: Option<crate::value::Value>,
+    /// What the source column was, where Debezium's messages name it
+    /// (binlog sources only; `None` everywhere else).
+    pub semantic: Option<Semantic>,
+}
+
+/// A MySQL/MariaDB column type that Debezium's MySQL connector writes with
+/// a semantic schema of its own (`io.debezium.data.*`, `io.debezium.time.*`),
+/// carried beside the Connect type so the Debezium envelope can write it.
+/// The Connect type stays what the flat envelope and every sink use.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Semantic {
+    /// `BIT(n)`, n > 1: `io.debezium.data.Bits` (bytes, little-endian).
+    Bits {
+        /// Declared number of bits.
+        length: u32,
+    },
+    /// `ENUM(...)`: `io.debezium.data.Enum` with its `allowed` values.
+    Enum(Vec<String>),
+    /// `SET(...)`: `io.debezium.data.EnumSet` with its `allowed` values.
+    Set(Vec<String>),
+    /// `JSON`: `io.debezium.data.Json`.
+    Json,
+    /// `GEOMETRY` and its subtypes: `io.debezium.data.geometry.Geometry`
+    /// (a struct of `wkb` and `srid`).
+    Geometry,
+    /// `TIMESTAMP(fsp)`: `io.debezium.time.ZonedTimestamp` (ISO-8601 UTC text).
+    Timestamp {
+        /// Fractional-second digits declared.
+        fsp: u32,
+    },
+    /// `YEAR`: `io.debezium.time.Year`.
+    Year,
+    /// `BIGINT UNSIGNED`: a Decimal under every `decimal.handling.mode`
+    /// (Debezium follows `bigint.unsigned.handling.mode` for it).
+    UnsignedBigint,
 }
 
 impl Column {
@@ -121,6 +156,7 @@ impl Column {
             ty,
             optional,
             default: None,
+            semantic: None,
         }
     }
 }

@@ -258,6 +258,16 @@ pub struct SourceConfig {
         deserialize_with = "opt_bool"
     )]
     pub include_schema_changes: Option<bool>,
+    /// Debezium's MySQL `enable.time.adjuster`: only `false`. Debezium's
+    /// default (`true`) turns two-digit years into 19xx/20xx (YEAR 0000
+    /// becomes 2000); Sluice writes the stored year.
+    #[serde(
+        default,
+        rename = "enable.time.adjuster",
+        alias = "enable_time_adjuster",
+        deserialize_with = "opt_bool"
+    )]
+    pub enable_time_adjuster: Option<bool>,
     /// Binlog: when to snapshot.
     #[serde(default, alias = "snapshot.mode")]
     pub snapshot_mode: SnapshotMode,

@@ -164,6 +164,12 @@ impl SourceConfig {
                 ))
             }
         }
+        if self.enable_time_adjuster == Some(true) {
+            return Err(self.bad(
+                "enable.time.adjuster",
+                "`true` rewrites two-digit years (YEAR 0000 becomes 2000), which loses the stored value; Sluice writes years as stored, which is Debezium's `false`",
+            ));
+        }
         if self.include_schema_changes == Some(true) {
             return Err(self.bad(
                 "include.schema.changes",
@@ -284,6 +290,9 @@ mod tests {
         let e = refused("\"include.schema.changes\" = \"true\"");
         assert!(e.contains("include.schema.changes"), "{e}");
         assert!(source("\"include.schema.changes\" = false").is_ok());
+        let e = refused("\"enable.time.adjuster\" = true");
+        assert!(e.contains("enable.time.adjuster"), "{e}");
+        assert!(source("\"enable.time.adjuster\" = false").is_ok());
     }
 
     #[test]

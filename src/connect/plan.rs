@@ -186,6 +186,7 @@ fn row_plan(
             ty,
             optional: fs.optional,
             default,
+            semantic: None,
         });
     }
     let primary_key = match part {

@@ -36,7 +36,9 @@ const DBZ_TIME: &str = "io.debezium.time.Time";
 const DBZ_TIMESTAMP: &str = "io.debezium.time.Timestamp";
 const NANO_TIME: &str = "io.debezium.time.NanoTime";
 const NANO_TIMESTAMP: &str = "io.debezium.time.NanoTimestamp";
-const ZONED_TIMESTAMP: &str = "io.debezium.time.ZonedTimestamp";
+pub(crate) const ZONED_TIMESTAMP: &str = "io.debezium.time.ZonedTimestamp";
+pub(crate) const BITS: &str = "io.debezium.data.Bits";
+pub(crate) const GEOMETRY: &str = "io.debezium.data.geometry.Geometry";
 const SOURCE_LENGTH: &str = "__debezium.source.column.length";
 
 /// How one column travels as JSON.
@@ -77,6 +79,21 @@ pub(crate) enum Conv {
     TimestampNanos,
     /// ISO-8601 text with offset.
     ZonedTimestamp,
+    /// `io.debezium.time.ZonedTimestamp` as Debezium's MySQL connector
+    /// writes a `TIMESTAMP(fsp)`: UTC, `Z`, exactly `fsp` fraction digits
+    /// (`zeros`: also when the fraction is zero, as its streamed values
+    /// have them; its snapshot reads have none then, see [`Conv::for_op`]).
+    ZonedFixed {
+        fsp: u32,
+        zeros: bool,
+    },
+    /// `io.debezium.data.Bits`: a MySQL `BIT(n)`'s bytes, little-endian on
+    /// the wire (big-endian in Sluice's values, as MySQL stores them).
+    BitsLe,
+    /// `io.debezium.data.geometry.Geometry`: a struct of `wkb` (bytes) and
+    /// `srid` (optional int32) on the wire; MySQL's internal form (4-byte
+    /// little-endian SRID, then the WKB) in Sluice's values.
+    Geometry,
 }
 
 /// Why a schema cannot be a table column.
@@ -126,6 +143,19 @@ impl Conv {
         }
     }
 
+    /// The wire form of a value of operation `op`: Debezium's MySQL
+    /// connector writes a TIMESTAMP's zero fraction when streaming and
+    /// leaves it out in snapshot reads (`r`).
+    #[inline]
+    pub fn for_op(self, op: crate::event::Op) -> Conv {
+        match self {
+            Conv::ZonedFixed { fsp, .. } if op == crate::event::Op::Read => {
+                Conv::ZonedFixed { fsp, zeros: false }
+            }
+            c => c,
+        }
+    }
+
     /// The Connect schema of this wire form (no default); `precision` feeds
     /// `connect.decimal.precision`.
     pub fn schema(self, precision: Option<u32>, optional: bool) -> ConnectSchema {
@@ -156,7 +186,11 @@ impl Conv {
             Conv::TimestampMillis => s(SchemaType::Int64).named(TIMESTAMP, Some(1)),
             Conv::TimestampMicros => s(SchemaType::Int64).named(MICRO_TIMESTAMP, Some(1)),
             Conv::TimestampNanos => s(SchemaType::Int64).named(NANO_TIMESTAMP, Some(1)),
-            Conv::ZonedTimestamp => s(SchemaType::String).named(ZONED_TIMESTAMP, Some(1)),
+            Conv::ZonedTimestamp | Conv::ZonedFixed { .. } => {
+                s(SchemaType::String).named(ZONED_TIMESTAMP, Some(1))
+            }
+            Conv::BitsLe => s(SchemaType::Bytes).named(BITS, Some(1)),
+            Conv::Geometry => geometry_schema(optional),
         }
     }
 
@@ -224,6 +258,16 @@ impl Conv {
                 Conv::ZonedTimestamp,
                 SchemaType::String,
             )),
+            Some(BITS) => Some((
+                ColumnType::Bytes { max_len: None },
+                Conv::BitsLe,
+                SchemaType::Bytes,
+            )),
+            Some(GEOMETRY) if s.member("wkb").is_some() => Some((
+                ColumnType::Bytes { max_len: None },
+                Conv::Geometry,
+                SchemaType::Struct,
+            )),
             _ => None,
         };
         // Debezium's names only apply on their own base type; otherwise the base type wins.
@@ -247,6 +291,16 @@ impl Conv {
             }
         })
     }
+}
+
+/// Debezium's `io.debezium.data.geometry.Geometry` schema.
+fn geometry_schema(optional: bool) -> ConnectSchema {
+    let mut g = ConnectSchema::new(SchemaType::Struct, optional)
+        .named(GEOMETRY, Some(1))
+        .field("wkb", ConnectSchema::new(SchemaType::Bytes, false))
+        .field("srid", ConnectSchema::new(SchemaType::Int32, true));
+    g.doc = Some("Geometry".into());
+    g
 }
 
 #[cfg(test)]

@@ -204,6 +204,18 @@ impl Emitter {
         Some(out)
     }
 
+    /// How streamed MySQL JSON values are printed: as Debezium's MySQL
+    /// connector prints them when writing its messages, as MySQL does otherwise.
+    pub fn json_style(&self) -> crate::source::binlog::json_text::JsonStyle {
+        use crate::source::binlog::json_text::JsonStyle;
+        let o = self.encoder.options();
+        if o.envelope == crate::connect::Envelope::Debezium && o.debezium_types {
+            JsonStyle::Debezium
+        } else {
+            JsonStyle::Mysql
+        }
+    }
+
     /// Gives published buffers back to the encoder ([`Buffers::Recycle`]).
     pub fn recycle(&mut self, spent: Vec<Vec<u8>>) {
         self.encoder.recycle(spent);

@@ -19,7 +19,7 @@ use mysql_async::{Column as MyColumn, Value as MyValue};
 
 use crate::config::DbZone;
 use crate::event::Value;
-use crate::schema::{Column, ColumnType};
+use crate::schema::{Column, ColumnType, Semantic};
 
 /// The `binary` character set id.
 const BINARY_CHARSET: u16 = 63;
@@ -291,9 +291,97 @@ pub fn value_from_mysql(
     })
 }
 
+/// The [`Semantic`] of a column from its `information_schema.COLUMNS`
+/// `COLUMN_TYPE` (`bit(10)`, `enum('a','b')`, `timestamp(6)`,
+/// `bigint unsigned`...), as the binlog's table map gives it when
+/// streaming: the snapshot's schema must be the stream's.
+pub fn semantic_from_column_type(column_type: &str) -> Option<Semantic> {
+    let t = column_type.trim();
+    let lower = t.to_ascii_lowercase();
+    let (base, args) = match lower.find('(') {
+        Some(i) => (
+            &lower[..i],
+            Some(&t[i + 1..t.rfind(')').unwrap_or(t.len())]),
+        ),
+        None => (lower.split_whitespace().next().unwrap_or(""), None),
+    };
+    let number = || args.and_then(|a| a.trim().parse::<u32>().ok());
+    match base.trim() {
+        "bit" => match number().unwrap_or(1) {
+            1 => None,
+            length => Some(Semantic::Bits { length }),
+        },
+        "enum" => Some(Semantic::Enum(quoted_list(args.unwrap_or("")))),
+        "set" => Some(Semantic::Set(quoted_list(args.unwrap_or("")))),
+        "json" => Some(Semantic::Json),
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" | "geomcollection" => Some(Semantic::Geometry),
+        "timestamp" => Some(Semantic::Timestamp {
+            fsp: number().unwrap_or(0),
+        }),
+        "year" => Some(Semantic::Year),
+        "bigint" if lower.contains("unsigned") => Some(Semantic::UnsignedBigint),
+        _ => None,
+    }
+}
+
+/// `'a','b''c','d,e'` → `a`, `b'c`, `d,e` (SQL quoting, `''` and `\'` escapes).
+fn quoted_list(args: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = args.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut item = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    item.push('\'');
+                }
+                '\'' => break,
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        item.push(n);
+                    }
+                }
+                c => item.push(c),
+            }
+        }
+        out.push(item);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn semantics_from_information_schema_column_types() {
+        let sem = semantic_from_column_type;
+        assert_eq!(sem("bit(1)"), None);
+        assert_eq!(sem("bit(10)"), Some(Semantic::Bits { length: 10 }));
+        assert_eq!(
+            sem("enum('a','b','ünï')"),
+            Some(Semantic::Enum(vec!["a".into(), "b".into(), "ünï".into()]))
+        );
+        assert_eq!(
+            sem("set('x,y','it''s')"),
+            Some(Semantic::Set(vec!["x,y".into(), "it's".into()]))
+        );
+        assert_eq!(sem("json"), Some(Semantic::Json));
+        assert_eq!(sem("point"), Some(Semantic::Geometry));
+        assert_eq!(sem("timestamp(6)"), Some(Semantic::Timestamp { fsp: 6 }));
+        assert_eq!(sem("timestamp"), Some(Semantic::Timestamp { fsp: 0 }));
+        assert_eq!(sem("year"), Some(Semantic::Year));
+        assert_eq!(sem("bigint unsigned"), Some(Semantic::UnsignedBigint));
+        assert_eq!(sem("bigint(20) unsigned"), Some(Semantic::UnsignedBigint));
+        assert_eq!(sem("bigint"), None);
+        assert_eq!(sem("datetime(6)"), None);
+        assert_eq!(sem("varchar(32)"), None);
+    }
 
     fn col(ty: ColumnType) -> Column {
         Column::new("c", ty, true)

@@ -91,6 +91,18 @@ pub(crate) fn write_scalar(
         (Node::String, Scalar::Text(t)) => write_bytes(out, t.as_bytes()),
         (Node::Bytes, Scalar::Bytes(b)) => write_bytes(out, b),
         (Node::Bytes, Scalar::Owned(b)) => write_bytes(out, b),
+        (Node::Record(fields), Scalar::Geometry { wkb, srid }) => match fields.as_slice() {
+            [(w, wkb_node), (s, srid_node)] if w == "wkb" && s == "srid" => {
+                write_scalar(out, wkb_node, Some(&Scalar::Bytes(wkb)), field)?;
+                let srid = srid.map(Scalar::Long);
+                write_scalar(out, srid_node, srid.as_ref(), field)?;
+            }
+            _ => {
+                return Err(bad(format!(
+                    "a Geometry does not fit the Avro record {node:?}"
+                )))
+            }
+        },
         (node, s) => return Err(bad(format!("{s:?} does not fit the Avro schema {node:?}"))),
     }
     Ok(())

@@ -153,7 +153,15 @@ impl TablePlan {
                 name: &meta.name,
             };
             let default = meta.default.as_ref().filter(|d| !d.is_null());
-            avro::write_column(out, node, col.conv, col.optional, default, v, field)
+            avro::write_column(
+                out,
+                node,
+                col.conv.for_op(ev.op),
+                col.optional,
+                default,
+                v,
+                field,
+            )
         };
         match only {
             Some(idx) => idx

@@ -32,7 +32,7 @@ use super::schema_json::{ConnectSchema, SchemaType};
 use super::types::Conv;
 use super::values::{write_column, write_value};
 use crate::event::{ChangeEvent, Op, Value};
-use crate::schema::{ColumnType, TableSchema};
+use crate::schema::{Column, ColumnType, Semantic, TableSchema};
 
 /// How a source writes its messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +210,51 @@ fn debezium_column(schema: &mut ConnectSchema, time: TimePrecision) {
     schema.name = Some(name.into());
 }
 
+/// The wire form and schema Debezium's MySQL connector writes for a column
+/// that Sluice's Connect model writes as `conv` (see [`debezium_column`]),
+/// from what the source column was ([`Semantic`]): TINYINT as int16; BIT(n)
+/// as `Bits` (little-endian, parameter `length`); ENUM / SET as `Enum` /
+/// `EnumSet` (parameter `allowed`); JSON as `Json`; GEOMETRY as the
+/// `Geometry` struct; TIMESTAMP(fsp) as `ZonedTimestamp`; YEAR as `Year`
+/// (under every `time.precision.mode`); BIGINT UNSIGNED as a Decimal
+/// under every `decimal.handling.mode`.
+fn debezium_wire(
+    col: &Column,
+    conv: Conv,
+    precision: Option<u32>,
+    time: TimePrecision,
+) -> (Conv, ConnectSchema) {
+    let conv = match (&col.semantic, conv) {
+        (_, Conv::Int8) => Conv::Int16,
+        (Some(Semantic::Bits { .. }), _) => Conv::BitsLe,
+        (Some(Semantic::Geometry), _) => Conv::Geometry,
+        (Some(Semantic::Timestamp { fsp }), _) => Conv::ZonedFixed {
+            fsp: *fsp,
+            zeros: true,
+        },
+        (Some(Semantic::UnsignedBigint), _) => Conv::Decimal { scale: 0 },
+        _ => conv,
+    };
+    let schema = conv.schema(precision, col.optional);
+    let schema = match &col.semantic {
+        Some(Semantic::Bits { length }) => schema.param("length", length.to_string()),
+        Some(Semantic::Enum(allowed)) => schema
+            .named("io.debezium.data.Enum", Some(1))
+            .param("allowed", allowed.join(",")),
+        Some(Semantic::Set(allowed)) => schema
+            .named("io.debezium.data.EnumSet", Some(1))
+            .param("allowed", allowed.join(",")),
+        Some(Semantic::Json) => schema.named("io.debezium.data.Json", Some(1)),
+        Some(Semantic::Year) => schema.named("io.debezium.time.Year", Some(1)),
+        _ => {
+            let mut schema = schema;
+            debezium_column(&mut schema, time);
+            schema
+        }
+    };
+    (conv, schema)
+}
+
 impl TablePlan {
     fn build(
         ev: &ChangeEvent,
@@ -226,14 +271,13 @@ impl TablePlan {
                 ColumnType::Decimal { precision, .. } => precision,
                 _ => None,
             };
-            let debezium_types = debezium && opts.debezium_types;
-            if debezium_types && conv == Conv::Int8 {
-                conv = Conv::Int16;
-            }
-            let mut field_schema = conv.schema(precision, col.optional);
-            if debezium_types {
-                debezium_column(&mut field_schema, opts.time_precision);
-            }
+            let mut field_schema = if debezium && opts.debezium_types {
+                let (c, schema) = debezium_wire(col, conv, precision, opts.time_precision);
+                conv = c;
+                schema
+            } else {
+                conv.schema(precision, col.optional)
+            };
             let default = match &col.default {
                 Some(v) if !v.is_null() => {
                     let mut text = String::new();
@@ -440,7 +484,7 @@ impl TablePlan {
             };
             write_column(
                 out,
-                col.conv,
+                col.conv.for_op(ev.op),
                 col.optional,
                 col.default.as_deref(),
                 v,

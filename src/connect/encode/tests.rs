@@ -364,3 +364,123 @@ fn recycled_buffers_carry_nothing_over_and_large_ones_are_freed() {
     assert_eq!((again.key, again.value), want);
     assert!(enc.spare.is_empty(), "both spares were used");
 }
+
+/// A table of the MySQL types Debezium names itself, with their semantics
+/// as the binlog source carries them.
+fn semantic_schema() -> Arc<TableSchema> {
+    let with = |name: &str, ty: ColumnType, semantic: Semantic| {
+        let mut c = Column::new(name, ty, true);
+        c.semantic = Some(semantic);
+        c
+    };
+    let bytes = ColumnType::Bytes { max_len: None };
+    let string = ColumnType::String { max_len: None };
+    Arc::new(TableSchema {
+        name: "users".into(),
+        columns: vec![
+            Column::new("id", ColumnType::Int32, false),
+            with("b", bytes.clone(), Semantic::Bits { length: 10 }),
+            with(
+                "e",
+                string.clone(),
+                Semantic::Enum(vec!["a".into(), "b,c".into()]),
+            ),
+            with(
+                "s",
+                string.clone(),
+                Semantic::Set(vec!["x".into(), "y".into()]),
+            ),
+            with("j", string, Semantic::Json),
+            with("g", bytes, Semantic::Geometry),
+            with(
+                "ts",
+                ColumnType::MicroTimestamp,
+                Semantic::Timestamp { fsp: 6 },
+            ),
+            with("yr", ColumnType::Int32, Semantic::Year),
+            with(
+                "u",
+                ColumnType::Decimal {
+                    scale: 0,
+                    precision: Some(20),
+                },
+                Semantic::UnsignedBigint,
+            ),
+        ],
+        primary_key: vec!["id".into()],
+    })
+}
+
+fn semantic_row(ts: i64) -> Vec<Value> {
+    // POINT(3 4) with SRID 0 (MySQL's internal form: SRID, then WKB).
+    let mut point = vec![0, 0, 0, 0, 1, 1, 0, 0, 0];
+    point.extend_from_slice(&3f64.to_le_bytes());
+    point.extend_from_slice(&4f64.to_le_bytes());
+    vec![
+        Value::Int(1),
+        Value::Bytes(vec![0x02, 0x01]),
+        Value::String("b,c".into()),
+        Value::String("x,y".into()),
+        Value::String("{\"a\":1}".into()),
+        Value::Bytes(point),
+        Value::Timestamp(ts),
+        Value::Int(2024),
+        Value::Decimal("18446744073709551615".into()),
+    ]
+}
+
+#[test]
+fn debezium_types_name_what_the_mysql_column_was() {
+    let mut o = opts(Envelope::Debezium);
+    o.debezium_types = true;
+    o.decimal_handling = DecimalHandling::String;
+    let mut enc = Encoder::new(o);
+    let ev = event(
+        &semantic_schema(),
+        Op::Create,
+        None,
+        Some(semantic_row(1_000_000)),
+    );
+    let v = text(enc.encode(&ev).expect("encodes").value);
+    for field in [
+        r#"{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"10"},"field":"b"}"#,
+        r#"{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"a,b,c"},"field":"e"}"#,
+        r#"{"type":"string","optional":true,"name":"io.debezium.data.EnumSet","version":1,"parameters":{"allowed":"x,y"},"field":"s"}"#,
+        r#"{"type":"string","optional":true,"name":"io.debezium.data.Json","version":1,"field":"j"}"#,
+        r#"{"type":"struct","fields":[{"type":"bytes","optional":false,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],"optional":true,"name":"io.debezium.data.geometry.Geometry","version":1,"doc":"Geometry","field":"g"}"#,
+        r#"{"type":"string","optional":true,"name":"io.debezium.time.ZonedTimestamp","version":1,"field":"ts"}"#,
+        r#"{"type":"int32","optional":true,"name":"io.debezium.time.Year","version":1,"field":"yr"}"#,
+        // BIGINT UNSIGNED stays a Decimal under decimal.handling.mode = string.
+        r#"{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"0","connect.decimal.precision":"20"},"field":"u"}"#,
+    ] {
+        assert!(v.contains(field), "{field} in {v}");
+    }
+    assert!(
+        v.contains(r#""b":"AQI=","e":"b,c","s":"x,y","j":"{\"a\":1}","g":{"wkb":"AQEAAAAAAAAAAAAIQAAAAAAAABBA","srid":null},"ts":"1970-01-01T00:00:01.000000Z","yr":2024,"u":"AP//////////"}"#),
+        "{v}"
+    );
+    // A snapshot read leaves a zero fraction out, as Debezium's does.
+    let read = event(
+        &semantic_schema(),
+        Op::Read,
+        None,
+        Some(semantic_row(1_000_000)),
+    );
+    let v = text(enc.encode(&read).expect("encodes").value);
+    assert!(v.contains(r#""ts":"1970-01-01T00:00:01Z""#), "{v}");
+    let read = event(
+        &semantic_schema(),
+        Op::Read,
+        None,
+        Some(semantic_row(1_500_000)),
+    );
+    let v = text(enc.encode(&read).expect("encodes").value);
+    assert!(v.contains(r#""ts":"1970-01-01T00:00:01.500000Z""#), "{v}");
+    // The flat envelope keeps Connect's types.
+    let mut flat = Encoder::new(opts(Envelope::Flat));
+    let v = text(flat.encode(&ev).expect("encodes").value);
+    assert!(
+        !v.contains("io.debezium.data") && v.contains(r#""b":"AgE=""#),
+        "{v}"
+    );
+}

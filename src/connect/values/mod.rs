@@ -134,6 +134,11 @@ pub(crate) enum Scalar<'a> {
     Bytes(&'a [u8]),
     /// Bytes made for the wire (a decimal's unscaled two's complement).
     Owned(Vec<u8>),
+    /// Debezium's Geometry struct: the WKB and the SRID (`None` for 0).
+    Geometry {
+        wkb: &'a [u8],
+        srid: Option<i64>,
+    },
 }
 
 /// Appends a non-null value as `conv` requires.
@@ -152,6 +157,16 @@ pub(crate) fn write_value(
         Scalar::Text(s) => json_text::write_str(out, &s),
         Scalar::Bytes(b) => write_base64(out, b),
         Scalar::Owned(b) => write_base64(out, &b),
+        Scalar::Geometry { wkb, srid } => {
+            out.push_str("{\"wkb\":");
+            write_base64(out, wkb);
+            out.push_str(",\"srid\":");
+            match srid {
+                Some(srid) => push_int(out, srid),
+                None => out.push_str("null"),
+            }
+            out.push('}');
+        }
     }
     Ok(())
 }
@@ -263,6 +278,37 @@ pub(crate) fn scalar<'a>(
                 .ok_or_else(|| out_of_range(field, format!("{us} µs"), "ISO-8601 timestamp"))?;
             Scalar::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
         }
+        (Conv::ZonedFixed { fsp, zeros }, _) => {
+            let us = micros("a timestamp")?;
+            let t = chrono::DateTime::from_timestamp_micros(us)
+                .ok_or_else(|| out_of_range(field, format!("{us} µs"), "ISO-8601 timestamp"))?;
+            let mut text = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            if fsp > 0 && (zeros || us.rem_euclid(1_000_000) != 0) {
+                let frac = format!("{:06}", us.rem_euclid(1_000_000));
+                text.push('.');
+                text.push_str(&frac[..(fsp.min(6) as usize)]);
+            }
+            text.push('Z');
+            Scalar::Text(text)
+        }
+        (Conv::BitsLe, Value::Bytes(b)) => Scalar::Owned(b.iter().rev().copied().collect()),
+        (Conv::BitsLe, other) => return Err(mismatch(field, "bytes", value_kind(other))),
+        (Conv::Geometry, Value::Bytes(b)) => match b.split_first_chunk::<4>() {
+            Some((srid, wkb)) => Scalar::Geometry {
+                wkb,
+                srid: Some(i64::from(u32::from_le_bytes(*srid))).filter(|s| *s != 0),
+            },
+            None => {
+                return Err(CodecError::InvalidValue {
+                    field: field.render(),
+                    reason: format!(
+                        "a MySQL geometry value has at least 4 bytes (SRID), not {}",
+                        b.len()
+                    ),
+                })
+            }
+        },
+        (Conv::Geometry, other) => return Err(mismatch(field, "bytes", value_kind(other))),
     })
 }
 
@@ -297,6 +343,9 @@ pub(crate) fn read_column(
     field: FieldRef<'_>,
 ) -> Result<Value, CodecError> {
     match raw.map(classify) {
+        Some(RawKind::Object) if conv == Conv::Geometry => {
+            read_geometry(raw.unwrap_or_default(), field)
+        }
         None | Some(RawKind::Null) => match default {
             Some(d) => Ok(d.clone()),
             None if optional => Ok(Value::Null),
@@ -306,6 +355,39 @@ pub(crate) fn read_column(
         },
         Some(kind) => read_value(kind, conv, field),
     }
+}
+
+/// Debezium's Geometry struct (`{"wkb": base64, "srid": int or null}`) as
+/// MySQL's internal form: the SRID (4 bytes, little-endian; 0 when null),
+/// then the WKB.
+fn read_geometry(raw: &str, field: FieldRef<'_>) -> Result<Value, CodecError> {
+    let bad = |reason: String| CodecError::InvalidValue {
+        field: field.render(),
+        reason,
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| bad(format!("not a Geometry struct: {e}")))?;
+    let wkb = v
+        .get("wkb")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| bad("Geometry struct without a `wkb` string".into()))?;
+    let wkb = LENIENT_B64
+        .decode(wkb.as_bytes())
+        .map_err(|source| CodecError::InvalidBase64 {
+            field: field.render(),
+            source,
+        })?;
+    let srid = match v.get("srid") {
+        None | Some(serde_json::Value::Null) => 0,
+        Some(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| bad(format!("Geometry `srid` {n} is not a 32-bit SRID")))?,
+    };
+    let mut out = Vec::with_capacity(wkb.len() + 4);
+    out.extend_from_slice(&srid.to_le_bytes());
+    out.extend_from_slice(&wkb);
+    Ok(Value::Bytes(out))
 }
 
 /// Converts one non-null raw JSON value as `conv` requires.
@@ -417,7 +499,9 @@ pub(crate) fn read_value(
         Conv::TimestampNanos => {
             Value::Timestamp(int("int64", i64::MIN, i64::MAX)?.div_euclid(1000))
         }
-        Conv::ZonedTimestamp => {
+        Conv::BitsLe => Value::Bytes(bytes()?.into_iter().rev().collect()),
+        Conv::Geometry => return Err(mismatch(field, "a Geometry struct", found())),
+        Conv::ZonedTimestamp | Conv::ZonedFixed { .. } => {
             let t = text()?;
             let parsed =
                 chrono::DateTime::parse_from_rfc3339(&t).map_err(|e| CodecError::InvalidValue {

@@ -393,3 +393,69 @@ fn value_mismatches_name_the_field() {
         "field `after.id`: expected an integer, found a string value"
     );
 }
+
+#[test]
+fn debezium_bits_are_little_endian_on_the_wire() {
+    // BIT(10) b'1000000001': MySQL's bytes 0x02 0x01; Debezium's 0x01 0x02.
+    assert_eq!(
+        enc_ok(Conv::BitsLe, Value::Bytes(vec![0x02, 0x01])),
+        "\"AQI=\""
+    );
+    assert_eq!(
+        dec_ok(Conv::BitsLe, "\"AQI=\""),
+        Value::Bytes(vec![0x02, 0x01])
+    );
+    round_trip(Conv::BitsLe, Value::Bytes(vec![0x80, 0, 0, 0, 0, 0, 0, 1]));
+}
+
+#[test]
+fn debezium_geometry_is_a_struct_of_wkb_and_srid() {
+    let mut g = 4326u32.to_le_bytes().to_vec();
+    g.extend_from_slice(&[1, 1, 0, 0, 0]);
+    assert_eq!(
+        enc_ok(Conv::Geometry, Value::Bytes(g.clone())),
+        r#"{"wkb":"AQEAAAA=","srid":4326}"#
+    );
+    round_trip(Conv::Geometry, Value::Bytes(g));
+    // SRID 0 is null, as Debezium writes it, and reads back as 0.
+    let zero = vec![0, 0, 0, 0, 1, 1, 0, 0, 0];
+    assert_eq!(
+        enc_ok(Conv::Geometry, Value::Bytes(zero.clone())),
+        r#"{"wkb":"AQEAAAA=","srid":null}"#
+    );
+    round_trip(Conv::Geometry, Value::Bytes(zero));
+    assert!(enc(Conv::Geometry, Value::Bytes(vec![1, 2])).is_err());
+    assert!(dec(Conv::Geometry, r#"{"srid":1}"#).is_err());
+    assert!(dec(Conv::Geometry, r#"{"wkb":"AQ==","srid":-1}"#).is_err());
+}
+
+#[test]
+fn debezium_zoned_timestamps_have_the_columns_fraction_digits() {
+    let z = |fsp, zeros| Conv::ZonedFixed { fsp, zeros };
+    let t = Value::Timestamp(2_147_483_647_999_999);
+    assert_eq!(
+        enc_ok(z(6, true), t.clone()),
+        "\"2038-01-19T03:14:07.999999Z\""
+    );
+    assert_eq!(
+        enc_ok(z(3, true), t.clone()),
+        "\"2038-01-19T03:14:07.999Z\""
+    );
+    assert_eq!(enc_ok(z(0, true), t), "\"2038-01-19T03:14:07Z\"");
+    let whole = Value::Timestamp(1_000_000);
+    assert_eq!(
+        enc_ok(z(6, true), whole.clone()),
+        "\"1970-01-01T00:00:01.000000Z\""
+    );
+    assert_eq!(
+        enc_ok(z(6, false), whole.clone()),
+        "\"1970-01-01T00:00:01Z\""
+    );
+    round_trip(z(6, true), whole);
+    assert_eq!(
+        z(6, true).for_op(crate::event::Op::Read),
+        z(6, false),
+        "snapshot reads leave a zero fraction out"
+    );
+    assert_eq!(z(6, true).for_op(crate::event::Op::Update), z(6, true));
+}

@@ -149,6 +149,7 @@ impl Dialect {
                     ty: self.stored_type(&c.ty, is_key),
                     optional: c.optional && !is_key,
                     default: c.default.clone(),
+                    semantic: None,
                 }
             })
             .collect();

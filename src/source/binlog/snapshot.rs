@@ -26,6 +26,7 @@
 //! `transaction.timeout.ms` (15 min for binlog sources; raise the broker's
 //! `transaction.max.timeout.ms` and the source's `kafka.properties` for more).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,8 +44,9 @@ use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
 use crate::mysql::quote;
 use crate::position::{BinlogCoord, BinlogPosition, Position};
+use crate::schema::{Semantic, TableSchema};
 use crate::source::emit::Emitter;
-use crate::source::mysql_types::value_from_mysql;
+use crate::source::mysql_types::{semantic_from_column_type, value_from_mysql};
 use crate::source::poll::build_schema;
 use crate::source::publish::Batch;
 use crate::source::SourceError;
@@ -182,6 +184,38 @@ async fn primary_key(conn: &mut Conn, t: &TableId) -> Result<Vec<String>, Source
         .await?)
 }
 
+/// A snapshot `SELECT`'s schema: the result set's columns, each with the
+/// [`Semantic`] its `information_schema` type gives (`semantics`, read
+/// before the `SELECT`), as the binlog's table map gives it to streamed rows.
+pub(super) fn snapshot_schema(
+    t: &TableId,
+    columns: &[mysql_async::Column],
+    semantics: &HashMap<String, Semantic>,
+) -> TableSchema {
+    let mut schema = build_schema(&t.table, columns);
+    for col in &mut schema.columns {
+        col.semantic = semantics.get(&col.name).cloned();
+    }
+    schema
+}
+
+/// Each column's [`Semantic`], by name, from `information_schema.COLUMNS`.
+pub(super) async fn column_semantics(
+    conn: &mut Conn,
+    t: &TableId,
+) -> Result<HashMap<String, Semantic>, SourceError> {
+    let types: Vec<(String, String)> = conn
+        .exec(
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&t.database, &t.table),
+        )
+        .await?;
+    Ok(types
+        .into_iter()
+        .filter_map(|(name, ty)| semantic_from_column_type(&ty).map(|s| (name, s)))
+        .collect())
+}
+
 /// Reads one table; false when cancelled.
 #[allow(clippy::too_many_arguments)]
 async fn read_table(
@@ -195,6 +229,7 @@ async fn read_table(
     cancel: &CancellationToken,
 ) -> Result<bool, SourceError> {
     let pk = primary_key(conn, table).await?;
+    let semantics = column_semantics(conn, table).await?;
     let from = format!(
         "SELECT * FROM {}.{}",
         quote(&table.database),
@@ -224,7 +259,7 @@ async fn read_table(
         };
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
-        let s = Arc::new(build_schema(&table.table, &columns));
+        let s = Arc::new(snapshot_schema(table, &columns, &semantics));
         let s = match &schema {
             Some(old) if **old == *s => Arc::clone(old),
             _ => s,

@@ -26,10 +26,11 @@ use mysql_async::binlog::value::BinlogValue;
 use mysql_async::consts::ColumnType as My;
 
 use super::charset::{text, Charset, Charsets};
+use super::json_text::JsonStyle;
 use super::value::{decode_value, Decode};
 use crate::config::DbZone;
 use crate::event::{TableId, Value};
-use crate::schema::{Column, ColumnType, TableSchema};
+use crate::schema::{Column, ColumnType, Semantic, TableSchema};
 use crate::source::mysql_types::{temporal, ValueError};
 
 /// A captured table as of one TABLE_MAP event.
@@ -189,10 +190,12 @@ struct ColumnMeta<'m> {
 }
 
 impl BinlogTable {
-    /// Builds the table from a FULL-metadata table map.
+    /// Builds the table from a FULL-metadata table map; MySQL's binary JSON
+    /// is printed in `json`'s style.
     pub fn from_table_map(
         tme: &TableMapEvent<'_>,
         charsets: &Charsets,
+        json: JsonStyle,
     ) -> Result<Self, TableMapError> {
         let id = TableId::new(tme.database_name(), tme.table_name());
         let Metadata {
@@ -241,14 +244,17 @@ impl BinlogTable {
                     })?
                     .map(|id| charsets.get(id)),
             };
-            let (cty, how) = column_decoding(&id, &col, &mut lists)?;
+            let (cty, how) = column_decoding(&id, &col, &mut lists, json)?;
             wire.push(Wire {
                 ty,
                 meta: col.meta.to_vec(),
                 unsigned: col.is_unsigned,
             });
             let optional = nulls.get(i).map(|b| *b).unwrap_or(true);
-            columns.push(Column::new(name, cty, optional));
+            let semantic = semantic(&col, &how);
+            let mut column = Column::new(name, cty, optional);
+            column.semantic = semantic;
+            columns.push(column);
             decode.push(how);
         }
         let primary_key = pk
@@ -322,6 +328,7 @@ fn column_decoding(
     table: &TableId,
     col: &ColumnMeta<'_>,
     lists: &mut ValueLists,
+    json: JsonStyle,
 ) -> Result<(ColumnType, Decode), TableMapError> {
     let byte = |k: usize| u32::from(col.meta.get(k).copied().unwrap_or(0));
     let int = |signed: ColumnType, wide: ColumnType| if col.is_unsigned { wide } else { signed };
@@ -374,7 +381,7 @@ fn column_decoding(
         ),
         My::MYSQL_TYPE_TIMESTAMP => (ColumnType::Timestamp, Decode::Timestamp),
         My::MYSQL_TYPE_TIMESTAMP2 => (temporal::timestamp(byte(0)), Decode::Timestamp),
-        My::MYSQL_TYPE_JSON => (string, Decode::Json),
+        My::MYSQL_TYPE_JSON => (string, Decode::Json(json)),
         My::MYSQL_TYPE_ENUM => (
             string,
             Decode::Enum(values(col.charset, lists.enums.next())),
@@ -403,6 +410,28 @@ fn column_decoding(
         },
         other => return Err(unsupported(table, col.name, Some(other))),
     })
+}
+
+/// What Debezium names the column's type (see [`Semantic`]); the same as
+/// [`crate::source::mysql_types::semantic_from_column_type`] gives for the
+/// snapshot.
+fn semantic(col: &ColumnMeta<'_>, how: &Decode) -> Option<Semantic> {
+    let byte = |k: usize| u32::from(col.meta.get(k).copied().unwrap_or(0));
+    match (col.ty, how) {
+        (My::MYSQL_TYPE_BIT, _) => match byte(1) * 8 + byte(0) {
+            1 => None,
+            length => Some(Semantic::Bits { length }),
+        },
+        (_, Decode::Enum(allowed)) => Some(Semantic::Enum(allowed.clone())),
+        (_, Decode::Set(allowed)) => Some(Semantic::Set(allowed.clone())),
+        (My::MYSQL_TYPE_JSON, _) => Some(Semantic::Json),
+        (My::MYSQL_TYPE_GEOMETRY, _) => Some(Semantic::Geometry),
+        (My::MYSQL_TYPE_TIMESTAMP, _) => Some(Semantic::Timestamp { fsp: 0 }),
+        (My::MYSQL_TYPE_TIMESTAMP2, _) => Some(Semantic::Timestamp { fsp: byte(0) }),
+        (My::MYSQL_TYPE_YEAR, _) => Some(Semantic::Year),
+        (My::MYSQL_TYPE_LONGLONG, _) if col.is_unsigned => Some(Semantic::UnsignedBigint),
+        _ => None,
+    }
 }
 
 /// Declared byte length of a CHAR/BINARY column from its table-map metadata.

@@ -30,8 +30,8 @@ pub(super) enum Decode {
     Enum(Vec<String>),
     /// SET: bitmask over the values.
     Set(Vec<String>),
-    /// JSON (MySQL binary JSON).
-    Json,
+    /// JSON (MySQL binary JSON), printed in this style.
+    Json(super::json_text::JsonStyle),
 }
 
 /// A signed 24-bit value read as its unsigned bit pattern → the signed value
@@ -58,8 +58,13 @@ pub(super) fn decode_value(
         BinlogValue::Value(MyValue::NULL) => return Ok(Value::Null),
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {
-            // As MySQL prints it, so the snapshot's SELECT and the binlog agree.
-            let text = super::json_text::mysql_json_text(&j)
+            // As MySQL prints it, so the snapshot's SELECT and the binlog
+            // agree; or as Debezium prints a streamed value.
+            let style = match how {
+                Decode::Json(style) => *style,
+                _ => super::json_text::JsonStyle::Mysql,
+            };
+            let text = super::json_text::json_text(&j, style)
                 .map_err(|e| bad(format!("binary JSON: {e}")))?;
             return Ok(Value::String(text));
         }
@@ -144,7 +149,7 @@ pub(super) fn decode_value(
             }
             other => value_from_mysql(col, other, tz, false)?,
         },
-        Decode::Json => match v {
+        Decode::Json(_) => match v {
             // MariaDB JSON is LONGTEXT; MySQL's arrives as BinlogValue::Jsonb above.
             MyValue::Bytes(b) => Value::String(
                 text(Charset::Utf8, &b).ok_or_else(|| bad("JSON is not UTF-8".into()))?,

@@ -66,6 +66,7 @@ use serde::{Deserialize, Serialize};
 use super::capture::Capture;
 use super::gtid::MysqlGtidSet;
 use super::server::{binlog_status, Flavor, ServerInfo};
+use super::snapshot::{column_semantics, snapshot_schema};
 use crate::config::debezium::Patterns;
 use crate::config::DbZone;
 use crate::event::{ChangeEvent, Op, TableId};
@@ -74,7 +75,6 @@ use crate::mysql::quote;
 use crate::position::{BinlogCoord, BinlogPosition, Position, SnapshotMark};
 use crate::schema::TableSchema;
 use crate::source::mysql_types::{datetime_columns, value_from_mysql};
-use crate::source::poll::build_schema;
 use crate::source::SourceError;
 use crate::value::Row;
 

@@ -254,7 +254,8 @@ impl Streamer<'_> {
         let db = tme.database_name().into_owned();
         let name = tme.table_name().into_owned();
         let entry = if self.capture.captures(&db, &name) || self.is_signal_table(&db, &name) {
-            let mut t = BinlogTable::from_table_map(&tme, self.charsets)?;
+            let mut t =
+                BinlogTable::from_table_map(&tme, self.charsets, self.emitter.json_style())?;
             if let Some(prev) = self.schemas.get(&t.id) {
                 t.share_schema(prev);
             }
