@@ -14,7 +14,7 @@
 //! and the envelope defaults to `debezium`. Debezium's schema-history keys
 //! have no meaning here (Sluice reads table schemas from the database) and are
 //! dropped. Debezium's other keys are honoured (`config::debezium`) or
-//! refused by name; `include.schema.changes` is accepted only as `false`.
+//! refused by name.
 //!
 //! A REST config may name local files only under `[http] allowed_file_dirs`
 //! ([`local_files`]); [`from_connect`] refuses the others without touching them.

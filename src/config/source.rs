@@ -249,8 +249,9 @@ pub struct SourceConfig {
         alias = "bigint_unsigned_handling"
     )]
     pub bigint_unsigned_handling_mode: Option<String>,
-    /// Debezium's `include.schema.changes`: only `false` (Sluice writes no
-    /// schema-change topic yet).
+    /// Debezium's `include.schema.changes`: write Debezium's schema-change
+    /// topic (binlog sources). Default: on with `envelope = "debezium"`
+    /// (Debezium's default), off with the flat envelope.
     #[serde(
         default,
         rename = "include.schema.changes",
@@ -790,6 +791,14 @@ impl SourceConfig {
             }
             (None, _) => table.to_string(),
         }
+    }
+
+    /// Whether Debezium's schema-change topic is written
+    /// (`include.schema.changes`; see the field).
+    pub fn schema_changes(&self) -> bool {
+        self.include_schema_changes
+            .unwrap_or(self.envelope == crate::connect::Envelope::Debezium)
+            && self.resolved_kind().ok() == Some(SourceKind::Binlog)
     }
 
     /// Debezium's logical server name: `server_name`, else the pipeline name.

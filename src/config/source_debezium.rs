@@ -170,12 +170,6 @@ impl SourceConfig {
                 "`true` rewrites two-digit years (YEAR 0000 becomes 2000), which loses the stored value; Sluice writes years as stored, which is Debezium's `false`",
             ));
         }
-        if self.include_schema_changes == Some(true) {
-            return Err(self.bad(
-                "include.schema.changes",
-                "Sluice writes no schema-change topic yet; set it to false or remove it",
-            ));
-        }
         if kind == SourceKind::Poll {
             let binlog_only = [
                 ("database.exclude.list", !self.database_exclude.is_empty()),
@@ -287,9 +281,18 @@ mod tests {
         );
         let e = refused("\"decimal.handling.mode\" = \"string\"\ndecimal_handling = \"double\"");
         assert!(e.contains("contradicts"), "{e}");
-        let e = refused("\"include.schema.changes\" = \"true\"");
-        assert!(e.contains("include.schema.changes"), "{e}");
-        assert!(source("\"include.schema.changes\" = false").is_ok());
+        let on = source("\"include.schema.changes\" = \"true\"").unwrap_or_else(|e| panic!("{e}"));
+        assert!(on.schema_changes());
+        let off = source("\"include.schema.changes\" = false\nenvelope = \"debezium\"")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!off.schema_changes());
+        let dbz = source("envelope = \"debezium\"").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            dbz.schema_changes(),
+            "Debezium's default under its envelope"
+        );
+        let flat = source("").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!flat.schema_changes());
         let e = refused("\"enable.time.adjuster\" = true");
         assert!(e.contains("enable.time.adjuster"), "{e}");
         assert!(source("\"enable.time.adjuster\" = false").is_ok());

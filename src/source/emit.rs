@@ -204,6 +204,11 @@ impl Emitter {
         Some(out)
     }
 
+    /// Debezium's `source.connector` (`mysql`).
+    pub fn connector(&self) -> &str {
+        &self.encoder.options().connector
+    }
+
     /// How streamed MySQL JSON values are printed: as Debezium's MySQL
     /// connector prints them when writing its messages, as MySQL does otherwise.
     pub fn json_style(&self) -> crate::source::binlog::json_text::JsonStyle {

@@ -285,8 +285,13 @@ async fn rest_takes_debezium_keys_and_refuses_the_rest_by_name() {
             "long",
         ),
         (
-            json!({"include.schema.changes": "true"}),
-            "include.schema.changes",
+            json!({"enable.time.adjuster": "true"}),
+            "enable.time.adjuster",
+            "",
+        ),
+        (
+            json!({"include.schema.comments": "true"}),
+            "include.schema.comments",
             "",
         ),
         (

@@ -3,7 +3,9 @@
 //! binlog source (`envelope = "debezium"`) capture the same MySQL 9.7 table of
 //! every column type (the binlog type matrix's columns, edge values and NULLs)
 //! into two topics: snapshot reads, then inserts, updates (before/after),
-//! deletes and their tombstones streamed after both snapshots. The topics are
+//! deletes and their tombstones streamed after both snapshots, then an
+//! `ALTER TABLE`; and their schema-change topics (`include.schema.changes`,
+//! item 3: the snapshot's records and the ALTER's). The topics are
 //! compared message by message, key and value, schema and payload, after
 //! removing only the fields that must differ between two tools (see
 //! [`MAY_DIFFER`]). Anything else that differs is printed per column and fails
@@ -335,6 +337,13 @@ envelope = "debezium"
     )
     .await;
     exec_permissive(&db, "DELETE FROM t WHERE id IN (102, 103, 106)").await;
+    // A DDL statement: one more record on each schema-change topic.
+    exec_permissive(
+        &db,
+        "ALTER TABLE t ADD COLUMN extra VARCHAR(12) NOT NULL DEFAULT 'x' COMMENT 'added', \
+         ADD INDEX by_extra (extra)",
+    )
+    .await;
     // Inserts, 3 updates, 3 deletes each with its tombstone.
     let want = snapshot_rows * 2 + 3 + 3 * 2;
     let mut got = Vec::new();
@@ -353,7 +362,40 @@ envelope = "debezium"
         };
         got.push(msgs);
     }
+    // The schema-change topics (`include.schema.changes`, on by default
+    // under the Debezium envelope, both sides): the snapshot's records (the
+    // server's character set, DROP TABLE, DROP / CREATE DATABASE, USE,
+    // CREATE TABLE) and the ALTER.
+    let schema_want = 7;
+    let mut schema_got = Vec::new();
+    for (who, topic) in [("Debezium", &dbz_prefix), ("Sluice", &sl_prefix)] {
+        let msgs = poll(120, || async {
+            let msgs = kcat_read(topic);
+            (msgs.len() >= schema_want).then_some(msgs)
+        })
+        .await;
+        let Some(msgs) = msgs else {
+            panic!(
+                "{name}: {who} did not write {schema_want} schema-change records within 120 s\nConnect:\n{}\nSluice:\n{}",
+                connect.log_tail(),
+                daemon.log_text()
+            );
+        };
+        schema_got.push(msgs);
+    }
     tokio::task::block_in_place(|| connect.stop());
+    let sluice_schema = schema_got.pop().expect("sluice");
+    let debezium_schema = schema_got.pop().expect("debezium");
+    assert_eq!(
+        debezium_schema.len(),
+        schema_want,
+        "Debezium's schema-change records"
+    );
+    assert_eq!(
+        sluice_schema.len(),
+        schema_want,
+        "Sluice's schema-change records"
+    );
     let sluice = got.pop().expect("sluice");
     let debezium = got.pop().expect("debezium");
     assert_eq!(
@@ -376,19 +418,24 @@ envelope = "debezium"
     let gaps = case.gaps();
     let mut gaps_seen = vec![0usize; gaps.len()];
     let mut compared = 0;
-    for (i, ((dk, dv), (sk, sv))) in debezium.into_iter().zip(sluice).enumerate() {
+    let debezium = debezium.into_iter().chain(debezium_schema);
+    let sluice = sluice.into_iter().chain(sluice_schema);
+    for (i, ((dk, dv), (sk, sv))) in debezium.zip(sluice).enumerate() {
         let op = dv
             .as_ref()
             .and_then(|v| v["payload"]["op"].as_str())
             .unwrap_or("-")
             .to_string();
+        let snapshot_record = dv
+            .as_ref()
+            .is_some_and(|v| v["payload"]["source"]["snapshot"] == "true");
         for (part, d, s) in [("key", dk, sk), ("value", dv, sv)] {
             let (mut d, mut s) = (d.unwrap_or(Json::Null), s.unwrap_or(Json::Null));
             rename(&mut s, &sl_prefix, &dbz_prefix);
             if part == "value" {
                 strip(&mut d);
                 strip(&mut s);
-                if op == "r" && !quiet {
+                if (op == "r" || snapshot_record) && !quiet {
                     for v in [&mut d, &mut s] {
                         if let Some(src) = v["payload"]["source"].as_object_mut() {
                             src.remove("file");
@@ -412,7 +459,7 @@ envelope = "debezium"
             compared += 1;
         }
     }
-    assert_eq!(compared, want * 2);
+    assert_eq!(compared, (want + schema_want) * 2);
     for ((pattern, why), n) in gaps.iter().zip(&gaps_seen) {
         eprintln!("{name}: known gap {pattern} ({why}): {n} differences");
     }

@@ -31,6 +31,7 @@ pub mod poll_modes;
 mod rest_api;
 mod rest_connect;
 mod rest_security;
+mod schema_changes;
 mod secrets;
 pub mod seed;
 mod server_compat;

@@ -59,6 +59,7 @@ pub mod json_text;
 pub mod offset;
 pub mod resume;
 pub mod rows;
+pub mod schema_change;
 pub mod server;
 pub mod signal_topic;
 pub mod snapshot;
@@ -204,6 +205,7 @@ pub async fn run(
     // Resuming on another server than the stored position's: a failover followed.
     let switched =
         following.is_some() && matches!(start, Start::Resume(_)) && stored_server != following;
+    let snapshot_started = matches!(start, Start::Snapshot { .. });
     let mut from = match start {
         Start::Resume(o) => *o,
         Start::Oldest => resume::oldest_offset(&mut conn, &run.info).await?,
@@ -237,6 +239,19 @@ pub async fn run(
     if let Some(stored) = from.capture.clone() {
         run.backfill_added(&mut conn, &stored, &mut from).await?;
     }
+    // A chunked snapshot's schema records (a locking one wrote them with its data).
+    let schema_records = if snapshot_started && run.cfg.snapshot_locking == SnapshotLocking::None {
+        schema_snapshot(
+            &run.cfg,
+            &run.capture,
+            run.emitter.connector(),
+            &mut conn,
+            &from,
+        )
+        .await?
+    } else {
+        Batch::default()
+    };
     drop(conn);
     if let Some(progress) = &from.snapshot {
         tracing::info!(pipeline = %run.cfg.name, table = %progress.table, rows = progress.rows, adhoc = progress.adhoc, "chunked snapshot running beside the stream");
@@ -286,6 +301,16 @@ pub async fn run(
             ..Batch::default()
         };
         if publisher.sender().send(moved).await.is_err() {
+            return publisher.finish().await;
+        }
+    }
+    if !schema_records.messages.is_empty() {
+        let mut records = schema_records;
+        records.offset = Some(Checkpoint {
+            key: Arc::clone(&run.offset_key),
+            offset: from.clone(),
+        });
+        if publisher.sender().send(records).await.is_err() {
             return publisher.finish().await;
         }
     }
@@ -410,13 +435,18 @@ impl Run<'_> {
                 return Ok(None);
             };
             o.server.clone_from(&self.server);
-            let done = Batch {
-                offset: Some(Checkpoint {
-                    key: Arc::clone(&self.offset_key),
-                    offset: o.clone(),
-                }),
-                ..Batch::default()
-            };
+            let mut done = schema_snapshot(
+                &self.cfg,
+                &self.capture,
+                self.emitter.connector(),
+                &mut conn,
+                &o,
+            )
+            .await?;
+            done.offset = Some(Checkpoint {
+                key: Arc::clone(&self.offset_key),
+                offset: o.clone(),
+            });
             Ok::<_, SourceError>(tx.send(done).await.is_ok().then_some(o))
         }
         .await;
@@ -537,6 +567,7 @@ impl Run<'_> {
             heartbeat_topic: (cfg.heartbeat_interval_ms > 0)
                 .then(|| cfg.heartbeat_topic_name().into()),
             server_name: cfg.logical_name().to_string(),
+            schema_change_topic: cfg.schema_changes().then(|| Arc::from(cfg.logical_name())),
             zone: self.zone,
             offset_key: Arc::clone(&self.offset_key),
             server: self.server.clone(),
@@ -551,11 +582,35 @@ impl Run<'_> {
             gtid_state,
         )
         .with_chunker(snapshots.0, snapshots.1)
-        .with_signal_topic(snapshots.2);
+        .with_signal_topic(snapshots.2)
+        .with_pool(pool.clone());
         let result = streamer.run(&mut stream, tx, cancel).await;
         if result.is_ok() {
             stream.close().await.ok();
         }
         result
     }
+}
+
+/// Debezium's schema-change records of a snapshot starting at `at` (when
+/// `include.schema.changes` is on; else none), for `cfg`'s captured tables.
+async fn schema_snapshot(
+    cfg: &SourceConfig,
+    capture: &Capture,
+    connector: &str,
+    conn: &mut Conn,
+    at: &BinlogOffset,
+) -> Result<Batch<BinlogOffset>, SourceError> {
+    let mut batch = Batch::default();
+    if !cfg.schema_changes() {
+        return Ok(batch);
+    }
+    let tables = capture.list_tables(conn).await?;
+    let records = schema_change::snapshot_records(conn, &tables, &at.file, at.pos).await?;
+    let topic: Arc<str> = Arc::from(cfg.logical_name());
+    for r in records {
+        let (key, value) = r.encode(connector, cfg.logical_name());
+        batch.push(&topic, Some(key), Some(value));
+    }
+    Ok(batch)
 }

@@ -235,6 +235,9 @@ impl Streamer<'_> {
                 .with_label_values(&[&self.cfg.pipeline])
                 .inc();
             tracing::info!(pipeline = %self.cfg.pipeline, schema = %q.schema(), position = %format!("{}:{}", self.file, self.next_pos), "ddl seen");
+            if self.cfg.schema_change_topic.is_some() {
+                self.pending_ddl = self.schema_change(q, trimmed, ev);
+            }
         }
         let standalone = self.txn.as_ref().is_none_or(|t| t.standalone || !t.began);
         if standalone {
@@ -244,6 +247,54 @@ impl Streamer<'_> {
             self.end_txn();
         }
         standalone
+    }
+
+    /// The schema-change record of a DDL statement on a captured table or
+    /// database (its table definitions still to read); `None` otherwise.
+    fn schema_change(
+        &self,
+        q: &QueryEvent<'_>,
+        ddl: &str,
+        ev: &Event,
+    ) -> Option<super::super::schema_change::SchemaChange> {
+        use super::super::schema_change::{
+            database_statement, touched_tables, DdlSource, SchemaChange,
+        };
+        let database = q.schema().into_owned();
+        let touched = touched_tables(ddl, &database);
+        let relevant = if touched.is_empty() {
+            let db = database_statement(ddl).unwrap_or_else(|| database.clone());
+            self.capture.captures_database(&db)
+        } else {
+            touched
+                .iter()
+                .any(|(_, db, t)| self.capture.captures(db, t))
+        };
+        if !relevant {
+            return None;
+        }
+        let txn = self.txn.as_ref();
+        let header = ev.header();
+        Some(SchemaChange {
+            database,
+            ddl: ddl.to_string(),
+            tables: touched
+                .into_iter()
+                .map(|(k, db, t)| (k, db, t, None))
+                .collect(),
+            source: DdlSource {
+                snapshot: false,
+                ts_ms: i64::from(header.timestamp()) * 1000,
+                server_id: i64::from(self.server_id),
+                gtid: txn.and_then(|t| t.gtid_text.clone()),
+                file: self.file.clone(),
+                // The statement's own event (after its GTID event).
+                pos: i64::from(header.log_pos().saturating_sub(header.event_size())),
+                // Debezium keeps the last row event's row number here.
+                row: i32::try_from(self.last_row).unwrap_or(i32::MAX),
+                thread: Some(i64::from(q.thread_id())),
+            },
+        })
     }
 
     fn on_table_map(&mut self, tme: TableMapEvent<'static>) -> Result<(), SourceError> {
@@ -360,6 +411,7 @@ impl Streamer<'_> {
                 break; // built as Binlog above
             };
             coord.row = ordinal;
+            self.last_row = ordinal;
             self.emitter.emit(&change, &mut self.batch)?;
         }
         Ok(())

@@ -131,6 +131,9 @@ pub struct StreamConfig {
     pub silence_limit: Duration,
     /// Heartbeat topic when heartbeat messages are on.
     pub heartbeat_topic: Option<Arc<str>>,
+    /// Debezium's schema-change topic, when `include.schema.changes` is on
+    /// ([`super::schema_change`]).
+    pub schema_change_topic: Option<Arc<str>>,
     /// Logical server name for heartbeat keys.
     pub server_name: String,
     /// db_timezone: the zone DATETIME values are read in.
@@ -189,6 +192,14 @@ pub struct Streamer<'a> {
     signal_topic: Option<super::signal_topic::SignalTopic>,
     /// The signal topic's offset of the last record acted on (stored with the position).
     signal_offset: Option<i64>,
+    /// A DDL statement read whose schema-change record is still to be
+    /// written (it needs `information_schema`, read between events).
+    pending_ddl: Option<super::schema_change::SchemaChange>,
+    /// The row number (within its transaction) of the last row published:
+    /// Debezium's `source.row` of a schema-change record that follows.
+    last_row: u64,
+    /// Connections for reading table definitions (schema changes).
+    pool: Option<mysql_async::Pool>,
 }
 
 /// What the read loop does after an event.
@@ -237,6 +248,9 @@ impl<'a> Streamer<'a> {
             batch_started: None,
             last_heartbeat: Instant::now(),
             lag: SourceLag::start(&cfg.pipeline),
+            pending_ddl: None,
+            last_row: 0,
+            pool: None,
             chunker: None,
             commands: None,
             signals: Vec::new(),
@@ -254,6 +268,12 @@ impl<'a> Streamer<'a> {
     ) -> Self {
         self.chunker = Some(chunker);
         self.commands = Some(commands);
+        self
+    }
+
+    /// Reads table definitions for schema-change records through `pool`.
+    pub fn with_pool(mut self, pool: mysql_async::Pool) -> Self {
+        self.pool = Some(pool);
         self
     }
 
@@ -370,6 +390,9 @@ impl<'a> Streamer<'a> {
             };
             streaming = streaming || !HANDSHAKE_EVENTS.contains(&ev.header().event_type_raw());
             let txn_ended = self.on_event(&ev, stream)?;
+            if let Some(change) = self.pending_ddl.take() {
+                self.push_schema_change(change).await?;
+            }
             // At a transaction end: publish a chunk whose high mark is
             // reached (the batch then goes out at once), or read the next.
             let chunk_out = txn_ended && self.chunk_at_txn_end().await?;
@@ -448,6 +471,28 @@ impl<'a> Streamer<'a> {
 
     fn is_heartbeat(&self, ev: &Event) -> bool {
         ev.header().event_type_raw() == HEARTBEAT
+    }
+
+    /// Adds a DDL statement's schema-change record to the batch, which holds
+    /// the position after the statement: both commit together.
+    async fn push_schema_change(
+        &mut self,
+        mut change: super::schema_change::SchemaChange,
+    ) -> Result<(), SourceError> {
+        let (Some(topic), Some(pool)) = (self.cfg.schema_change_topic.clone(), &self.pool) else {
+            return Ok(());
+        };
+        let wanted: Vec<_> = change
+            .tables
+            .iter()
+            .map(|(k, db, t, _)| (*k, db.clone(), t.clone()))
+            .collect();
+        let mut conn = crate::mysql::bounded("reading a table definition", pool.get_conn()).await?;
+        change.tables = super::schema_change::read_definitions(&mut conn, &wanted).await?;
+        drop(conn);
+        let (key, value) = change.encode(self.emitter.connector(), &self.cfg.server_name);
+        self.batch.push(&topic, Some(key), Some(value));
+        Ok(())
     }
 
     /// On cancel: publish what is complete (positions stay exact mid-transaction too).

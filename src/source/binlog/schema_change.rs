@@ -1,0 +1,745 @@
+//! Debezium's schema-change topic (`include.schema.changes = true`): each
+//! DDL statement the binlog carries for a captured table (or a captured
+//! database) becomes one record on the topic named after the source's
+//! logical server name (Debezium's `topic.prefix`), keyed by
+//! `io.debezium.connector.mysql.SchemaChangeKey` (`databaseName`), valued by
+//! `io.debezium.connector.mysql.SchemaChangeValue`: the `source` block, the
+//! processing time, `databaseName`, `schemaName` (null on MySQL), the `ddl`
+//! text as executed, and `tableChanges` — per table the statement touches,
+//! `CREATE` / `ALTER` with the table's definition (`io.debezium.connector.schema.Table`:
+//! its columns as Debezium's MySQL DDL parser describes them) or `DROP`.
+//!
+//! Debezium parses the DDL to keep its own model of each table; Sluice reads
+//! the definition from `information_schema` when it processes the statement.
+//! While Sluice streams near the head of the binlog they are the same; when
+//! it catches up over several DDL statements on one table, a `CREATE` /
+//! `ALTER` record carries the table's definition of the moment it was read
+//! (the `ddl` text is always the statement's own).
+//!
+//! The record goes into the same Kafka transaction as the binlog position
+//! after the statement: exactly once, like the data records.
+
+use std::collections::HashMap;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use serde_json::{json, Value as Json};
+
+use crate::source::SourceError;
+
+/// The key's Connect schema, as Debezium's MySQL connector 3.6 writes it.
+const KEY_SCHEMA: &str = r#"{"type":"struct","fields":[{"type":"string","optional":false,"field":"databaseName"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeKey","version":1}"#;
+
+/// The value's Connect schema, as Debezium's MySQL connector 3.6 writes it.
+const VALUE_SCHEMA: &str = r#"{"type":"struct","fields":[{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"},{"type":"string","optional":true,"field":"table"},{"type":"int64","optional":false,"field":"server_id"},{"type":"string","optional":true,"field":"gtid"},{"type":"string","optional":false,"field":"file"},{"type":"int64","optional":false,"field":"pos"},{"type":"int32","optional":false,"field":"row"},{"type":"int64","optional":true,"field":"thread"},{"type":"string","optional":true,"field":"query"}],"optional":false,"name":"io.debezium.connector.mysql.Source","version":1,"field":"source"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"field":"databaseName"},{"type":"string","optional":true,"field":"schemaName"},{"type":"string","optional":true,"field":"ddl"},{"type":"array","items":{"type":"struct","fields":[{"type":"string","optional":false,"field":"type"},{"type":"string","optional":false,"field":"id"},{"type":"struct","fields":[{"type":"string","optional":true,"field":"defaultCharsetName"},{"type":"array","items":{"type":"string","optional":false},"optional":true,"field":"primaryKeyColumnNames"},{"type":"array","items":{"type":"struct","fields":[{"type":"string","optional":false,"field":"name"},{"type":"int32","optional":false,"field":"jdbcType"},{"type":"int32","optional":true,"field":"nativeType"},{"type":"string","optional":false,"field":"typeName"},{"type":"string","optional":true,"field":"typeExpression"},{"type":"string","optional":true,"field":"charsetName"},{"type":"int32","optional":true,"field":"length"},{"type":"int32","optional":true,"field":"scale"},{"type":"int32","optional":false,"field":"position"},{"type":"boolean","optional":true,"field":"optional"},{"type":"boolean","optional":true,"field":"autoIncremented"},{"type":"boolean","optional":true,"field":"generated"},{"type":"string","optional":true,"field":"comment"},{"type":"string","optional":true,"field":"defaultValueExpression"},{"type":"array","items":{"type":"string","optional":false},"optional":true,"field":"enumValues"}],"optional":false,"name":"io.debezium.connector.schema.Column","version":1},"optional":false,"field":"columns"},{"type":"string","optional":true,"field":"comment"}],"optional":true,"name":"io.debezium.connector.schema.Table","version":1,"field":"table"}],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1}"#;
+
+/// What a DDL statement does to one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// `CREATE TABLE`, and the new name of a `RENAME TABLE`.
+    Create,
+    /// `ALTER TABLE`, `CREATE INDEX`, `DROP INDEX`, `TRUNCATE` is not one.
+    Alter,
+    /// `DROP TABLE`, and the old name of a `RENAME TABLE`.
+    Drop,
+}
+
+impl ChangeKind {
+    fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "CREATE",
+            ChangeKind::Alter => "ALTER",
+            ChangeKind::Drop => "DROP",
+        }
+    }
+}
+
+/// The tables a DDL statement touches, in statement order: (kind,
+/// database — `default_db` when unqualified —, table). Empty for
+/// statements on databases or anything else.
+pub fn touched_tables(ddl: &str, default_db: &str) -> Vec<(ChangeKind, String, String)> {
+    let toks = tokens(ddl);
+    let word = |i: usize| toks.get(i).map(|t| t.upper.as_str()).unwrap_or("");
+    let mut out = Vec::new();
+    // A possibly qualified name at `i`: (db, table, next index).
+    let name_at = |i: usize| -> Option<(String, String, usize)> {
+        let first = toks.get(i).filter(|t| t.ident)?;
+        match (toks.get(i + 1), toks.get(i + 2)) {
+            (Some(dot), Some(second)) if dot.text == "." && second.ident => {
+                Some((first.text.clone(), second.text.clone(), i + 3))
+            }
+            _ => Some((default_db.to_string(), first.text.clone(), i + 1)),
+        }
+    };
+    let mut i;
+    // CREATE [OR REPLACE] [TEMPORARY] TABLE / ALTER [ONLINE] [IGNORE] TABLE ...
+    let skip = |mut i: usize, words: &[&str]| {
+        while words.contains(&word(i)) {
+            i += 1;
+        }
+        i
+    };
+    match word(0) {
+        "CREATE" => {
+            i = skip(1, &["OR", "REPLACE", "TEMPORARY"]);
+            if word(i) == "TABLE" {
+                i = skip(i + 1, &["IF", "NOT", "EXISTS"]);
+                if let Some((db, t, _)) = name_at(i) {
+                    out.push((ChangeKind::Create, db, t));
+                }
+            } else {
+                // CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX name ON table
+                i = skip(i, &["UNIQUE", "FULLTEXT", "SPATIAL"]);
+                if word(i) == "INDEX" {
+                    if let Some(on) = (i..toks.len()).find(|&k| word(k) == "ON") {
+                        if let Some((db, t, _)) = name_at(on + 1) {
+                            out.push((ChangeKind::Alter, db, t));
+                        }
+                    }
+                }
+            }
+        }
+        "ALTER" => {
+            i = skip(1, &["ONLINE", "IGNORE"]);
+            if word(i) == "TABLE" {
+                if let Some((db, t, next)) = name_at(i + 1) {
+                    // ALTER TABLE a RENAME [TO|AS] b
+                    let rename = word(next) == "RENAME"
+                        && !matches!(word(next + 1), "COLUMN" | "INDEX" | "KEY");
+                    if rename {
+                        let j = skip(next + 1, &["TO", "AS"]);
+                        if let Some((db2, t2, _)) = name_at(j) {
+                            out.push((ChangeKind::Drop, db, t));
+                            out.push((ChangeKind::Create, db2, t2));
+                        }
+                    } else {
+                        out.push((ChangeKind::Alter, db, t));
+                    }
+                }
+            }
+        }
+        "DROP" => {
+            i = skip(1, &["TEMPORARY"]);
+            if word(i) == "TABLE" {
+                i = skip(i + 1, &["IF", "EXISTS"]);
+                while let Some((db, t, next)) = name_at(i) {
+                    out.push((ChangeKind::Drop, db, t));
+                    if toks.get(next).is_some_and(|t| t.text == ",") {
+                        i = next + 1;
+                    } else {
+                        break;
+                    }
+                }
+            } else if word(i) == "INDEX" {
+                if let Some(on) = (i..toks.len()).find(|&k| word(k) == "ON") {
+                    if let Some((db, t, _)) = name_at(on + 1) {
+                        out.push((ChangeKind::Alter, db, t));
+                    }
+                }
+            }
+        }
+        "RENAME" if word(1) == "TABLE" => {
+            // RENAME TABLE a TO b [, c TO d]
+            i = 2;
+            while let Some((db, t, next)) = name_at(i) {
+                if word(next) != "TO" {
+                    break;
+                }
+                let Some((db2, t2, after)) = name_at(next + 1) else {
+                    break;
+                };
+                out.push((ChangeKind::Drop, db, t));
+                out.push((ChangeKind::Create, db2, t2));
+                if toks.get(after).is_some_and(|t| t.text == ",") {
+                    i = after + 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// True for statements on a database (`CREATE` / `ALTER` / `DROP DATABASE`
+/// or `SCHEMA`), with the database named.
+pub fn database_statement(ddl: &str) -> Option<String> {
+    let toks = tokens(ddl);
+    let word = |i: usize| toks.get(i).map(|t| t.upper.as_str()).unwrap_or("");
+    if !matches!(word(0), "CREATE" | "ALTER" | "DROP") || !matches!(word(1), "DATABASE" | "SCHEMA")
+    {
+        return None;
+    }
+    let mut i = 2;
+    while matches!(word(i), "IF" | "NOT" | "EXISTS") {
+        i += 1;
+    }
+    toks.get(i).filter(|t| t.ident).map(|t| t.text.clone())
+}
+
+#[derive(Debug)]
+struct Token {
+    text: String,
+    upper: String,
+    /// A name (bare word or backquoted), not punctuation or a string.
+    ident: bool,
+}
+
+/// SQL words, backquoted names (``` `` ``` escapes a backquote), strings and
+/// punctuation; comments skipped.
+fn tokens(sql: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == '`' {
+            chars.next();
+            let mut name = String::new();
+            while let Some(c) = chars.next() {
+                if c == '`' {
+                    if chars.peek() == Some(&'`') {
+                        chars.next();
+                        name.push('`');
+                    } else {
+                        break;
+                    }
+                } else {
+                    name.push(c);
+                }
+            }
+            out.push(Token {
+                upper: name.to_uppercase(),
+                text: name,
+                ident: true,
+            });
+        } else if c == '\'' || c == '"' {
+            chars.next();
+            let mut s = String::new();
+            while let Some(d) = chars.next() {
+                if d == '\\' {
+                    if let Some(e) = chars.next() {
+                        s.push(e);
+                    }
+                } else if d == c {
+                    if chars.peek() == Some(&c) {
+                        chars.next();
+                        s.push(c);
+                    } else {
+                        break;
+                    }
+                } else {
+                    s.push(d);
+                }
+            }
+            out.push(Token {
+                upper: String::new(),
+                text: s,
+                ident: false,
+            });
+        } else if c == '#' || (c == '-' && sql_comment_dash(&chars)) {
+            for d in chars.by_ref() {
+                if d == '\n' {
+                    break;
+                }
+            }
+        } else if c == '/' && {
+            let mut look = chars.clone();
+            look.next();
+            look.peek() == Some(&'*')
+        } {
+            chars.next();
+            chars.next();
+            let mut prev = ' ';
+            for d in chars.by_ref() {
+                if prev == '*' && d == '/' {
+                    break;
+                }
+                prev = d;
+            }
+        } else if c.is_alphanumeric() || c == '_' || c == '$' {
+            let mut w = String::new();
+            while let Some(&d) = chars.peek() {
+                if d.is_alphanumeric() || d == '_' || d == '$' {
+                    w.push(d);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(Token {
+                upper: w.to_uppercase(),
+                text: w,
+                ident: true,
+            });
+        } else {
+            chars.next();
+            out.push(Token {
+                text: c.to_string(),
+                upper: c.to_string(),
+                ident: false,
+            });
+        }
+    }
+    out
+}
+
+fn sql_comment_dash(chars: &std::iter::Peekable<std::str::Chars<'_>>) -> bool {
+    let mut look = chars.clone();
+    look.next();
+    look.next() == Some('-') && look.peek().is_none_or(|c| c.is_whitespace())
+}
+
+/// One column as `information_schema.COLUMNS` describes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InfoColumn {
+    /// `COLUMN_NAME`.
+    pub name: String,
+    /// `ORDINAL_POSITION`.
+    pub position: u32,
+    /// `COLUMN_DEFAULT`.
+    pub default: Option<String>,
+    /// `IS_NULLABLE = 'YES'`.
+    pub nullable: bool,
+    /// `DATA_TYPE` (`int`, `varchar`...).
+    pub data_type: String,
+    /// `CHARACTER_MAXIMUM_LENGTH`.
+    pub char_len: Option<u64>,
+    /// `NUMERIC_PRECISION`.
+    pub precision: Option<u64>,
+    /// `NUMERIC_SCALE`.
+    pub scale: Option<u64>,
+    /// `DATETIME_PRECISION`.
+    pub fsp: Option<u64>,
+    /// `CHARACTER_SET_NAME`.
+    pub charset: Option<String>,
+    /// `COLUMN_TYPE` (`int unsigned`, `enum('a','b')`...).
+    pub column_type: String,
+    /// `EXTRA` (`auto_increment`, `VIRTUAL GENERATED`...).
+    pub extra: String,
+}
+
+/// `java.sql.Types` of a MySQL type as Debezium's MySQL DDL parser gives it.
+fn jdbc_type(data_type: &str) -> i32 {
+    match data_type {
+        "tinyint" | "smallint" => 5,
+        "mediumint" | "int" | "integer" | "year" => 4,
+        "bigint" => -5,
+        "decimal" | "numeric" => 3,
+        "float" => 6,
+        "double" | "real" => 8,
+        "bit" => -7,
+        "bool" | "boolean" => 16,
+        "date" => 91,
+        "time" => 92,
+        "datetime" => 93,
+        "timestamp" => 2014,
+        "char" | "enum" | "set" => 1,
+        "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => 12,
+        "binary" => -2,
+        "varbinary" => -3,
+        "tinyblob" | "blob" | "mediumblob" | "longblob" => 2004,
+        _ => 1111,
+    }
+}
+
+/// The `(n[,m])` after a type name in `COLUMN_TYPE`, if any.
+fn type_args(column_type: &str) -> Option<(i64, Option<i64>)> {
+    let open = column_type.find('(')?;
+    let close = column_type[open..].find(')')? + open;
+    let inner = &column_type[open + 1..close];
+    let mut parts = inner.split(',').map(|p| p.trim().parse::<i64>().ok());
+    let n = parts.next().flatten()?;
+    Some((n, parts.next().flatten()))
+}
+
+/// The quoted values of an `enum(...)` / `set(...)` `COLUMN_TYPE`, each as
+/// written (`'a'`), and their text.
+fn enum_values(column_type: &str) -> Vec<(String, String)> {
+    let Some(open) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let inner = &column_type[open + 1..column_type.rfind(')').unwrap_or(column_type.len())];
+    let mut out = Vec::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let (mut raw, mut text) = (String::from("'"), String::new());
+        while let Some(c) = chars.next() {
+            raw.push(c);
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    raw.push('\'');
+                    chars.next();
+                    text.push('\'');
+                } else {
+                    break;
+                }
+            } else {
+                text.push(c);
+            }
+        }
+        out.push((raw, text));
+    }
+    out
+}
+
+/// MariaDB's `COLUMN_DEFAULT` as MySQL's: `NULL` is no default, and a
+/// string literal is quoted there (`'x'`, `''` for a quote) but not in MySQL.
+fn mariadb_default(d: &str) -> Option<String> {
+    if d == "NULL" {
+        return None;
+    }
+    match d.strip_prefix('\'').and_then(|d| d.strip_suffix('\'')) {
+        Some(inner) => Some(inner.replace("''", "'")),
+        None => Some(d.to_string()),
+    }
+}
+
+/// One column of `tableChanges[].table.columns`, as Debezium describes it.
+pub fn column_json(c: &InfoColumn) -> Json {
+    let dt = c.data_type.to_ascii_lowercase();
+    let unsigned = c.column_type.to_ascii_lowercase().contains("unsigned");
+    let mut type_name = dt.to_uppercase();
+    if unsigned {
+        type_name.push_str(" UNSIGNED");
+    }
+    let to_i32 = |n: u64| i32::try_from(n).ok();
+    let values = enum_values(&c.column_type);
+    let (length, scale) = match dt.as_str() {
+        "decimal" | "numeric" => (c.precision.and_then(to_i32), c.scale.and_then(to_i32)),
+        "datetime" | "timestamp" | "time" => (c.fsp.filter(|f| *f > 0).and_then(to_i32), None),
+        "bit" => (c.precision.and_then(to_i32), None),
+        "char" | "varchar" | "binary" | "varbinary" => (c.char_len.and_then(to_i32), None),
+        "enum" => (Some(1), None),
+        "set" => {
+            let total: usize = values.iter().map(|(_, t)| t.chars().count()).sum();
+            (
+                i32::try_from(total + values.len().saturating_sub(1)).ok(),
+                None,
+            )
+        }
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "float"
+        | "double" | "real" => match type_args(&c.column_type) {
+            Some((n, s)) => (i32::try_from(n).ok(), s.and_then(|s| i32::try_from(s).ok())),
+            None => (None, None),
+        },
+        _ => (None, None),
+    };
+    let charset = match dt.as_str() {
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
+            c.charset.clone()
+        }
+        _ => None,
+    };
+    let extra = c.extra.to_ascii_lowercase();
+    let auto = extra.contains("auto_increment");
+    let enum_values = matches!(dt.as_str(), "enum" | "set").then(|| {
+        values
+            .iter()
+            .map(|(raw, _)| raw.clone())
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "name": c.name,
+        "jdbcType": jdbc_type(&dt),
+        "nativeType": null,
+        "typeName": type_name,
+        "typeExpression": type_name,
+        "charsetName": charset,
+        "length": length,
+        "scale": scale,
+        "position": c.position,
+        "optional": c.nullable,
+        "autoIncremented": auto,
+        "generated": auto || extra.contains("generated"),
+        // Debezium leaves comments out unless `include.schema.comments`.
+        "comment": null,
+        "defaultValueExpression": c.default,
+        "enumValues": enum_values,
+    })
+}
+
+/// A table's definition now (`None` when it does not exist), as
+/// `tableChanges[].table`.
+pub async fn table_json(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+) -> Result<Option<Json>, SourceError> {
+    let rows: Vec<mysql_async::Row> = conn
+        .exec(
+            "SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, \
+             CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, \
+             CHARACTER_SET_NAME, COLUMN_TYPE, EXTRA \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+            (db, table),
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mariadb: Option<bool> = conn
+        .query_first("SELECT @@version LIKE '%MariaDB%'")
+        .await?;
+    let mariadb = mariadb.unwrap_or(false);
+    let columns: Vec<Json> = rows
+        .into_iter()
+        .map(|r| {
+            let text = |i: usize| r.get::<Option<String>, _>(i).flatten();
+            let num = |i: usize| r.get::<Option<u64>, _>(i).flatten();
+            column_json(&InfoColumn {
+                name: text(0).unwrap_or_default(),
+                position: num(1).and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+                default: text(2).and_then(|d| {
+                    if mariadb {
+                        mariadb_default(&d)
+                    } else {
+                        Some(d)
+                    }
+                }),
+                nullable: text(3).is_some_and(|n| n.eq_ignore_ascii_case("YES")),
+                data_type: text(4).unwrap_or_default(),
+                char_len: num(5),
+                precision: num(6),
+                scale: num(7),
+                fsp: num(8),
+                charset: text(9),
+                column_type: text(10).unwrap_or_default(),
+                extra: text(11).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let pk: Vec<String> = conn
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION",
+            (db, table),
+        )
+        .await?;
+    let charset: Option<Option<String>> = conn
+        .exec_first(
+            "SELECT c.CHARACTER_SET_NAME FROM information_schema.TABLES t \
+             LEFT JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION \
+             WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ?",
+            (db, table),
+        )
+        .await?;
+    let charset = charset.flatten();
+    Ok(Some(json!({
+        "defaultCharsetName": charset,
+        "primaryKeyColumnNames": pk,
+        "columns": columns,
+        "comment": null,
+    })))
+}
+
+/// Where the statement was read, for the record's `source` block.
+#[derive(Debug, Clone, Default)]
+pub struct DdlSource {
+    /// `source.snapshot`.
+    pub snapshot: bool,
+    /// When the statement was written, ms (the binlog event's time).
+    pub ts_ms: i64,
+    /// The server that wrote it.
+    pub server_id: i64,
+    /// Its GTID, when GTIDs are on.
+    pub gtid: Option<String>,
+    /// Binlog file.
+    pub file: String,
+    /// Binlog position (of the statement's event).
+    pub pos: i64,
+    /// `source.row`.
+    pub row: i32,
+    /// The writing connection's thread id, when known.
+    pub thread: Option<i64>,
+}
+
+/// One statement's schema-change record.
+#[derive(Debug, Clone)]
+pub struct SchemaChange {
+    /// The database the statement ran in (`""` for none).
+    pub database: String,
+    /// The statement, as executed.
+    pub ddl: String,
+    /// Per table touched: kind, database, table, definition (`CREATE` / `ALTER`).
+    pub tables: Vec<(ChangeKind, String, String, Option<Json>)>,
+    /// Where it was read.
+    pub source: DdlSource,
+}
+
+impl SchemaChange {
+    /// Key and value, Connect JSON with schemas. `connector` / `server` fill
+    /// `source.connector` / `source.name`.
+    pub fn encode(&self, connector: &str, server: &str) -> (Vec<u8>, Vec<u8>) {
+        let key = format!(
+            r#"{{"schema":{KEY_SCHEMA},"payload":{}}}"#,
+            json!({ "databaseName": self.database })
+        );
+        let s = &self.source;
+        let table = match self.tables.as_slice() {
+            [] => None,
+            t => Some(
+                t.iter()
+                    .map(|(_, _, name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        };
+        let now = chrono::Utc::now();
+        let changes: Vec<Json> = self
+            .tables
+            .iter()
+            .map(|(kind, db, t, def)| {
+                json!({
+                    "type": kind.name(),
+                    "id": format!("\"{db}\".\"{t}\""),
+                    "table": if *kind == ChangeKind::Drop { &Json::Null } else { def.as_ref().unwrap_or(&Json::Null) },
+                })
+            })
+            .collect();
+        let payload = json!({
+            "source": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "connector": connector,
+                "name": server,
+                "ts_ms": s.ts_ms,
+                "snapshot": if s.snapshot { "true" } else { "false" },
+                "db": self.database,
+                "sequence": null,
+                "ts_us": s.ts_ms.checked_mul(1_000),
+                "ts_ns": s.ts_ms.checked_mul(1_000_000),
+                "table": table,
+                "server_id": s.server_id,
+                "gtid": s.gtid,
+                "file": s.file,
+                "pos": s.pos,
+                "row": s.row,
+                "thread": s.thread,
+                "query": null,
+            },
+            "ts_ms": now.timestamp_millis(),
+            "databaseName": self.database,
+            "schemaName": null,
+            "ddl": self.ddl,
+            "tableChanges": changes,
+        });
+        let value = format!(r#"{{"schema":{VALUE_SCHEMA},"payload":{payload}}}"#);
+        (key.into_bytes(), value.into_bytes())
+    }
+}
+
+/// The definitions of the tables a statement creates or alters, read now
+/// (`None` for a table dropped or gone since).
+pub async fn read_definitions(
+    conn: &mut Conn,
+    tables: &[(ChangeKind, String, String)],
+) -> Result<Vec<(ChangeKind, String, String, Option<Json>)>, SourceError> {
+    let mut cache: HashMap<(String, String), Option<Json>> = HashMap::new();
+    let mut out = Vec::with_capacity(tables.len());
+    for (kind, db, t) in tables {
+        let def = if *kind == ChangeKind::Drop {
+            None
+        } else {
+            let k = (db.clone(), t.clone());
+            if !cache.contains_key(&k) {
+                let def = table_json(conn, db, t).await?;
+                cache.insert(k.clone(), def);
+            }
+            cache.get(&k).cloned().flatten()
+        };
+        out.push((*kind, db.clone(), t.clone(), def));
+    }
+    Ok(out)
+}
+
+/// The records Debezium's MySQL connector writes when it snapshots the
+/// schema of `tables` (sorted by database): the server's character set,
+/// a `DROP TABLE IF EXISTS` per table, then per database `DROP DATABASE IF
+/// EXISTS`, `CREATE DATABASE` with its character set and collation, `USE`,
+/// and each table's `SHOW CREATE TABLE` with its definition. All carry the
+/// snapshot's position `at` (`file`, `pos`) and `snapshot = "true"`.
+pub async fn snapshot_records(
+    conn: &mut Conn,
+    tables: &[crate::event::TableId],
+    file: &str,
+    pos: u64,
+) -> Result<Vec<SchemaChange>, SourceError> {
+    let source = DdlSource {
+        snapshot: true,
+        ts_ms: chrono::Utc::now().timestamp_millis(),
+        server_id: 0,
+        gtid: None,
+        file: file.to_string(),
+        pos: i64::try_from(pos).unwrap_or(i64::MAX),
+        row: 0,
+        thread: None,
+    };
+    let record = |database: &str, ddl: String, tables| SchemaChange {
+        database: database.to_string(),
+        ddl,
+        tables,
+        source: source.clone(),
+    };
+    let q = |name: &str| format!("`{}`", name.replace('`', "``"));
+    let (charset, collation): (String, String) = conn
+        .query_first("SELECT @@character_set_server, @@collation_server")
+        .await?
+        .unwrap_or_default();
+    let mut out = vec![record(
+        "",
+        format!("SET character_set_server={charset}, collation_server={collation}"),
+        Vec::new(),
+    )];
+    for t in tables {
+        out.push(record(
+            &t.database,
+            format!("DROP TABLE IF EXISTS {}.{}", q(&t.database), q(&t.table)),
+            vec![(ChangeKind::Drop, t.database.clone(), t.table.clone(), None)],
+        ));
+    }
+    let mut databases: Vec<&str> = tables.iter().map(|t| t.database.as_str()).collect();
+    databases.dedup();
+    for db in databases {
+        let (charset, collation): (String, String) = conn
+            .exec_first(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (db,),
+            )
+            .await?
+            .unwrap_or_default();
+        out.push(record(
+            db,
+            format!("DROP DATABASE IF EXISTS {}", q(db)),
+            Vec::new(),
+        ));
+        out.push(record(
+            db,
+            format!(
+                "CREATE DATABASE {} CHARSET {charset} COLLATE {collation}",
+                q(db)
+            ),
+            Vec::new(),
+        ));
+        out.push(record(db, format!("USE {}", q(db)), Vec::new()));
+        for t in tables.iter().filter(|t| t.database == db) {
+            let create: Option<(String, String)> = conn
+                .query_first(format!("SHOW CREATE TABLE {}.{}", q(db), q(&t.table)))
+                .await?;
+            let Some((_, ddl)) = create else { continue };
+            let def = table_json(conn, db, &t.table).await?;
+            out.push(record(
+                db,
+                ddl,
+                vec![(ChangeKind::Create, db.to_string(), t.table.clone(), def)],
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
