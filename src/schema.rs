@@ -114,6 +114,9 @@ pub struct Column {
     /// What the source column was, where Debezium's messages name it
     /// (binlog sources only; `None` everywhere else).
     pub semantic: Option<Semantic>,
+    /// Schema parameters the source's column mappers add (Debezium's
+    /// `masked`, `truncateLength`), written into the column's Connect schema.
+    pub parameters: Vec<(String, String)>,
 }
 
 /// A MySQL/MariaDB column type that Debezium's MySQL connector writes with
@@ -157,6 +160,7 @@ impl Column {
             optional,
             default: None,
             semantic: None,
+            parameters: Vec::new(),
         }
     }
 }

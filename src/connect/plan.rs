@@ -187,6 +187,7 @@ fn row_plan(
             optional: fs.optional,
             default,
             semantic: None,
+            parameters: Vec::new(),
         });
     }
     let primary_key = match part {

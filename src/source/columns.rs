@@ -212,7 +212,17 @@ impl ColumnMapping {
         let output = (!unchanged).then(|| {
             Arc::new(TableSchema {
                 name: schema.name.clone(),
-                columns: keep.iter().map(|&i| schema.columns[i].clone()).collect(),
+                columns: keep
+                    .iter()
+                    .zip(&ops)
+                    .map(|(&i, op)| {
+                        let mut col = schema.columns[i].clone();
+                        if let Some(op) = op {
+                            col.parameters.push(op.parameter());
+                        }
+                        col
+                    })
+                    .collect(),
                 primary_key,
             })
         });
@@ -251,6 +261,14 @@ impl ValueOp {
                 },
             }),
             _ => None,
+        }
+    }
+
+    /// The schema parameter Debezium's mapper adds to the column.
+    fn parameter(&self) -> (String, String) {
+        match self {
+            ValueOp::Mask(_) | ValueOp::Hash { .. } => ("masked".into(), "true".into()),
+            ValueOp::Truncate(n) => ("truncateLength".into(), n.to_string()),
         }
     }
 

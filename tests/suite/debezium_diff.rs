@@ -553,3 +553,25 @@ async fn debezium_time_connect() {
     })
     .await;
 }
+
+/// Debezium's column mappers: a mask, a hash (v1, SHA-256) and a hash v2
+/// (SHA-512) cut to the column's length, a truncation.
+#[tokio::test(flavor = "multi_thread")]
+async fn debezium_column_mappers() {
+    same_messages(Case {
+        name: "column mappers",
+        debezium: "bigint.unsigned.handling.mode=precise\n\
+                   column.mask.with.5.chars=.*.t.vc\n\
+                   column.mask.hash.SHA-256.with.salt.pepper=.*.t.ch\n\
+                   column.mask.hash.v2.SHA-512.with.salt.pepper=.*.t.l1\n\
+                   column.truncate.to.4.chars=.*.t.tx",
+        sluice: r#""column.mask.with.5.chars" = ".*.t.vc"
+"column.mask.hash.SHA-256.with.salt.pepper" = ".*.t.ch"
+"column.mask.hash.v2.SHA-512.with.salt.pepper" = ".*.t.l1"
+"column.truncate.to.4.chars" = ".*.t.tx""#,
+        long_times: true,
+        gaps_absent: &[],
+        case_gaps: &[],
+    })
+    .await;
+}

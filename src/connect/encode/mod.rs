@@ -278,6 +278,9 @@ impl TablePlan {
             } else {
                 conv.schema(precision, col.optional)
             };
+            for (k, v) in &col.parameters {
+                field_schema = field_schema.param(k, v.as_str());
+            }
             let default = match &col.default {
                 Some(v) if !v.is_null() => {
                     let mut text = String::new();

@@ -150,6 +150,7 @@ impl Dialect {
                     optional: c.optional && !is_key,
                     default: c.default.clone(),
                     semantic: None,
+                    parameters: Vec::new(),
                 }
             })
             .collect();

@@ -26,11 +26,26 @@ pub enum Charset {
 #[derive(Debug, Clone, Default)]
 pub struct Charsets {
     by_id: HashMap<u16, Charset>,
+    /// Bytes per character at most, where the character set is known.
+    max_bytes: HashMap<u16, u32>,
 }
 
 impl Charsets {
     /// Builds the map from `(collation id, character set name)` pairs.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (u16, String)>) -> Self {
+        let pairs: Vec<(u16, String)> = pairs.into_iter().collect();
+        let max_bytes = pairs
+            .iter()
+            .filter_map(|(id, name)| {
+                let n = match name.as_str() {
+                    "utf8mb4" => 4,
+                    "utf8mb3" | "utf8" => 3,
+                    "latin1" | "ascii" | "binary" => 1,
+                    _ => return None,
+                };
+                Some((*id, n))
+            })
+            .collect();
         let by_id = pairs
             .into_iter()
             .map(|(id, name)| {
@@ -44,7 +59,7 @@ impl Charsets {
                 (id, cs)
             })
             .collect();
-        Charsets { by_id }
+        Charsets { by_id, max_bytes }
     }
 
     /// The common ids, for when the server's table is not available (tests).
@@ -61,6 +76,16 @@ impl Charsets {
             pairs.push((id, "utf8mb4".into()));
         }
         Charsets::from_pairs(pairs)
+    }
+
+    /// Bytes per character at most in the character set of collation `id`
+    /// (`None`: not known).
+    pub fn max_bytes(&self, id: u16) -> Option<u32> {
+        match self.max_bytes.get(&id) {
+            Some(n) => Some(*n),
+            None if (255..=323).contains(&id) || (2048..=2400).contains(&id) => Some(4),
+            None => None,
+        }
     }
 
     /// How the character set of collation `id` decodes.

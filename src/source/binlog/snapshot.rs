@@ -44,7 +44,7 @@ use crate::event::{ChangeEvent, Op, TableId};
 use crate::metrics::METRICS;
 use crate::mysql::quote;
 use crate::position::{BinlogCoord, BinlogPosition, Position};
-use crate::schema::{Semantic, TableSchema};
+use crate::schema::{ColumnType, Semantic, TableSchema};
 use crate::source::emit::Emitter;
 use crate::source::mysql_types::{semantic_from_column_type, value_from_mysql};
 use crate::source::poll::build_schema;
@@ -184,35 +184,60 @@ async fn primary_key(conn: &mut Conn, t: &TableId) -> Result<Vec<String>, Source
         .await?)
 }
 
-/// A snapshot `SELECT`'s schema: the result set's columns, each with the
-/// [`Semantic`] its `information_schema` type gives (`semantics`, read
-/// before the `SELECT`), as the binlog's table map gives it to streamed rows.
+/// What `information_schema` says of a column beyond the result set: its
+/// [`Semantic`], and the declared length of a CHAR / VARCHAR (characters)
+/// or BINARY / VARBINARY (bytes).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ColumnDetails {
+    semantic: Option<Semantic>,
+    length: Option<u32>,
+}
+
+/// A snapshot `SELECT`'s schema: the result set's columns with their
+/// [`ColumnDetails`] (read before the `SELECT`), as the binlog's table map
+/// gives them to streamed rows.
 pub(super) fn snapshot_schema(
     t: &TableId,
     columns: &[mysql_async::Column],
-    semantics: &HashMap<String, Semantic>,
+    details: &HashMap<String, ColumnDetails>,
 ) -> TableSchema {
     let mut schema = build_schema(&t.table, columns);
     for col in &mut schema.columns {
-        col.semantic = semantics.get(&col.name).cloned();
+        let Some(d) = details.get(&col.name) else {
+            continue;
+        };
+        col.semantic = d.semantic.clone();
+        if let ColumnType::String { max_len } | ColumnType::Bytes { max_len } = &mut col.ty {
+            *max_len = d.length;
+        }
     }
     schema
 }
 
-/// Each column's [`Semantic`], by name, from `information_schema.COLUMNS`.
+/// Each column's [`ColumnDetails`], by name, from `information_schema.COLUMNS`.
 pub(super) async fn column_semantics(
     conn: &mut Conn,
     t: &TableId,
-) -> Result<HashMap<String, Semantic>, SourceError> {
-    let types: Vec<(String, String)> = conn
+) -> Result<HashMap<String, ColumnDetails>, SourceError> {
+    let types: Vec<(String, String, String, Option<u64>)> = conn
         .exec(
-            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
             (&t.database, &t.table),
         )
         .await?;
     Ok(types
         .into_iter()
-        .filter_map(|(name, ty)| semantic_from_column_type(&ty).map(|s| (name, s)))
+        .map(|(name, data_type, ty, len)| {
+            let sized = matches!(
+                data_type.to_ascii_lowercase().as_str(),
+                "char" | "varchar" | "binary" | "varbinary"
+            );
+            let details = ColumnDetails {
+                semantic: semantic_from_column_type(&ty),
+                length: len.filter(|_| sized).and_then(|n| u32::try_from(n).ok()),
+            };
+            (name, details)
+        })
         .collect())
 }
 

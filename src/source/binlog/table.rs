@@ -230,21 +230,24 @@ impl BinlogTable {
             } else {
                 None
             };
+            let collation = cs.transpose().map_err(|source| TableMapError::Metadata {
+                table: id.clone(),
+                what: "character sets",
+                source,
+            })?;
             let col = ColumnMeta {
                 name: &name,
                 ty,
                 meta: tme.get_column_metadata(i).unwrap_or(&[]),
                 is_unsigned: ty.is_numeric_type() && unsigned.next().unwrap_or(false),
-                charset: cs
-                    .transpose()
-                    .map_err(|source| TableMapError::Metadata {
-                        table: id.clone(),
-                        what: "character sets",
-                        source,
-                    })?
-                    .map(|id| charsets.get(id)),
+                charset: collation.map(|id| charsets.get(id)),
             };
-            let (cty, how) = column_decoding(&id, &col, &mut lists, json)?;
+            let (mut cty, how) = column_decoding(&id, &col, &mut lists, json)?;
+            declared_length(
+                &mut cty,
+                &col,
+                collation.and_then(|c| charsets.max_bytes(c)),
+            );
             wire.push(Wire {
                 ty,
                 meta: col.meta.to_vec(),
@@ -410,6 +413,26 @@ fn column_decoding(
         },
         other => return Err(unsupported(table, col.name, Some(other))),
     })
+}
+
+/// CHAR / VARCHAR / BINARY / VARBINARY: the declared length (characters,
+/// or bytes for binary) from the table map's byte length, as
+/// `information_schema` gives it to the snapshot; `max_bytes` is the
+/// character set's bytes per character.
+fn declared_length(ty: &mut ColumnType, col: &ColumnMeta<'_>, max_bytes: Option<u32>) {
+    let bytes = match col.ty {
+        My::MYSQL_TYPE_VARCHAR | My::MYSQL_TYPE_VAR_STRING => u32::from(u16::from_le_bytes([
+            col.meta.first().copied().unwrap_or(0),
+            col.meta.get(1).copied().unwrap_or(0),
+        ])),
+        My::MYSQL_TYPE_STRING => u32::try_from(fixed_len(col.meta)).unwrap_or(0),
+        _ => return,
+    };
+    match ty {
+        ColumnType::Bytes { max_len } => *max_len = Some(bytes),
+        ColumnType::String { max_len } => *max_len = max_bytes.map(|n| bytes / n.max(1)),
+        _ => {}
+    }
 }
 
 /// What Debezium names the column's type (see [`Semantic`]); the same as
