@@ -65,16 +65,11 @@ impl SourceConfig {
             "adaptive" => TimePrecision::Adaptive,
             "connect" => TimePrecision::Connect,
             "microseconds" => TimePrecision::Micros,
-            other @ ("nanoseconds" | "isostring") => {
-                return Err(self.bad(
-                    "time.precision.mode",
-                    format!("`{other}` is not supported by Sluice yet (adaptive_time_microseconds, adaptive, connect, microseconds)"),
-                ))
-            }
+            "nanoseconds" => TimePrecision::Nanos,
             other => {
                 return Err(self.bad(
                     "time.precision.mode",
-                    format!("`{other}` is not a mode (adaptive_time_microseconds, adaptive, connect, microseconds)"),
+                    format!("`{other}` is not a mode (adaptive_time_microseconds, adaptive, connect, microseconds, nanoseconds)"),
                 ))
             }
         }))
@@ -259,14 +254,19 @@ mod tests {
         assert_eq!(a.times(), TimePrecision::Adaptive);
         let m = source("time_precision = \"micros\"").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.times(), TimePrecision::Micros);
+        let n =
+            source("\"time.precision.mode\" = \"nanoseconds\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.times(), TimePrecision::Nanos);
+        let n = source("time_precision = \"nanos\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.times(), TimePrecision::Nanos);
         // A poll source keeps the JDBC source connector's Connect types.
         let text =
             "[[source]]\nname = \"p\"\nkind = \"poll\"\nurl = \"mysql://h/db\"\nmode = \"bulk\"\n";
         let cfg = super::super::Config::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.source[0].times(), TimePrecision::Connect);
-        let e = refused("\"time.precision.mode\" = \"nanoseconds\"");
+        let e = refused("\"time.precision.mode\" = \"isostring\"");
         assert!(
-            e.contains("time.precision.mode") && e.contains("nanoseconds"),
+            e.contains("time.precision.mode") && e.contains("isostring"),
             "{e}"
         );
         let e = refused("\"bigint.unsigned.handling.mode\" = \"long\"");

@@ -41,6 +41,9 @@ pub enum TimePrecision {
     /// Debezium `MicroTime` / `MicroTimestamp` (int64 µs) for every column.
     #[serde(alias = "microseconds")]
     Micros,
+    /// Debezium `NanoTime` / `NanoTimestamp` (int64 ns) for every column.
+    #[serde(alias = "nanoseconds")]
+    Nanos,
     /// Debezium's `adaptive`: Connect's millisecond types for columns with
     /// up to 3 fractional digits, `MicroTime` / `MicroTimestamp` above.
     Adaptive,

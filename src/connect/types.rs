@@ -126,18 +126,22 @@ impl Conv {
             ColumnType::Date => Conv::Date,
             ColumnType::Time => match time {
                 P::Micros | P::AdaptiveTimeMicroseconds => Conv::TimeMicros,
+                P::Nanos => Conv::TimeNanos,
                 P::Connect | P::Adaptive => Conv::TimeMillis,
             },
             ColumnType::MicroTime => match time {
                 P::Connect => Conv::TimeMillis,
+                P::Nanos => Conv::TimeNanos,
                 _ => Conv::TimeMicros,
             },
             ColumnType::Timestamp => match time {
                 P::Micros => Conv::TimestampMicros,
+                P::Nanos => Conv::TimestampNanos,
                 _ => Conv::TimestampMillis,
             },
             ColumnType::MicroTimestamp => match time {
                 P::Connect => Conv::TimestampMillis,
+                P::Nanos => Conv::TimestampNanos,
                 _ => Conv::TimestampMicros,
             },
         }
@@ -331,6 +335,11 @@ mod tests {
         assert_eq!(conv(&T::Time, pr, atm), Conv::TimeMicros);
         assert_eq!(conv(&T::MicroTime, pr, ad), Conv::TimeMicros);
         assert_eq!(conv(&T::MicroTime, pr, co), Conv::TimeMillis);
+        let ns = TimePrecision::Nanos;
+        assert_eq!(conv(&T::Time, pr, ns), Conv::TimeNanos);
+        assert_eq!(conv(&T::MicroTime, pr, ns), Conv::TimeNanos);
+        assert_eq!(conv(&T::Timestamp, pr, ns), Conv::TimestampNanos);
+        assert_eq!(conv(&T::MicroTimestamp, pr, ns), Conv::TimestampNanos);
         let dec = T::Decimal {
             scale: 2,
             precision: Some(10),
