@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::binlog::master_status;
+use super::binlog::{binlog_config, master_status};
 use super::binlog_types::exec_permissive;
 use super::binlog_types::matrix::{create_table, insert_sql, rows_in_day, rows_long_time};
 use super::debezium_takeover::Connect;
@@ -207,8 +207,19 @@ struct Case {
     edge_rows: bool,
     /// Gaps (by [`KNOWN_GAPS`] pattern) this case cannot show.
     gaps_absent: &'static [&'static str],
-    /// Gaps of this case only, as [`KNOWN_GAPS`] (each must occur).
-    case_gaps: &'static [(&'static str, &'static str)],
+}
+
+/// A case of both tools' `debezium` / `sluice` settings on the whole
+/// table, expecting only [`KNOWN_GAPS`].
+fn case(name: &'static str, debezium: &'static str, sluice: &'static str) -> Case {
+    Case {
+        name,
+        debezium,
+        sluice,
+        long_times: true,
+        edge_rows: true,
+        gaps_absent: &[],
+    }
 }
 
 // One case at a time (`DEBEZIUM_SERIAL`): each must see no other writes to
@@ -232,9 +243,9 @@ where
 }
 
 impl Case {
-    /// [`KNOWN_GAPS`] and this case's own gaps.
+    /// The gaps every case may show: [`KNOWN_GAPS`].
     fn gaps(&self) -> Vec<(&'static str, &'static str)> {
-        KNOWN_GAPS.iter().chain(self.case_gaps).copied().collect()
+        KNOWN_GAPS.to_vec()
     }
 
     /// The gaps (index into [`Case::gaps`], pattern) this case must show.
@@ -246,6 +257,33 @@ impl Case {
             .map(|(i, (p, _))| (i, p))
             .collect()
     }
+}
+
+/// Polls Debezium's topic, then Sluice's, until each holds `want` records
+/// (at most 120 s each); `logs` explains a timeout.
+async fn read_both(
+    name: &str,
+    topics: [&String; 2],
+    want: usize,
+    what: &str,
+    logs: &dyn Fn() -> String,
+) -> Vec<Vec<(Option<Json>, Option<Json>)>> {
+    let mut got = Vec::new();
+    for (who, topic) in ["Debezium", "Sluice"].into_iter().zip(topics) {
+        let msgs = poll(120, || async {
+            let msgs = kcat_read(topic);
+            (msgs.len() >= want).then_some(msgs)
+        })
+        .await;
+        let Some(msgs) = msgs else {
+            panic!(
+                "{name}: {who} did not write {want} {what} within 120 s\n{}",
+                logs()
+            );
+        };
+        got.push(msgs);
+    }
+    got
 }
 
 /// Runs Debezium and Sluice on one table, as [`Case`] says, and diffs their
@@ -367,43 +405,27 @@ envelope = "debezium"
     .await;
     // Inserts, 3 updates, 3 deletes each with its tombstone.
     let want = snapshot_rows * 2 + 3 + 3 * 2;
-    let mut got = Vec::new();
-    for (who, topic) in [("Debezium", &dbz_topic), ("Sluice", &sl_topic)] {
-        let msgs = poll(120, || async {
-            let msgs = kcat_read(topic);
-            (msgs.len() >= want).then_some(msgs)
-        })
-        .await;
-        let Some(msgs) = msgs else {
-            panic!(
-                "{name}: {who} did not write {want} messages within 120 s\nConnect:\n{}\nSluice:\n{}",
-                connect.log_tail(),
-                daemon.log_text()
-            );
-        };
-        got.push(msgs);
-    }
+    let logs = || {
+        format!(
+            "Connect:\n{}\nSluice:\n{}",
+            connect.log_tail(),
+            daemon.log_text()
+        )
+    };
+    let mut got = read_both(name, [&dbz_topic, &sl_topic], want, "messages", &logs).await;
     // The schema-change topics (`include.schema.changes`, on by default
     // under the Debezium envelope, both sides): the snapshot's records (the
     // server's character set, DROP TABLE, DROP / CREATE DATABASE, USE,
     // CREATE TABLE) and the ALTER.
     let schema_want = 7;
-    let mut schema_got = Vec::new();
-    for (who, topic) in [("Debezium", &dbz_prefix), ("Sluice", &sl_prefix)] {
-        let msgs = poll(120, || async {
-            let msgs = kcat_read(topic);
-            (msgs.len() >= schema_want).then_some(msgs)
-        })
-        .await;
-        let Some(msgs) = msgs else {
-            panic!(
-                "{name}: {who} did not write {schema_want} schema-change records within 120 s\nConnect:\n{}\nSluice:\n{}",
-                connect.log_tail(),
-                daemon.log_text()
-            );
-        };
-        schema_got.push(msgs);
-    }
+    let mut schema_got = read_both(
+        name,
+        [&dbz_prefix, &sl_prefix],
+        schema_want,
+        "schema-change records",
+        &logs,
+    )
+    .await;
     tokio::task::block_in_place(|| connect.stop());
     let sluice_schema = schema_got.pop().expect("sluice");
     let debezium_schema = schema_got.pop().expect("debezium");
@@ -515,45 +537,33 @@ envelope = "debezium"
 /// Debezium's `precise`, and Sluice refuses `long`.
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_defaults() {
-    same_messages(Case {
-        name: "defaults",
-        debezium: "bigint.unsigned.handling.mode=precise",
-        sluice: "",
-        long_times: true,
-        edge_rows: true,
-        gaps_absent: &[],
-        case_gaps: &[],
-    })
+    same_messages(case(
+        "defaults",
+        "bigint.unsigned.handling.mode=precise",
+        "",
+    ))
     .await;
 }
 
 /// `decimal.handling.mode = string`: DECIMALs as their text.
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_decimal_string() {
-    same_messages(Case {
-        name: "decimal string",
-        debezium: "bigint.unsigned.handling.mode=precise\ndecimal.handling.mode=string",
-        sluice: r#""decimal.handling.mode" = "string""#,
-        long_times: true,
-        edge_rows: true,
-        gaps_absent: &[],
-        case_gaps: &[],
-    })
+    same_messages(case(
+        "decimal string",
+        "bigint.unsigned.handling.mode=precise\ndecimal.handling.mode=string",
+        r#""decimal.handling.mode" = "string""#,
+    ))
     .await;
 }
 
 /// `decimal.handling.mode = double`: DECIMALs as float64.
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_decimal_double() {
-    same_messages(Case {
-        name: "decimal double",
-        debezium: "bigint.unsigned.handling.mode=precise\ndecimal.handling.mode=double",
-        sluice: r#""decimal.handling.mode" = "double""#,
-        long_times: true,
-        edge_rows: true,
-        gaps_absent: &[],
-        case_gaps: &[],
-    })
+    same_messages(case(
+        "decimal double",
+        "bigint.unsigned.handling.mode=precise\ndecimal.handling.mode=double",
+        r#""decimal.handling.mode" = "double""#,
+    ))
     .await;
 }
 
@@ -568,14 +578,14 @@ async fn debezium_decimal_double() {
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_time_connect() {
     same_messages(Case {
-        name: "time connect",
-        debezium: "bigint.unsigned.handling.mode=precise\ntime.precision.mode=connect",
-        sluice: r#""time.precision.mode" = "connect""#,
         long_times: false,
-        edge_rows: true,
         // Row 5, whose JSON holds the negative TIME, is left out.
         gaps_absent: &["c:value.payload.after.j"],
-        case_gaps: &[],
+        ..case(
+            "time connect",
+            "bigint.unsigned.handling.mode=precise\ntime.precision.mode=connect",
+            r#""time.precision.mode" = "connect""#,
+        )
     })
     .await;
 }
@@ -584,37 +594,29 @@ async fn debezium_time_connect() {
 /// (SHA-512) cut to the column's length, a truncation.
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_column_mappers() {
-    same_messages(Case {
-        name: "column mappers",
-        debezium: "bigint.unsigned.handling.mode=precise\n\
-                   column.mask.with.5.chars=.*.t.vc\n\
-                   column.mask.hash.SHA-256.with.salt.pepper=.*.t.ch\n\
-                   column.mask.hash.v2.SHA-512.with.salt.pepper=.*.t.l1\n\
-                   column.truncate.to.4.chars=.*.t.tx",
-        sluice: r#""column.mask.with.5.chars" = ".*.t.vc"
+    same_messages(case(
+        "column mappers",
+        "bigint.unsigned.handling.mode=precise\n\
+         column.mask.with.5.chars=.*.t.vc\n\
+         column.mask.hash.SHA-256.with.salt.pepper=.*.t.ch\n\
+         column.mask.hash.v2.SHA-512.with.salt.pepper=.*.t.l1\n\
+         column.truncate.to.4.chars=.*.t.tx",
+        r#""column.mask.with.5.chars" = ".*.t.vc"
 "column.mask.hash.SHA-256.with.salt.pepper" = ".*.t.ch"
 "column.mask.hash.v2.SHA-512.with.salt.pepper" = ".*.t.l1"
 "column.truncate.to.4.chars" = ".*.t.tx""#,
-        long_times: true,
-        edge_rows: true,
-        gaps_absent: &[],
-        case_gaps: &[],
-    })
+    ))
     .await;
 }
 
 /// `time.precision.mode = microseconds`: every TIME / DATETIME as Micro*.
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_time_microseconds() {
-    same_messages(Case {
-        name: "time microseconds",
-        debezium: "bigint.unsigned.handling.mode=precise\ntime.precision.mode=microseconds",
-        sluice: r#""time.precision.mode" = "microseconds""#,
-        long_times: true,
-        edge_rows: true,
-        gaps_absent: &[],
-        case_gaps: &[],
-    })
+    same_messages(case(
+        "time microseconds",
+        "bigint.unsigned.handling.mode=precise\ntime.precision.mode=microseconds",
+        r#""time.precision.mode" = "microseconds""#,
+    ))
     .await;
 }
 
@@ -622,14 +624,14 @@ async fn debezium_time_microseconds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_time_nanoseconds() {
     same_messages(Case {
-        name: "time nanoseconds",
-        debezium: "bigint.unsigned.handling.mode=precise\ntime.precision.mode=nanoseconds",
-        sluice: r#""time.precision.mode" = "nanoseconds""#,
-        long_times: true,
         edge_rows: false,
         // The FLOAT whose digits Debezium's snapshot loses is in row 2.
         gaps_absent: &["r:value.payload.after.f"],
-        case_gaps: &[],
+        ..case(
+            "time nanoseconds",
+            "bigint.unsigned.handling.mode=precise\ntime.precision.mode=nanoseconds",
+            r#""time.precision.mode" = "nanoseconds""#,
+        )
     })
     .await;
 }
@@ -647,23 +649,8 @@ async fn mariadb_writes_the_same_debezium_types_in_snapshot_and_stream() {
     let rows = rows_in_day(flavor);
     exec_permissive(&db, &insert_sql("t", &rows, 0)).await;
     let name = unique("dbzmaria");
-    let config = format!(
-        r#"
-[kafka]
-bootstrap_servers = "{KAFKA}"
-[http]
-listen = "127.0.0.1:{}"
-[[source]]
-name = "{name}"
-kind = "binlog"
-url = "{}"
-tables = ["t"]
-envelope = "debezium"
-"#,
-        free_port(),
-        db.url()
-    );
-    let daemon = Daemon::start(&config);
+    let extra = "tables = [\"t\"]\nenvelope = \"debezium\"";
+    let daemon = Daemon::start(&binlog_config(&name, &db.url(), extra));
     let topic = format!("{name}.{}.t", db.name);
     poll(120, || async {
         (kcat_lines(&topic, "%o\n").len() >= rows.len()).then_some(())

@@ -25,6 +25,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use serde_json::{json, Value as Json};
 
+use crate::connect::SourceInfo;
 use crate::source::SourceError;
 
 /// The key's Connect schema, as Debezium's MySQL connector 3.6 writes it.
@@ -537,27 +538,6 @@ pub async fn table_json(
     })))
 }
 
-/// Where the statement was read, for the record's `source` block.
-#[derive(Debug, Clone, Default)]
-pub struct DdlSource {
-    /// `source.snapshot`.
-    pub snapshot: bool,
-    /// When the statement was written, ms (the binlog event's time).
-    pub ts_ms: i64,
-    /// The server that wrote it.
-    pub server_id: i64,
-    /// Its GTID, when GTIDs are on.
-    pub gtid: Option<String>,
-    /// Binlog file.
-    pub file: String,
-    /// Binlog position (of the statement's event).
-    pub pos: i64,
-    /// `source.row`.
-    pub row: i32,
-    /// The writing connection's thread id, when known.
-    pub thread: Option<i64>,
-}
-
 /// One statement's schema-change record.
 #[derive(Debug, Clone)]
 pub struct SchemaChange {
@@ -567,8 +547,11 @@ pub struct SchemaChange {
     pub ddl: String,
     /// Per table touched: kind, database, table, definition (`CREATE` / `ALTER`).
     pub tables: Vec<(ChangeKind, String, String, Option<Json>)>,
-    /// Where it was read.
-    pub source: DdlSource,
+    /// Where it was read: the `source` block (`snapshot` `Some("true")`
+    /// for a snapshot's records, else `"false"`; `query` unused).
+    pub source: SourceInfo,
+    /// When the statement was written, ms (`source.ts_ms`).
+    pub ts_ms: i64,
 }
 
 impl SchemaChange {
@@ -606,12 +589,12 @@ impl SchemaChange {
                 "version": env!("CARGO_PKG_VERSION"),
                 "connector": connector,
                 "name": server,
-                "ts_ms": s.ts_ms,
-                "snapshot": if s.snapshot { "true" } else { "false" },
+                "ts_ms": self.ts_ms,
+                "snapshot": s.snapshot.as_deref().unwrap_or("false"),
                 "db": self.database,
                 "sequence": null,
-                "ts_us": s.ts_ms.checked_mul(1_000),
-                "ts_ns": s.ts_ms.checked_mul(1_000_000),
+                "ts_us": self.ts_ms.checked_mul(1_000),
+                "ts_ns": self.ts_ms.checked_mul(1_000_000),
                 "table": table,
                 "server_id": s.server_id,
                 "gtid": s.gtid,
@@ -668,21 +651,19 @@ pub async fn snapshot_records(
     file: &str,
     pos: u64,
 ) -> Result<Vec<SchemaChange>, SourceError> {
-    let source = DdlSource {
-        snapshot: true,
-        ts_ms: chrono::Utc::now().timestamp_millis(),
-        server_id: 0,
-        gtid: None,
+    let source = SourceInfo {
+        snapshot: Some("true".into()),
         file: file.to_string(),
         pos: i64::try_from(pos).unwrap_or(i64::MAX),
-        row: 0,
-        thread: None,
+        ..SourceInfo::default()
     };
+    let ts_ms = chrono::Utc::now().timestamp_millis();
     let record = |database: &str, ddl: String, tables| SchemaChange {
         database: database.to_string(),
         ddl,
         tables,
         source: source.clone(),
+        ts_ms,
     };
     let q = |name: &str| format!("`{}`", name.replace('`', "``"));
     let (charset, collation): (String, String) = conn

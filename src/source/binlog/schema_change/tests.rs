@@ -178,13 +178,13 @@ fn records_carry_debeziums_schemas() {
         database: "shop".into(),
         ddl: "DROP TABLE `t`".into(),
         tables: vec![(ChangeKind::Drop, "shop".into(), "t".into(), None)],
-        source: DdlSource {
-            ts_ms: 1_000,
+        source: SourceInfo {
             server_id: 1,
             file: "binlog.000001".into(),
             pos: 4,
-            ..DdlSource::default()
+            ..SourceInfo::default()
         },
+        ts_ms: 1_000,
     };
     let (key, value) = change.encode("mysql", "srv");
     let key: Json = serde_json::from_slice(&key).expect("key");

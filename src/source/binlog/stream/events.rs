@@ -257,9 +257,7 @@ impl Streamer<'_> {
         ddl: &str,
         ev: &Event,
     ) -> Option<super::super::schema_change::SchemaChange> {
-        use super::super::schema_change::{
-            database_statement, touched_tables, DdlSource, SchemaChange,
-        };
+        use super::super::schema_change::{database_statement, touched_tables, SchemaChange};
         let database = q.schema().into_owned();
         let touched = touched_tables(ddl, &database);
         let relevant = if touched.is_empty() {
@@ -282,9 +280,8 @@ impl Streamer<'_> {
                 .into_iter()
                 .map(|(k, db, t)| (k, db, t, None))
                 .collect(),
-            source: DdlSource {
-                snapshot: false,
-                ts_ms: i64::from(header.timestamp()) * 1000,
+            source: crate::connect::SourceInfo {
+                snapshot: Some("false".into()),
                 server_id: i64::from(self.server_id),
                 gtid: txn.and_then(|t| t.gtid_text.clone()),
                 file: self.file.clone(),
@@ -293,7 +290,9 @@ impl Streamer<'_> {
                 // Debezium keeps the last row event's row number here.
                 row: i32::try_from(self.last_row).unwrap_or(i32::MAX),
                 thread: Some(i64::from(q.thread_id())),
+                ..crate::connect::SourceInfo::default()
             },
+            ts_ms: i64::from(header.timestamp()) * 1000,
         })
     }
 
