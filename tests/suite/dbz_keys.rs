@@ -275,9 +275,9 @@ async fn rest_takes_debezium_keys_and_refuses_the_rest_by_name() {
     assert_eq!(r.json()["error_count"], 0, "{}", r.body);
     for (extra, key, value) in [
         (
-            json!({"time.precision.mode": "nanoseconds"}),
+            json!({"time.precision.mode": "isostring"}),
             "time.precision.mode",
-            "nanoseconds",
+            "isostring",
         ),
         (
             json!({"bigint.unsigned.handling.mode": "long"}),
