@@ -16,6 +16,10 @@
 //! `ALTER` record carries the table's definition of the moment it was read
 //! (the `ddl` text is always the statement's own).
 //!
+//! Statements that change no table or database (`TRUNCATE`, views,
+//! routines, users, grants) have no record: Debezium's DDL parser makes no
+//! schema change of them.
+//!
 //! The record goes into the same Kafka transaction as the binlog position
 //! after the statement: exactly once, like the data records.
 

@@ -249,8 +249,9 @@ impl Streamer<'_> {
         standalone
     }
 
-    /// The schema-change record of a DDL statement on a captured table or
-    /// database (its table definitions still to read); `None` otherwise.
+    /// The schema-change record of a DDL statement on a captured table or a
+    /// captured database (its table definitions still to read); `None` for
+    /// anything else.
     fn schema_change(
         &self,
         q: &QueryEvent<'_>,
@@ -260,9 +261,10 @@ impl Streamer<'_> {
         use super::super::schema_change::{database_statement, touched_tables, SchemaChange};
         let database = q.schema().into_owned();
         let touched = touched_tables(ddl, &database);
+        // Statements on tables or databases only: Debezium's DDL parser
+        // makes no schema change of TRUNCATE, views, routines, users...
         let relevant = if touched.is_empty() {
-            let db = database_statement(ddl).unwrap_or_else(|| database.clone());
-            self.capture.captures_database(&db)
+            database_statement(ddl).is_some_and(|db| self.capture.captures_database(&db))
         } else {
             touched
                 .iter()
