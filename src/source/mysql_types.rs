@@ -311,8 +311,8 @@ pub fn semantic_from_column_type(column_type: &str) -> Option<Semantic> {
             1 => None,
             length => Some(Semantic::Bits { length }),
         },
-        "enum" => Some(Semantic::Enum(quoted_list(args.unwrap_or("")))),
-        "set" => Some(Semantic::Set(quoted_list(args.unwrap_or("")))),
+        "enum" => Some(Semantic::Enum(enum_texts(t))),
+        "set" => Some(Semantic::Set(enum_texts(t))),
         "json" => Some(Semantic::Json),
         "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
         | "multipolygon" | "geometrycollection" | "geomcollection" => Some(Semantic::Geometry),
@@ -325,33 +325,49 @@ pub fn semantic_from_column_type(column_type: &str) -> Option<Semantic> {
     }
 }
 
-/// `'a','b''c','d,e'` → `a`, `b'c`, `d,e` (SQL quoting, `''` and `\'` escapes).
-fn quoted_list(args: &str) -> Vec<String> {
+/// The values of an `enum(...)` / `set(...)` `COLUMN_TYPE`, each as written
+/// (`'it''s'`) and as text (`it's`): SQL quoting, `''` and `\\'` escapes.
+pub fn enum_values(column_type: &str) -> Vec<(String, String)> {
+    let Some(open) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let inner = &column_type[open + 1..column_type.rfind(')').unwrap_or(column_type.len())];
     let mut out = Vec::new();
-    let mut chars = args.chars().peekable();
+    let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '\'' {
             continue;
         }
-        let mut item = String::new();
+        let (mut raw, mut text) = (String::from("'"), String::new());
         while let Some(c) = chars.next() {
+            raw.push(c);
             match c {
                 '\'' if chars.peek() == Some(&'\'') => {
+                    raw.push('\'');
                     chars.next();
-                    item.push('\'');
+                    text.push('\'');
                 }
                 '\'' => break,
                 '\\' => {
                     if let Some(n) = chars.next() {
-                        item.push(n);
+                        raw.push(n);
+                        text.push(n);
                     }
                 }
-                c => item.push(c),
+                c => text.push(c),
             }
         }
-        out.push(item);
+        out.push((raw, text));
     }
     out
+}
+
+/// The texts of [`enum_values`].
+fn enum_texts(column_type: &str) -> Vec<String> {
+    enum_values(column_type)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
 }
 
 #[cfg(test)]

@@ -98,28 +98,12 @@ fn utf8(b: &[u8]) -> io::Result<String> {
 }
 
 fn write_str(out: &mut String, s: &str, style: JsonStyle) {
-    if style == JsonStyle::Mysql {
+    match style {
         // serde_json escapes exactly what JSON requires, as MySQL does.
-        out.push_str(&serde_json::Value::from(s).to_string());
-        return;
+        JsonStyle::Mysql => out.push_str(&serde_json::Value::from(s).to_string()),
+        // The binlog client's formatter escapes as Jackson does.
+        JsonStyle::Debezium => crate::connect::json_text::write_str(out, s),
     }
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// A double as Java's `Double.toString`, or, where that has an exponent

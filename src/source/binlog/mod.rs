@@ -575,6 +575,7 @@ impl Run<'_> {
         };
         let mut streamer = Streamer::new(
             &scfg,
+            pool.clone(),
             &self.capture,
             charsets,
             &mut self.emitter,
@@ -582,8 +583,7 @@ impl Run<'_> {
             gtid_state,
         )
         .with_chunker(snapshots.0, snapshots.1)
-        .with_signal_topic(snapshots.2)
-        .with_pool(pool.clone());
+        .with_signal_topic(snapshots.2);
         let result = streamer.run(&mut stream, tx, cancel).await;
         if result.is_ok() {
             stream.close().await.ok();

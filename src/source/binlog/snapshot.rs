@@ -215,7 +215,7 @@ pub(super) fn snapshot_schema(
 }
 
 /// Each column's [`ColumnDetails`], by name, from `information_schema.COLUMNS`.
-pub(super) async fn column_semantics(
+pub(super) async fn column_details(
     conn: &mut Conn,
     t: &TableId,
 ) -> Result<HashMap<String, ColumnDetails>, SourceError> {
@@ -254,7 +254,7 @@ async fn read_table(
     cancel: &CancellationToken,
 ) -> Result<bool, SourceError> {
     let pk = primary_key(conn, table).await?;
-    let semantics = column_semantics(conn, table).await?;
+    let semantics = column_details(conn, table).await?;
     let from = format!(
         "SELECT * FROM {}.{}",
         quote(&table.database),

@@ -66,7 +66,7 @@ use serde::{Deserialize, Serialize};
 use super::capture::Capture;
 use super::gtid::MysqlGtidSet;
 use super::server::{binlog_status, Flavor, ServerInfo};
-use super::snapshot::{column_semantics, snapshot_schema};
+use super::snapshot::{column_details, snapshot_schema};
 use crate::config::debezium::Patterns;
 use crate::config::DbZone;
 use crate::event::{ChangeEvent, Op, TableId};

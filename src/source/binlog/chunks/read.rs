@@ -143,7 +143,7 @@ impl Chunker {
         // One row more than a chunk: whether the table ends with this chunk
         // is then known (its last read is marked, see `marks`).
         let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows + 1, filter);
-        let semantics = column_semantics(conn, table).await?;
+        let semantics = column_details(conn, table).await?;
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
         let schema = Arc::new(snapshot_schema(table, &columns, &semantics));

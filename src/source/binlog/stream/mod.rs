@@ -199,7 +199,7 @@ pub struct Streamer<'a> {
     /// Debezium's `source.row` of a schema-change record that follows.
     last_row: u64,
     /// Connections for reading table definitions (schema changes).
-    pool: Option<mysql_async::Pool>,
+    pool: mysql_async::Pool,
 }
 
 /// What the read loop does after an event.
@@ -213,9 +213,11 @@ enum After {
 }
 
 impl<'a> Streamer<'a> {
-    /// A streamer resuming at `from` (GTID state parsed for `gtids`).
+    /// A streamer resuming at `from` (GTID state parsed for `gtids`);
+    /// `pool` serves the reads between events (table definitions).
     pub fn new(
         cfg: &'a StreamConfig,
+        pool: mysql_async::Pool,
         capture: &'a Capture,
         charsets: &'a Charsets,
         emitter: &'a mut Emitter,
@@ -250,7 +252,7 @@ impl<'a> Streamer<'a> {
             lag: SourceLag::start(&cfg.pipeline),
             pending_ddl: None,
             last_row: 0,
-            pool: None,
+            pool,
             chunker: None,
             commands: None,
             signals: Vec::new(),
@@ -268,12 +270,6 @@ impl<'a> Streamer<'a> {
     ) -> Self {
         self.chunker = Some(chunker);
         self.commands = Some(commands);
-        self
-    }
-
-    /// Reads table definitions for schema-change records through `pool`.
-    pub fn with_pool(mut self, pool: mysql_async::Pool) -> Self {
-        self.pool = Some(pool);
         self
     }
 
@@ -479,7 +475,7 @@ impl<'a> Streamer<'a> {
         &mut self,
         mut change: super::schema_change::SchemaChange,
     ) -> Result<(), SourceError> {
-        let (Some(topic), Some(pool)) = (self.cfg.schema_change_topic.clone(), &self.pool) else {
+        let Some(topic) = self.cfg.schema_change_topic.clone() else {
             return Ok(());
         };
         let wanted: Vec<_> = change
@@ -487,7 +483,8 @@ impl<'a> Streamer<'a> {
             .iter()
             .map(|(k, db, t, _)| (*k, db.clone(), t.clone()))
             .collect();
-        let mut conn = crate::mysql::bounded("reading a table definition", pool.get_conn()).await?;
+        let mut conn =
+            crate::mysql::bounded("reading a table definition", self.pool.get_conn()).await?;
         change.tables = super::schema_change::read_definitions(&mut conn, &wanted).await?;
         drop(conn);
         let (key, value) = change.encode(self.emitter.connector(), &self.cfg.server_name);
