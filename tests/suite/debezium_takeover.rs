@@ -184,12 +184,20 @@ impl Connect {
     }
 }
 
-impl Drop for Connect {
-    fn drop(&mut self) {
+impl Connect {
+    /// SIGKILL: for a test that has read what it needs and commits nothing
+    /// more through Connect (a graceful stop of its JVM can hang under load).
+    pub(super) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+impl Drop for Connect {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
