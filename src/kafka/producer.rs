@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Message};
 use tokio::sync::Notify;
 
 use super::{client, KafkaError};
@@ -38,6 +38,19 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 /// milliseconds to seconds.
 pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Key and value bytes a pipeline producer may have queued in librdkafka
+/// and not yet acknowledged; past it, [`PipelineProducer::send`] waits for
+/// delivery reports. librdkafka's own bound (`queue.buffering.max.kbytes`,
+/// 1 GiB by default) must stay above the 64 MiB record limit, so this is
+/// where a source's copy of its records is bounded in bytes. Measured
+/// (`scripts/bench.sh debezium`): 8 MiB keeps the broker as busy as an
+/// unbounded queue does on this machine.
+pub const MAX_UNACKED_BYTES: u64 = 4 << 20;
+
+/// Bytes counted per record beside its key and value: librdkafka's message
+/// header and our tally of it (so a stream of tiny records is bounded too).
+const RECORD_OVERHEAD: u64 = 128;
+
 /// Delivery reports of the current epoch, counted by the producer's context.
 #[derive(Default)]
 struct Tally {
@@ -45,6 +58,10 @@ struct Tally {
     epoch: usize,
     /// Reports received (delivered or failed) in this epoch.
     acked: u64,
+    /// Bytes of the records reported in this epoch (as [`record_bytes`]).
+    acked_bytes: u64,
+    /// When a send waits for room: the reported bytes it waits for.
+    wanted_bytes: Option<u64>,
     /// The first failed delivery of this epoch.
     first_error: Option<RdError>,
     /// When a batch waits: the count of reports it waits for.
@@ -107,14 +124,24 @@ impl ProducerContext for CountingContext {
                 return;
             }
             t.acked += 1;
-            if let Err((e, _)) = result {
-                if t.first_error.is_none() {
-                    t.first_error = Some(e.clone());
+            let message = match result {
+                Ok(m) => m,
+                Err((e, m)) => {
+                    if t.first_error.is_none() {
+                        t.first_error = Some(e.clone());
+                    }
+                    m
                 }
-            }
-            let done = t.wanted.is_some_and(|w| t.acked >= w);
+            };
+            t.acked_bytes += record_bytes(
+                message.key().map_or(0, <[u8]>::len),
+                message.payload().map_or(0, <[u8]>::len),
+            );
+            let done = t.wanted.is_some_and(|w| t.acked >= w)
+                || t.wanted_bytes.is_some_and(|w| t.acked_bytes >= w);
             if done {
                 t.wanted = None;
+                t.wanted_bytes = None;
             }
             done
         };
@@ -134,6 +161,8 @@ pub struct PipelineProducer {
     epoch: usize,
     /// Records sent in this epoch.
     sent: u64,
+    /// Their bytes (as [`record_bytes`]).
+    sent_bytes: u64,
     in_txn: bool,
     /// `sluice_source_messages_produced_total` of this pipeline (one lookup, not one per record).
     produced: prometheus::IntCounter,
@@ -209,6 +238,7 @@ impl PipelineProducer {
             pipeline: pipeline.to_string(),
             epoch: 0,
             sent: 0,
+            sent_bytes: 0,
             in_txn: false,
             produced: METRICS
                 .source_messages_produced
@@ -232,8 +262,8 @@ impl PipelineProducer {
         Ok(())
     }
 
-    /// Queues one record; waits (without blocking the runtime) while the local
-    /// queue is full.
+    /// Queues one record; waits (without blocking the runtime) while
+    /// [`MAX_UNACKED_BYTES`] are unacknowledged or the local queue is full.
     pub async fn send(
         &mut self,
         topic: &str,
@@ -241,6 +271,8 @@ impl PipelineProducer {
         value: Option<&[u8]>,
         headers: Option<OwnedHeaders>,
     ) -> Result<(), KafkaError> {
+        let bytes = record_bytes(key.map_or(0, <[u8]>::len), value.map_or(0, <[u8]>::len));
+        self.await_room(bytes).await?;
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(topic, self.epoch);
         if let Some(k) = key {
@@ -257,6 +289,7 @@ impl PipelineProducer {
             match self.inner.send(record) {
                 Ok(()) => {
                     self.sent += 1;
+                    self.sent_bytes += bytes;
                     self.produced.inc();
                     return Ok(());
                 }
@@ -275,10 +308,25 @@ impl PipelineProducer {
         }
     }
 
-    /// Waits for the delivery reports of everything queued so far without
-    /// ending the transaction (bounds memory inside a long transaction).
-    pub async fn flush_deliveries(&mut self) -> Result<(), KafkaError> {
-        self.await_deliveries().await
+    /// Waits until a record of `bytes` fits in [`MAX_UNACKED_BYTES`] beside
+    /// what is unacknowledged (a bigger record goes when nothing is).
+    async fn await_room(&mut self, bytes: u64) -> Result<(), KafkaError> {
+        let limit = MAX_UNACKED_BYTES.saturating_sub(bytes);
+        loop {
+            {
+                let mut t = self.deliveries.lock();
+                if let Some(e) = &t.fatal {
+                    return Err(KafkaError::client("delivery", e.clone()));
+                }
+                let unacked = self.sent_bytes.saturating_sub(t.acked_bytes);
+                if unacked <= limit || t.acked >= self.sent {
+                    t.wanted_bytes = None;
+                    return Ok(());
+                }
+                t.wanted_bytes = Some(self.sent_bytes - limit);
+            }
+            self.deliveries.all_reported.notified().await;
+        }
     }
 
     /// Waits for every queued record's delivery report; the first failure wins.
@@ -292,8 +340,10 @@ impl PipelineProducer {
                 if t.acked >= self.sent {
                     // Every report is in: start counting the next batch afresh.
                     t.acked = 0;
+                    t.acked_bytes = 0;
                     t.wanted = None;
                     self.sent = 0;
+                    self.sent_bytes = 0;
                     return t
                         .first_error
                         .take()
@@ -362,6 +412,7 @@ impl PipelineProducer {
         // Reports of the aborted records (purged or late) no longer count.
         self.epoch = self.epoch.wrapping_add(1);
         self.sent = 0;
+        self.sent_bytes = 0;
         let mut t = self.deliveries.lock();
         let fatal = t.fatal.take();
         *t = Tally {
@@ -370,6 +421,11 @@ impl PipelineProducer {
             ..Tally::default()
         };
     }
+}
+
+/// The bytes a record counts for in [`MAX_UNACKED_BYTES`].
+fn record_bytes(key: usize, value: usize) -> u64 {
+    u64::try_from(key + value).unwrap_or(u64::MAX) + RECORD_OVERHEAD
 }
 
 /// Waits (briefly) until librdkafka has released every reported record.

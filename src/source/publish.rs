@@ -183,14 +183,21 @@ impl<O> Batch<O> {
 
 /// The next batch to publish: one received batch plus the batches already
 /// waiting behind it, up to and including one that [closes](Batch::closed)
-/// the group or brings it to `max_bytes`.
+/// the group or brings it to `max_bytes`. An open batch waiting behind a
+/// complete one is not taken (the complete one's position and
+/// acknowledgements belong to a commit): it is left in `carry`.
 fn merge_waiting<O>(
     mut batch: Batch<O>,
     rx: &mut mpsc::Receiver<Batch<O>>,
     max_bytes: usize,
+    carry: &mut Option<Batch<O>>,
 ) -> Batch<O> {
     while !batch.closed() && batch.bytes < max_bytes {
         match rx.try_recv() {
+            Ok(next) if next.open => {
+                *carry = Some(next);
+                break;
+            }
             Ok(next) => batch.append(next),
             Err(_) => break,
         }
@@ -246,8 +253,16 @@ async fn run<O: SourceOffset>(
     mut wire: Option<Wire>,
 ) -> Result<(), SourceError> {
     let result = async {
-        while let Some(batch) = rx.recv().await {
-            let mut batch = merge_waiting(batch, &mut rx, max_bytes);
+        let mut carry = None;
+        loop {
+            let batch = match carry.take() {
+                Some(b) => b,
+                None => match rx.recv().await {
+                    Some(b) => b,
+                    None => break,
+                },
+            };
+            let mut batch = merge_waiting(batch, &mut rx, max_bytes, &mut carry);
             let done = batch.done.take();
             let outcome = match wire.as_mut() {
                 // Every schema id is known before the transaction begins.
@@ -330,7 +345,7 @@ async fn publish<O: SourceOffset>(
         }
     }
     if batch.open {
-        producer.flush_deliveries().await?;
+        // Delivered as sent; the producer bounds what is unacknowledged.
         return Ok(spent);
     }
     if let Some(c) = &batch.offset {
@@ -375,12 +390,20 @@ mod tests {
         b
     }
 
+    /// [`merge_waiting`] where no open batch is left behind.
+    fn merge(batch: Batch<Pos>, rx: &mut mpsc::Receiver<Batch<Pos>>, max: usize) -> Batch<Pos> {
+        let mut carry = None;
+        let merged = merge_waiting(batch, rx, max, &mut carry);
+        assert!(carry.is_none(), "no open batch waited");
+        merged
+    }
+
     #[tokio::test]
     async fn waiting_batches_go_into_one_transaction_with_the_last_position() {
         let (tx, mut rx) = mpsc::channel(4);
         tx.send(batch(3, 200, false)).await.expect("send");
         tx.send(batch(1, 300, false)).await.expect("send");
-        let merged = merge_waiting(batch(2, 100, false), &mut rx, usize::MAX);
+        let merged = merge(batch(2, 100, false), &mut rx, usize::MAX);
         assert_eq!(merged.messages.len(), 6);
         assert_eq!(merged.transactions, 3);
         assert_eq!(merged.offset.map(|c| c.offset), Some(Pos(300)));
@@ -391,14 +414,19 @@ mod tests {
     async fn an_open_snapshot_chunk_is_never_merged_into() {
         let (tx, mut rx) = mpsc::channel(4);
         tx.send(batch(1, 0, true)).await.expect("send");
-        let first = merge_waiting(batch(2, 0, true), &mut rx, usize::MAX);
+        let first = merge(batch(2, 0, true), &mut rx, usize::MAX);
         assert_eq!(first.messages.len(), 2, "an open batch is delivered alone");
-        // A complete batch takes what follows, up to and including an open one.
-        tx.send(batch(1, 0, false)).await.expect("send");
-        let next = merge_waiting(batch(1, 100, false), &mut rx, usize::MAX);
-        assert_eq!(next.messages.len(), 2);
+        // A complete batch takes no open batch behind it: its position and
+        // acknowledgements belong to a commit, which the open one defers.
+        tx.send(batch(3, 0, false)).await.expect("send");
+        let mut carry = None;
+        let next = merge_waiting(batch(1, 100, false), &mut rx, usize::MAX, &mut carry);
+        assert_eq!(next.messages.len(), 1);
         assert_eq!(next.offset.map(|c| c.offset), Some(Pos(100)));
-        assert_eq!(rx.try_recv().map(|b| b.messages.len()).ok(), Some(1));
+        let carried = carry.expect("the open batch is carried to the next round");
+        assert!(carried.open);
+        assert_eq!(carried.messages.len(), 1);
+        assert_eq!(rx.try_recv().map(|b| b.messages.len()).ok(), Some(3));
     }
 
     #[tokio::test]
@@ -411,11 +439,11 @@ mod tests {
         tx.send(chunk(200)).await.expect("send");
         tx.send(batch(1, 300, false)).await.expect("send");
         // Stream rows before a chunk go with it; nothing after it does.
-        let first = merge_waiting(batch(2, 100, false), &mut rx, usize::MAX);
+        let first = merge(batch(2, 100, false), &mut rx, usize::MAX);
         assert_eq!(first.messages.len(), 5);
         assert_eq!(first.offset.map(|c| c.offset), Some(Pos(200)));
         tx.send(chunk(400)).await.expect("send");
-        let second = merge_waiting(chunk(350), &mut rx, usize::MAX);
+        let second = merge(chunk(350), &mut rx, usize::MAX);
         assert_eq!(
             second.messages.len(),
             3,
@@ -431,7 +459,7 @@ mod tests {
         let mut first = batch(2, 100, false);
         let (done, _outcome) = oneshot::channel();
         first.done = Some(done);
-        let first = merge_waiting(first, &mut rx, usize::MAX);
+        let first = merge(first, &mut rx, usize::MAX);
         assert_eq!(first.messages.len(), 2);
         assert!(rx.try_recv().is_ok(), "the next batch still waits");
     }
@@ -443,10 +471,10 @@ mod tests {
         for pos in [200, 300, 400] {
             tx.send(batch(2, pos, false)).await.expect("send");
         }
-        let first = merge_waiting(batch(2, 100, false), &mut rx, 260);
+        let first = merge(batch(2, 100, false), &mut rx, 260);
         assert_eq!(first.messages.len(), 4, "grouped up to the bound");
         assert_eq!(first.offset.map(|c| c.offset), Some(Pos(200)));
-        let next = merge_waiting(rx.try_recv().expect("waiting"), &mut rx, 260);
+        let next = merge(rx.try_recv().expect("waiting"), &mut rx, 260);
         assert_eq!(next.messages.len(), 4);
         assert_eq!(next.offset.map(|c| c.offset), Some(Pos(400)));
     }

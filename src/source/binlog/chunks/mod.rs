@@ -93,6 +93,16 @@ const WATERMARK_WAIT: Duration = Duration::from_secs(10);
 /// ER_NO_SUCH_TABLE.
 const NO_SUCH_TABLE: u16 = 1146;
 
+/// Bytes of column values a chunk holds at most (beside `snapshot_fetch_rows`):
+/// a chunk is kept whole until its high watermark, so wide rows get fewer
+/// rows a chunk. The row limit follows the rows' sizes ([`rows_for_bytes`]).
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Rows of `row_bytes` each that fit in [`CHUNK_BYTES`], between 1 and `rows`.
+fn rows_for_bytes(row_bytes: usize, rows: usize) -> usize {
+    (CHUNK_BYTES / row_bytes.max(1)).clamp(1, rows.max(1))
+}
+
 /// A chunked snapshot's progress, stored in the position record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkProgress {
@@ -182,6 +192,8 @@ struct Pending {
     key_columns: Vec<String>,
     /// Rows and their key text (the `Debug` form of the key values).
     rows: Vec<(String, Row)>,
+    /// The bytes of their column values as read.
+    bytes: usize,
     /// Keys changed between the watermarks.
     changed: HashSet<String>,
     /// The last row's key, for the next chunk.
@@ -227,6 +239,8 @@ pub struct Chunker {
     tables: Option<Vec<TableId>>,
     /// The key columns of the table being read, and its estimated rows.
     key_cache: Option<(TableId, Vec<String>, Option<u64>)>,
+    /// Rows the next chunk asks for: `chunk_rows`, fewer for wide rows.
+    row_limit: usize,
 }
 
 impl Chunker {
@@ -243,6 +257,7 @@ impl Chunker {
             .with_label_values(&[&job.pipeline])
             .set(i64::from(progress.is_some()));
         Chunker {
+            row_limit: job.chunk_rows,
             job,
             pool,
             conn: None,
@@ -516,8 +531,15 @@ impl Chunker {
                 ),
             };
             self.report(&table, progress.rows);
-            match self.read_bracketed(conn, at, &table, keys, last).await {
+            match self
+                .read_bracketed(conn, at, &table, keys, last, self.row_limit)
+                .await
+            {
                 Ok(p) => {
+                    if !p.rows.is_empty() {
+                        self.row_limit =
+                            rows_for_bytes(p.bytes / p.rows.len(), self.job.chunk_rows);
+                    }
                     self.pending = Some(p);
                     return Ok(());
                 }
@@ -548,13 +570,21 @@ impl Chunker {
                 return Ok(k.clone());
             }
         }
-        let estimated: Option<u64> = conn
-            .exec_first::<Option<u64>, _, _>(
-                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+        let (estimated, avg_row): (Option<u64>, Option<u64>) = conn
+            .exec_first(
+                "SELECT TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
                 (&table.database, &table.table),
             )
             .await?
-            .flatten();
+            .unwrap_or_default();
+        // The first chunk of a table is sized by the server's average row
+        // length; later ones by the rows read.
+        self.row_limit = avg_row
+            .and_then(|b| usize::try_from(b).ok())
+            .filter(|&b| b > 0)
+            .map_or(self.job.chunk_rows, |b| {
+                rows_for_bytes(b, self.job.chunk_rows)
+            });
         let rows: Vec<(String, String, String)> = conn
             .exec(
                 "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \

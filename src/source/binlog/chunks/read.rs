@@ -13,9 +13,12 @@ impl Chunker {
         table: &TableId,
         keys: Vec<String>,
         last: Option<Vec<MyValue>>,
+        limit: usize,
     ) -> Result<Pending, SourceError> {
         if let Some(signal) = &self.job.signal {
-            return self.read_signalled(conn, signal, table, keys, last).await;
+            return self
+                .read_signalled(conn, signal, table, keys, last, limit)
+                .await;
         }
         let waited = tokio::time::Instant::now();
         loop {
@@ -25,10 +28,9 @@ impl Chunker {
                         .await?;
                     let p = snapshot_position(conn).await?;
                     if p >= at.pos {
-                        let read = self.select(conn, table, &keys, last.clone()).await;
+                        let read = self.select(conn, table, &keys, last.clone(), limit).await;
                         conn.query_drop("COMMIT").await?;
-                        let (schema, rows, last_key, done) = read?;
-                        Some((Low::Pos(p.clone()), p, schema, rows, last_key, done))
+                        Some((Low::Pos(p.clone()), p, read?))
                     } else {
                         conn.query_drop("COMMIT").await?;
                         None
@@ -45,26 +47,26 @@ impl Chunker {
                     };
                     match low {
                         Some(low) => {
-                            let (schema, rows, last_key, done) =
-                                self.select(conn, table, &keys, last.clone()).await?;
+                            let read = self.select(conn, table, &keys, last.clone(), limit).await?;
                             let (high, _) = binlog_status(conn, &self.info).await?;
-                            Some((low, high, schema, rows, last_key, done))
+                            Some((low, high, read))
                         }
                         None => None,
                     }
                 }
             };
-            if let Some((low, high, schema, rows, last_key, table_done)) = attempt {
+            if let Some((low, high, read)) = attempt {
                 return Ok(Pending {
                     table: table.clone(),
                     low,
                     high,
-                    schema,
+                    schema: read.schema,
                     key_columns: keys,
-                    rows,
+                    rows: read.rows,
+                    bytes: read.bytes,
                     changed: HashSet::new(),
-                    last_key,
-                    table_done,
+                    last_key: read.last_key,
+                    table_done: read.done,
                     signal: None,
                 });
             }
@@ -89,6 +91,7 @@ impl Chunker {
         table: &TableId,
         keys: Vec<String>,
         last: Option<Vec<MyValue>>,
+        limit: usize,
     ) -> Result<Pending, SourceError> {
         let id = format!(
             "sluice-{}-{}",
@@ -104,19 +107,20 @@ impl Chunker {
         let data = serde_json::json!({"table": table.to_string()}).to_string();
         conn.exec_drop(&insert, (&open, "snapshot-window-open", &data))
             .await?;
-        let (schema, rows, last_key, table_done) = self.select(conn, table, &keys, last).await?;
+        let read = self.select(conn, table, &keys, last, limit).await?;
         conn.exec_drop(&insert, (&close, "snapshot-window-close", &data))
             .await?;
         Ok(Pending {
             table: table.clone(),
             low: Low::Pos(BinlogPosition::new(String::new(), 0)),
             high: BinlogPosition::new(String::new(), 0),
-            schema,
+            schema: read.schema,
             key_columns: keys,
-            rows,
+            rows: read.rows,
+            bytes: read.bytes,
             changed: HashSet::new(),
-            last_key,
-            table_done,
+            last_key: read.last_key,
+            table_done: read.done,
             signal: Some(SignalMarks {
                 open,
                 close,
@@ -126,14 +130,16 @@ impl Chunker {
         })
     }
 
-    /// One chunk's `SELECT`: the schema, the rows with their key text, the
-    /// last key, and whether the table is done.
+    /// One chunk's `SELECT` of up to `limit` rows and [`CHUNK_BYTES`] of
+    /// values (the first row always): the schema, the rows with their key
+    /// text, the last key, and whether the table is done.
     async fn select(
         &self,
         conn: &mut Conn,
         table: &TableId,
         keys: &[String],
         last: Option<Vec<MyValue>>,
+        limit: usize,
     ) -> Result<ChunkRows, SourceError> {
         let filter = self
             .progress
@@ -142,7 +148,7 @@ impl Chunker {
             .map(String::as_str);
         // One row more than a chunk: whether the table ends with this chunk
         // is then known (its last read is marked, see `marks`).
-        let (sql, params) = chunk_sql(table, keys, last, self.job.chunk_rows + 1, filter);
+        let (sql, params) = chunk_sql(table, keys, last, limit + 1, filter);
         let semantics = column_details(conn, table).await?;
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
@@ -150,14 +156,18 @@ impl Chunker {
         let key_idx: Vec<usize> = keys.iter().filter_map(|c| schema.column_index(c)).collect();
         let is_dt = datetime_columns(&columns);
         let mut rows = Vec::new();
+        let mut bytes = 0;
         let mut last_key = None;
         let mut more = false;
         while let Some(row) = stream.next().await {
             let raw = row?.unwrap();
-            if !keys.is_empty() && rows.len() == self.job.chunk_rows {
-                more = true; // the next chunk's first row: read again then
+            if !keys.is_empty() && (rows.len() == limit || bytes >= CHUNK_BYTES) {
+                // The next chunk's first row (or past the byte bound, where
+                // the limit was sized from an estimate): read again then.
+                more = true;
                 continue;
             }
+            bytes += raw.iter().map(value_bytes).sum::<usize>();
             if !keys.is_empty() {
                 last_key = Some(
                     key_idx
@@ -178,18 +188,36 @@ impl Chunker {
             let key = key_text(key_idx.iter().map(|&i| &values[i]));
             rows.push((key, values));
         }
-        let done = keys.is_empty() || !more;
-        Ok((schema, rows, last_key, done))
+        Ok(ChunkRows {
+            schema,
+            rows,
+            bytes,
+            last_key,
+            done: keys.is_empty() || !more,
+        })
     }
 }
 
-/// A chunk's schema, rows with key text, last key, and whether the table is done.
-type ChunkRows = (
-    Arc<TableSchema>,
-    Vec<(String, Row)>,
-    Option<Vec<KeyPart>>,
-    bool,
-);
+/// What one chunk's `SELECT` read.
+struct ChunkRows {
+    schema: Arc<TableSchema>,
+    /// Rows with their key text.
+    rows: Vec<(String, Row)>,
+    /// Bytes of their values as read ([`value_bytes`]).
+    bytes: usize,
+    /// The last row's key.
+    last_key: Option<Vec<KeyPart>>,
+    /// The table is done with this chunk.
+    done: bool,
+}
+
+/// The bytes a column value takes as read (8 for a number or a date).
+fn value_bytes(v: &MyValue) -> usize {
+    match v {
+        MyValue::Bytes(b) => b.len(),
+        _ => 8,
+    }
+}
 
 /// MariaDB: the binlog position of the open consistent-snapshot transaction.
 async fn snapshot_position(conn: &mut Conn) -> Result<BinlogPosition, SourceError> {

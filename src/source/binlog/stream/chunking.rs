@@ -49,7 +49,10 @@ impl Streamer<'_> {
     /// reached, else reads the next chunk (and publishes it at once when the
     /// stream is already at its high mark). True when a chunk went into the
     /// batch: the batch must then be sent at once.
-    pub(super) async fn chunk_at_txn_end(&mut self) -> Result<bool, SourceError> {
+    pub(super) async fn chunk_at_txn_end(
+        &mut self,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+    ) -> Result<bool, SourceError> {
         self.apply_signals().await?;
         let Some(chunker) = self.chunker.as_mut() else {
             return Ok(false);
@@ -70,7 +73,7 @@ impl Streamer<'_> {
                 return Ok(false);
             }
         }
-        self.publish_chunk()?;
+        self.publish_chunk(tx).await?;
         Ok(true)
     }
 
@@ -81,26 +84,34 @@ impl Streamer<'_> {
         &mut self,
         tx: &mpsc::Sender<Batch<BinlogOffset>>,
     ) -> Result<bool, SourceError> {
-        if !self.chunk_at_txn_end().await? {
+        if !self.chunk_at_txn_end(tx).await? {
             return Ok(false);
         }
-        let full = std::mem::take(&mut self.batch);
+        let full = self.take_batch();
         self.last_sent.clone_from(&full.offset);
         self.last_flush = Instant::now();
         self.batch_started = None;
         Ok(tx.send(full).await.is_err())
     }
 
-    /// Emits the reached chunk's reads into the batch and stores the
-    /// position here with the snapshot's new progress.
-    fn publish_chunk(&mut self) -> Result<(), SourceError> {
+    /// Emits the reached chunk's reads into the batch (handing them over
+    /// in open pieces as they fill, so a chunk is never held encoded whole)
+    /// and stores the position here with the snapshot's new progress.
+    async fn publish_chunk(
+        &mut self,
+        tx: &mpsc::Sender<Batch<BinlogOffset>>,
+    ) -> Result<(), SourceError> {
         let here = self.here();
         let Some(chunker) = self.chunker.as_mut() else {
             return Ok(());
         };
         let reads = chunker.take_reached(&here, self.server_id);
-        for ev in &reads {
-            self.emitter.emit(ev, &mut self.batch)?;
+        // By value: each read is freed once encoded.
+        for ev in reads {
+            self.emitter.emit(&ev, &mut self.batch)?;
+            if self.send_piece(tx).await {
+                break; // the publisher is gone: the caller's send says so
+            }
         }
         let offset = self.offset_at(here, self.gtids.to_string(), 0);
         self.batch.offset = Some(offset);
@@ -194,7 +205,7 @@ impl Streamer<'_> {
         tx: &mpsc::Sender<Batch<BinlogOffset>>,
     ) -> Option<oneshot::Receiver<()>> {
         let (done, stored) = oneshot::channel();
-        let mut full = std::mem::take(&mut self.batch);
+        let mut full = self.take_batch();
         if full.offset.is_none() {
             full.offset = Some(self.offset_at(self.here(), self.gtids.to_string(), 0));
         }

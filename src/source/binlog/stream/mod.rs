@@ -72,6 +72,13 @@ const HEARTBEAT: u8 = 27;
 /// share its Kafka transaction.
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(20);
 
+/// Encoded bytes after which the records of the Kafka transaction being
+/// filled are handed to the publisher as an open piece (sent, not
+/// committed; see [`Streamer::send_piece`]). What the transaction holds is
+/// still bounded by `max_batch_rows` and `max_batch_bytes`; this bounds
+/// what waits in memory for it: with the publisher's queue, a few MiB.
+const PIECE_BYTES: usize = 1 << 20;
+
 /// The GTID state being tracked.
 #[derive(Debug, Clone)]
 pub enum GtidState {
@@ -200,6 +207,9 @@ pub struct Streamer<'a> {
     last_row: u64,
     /// Connections for reading table definitions (schema changes).
     pool: mysql_async::Pool,
+    /// Records and bytes of the Kafka transaction being filled already
+    /// handed over in open pieces ([`Self::send_piece`]).
+    sent_open: (usize, usize),
 }
 
 /// What the read loop does after an event.
@@ -258,7 +268,43 @@ impl<'a> Streamer<'a> {
             signals: Vec::new(),
             signal_topic: None,
             signal_offset: from.incremental_snapshot_signal_offset,
+            sent_open: (0, 0),
         }
+    }
+
+    /// Takes the batch to hand over as the end of its Kafka transaction.
+    fn take_batch(&mut self) -> Batch<BinlogOffset> {
+        self.sent_open = (0, 0);
+        std::mem::take(&mut self.batch)
+    }
+
+    /// Records and encoded bytes of the Kafka transaction being filled,
+    /// open pieces included.
+    fn filled(&self) -> (usize, usize) {
+        (
+            self.sent_open.0 + self.batch.messages.len(),
+            self.sent_open.1 + self.batch.bytes,
+        )
+    }
+
+    /// Once the batch's records reach [`PIECE_BYTES`], hands them to the
+    /// publisher as an open piece: delivered in the Kafka transaction that
+    /// the batch (with its position) later commits, or aborted with it. The
+    /// position, the transaction count and the acknowledgements stay in the
+    /// batch. True when the publisher is gone.
+    async fn send_piece(&mut self, tx: &mpsc::Sender<Batch<BinlogOffset>>) -> bool {
+        if self.batch.bytes < PIECE_BYTES {
+            return false;
+        }
+        let piece = Batch {
+            messages: std::mem::take(&mut self.batch.messages),
+            bytes: std::mem::take(&mut self.batch.bytes),
+            open: true,
+            ..Batch::default()
+        };
+        self.sent_open.0 += piece.messages.len();
+        self.sent_open.1 += piece.bytes;
+        tx.send(piece).await.is_err()
     }
 
     /// Runs chunked snapshots beside the stream (the initial one, and
@@ -391,7 +437,7 @@ impl<'a> Streamer<'a> {
             }
             // At a transaction end: publish a chunk whose high mark is
             // reached (the batch then goes out at once), or read the next.
-            let chunk_out = txn_ended && self.chunk_at_txn_end().await?;
+            let chunk_out = txn_ended && self.chunk_at_txn_end(tx).await?;
             match self
                 .after_event(&ev, txn_ended, chunk_out, stream, tx)
                 .await
@@ -424,6 +470,9 @@ impl<'a> Streamer<'a> {
                 return After::Closed;
             }
         }
+        if self.send_piece(tx).await {
+            return After::Closed;
+        }
         if !txn_ended {
             if self.is_heartbeat(ev) && self.txn.is_none() {
                 // The server sends heartbeats only when it has nothing newer.
@@ -437,14 +486,14 @@ impl<'a> Streamer<'a> {
         }
         if chunk_out {
             // A snapshot chunk: committed at once with its position.
-        } else if self.batch.messages.is_empty() {
+        } else if self.filled().0 == 0 {
             // Offset only (other tables' transactions): the tick stores it, or
             // here once per tick while events never pause long enough for one.
             if self.last_flush.elapsed() < self.cfg.tick {
                 return After::Read;
             }
-        } else if self.batch.messages.len() < self.cfg.max_batch_rows
-            && self.batch.bytes < self.cfg.max_batch_bytes
+        } else if self.filled().0 < self.cfg.max_batch_rows
+            && self.filled().1 < self.cfg.max_batch_bytes
             && self
                 .batch_started
                 .is_some_and(|t| t.elapsed() < MAX_BATCH_WAIT)
@@ -455,7 +504,7 @@ impl<'a> Streamer<'a> {
                 return After::Lookahead(ev);
             }
         }
-        let full = std::mem::take(&mut self.batch);
+        let full = self.take_batch();
         self.last_sent.clone_from(&full.offset);
         self.last_flush = Instant::now();
         self.batch_started = None;
@@ -494,7 +543,7 @@ impl<'a> Streamer<'a> {
 
     /// On cancel: publish what is complete (positions stay exact mid-transaction too).
     async fn flush_partial(&mut self, tx: &mpsc::Sender<Batch<BinlogOffset>>) {
-        let mut batch = std::mem::take(&mut self.batch);
+        let mut batch = self.take_batch();
         if let Some(t) = &self.txn {
             if t.rows_in_batch > 0 {
                 batch.offset =
@@ -517,7 +566,17 @@ impl<'a> Streamer<'a> {
         if !moved && !heartbeat_due {
             return Ok(());
         }
-        let mut batch = std::mem::take(&mut self.batch);
+        let mut batch = self.take_batch();
+        if let Some(t) = self.txn.as_mut() {
+            // Rows of the transaction under way are in the batch: the
+            // position counts them (as a split does), or a restart would
+            // send them again.
+            if t.rows_in_batch > 0 {
+                t.rows_in_batch = 0;
+                let (start, gtids, rows) = (t.start.clone(), t.gtids_before.clone(), t.rows);
+                batch.offset = Some(self.offset_at(start, gtids, rows));
+            }
+        }
         if batch.offset.is_none() {
             batch.offset.clone_from(&self.last_sent);
         }
@@ -569,13 +628,14 @@ impl<'a> Streamer<'a> {
     /// of its rows, or once the batch holds `max_batch_bytes` and some of them.
     fn split_if_large(&mut self) -> Option<Batch<BinlogOffset>> {
         let t = self.txn.as_mut()?;
-        let by_bytes = t.rows_in_batch > 0 && self.batch.bytes >= self.cfg.max_batch_bytes;
+        let by_bytes =
+            t.rows_in_batch > 0 && self.sent_open.1 + self.batch.bytes >= self.cfg.max_batch_bytes;
         if t.rows_in_batch < self.cfg.max_transaction_rows && !by_bytes {
             return None;
         }
         t.rows_in_batch = 0;
         let (start, gtids, rows) = (t.start.clone(), t.gtids_before.clone(), t.rows);
-        let mut batch = std::mem::take(&mut self.batch);
+        let mut batch = self.take_batch();
         batch.offset = Some(self.offset_at(start, gtids, rows));
         self.last_sent.clone_from(&batch.offset);
         Some(batch)
