@@ -172,6 +172,69 @@ load_rows "$ROWS" "$ROWS"
 runs dbz && phase catch-up dbz "Debezium $DBZ_VERSION (Connect)" $((2 * ROWS))
 runs sluice && phase catch-up sluice "Sluice binlog source" $((2 * ROWS))
 
+# Source and sink in one daemon (issue 16's second memory figure): a fresh Sluice source
+# snapshots all 2N rows into its own topic while a sink in the same process applies that topic
+# to PostgreSQL (upsert, pk_mode record_key); from process start until the 2N rows are in the
+# target table.
+both_phase() {
+  local topic=${PREFIX}both.$SRC_DB.$TABLE cfg=$WORK/both.toml port ticks rss n keep=() p
+  local want=$((2 * ROWS)) deadline=$((SECONDS + TIMEOUT)) rows=$ROWS
+  CREATED_PG=1
+  pg -d postgres -c "CREATE DATABASE \"$SINK_DB\"" >/dev/null
+  port=$(free_port)
+  cat >"$cfg" <<EOF
+[kafka]
+bootstrap_servers = "$BOOTSTRAP"
+
+[http]
+listen = "127.0.0.1:$port"
+
+[[source]]
+name = "${PREFIX}both"
+kind = "binlog"
+url = "mysql://root@127.0.0.1:$MY_PORT/$SRC_DB"
+tables = ["$TABLE"]
+server_name = "${PREFIX}both"
+envelope = "debezium"
+snapshot_mode = "initial"
+
+[[sink]]
+name = "${PREFIX}both-sink"
+url = "postgres://postgres@127.0.0.1:5432/$SINK_DB"
+topics = ["$topic"]
+table_name_format = "bench_copy"
+auto_create = true
+insert_mode = "upsert"
+pk_mode = "record_key"
+EOF
+  settle
+  log "source+sink: one Sluice daemon snapshots $want rows and applies them to PostgreSQL"
+  snapshot SB
+  LOG=$WORK/both.log
+  T_START=$(now)
+  "$BIN" run --config "$cfg" 2>>"$LOG" &
+  TOOL_PID=$!
+  SLUICE_PIDS+=("$TOOL_PID")
+  while :; do
+    kill -0 "$TOOL_PID" 2>/dev/null || { tail -n 30 "$LOG" >&2; die "pid $TOOL_PID exited early (log $LOG)"; }
+    n=$(pg -d "$SINK_DB" -tA -c "SELECT count(*) FROM bench_copy" 2>/dev/null || echo 0)
+    ((${n:-0} >= want)) && break
+    ((SECONDS <= deadline)) || { tail -n 30 "$LOG" >&2; die "timeout after ${TIMEOUT}s: $n of $want rows applied (log $LOG)"; }
+    sleep 0.2
+  done
+  T_DONE=$(now)
+  snapshot SA
+  ticks=$(proc_ticks "$TOOL_PID")
+  rss=$(vm_hwm_kb "$TOOL_PID")
+  stop_pid "$TOOL_PID"
+  for p in "${SLUICE_PIDS[@]}"; do [[ $p == "$TOOL_PID" ]] || keep+=("$p"); done
+  SLUICE_PIDS=("${keep[@]}")
+  ROWS=$want
+  record "src+sink" "Sluice source + PostgreSQL sink" "$(fsub "$T_DONE" "$T_START")" "$ticks" "$rss" SB SA "-"
+  ROWS=$rows
+}
+runs sluice && both_phase
+
 # The last message of each topic is the same row (the highest id), both in Debezium's envelope.
 # (-o -5: the last offsets of Sluice's topic are transaction markers, not messages.)
 last_row() { kcat -C -q -b "$BOOTSTRAP" -t "$1" -X isolation.level=read_committed -o -5 -e \
@@ -211,19 +274,21 @@ printf "$FMT" "" "" "" "" "" "(proc)" "1M rows" "(proc)" "msg s" "cpu s" "cpu s"
 declare -A RATE CPUM RSSK
 for r in "${RESULTS[@]}"; do
   IFS='|' read -r ph what n secs cpu rss smy sk spg oth l1 note <<<"$r"
-  rate=$(awk -v n="$ROWS" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
-  cpum=$(awk -v c="$cpu" -v n="$ROWS" 'BEGIN { printf "%.1f", c * 1000000 / n }')
+  rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+  cpum=$(awk -v c="$cpu" -v n="$n" 'BEGIN { printf "%.1f", c * 1000000 / n }')
   key="$ph/${what%% *}"
   RATE[$key]=$rate
   CPUM[$key]=$cpum
   RSSK[$key]=$rss
   # shellcheck disable=SC2059
-  printf "$FMT" "$ph" "$what" "$ROWS" "$secs" "$rate" "$cpu" "$cpum" \
+  printf "$FMT" "$ph" "$what" "$n" "$secs" "$rate" "$cpu" "$cpum" \
     "$(awk -v k="$rss" 'BEGIN { printf "%.0f MiB", k / 1024 }')" "$note" "$smy" "$sk" "$oth"
 done
 echo
 echo "rows = the phase's new rows; cpu s = user+sys CPU seconds of the tool's process from start to the"
 echo "last message (the JVM's included); first msg s = process start -> first message visible."
+[[ $ONLY == dbz ]] || echo "src+sink = one Sluice daemon running a fresh source (snapshot of all rows) and a sink applying its
+topic to PostgreSQL, until every row is in the target table; its peak RSS is issue 16's source+sink figure."
 [[ -z $ONLY ]] && echo "ratios (Sluice against Debezium, same run):"
 [[ -n $ONLY ]] || for ph in snapshot catch-up; do
   awk -v ph="$ph" -v rs="${RATE[$ph/Sluice]}" -v rd="${RATE[$ph/Debezium]}" \

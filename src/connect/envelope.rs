@@ -129,9 +129,15 @@ fn opt_str(out: &mut String, v: Option<&str>) {
 
 fn opt_int(out: &mut String, v: Option<i64>) {
     match v {
-        Some(i) => out.push_str(&i.to_string()),
+        Some(i) => int(out, i),
         None => out.push_str("null"),
     }
+}
+
+/// Appends an integer's decimal digits (no `String` per number: the
+/// envelope writes eight of them per message).
+fn int(out: &mut String, v: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Appends the envelope fields after `before`/`after`: `source` through `transaction`.
@@ -154,7 +160,7 @@ pub(crate) fn write_tail(
     out.push_str(",\"name\":");
     write_str(out, server);
     out.push_str(",\"ts_ms\":");
-    out.push_str(&ev.ts_ms.to_string());
+    int(out, ev.ts_ms);
     out.push_str(",\"snapshot\":");
     write_str(out, snapshot);
     out.push_str(",\"db\":");
@@ -166,15 +172,15 @@ pub(crate) fn write_tail(
     out.push_str(",\"table\":");
     write_str(out, &ev.table.table);
     out.push_str(",\"server_id\":");
-    out.push_str(&info.server_id.to_string());
+    int(out, info.server_id);
     out.push_str(",\"gtid\":");
     opt_str(out, info.gtid.as_deref());
     out.push_str(",\"file\":");
     write_str(out, &info.file);
     out.push_str(",\"pos\":");
-    out.push_str(&info.pos.to_string());
+    int(out, info.pos);
     out.push_str(",\"row\":");
-    out.push_str(&info.row.to_string());
+    int(out, info.row);
     out.push_str(",\"thread\":");
     opt_int(out, info.thread);
     out.push_str(",\"query\":");
@@ -189,7 +195,7 @@ pub(crate) fn write_tail(
         }
     };
     out.push_str(",\"ts_ms\":");
-    out.push_str(&ms.to_string());
+    int(out, ms);
     out.push_str(",\"ts_us\":");
     opt_int(out, us);
     out.push_str(",\"ts_ns\":");

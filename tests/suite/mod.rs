@@ -40,6 +40,7 @@ mod sink_exactly_once;
 mod sink_faults;
 mod sink_load_data;
 mod sink_memory;
+mod source_memory;
 mod sink_modes;
 mod sink_offsets_cas;
 mod sink_pg_binary;
