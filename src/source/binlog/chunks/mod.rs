@@ -608,6 +608,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wide_rows_get_fewer_rows_a_chunk() {
+        assert_eq!(rows_for_bytes(100, 10_000), 10_000, "narrow: the row limit");
+        assert_eq!(rows_for_bytes(16_384, 10_000), 256, "16 KB rows: 4 MiB");
+        assert_eq!(
+            rows_for_bytes(64 << 20, 10_000),
+            1,
+            "a row past the bound goes alone"
+        );
+        assert_eq!(rows_for_bytes(0, 10_000), 10_000);
+        assert_eq!(rows_for_bytes(100, 0), 1);
+    }
+
+    #[test]
     fn progress_json_is_small_and_optional_fields_default() {
         let p = ChunkProgress {
             database: "shop".into(),
