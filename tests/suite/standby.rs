@@ -52,6 +52,19 @@ async fn task(port: u16, name: &str) -> Option<(String, String)> {
 /// Waits until exactly one of `ports` (the live daemons) reports RUNNING;
 /// returns its index.
 async fn leader_among(ports: &[u16], live: &[bool], name: &str, deadline: Duration) -> usize {
+    match try_leader_among(ports, live, name, deadline).await {
+        Ok(leader) => leader,
+        Err(running) => panic!("no single leader after {deadline:?}: running on {running:?}"),
+    }
+}
+
+/// [`leader_among`], or the instances running at the deadline.
+async fn try_leader_among(
+    ports: &[u16],
+    live: &[bool],
+    name: &str,
+    deadline: Duration,
+) -> Result<usize, Vec<usize>> {
     let start = Instant::now();
     loop {
         let mut running = Vec::new();
@@ -61,12 +74,11 @@ async fn leader_among(ports: &[u16], live: &[bool], name: &str, deadline: Durati
             }
         }
         if running.len() == 1 {
-            return running[0];
+            return Ok(running[0]);
         }
-        assert!(
-            start.elapsed() < deadline,
-            "no single leader after {deadline:?}: running on {running:?}"
-        );
+        if start.elapsed() >= deadline {
+            return Err(running);
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -352,7 +364,25 @@ async fn standby_takes_over_from_a_killed_or_frozen_leader_exactly_once() {
     daemons[again].term();
     live[again] = false;
     let termed = Instant::now();
-    let after_term = leader_among(&ports, &live, &name, Duration::from_secs(30)).await;
+    let after_term = match try_leader_among(&ports, &live, &name, Duration::from_secs(30)).await {
+        Ok(leader) => leader,
+        // Each instance's last lines: whether the stopped one was still
+        // stopping, and what the others were doing.
+        Err(running) => panic!(
+            "no single leader 30 s after SIGTERM of instance {again}: running on {running:?}\n{}",
+            daemons
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let log = d.log_text();
+                    let tail: Vec<&str> = log.lines().rev().take(25).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    format!("--- instance {i} (live: {}):\n{}", live[i], tail.join("\n"))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    };
     let clean = termed.elapsed();
     println!("SIGTERM: {clean:?} until instance {after_term} led");
     assert_eq!(daemons[again].wait_exit(), 0);
