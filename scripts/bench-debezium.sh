@@ -103,24 +103,28 @@ logger.dbz.name=io.debezium
 logger.dbz.level=INFO
 EOF
 
-PORT=$(free_port)
-SRC_CFG=$WORK/source.toml
-cat >"$SRC_CFG" <<EOF
+# source_config NAME: a daemon config with one binlog source NAME (also its server_name, so
+# its topic is NAME.$SRC_DB.$TABLE) on the benchmark table, Debezium's envelope.
+source_config() {
+  cat <<EOF
 [kafka]
 bootstrap_servers = "$BOOTSTRAP"
 
 [http]
-listen = "127.0.0.1:$PORT"
+listen = "127.0.0.1:$(free_port)"
 
 [[source]]
-name = "${PREFIX}sluice"
+name = "$1"
 kind = "binlog"
 url = "mysql://root@127.0.0.1:$MY_PORT/$SRC_DB"
 tables = ["$TABLE"]
-server_name = "${PREFIX}sluice"
+server_name = "$1"
 envelope = "debezium"
 snapshot_mode = "initial"
 EOF
+}
+SRC_CFG=$WORK/source.toml
+source_config "${PREFIX}sluice" >"$SRC_CFG"
 
 start_tool() { # start_tool dbz|sluice: sets TOOL_PID, T_START
   T_START=$(now)
@@ -177,26 +181,12 @@ runs sluice && phase catch-up sluice "Sluice binlog source" $((2 * ROWS))
 # to PostgreSQL (upsert, pk_mode record_key); from process start until the 2N rows are in the
 # target table.
 both_phase() {
-  local topic=${PREFIX}both.$SRC_DB.$TABLE cfg=$WORK/both.toml port ticks rss n keep=() p
+  local topic=${PREFIX}both.$SRC_DB.$TABLE cfg=$WORK/both.toml ticks rss n keep=() p
   local want=$((2 * ROWS)) deadline=$((SECONDS + TIMEOUT)) rows=$ROWS
   CREATED_PG=1
   pg -d postgres -c "CREATE DATABASE \"$SINK_DB\"" >/dev/null
-  port=$(free_port)
-  cat >"$cfg" <<EOF
-[kafka]
-bootstrap_servers = "$BOOTSTRAP"
-
-[http]
-listen = "127.0.0.1:$port"
-
-[[source]]
-name = "${PREFIX}both"
-kind = "binlog"
-url = "mysql://root@127.0.0.1:$MY_PORT/$SRC_DB"
-tables = ["$TABLE"]
-server_name = "${PREFIX}both"
-envelope = "debezium"
-snapshot_mode = "initial"
+  source_config "${PREFIX}both" >"$cfg"
+  cat >>"$cfg" <<EOF
 
 [[sink]]
 name = "${PREFIX}both-sink"

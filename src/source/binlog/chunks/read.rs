@@ -56,19 +56,7 @@ impl Chunker {
                 }
             };
             if let Some((low, high, read)) = attempt {
-                return Ok(Pending {
-                    table: table.clone(),
-                    low,
-                    high,
-                    schema: read.schema,
-                    key_columns: keys,
-                    rows: read.rows,
-                    bytes: read.bytes,
-                    changed: HashSet::new(),
-                    last_key: read.last_key,
-                    table_done: read.done,
-                    signal: None,
-                });
+                return Ok(read.pending(table, keys, low, high, None));
             }
             // The stream has read a transaction the server has not committed yet.
             if waited.elapsed() > WATERMARK_WAIT {
@@ -110,24 +98,18 @@ impl Chunker {
         let read = self.select(conn, table, &keys, last, limit).await?;
         conn.exec_drop(&insert, (&close, "snapshot-window-close", &data))
             .await?;
-        Ok(Pending {
-            table: table.clone(),
-            low: Low::Pos(BinlogPosition::new(String::new(), 0)),
-            high: BinlogPosition::new(String::new(), 0),
-            schema: read.schema,
-            key_columns: keys,
-            rows: read.rows,
-            bytes: read.bytes,
-            changed: HashSet::new(),
-            last_key: read.last_key,
-            table_done: read.done,
-            signal: Some(SignalMarks {
+        Ok(read.pending(
+            table,
+            keys,
+            Low::Pos(BinlogPosition::new(String::new(), 0)),
+            BinlogPosition::new(String::new(), 0),
+            Some(SignalMarks {
                 open,
                 close,
                 opened: false,
                 closed: false,
             }),
-        })
+        ))
     }
 
     /// One chunk's `SELECT` of up to `limit` rows and [`CHUNK_BYTES`] of
@@ -209,6 +191,32 @@ struct ChunkRows {
     last_key: Option<Vec<KeyPart>>,
     /// The table is done with this chunk.
     done: bool,
+}
+
+impl ChunkRows {
+    /// The chunk waiting for its high mark (`signal`: signal-table marks).
+    fn pending(
+        self,
+        table: &TableId,
+        key_columns: Vec<String>,
+        low: Low,
+        high: BinlogPosition,
+        signal: Option<SignalMarks>,
+    ) -> Pending {
+        Pending {
+            table: table.clone(),
+            low,
+            high,
+            schema: self.schema,
+            key_columns,
+            rows: self.rows,
+            bytes: self.bytes,
+            changed: HashSet::new(),
+            last_key: self.last_key,
+            table_done: self.done,
+            signal,
+        }
+    }
 }
 
 /// The bytes a column value takes as read (8 for a number or a date).

@@ -544,11 +544,8 @@ impl<'a> Streamer<'a> {
     /// On cancel: publish what is complete (positions stay exact mid-transaction too).
     async fn flush_partial(&mut self, tx: &mpsc::Sender<Batch<BinlogOffset>>) {
         let mut batch = self.take_batch();
-        if let Some(t) = &self.txn {
-            if t.rows_in_batch > 0 {
-                batch.offset =
-                    Some(self.offset_at(t.start.clone(), t.gtids_before.clone(), t.rows));
-            }
+        if let Some(offset) = self.txn_offset() {
+            batch.offset = Some(offset);
         }
         if !batch.is_empty() {
             let _ = tx.send(batch).await;
@@ -567,15 +564,10 @@ impl<'a> Streamer<'a> {
             return Ok(());
         }
         let mut batch = self.take_batch();
-        if let Some(t) = self.txn.as_mut() {
-            // Rows of the transaction under way are in the batch: the
-            // position counts them (as a split does), or a restart would
-            // send them again.
-            if t.rows_in_batch > 0 {
-                t.rows_in_batch = 0;
-                let (start, gtids, rows) = (t.start.clone(), t.gtids_before.clone(), t.rows);
-                batch.offset = Some(self.offset_at(start, gtids, rows));
-            }
+        // Rows of the transaction under way are in the batch: the position
+        // counts them (as a split does), or a restart would send them again.
+        if let Some(offset) = self.txn_offset() {
+            batch.offset = Some(offset);
         }
         if batch.offset.is_none() {
             batch.offset.clone_from(&self.last_sent);
@@ -633,12 +625,20 @@ impl<'a> Streamer<'a> {
         if t.rows_in_batch < self.cfg.max_transaction_rows && !by_bytes {
             return None;
         }
-        t.rows_in_batch = 0;
-        let (start, gtids, rows) = (t.start.clone(), t.gtids_before.clone(), t.rows);
         let mut batch = self.take_batch();
-        batch.offset = Some(self.offset_at(start, gtids, rows));
+        batch.offset = self.txn_offset();
         self.last_sent.clone_from(&batch.offset);
         Some(batch)
+    }
+
+    /// Inside a transaction some of whose rows are in the batch: the
+    /// position counting the rows published so far (the batch then holds
+    /// none of its rows any more).
+    fn txn_offset(&mut self) -> Option<Checkpoint<BinlogOffset>> {
+        let t = self.txn.as_mut().filter(|t| t.rows_in_batch > 0)?;
+        t.rows_in_batch = 0;
+        let (start, gtids, rows) = (t.start.clone(), t.gtids_before.clone(), t.rows);
+        Some(self.offset_at(start, gtids, rows))
     }
 
     fn begin_txn(&mut self, gtid: Option<TxnGtid>, standalone: bool, began: bool) {
