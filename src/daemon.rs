@@ -165,8 +165,10 @@ pub async fn run(
     ]);
     tracing::info!("shutting down: draining pipelines");
     if !supervisor.drain(DRAIN_DEADLINE).await {
+        let stuck = crate::app::registry::not_ended(&registry.snapshot());
         tracing::warn!(
             deadline_s = DRAIN_DEADLINE.as_secs(),
+            pipelines = %stuck.join(", "),
             "pipelines did not drain in time; exiting"
         );
     }

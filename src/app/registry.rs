@@ -134,6 +134,21 @@ pub fn stalled(snapshot: &BTreeMap<String, PipelineEntry>, limit: Duration) -> V
         .collect()
 }
 
+/// Pipelines that have not ended (not stopped, paused or failed): at a
+/// shutdown's drain deadline, the ones still stopping.
+pub fn not_ended(snapshot: &BTreeMap<String, PipelineEntry>) -> Vec<String> {
+    snapshot
+        .iter()
+        .filter(|(_, e)| {
+            !matches!(
+                e.state,
+                PipelineState::Stopped | PipelineState::Paused | PipelineState::Failed(_)
+            )
+        })
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
 /// A human-readable summary for systemd's `STATUS=`.
 pub fn summary(snapshot: &BTreeMap<String, PipelineEntry>) -> String {
     let count = |f: fn(&PipelineState) -> bool| snapshot.values().filter(|e| f(&e.state)).count();
@@ -170,6 +185,18 @@ mod tests {
             summary(&r.snapshot()),
             "1 pipeline running; 1 failed; 1 paused"
         );
+    }
+
+    #[test]
+    fn pipelines_still_stopping_are_named() {
+        let r = Registry::default();
+        r.set("done", "source", PipelineState::Stopped);
+        r.set("paused", "sink", PipelineState::Paused);
+        r.set("broken", "sink", PipelineState::Failed("x".into()));
+        r.set("busy", "source", PipelineState::Running);
+        r.set("retrying", "sink", PipelineState::Starting);
+        r.set("waiting", "source", PipelineState::Standby { leader: None });
+        assert_eq!(not_ended(&r.snapshot()), ["busy", "retrying", "waiting"]);
     }
 
     #[test]

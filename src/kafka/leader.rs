@@ -243,6 +243,7 @@ impl Membership {
         let poller = self.poller.take();
         let consumer = self.consumer.clone();
         drop(self);
+        let started = Instant::now();
         // Closing the consumer polls until the group is left: blocking.
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(p) = poller {
@@ -251,6 +252,10 @@ impl Membership {
             drop(consumer);
         })
         .await;
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "left the standby group"
+        );
     }
 }
 

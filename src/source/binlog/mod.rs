@@ -219,8 +219,13 @@ pub async fn run(
             {
                 Some(o) => o,
                 None => {
+                    // Cancelled: the open snapshot transaction was aborted.
+                    // The pool's disconnect waits for every connection taken
+                    // from it, this one too (it hung a SIGTERM for the whole
+                    // drain deadline).
+                    drop(conn);
                     pool.disconnect().await.ok();
-                    return Ok(()); // cancelled: the open snapshot transaction was aborted
+                    return Ok(());
                 }
             }
         }
