@@ -47,12 +47,46 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
 /// Appends a finite `f64` as Java's `Double.toString` spells it (callers
 /// handle non-finite values; they come out as `0.0` here).
 pub(crate) fn write_f64(out: &mut String, v: f64) {
-    java_layout(out, &format!("{v:e}"));
+    let mut sci = SciText::default();
+    match std::fmt::Write::write_fmt(&mut sci, format_args!("{v:e}")) {
+        Ok(()) => java_layout(out, sci.as_str()),
+        Err(_) => java_layout(out, &format!("{v:e}")),
+    }
 }
 
 /// Appends a finite `f32` as Java's `Float.toString` spells it.
 pub(crate) fn write_f32(out: &mut String, v: f32) {
-    java_layout(out, &format!("{v:e}"));
+    let mut sci = SciText::default();
+    match std::fmt::Write::write_fmt(&mut sci, format_args!("{v:e}")) {
+        Ok(()) => java_layout(out, sci.as_str()),
+        Err(_) => java_layout(out, &format!("{v:e}")),
+    }
+}
+
+/// The `{:e}` text of a float, on the stack: a sign, at most 17 digits, a
+/// point and `e-324` fit (one allocation less per float written).
+#[derive(Default)]
+struct SciText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl SciText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0e0")
+    }
+}
+
+impl std::fmt::Write for SciText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Re-lays Rust's shortest scientific form (`-1.25e-7`) out in Java's style:
@@ -64,7 +98,14 @@ fn java_layout(out: &mut String, sci: &str) {
     };
     let (mantissa, exp) = body.split_once('e').unwrap_or((body, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    // At most 17 significant digits (the buffer keeps 32): no allocation.
+    let mut held = [b'0'; 32];
+    let mut n = 0;
+    for d in mantissa.bytes().filter(u8::is_ascii_digit).take(held.len()) {
+        held[n] = d;
+        n += 1;
+    }
+    let digits = std::str::from_utf8(&held[..n]).unwrap_or("");
     if negative {
         out.push('-');
     }
@@ -79,11 +120,11 @@ fn java_layout(out: &mut String, sci: &str) {
             for _ in 0..(-exp - 1) {
                 out.push('0');
             }
-            out.push_str(&digits);
+            out.push_str(digits);
         } else {
             let int_len = exp as usize + 1;
             if digits.len() <= int_len {
-                out.push_str(&digits);
+                out.push_str(digits);
                 for _ in digits.len()..int_len {
                     out.push('0');
                 }
@@ -100,7 +141,7 @@ fn java_layout(out: &mut String, sci: &str) {
         out.push('.');
         out.push_str(if rest.is_empty() { "0" } else { rest });
         out.push('E');
-        out.push_str(&exp.to_string());
+        out.push_str(itoa::Buffer::new().format(exp));
     }
 }
 
@@ -240,6 +281,25 @@ mod tests {
         assert_eq!(f(f32::MAX), "3.4028235E38");
         assert_eq!(f(-1e-10), "-1.0E-10");
         assert_eq!(f(3.0), "3.0");
+    }
+
+    #[test]
+    fn any_finite_double_or_float_parses_back_exactly() {
+        // Bit patterns from a fixed LCG: 17-digit mantissas, 3-digit exponents.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let v = f64::from_bits(x);
+            if v.is_finite() {
+                assert_eq!(d(v).parse::<f64>().expect("parses"), v, "{v:e}");
+            }
+            let w = f32::from_bits((x >> 32) as u32);
+            if w.is_finite() {
+                assert_eq!(f(w).parse::<f32>().expect("parses"), w, "{w:e}");
+            }
+        }
     }
 
     #[test]
