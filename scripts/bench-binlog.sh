@@ -3,17 +3,9 @@
 # `scripts/bench.sh binlog`: sourced by scripts/bench.sh after its common setup (options,
 # helpers, the sluice binary in $BIN, cleanup trap); see the usage text there.
 
-case $FLAVOR in
-  mariadb) STATUS_SQL="SHOW MASTER STATUS" ;;
-  mysql) STATUS_SQL="SHOW BINARY LOG STATUS" ;;
-esac
-binlog_pos() { my -N -e "$STATUS_SQL" | awk 'NR == 1 { print $1, $2 }'; }
-file_seq() { local n=${1##*.}; echo $((10#$n)); }
-
 READER=$(example_bin binlog_read)
 
 V_SERVER=$(my -N -e "SELECT VERSION()")
-OFFSETS_TOPIC=sluice_offsets
 LAT_TOPIC=${PREFIX}lat
 
 # ----------------------------------------------------------------------------- load
@@ -89,37 +81,7 @@ topic_prefix = "$PREFIX"
 snapshot_mode = "initial"
 ${MAX_BATCH_ROWS:+max_batch_rows = $MAX_BATCH_ROWS}
 EOF
-# A stored position (as a finished snapshot would leave it): the source resumes there.
-printf '%s\t%s\n' "[\"$SRC_NAME\",{\"server\":\"$SRC_NAME\"}]" \
-  "{\"file\":\"$START_FILE\",\"pos\":$START_POS,\"gtids\":\"\",\"row\":0,\"snapshot_completed\":true}" \
-  | kcat -P -q -b "$BOOTSTRAP" -t "$OFFSETS_TOPIC" -K '\t'
-
-# Waits (polling /metrics every 100 ms) until sluice's committed position reaches FILE:POS;
-# sets T_FIRST (first row read) and T_DONE.
-wait_position() {
-  local want_seq want_pos=$2 deadline=$((SECONDS + TIMEOUT)) seq pos
-  want_seq=$(file_seq "$1")
-  T_FIRST=
-  while :; do
-    if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
-      tail -n 30 "$LOG" >&2 || true
-      die "sluice (pid $SLUICE_PID) exited before the run finished; log above ($LOG)"
-    fi
-    [[ -z $T_FIRST ]] && (($(metric sluice_source_rows_read_total) > 0)) && T_FIRST=$(now)
-    seq=$(metric sluice_source_binlog_file_number)
-    pos=$(metric sluice_source_binlog_position_bytes)
-    if ((seq > want_seq || (seq == want_seq && pos >= want_pos))); then
-      T_DONE=$(now)
-      [[ -n $T_FIRST ]] || T_FIRST=$T_DONE
-      return 0
-    fi
-    if ((SECONDS > deadline)); then
-      tail -n 30 "$LOG" >&2 || true
-      die "timeout after ${TIMEOUT}s: committed position $seq:$pos, want $1:$2"
-    fi
-    sleep 0.1
-  done
-}
+store_position "$SRC_NAME" "$START_FILE" "$START_POS"
 
 settle
 log "read: sluice binlog source -> topic ${PREFIX}narrow (until its committed position reaches $END_FILE:$END_POS)"

@@ -8,6 +8,7 @@
 #   scripts/bench.sh converters [--rows N | --quick] [--flavor mariadb|mysql] [options]
 #   scripts/bench.sh snapshot [--rows N | --quick] [--flavor mariadb|mysql] [--writer-rate R] [options]
 #   scripts/bench.sh sinks [--rows N | --quick] [--sink-modes M] [options]
+#   scripts/bench.sh scaling [--rows N | --quick] [--flavor mariadb|mysql] [--envelope E] [--tables T] [options]
 #
 # `poll` measures, for N narrow rows (id BIGINT PK, a INT, b VARCHAR(32), c DATETIME(3)):
 #   source  sluice poll source (incrementing, exactly-once) MariaDB table -> Kafka topic,
@@ -75,6 +76,13 @@
 # 2-core machine the daemons share the cores and the PostgreSQL server. Default N: 1000000
 # (--quick: 60000). See scripts/bench-sinks.sh.
 #
+# `scaling` streams four loads through the binlog source, each from the binlog into Kafka by a
+# fresh process resuming at the load's start: N rows of the 5-column bench table, N/4 rows of a
+# 50-column table, N/40 rows of about 16 KB, and N rows of the bench table spread over --tables
+# tables. Prints rows/s, MiB/s, CPU seconds per million rows and per GiB of messages, and peak
+# RSS of each, so cost against row width and table count reads off one table. Default N:
+# 200000 (--quick: 20000, 50 tables). See scripts/bench-scaling.sh.
+#
 # Options:
 #   --rows N              rows to load (default 1000000)
 #   --quick               50000 rows; binlog: and a 5 s latency run (CI smoke run)
@@ -92,6 +100,8 @@
 #   --latency-rate R      binlog: writer rows/s of the latency run (default 5000)
 #   --latency-secs S      binlog: length of the latency run (default 20; --quick: 5)
 #   --writer-rate R       snapshot: rows/s of the concurrent writer (default 2000)
+#   --envelope E          scaling: the source's envelope, debezium (default) or flat
+#   --tables T            scaling: tables the last load is spread over (default 500; --quick: 50)
 #   --only TOOL           debezium: run only sluice (or only dbz), no ratios (for iterating)
 #   --keep                keep the databases, topics and work files
 #
@@ -116,7 +126,7 @@ die() {
 log() { echo "bench: $*" >&2; }
 
 MODE=${1:-}
-[[ $MODE =~ ^(poll|binlog|debezium|converters|snapshot|sinks)$ ]] || usage 2
+[[ $MODE =~ ^(poll|binlog|debezium|converters|snapshot|sinks|scaling)$ ]] || usage 2
 shift
 ROWS=1000000
 BATCH_MAX_ROWS=10000
@@ -134,6 +144,8 @@ MAX_BATCH_ROWS=
 LAT_RATE=5000
 LAT_SECS=
 WRITER_RATE=2000
+ENVELOPE=debezium
+SC_TABLES=
 QUICK=0
 ROWS_SET=0
 while (($#)); do
@@ -147,6 +159,8 @@ while (($#)); do
     --latency-rate) LAT_RATE=${2:?}; shift 2 ;;
     --latency-secs) LAT_SECS=${2:?}; shift 2 ;;
     --writer-rate) WRITER_RATE=${2:?}; shift 2 ;;
+    --envelope) ENVELOPE=${2:?}; shift 2 ;;
+    --tables) SC_TABLES=${2:?}; shift 2 ;;
     --batch-max-rows) BATCH_MAX_ROWS=${2:?}; shift 2 ;;
     --sink-batch-size) SINK_BATCH=${2:?}; shift 2 ;;
     --sink-modes) SINK_MODES=${2:?}; shift 2 ;;
@@ -168,6 +182,10 @@ fi
 [[ $MODE == converters ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 300000)); }
 [[ $MODE == snapshot ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 100000 : 5000000)); }
 [[ $MODE == sinks ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 60000 : 1000000)); }
+[[ $MODE == scaling ]] && { ((ROWS_SET)) || ROWS=$((QUICK ? 20000 : 200000)); }
+[[ $ENVELOPE == debezium || $ENVELOPE == flat ]] || die "--envelope must be debezium or flat"
+[[ -z $SC_TABLES || ($SC_TABLES =~ ^[0-9]+$ && $SC_TABLES -ge 10 && $((SC_TABLES % 10)) -eq 0) ]] \
+  || die "--tables must be a multiple of 10, at least 10"
 [[ $FLAVOR == mariadb || $FLAVOR == mysql ]] || die "--flavor must be mariadb or mysql"
 for v in ROWS BATCH_MAX_ROWS SINK_BATCH SETTLE TXN_ROWS LAT_RATE LAT_SECS WRITER_RATE ${MAX_BATCH_ROWS:+MAX_BATCH_ROWS}; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
@@ -317,7 +335,7 @@ record() { # record PHASE WHAT SECONDS CLIENT_TICKS RSS_KB SNAP_BEFORE SNAP_AFTE
   others=$(awk -v busy="$busy" -v total="$total" -v ours="$ours" \
     'BEGIN { o = busy - ours; if (o < 0) o = 0; printf "%.0f", (total > 0 ? 100 * o / total : 0) }')
   load1=$(cut -d' ' -f1 /proc/loadavg)
-  RESULTS+=("$1|$2|$ROWS|$3|$(awk -v t="$4" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')|$5|$(
+  RESULTS+=("$1|$2|$ROWS|$3|$(awk -v t="$4" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')|$5|$(
     awk -v a="$srv_my" -v b="$srv_k" -v c="$srv_pg" -v hz="$HZ" 'BEGIN { printf "%.1f|%.1f|%.1f", a / hz, b / hz, c / hz }'
   )|$others|$load1|${8:-}")
 }
@@ -381,6 +399,49 @@ wait_metrics() {
     if ((SECONDS > deadline)); then
       tail -n 30 "$LOG" >&2 || true
       die "timeout after ${TIMEOUT}s: $1 = $v (want $2)${3:+, $3 = $w (want $4)}"
+    fi
+    sleep 0.1
+  done
+}
+
+case $FLAVOR in
+  mariadb) STATUS_SQL="SHOW MASTER STATUS" ;;
+  mysql) STATUS_SQL="SHOW BINARY LOG STATUS" ;;
+esac
+# The server's binlog end (FILE POS); a file name's sequence number.
+binlog_pos() { my -N -e "$STATUS_SQL" | awk 'NR == 1 { print $1, $2 }'; }
+file_seq() { local n=${1##*.}; echo $((10#$n)); }
+
+# Stores FILE:POS as source NAME's position (as a finished snapshot would leave it): the
+# source resumes there.
+store_position() { # store_position NAME FILE POS
+  printf '%s\t%s\n' "[\"$1\",{\"server\":\"$1\"}]" \
+    "{\"file\":\"$2\",\"pos\":$3,\"gtids\":\"\",\"row\":0,\"snapshot_completed\":true}" \
+    | kcat -P -q -b "$BOOTSTRAP" -t sluice_offsets -K '\t'
+}
+
+# Waits (polling /metrics every 100 ms) until sluice's committed position reaches FILE:POS;
+# sets T_FIRST (first row read) and T_DONE.
+wait_position() {
+  local want_seq want_pos=$2 deadline=$((SECONDS + TIMEOUT)) seq pos
+  want_seq=$(file_seq "$1")
+  T_FIRST=
+  while :; do
+    if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
+      tail -n 30 "$LOG" >&2 || true
+      die "sluice (pid $SLUICE_PID) exited before the run finished; log above ($LOG)"
+    fi
+    [[ -z $T_FIRST ]] && (($(metric sluice_source_rows_read_total) > 0)) && T_FIRST=$(now)
+    seq=$(metric sluice_source_binlog_file_number)
+    pos=$(metric sluice_source_binlog_position_bytes)
+    if ((seq > want_seq || (seq == want_seq && pos >= want_pos))); then
+      T_DONE=$(now)
+      [[ -n $T_FIRST ]] || T_FIRST=$T_DONE
+      return 0
+    fi
+    if ((SECONDS > deadline)); then
+      tail -n 30 "$LOG" >&2 || true
+      die "timeout after ${TIMEOUT}s: committed position $seq:$pos, want $1:$2"
     fi
     sleep 0.1
   done
@@ -532,6 +593,11 @@ fi
 if [[ $MODE == sinks ]]; then
   # shellcheck source=scripts/bench-sinks.sh
   . "$ROOT/scripts/bench-sinks.sh"
+  exit 0
+fi
+if [[ $MODE == scaling ]]; then
+  # shellcheck source=scripts/bench-scaling.sh
+  . "$ROOT/scripts/bench-scaling.sh"
   exit 0
 fi
 if [[ $MODE == debezium ]]; then
