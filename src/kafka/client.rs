@@ -166,19 +166,23 @@ pub fn sink_consumer<C: ConsumerContext + 'static>(
     // by one `fetch.max.bytes` (a record bigger than the fetch limits is
     // still fetched, alone). The limits count fetched bytes, which for
     // compressed topics (Sluice's sources write lz4) are a tenth of the JSON
-    // they hold, so one fetch is kept at 512 KiB per partition: librdkafka
+    // they hold, so one fetch is kept at 256 KiB per partition: librdkafka
     // keeps each fetched batch decompressed until all its records are
     // released, and at 2 MiB those buffers were the largest part of a
     // source-plus-sink daemon's heap (42 MB of Debezium-envelope JSON;
-    // peak RSS 119-124 MiB, 95-99 MiB at 1 MiB, at the same rate, measured
-    // with `scripts/bench.sh debezium`). Each can be raised in
-    // `[kafka.properties]`, as a Connect worker's consumer overrides.
+    // peak RSS 119-124 MiB; 93-99 MiB at 512 KiB, 85-91 MiB at 256 KiB, at
+    // the same rate, measured with `scripts/bench.sh debezium`).
+    // `fetch.max.bytes` stays at 1 MiB: librdkafka refuses a consumer whose
+    // `fetch.max.bytes` is below `message.max.bytes`. Each can be raised in
+    // `[kafka.properties]`, as a Connect worker's consumer overrides (a
+    // broker far away wants bigger fetches: one per round trip per
+    // partition).
     set_defaults(
         &mut cfg,
         kafka,
         &[
             ("fetch.max.bytes", "1048576"),
-            ("max.partition.fetch.bytes", "524288"),
+            ("max.partition.fetch.bytes", "262144"),
             ("queued.max.messages.kbytes", "1024"),
             ("queued.min.messages", "40000"),
             // A partition whose queue is full is fetched again this soon, not

@@ -100,6 +100,13 @@ impl KafkaError {
             | KafkaError::Config(_)
             | KafkaError::Refused { .. } => false,
             KafkaError::Timeout(_) => true,
+            // A client librdkafka refuses to create (a bad or conflicting
+            // `[kafka.properties]` value, an unreadable TLS file) is refused
+            // again on every retry: the pipeline fails, naming it.
+            KafkaError::Client {
+                source: RdError::ClientConfig(..) | RdError::ClientCreation(_),
+                ..
+            } => false,
             KafkaError::Client { source, .. } => !matches!(
                 source.rdkafka_error_code(),
                 Some(RDKafkaErrorCode::TopicAuthorizationFailed)
@@ -113,5 +120,25 @@ impl KafkaError {
                     | Some(RDKafkaErrorCode::MessageSizeTooLarge)
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_librdkafka_refuses_to_create_is_not_retried() {
+        let created = KafkaError::client(
+            "creating consumer",
+            RdError::ClientCreation("`fetch.max.bytes` must be >= `message.max.bytes`".into()),
+        );
+        assert!(!created.is_transient(), "{created}");
+        assert!(created.to_string().contains("fetch.max.bytes"), "{created}");
+        let down = KafkaError::client(
+            "produce",
+            RdError::MessageProduction(RDKafkaErrorCode::BrokerTransportFailure),
+        );
+        assert!(down.is_transient(), "{down}");
     }
 }
