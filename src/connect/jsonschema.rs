@@ -48,7 +48,7 @@ const DRAFT_07: &str = "http://json-schema.org/draft-07/schema#";
 const MAX_DEPTH: usize = 64;
 
 /// A JSON Schema derived from a Connect schema.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonSchemaPlan {
     /// The schema text to register.
     pub text: String,

@@ -56,7 +56,7 @@ mod values;
 mod tests;
 
 pub use decode::{decode, Decoded, DecodedRow, Decoder};
-pub use encode::{EncodeOptions, Encoded, Encoder};
+pub use encode::{EncodeOptions, Encoded, Encoder, Framed};
 pub use envelope::SourceInfo;
 pub use error::{CodecError, MessagePart};
 pub use options::{DecimalHandling, Envelope, TimePrecision};

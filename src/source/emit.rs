@@ -86,12 +86,15 @@ impl Emitter {
         server_name: String,
         buffers: Buffers,
     ) -> Result<Self, ConfigError> {
-        // An Avro side is written straight from the rows; `wire` gives it its id.
+        // An Avro or JSON Schema side is written straight from the rows;
+        // `wire` gives it its id.
         let (key, value) = cfg.converters()?;
         // With transforms, records stay Connect JSON until the transforms ran.
-        let avro = |c: &Converter| {
-            c.kind == ConverterKind::Avro && c.registry.is_some() && cfg.transforms.is_empty()
+        let direct = |c: &Converter, kind: ConverterKind| {
+            c.kind == kind && c.registry.is_some() && cfg.transforms.is_empty()
         };
+        let avro = |c: &Converter| direct(c, ConverterKind::Avro);
+        let json_schema = |c: &Converter| direct(c, ConverterKind::JsonSchema);
         let binlog = cfg.resolved_kind()? == SourceKind::Binlog;
         Ok(Emitter {
             encoder: Encoder::new(EncodeOptions {
@@ -102,7 +105,8 @@ impl Emitter {
                 server_name,
                 debezium_types: binlog,
             })
-            .with_avro(avro(&key), avro(&value)),
+            .with_avro(avro(&key), avro(&value))
+            .with_json_schema(json_schema(&key), json_schema(&value)),
             envelope: cfg.envelope,
             buffers,
             tables: HashMap::new(),
@@ -167,13 +171,13 @@ impl Emitter {
         } else {
             None
         };
-        let key_avro = encoded.key_avro.clone();
+        let key_framed = encoded.key_framed.clone();
         if encoded.key.is_some() || encoded.value.is_some() {
-            let avro = [encoded.key_avro, encoded.value_avro];
-            batch.push_avro(&out.topic, encoded.key, encoded.value, avro);
+            let framed = [encoded.key_framed, encoded.value_framed];
+            batch.push_framed(&out.topic, encoded.key, encoded.value, framed);
         }
         if tombstone_after {
-            batch.push_avro(&out.topic, key_copy, None, [key_avro, None]);
+            batch.push_framed(&out.topic, key_copy, None, [key_framed, None]);
         }
         Ok(())
     }

@@ -45,7 +45,7 @@ use tokio::task::JoinHandle;
 
 use super::wire::Wire;
 use super::SourceError;
-use crate::connect::avro::AvroSchema;
+use crate::connect::Framed;
 use crate::kafka::producer::PipelineProducer;
 
 /// One Kafka record.
@@ -57,10 +57,11 @@ pub struct Msg {
     pub key: Option<Vec<u8>>,
     /// Value bytes (`None`: tombstone).
     pub value: Option<Vec<u8>>,
-    /// The Avro schemas of an Avro key and value the encoder wrote in the
-    /// wire format, schema id zero ([`crate::connect::Encoded::key_avro`]);
-    /// `None`: Connect JSON, which `wire::Wire` converts when it must.
-    pub avro: [Option<Arc<AvroSchema>>; 2],
+    /// The registry schemas of a key and value the encoder wrote in the
+    /// wire format (Avro or JSON Schema), schema id zero
+    /// ([`crate::connect::Encoded::key_framed`]); `None`: Connect JSON,
+    /// which `wire::Wire` converts when it must.
+    pub framed: [Option<Framed>; 2],
     /// Headers (only transforms add them).
     pub headers: Vec<crate::transforms::Header>,
 }
@@ -129,24 +130,24 @@ impl<O> Default for Batch<O> {
 impl<O> Batch<O> {
     /// Adds a record.
     pub fn push(&mut self, topic: &Arc<str>, key: Option<Vec<u8>>, value: Option<Vec<u8>>) {
-        self.push_avro(topic, key, value, [None, None]);
+        self.push_framed(topic, key, value, [None, None]);
     }
 
-    /// Adds a record whose key and/or value the encoder wrote as Avro
-    /// (`avro`: their schemas, see [`Msg::avro`]).
-    pub fn push_avro(
+    /// Adds a record whose key and/or value the encoder wrote in the wire
+    /// format (`framed`: their schemas, see [`Msg::framed`]).
+    pub fn push_framed(
         &mut self,
         topic: &Arc<str>,
         key: Option<Vec<u8>>,
         value: Option<Vec<u8>>,
-        avro: [Option<Arc<AvroSchema>>; 2],
+        framed: [Option<Framed>; 2],
     ) {
         self.bytes += key.as_ref().map_or(0, Vec::len) + value.as_ref().map_or(0, Vec::len) + 64;
         self.messages.push(Msg {
             topic: Arc::clone(topic),
             key,
             value,
-            avro,
+            framed,
             headers: Vec::new(),
         });
     }

@@ -4,14 +4,15 @@
 //! registry id, the Avro body or the plain JSON body (JSON Schema,
 //! registered with `"schemaType": "JSON"`).
 //!
-//! **Avro is written by the encoder.** The emitter's encoder writes an Avro
-//! side straight from the row values ([`crate::connect::Encoder::with_avro`]),
-//! header included with a zero id, and hands the Avro schema along with the
-//! record ([`Msg::avro`]); here only the id is filled in, found by pointer
-//! for the schemas seen before, so no JSON text is written and parsed back
-//! per record. JSON Schema bodies and the
-//! records the encoder does not write (heartbeats) are still converted
-//! from their Connect JSON.
+//! **Bodies are written by the encoder.** The emitter's encoder writes an
+//! Avro or JSON Schema side straight from the row values
+//! ([`crate::connect::Encoder::with_avro`],
+//! [`crate::connect::Encoder::with_json_schema`]), header included with a
+//! zero id, and hands the schema along with the record ([`Msg::framed`]);
+//! here only the id is filled in, found by pointer for the schemas seen
+//! before, so no JSON text is written and parsed back per record. The
+//! records the encoder does not write (heartbeats) and those the transforms
+//! rewrote are still converted from their Connect JSON.
 //!
 //! **Transforms first.** A source's `transforms` run here, on the Connect
 //! JSON the encoder wrote (so with transforms the encoder writes no Avro
@@ -44,7 +45,7 @@ use super::SourceError;
 use crate::config::{ConverterKind, SourceConfig, SubjectNameStrategy};
 use crate::connect::avro::{self, AvroSchema};
 use crate::connect::jsonschema::{self, JsonSchemaPlan};
-use crate::connect::{CodecError, MessagePart};
+use crate::connect::{CodecError, Framed, MessagePart};
 use crate::registry::{ConverterClients, RegistryClient, RegistryError};
 use crate::transforms::{Chain, Data, Record, TransformError};
 
@@ -122,9 +123,9 @@ struct Side {
     plans: HashMap<String, Arc<Plan>>,
     /// (topic, Avro schema text) → registry id.
     ids: HashMap<(Arc<str>, Arc<str>), u32>,
-    /// Ids of the schemas the encoder wrote Avro bodies with, by pointer:
-    /// (topic, schema, id), the most recent last.
-    framed: Vec<(Arc<str>, Arc<AvroSchema>, u32)>,
+    /// Ids of the schemas the encoder wrote Avro or JSON Schema bodies
+    /// with, by pointer: (topic, schema, id), the most recent last.
+    framed: Vec<(Arc<str>, Framed, u32)>,
 }
 
 /// Schemas kept in [`Side::framed`] (past that it starts over).
@@ -190,22 +191,22 @@ impl Wire {
     }
 
     /// Rewrites every record of `messages` (tombstones stay empty): a body
-    /// the encoder wrote as Avro gets its schema id; Connect JSON (JSON
-    /// Schema, heartbeats) is converted.
+    /// the encoder wrote in the wire format gets its schema id; Connect JSON
+    /// (heartbeats, records the transforms rewrote) is converted.
     pub async fn convert(&mut self, messages: &mut Vec<Msg>) -> Result<(), SourceError> {
         if let Some(t) = self.transforms.as_mut() {
             t.apply(messages)?;
         }
         for m in messages.iter_mut() {
-            let [key_avro, value_avro] = &m.avro;
-            for (side, bytes, avro) in [
-                (self.key.as_mut(), m.key.as_mut(), key_avro),
-                (self.value.as_mut(), m.value.as_mut(), value_avro),
+            let [key_framed, value_framed] = &m.framed;
+            for (side, bytes, framed) in [
+                (self.key.as_mut(), m.key.as_mut(), key_framed),
+                (self.value.as_mut(), m.value.as_mut(), value_framed),
             ] {
                 let (Some(side), Some(bytes)) = (side, bytes) else {
                     continue;
                 };
-                match avro {
+                match framed {
                     Some(schema) => side.frame(&m.topic, schema, bytes).await?,
                     None => *bytes = side.convert(&m.topic, bytes).await?,
                 }
@@ -217,33 +218,39 @@ impl Wire {
 
 impl Side {
     /// Writes the registry id of `schema` into the header of `bytes` (an
-    /// Avro body the encoder wrote, schema id zero).
+    /// Avro or JSON Schema body the encoder wrote, schema id zero).
     async fn frame(
         &mut self,
         topic: &Arc<str>,
-        schema: &Arc<AvroSchema>,
+        schema: &Framed,
         bytes: &mut [u8],
     ) -> Result<(), SourceError> {
         let known = self
             .framed
             .iter()
             .rev()
-            .find(|(t, s, _)| Arc::ptr_eq(t, topic) && Arc::ptr_eq(s, schema))
+            .find(|(t, s, _)| Arc::ptr_eq(t, topic) && s.same(schema))
             .map(|(_, _, id)| *id);
         let id = match known {
             Some(id) => id,
             None => {
-                let plan = Plan {
-                    text: schema.text.as_str().into(),
-                    record: schema.full_name.clone().unwrap_or_default(),
-                    body: Body::Avro((**schema).clone()),
+                let plan = match schema {
+                    Framed::Avro(a) => Plan {
+                        text: a.text.as_str().into(),
+                        record: a.full_name.clone().unwrap_or_default(),
+                        body: Body::Avro((**a).clone()),
+                    },
+                    Framed::Json(j) => Plan {
+                        text: j.text.as_str().into(),
+                        record: j.name.clone().unwrap_or_default(),
+                        body: Body::Json((**j).clone()),
+                    },
                 };
                 let id = self.id(topic, &plan).await?;
                 if self.framed.len() >= MAX_FRAMED {
                     self.framed.clear();
                 }
-                self.framed
-                    .push((Arc::clone(topic), Arc::clone(schema), id));
+                self.framed.push((Arc::clone(topic), schema.clone(), id));
                 id
             }
         };
@@ -256,7 +263,7 @@ impl Side {
                 table: topic.to_string(),
                 source: CodecError::InvalidValue {
                     field: "(root)".into(),
-                    reason: "an Avro body without its wire-format header".into(),
+                    reason: "a body without its wire-format header".into(),
                 },
             }),
         }

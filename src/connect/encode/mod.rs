@@ -18,6 +18,9 @@
 //! With [`Encoder::with_avro`] a key or value is an Avro body instead
 //! (`avro_body`), written from the same per-table plan and the Avro schema
 //! derived once from the Connect schema above: no JSON text in between.
+//! With [`Encoder::with_json_schema`] it is a JSON Schema body: the payload
+//! alone, decimals as exact numbers, behind the wire-format header, its JSON
+//! Schema derived once per table the same way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,10 +30,11 @@ use super::avro::{self, AvroSchema};
 use super::envelope::{self, SourceInfo};
 use super::error::{CodecError, FieldRef, MessagePart};
 use super::json_text::write_str;
+use super::jsonschema::{self, JsonSchemaPlan};
 use super::options::{DecimalHandling, Envelope, TimePrecision};
 use super::schema_json::{ConnectSchema, SchemaType};
 use super::types::Conv;
-use super::values::{write_column, write_value};
+use super::values::{write_column, write_decimal_number, write_value};
 use crate::event::{ChangeEvent, Op, Value};
 use crate::schema::{Column, ColumnType, Semantic, TableSchema};
 
@@ -64,12 +68,34 @@ pub struct Encoded {
     /// delete on a table without a primary key has neither key nor value:
     /// there is nothing to publish.
     pub value: Option<Vec<u8>>,
-    /// When the key is Avro ([`Encoder::with_avro`]): its schema. The key
-    /// bytes are then Confluent's wire format with a zero schema id, for the
-    /// publisher to fill in once the registry has given it.
-    pub key_avro: Option<Arc<AvroSchema>>,
+    /// When the key is Avro or JSON Schema ([`Encoder::with_avro`],
+    /// [`Encoder::with_json_schema`]): its schema. The key bytes are then
+    /// Confluent's wire format with a zero schema id, for the publisher to
+    /// fill in once the registry has given it.
+    pub key_framed: Option<Framed>,
     /// The same for the value.
-    pub value_avro: Option<Arc<AvroSchema>>,
+    pub value_framed: Option<Framed>,
+}
+
+/// The registry schema of a key or value the encoder wrote in Confluent's
+/// wire format (schema id zero): an Avro or a JSON Schema body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed {
+    /// An Avro body.
+    Avro(Arc<AvroSchema>),
+    /// A JSON Schema body.
+    Json(Arc<JsonSchemaPlan>),
+}
+
+impl Framed {
+    /// True when both are the same schema object (a cheap cache check).
+    pub fn same(&self, other: &Framed) -> bool {
+        match (self, other) {
+            (Framed::Avro(a), Framed::Avro(b)) => Arc::ptr_eq(a, b),
+            (Framed::Json(a), Framed::Json(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Encodes change events, caching each table's rendered schemas.
@@ -82,6 +108,8 @@ pub struct Encoder {
     spare: Vec<Vec<u8>>,
     /// Keys, values written as Avro ([`Encoder::with_avro`]).
     avro: [bool; 2],
+    /// Keys, values written as JSON Schema ([`Encoder::with_json_schema`]).
+    json_schema: [bool; 2],
 }
 
 /// Most buffers an encoder keeps for reuse (two per message of a 10,000-row
@@ -96,6 +124,8 @@ struct ColPlan {
     conv: Conv,
     optional: bool,
     default: Option<String>,
+    /// A decimal's default as a JSON Schema body writes it (a number).
+    default_number: Option<String>,
     /// `"name":`, escaped.
     prefix: String,
 }
@@ -111,6 +141,8 @@ struct TablePlan {
     value_head: String,
     /// The Avro schemas of the key and the value, when written as Avro.
     avro: [Option<Arc<AvroSchema>>; 2],
+    /// Their JSON Schemas, when written as JSON Schema.
+    json_schema: [Option<Arc<JsonSchemaPlan>>; 2],
     /// Lengths of the table's last key and value: the next message's buffer
     /// is made that size and a bit more, so a message is written without
     /// growing its buffer and kept without shrinking it (each would copy it).
@@ -130,6 +162,7 @@ impl Encoder {
             tables: HashMap::new(),
             spare: Vec::new(),
             avro: [false; 2],
+            json_schema: [false; 2],
         }
     }
 
@@ -140,6 +173,17 @@ impl Encoder {
     /// payload. The schema id is left zero (see [`Encoded::key_avro`]).
     pub fn with_avro(mut self, key: bool, value: bool) -> Self {
         self.avro = [key, value];
+        self.tables.clear();
+        self
+    }
+
+    /// Writes keys (`key`) and/or values (`value`) as JSON Schema bodies in
+    /// Confluent's wire format: a zero schema id, then the payload that
+    /// JsonConverter would wrap, decimals as exact numbers (what
+    /// [`crate::connect::jsonschema::encode`] makes of the Connect JSON).
+    /// Avro wins for a side both name.
+    pub fn with_json_schema(mut self, key: bool, value: bool) -> Self {
+        self.json_schema = [key, value];
         self.tables.clear();
         self
     }
@@ -179,7 +223,11 @@ impl Encoder {
             _ => false,
         };
         if !current {
-            let plan = TablePlan::build(ev, &self.opts, self.avro)?;
+            let json_schema = [
+                self.json_schema[KEY] && !self.avro[KEY],
+                self.json_schema[VALUE] && !self.avro[VALUE],
+            ];
+            let plan = TablePlan::build(ev, &self.opts, self.avro, json_schema)?;
             self.tables.insert(ev.table.clone(), plan);
         }
         let plan = self
@@ -260,6 +308,7 @@ impl TablePlan {
         ev: &ChangeEvent,
         opts: &EncodeOptions,
         avro: [bool; 2],
+        json_schema: [bool; 2],
     ) -> Result<TablePlan, CodecError> {
         let schema = &ev.schema;
         let debezium = opts.envelope == Envelope::Debezium;
@@ -290,6 +339,14 @@ impl TablePlan {
                 _ => None,
             };
             field_schema.default = default.clone();
+            let default_number = match (&col.default, conv) {
+                (Some(v), Conv::Decimal { scale }) if !v.is_null() => {
+                    let mut text = String::new();
+                    write_decimal_number(&mut text, scale, v, FieldRef::new(&col.name))?;
+                    Some(text)
+                }
+                _ => None,
+            };
             let mut prefix = String::with_capacity(col.name.len() + 3);
             write_str(&mut prefix, &col.name);
             prefix.push(':');
@@ -297,6 +354,7 @@ impl TablePlan {
                 conv,
                 optional: col.optional,
                 default,
+                default_number,
                 prefix,
             });
             fields.push((col.name.clone(), field_schema));
@@ -342,6 +400,14 @@ impl TablePlan {
             true => Some(avro_schema(&value, MessagePart::Value)?),
             false => None,
         };
+        let key_json = match (&key_schema, json_schema[KEY]) {
+            (Some(k), true) => Some(json_schema_plan(k, MessagePart::Key)?),
+            _ => None,
+        };
+        let value_json = match json_schema[VALUE] {
+            true => Some(json_schema_plan(&value, MessagePart::Value)?),
+            false => None,
+        };
         Ok(TablePlan {
             schema: Arc::clone(schema),
             cols,
@@ -349,6 +415,7 @@ impl TablePlan {
             key_head,
             value_head: head(&value),
             avro: [key_avro, value_avro],
+            json_schema: [key_json, value_json],
             last_len: [AtomicUsize::new(0), AtomicUsize::new(0)],
         })
     }
@@ -364,16 +431,22 @@ impl TablePlan {
             op: ev.op.code(),
             row,
         };
-        let value = match &self.avro[VALUE] {
-            Some(avro) => self.avro_value(avro, ev, opts, info, spare)?,
-            None => self.json_value(ev, opts, info, spare)?,
+        let value = match (&self.avro[VALUE], &self.json_schema[VALUE]) {
+            (Some(avro), _) => self.avro_value(avro, ev, opts, info, spare)?,
+            (None, Some(_)) => self.payload_value(ev, opts, info, spare, true)?,
+            (None, None) => self.payload_value(ev, opts, info, spare, false)?,
         };
         let row = ev.after.as_ref().or(ev.before.as_ref());
         let key = match (&self.key_head, &self.avro[KEY], row) {
             (Some(_), Some(avro), Some(row)) => Some(self.avro_key(avro, row, ev, spare)?),
+            (Some(_), None, Some(row)) if self.json_schema[KEY].is_some() => {
+                let mut out = self.start(KEY, WIRE_HEADER, spare);
+                self.write_row(&mut out, row, Some(&self.key_idx), "key", ev, true)?;
+                Some(self.done(KEY, out))
+            }
             (Some(head), None, Some(row)) => {
                 let mut out = self.start(KEY, head, spare);
-                self.write_row(&mut out, row, Some(&self.key_idx), "key", ev)?;
+                self.write_row(&mut out, row, Some(&self.key_idx), "key", ev, false)?;
                 out.push('}');
                 Some(self.done(KEY, out))
             }
@@ -387,43 +460,60 @@ impl TablePlan {
             (None, _, _) => None,
         };
         Ok(Encoded {
-            key_avro: key.as_ref().and(self.avro[KEY].clone()),
-            value_avro: value.as_ref().and(self.avro[VALUE].clone()),
+            key_framed: key.as_ref().and_then(|_| self.framed(KEY)),
+            value_framed: value.as_ref().and_then(|_| self.framed(VALUE)),
             key,
             value,
         })
     }
 
-    /// The Connect JSON value (`None`: a flat delete's tombstone).
-    fn json_value(
+    /// The registry schema a key or value of this table is written with.
+    fn framed(&self, which: usize) -> Option<Framed> {
+        match (&self.avro[which], &self.json_schema[which]) {
+            (Some(a), _) => Some(Framed::Avro(Arc::clone(a))),
+            (None, Some(j)) => Some(Framed::Json(Arc::clone(j))),
+            (None, None) => None,
+        }
+    }
+
+    /// The value's payload (`None`: a flat delete's tombstone): wrapped as
+    /// Connect JSON, or (`json_schema`) alone behind the wire-format header,
+    /// decimals as numbers.
+    fn payload_value(
         &self,
         ev: &ChangeEvent,
         opts: &EncodeOptions,
         info: &SourceInfo,
         spare: &mut Vec<Vec<u8>>,
+        json_schema: bool,
     ) -> Result<Option<Vec<u8>>, CodecError> {
         let missing = |row| CodecError::MissingRow {
             op: ev.op.code(),
             row,
         };
+        let (head, close) = match json_schema {
+            true => (WIRE_HEADER, ""),
+            false => (self.value_head.as_str(), "}"),
+        };
         Ok(match opts.envelope {
             Envelope::Flat if ev.op == Op::Delete => None,
             Envelope::Flat => {
                 let after = ev.after.as_ref().ok_or_else(|| missing("after"))?;
-                let mut out = self.start(VALUE, &self.value_head, spare);
-                self.write_row(&mut out, after, None, "", ev)?;
-                out.push('}');
+                let mut out = self.start(VALUE, head, spare);
+                self.write_row(&mut out, after, None, "", ev, json_schema)?;
+                out.push_str(close);
                 Some(self.done(VALUE, out))
             }
             Envelope::Debezium => {
                 let (before, after) = debezium_rows(ev)?;
-                let mut out = self.start(VALUE, &self.value_head, spare);
+                let mut out = self.start(VALUE, head, spare);
                 out.push_str("{\"before\":");
-                self.write_opt_row(&mut out, before, "before", ev)?;
+                self.write_opt_row(&mut out, before, "before", ev, json_schema)?;
                 out.push_str(",\"after\":");
-                self.write_opt_row(&mut out, after, "after", ev)?;
+                self.write_opt_row(&mut out, after, "after", ev, json_schema)?;
                 envelope::write_tail(&mut out, &opts.connector, &opts.server_name, ev, info);
-                out.push_str("}}");
+                out.push('}');
+                out.push_str(close);
                 Some(self.done(VALUE, out))
             }
         })
@@ -435,9 +525,10 @@ impl TablePlan {
         row: Option<&Vec<Value>>,
         prefix: &str,
         ev: &ChangeEvent,
+        numeric_decimals: bool,
     ) -> Result<(), CodecError> {
         match row {
-            Some(row) => self.write_row(out, row, None, prefix, ev),
+            Some(row) => self.write_row(out, row, None, prefix, ev, numeric_decimals),
             None => {
                 out.push_str("null");
                 Ok(())
@@ -460,7 +551,9 @@ impl TablePlan {
         })
     }
 
-    /// Appends `{"col":value,...}` for all columns, or for `only` (the key).
+    /// Appends `{"col":value,...}` for all columns, or for `only` (the key);
+    /// `numeric_decimals`: Decimal columns as exact numbers (JSON Schema),
+    /// not JsonConverter's base64.
     fn write_row(
         &self,
         out: &mut String,
@@ -468,6 +561,7 @@ impl TablePlan {
         only: Option<&[usize]>,
         prefix: &str,
         ev: &ChangeEvent,
+        numeric_decimals: bool,
     ) -> Result<(), CodecError> {
         self.check_width(row, ev)?;
         out.push('{');
@@ -485,14 +579,27 @@ impl TablePlan {
                 prefix,
                 name: &meta.name,
             };
-            write_column(
-                out,
-                col.conv.for_op(ev.op),
-                col.optional,
-                col.default.as_deref(),
-                v,
-                field,
-            )
+            match (col.conv, numeric_decimals) {
+                (Conv::Decimal { scale }, true) if !v.is_null() => {
+                    write_decimal_number(out, scale, v, field)
+                }
+                (Conv::Decimal { .. }, true) => write_column(
+                    out,
+                    col.conv,
+                    col.optional,
+                    col.default_number.as_deref(),
+                    v,
+                    field,
+                ),
+                _ => write_column(
+                    out,
+                    col.conv.for_op(ev.op),
+                    col.optional,
+                    col.default.as_deref(),
+                    v,
+                    field,
+                ),
+            }
         };
         match only {
             Some(idx) => idx.iter().enumerate().try_for_each(|(n, &i)| write(n, i))?,
@@ -560,6 +667,23 @@ fn avro_schema(schema: &ConnectSchema, part: MessagePart) -> Result<Arc<AvroSche
         serde_json::from_str(&text).map_err(|source| CodecError::Json { part, source })?;
     Ok(Arc::new(avro::from_connect(&json, part)?))
 }
+
+/// The JSON Schema of a Connect schema, derived from its JsonConverter text
+/// (as the registry path derives it from a Connect JSON message).
+fn json_schema_plan(
+    schema: &ConnectSchema,
+    part: MessagePart,
+) -> Result<Arc<JsonSchemaPlan>, CodecError> {
+    let mut text = String::with_capacity(512);
+    schema.render(&mut text);
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| CodecError::Json { part, source })?;
+    Ok(Arc::new(jsonschema::from_connect(&json, part)?))
+}
+
+/// Confluent's wire-format header with a zero schema id (magic byte 0, then
+/// the id the publisher writes in once the registry has given it).
+const WIRE_HEADER: &str = "\0\0\0\0\0";
 
 fn head(schema: &ConnectSchema) -> String {
     let mut out = String::with_capacity(512);

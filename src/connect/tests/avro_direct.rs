@@ -1,18 +1,38 @@
-//! The encoder's direct Avro bodies ([`Encoder::with_avro`]) against the
-//! path they replace, kept here as the oracle: the Connect JSON message,
-//! parsed, its schema derived ([`avro::from_connect`]) and its payload
-//! encoded ([`avro::encode`]). Same schema text, same bytes, over the type
-//! matrix, both envelopes, every operation and every time and decimal
-//! setting.
+//! The encoder's direct Avro and JSON Schema bodies ([`Encoder::with_avro`],
+//! [`Encoder::with_json_schema`]) against the path they replace, kept here
+//! as the oracle: the Connect JSON message, parsed, its schema derived
+//! ([`avro::from_connect`], [`jsonschema::from_connect`]) and its payload
+//! encoded ([`avro::encode`], [`jsonschema::encode`]). Same schema text and,
+//! for Avro, the same bytes; for JSON Schema the same header and the same
+//! JSON (floats may be spelled differently: Java's `1.0E7` here, `1e7`
+//! there), over the type matrix, both envelopes, every operation and every
+//! time and decimal setting.
 
 use serde_json::Value as Json;
 
 use super::{all_types, event};
 use crate::connect::options::{DecimalHandling, Envelope, TimePrecision};
-use crate::connect::{avro, EncodeOptions, Encoder, MessagePart, SourceInfo};
+use crate::connect::{avro, jsonschema, EncodeOptions, Encoder, Framed, MessagePart, SourceInfo};
 use crate::event::{ChangeEvent, Op, Value};
 use crate::schema::{Column, ColumnType, TableSchema};
 use std::sync::Arc;
+
+/// Which direct body is compared.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Direct {
+    Avro,
+    JsonSchema,
+}
+
+impl Direct {
+    fn encoder(self, opts: &EncodeOptions) -> Encoder {
+        let e = Encoder::new(opts.clone());
+        match self {
+            Direct::Avro => e.with_avro(true, true),
+            Direct::JsonSchema => e.with_json_schema(true, true),
+        }
+    }
+}
 
 /// The old path: Connect JSON → (Avro schema text, framed Avro body).
 fn via_json(json: &[u8], part: MessagePart) -> (String, Vec<u8>) {
@@ -21,6 +41,37 @@ fn via_json(json: &[u8], part: MessagePart) -> (String, Vec<u8>) {
     let mut out = vec![0; 5];
     avro::encode(&schema, &msg["payload"], &mut out).expect("avro body");
     (schema.text, out)
+}
+
+/// The old path: Connect JSON → (JSON Schema text, framed JSON body).
+fn via_json_schema(json: &[u8], part: MessagePart) -> (String, Vec<u8>) {
+    let msg: Json = serde_json::from_slice(json).expect("connect json");
+    let plan = jsonschema::from_connect(&msg["schema"], part).expect("json schema");
+    let mut out = vec![0; 5];
+    jsonschema::encode(&plan, &msg["payload"], &mut out).expect("json schema body");
+    (plan.text, out)
+}
+
+/// Asserts that `direct` (with `schema`) is what the old path makes of `json`.
+fn same_body(kind: Direct, part: MessagePart, json: &[u8], direct: &[u8], schema: &Option<Framed>) {
+    match (kind, schema) {
+        (Direct::Avro, Some(Framed::Avro(s))) => {
+            let (text, body) = via_json(json, part);
+            assert_eq!(s.text, text);
+            assert_eq!(direct, &body[..], "{part}");
+        }
+        (Direct::JsonSchema, Some(Framed::Json(s))) => {
+            let (text, body) = via_json_schema(json, part);
+            assert_eq!(s.text, text);
+            assert_eq!(direct.get(..5), Some(&[0u8; 5][..]), "{part}: header");
+            let parse = |b: &[u8]| -> Json {
+                serde_json::from_slice(&b[5..])
+                    .unwrap_or_else(|e| panic!("{part}: {e}: {}", String::from_utf8_lossy(b)))
+            };
+            assert_eq!(parse(direct), parse(&body), "{part}");
+        }
+        (kind, schema) => panic!("{part}: {kind:?} body with schema {schema:?}"),
+    }
 }
 
 fn info() -> SourceInfo {
@@ -48,40 +99,33 @@ fn options(envelope: Envelope, time: TimePrecision, decimals: DecimalHandling) -
     }
 }
 
-/// Encodes `ev` both ways and asserts the same schemas and bytes; returns
+/// Encodes `ev` both ways and asserts the same schemas and bodies; returns
 /// how many messages were compared.
-fn same(opts: &EncodeOptions, ev: &ChangeEvent) -> usize {
+fn same(opts: &EncodeOptions, ev: &ChangeEvent, kind: Direct) -> usize {
     let info = info();
     let json = Encoder::new(opts.clone()).encode_with(ev, &info);
-    let direct = Encoder::new(opts.clone())
-        .with_avro(true, true)
-        .encode_with(ev, &info);
+    let direct = kind.encoder(opts).encode_with(ev, &info);
     let (json, direct) = match (json, direct) {
         (Ok(j), Ok(d)) => (j, d),
         (Err(j), Err(d)) => {
             assert_eq!(j.to_string(), d.to_string(), "same error for {ev:?}");
             return 0;
         }
-        (j, d) => panic!("one path failed: json {j:?}, avro {d:?}"),
+        (j, d) => panic!("one path failed: json {j:?}, {kind:?} {d:?}"),
     };
     let mut compared = 0;
     for (part, j, d, schema) in [
-        (MessagePart::Key, &json.key, &direct.key, &direct.key_avro),
+        (MessagePart::Key, &json.key, &direct.key, &direct.key_framed),
         (
             MessagePart::Value,
             &json.value,
             &direct.value,
-            &direct.value_avro,
+            &direct.value_framed,
         ),
     ] {
         match (j, d) {
             (Some(j), Some(d)) => {
-                let (text, body) = via_json(j, part);
-                assert_eq!(
-                    schema.as_ref().map(|s| s.text.as_str()),
-                    Some(text.as_str())
-                );
-                assert_eq!(d, &body, "{part} of {:?} {:?}", ev.op, ev.after);
+                same_body(kind, part, j, d, schema);
                 compared += 1;
             }
             (None, None) => assert!(schema.is_none()),
@@ -117,15 +161,21 @@ fn direct_avro_equals_the_json_round_trip_over_the_type_matrix() {
                         (Op::Update, None, Some(row.clone())),
                         (Op::Delete, Some(row.clone()), None),
                     ] {
-                        compared += same(&opts, &event(&schema, op, before, after));
+                        for kind in [Direct::Avro, Direct::JsonSchema] {
+                            compared += same(
+                                &opts,
+                                &event(&schema, op, before.clone(), after.clone()),
+                                kind,
+                            );
+                        }
                     }
                 }
             }
         }
     }
     // 2 envelopes × 4 × 3 settings × 3 rows × 5 ops, a key and a value each,
-    // less the flat deletes' values (tombstones).
-    assert_eq!(compared, 2 * 4 * 3 * 3 * 5 * 2 - 4 * 3 * 3);
+    // less the flat deletes' values (tombstones); for both direct bodies.
+    assert_eq!(compared, 2 * (2 * 4 * 3 * 3 * 5 * 2 - 4 * 3 * 3));
 }
 
 #[test]
@@ -193,10 +243,16 @@ fn defaults_nulls_and_non_finite_floats_match() {
     for envelope in [Envelope::Flat, Envelope::Debezium] {
         let opts = options(envelope, TimePrecision::Connect, DecimalHandling::Precise);
         for row in &rows {
-            compared += same(&opts, &event(&schema, Op::Create, None, Some(row.clone())));
+            for kind in [Direct::Avro, Direct::JsonSchema] {
+                compared += same(
+                    &opts,
+                    &event(&schema, Op::Create, None, Some(row.clone())),
+                    kind,
+                );
+            }
         }
     }
-    assert_eq!(compared, 2 * 2 * 2, "the third row fails on both paths");
+    assert_eq!(compared, 2 * 2 * 2 * 2, "the third row fails on both paths");
 }
 
 #[test]

@@ -312,6 +312,18 @@ pub(crate) fn scalar<'a>(
     })
 }
 
+/// Appends a decimal as an exact JSON number of `scale` fraction digits
+/// (Confluent's JSON Schema bodies write Decimal so, JsonConverter as base64).
+pub(crate) fn write_decimal_number(
+    out: &mut String,
+    scale: u32,
+    v: &Value,
+    field: FieldRef<'_>,
+) -> Result<(), CodecError> {
+    out.push_str(&decimal::format(&unscaled(v, scale, field)?, scale));
+    Ok(())
+}
+
 fn push_int(out: &mut String, i: i64) {
     out.push_str(itoa::Buffer::new().format(i));
 }
