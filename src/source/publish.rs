@@ -270,15 +270,7 @@ async fn run<O: SourceOffset>(
                 Some(w) => w.convert(&mut batch.messages).await,
                 None => Ok(()),
             };
-            // A table's messages share its topic's `Arc` (the emitter's, or
-            // the one the transforms routed to), so a pointer comparison
-            // finds the few distinct topics cheaply.
-            let mut topics: Vec<Arc<str>> = Vec::new();
-            for m in &batch.messages {
-                if !topics.iter().any(|t| Arc::ptr_eq(t, &m.topic)) {
-                    topics.push(Arc::clone(&m.topic));
-                }
-            }
+            let topics = distinct_topics(&batch.messages);
             let outcome = match outcome {
                 Ok(()) => publish(&mut producer, &mut batch, &offsets_topic, done.is_some()).await,
                 Err(e) => Err(e),
@@ -309,6 +301,23 @@ async fn run<O: SourceOffset>(
     .await;
     producer.abort().await;
     result
+}
+
+/// The distinct topics of `messages`. A table's messages share its topic's
+/// `Arc` (the emitter's, or the one the transforms routed to), so pointers
+/// are compared, and a run of one table's rows checks only the last topic
+/// (a batch spread over 500 tables would otherwise compare each record
+/// with hundreds of topics).
+fn distinct_topics(messages: &[Msg]) -> Vec<Arc<str>> {
+    let mut topics: Vec<Arc<str>> = Vec::new();
+    for m in messages {
+        let seen = topics.last().is_some_and(|t| Arc::ptr_eq(t, &m.topic))
+            || topics.iter().any(|t| Arc::ptr_eq(t, &m.topic));
+        if !seen {
+            topics.push(Arc::clone(&m.topic));
+        }
+    }
+    topics
 }
 
 /// Publishes one batch: the records, the offset record, then the commit.
@@ -397,6 +406,18 @@ mod tests {
         let merged = merge_waiting(batch, rx, max, &mut carry);
         assert!(carry.is_none(), "no open batch waited");
         merged
+    }
+
+    #[test]
+    fn distinct_topics_are_found_once_each_in_order() {
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        let mut batch = Batch::<Pos>::default();
+        for t in [&a, &a, &b, &a, &b, &b] {
+            batch.push(t, None, Some(vec![1]));
+        }
+        let topics = distinct_topics(&batch.messages);
+        assert_eq!(topics.len(), 2);
+        assert!(Arc::ptr_eq(&topics[0], &a) && Arc::ptr_eq(&topics[1], &b));
     }
 
     #[tokio::test]
