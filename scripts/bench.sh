@@ -377,16 +377,26 @@ start_sluice() {
   SLUICE_PIDS+=("$SLUICE_PID")
 }
 
+# Dies, with the tail of $LOG, when the sluice under test ($SLUICE_PID) has exited.
+sluice_alive() {
+  kill -0 "$SLUICE_PID" 2>/dev/null && return 0
+  tail -n 30 "$LOG" >&2 || true
+  die "sluice (pid $SLUICE_PID) exited before the run finished; log above ($LOG)"
+}
+# Dies with MESSAGE, after the tail of $LOG, once $SECONDS is past DEADLINE.
+before_deadline() { # before_deadline DEADLINE MESSAGE
+  ((SECONDS <= $1)) && return 0
+  tail -n 30 "$LOG" >&2 || true
+  die "$2"
+}
+
 # Waits (polling /metrics every 100 ms) until metric $1 >= $2 and, when given, $3 >= $4;
 # sets T_FIRST (first time $1 > 0) and T_DONE.
 wait_metrics() {
   local deadline=$((SECONDS + TIMEOUT)) v w=0
   T_FIRST=
   while :; do
-    if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
-      tail -n 30 "$LOG" >&2 || true
-      die "sluice (pid $SLUICE_PID) exited before the run finished; log above ($LOG)"
-    fi
+    sluice_alive
     v=$(metric "$1")
     [[ -z $T_FIRST ]] && ((v > 0)) && T_FIRST=$(now)
     if ((v >= $2)); then
@@ -396,10 +406,7 @@ wait_metrics() {
         return 0
       fi
     fi
-    if ((SECONDS > deadline)); then
-      tail -n 30 "$LOG" >&2 || true
-      die "timeout after ${TIMEOUT}s: $1 = $v (want $2)${3:+, $3 = $w (want $4)}"
-    fi
+    before_deadline "$deadline" "timeout after ${TIMEOUT}s: $1 = $v (want $2)${3:+, $3 = $w (want $4)}"
     sleep 0.1
   done
 }
@@ -427,10 +434,7 @@ wait_position() {
   want_seq=$(file_seq "$1")
   T_FIRST=
   while :; do
-    if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
-      tail -n 30 "$LOG" >&2 || true
-      die "sluice (pid $SLUICE_PID) exited before the run finished; log above ($LOG)"
-    fi
+    sluice_alive
     [[ -z $T_FIRST ]] && (($(metric sluice_source_rows_read_total) > 0)) && T_FIRST=$(now)
     seq=$(metric sluice_source_binlog_file_number)
     pos=$(metric sluice_source_binlog_position_bytes)
@@ -439,10 +443,7 @@ wait_position() {
       [[ -n $T_FIRST ]] || T_FIRST=$T_DONE
       return 0
     fi
-    if ((SECONDS > deadline)); then
-      tail -n 30 "$LOG" >&2 || true
-      die "timeout after ${TIMEOUT}s: committed position $seq:$pos, want $1:$2"
-    fi
+    before_deadline "$deadline" "timeout after ${TIMEOUT}s: committed position $seq:$pos, want $1:$2"
     sleep 0.1
   done
 }

@@ -392,30 +392,30 @@ impl TablePlan {
             row.name = (!schema.name.is_empty()).then(|| schema.name.clone());
             row
         };
-        let key_avro = match (&key_schema, avro[KEY]) {
-            (Some(k), true) => Some(avro_schema(k, MessagePart::Key)?),
-            _ => None,
-        };
-        let value_avro = match avro[VALUE] {
-            true => Some(avro_schema(&value, MessagePart::Value)?),
-            false => None,
-        };
-        let key_json = match (&key_schema, json_schema[KEY]) {
-            (Some(k), true) => Some(json_schema_plan(k, MessagePart::Key)?),
-            _ => None,
-        };
-        let value_json = match json_schema[VALUE] {
-            true => Some(json_schema_plan(&value, MessagePart::Value)?),
-            false => None,
-        };
+        // The registry schemas of the sides written in a registry format.
+        let (mut avro_schemas, mut json_schemas) = ([None, None], [None, None]);
+        for (which, part, connect) in [
+            (KEY, MessagePart::Key, key_schema.as_ref()),
+            (VALUE, MessagePart::Value, Some(&value)),
+        ] {
+            let Some(connect) = connect.filter(|_| avro[which] || json_schema[which]) else {
+                continue;
+            };
+            let json = connect_json(connect, part)?;
+            if avro[which] {
+                avro_schemas[which] = Some(Arc::new(avro::from_connect(&json, part)?));
+            } else {
+                json_schemas[which] = Some(Arc::new(jsonschema::from_connect(&json, part)?));
+            }
+        }
         Ok(TablePlan {
             schema: Arc::clone(schema),
             cols,
             key_idx,
             key_head,
             value_head: head(&value),
-            avro: [key_avro, value_avro],
-            json_schema: [key_json, value_json],
+            avro: avro_schemas,
+            json_schema: json_schemas,
             last_len: [AtomicUsize::new(0), AtomicUsize::new(0)],
         })
     }
@@ -658,27 +658,16 @@ fn debezium_rows(ev: &ChangeEvent) -> Result<Rows<'_>, CodecError> {
     })
 }
 
-/// The Avro schema of a Connect schema, derived from its JsonConverter text
-/// (what the registry path derived it from before it was written directly).
-fn avro_schema(schema: &ConnectSchema, part: MessagePart) -> Result<Arc<AvroSchema>, CodecError> {
-    let mut text = String::with_capacity(512);
-    schema.render(&mut text);
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| CodecError::Json { part, source })?;
-    Ok(Arc::new(avro::from_connect(&json, part)?))
-}
-
-/// The JSON Schema of a Connect schema, derived from its JsonConverter text
-/// (as the registry path derives it from a Connect JSON message).
-fn json_schema_plan(
+/// A Connect schema's JsonConverter form, parsed: what the Avro and JSON
+/// Schema derivations read (as the registry path derived them from a
+/// Connect JSON message before the bodies were written directly).
+fn connect_json(
     schema: &ConnectSchema,
     part: MessagePart,
-) -> Result<Arc<JsonSchemaPlan>, CodecError> {
+) -> Result<serde_json::Value, CodecError> {
     let mut text = String::with_capacity(512);
     schema.render(&mut text);
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| CodecError::Json { part, source })?;
-    Ok(Arc::new(jsonschema::from_connect(&json, part)?))
+    serde_json::from_str(&text).map_err(|source| CodecError::Json { part, source })
 }
 
 /// Confluent's wire-format header with a zero schema id (magic byte 0, then
