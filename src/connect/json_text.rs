@@ -47,15 +47,16 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
 /// Appends a finite `f64` as Java's `Double.toString` spells it (callers
 /// handle non-finite values; they come out as `0.0` here).
 pub(crate) fn write_f64(out: &mut String, v: f64) {
-    let mut sci = SciText::default();
-    match std::fmt::Write::write_fmt(&mut sci, format_args!("{v:e}")) {
-        Ok(()) => java_layout(out, sci.as_str()),
-        Err(_) => java_layout(out, &format!("{v:e}")),
-    }
+    write_float(out, v);
 }
 
 /// Appends a finite `f32` as Java's `Float.toString` spells it.
 pub(crate) fn write_f32(out: &mut String, v: f32) {
+    write_float(out, v);
+}
+
+/// Lays out Rust's shortest `{:e}` text of `v`, written on the stack.
+fn write_float(out: &mut String, v: impl std::fmt::LowerExp) {
     let mut sci = SciText::default();
     match std::fmt::Write::write_fmt(&mut sci, format_args!("{v:e}")) {
         Ok(()) => java_layout(out, sci.as_str()),

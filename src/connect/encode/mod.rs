@@ -583,22 +583,14 @@ impl TablePlan {
                 (Conv::Decimal { scale }, true) if !v.is_null() => {
                     write_decimal_number(out, scale, v, field)
                 }
-                (Conv::Decimal { .. }, true) => write_column(
-                    out,
-                    col.conv,
-                    col.optional,
-                    col.default_number.as_deref(),
-                    v,
-                    field,
-                ),
-                _ => write_column(
-                    out,
-                    col.conv.for_op(ev.op),
-                    col.optional,
-                    col.default.as_deref(),
-                    v,
-                    field,
-                ),
+                (conv, numeric) => {
+                    let default = match conv {
+                        Conv::Decimal { .. } if numeric => &col.default_number,
+                        _ => &col.default,
+                    };
+                    let conv = conv.for_op(ev.op);
+                    write_column(out, conv, col.optional, default.as_deref(), v, field)
+                }
             }
         };
         match only {
