@@ -11,6 +11,8 @@
 #   16kb    N/40 rows of about 16 KB (id, INT, a 16,000-character VARCHAR)
 #   tables  N rows of the narrow table spread over --tables tables (default 500; --quick 50):
 #           each source transaction inserts 100 rows into each of 10 tables, in rotation
+# SC_EXTRA (environment): TOML lines appended to the [[source]] table (for tuning experiments,
+# e.g. SC_EXTRA='max_batch_rows = 40000'; a [kafka.properties] table may follow).
 # Prints, per load, rows/s, MiB/s of messages, CPU seconds per million rows and per GiB of
 # messages, and peak RSS; per-row cost should grow with the bytes and not with the tables.
 
@@ -92,6 +94,7 @@ url = "mysql://root@127.0.0.1:$MY_PORT/$SC_DB"
 tables = [$tables]
 topic_prefix = "${PREFIX}${group}_"
 envelope = "$ENVELOPE"
+${SC_EXTRA:-}
 EOF
   store_position "$src" "$s_file" "$s_pos"
   settle

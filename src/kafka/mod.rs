@@ -12,6 +12,7 @@ pub mod client;
 pub mod leader;
 pub mod offsets;
 pub mod producer;
+mod topic_handle;
 
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 

@@ -23,6 +23,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{ClientContext, Message};
 use tokio::sync::Notify;
 
+use super::topic_handle::TopicHandles;
 use super::{client, KafkaError};
 use crate::config::KafkaConfig;
 use crate::metrics::METRICS;
@@ -153,6 +154,9 @@ impl ProducerContext for CountingContext {
 
 /// A producer for one pipeline, transactional or not.
 pub struct PipelineProducer {
+    /// Handles of the topics records went to. Declared before `inner`: fields
+    /// drop in order, and the handles must be released before the client.
+    handles: TopicHandles,
     inner: ThreadedProducer<CountingContext>,
     deliveries: Arc<Deliveries>,
     transactional: bool,
@@ -232,6 +236,7 @@ impl PipelineProducer {
             .await?;
         }
         Ok(PipelineProducer {
+            handles: TopicHandles::default(),
             inner,
             deliveries,
             transactional,
@@ -273,39 +278,52 @@ impl PipelineProducer {
     ) -> Result<(), KafkaError> {
         let bytes = record_bytes(key.map_or(0, <[u8]>::len), value.map_or(0, <[u8]>::len));
         self.await_room(bytes).await?;
-        let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(topic, self.epoch);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        if let Some(v) = value {
-            record = record.payload(v);
-        }
-        if let Some(h) = headers {
-            record = record.headers(h);
-        }
-        let mut record = record;
-        loop {
-            match self.inner.send(record) {
-                Ok(()) => {
-                    self.sent += 1;
-                    self.sent_bytes += bytes;
-                    self.produced.inc();
-                    return Ok(());
+        match headers {
+            // Records without headers (all of a source's data) go by topic handle.
+            None => loop {
+                match self
+                    .handles
+                    .produce(&self.inner, topic, key, value, self.epoch)
+                {
+                    Ok(()) => break,
+                    Err(RDKafkaErrorCode::QueueFull) => queue_full_pause().await,
+                    Err(code) => return Err(self.produce_error(RdError::MessageProduction(code))),
                 }
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+            },
+            Some(h) => {
+                let mut record: BaseRecord<'_, [u8], [u8], usize> =
+                    BaseRecord::with_opaque_to(topic, self.epoch).headers(h);
+                if let Some(k) = key {
+                    record = record.key(k);
                 }
-                Err((e, _)) => {
-                    METRICS
-                        .source_produce_errors
-                        .with_label_values(&[&self.pipeline])
-                        .inc();
-                    return Err(KafkaError::client("produce", e));
+                if let Some(v) = value {
+                    record = record.payload(v);
+                }
+                loop {
+                    match self.inner.send(record) {
+                        Ok(()) => break,
+                        Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            record = r;
+                            queue_full_pause().await;
+                        }
+                        Err((e, _)) => return Err(self.produce_error(e)),
+                    }
                 }
             }
         }
+        self.sent += 1;
+        self.sent_bytes += bytes;
+        self.produced.inc();
+        Ok(())
+    }
+
+    /// Counts a failed produce call and names it.
+    fn produce_error(&self, e: RdError) -> KafkaError {
+        METRICS
+            .source_produce_errors
+            .with_label_values(&[&self.pipeline])
+            .inc();
+        KafkaError::client("produce", e)
     }
 
     /// Waits until a record of `bytes` fits in [`MAX_UNACKED_BYTES`] beside
@@ -421,6 +439,11 @@ impl PipelineProducer {
             ..Tally::default()
         };
     }
+}
+
+/// Waits before queueing again into librdkafka's full local queue.
+async fn queue_full_pause() {
+    tokio::time::sleep(Duration::from_millis(2)).await;
 }
 
 /// The bytes a record counts for in [`MAX_UNACKED_BYTES`].

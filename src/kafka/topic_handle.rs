@@ -1,0 +1,220 @@
+//! Producing through librdkafka topic handles, the one `unsafe` module.
+//!
+//! rust-rdkafka's `send` passes each record's topic by name
+//! (`rd_kafka_producev` with `RD_KAFKA_VTYPE_TOPIC`). librdkafka then takes
+//! the client's write lock and walks the list of every topic the client
+//! knows, comparing names, for each record. For a source writing to 500
+//! topics that walk was 16% of the process's CPU (`perf`,
+//! `scripts/bench.sh scaling`: `memcmp` and `rd_kafka_topic_find_fl`), and the
+//! write lock woke librdkafka's broker threads. rust-rdkafka has no API that
+//! produces through a topic handle, so this module keeps one handle
+//! (`rd_kafka_topic_new`) per topic and produces with `rd_kafka_produce`.
+//!
+//! Safety rests on three facts, each checked where the `unsafe` is:
+//! - a handle is created from, and used only with, the client it belongs to,
+//!   and [`TopicHandles`] is dropped (destroying its handles) before that
+//!   client: see [`super::producer::PipelineProducer`], which declares its
+//!   handles before its producer;
+//! - librdkafka's topic handles and `rd_kafka_produce` are thread-safe;
+//! - `rd_kafka_produce` with `RD_KAFKA_MSG_F_COPY` copies the key and value
+//!   before it returns, and the delivery opaque is a plain integer, as
+//!   rust-rdkafka's `IntoOpaque for usize` has it, so its delivery callback
+//!   reads it back the same way as for records sent by name.
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::ffi::{c_void, CString};
+use std::ptr::NonNull;
+
+use rdkafka::bindings as rd;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::Producer;
+
+/// `RD_KAFKA_PARTITION_UA`, a C macro bindgen leaves out: the partitioner picks.
+const PARTITION_UA: i32 = -1;
+
+/// Past this many topics the handles are all released and fetched anew, so
+/// a pipeline writing to ever new topics holds no unbounded set of them.
+const MAX_HANDLES: usize = 10_000;
+
+/// One `rd_kafka_topic_t` application reference.
+struct Handle(NonNull<rd::rd_kafka_topic_t>);
+
+// SAFETY: librdkafka topic handles may be used and destroyed from any thread.
+unsafe impl Send for Handle {}
+// SAFETY: as above; `rd_kafka_produce` takes the handle's own locks.
+unsafe impl Sync for Handle {}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `rd_kafka_topic_new` and this is its
+        // only release; the client is still alive (see the module text).
+        unsafe { rd::rd_kafka_topic_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// Topic handles of one client, by topic name.
+#[derive(Default)]
+pub(crate) struct TopicHandles {
+    by_name: HashMap<Box<str>, Handle>,
+    /// The topic of the previous record (records come in runs per table).
+    last: Option<(Box<str>, NonNull<rd::rd_kafka_topic_t>)>,
+}
+
+// SAFETY: `last` points into a handle `by_name` owns; see `Handle`.
+unsafe impl Send for TopicHandles {}
+// SAFETY: as above.
+unsafe impl Sync for TopicHandles {}
+
+impl TopicHandles {
+    /// Queues one record for `topic` on `producer`, the client these handles
+    /// belong to (the same one on every call), partitioned by its key; the
+    /// key and value are copied. The error is librdkafka's, as rust-rdkafka's
+    /// `send` reports it (`QueueFull` when its queue is full).
+    pub(crate) fn produce<P: Producer<C>, C: rdkafka::producer::ProducerContext>(
+        &mut self,
+        producer: &P,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        opaque: usize,
+    ) -> Result<(), RDKafkaErrorCode> {
+        let rkt = self.handle(producer, topic)?;
+        let (value_ptr, value_len) = value.map_or((std::ptr::null_mut(), 0), |v| {
+            (v.as_ptr().cast::<c_void>().cast_mut(), v.len())
+        });
+        let (key_ptr, key_len) = key.map_or((std::ptr::null(), 0), |k| {
+            (k.as_ptr().cast::<c_void>(), k.len())
+        });
+        // SAFETY: `rkt` is a live handle of this client; the key and value
+        // are valid for their lengths and copied (`RD_KAFKA_MSG_F_COPY`)
+        // before the call returns; the opaque is an integer, never read as a
+        // pointer (rust-rdkafka's `IntoOpaque for usize`).
+        let rc = unsafe {
+            rd::rd_kafka_produce(
+                rkt.as_ptr(),
+                PARTITION_UA,
+                rd::RD_KAFKA_MSG_F_COPY,
+                value_ptr,
+                value_len,
+                key_ptr,
+                key_len,
+                opaque as *mut c_void,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            // SAFETY: reads this thread's last librdkafka error, which the
+            // failed call just set.
+            Err(unsafe { rd::rd_kafka_last_error() }.into())
+        }
+    }
+
+    /// The handle of `topic`, created on first use.
+    fn handle<P: Producer<C>, C: rdkafka::producer::ProducerContext>(
+        &mut self,
+        producer: &P,
+        topic: &str,
+    ) -> Result<NonNull<rd::rd_kafka_topic_t>, RDKafkaErrorCode> {
+        if let Some((name, rkt)) = &self.last {
+            if **name == *topic {
+                return Ok(*rkt);
+            }
+        }
+        let rkt = match self.by_name.get(topic) {
+            Some(h) => h.0,
+            None => {
+                if self.by_name.len() >= MAX_HANDLES {
+                    self.last = None;
+                    self.by_name.clear();
+                }
+                let name = CString::new(topic).map_err(|_| RDKafkaErrorCode::InvalidTopic)?;
+                // SAFETY: the client pointer is live (borrowed from
+                // `producer`); `name` is a valid C string; a null
+                // configuration means the client's default topic
+                // configuration, the one records sent by name get.
+                let raw = unsafe {
+                    rd::rd_kafka_topic_new(
+                        producer.client().native_ptr(),
+                        name.as_ptr(),
+                        std::ptr::null_mut(),
+                    )
+                };
+                let Some(rkt) = NonNull::new(raw) else {
+                    // SAFETY: as in `produce`.
+                    return Err(unsafe { rd::rd_kafka_last_error() }.into());
+                };
+                self.by_name.insert(topic.into(), Handle(rkt));
+                rkt
+            }
+        };
+        self.last = Some((topic.into(), rkt));
+        Ok(rkt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::producer::{BaseProducer, DefaultProducerContext};
+    use rdkafka::ClientConfig;
+
+    /// A client with no broker to reach: records only queue.
+    fn client() -> BaseProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("message.timeout.ms", "600000")
+            .create()
+            .expect("client")
+    }
+
+    #[test]
+    fn records_queue_through_one_handle_per_topic() {
+        let p = client();
+        let mut h = TopicHandles::default();
+        for (i, topic) in ["a", "b", "a", "a", "c", "b"].into_iter().enumerate() {
+            h.produce::<_, DefaultProducerContext>(&p, topic, Some(b"k"), Some(b"v"), i)
+                .expect("queued");
+        }
+        h.produce::<_, DefaultProducerContext>(&p, "a", None, None, 9)
+            .expect("a tombstone without key queues too");
+        assert_eq!(p.in_flight_count(), 7);
+        let mut names: Vec<&str> = h.by_name.keys().map(|k| &**k).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(h.last.as_ref().map(|(n, _)| &**n), Some("a"));
+        // The handles go before the client (as in PipelineProducer).
+        drop(h);
+        drop(p);
+    }
+
+    #[test]
+    fn a_topic_librdkafka_refuses_is_an_error_not_a_record() {
+        let p = client();
+        let mut h = TopicHandles::default();
+        let nul = h.produce::<_, DefaultProducerContext>(&p, "a\0b", None, Some(b"v"), 0);
+        assert_eq!(nul, Err(RDKafkaErrorCode::InvalidTopic));
+        let long = "t".repeat(600);
+        let too_long = h.produce::<_, DefaultProducerContext>(&p, &long, None, Some(b"v"), 0);
+        assert_eq!(too_long, Err(RDKafkaErrorCode::InvalidArgument));
+        assert!(h.by_name.is_empty());
+        assert_eq!(p.in_flight_count(), 0);
+    }
+
+    #[test]
+    fn a_full_local_queue_is_reported_as_queue_full() {
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("queue.buffering.max.messages", "2")
+            .create()
+            .expect("client");
+        let mut h = TopicHandles::default();
+        for i in 0..2 {
+            h.produce::<_, DefaultProducerContext>(&p, "a", None, Some(b"v"), i)
+                .expect("room for two");
+        }
+        let third = h.produce::<_, DefaultProducerContext>(&p, "a", None, Some(b"v"), 2);
+        assert_eq!(third, Err(RDKafkaErrorCode::QueueFull));
+    }
+}
