@@ -22,24 +22,56 @@
 
 use std::collections::BTreeMap;
 
-use regex::{Regex, RegexBuilder};
+use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 use serde_json::{Map, Value};
 
 /// The field the column-mapper keys are folded into.
 pub const COLUMN_RULES: &str = "column_rules";
 
 /// A comma-separated list of anchored, case-insensitive regexes.
-#[derive(Debug, Clone, Default)]
-pub struct Patterns(Vec<Regex>);
+///
+/// Compiled as one [`RegexSet`]: a list of 500 table names as 500 regexes
+/// took 8 MiB of heap (each `Regex` with its own automata and match caches;
+/// `heaptrack`, `scripts/bench.sh scaling`), one set of them well under 1 MiB.
+#[derive(Debug, Clone)]
+pub struct Patterns(RegexSet);
+
+impl Default for Patterns {
+    fn default() -> Self {
+        Patterns(RegexSet::empty())
+    }
+}
+
+/// Compiled size the whole list may take (the `regex` crate's default, 10 MiB,
+/// is per regex; a list is many regexes in one).
+const SET_SIZE_LIMIT: usize = 64 << 20;
 
 impl Patterns {
-    /// Compiles each entry as `^(?:entry)$`, case-insensitively.
+    /// Compiles each entry as `^(?:entry)$`, case-insensitively; an invalid
+    /// entry is named.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Patterns, String> {
-        entries
-            .iter()
-            .map(|e| anchored(e.as_ref()))
-            .collect::<Result<Vec<_>, _>>()
+        let mut anchored = Vec::with_capacity(entries.len());
+        for e in entries {
+            let entry = e.as_ref().trim();
+            // Each alone first, so an error names its entry.
+            let one = format!("^(?:{entry})$");
+            RegexBuilder::new(&one)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| format!("`{entry}` is not a valid regular expression: {e}"))?;
+            anchored.push(one);
+        }
+        RegexSetBuilder::new(&anchored)
+            .case_insensitive(true)
+            .size_limit(SET_SIZE_LIMIT)
+            .build()
             .map(Patterns)
+            .map_err(|e| {
+                format!(
+                    "the list's {} entries are too large together as regular expressions: {e}",
+                    anchored.len()
+                )
+            })
     }
 
     /// True when the list has no entry.
@@ -47,23 +79,15 @@ impl Patterns {
         self.0.is_empty()
     }
 
-    /// The compiled entries, in list order.
-    pub fn regexes(&self) -> &[Regex] {
-        &self.0
-    }
-
     /// True when some entry matches all of `text`.
     pub fn matches(&self, text: &str) -> bool {
-        self.0.iter().any(|r| r.is_match(text))
+        self.0.is_match(text)
     }
-}
 
-fn anchored(entry: &str) -> Result<Regex, String> {
-    let entry = entry.trim();
-    RegexBuilder::new(&format!("^(?:{entry})$"))
-        .case_insensitive(true)
-        .build()
-        .map_err(|e| format!("`{entry}` is not a valid regular expression: {e}"))
+    /// The position in the list of the first entry matching all of `text`.
+    pub fn first_match(&self, text: &str) -> Option<usize> {
+        self.0.matches(text).iter().next()
+    }
 }
 
 /// Which way a column mapper changes string values.
@@ -327,6 +351,23 @@ mod tests {
         assert!(p(&["db\\.t", "other"]).matches("other"));
         assert!(Patterns::parse(&["("]).is_err());
         assert!(p(&[]).is_empty() && !p(&[]).matches("x"));
+        assert!(Patterns::default().is_empty() && !Patterns::default().matches(""));
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_and_the_first_match_is_found() {
+        let err = Patterns::parse(&["ok", " bad( "]).expect_err("refused");
+        assert!(err.starts_with("`bad(` is not a valid"), "{err}");
+        let t = p(&["db.t.b", "db.t.*", "db.t.a"]);
+        assert_eq!(t.first_match("db.t.a"), Some(1));
+        assert_eq!(t.first_match("DB.T.B"), Some(0));
+        assert_eq!(t.first_match("db.u.a"), None);
+        // Many entries, as a long table list: every one matches, alone.
+        let names: Vec<String> = (0..2000).map(|i| format!("shop.orders_{i}")).collect();
+        let many = Patterns::parse(&names).unwrap_or_else(|e| panic!("{e}"));
+        assert!(many.matches("shop.orders_0") && many.matches("SHOP.ORDERS_1999"));
+        assert!(!many.matches("shop.orders_2000") && !many.matches("shop.orders_1x"));
+        assert_eq!(many.first_match("shop.orders_1234"), Some(1234));
     }
 
     #[test]

@@ -157,33 +157,87 @@ impl TopicHandles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::producer::{BaseProducer, DefaultProducerContext};
-    use rdkafka::ClientConfig;
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseProducer, DeliveryResult, ProducerContext};
+    use rdkafka::{ClientConfig, ClientContext};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
 
-    /// A client with no broker to reach: records only queue.
-    fn client() -> BaseProducer {
-        ClientConfig::new()
-            .set("bootstrap.servers", "127.0.0.1:1")
-            .set("message.timeout.ms", "600000")
-            .create()
-            .expect("client")
+    /// A delivery report: (opaque, topic, key, value).
+    type Report = (usize, String, Option<Vec<u8>>, Option<Vec<u8>>);
+
+    /// Keeps each delivery report.
+    #[derive(Default)]
+    struct Reports(Mutex<Vec<Report>>);
+    impl ClientContext for Reports {}
+    impl ProducerContext for Reports {
+        type DeliveryOpaque = usize;
+        fn delivery(&self, r: &DeliveryResult<'_>, opaque: usize) {
+            let m = match r {
+                Ok(m) => m,
+                Err((_, m)) => m,
+            };
+            let entry = (
+                opaque,
+                m.topic().to_string(),
+                m.key().map(<[u8]>::to_vec),
+                m.payload().map(<[u8]>::to_vec),
+            );
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+        }
+    }
+
+    /// A client with no broker to reach: each record comes back as a
+    /// delivery report (timed out) after 100 ms, with its opaque.
+    fn client(extra: &[(&str, &str)]) -> BaseProducer<Reports> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", "127.0.0.1:1")
+            .set("message.timeout.ms", "100");
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        c.create_with_context(Reports::default()).expect("client")
+    }
+
+    /// Polls until `n` reports are in (or 10 s passed); returns them by opaque.
+    fn reports(p: &BaseProducer<Reports>, n: usize) -> Vec<Report> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            p.poll(Duration::from_millis(20));
+            let mut got = p
+                .context()
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if got.len() >= n || Instant::now() > deadline {
+                got.sort_by_key(|r| r.0);
+                return got;
+            }
+        }
     }
 
     #[test]
-    fn records_queue_through_one_handle_per_topic() {
-        let p = client();
+    fn records_go_through_one_handle_per_topic_with_their_opaque() {
+        let p = client(&[]);
         let mut h = TopicHandles::default();
         for (i, topic) in ["a", "b", "a", "a", "c", "b"].into_iter().enumerate() {
-            h.produce::<_, DefaultProducerContext>(&p, topic, Some(b"k"), Some(b"v"), i)
+            let key = format!("k{i}");
+            h.produce(&p, topic, Some(key.as_bytes()), Some(b"v"), i)
                 .expect("queued");
         }
-        h.produce::<_, DefaultProducerContext>(&p, "a", None, None, 9)
+        h.produce(&p, "a", None, None, 6)
             .expect("a tombstone without key queues too");
-        assert_eq!(p.in_flight_count(), 7);
         let mut names: Vec<&str> = h.by_name.keys().map(|k| &**k).collect();
         names.sort_unstable();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(h.last.as_ref().map(|(n, _)| &**n), Some("a"));
+        let got = reports(&p, 7);
+        let topics: Vec<&str> = got.iter().map(|r| r.1.as_str()).collect();
+        assert_eq!(topics, ["a", "b", "a", "a", "c", "b", "a"]);
+        assert_eq!(got[4].2.as_deref(), Some(&b"k4"[..]));
+        assert_eq!(got[4].3.as_deref(), Some(&b"v"[..]));
+        assert_eq!((got[6].2.as_deref(), got[6].3.as_deref()), (None, None));
         // The handles go before the client (as in PipelineProducer).
         drop(h);
         drop(p);
@@ -191,30 +245,34 @@ mod tests {
 
     #[test]
     fn a_topic_librdkafka_refuses_is_an_error_not_a_record() {
-        let p = client();
+        let p = client(&[]);
         let mut h = TopicHandles::default();
-        let nul = h.produce::<_, DefaultProducerContext>(&p, "a\0b", None, Some(b"v"), 0);
+        let nul = h.produce(&p, "a\0b", None, Some(b"v"), 0);
         assert_eq!(nul, Err(RDKafkaErrorCode::InvalidTopic));
         let long = "t".repeat(600);
-        let too_long = h.produce::<_, DefaultProducerContext>(&p, &long, None, Some(b"v"), 0);
+        let too_long = h.produce(&p, &long, None, Some(b"v"), 1);
         assert_eq!(too_long, Err(RDKafkaErrorCode::InvalidArgument));
         assert!(h.by_name.is_empty());
-        assert_eq!(p.in_flight_count(), 0);
+        h.produce(&p, "ok", None, Some(b"v"), 2).expect("queued");
+        let got = reports(&p, 1);
+        assert_eq!(
+            got.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [2],
+            "only the good record"
+        );
     }
 
     #[test]
     fn a_full_local_queue_is_reported_as_queue_full() {
-        let p: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", "127.0.0.1:1")
-            .set("queue.buffering.max.messages", "2")
-            .create()
-            .expect("client");
+        let p = client(&[("queue.buffering.max.messages", "2")]);
         let mut h = TopicHandles::default();
         for i in 0..2 {
-            h.produce::<_, DefaultProducerContext>(&p, "a", None, Some(b"v"), i)
+            h.produce(&p, "a", None, Some(b"v"), i)
                 .expect("room for two");
         }
-        let third = h.produce::<_, DefaultProducerContext>(&p, "a", None, Some(b"v"), 2);
-        assert_eq!(third, Err(RDKafkaErrorCode::QueueFull));
+        assert_eq!(
+            h.produce(&p, "a", None, Some(b"v"), 2),
+            Err(RDKafkaErrorCode::QueueFull)
+        );
     }
 }

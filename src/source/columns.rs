@@ -164,14 +164,15 @@ impl ColumnMapping {
         let primary_key = match &self.key {
             None => schema.primary_key.clone(),
             Some(patterns) => {
-                let mut key: Vec<String> = Vec::new();
-                for re in patterns.regexes() {
-                    for c in &schema.columns {
-                        if re.is_match(&qualified(&c.name)) && !key.contains(&c.name) {
-                            key.push(c.name.clone());
-                        }
-                    }
-                }
+                // In list order, and in table order within an entry: a column
+                // comes at the first entry matching it.
+                let mut firsts: Vec<(usize, &String)> = schema
+                    .columns
+                    .iter()
+                    .filter_map(|c| Some((patterns.first_match(&qualified(&c.name))?, &c.name)))
+                    .collect();
+                firsts.sort_by_key(|&(entry, _)| entry);
+                let key: Vec<String> = firsts.into_iter().map(|(_, n)| n.clone()).collect();
                 if key.is_empty() {
                     schema.primary_key.clone()
                 } else {
