@@ -154,9 +154,8 @@ impl ProducerContext for CountingContext {
 
 /// A producer for one pipeline, transactional or not.
 pub struct PipelineProducer {
-    /// Handles of the topics records went to. Declared before `inner`: fields
-    /// drop in order, and the handles must be released before the client.
-    handles: TopicHandles,
+    /// Handles of the topics records went to, with their own clone of `inner`.
+    handles: TopicHandles<ThreadedProducer<CountingContext>>,
     inner: ThreadedProducer<CountingContext>,
     deliveries: Arc<Deliveries>,
     transactional: bool,
@@ -236,7 +235,7 @@ impl PipelineProducer {
             .await?;
         }
         Ok(PipelineProducer {
-            handles: TopicHandles::default(),
+            handles: TopicHandles::new(inner.clone()),
             inner,
             deliveries,
             transactional,
@@ -281,10 +280,7 @@ impl PipelineProducer {
         match headers {
             // Records without headers (all of a source's data) go by topic handle.
             None => loop {
-                match self
-                    .handles
-                    .produce(&self.inner, topic, key, value, self.epoch)
-                {
+                match self.handles.produce(topic, key, value, self.epoch) {
                     Ok(()) => break,
                     Err(RDKafkaErrorCode::QueueFull) => queue_full_pause().await,
                     Err(code) => return Err(self.produce_error(RdError::MessageProduction(code))),

@@ -11,10 +11,10 @@
 //! (`rd_kafka_topic_new`) per topic and produces with `rd_kafka_produce`.
 //!
 //! Safety rests on three facts, each checked where the `unsafe` is:
-//! - a handle is created from, and used only with, the client it belongs to,
-//!   and [`TopicHandles`] is dropped (destroying its handles) before that
-//!   client: see [`super::producer::PipelineProducer`], which declares its
-//!   handles before its producer;
+//! - [`TopicHandles`] owns a reference to its client (a producer clone, an
+//!   `Arc`), creates every handle from that client and uses it with no other,
+//!   and destroys its handles before it lets the client go (field order), so
+//!   no handle outlives `rd_kafka_destroy`;
 //! - librdkafka's topic handles and `rd_kafka_produce` are thread-safe;
 //! - `rd_kafka_produce` with `RD_KAFKA_MSG_F_COPY` copies the key and value
 //!   before it returns, and the delivery opaque is a plain integer, as
@@ -53,40 +53,59 @@ impl Drop for Handle {
     }
 }
 
-/// Topic handles of one client, by topic name.
-#[derive(Default)]
-pub(crate) struct TopicHandles {
+/// Topic handles of one client, by topic name, with that client.
+pub(crate) struct TopicHandles<P> {
     by_name: HashMap<Box<str>, Handle>,
     /// The topic of the previous record (records come in runs per table).
     last: Option<(Box<str>, NonNull<rd::rd_kafka_topic_t>)>,
+    /// The client. Declared after the handles: fields drop in order, so the
+    /// handles are destroyed while the client is still alive.
+    client: P,
 }
 
-// SAFETY: `last` points into a handle `by_name` owns; see `Handle`.
-unsafe impl Send for TopicHandles {}
-// SAFETY: as above.
-unsafe impl Sync for TopicHandles {}
+// SAFETY: `last` is a copy of a handle `by_name` owns; see `Handle`. `P` is
+// required to be `Send`/`Sync` itself.
+unsafe impl<P: Send> Send for TopicHandles<P> {}
+// SAFETY: as above; every method that touches a handle takes `&mut self`.
+unsafe impl<P: Sync> Sync for TopicHandles<P> {}
 
-impl TopicHandles {
-    /// Queues one record for `topic` on `producer`, the client these handles
-    /// belong to (the same one on every call), partitioned by its key; the
-    /// key and value are copied. The error is librdkafka's, as rust-rdkafka's
-    /// `send` reports it (`QueueFull` when its queue is full).
-    pub(crate) fn produce<P: Producer<C>, C: rdkafka::producer::ProducerContext>(
+impl<P> TopicHandles<P> {
+    /// No handles yet, for the client `client` (a producer or a clone of one).
+    pub(crate) fn new(client: P) -> Self {
+        TopicHandles {
+            by_name: HashMap::new(),
+            last: None,
+            client,
+        }
+    }
+
+    /// The client the handles belong to.
+    #[cfg(test)]
+    fn client(&self) -> &P {
+        &self.client
+    }
+
+    /// Queues one record for `topic` on the client, partitioned by its key;
+    /// the key and value are copied. The error is librdkafka's, as
+    /// rust-rdkafka's `send` reports it (`QueueFull` when its queue is full).
+    pub(crate) fn produce<C: rdkafka::producer::ProducerContext>(
         &mut self,
-        producer: &P,
         topic: &str,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         opaque: usize,
-    ) -> Result<(), RDKafkaErrorCode> {
-        let rkt = self.handle(producer, topic)?;
+    ) -> Result<(), RDKafkaErrorCode>
+    where
+        P: Producer<C>,
+    {
+        let rkt = self.handle(topic)?;
         let (value_ptr, value_len) = value.map_or((std::ptr::null_mut(), 0), |v| {
             (v.as_ptr().cast::<c_void>().cast_mut(), v.len())
         });
         let (key_ptr, key_len) = key.map_or((std::ptr::null(), 0), |k| {
             (k.as_ptr().cast::<c_void>(), k.len())
         });
-        // SAFETY: `rkt` is a live handle of this client; the key and value
+        // SAFETY: `rkt` is a live handle of `self.client`; the key and value
         // are valid for their lengths and copied (`RD_KAFKA_MSG_F_COPY`)
         // before the call returns; the opaque is an integer, never read as a
         // pointer (rust-rdkafka's `IntoOpaque for usize`).
@@ -112,11 +131,13 @@ impl TopicHandles {
     }
 
     /// The handle of `topic`, created on first use.
-    fn handle<P: Producer<C>, C: rdkafka::producer::ProducerContext>(
+    fn handle<C: rdkafka::producer::ProducerContext>(
         &mut self,
-        producer: &P,
         topic: &str,
-    ) -> Result<NonNull<rd::rd_kafka_topic_t>, RDKafkaErrorCode> {
+    ) -> Result<NonNull<rd::rd_kafka_topic_t>, RDKafkaErrorCode>
+    where
+        P: Producer<C>,
+    {
         if let Some((name, rkt)) = &self.last {
             if **name == *topic {
                 return Ok(*rkt);
@@ -130,13 +151,13 @@ impl TopicHandles {
                     self.by_name.clear();
                 }
                 let name = CString::new(topic).map_err(|_| RDKafkaErrorCode::InvalidTopic)?;
-                // SAFETY: the client pointer is live (borrowed from
-                // `producer`); `name` is a valid C string; a null
+                // SAFETY: the client pointer is live (`self.client` holds
+                // it); `name` is a valid C string; a null
                 // configuration means the client's default topic
                 // configuration, the one records sent by name get.
                 let raw = unsafe {
                     rd::rd_kafka_topic_new(
-                        producer.client().native_ptr(),
+                        self.client.client().native_ptr(),
                         name.as_ptr(),
                         std::ptr::null_mut(),
                     )
@@ -219,42 +240,37 @@ mod tests {
 
     #[test]
     fn records_go_through_one_handle_per_topic_with_their_opaque() {
-        let p = client(&[]);
-        let mut h = TopicHandles::default();
+        let mut h = TopicHandles::new(client(&[]));
         for (i, topic) in ["a", "b", "a", "a", "c", "b"].into_iter().enumerate() {
             let key = format!("k{i}");
-            h.produce(&p, topic, Some(key.as_bytes()), Some(b"v"), i)
+            h.produce(topic, Some(key.as_bytes()), Some(b"v"), i)
                 .expect("queued");
         }
-        h.produce(&p, "a", None, None, 6)
+        h.produce("a", None, None, 6)
             .expect("a tombstone without key queues too");
         let mut names: Vec<&str> = h.by_name.keys().map(|k| &**k).collect();
         names.sort_unstable();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(h.last.as_ref().map(|(n, _)| &**n), Some("a"));
-        let got = reports(&p, 7);
+        let got = reports(h.client(), 7);
         let topics: Vec<&str> = got.iter().map(|r| r.1.as_str()).collect();
         assert_eq!(topics, ["a", "b", "a", "a", "c", "b", "a"]);
         assert_eq!(got[4].2.as_deref(), Some(&b"k4"[..]));
         assert_eq!(got[4].3.as_deref(), Some(&b"v"[..]));
         assert_eq!((got[6].2.as_deref(), got[6].3.as_deref()), (None, None));
-        // The handles go before the client (as in PipelineProducer).
-        drop(h);
-        drop(p);
     }
 
     #[test]
     fn a_topic_librdkafka_refuses_is_an_error_not_a_record() {
-        let p = client(&[]);
-        let mut h = TopicHandles::default();
-        let nul = h.produce(&p, "a\0b", None, Some(b"v"), 0);
+        let mut h = TopicHandles::new(client(&[]));
+        let nul = h.produce("a\0b", None, Some(b"v"), 0);
         assert_eq!(nul, Err(RDKafkaErrorCode::InvalidTopic));
         let long = "t".repeat(600);
-        let too_long = h.produce(&p, &long, None, Some(b"v"), 1);
+        let too_long = h.produce(&long, None, Some(b"v"), 1);
         assert_eq!(too_long, Err(RDKafkaErrorCode::InvalidArgument));
         assert!(h.by_name.is_empty());
-        h.produce(&p, "ok", None, Some(b"v"), 2).expect("queued");
-        let got = reports(&p, 1);
+        h.produce("ok", None, Some(b"v"), 2).expect("queued");
+        let got = reports(h.client(), 1);
         assert_eq!(
             got.iter().map(|r| r.0).collect::<Vec<_>>(),
             [2],
@@ -264,14 +280,12 @@ mod tests {
 
     #[test]
     fn a_full_local_queue_is_reported_as_queue_full() {
-        let p = client(&[("queue.buffering.max.messages", "2")]);
-        let mut h = TopicHandles::default();
+        let mut h = TopicHandles::new(client(&[("queue.buffering.max.messages", "2")]));
         for i in 0..2 {
-            h.produce(&p, "a", None, Some(b"v"), i)
-                .expect("room for two");
+            h.produce("a", None, Some(b"v"), i).expect("room for two");
         }
         assert_eq!(
-            h.produce(&p, "a", None, Some(b"v"), 2),
+            h.produce("a", None, Some(b"v"), 2),
             Err(RDKafkaErrorCode::QueueFull)
         );
     }
