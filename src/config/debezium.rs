@@ -47,28 +47,28 @@ impl Default for Patterns {
 const SET_SIZE_LIMIT: usize = 64 << 20;
 
 impl Patterns {
-    /// Compiles each entry as `^(?:entry)$`, case-insensitively; an invalid
-    /// entry is named.
+    /// Compiles each entry as `^(?:entry)$`, case-insensitively, into one set;
+    /// when the set does not compile, the invalid entry is named.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Patterns, String> {
-        let mut anchored = Vec::with_capacity(entries.len());
-        for e in entries {
-            let entry = e.as_ref().trim();
-            // Each alone first, so an error names its entry.
-            let one = format!("^(?:{entry})$");
-            RegexBuilder::new(&one)
-                .case_insensitive(true)
-                .build()
-                .map_err(|e| format!("`{entry}` is not a valid regular expression: {e}"))?;
-            anchored.push(one);
-        }
+        let anchored: Vec<String> = entries
+            .iter()
+            .map(|e| format!("^(?:{})$", e.as_ref().trim()))
+            .collect();
         RegexSetBuilder::new(&anchored)
             .case_insensitive(true)
             .size_limit(SET_SIZE_LIMIT)
             .build()
             .map(Patterns)
-            .map_err(|e| {
+            .map_err(|set_error| {
+                // Name the entry that does not compile alone, if one does not.
+                for (e, one) in entries.iter().zip(&anchored) {
+                    if let Err(err) = RegexBuilder::new(one).case_insensitive(true).build() {
+                        let entry = e.as_ref().trim();
+                        return format!("`{entry}` is not a valid regular expression: {err}");
+                    }
+                }
                 format!(
-                    "the list's {} entries are too large together as regular expressions: {e}",
+                    "the list's {} entries are too large together as regular expressions: {set_error}",
                     anchored.len()
                 )
             })
