@@ -87,8 +87,9 @@ impl std::fmt::Display for TableId {
 /// One row change, with everything needed to encode or apply it.
 #[derive(Debug, Clone)]
 pub struct ChangeEvent {
-    /// Which table changed.
-    pub table: TableId,
+    /// Which table changed (shared: a source's events of one table point at
+    /// one id instead of copying its two names per row).
+    pub table: Arc<TableId>,
     /// What happened.
     pub op: Op,
     /// The row before the change (updates and deletes, when known).

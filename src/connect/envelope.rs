@@ -27,6 +27,8 @@
 //! field and a struct `before` or `after` field; a name ending in `.Envelope`
 //! without those is rejected rather than mistaken for a row.
 
+use std::borrow::Cow;
+
 use super::json_text::write_str;
 use super::schema_json::{ConnectSchema, SchemaType};
 use super::values::Scalar;
@@ -38,16 +40,19 @@ const SNAPSHOT_VALUES: &str =
 
 /// Source metadata for a Debezium envelope's `source` block (binlog coordinates
 /// and the like). Fields the source does not know stay at their defaults.
+/// Text fields borrow where they can: a source builds one per record, from
+/// its position, and copying the file name and GTID each time cost two
+/// allocations per row.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SourceInfo {
+pub struct SourceInfo<'a> {
     /// `snapshot`: `"true"`, `"last"`, `"false"`...; `None` → `"true"` for reads, else `"false"`.
-    pub snapshot: Option<String>,
+    pub snapshot: Option<Cow<'a, str>>,
     /// MySQL `server_id` of the server that wrote the change.
     pub server_id: i64,
     /// GTID of the transaction, when GTIDs are on.
-    pub gtid: Option<String>,
+    pub gtid: Option<Cow<'a, str>>,
     /// Binlog file name.
-    pub file: String,
+    pub file: Cow<'a, str>,
     /// Binlog position of the event.
     pub pos: i64,
     /// Row number within the rows event.
@@ -55,7 +60,7 @@ pub struct SourceInfo {
     /// Thread id of the writing connection, when known.
     pub thread: Option<i64>,
     /// The SQL statement, when `binlog_rows_query_log_events` is on.
-    pub query: Option<String>,
+    pub query: Option<Cow<'a, str>>,
     /// Envelope `ts_ms` (when the event was processed); `None` → the current time.
     pub processed_ts_ms: Option<i64>,
 }
@@ -146,10 +151,10 @@ pub(crate) fn write_tail(
     connector: &str,
     server: &str,
     ev: &ChangeEvent,
-    info: &SourceInfo,
+    info: &SourceInfo<'_>,
 ) {
     let snapshot = match (&info.snapshot, ev.op) {
-        (Some(s), _) => s.as_str(),
+        (Some(s), _) => s.as_ref(),
         (None, Op::Read) => "true",
         (None, _) => "false",
     };
@@ -208,10 +213,10 @@ pub(crate) fn source_scalars<'a>(
     connector: &'a str,
     server: &'a str,
     ev: &'a ChangeEvent,
-    info: &'a SourceInfo,
+    info: &'a SourceInfo<'a>,
 ) -> [Option<Scalar<'a>>; 17] {
     let snapshot = match (&info.snapshot, ev.op) {
-        (Some(s), _) => s.as_str(),
+        (Some(s), _) => s.as_ref(),
         (None, Op::Read) => "true",
         (None, _) => "false",
     };
@@ -240,7 +245,7 @@ pub(crate) fn source_scalars<'a>(
 /// `ts_us`, `ts_ns` — as the Avro path writes them (see [`write_tail`]).
 pub(crate) fn after_source_scalars(
     ev: &ChangeEvent,
-    info: &SourceInfo,
+    info: &SourceInfo<'_>,
 ) -> [Option<Scalar<'static>>; 5] {
     let (ms, us) = match info.processed_ts_ms {
         Some(ms) => (ms, ms.checked_mul(1_000)),

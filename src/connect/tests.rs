@@ -118,7 +118,7 @@ fn event(
     after: Option<Vec<Value>>,
 ) -> ChangeEvent {
     ChangeEvent {
-        table: TableId::new("db", "all_types"),
+        table: TableId::new("db", "all_types").into(),
         op,
         before,
         after,

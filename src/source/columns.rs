@@ -117,7 +117,7 @@ impl ColumnMapping {
         };
         if !fresh {
             let plan = self.plan(&ev.table, &ev.schema)?;
-            self.plans.insert(ev.table.clone(), plan);
+            self.plans.insert(TableId::clone(&ev.table), plan);
         }
         let Some(plan) = self.plans.get(&ev.table) else {
             return Ok(Cow::Borrowed(ev));
@@ -488,7 +488,7 @@ mod tests {
             primary_key: vec!["id".into()],
         };
         ChangeEvent {
-            table: TableId::new("db", "t"),
+            table: TableId::new("db", "t").into(),
             op: Op::Create,
             before: None,
             after: Some(vec![

@@ -8,6 +8,7 @@
 //! ([`Buffers::Recycle`]); the binlog source's batches wait in a queue, so
 //! each record is shrunk to its size instead ([`Buffers::Shrink`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -60,18 +61,18 @@ fn op_index(op: Op) -> usize {
 /// The Debezium `source` block of a binlog change (snapshot read or streamed row).
 /// Reads of the initial snapshot carry `server_id` 0, as Debezium's do (they
 /// come from a `SELECT`, not from a server's binlog event).
-pub fn binlog_source_info(coord: &BinlogCoord) -> SourceInfo {
+pub fn binlog_source_info(coord: &BinlogCoord) -> SourceInfo<'_> {
     let snapshot = coord.snapshot.as_str();
     let initial_read = !matches!(snapshot, "false" | "incremental");
     SourceInfo {
-        snapshot: Some(snapshot.into()),
+        snapshot: Some(Cow::Borrowed(snapshot)),
         server_id: if initial_read {
             0
         } else {
             i64::from(coord.server_id)
         },
-        gtid: coord.gtid.clone(),
-        file: coord.at.file.clone(),
+        gtid: coord.gtid.as_deref().map(Cow::Borrowed),
+        file: Cow::Borrowed(&coord.at.file),
         pos: i64::try_from(coord.at.pos).unwrap_or(i64::MAX),
         row: i32::try_from(coord.row).unwrap_or(i32::MAX),
         ..SourceInfo::default()
@@ -253,16 +254,17 @@ mod tests {
         let info = binlog_source_info(&coord);
         assert_eq!(info.snapshot.as_deref(), Some("false"));
         assert_eq!(
-            (info.file.as_str(), info.pos, info.row),
+            (info.file.as_ref(), info.pos, info.row),
             ("bin.000002", 1234, 3)
         );
         assert_eq!(info.gtid.as_deref(), Some("0-1-7"));
-        let snap = binlog_source_info(&BinlogCoord {
+        let snap_coord = BinlogCoord {
             snapshot: crate::position::SnapshotMark::True,
             gtid: None,
             row: 0,
             ..coord
-        });
+        };
+        let snap = binlog_source_info(&snap_coord);
         assert_eq!(snap.snapshot.as_deref(), Some("true"));
         assert_eq!(snap.processed_ts_ms, None);
     }

@@ -31,7 +31,7 @@ impl TablePlan {
         schema: &Arc<AvroSchema>,
         ev: &ChangeEvent,
         opts: &EncodeOptions,
-        info: &SourceInfo,
+        info: &SourceInfo<'_>,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<Option<Vec<u8>>, CodecError> {
         let node = &schema.node;
@@ -175,10 +175,9 @@ impl TablePlan {
     /// A buffer holding the wire header, with room for a message like the
     /// table's last one.
     fn start_avro(&self, which: usize, spare: &mut Vec<Vec<u8>>) -> Vec<u8> {
-        let mut out = spare.pop().unwrap_or_else(|| {
-            let last = self.last_len[which].load(Ordering::Relaxed);
-            Vec::with_capacity((last + last / 8).max(64))
-        });
+        let mut out = spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(super::room(&self.last_len[which], 64)));
         out.clear();
         out.extend_from_slice(&HEADER);
         out

@@ -212,7 +212,7 @@ impl Encoder {
     pub fn encode_with(
         &mut self,
         ev: &ChangeEvent,
-        info: &SourceInfo,
+        info: &SourceInfo<'_>,
     ) -> Result<Encoded, CodecError> {
         let current = match self.tables.get_mut(&ev.table) {
             Some(p) if Arc::ptr_eq(&p.schema, &ev.schema) => true,
@@ -228,7 +228,8 @@ impl Encoder {
                 self.json_schema[VALUE] && !self.avro[VALUE],
             ];
             let plan = TablePlan::build(ev, &self.opts, self.avro, json_schema)?;
-            self.tables.insert(ev.table.clone(), plan);
+            self.tables
+                .insert(crate::event::TableId::clone(&ev.table), plan);
         }
         let plan = self
             .tables
@@ -424,7 +425,7 @@ impl TablePlan {
         &self,
         ev: &ChangeEvent,
         opts: &EncodeOptions,
-        info: &SourceInfo,
+        info: &SourceInfo<'_>,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<Encoded, CodecError> {
         let missing = |row| CodecError::MissingRow {
@@ -483,7 +484,7 @@ impl TablePlan {
         &self,
         ev: &ChangeEvent,
         opts: &EncodeOptions,
-        info: &SourceInfo,
+        info: &SourceInfo<'_>,
         spare: &mut Vec<Vec<u8>>,
         json_schema: bool,
     ) -> Result<Option<Vec<u8>>, CodecError> {
@@ -602,6 +603,18 @@ impl TablePlan {
     }
 }
 
+/// The capacity for a message like the table's last one (`last_len`): its
+/// length and an eighth, so that a message of about that size fits without
+/// growing and leaves too little spare room to be worth shrinking (a
+/// [`crate::source::emit::Buffers::Shrink`] buffer is shrunk, a copy, when a
+/// quarter of it is spare); `first` before the table's first message.
+pub(super) fn room(last_len: &AtomicUsize, first: usize) -> usize {
+    match last_len.load(Ordering::Relaxed) {
+        0 => first,
+        last => last + last / 8,
+    }
+}
+
 impl TablePlan {
     /// A message buffer beginning with `head`, with room for a message like
     /// the table's last one (`which`: [`KEY`] or [`VALUE`]): a spare one when
@@ -612,8 +625,7 @@ impl TablePlan {
             String::from_utf8(buf).ok() // empty: always valid
         });
         let mut out = reused.unwrap_or_else(|| {
-            let last = self.last_len[which].load(Ordering::Relaxed);
-            String::with_capacity((last + last / 8).max(head.len() + 512))
+            String::with_capacity(room(&self.last_len[which], head.len() + 512))
         });
         out.push_str(head);
         out

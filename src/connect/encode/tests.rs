@@ -49,7 +49,7 @@ pub(crate) fn event(
     after: Option<Vec<Value>>,
 ) -> ChangeEvent {
     ChangeEvent {
-        table: TableId::new("mydb", "users"),
+        table: TableId::new("mydb", "users").into(),
         op,
         before,
         after,

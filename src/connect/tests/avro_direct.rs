@@ -74,7 +74,7 @@ fn same_body(kind: Direct, part: MessagePart, json: &[u8], direct: &[u8], schema
     }
 }
 
-fn info() -> SourceInfo {
+fn info() -> SourceInfo<'static> {
     SourceInfo {
         snapshot: None,
         server_id: 7,

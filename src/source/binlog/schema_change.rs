@@ -264,7 +264,7 @@ pub struct SchemaChange {
     pub tables: Vec<(ChangeKind, String, String, Option<Json>)>,
     /// Where it was read: the `source` block (`snapshot` `Some("true")`
     /// for a snapshot's records, else `"false"`; `query` unused).
-    pub source: SourceInfo,
+    pub source: SourceInfo<'static>,
     /// When the statement was written, ms (`source.ts_ms`).
     pub ts_ms: i64,
 }
@@ -368,7 +368,7 @@ pub async fn snapshot_records(
 ) -> Result<Vec<SchemaChange>, SourceError> {
     let source = SourceInfo {
         snapshot: Some("true".into()),
-        file: file.to_string(),
+        file: file.to_string().into(),
         pos: i64::try_from(pos).unwrap_or(i64::MAX),
         ..SourceInfo::default()
     };

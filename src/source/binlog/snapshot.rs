@@ -266,6 +266,7 @@ async fn read_table(
         .with_label_values(&[job.pipeline, &table.table]);
     let mut last: Option<Vec<MyValue>> = None;
     let mut schema: Option<Arc<crate::schema::TableSchema>> = None;
+    let table_id = Arc::new(table.clone());
     loop {
         let (sql, params) = match (&last, pk.is_empty()) {
             (_, true) => (from.clone(), vec![]),
@@ -309,7 +310,7 @@ async fn read_table(
                 })?);
             }
             let ev = ChangeEvent {
-                table: table.clone(),
+                table: Arc::clone(&table_id),
                 op: Op::Read,
                 before: None,
                 after: Some(values),

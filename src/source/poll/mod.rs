@@ -449,7 +449,7 @@ impl Poller<'_> {
 
         self.emitter.prepare(&table_id, Op::Read);
         let reader = RowReader {
-            table_id,
+            table_id: Arc::new(table_id),
             schema,
             is_datetime,
             inc_idx,
@@ -496,7 +496,7 @@ impl Poller<'_> {
 
 /// Converts result rows of one table into events, tracking the offset.
 struct RowReader {
-    table_id: TableId,
+    table_id: Arc<TableId>,
     schema: Arc<TableSchema>,
     is_datetime: Vec<bool>,
     inc_idx: Option<usize>,
@@ -524,7 +524,7 @@ impl RowReader {
         if let Some(i) = self.inc_idx {
             offset.incrementing = Some(incrementing_value(&values[i]).ok_or_else(|| {
                 SourceError::IncrementingValue {
-                    table: self.table_id.clone(),
+                    table: TableId::clone(&self.table_id),
                     column: schema.columns[i].name.clone(),
                 }
             })?);
@@ -536,7 +536,7 @@ impl RowReader {
             offset.set_timestamp_micros(micros);
         }
         Ok(ChangeEvent {
-            table: self.table_id.clone(),
+            table: Arc::clone(&self.table_id),
             op: Op::Read,
             before: None,
             after: Some(values),

@@ -182,6 +182,43 @@ pub struct StreamAt<'a> {
     pub gtids: Option<&'a MysqlGtidSet>,
 }
 
+/// A reached chunk's reads: one event, whose `after` and `source.snapshot`
+/// mark each row takes in turn (no per-row copies of names and position).
+pub struct Reads {
+    /// The current read ([`Reads::advance`]).
+    pub event: ChangeEvent,
+    rows: std::vec::IntoIter<Row>,
+    /// The index of the current read.
+    at: usize,
+    /// How many reads.
+    len: usize,
+    /// `source.snapshot` by [is the chunk's first read][is its last read].
+    marks: [[SnapshotMark; 2]; 2],
+}
+
+impl Reads {
+    /// Makes the next row the event's `after`, with its mark (the previous
+    /// row is freed); false when every row was read.
+    pub fn advance(&mut self) -> bool {
+        let Some(row) = self.rows.next() else {
+            self.event.after = None;
+            return false;
+        };
+        let (first, last) = (self.at == 0, self.at + 1 == self.len);
+        self.at += 1;
+        self.event.after = Some(row);
+        if let Position::Binlog(c) = &mut self.event.position {
+            c.snapshot = self.marks[usize::from(first)][usize::from(last)];
+        }
+        true
+    }
+
+    /// How many rows the chunk publishes.
+    pub fn count(&self) -> usize {
+        self.len
+    }
+}
+
 /// A chunk read but not yet published.
 struct Pending {
     table: TableId,
@@ -190,8 +227,11 @@ struct Pending {
     schema: Arc<TableSchema>,
     /// The key columns, by name (matched in the binlog's rows by name).
     key_columns: Vec<String>,
-    /// Rows and their key text (the `Debug` form of the key values).
-    rows: Vec<(String, Row)>,
+    /// The rows read.
+    rows: Vec<Row>,
+    /// Where the key columns are in a row: a row whose [`key_text`] is in
+    /// `changed` is dropped. Computed only then: most chunks see no change.
+    key_idx: Vec<usize>,
     /// The bytes of their column values as read.
     bytes: usize,
     /// Keys changed between the watermarks.
@@ -330,46 +370,55 @@ impl Chunker {
     }
 
     /// Takes the reached chunk: the reads to emit (at position `at`), and
-    /// advances the progress past it.
-    pub fn take_reached(&mut self, at: &BinlogPosition, server_id: u32) -> Vec<ChangeEvent> {
-        let Some(p) = self.pending.take() else {
-            return Vec::new();
-        };
+    /// advances the progress past it. `None` when no chunk is pending.
+    pub fn take_reached(&mut self, at: &BinlogPosition, server_id: u32) -> Option<Reads> {
+        let p = self.pending.take()?;
         let rows_metric = METRICS
             .source_snapshot_rows
             .with_label_values(&[&self.job.pipeline, &p.table.table]);
         let ts_ms = chrono::Utc::now().timestamp_millis();
         let read = p.rows.len() as u64;
         let skipped = p.changed.len();
-        let kept: Vec<Row> = p
-            .rows
-            .into_iter()
-            .filter(|(k, _)| !p.changed.contains(k))
-            .map(|(_, row)| row)
-            .collect();
+        let kept: Vec<Row> = if p.changed.is_empty() {
+            p.rows
+        } else {
+            let key_idx = &p.key_idx;
+            p.rows
+                .into_iter()
+                .filter(|row| {
+                    !p.changed
+                        .contains(&key_text(key_idx.iter().map(|&i| &row[i])))
+                })
+                .collect()
+        };
         let mark = self.marks(&p.table, p.table_done);
-        let last = kept.len().saturating_sub(1);
-        let events: Vec<ChangeEvent> = kept
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| ChangeEvent {
-                table: p.table.clone(),
+        let marks = [
+            [mark(false, false), mark(false, true)],
+            [mark(true, false), mark(true, true)],
+        ];
+        let reads = Reads {
+            event: ChangeEvent {
+                table: Arc::new(p.table.clone()),
                 op: Op::Read,
                 before: None,
-                after: Some(row),
+                after: None,
                 schema: Arc::clone(&p.schema),
                 position: Position::Binlog(BinlogCoord {
                     at: at.clone(),
                     gtid: None,
                     row: 0,
-                    snapshot: mark(i == 0, i == last),
+                    snapshot: marks[0][0],
                     server_id,
                 }),
                 ts_ms,
-            })
-            .collect();
-        rows_metric.inc_by(events.len() as u64);
-        tracing::debug!(pipeline = %self.job.pipeline, table = %p.table, rows = events.len(), changed = skipped, "snapshot chunk published");
+            },
+            len: kept.len(),
+            rows: kept.into_iter(),
+            at: 0,
+            marks,
+        };
+        rows_metric.inc_by(reads.count() as u64);
+        tracing::debug!(pipeline = %self.job.pipeline, table = %p.table, rows = reads.count(), changed = skipped, "snapshot chunk published");
         let done = self.progress.as_ref().map_or(0, |g| g.rows) + read;
         self.report(&p.table, done);
         if p.table_done {
@@ -383,7 +432,7 @@ impl Chunker {
             g.last_key = p.last_key;
             g.rows = done;
         }
-        events
+        Some(reads)
     }
 
     /// The `source.snapshot` of a chunk's reads of `table` by (first read

@@ -167,12 +167,12 @@ impl Chunker {
                     }
                 })?);
             }
-            let key = key_text(key_idx.iter().map(|&i| &values[i]));
-            rows.push((key, values));
+            rows.push(values);
         }
         Ok(ChunkRows {
             schema,
             rows,
+            key_idx,
             bytes,
             last_key,
             done: keys.is_empty() || !more,
@@ -183,8 +183,10 @@ impl Chunker {
 /// What one chunk's `SELECT` read.
 struct ChunkRows {
     schema: Arc<TableSchema>,
-    /// Rows with their key text.
-    rows: Vec<(String, Row)>,
+    /// The rows read.
+    rows: Vec<Row>,
+    /// Where the key columns are in a row.
+    key_idx: Vec<usize>,
     /// Bytes of their values as read ([`value_bytes`]).
     bytes: usize,
     /// The last row's key.
@@ -210,6 +212,7 @@ impl ChunkRows {
             schema: self.schema,
             key_columns,
             rows: self.rows,
+            key_idx: self.key_idx,
             bytes: self.bytes,
             changed: HashSet::new(),
             last_key: self.last_key,

@@ -105,12 +105,13 @@ impl Streamer<'_> {
         let Some(chunker) = self.chunker.as_mut() else {
             return Ok(());
         };
-        let reads = chunker.take_reached(&here, self.server_id);
-        // By value: each read is freed once encoded.
-        for ev in reads {
-            self.emitter.emit(&ev, &mut self.batch)?;
-            if self.send_piece(tx).await {
-                break; // the publisher is gone: the caller's send says so
+        if let Some(mut reads) = chunker.take_reached(&here, self.server_id) {
+            // Each read is freed once encoded.
+            while reads.advance() {
+                self.emitter.emit(&reads.event, &mut self.batch)?;
+                if self.send_piece(tx).await {
+                    break; // the publisher is gone: the caller's send says so
+                }
             }
         }
         let offset = self.offset_at(here, self.gtids.to_string(), 0);

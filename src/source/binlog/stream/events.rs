@@ -285,8 +285,8 @@ impl Streamer<'_> {
             source: crate::connect::SourceInfo {
                 snapshot: Some("false".into()),
                 server_id: i64::from(self.server_id),
-                gtid: txn.and_then(|t| t.gtid_text.clone()),
-                file: self.file.clone(),
+                gtid: txn.and_then(|t| t.gtid_text.clone()).map(Into::into),
+                file: self.file.clone().into(),
                 // The statement's own event (after its GTID event).
                 pos: i64::from(header.log_pos().saturating_sub(header.event_size())),
                 // Debezium keeps the last row event's row number here.
@@ -372,7 +372,7 @@ impl Streamer<'_> {
         // and the ordinal change (no per-row clones of names and positions).
         let gtid = self.txn.as_ref().and_then(|t| t.gtid_text.clone());
         let mut change = ChangeEvent {
-            table: table.id.clone(),
+            table: Arc::new(table.id.clone()),
             op,
             before: None,
             after: None,
