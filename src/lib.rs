@@ -29,6 +29,12 @@
 //! (supervisor) · `http` (REST API, metrics) · `daemon` (assembly, signals,
 //! systemd), `check`, `offsets_cmd` · `main.rs` (CLI).
 
+/// The global allocator is the system's, `malloc` on Unix, named so rather
+/// than left to the default: `kafka::topic_handle` hands message buffers
+/// to librdkafka, which releases them with `free(3)`.
+#[global_allocator]
+static GLOBAL: std::alloc::System = std::alloc::System;
+
 pub mod active_topics;
 pub mod app;
 pub mod check;

@@ -39,7 +39,17 @@ pub fn partition_key(source: &str, partition: &str) -> String {
     }
 }
 
-/// Creates `topic` (compacted) when it does not exist.
+/// The offsets topic's `segment.ms`: an hour. Kafka compacts only closed
+/// segments, and a segment closes at `segment.bytes` (1 GiB) or
+/// `segment.ms` (the broker's `log.roll.hours`, 7 days). A source writes
+/// a record per batch, up to several a second, where Kafka Connect writes
+/// one a minute; and every start reads the topic to its end. With the
+/// defaults that read grew for a week (millions of records); now it spans
+/// about an hour of records and the compacted rest.
+pub const SEGMENT_MS: &str = "3600000";
+
+/// Creates `topic` (compacted, [`SEGMENT_MS`]) when it does not exist; an
+/// existing topic's configuration is left as it is.
 pub async fn ensure_topic(
     kafka: &KafkaConfig,
     topic: &str,
@@ -47,7 +57,8 @@ pub async fn ensure_topic(
 ) -> Result<(), KafkaError> {
     let admin = client::admin(kafka)?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))
-        .set("cleanup.policy", "compact");
+        .set("cleanup.policy", "compact")
+        .set("segment.ms", SEGMENT_MS);
     let results = admin
         .create_topics(
             [&new],

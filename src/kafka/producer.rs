@@ -307,10 +307,41 @@ impl PipelineProducer {
                 }
             }
         }
+        self.sent_one(bytes);
+        Ok(())
+    }
+
+    /// As [`PipelineProducer::send`] for a record without headers whose
+    /// value the caller gives up: librdkafka takes the buffer instead of a
+    /// copy of it, and frees it once the record is delivered.
+    pub async fn send_owned(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Vec<u8>,
+    ) -> Result<(), KafkaError> {
+        let bytes = record_bytes(key.map_or(0, <[u8]>::len), value.len());
+        self.await_room(bytes).await?;
+        let mut value = value;
+        loop {
+            match self.handles.produce_owned(topic, key, value, self.epoch) {
+                Ok(()) => break,
+                Err((RDKafkaErrorCode::QueueFull, back)) => {
+                    value = back;
+                    queue_full_pause().await;
+                }
+                Err((code, _)) => return Err(self.produce_error(RdError::MessageProduction(code))),
+            }
+        }
+        self.sent_one(bytes);
+        Ok(())
+    }
+
+    /// Counts one record queued, of `bytes`.
+    fn sent_one(&mut self, bytes: u64) {
         self.sent += 1;
         self.sent_bytes += bytes;
         self.produced.inc();
-        Ok(())
     }
 
     /// Counts a failed produce call and names it.

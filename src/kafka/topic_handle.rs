@@ -16,10 +16,19 @@
 //!   and destroys its handles before it lets the client go (field order), so
 //!   no handle outlives `rd_kafka_destroy`;
 //! - librdkafka's topic handles and `rd_kafka_produce` are thread-safe;
-//! - `rd_kafka_produce` with `RD_KAFKA_MSG_F_COPY` copies the key and value
-//!   before it returns, and the delivery opaque is a plain integer, as
+//! - `rd_kafka_produce` copies the key before it returns, and the value too
+//!   with `RD_KAFKA_MSG_F_COPY`; the delivery opaque is a plain integer, as
 //!   rust-rdkafka's `IntoOpaque for usize` has it, so its delivery callback
 //!   reads it back the same way as for records sent by name.
+//!
+//! [`TopicHandles::produce_owned`] hands a value's buffer to librdkafka
+//! instead (`RD_KAFKA_MSG_F_FREE`: it calls `free(3)` on it once delivered
+//! or purged), which saves a copy of every message a source writes (a
+//! Debezium-envelope row is about 3 KB). That rests on a fourth fact: the
+//! buffer comes from `malloc`. The crate's global allocator is
+//! [`std::alloc::System`] (declared in `lib.rs`), which allocates with
+//! `malloc`/`realloc` on Unix (`posix_memalign` for over-aligned layouts, also
+//! released by `free`); a `Vec<u8>` with capacity holds such a block.
 #![allow(unsafe_code)]
 
 use std::collections::HashMap;
@@ -98,22 +107,89 @@ impl<P> TopicHandles<P> {
     where
         P: Producer<C>,
     {
-        let rkt = self.handle(topic)?;
         let (value_ptr, value_len) = value.map_or((std::ptr::null_mut(), 0), |v| {
             (v.as_ptr().cast::<c_void>().cast_mut(), v.len())
         });
+        // SAFETY (of the call in `queue`): the value is valid for its length
+        // and copied (`RD_KAFKA_MSG_F_COPY`) before the call returns.
+        self.queue(
+            topic,
+            key,
+            value_ptr,
+            value_len,
+            rd::RD_KAFKA_MSG_F_COPY,
+            opaque,
+        )
+    }
+
+    /// As [`TopicHandles::produce`], but librdkafka takes the value's buffer
+    /// (no copy) and frees it once the record is delivered or purged. On an
+    /// error the buffer is handed back, unchanged, for a retry. An empty
+    /// value is copied (a buffer without capacity is no allocation).
+    pub(crate) fn produce_owned<C: rdkafka::producer::ProducerContext>(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        mut value: Vec<u8>,
+        opaque: usize,
+    ) -> Result<(), (RDKafkaErrorCode, Vec<u8>)>
+    where
+        P: Producer<C>,
+    {
+        if value.capacity() == 0 {
+            return match self.produce(topic, key, Some(&[]), opaque) {
+                Ok(()) => Ok(()),
+                Err(code) => Err((code, value)),
+            };
+        }
+        let (ptr, len) = (value.as_mut_ptr().cast::<c_void>(), value.len());
+        // SAFETY (of the call in `queue`): `ptr` is the start of a block
+        // `malloc` returned (module text: the global allocator is `System`;
+        // capacity > 0, so the `Vec` holds a real allocation), valid for
+        // `len` bytes. With `RD_KAFKA_MSG_F_FREE` librdkafka owns it once the
+        // call succeeds and `free(3)`s it when done; on failure it has not
+        // taken it (rdkafka.h, `rd_kafka_produce`: "If the function returns
+        // -1 and RD_KAFKA_MSG_F_FREE was specified, then the memory
+        // associated with the payload is still the caller's responsibility").
+        match self.queue(topic, key, ptr, len, rd::RD_KAFKA_MSG_F_FREE, opaque) {
+            Ok(()) => {
+                // librdkafka frees it: this side must not.
+                std::mem::forget(value);
+                Ok(())
+            }
+            Err(code) => Err((code, value)),
+        }
+    }
+
+    /// `rd_kafka_produce` of one record to `topic`'s handle: the value by
+    /// `flags` (the callers state why its pointer is fit for them), the key
+    /// copied, the partitioner's partition.
+    fn queue<C: rdkafka::producer::ProducerContext>(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value_ptr: *mut c_void,
+        value_len: usize,
+        flags: i32,
+        opaque: usize,
+    ) -> Result<(), RDKafkaErrorCode>
+    where
+        P: Producer<C>,
+    {
+        let rkt = self.handle(topic)?;
         let (key_ptr, key_len) = key.map_or((std::ptr::null(), 0), |k| {
             (k.as_ptr().cast::<c_void>(), k.len())
         });
-        // SAFETY: `rkt` is a live handle of `self.client`; the key and value
-        // are valid for their lengths and copied (`RD_KAFKA_MSG_F_COPY`)
-        // before the call returns; the opaque is an integer, never read as a
-        // pointer (rust-rdkafka's `IntoOpaque for usize`).
+        // SAFETY: `rkt` is a live handle of `self.client`; the key is valid
+        // for its length and copied before the call returns (librdkafka
+        // always copies keys); the value is as the caller states for `flags`;
+        // the opaque is an integer, never read as a pointer (rust-rdkafka's
+        // `IntoOpaque for usize`).
         let rc = unsafe {
             rd::rd_kafka_produce(
                 rkt.as_ptr(),
                 PARTITION_UA,
-                rd::RD_KAFKA_MSG_F_COPY,
+                flags,
                 value_ptr,
                 value_len,
                 key_ptr,
@@ -276,6 +352,44 @@ mod tests {
             [2],
             "only the good record"
         );
+    }
+
+    #[test]
+    fn owned_values_are_delivered_and_handed_back_when_refused() {
+        let mut h = TopicHandles::new(client(&[("queue.buffering.max.messages", "3")]));
+        // Capacity beyond the length: librdkafka frees the block as it is.
+        let mut big = Vec::with_capacity(8192);
+        big.extend_from_slice(&[7u8; 3000]);
+        h.produce_owned("a", Some(b"k0"), big, 0).expect("queued");
+        h.produce_owned("b", None, b"small".to_vec(), 1)
+            .expect("queued");
+        h.produce_owned("a", Some(b"k2"), Vec::new(), 2)
+            .expect("an empty value is copied");
+        // Refused: the same buffer comes back, for a retry.
+        let (code, back) = h
+            .produce_owned("a", None, b"again".to_vec(), 3)
+            .expect_err("the queue holds three");
+        assert_eq!(
+            (code, back.as_slice()),
+            (RDKafkaErrorCode::QueueFull, &b"again"[..])
+        );
+        let (code, back) = h
+            .produce_owned("a\0b", None, b"named".to_vec(), 4)
+            .expect_err("no such topic name");
+        assert_eq!(
+            (code, back.as_slice()),
+            (RDKafkaErrorCode::InvalidTopic, &b"named"[..])
+        );
+        let got = reports(h.client(), 3);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].1, "a");
+        assert_eq!(got[0].2.as_deref(), Some(&b"k0"[..]));
+        assert_eq!(got[0].3.as_deref(), Some(&[7u8; 3000][..]));
+        assert_eq!(
+            (got[1].1.as_str(), got[1].3.as_deref()),
+            ("b", Some(&b"small"[..]))
+        );
+        assert_eq!(got[2].3.as_deref(), Some(&b""[..]), "empty, not null");
     }
 
     #[test]

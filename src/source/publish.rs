@@ -336,6 +336,15 @@ async fn publish<O: SourceOffset>(
         0
     });
     for m in batch.messages.drain(..) {
+        if !keep_buffers && m.headers.is_empty() {
+            // The buffer goes to the producer as it is (no copy).
+            if let Some(value) = m.value {
+                producer
+                    .send_owned(&m.topic, m.key.as_deref(), value)
+                    .await?;
+                continue;
+            }
+        }
         let headers = (!m.headers.is_empty()).then(|| {
             m.headers
                 .iter()

@@ -94,3 +94,62 @@ url = "{url}"
         "the stored position was missed:\n{log}"
     );
 }
+
+/// The offsets topic a source creates is compacted and rolls a segment an
+/// hour, so compaction keeps what each start reads to about an hour of
+/// records (Kafka compacts only closed segments; its default roll is 7 days).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_offsets_topic_is_created_compacted_with_hourly_segments() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+
+    let db = MariaDb::create("offcfg").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await;
+    let name = unique("offcfg");
+    let offsets_topic = format!("{name}_offsets");
+    let port = free_port();
+    let _daemon = Daemon::start(&format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+offsets_topic = "{offsets_topic}"
+[http]
+listen = "127.0.0.1:{port}"
+[[source]]
+name = "{name}"
+kind = "binlog"
+url = "{url}"
+"#,
+        url = db.url()
+    ));
+    let topic = format!("{name}.{}.t", db.name);
+    wait_for("the snapshot row", Duration::from_secs(60), || async {
+        (!kcat_read(&topic).is_empty()).then_some(())
+    })
+    .await;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .create()
+        .expect("admin client");
+    let described = admin
+        .describe_configs(
+            [&ResourceSpecifier::Topic(&offsets_topic)],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("describe_configs");
+    let config = described
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .expect("the offsets topic exists");
+    let value = |key: &str| {
+        config
+            .get(key)
+            .and_then(|e| e.value.clone())
+            .unwrap_or_else(|| panic!("no {key} in {:?}", config.entry_map().keys()))
+    };
+    assert_eq!(value("cleanup.policy"), "compact");
+    assert_eq!(value("segment.ms"), "3600000");
+}

@@ -99,6 +99,19 @@ impl Charsets {
     }
 }
 
+/// `bytes` as text in `cs` (`None`: not valid there); UTF-8 and ASCII
+/// text keeps the buffer (no copy).
+pub fn text_owned(cs: Charset, bytes: Vec<u8>) -> Option<String> {
+    match cs {
+        Charset::Utf8 | Charset::Binary | Charset::Other(_) => String::from_utf8(bytes).ok(),
+        Charset::Ascii => bytes
+            .is_ascii()
+            .then(|| String::from_utf8(bytes).ok())
+            .flatten(),
+        Charset::Latin1 => text(cs, &bytes),
+    }
+}
+
 /// `bytes` as text in `cs` (`None`: not valid there).
 pub fn text(cs: Charset, bytes: &[u8]) -> Option<String> {
     match cs {
@@ -138,6 +151,32 @@ mod tests {
         );
         assert_eq!(text(Charset::Ascii, b"\xe9"), None);
         assert_eq!(text(Charset::Utf8, "é".as_bytes()).as_deref(), Some("é"));
+    }
+
+    #[test]
+    fn owned_text_reads_as_borrowed_text() {
+        let inputs: [&[u8]; 5] = [
+            b"plain",
+            b"caf\xe9 \x80",
+            "é €".as_bytes(),
+            b"\xff\xfe",
+            b"",
+        ];
+        for cs in [
+            Charset::Utf8,
+            Charset::Binary,
+            Charset::Other(300),
+            Charset::Ascii,
+            Charset::Latin1,
+        ] {
+            for bytes in inputs {
+                assert_eq!(
+                    text_owned(cs, bytes.to_vec()),
+                    text(cs, bytes),
+                    "{cs:?} {bytes:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::Value as MyValue;
 
-use super::charset::{text, Charset};
+use super::charset::{text_owned, Charset};
 use crate::config::DbZone;
 use crate::event::Value;
 use crate::schema::Column;
@@ -110,7 +110,7 @@ pub(super) fn decode_value(
             Value::Int(if y == 1900 { 0 } else { y })
         }
         Decode::Text(cs) => match v {
-            MyValue::Bytes(b) => Value::String(text(*cs, &b).ok_or_else(|| {
+            MyValue::Bytes(b) => Value::String(text_owned(*cs, b).ok_or_else(|| {
                 bad(format!(
                     "text is not valid in the column's character set ({cs:?})"
                 ))
@@ -152,7 +152,7 @@ pub(super) fn decode_value(
         Decode::Json(_) => match v {
             // MariaDB JSON is LONGTEXT; MySQL's arrives as BinlogValue::Jsonb above.
             MyValue::Bytes(b) => Value::String(
-                text(Charset::Utf8, &b).ok_or_else(|| bad("JSON is not UTF-8".into()))?,
+                text_owned(Charset::Utf8, b).ok_or_else(|| bad("JSON is not UTF-8".into()))?,
             ),
             other => value_from_mysql(col, other, tz, false)?,
         },
