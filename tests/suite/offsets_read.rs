@@ -8,6 +8,24 @@ use rdkafka::ClientConfig;
 use crate::suite::binlog::master_status;
 use crate::support::*;
 
+/// A daemon with one binlog source `name` on `url`, its positions in `offsets_topic`.
+fn source_config(name: &str, offsets_topic: &str, url: &str) -> String {
+    format!(
+        r#"
+[kafka]
+bootstrap_servers = "{KAFKA}"
+offsets_topic = "{offsets_topic}"
+[http]
+listen = "127.0.0.1:{port}"
+[[source]]
+name = "{name}"
+kind = "binlog"
+url = "{url}"
+"#,
+        port = free_port(),
+    )
+}
+
 /// Another source's transaction on the shared offsets topic is still open
 /// when this source starts, and this source's stored position was written
 /// after that transaction began. A `read_committed` reader reaches the end of
@@ -52,21 +70,7 @@ async fn a_position_behind_another_sources_open_transaction_is_still_read() {
             &offset.to_string(),
         )],
     );
-    let daemon = Daemon::start(&format!(
-        r#"
-[kafka]
-bootstrap_servers = "{KAFKA}"
-offsets_topic = "{offsets_topic}"
-[http]
-listen = "127.0.0.1:{port}"
-[[source]]
-name = "{name}"
-kind = "binlog"
-url = "{url}"
-"#,
-        port = free_port(),
-        url = db.url()
-    ));
+    let daemon = Daemon::start(&source_config(&name, &offsets_topic, &db.url()));
     // The other source commits a while later.
     tokio::time::sleep(Duration::from_secs(3)).await;
     other
@@ -108,21 +112,7 @@ async fn the_offsets_topic_is_created_compacted_with_hourly_segments() {
         .await;
     let name = unique("offcfg");
     let offsets_topic = format!("{name}_offsets");
-    let port = free_port();
-    let _daemon = Daemon::start(&format!(
-        r#"
-[kafka]
-bootstrap_servers = "{KAFKA}"
-offsets_topic = "{offsets_topic}"
-[http]
-listen = "127.0.0.1:{port}"
-[[source]]
-name = "{name}"
-kind = "binlog"
-url = "{url}"
-"#,
-        url = db.url()
-    ));
+    let _daemon = Daemon::start(&source_config(&name, &offsets_topic, &db.url()));
     let topic = format!("{name}.{}.t", db.name);
     wait_for("the snapshot row", Duration::from_secs(60), || async {
         (!kcat_read(&topic).is_empty()).then_some(())
