@@ -405,6 +405,42 @@ pub fn admin(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, K
 mod tests {
     use super::*;
 
+    /// This thread's CPU time so far (user + system), in clock ticks.
+    fn thread_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        // The fields after the parenthesised name; utime and stime are the
+        // 14th and 15th of the whole line.
+        let rest = stat.rsplit_once(')').expect("name").1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+    }
+
+    /// rust-rdkafka's poll loops passed the time left truncated to whole
+    /// milliseconds, so under 1 ms left was a non-blocking poll, repeated
+    /// until the deadline: `ThreadedProducer`'s polling thread spun through
+    /// the end of every 100 ms wait. `vendor/rdkafka` rounds up. 200 polls
+    /// of 0.9 ms each spun for 180 ms of CPU; they now sleep.
+    #[test]
+    fn a_poll_with_under_a_millisecond_left_sleeps_instead_of_spinning() {
+        let producer: rdkafka::producer::BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .create()
+            .expect("client");
+        let before = thread_cpu_ticks();
+        let started = std::time::Instant::now();
+        for _ in 0..200 {
+            producer.poll(Duration::from_micros(900));
+        }
+        let wall = started.elapsed();
+        let ticks = thread_cpu_ticks() - before;
+        assert!(wall >= Duration::from_millis(180), "polls waited: {wall:?}");
+        // Clock ticks are 10 ms: a spin would be about 18 ticks.
+        assert!(
+            ticks <= 5,
+            "{ticks} ticks of CPU over {wall:?} of polls: the poll loop spins"
+        );
+    }
+
     #[test]
     fn this_build_has_tls_sasl_oidc_and_zstd() {
         // librdkafka refuses these properties at client creation when it was
