@@ -110,16 +110,18 @@ impl<P> TopicHandles<P> {
         let (value_ptr, value_len) = value.map_or((std::ptr::null_mut(), 0), |v| {
             (v.as_ptr().cast::<c_void>().cast_mut(), v.len())
         });
-        // SAFETY (of the call in `queue`): the value is valid for its length
-        // and copied (`RD_KAFKA_MSG_F_COPY`) before the call returns.
-        self.queue(
-            topic,
-            key,
-            value_ptr,
-            value_len,
-            rd::RD_KAFKA_MSG_F_COPY,
-            opaque,
-        )
+        // SAFETY: the value is valid for its length and copied
+        // (`RD_KAFKA_MSG_F_COPY`) before the call returns.
+        unsafe {
+            self.queue(
+                topic,
+                key,
+                value_ptr,
+                value_len,
+                rd::RD_KAFKA_MSG_F_COPY,
+                opaque,
+            )
+        }
     }
 
     /// As [`TopicHandles::produce`], but librdkafka takes the value's buffer
@@ -143,7 +145,7 @@ impl<P> TopicHandles<P> {
             };
         }
         let (ptr, len) = (value.as_mut_ptr().cast::<c_void>(), value.len());
-        // SAFETY (of the call in `queue`): `ptr` is the start of a block
+        // SAFETY: `ptr` is the start of a block
         // `malloc` returned (module text: the global allocator is `System`;
         // capacity > 0, so the `Vec` holds a real allocation), valid for
         // `len` bytes. With `RD_KAFKA_MSG_F_FREE` librdkafka owns it once the
@@ -151,7 +153,7 @@ impl<P> TopicHandles<P> {
         // taken it (rdkafka.h, `rd_kafka_produce`: "If the function returns
         // -1 and RD_KAFKA_MSG_F_FREE was specified, then the memory
         // associated with the payload is still the caller's responsibility").
-        match self.queue(topic, key, ptr, len, rd::RD_KAFKA_MSG_F_FREE, opaque) {
+        match unsafe { self.queue(topic, key, ptr, len, rd::RD_KAFKA_MSG_F_FREE, opaque) } {
             Ok(()) => {
                 // librdkafka frees it: this side must not.
                 std::mem::forget(value);
@@ -162,9 +164,14 @@ impl<P> TopicHandles<P> {
     }
 
     /// `rd_kafka_produce` of one record to `topic`'s handle: the value by
-    /// `flags` (the callers state why its pointer is fit for them), the key
-    /// copied, the partitioner's partition.
-    fn queue<C: rdkafka::producer::ProducerContext>(
+    /// `flags`, the key copied, the partitioner's partition.
+    ///
+    /// # Safety
+    /// `value_ptr` must be null (with `value_len` 0) or valid for
+    /// `value_len` bytes, and fit `flags`: with `RD_KAFKA_MSG_F_COPY` any
+    /// readable memory; with `RD_KAFKA_MSG_F_FREE` a block from `malloc`
+    /// that nothing else frees or uses once the call succeeds.
+    unsafe fn queue<C: rdkafka::producer::ProducerContext>(
         &mut self,
         topic: &str,
         key: Option<&[u8]>,
@@ -182,7 +189,8 @@ impl<P> TopicHandles<P> {
         });
         // SAFETY: `rkt` is a live handle of `self.client`; the key is valid
         // for its length and copied before the call returns (librdkafka
-        // always copies keys); the value is as the caller states for `flags`;
+        // always copies keys); the value is as this function's contract
+        // requires for `flags`;
         // the opaque is an integer, never read as a pointer (rust-rdkafka's
         // `IntoOpaque for usize`).
         let rc = unsafe {
