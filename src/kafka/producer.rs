@@ -279,13 +279,13 @@ impl PipelineProducer {
         self.await_room(bytes).await?;
         match headers {
             // Records without headers (all of a source's data) go by topic handle.
-            None => loop {
-                match self.handles.produce(topic, key, value, self.epoch) {
-                    Ok(()) => break,
-                    Err(RDKafkaErrorCode::QueueFull) => queue_full_pause().await,
-                    Err(code) => return Err(self.produce_error(RdError::MessageProduction(code))),
-                }
-            },
+            None => {
+                let epoch = self.epoch;
+                self.by_handle(value, |h, v| {
+                    h.produce(topic, key, v, epoch).map_err(|code| (code, v))
+                })
+                .await?;
+            }
             Some(h) => {
                 let mut record: BaseRecord<'_, [u8], [u8], usize> =
                     BaseRecord::with_opaque_to(topic, self.epoch).headers(h);
@@ -322,10 +322,27 @@ impl PipelineProducer {
     ) -> Result<(), KafkaError> {
         let bytes = record_bytes(key.map_or(0, <[u8]>::len), value.len());
         self.await_room(bytes).await?;
-        let mut value = value;
+        let epoch = self.epoch;
+        self.by_handle(value, |h, v| h.produce_owned(topic, key, v, epoch))
+            .await?;
+        self.sent_one(bytes);
+        Ok(())
+    }
+
+    /// Queues a record by topic handle through `attempt`, which hands the
+    /// value back when it fails; while librdkafka's queue is full, waits and
+    /// tries again.
+    async fn by_handle<V>(
+        &mut self,
+        mut value: V,
+        mut attempt: impl FnMut(
+            &mut TopicHandles<ThreadedProducer<CountingContext>>,
+            V,
+        ) -> Result<(), (RDKafkaErrorCode, V)>,
+    ) -> Result<(), KafkaError> {
         loop {
-            match self.handles.produce_owned(topic, key, value, self.epoch) {
-                Ok(()) => break,
+            match attempt(&mut self.handles, value) {
+                Ok(()) => return Ok(()),
                 Err((RDKafkaErrorCode::QueueFull, back)) => {
                     value = back;
                     queue_full_pause().await;
@@ -333,8 +350,6 @@ impl PipelineProducer {
                 Err((code, _)) => return Err(self.produce_error(RdError::MessageProduction(code))),
             }
         }
-        self.sent_one(bytes);
-        Ok(())
     }
 
     /// Counts one record queued, of `bytes`.
