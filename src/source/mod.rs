@@ -217,6 +217,18 @@ pub enum SourceError {
         /// Where the stream was.
         stream: BinlogPosition,
     },
+    /// A key-less table's chunk could not be written to or read back from
+    /// its spool file (disk full, I/O error). Transient: the chunk is read
+    /// again after the restart.
+    #[error("snapshot of {table}: spooling its rows in {dir}: {source}")]
+    Spool {
+        /// The table being read.
+        table: String,
+        /// The directory of the spool file.
+        dir: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 impl SourceError {
@@ -233,7 +245,8 @@ impl SourceError {
             SourceError::StreamEnded
             | SourceError::StreamSilent { .. }
             | SourceError::Checksum { .. }
-            | SourceError::WatermarkBehind { .. } => true,
+            | SourceError::WatermarkBehind { .. }
+            | SourceError::Spool { .. } => true,
             SourceError::Config(_)
             | SourceError::Codec { .. }
             | SourceError::Transform { .. }

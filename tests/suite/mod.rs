@@ -8,6 +8,7 @@ mod binlog_adhoc;
 mod binlog_chunks;
 mod binlog_compat;
 mod binlog_crash;
+mod binlog_keyless;
 mod binlog_restarts;
 mod binlog_signals;
 mod binlog_types;

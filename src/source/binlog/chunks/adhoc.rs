@@ -149,6 +149,7 @@ impl Chunker {
         let Some(collections) = collections else {
             self.pending = None;
             self.progress = None;
+            self.held.clear();
             tracing::info!(pipeline = %self.job.pipeline, "snapshot stopped");
             self.idle();
             return Ok("snapshot stopped".into());
@@ -156,6 +157,8 @@ impl Chunker {
         let patterns = Patterns::parse(collections)
             .map_err(|r| ControlError::invalid("data-collections", r))?;
         let hit = |d: &str, t: &str| patterns.matches(&format!("{d}.{t}"));
+        // A stopped key-less table is not read: its changes flow from now on.
+        self.held.retain(|t| !hit(&t.database, &t.table));
         g.queue.retain(|(d, t)| !hit(d, t));
         g.filters.retain(|name, _| !patterns.matches(name.as_str()));
         let current = g.table_id();

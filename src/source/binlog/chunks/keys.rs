@@ -2,12 +2,16 @@
 //! stored in the progress record, the keyset `SELECT`, and the text a row is
 //! matched by against the binlog's changes.
 
+use std::collections::{BTreeMap, HashSet};
+
 use base64::Engine;
-use mysql_async::Value as MyValue;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value as MyValue};
 use serde::{Deserialize, Serialize};
 
 use crate::event::TableId;
 use crate::mysql::quote;
+use crate::source::SourceError;
 use crate::value::Value;
 
 /// One key column's value, as stored in the progress record (lossless:
@@ -90,6 +94,45 @@ impl KeyPart {
 /// (rows from the `SELECT` and from the binlog decode to the same values).
 pub fn key_text<'v>(values: impl Iterator<Item = &'v Value>) -> String {
     format!("{:?}", values.collect::<Vec<_>>())
+}
+
+/// Which of `tables` have no chunk key ([`choose_key`]): one query per
+/// database.
+pub(super) async fn keyless(
+    conn: &mut Conn,
+    tables: &[TableId],
+) -> Result<HashSet<TableId>, SourceError> {
+    let mut databases: Vec<&str> = tables.iter().map(|t| t.database.as_str()).collect();
+    databases.dedup();
+    let mut keyed = HashSet::new();
+    for db in databases {
+        let rows: Vec<(String, String, String, String)> = conn
+            .exec(
+                "SELECT s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
+                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+                 WHERE s.TABLE_SCHEMA = ? AND s.NON_UNIQUE = 0 \
+                 ORDER BY s.TABLE_NAME, s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
+                (db,),
+            )
+            .await?;
+        let mut by_table: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+        for (table, index, column, nullable) in rows {
+            by_table
+                .entry(table)
+                .or_default()
+                .push((index, column, nullable));
+        }
+        for (table, rows) in by_table {
+            if !choose_key(&rows).is_empty() {
+                keyed.insert(TableId::new(db, &table));
+            }
+        }
+    }
+    Ok(tables
+        .iter()
+        .filter(|t| !keyed.contains(*t))
+        .cloned()
+        .collect())
 }
 
 /// The chunk key from `(index, column, IS_NULLABLE)` rows of unique indexes,

@@ -8,9 +8,12 @@
 //! `WHERE (k1, k2) > (?, ?) ORDER BY k1, k2 LIMIT n`, composite keys compared
 //! as rows by the server (so collations and binary keys order as the index
 //! does). The key is the primary key, else the first unique index whose
-//! columns are all NOT NULL; a table with neither is read in one pass (one
-//! chunk, held in memory until its high watermark; its rows cannot be
-//! matched against changes, see the README).
+//! columns are all NOT NULL. A table with neither (key-less) is read in one
+//! chunk: past [`CHUNK_BYTES`] its rows wait for the high watermark in a
+//! spool file ([`spool`]); changes between its watermarks are matched by the
+//! whole row; and while the initial snapshot has yet to read it, the stream
+//! holds its changes back ([`Chunker::holds_back`]), since its read carries
+//! them and nothing could match the two.
 //!
 //! **Watermarks.** Each chunk's `SELECT` is bracketed by a low and a high
 //! watermark read from the server (read-only: no write access, no lock):
@@ -80,11 +83,16 @@ use crate::value::Row;
 
 mod adhoc;
 mod keys;
+mod publish;
 mod read;
+mod spool;
 
 pub use self::adhoc::backfill;
 use self::keys::{choose_key, chunk_sql};
 pub use self::keys::{key_text, KeyPart};
+pub use self::publish::Reads;
+use self::read::spool_error;
+use self::spool::{spool_dir, Spool, SpoolRows};
 
 /// How long the chunk reader waits for the server to commit transactions the
 /// stream has already read before it gives up (a transient error).
@@ -182,43 +190,6 @@ pub struct StreamAt<'a> {
     pub gtids: Option<&'a MysqlGtidSet>,
 }
 
-/// A reached chunk's reads: one event, whose `after` and `source.snapshot`
-/// mark each row takes in turn (no per-row copies of names and position).
-pub struct Reads {
-    /// The current read ([`Reads::advance`]).
-    pub event: ChangeEvent,
-    rows: std::vec::IntoIter<Row>,
-    /// The index of the current read.
-    at: usize,
-    /// How many reads.
-    len: usize,
-    /// `source.snapshot` by [is the chunk's first read][is its last read].
-    marks: [[SnapshotMark; 2]; 2],
-}
-
-impl Reads {
-    /// Makes the next row the event's `after`, with its mark (the previous
-    /// row is freed); false when every row was read.
-    pub fn advance(&mut self) -> bool {
-        let Some(row) = self.rows.next() else {
-            self.event.after = None;
-            return false;
-        };
-        let (first, last) = (self.at == 0, self.at + 1 == self.len);
-        self.at += 1;
-        self.event.after = Some(row);
-        if let Position::Binlog(c) = &mut self.event.position {
-            c.snapshot = self.marks[usize::from(first)][usize::from(last)];
-        }
-        true
-    }
-
-    /// How many rows the chunk publishes.
-    pub fn count(&self) -> usize {
-        self.len
-    }
-}
-
 /// A chunk read but not yet published.
 struct Pending {
     table: TableId,
@@ -228,9 +199,10 @@ struct Pending {
     /// The key columns, by name (matched in the binlog's rows by name).
     key_columns: Vec<String>,
     /// The rows read.
-    rows: Vec<Row>,
-    /// Where the key columns are in a row: a row whose [`key_text`] is in
-    /// `changed` is dropped. Computed only then: most chunks see no change.
+    rows: Spool,
+    /// Where the key columns are in a row (a key-less table's: all
+    /// columns): a row whose [`key_text`] is in `changed` is dropped.
+    /// Computed only then: most chunks see no change.
     key_idx: Vec<usize>,
     /// The bytes of their column values as read.
     bytes: usize,
@@ -281,6 +253,10 @@ pub struct Chunker {
     key_cache: Option<(TableId, Vec<String>, Option<u64>)>,
     /// Rows the next chunk asks for: `chunk_rows`, fewer for wide rows.
     row_limit: usize,
+    /// Key-less tables of the initial snapshot not yet read: the stream
+    /// holds their changes back until the table's read (which carries
+    /// them) reaches its low watermark ([`Chunker::holds_back`]).
+    held: HashSet<TableId>,
 }
 
 impl Chunker {
@@ -306,6 +282,7 @@ impl Chunker {
             pending: None,
             tables: None,
             key_cache: None,
+            held: HashSet::new(),
         }
     }
 
@@ -362,104 +339,32 @@ impl Chunker {
         after.then_some(p.key_columns.as_slice())
     }
 
+    /// True when the stream must not publish a change of `table` in a
+    /// transaction starting at `start`: the table is key-less, in the
+    /// initial snapshot, and not yet read, and the change lies before the
+    /// low mark of its read (so the read includes it). A key-less table's
+    /// reads cannot be matched to changes by key: changes published before
+    /// them would be doubled, as a table snapshotted before its stream
+    /// starts (Debezium's initial snapshot) never doubles them.
+    pub fn holds_back(
+        &self,
+        table: &TableId,
+        start: &BinlogPosition,
+        gtid: Option<(&str, u64)>,
+    ) -> bool {
+        if self.held.is_empty() || !self.held.contains(table) {
+            return false;
+        }
+        match &self.pending {
+            Some(p) if p.table == *table => self.window_keys(table, start, gtid).is_none(),
+            _ => true,
+        }
+    }
+
     /// Records a key changed between the watermarks.
     pub fn mark_changed(&mut self, key: String) {
         if let Some(p) = self.pending.as_mut() {
             p.changed.insert(key);
-        }
-    }
-
-    /// Takes the reached chunk: the reads to emit (at position `at`), and
-    /// advances the progress past it. `None` when no chunk is pending.
-    pub fn take_reached(&mut self, at: &BinlogPosition, server_id: u32) -> Option<Reads> {
-        let p = self.pending.take()?;
-        let rows_metric = METRICS
-            .source_snapshot_rows
-            .with_label_values(&[&self.job.pipeline, &p.table.table]);
-        let ts_ms = chrono::Utc::now().timestamp_millis();
-        let read = p.rows.len() as u64;
-        let skipped = p.changed.len();
-        let kept: Vec<Row> = if p.changed.is_empty() {
-            p.rows
-        } else {
-            let key_idx = &p.key_idx;
-            p.rows
-                .into_iter()
-                .filter(|row| {
-                    !p.changed
-                        .contains(&key_text(key_idx.iter().map(|&i| &row[i])))
-                })
-                .collect()
-        };
-        let mark = self.marks(&p.table, p.table_done);
-        let marks = [
-            [mark(false, false), mark(false, true)],
-            [mark(true, false), mark(true, true)],
-        ];
-        let reads = Reads {
-            event: ChangeEvent {
-                table: Arc::new(p.table.clone()),
-                op: Op::Read,
-                before: None,
-                after: None,
-                schema: Arc::clone(&p.schema),
-                position: Position::Binlog(BinlogCoord {
-                    at: at.clone(),
-                    gtid: None,
-                    row: 0,
-                    snapshot: marks[0][0],
-                    server_id,
-                }),
-                ts_ms,
-            },
-            len: kept.len(),
-            rows: kept.into_iter(),
-            at: 0,
-            marks,
-        };
-        rows_metric.inc_by(reads.count() as u64);
-        tracing::debug!(pipeline = %self.job.pipeline, table = %p.table, rows = reads.count(), changed = skipped, "snapshot chunk published");
-        let done = self.progress.as_ref().map_or(0, |g| g.rows) + read;
-        self.report(&p.table, done);
-        if p.table_done {
-            tracing::info!(pipeline = %self.job.pipeline, table = %p.table, rows = done, "snapshot: table done");
-            METRICS
-                .source_snapshot_tables_completed
-                .with_label_values(&[&self.job.pipeline])
-                .inc();
-            self.next_table(&p.table);
-        } else if let Some(g) = self.progress.as_mut() {
-            g.last_key = p.last_key;
-            g.rows = done;
-        }
-        Some(reads)
-    }
-
-    /// The `source.snapshot` of a chunk's reads of `table` by (first read
-    /// of the chunk, last read of the chunk): `incremental` in an on-demand
-    /// snapshot; in the initial one Debezium's `first`, `true`, `last`,
-    /// `first_in_data_collection`, `last_in_data_collection` (a table's first
-    /// read is its first chunk's first, its last the last of the chunk that
-    /// ends it; the first and last tables are the first and last listed).
-    fn marks(&self, table: &TableId, table_done: bool) -> impl Fn(bool, bool) -> SnapshotMark {
-        let (incremental, first_chunk) = match &self.progress {
-            Some(g) => (g.adhoc, g.rows == 0 && g.last_key.is_none()),
-            None => (true, false),
-        };
-        let listed = self.tables.as_deref().unwrap_or(&[]);
-        let first_table = listed.first() == Some(table);
-        let last_table = !listed.iter().any(|t| t > table);
-        move |first, last| {
-            if incremental {
-                SnapshotMark::Incremental
-            } else {
-                SnapshotMark::initial(
-                    first_table,
-                    last_table,
-                    first_chunk && first,
-                    table_done && last,
-                )
-            }
         }
     }
 
@@ -500,6 +405,10 @@ impl Chunker {
             .progress
             .take()
             .and_then(|g| g.after_table(done, listed));
+        self.held.remove(done);
+        if self.progress.as_ref().is_none_or(|g| g.adhoc) {
+            self.held.clear();
+        }
         if self.progress.is_none() {
             self.finished();
         }
@@ -535,12 +444,44 @@ impl Chunker {
         Ok(tables)
     }
 
+    /// Lists a running snapshot's tables before the stream reads its first
+    /// event, so that it holds back the changes of key-less tables from the
+    /// start ([`Chunker::holds_back`]).
+    pub async fn prepare(&mut self) -> Result<(), SourceError> {
+        if self.tables.is_some() || self.progress.is_none() {
+            return Ok(());
+        }
+        let mut conn = self.connection().await?;
+        self.list(&mut conn).await?;
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// Lists the tables, and the key-less ones the initial snapshot has
+    /// still to read.
+    async fn list(&mut self, conn: &mut Conn) -> Result<(), SourceError> {
+        let tables = self.list_tables(conn).await?;
+        self.held.clear();
+        if let Some(g) = self.progress.as_ref().filter(|g| !g.adhoc) {
+            let current = g.table_id();
+            let ahead: Vec<TableId> = tables.iter().filter(|t| **t >= current).cloned().collect();
+            self.held = keys::keyless(conn, &ahead).await?;
+            if !self.held.is_empty() {
+                let mut names: Vec<String> = self.held.iter().map(TableId::to_string).collect();
+                names.sort();
+                tracing::info!(pipeline = %self.job.pipeline, tables = %names.join(", "), "snapshot: key-less tables; the stream holds back their changes until each is read (its read carries them)");
+            }
+        }
+        self.tables = Some(tables);
+        Ok(())
+    }
+
     /// Reads the next chunk, its watermarks bracketing it; `at` is where the
     /// stream is (the low mark must not be behind it).
     pub async fn read_chunk(&mut self, at: &StreamAt<'_>) -> Result<(), SourceError> {
         let mut conn = self.connection().await?;
         if self.tables.is_none() {
-            self.tables = Some(self.list_tables(&mut conn).await?);
+            self.list(&mut conn).await?;
         }
         let result = self.read_with(&mut conn, at).await;
         if result.is_ok() {
@@ -601,6 +542,7 @@ impl Chunker {
                     if let Some(ts) = self.tables.as_mut() {
                         ts.retain(|t| *t != table);
                     }
+                    self.held.remove(&table);
                 }
                 Err(e) => return Err(e),
             }

@@ -135,9 +135,14 @@ impl Chunker {
         let mut stream = conn.exec_stream::<MyRow, _, _>(sql, params).await?;
         let columns = stream.columns();
         let schema = Arc::new(snapshot_schema(table, &columns, &semantics));
-        let key_idx: Vec<usize> = keys.iter().filter_map(|c| schema.column_index(c)).collect();
+        // A key-less table's rows are matched against changes by all columns.
+        let key_idx: Vec<usize> = if keys.is_empty() {
+            (0..schema.columns.len()).collect()
+        } else {
+            keys.iter().filter_map(|c| schema.column_index(c)).collect()
+        };
         let is_dt = datetime_columns(&columns);
-        let mut rows = Vec::new();
+        let mut rows = Spool::new(CHUNK_BYTES);
         let mut bytes = 0;
         let mut last_key = None;
         let mut more = false;
@@ -149,7 +154,8 @@ impl Chunker {
                 more = true;
                 continue;
             }
-            bytes += raw.iter().map(value_bytes).sum::<usize>();
+            let row_bytes = raw.iter().map(value_bytes).sum::<usize>();
+            bytes += row_bytes;
             if !keys.is_empty() {
                 last_key = Some(
                     key_idx
@@ -167,7 +173,11 @@ impl Chunker {
                     }
                 })?);
             }
-            rows.push(values);
+            rows.push(values, row_bytes)
+                .map_err(|e| spool_error(table, e))?;
+        }
+        if let Some(spooled) = rows.spooled() {
+            tracing::info!(pipeline = %self.job.pipeline, table = %table, rows = rows.len(), bytes = spooled, dir = %spool_dir().display(), "snapshot: key-less table spooled to disk until its high watermark");
         }
         Ok(ChunkRows {
             schema,
@@ -184,7 +194,7 @@ impl Chunker {
 struct ChunkRows {
     schema: Arc<TableSchema>,
     /// The rows read.
-    rows: Vec<Row>,
+    rows: Spool,
     /// Where the key columns are in a row.
     key_idx: Vec<usize>,
     /// Bytes of their values as read ([`value_bytes`]).
@@ -219,6 +229,15 @@ impl ChunkRows {
             table_done: self.done,
             signal,
         }
+    }
+}
+
+/// A spool file's I/O error while `table` is read.
+pub(super) fn spool_error(table: &TableId, source: std::io::Error) -> SourceError {
+    SourceError::Spool {
+        table: table.to_string(),
+        dir: spool_dir().display().to_string(),
+        source,
     }
 }
 

@@ -105,13 +105,17 @@ impl Streamer<'_> {
         let Some(chunker) = self.chunker.as_mut() else {
             return Ok(());
         };
-        if let Some(mut reads) = chunker.take_reached(&here, self.server_id) {
+        if let Some(mut reads) = chunker.take_reached(&here, self.server_id)? {
             // Each read is freed once encoded.
-            while reads.advance() {
+            while reads.advance()? {
                 self.emitter.emit(&reads.event, &mut self.batch)?;
                 if self.send_piece(tx).await {
                     break; // the publisher is gone: the caller's send says so
                 }
+            }
+            let (published, skipped) = reads.counts();
+            if skipped > 0 {
+                tracing::debug!(pipeline = %self.cfg.pipeline, table = %reads.event.table, published, skipped, "snapshot chunk: reads of rows changed between its watermarks skipped");
             }
         }
         let offset = self.offset_at(here, self.gtids.to_string(), 0);
@@ -247,7 +251,12 @@ impl Streamer<'_> {
         let Some(columns) = chunker.window_keys(table, &txn.start, gtid) else {
             return;
         };
-        let idx: Option<Vec<usize>> = columns.iter().map(|c| schema.column_index(c)).collect();
+        // A key-less table's rows are matched by all their columns.
+        let idx: Option<Vec<usize>> = if columns.is_empty() {
+            Some((0..schema.columns.len()).collect())
+        } else {
+            columns.iter().map(|c| schema.column_index(c)).collect()
+        };
         let Some(idx) = idx else {
             return;
         };
@@ -259,6 +268,19 @@ impl Streamer<'_> {
         for k in keys {
             chunker.mark_changed(k);
         }
+    }
+
+    /// True when the current transaction's changes of `table` are held back:
+    /// a key-less table's read will carry them ([`crate::source::binlog::chunks::Chunker::holds_back`]).
+    pub(super) fn held_back(&self, table: &TableId) -> bool {
+        let (Some(chunker), Some(txn)) = (self.chunker.as_ref(), self.txn.as_ref()) else {
+            return false;
+        };
+        let gtid = match &txn.gtid {
+            Some(TxnGtid::MySql(src, n)) => Some((src.as_str(), *n)),
+            _ => None,
+        };
+        chunker.holds_back(table, &txn.start, gtid)
     }
 
     /// True for the signal table the chunked snapshot writes watermarks to.

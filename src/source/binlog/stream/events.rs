@@ -386,6 +386,7 @@ impl Streamer<'_> {
             }),
             ts_ms,
         };
+        let held = !signal && self.held_back(&table.id);
         for (before, after) in decoded {
             if signal {
                 // A watermark or a signal: seen, never published.
@@ -397,6 +398,9 @@ impl Streamer<'_> {
             txn.rows += 1;
             if txn.rows <= self.skip_rows {
                 continue; // published before a restart (split transaction)
+            }
+            if held {
+                continue; // a key-less table's read will carry it
             }
             txn.rows_in_batch += 1;
             let ordinal = txn.rows - 1;

@@ -332,6 +332,10 @@ impl<'a> Streamer<'a> {
         tx: &mpsc::Sender<Batch<BinlogOffset>>,
         cancel: &CancellationToken,
     ) -> Result<(), SourceError> {
+        // A running snapshot's tables are listed before the first event.
+        if let Some(chunker) = self.chunker.as_mut() {
+            chunker.prepare().await?;
+        }
         // Snapshot signals (none without a chunker: a channel never written).
         let (_unused, idle) = mpsc::channel(1);
         let mut commands = self.commands.take().unwrap_or(idle);
