@@ -68,6 +68,7 @@ SRC_CFG=$WORK/source.toml
 cat >"$SRC_CFG" <<EOF
 [kafka]
 bootstrap_servers = "$BOOTSTRAP"
+${BENCH_KAFKA_EXTRA:-}
 
 [http]
 listen = "127.0.0.1:$PORT"

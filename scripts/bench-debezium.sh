@@ -109,6 +109,7 @@ source_config() {
   cat <<EOF
 [kafka]
 bootstrap_servers = "$BOOTSTRAP"
+${BENCH_KAFKA_EXTRA:-}
 
 [http]
 listen = "127.0.0.1:$(free_port)"

@@ -83,6 +83,7 @@ load_and_run() {
   cat >"$cfg" <<EOF
 [kafka]
 bootstrap_servers = "$BOOTSTRAP"
+${BENCH_KAFKA_EXTRA:-}
 
 [http]
 listen = "127.0.0.1:$PORT"

@@ -79,6 +79,7 @@ for line in sys.stdin.buffer:
   cat >"$cfg" <<EOF
 [kafka]
 bootstrap_servers = "$BOOTSTRAP"
+${BENCH_KAFKA_EXTRA:-}
 
 [http]
 listen = "127.0.0.1:$(free_port)"

@@ -105,6 +105,10 @@
 #   --only TOOL           debezium: run only sluice (or only dbz), no ratios (for iterating)
 #   --keep                keep the databases, topics and work files
 #
+# BENCH_KAFKA_EXTRA (environment; binlog, debezium, scaling, snapshot): TOML lines added to
+# sluice's [kafka] table, for tuning experiments, e.g.
+#   BENCH_KAFKA_EXTRA=$'[kafka.properties]\n"message.copy.max.bytes" = "0"'
+#
 # Needs: MariaDB root/no password on 127.0.0.1:3306 (binlog --flavor mysql: MySQL on 3307),
 # PostgreSQL postgres/trust on 127.0.0.1:5432, Kafka on 127.0.0.1:9092 (scripts/services.sh up
 # starts them), kcat, curl; binlog also python3 (writer pacing, latency figures).

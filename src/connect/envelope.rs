@@ -145,11 +145,43 @@ fn int(out: &mut String, v: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
-/// Appends the envelope fields after `before`/`after`: `source` through `transaction`.
+/// The constant runs of a table's Debezium `source` block, escaped once
+/// per table instead of per message ([`write_tail`]).
+#[derive(Debug, Default)]
+pub(crate) struct TailParts {
+    /// `,"source":{"version":…,"connector":…,"name":…,"ts_ms":`
+    head: String,
+    /// `,"db":…,"sequence":null,"ts_us":`
+    db: String,
+    /// `,"table":…,"server_id":`
+    table: String,
+}
+
+impl TailParts {
+    /// The parts for messages of `database`.`table`.
+    pub(crate) fn new(connector: &str, server: &str, database: &str, table: &str) -> TailParts {
+        let mut head = String::from(",\"source\":{\"version\":");
+        write_str(&mut head, env!("CARGO_PKG_VERSION"));
+        head.push_str(",\"connector\":");
+        write_str(&mut head, connector);
+        head.push_str(",\"name\":");
+        write_str(&mut head, server);
+        head.push_str(",\"ts_ms\":");
+        let mut db = String::from(",\"db\":");
+        write_str(&mut db, database);
+        db.push_str(",\"sequence\":null,\"ts_us\":");
+        let mut t = String::from(",\"table\":");
+        write_str(&mut t, table);
+        t.push_str(",\"server_id\":");
+        TailParts { head, db, table: t }
+    }
+}
+
+/// Appends the envelope fields after `before`/`after`: `source` through
+/// `transaction`; `parts` are those of the event's table.
 pub(crate) fn write_tail(
     out: &mut String,
-    connector: &str,
-    server: &str,
+    parts: &TailParts,
     ev: &ChangeEvent,
     info: &SourceInfo<'_>,
 ) {
@@ -158,25 +190,15 @@ pub(crate) fn write_tail(
         (None, Op::Read) => "true",
         (None, _) => "false",
     };
-    out.push_str(",\"source\":{\"version\":");
-    write_str(out, env!("CARGO_PKG_VERSION"));
-    out.push_str(",\"connector\":");
-    write_str(out, connector);
-    out.push_str(",\"name\":");
-    write_str(out, server);
-    out.push_str(",\"ts_ms\":");
+    out.push_str(&parts.head);
     int(out, ev.ts_ms);
     out.push_str(",\"snapshot\":");
     write_str(out, snapshot);
-    out.push_str(",\"db\":");
-    write_str(out, &ev.table.database);
-    out.push_str(",\"sequence\":null,\"ts_us\":");
+    out.push_str(&parts.db);
     opt_int(out, ev.ts_ms.checked_mul(1_000));
     out.push_str(",\"ts_ns\":");
     opt_int(out, ev.ts_ms.checked_mul(1_000_000));
-    out.push_str(",\"table\":");
-    write_str(out, &ev.table.table);
-    out.push_str(",\"server_id\":");
+    out.push_str(&parts.table);
     int(out, info.server_id);
     out.push_str(",\"gtid\":");
     opt_str(out, info.gtid.as_deref());
@@ -298,6 +320,61 @@ mod tests {
         let mut out = String::new();
         s.render(&mut out);
         out
+    }
+
+    #[test]
+    fn the_source_block_escapes_names_and_matches_its_fields() {
+        use crate::event::TableId;
+        use crate::schema::TableSchema;
+        let ev = ChangeEvent {
+            table: std::sync::Arc::new(TableId::new("we\"ird", "t\\1\n")),
+            op: Op::Update,
+            before: None,
+            after: None,
+            schema: std::sync::Arc::new(TableSchema {
+                name: "t".into(),
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+            }),
+            position: crate::position::Position::None,
+            ts_ms: 1_700_000_000_123,
+        };
+        let info = SourceInfo {
+            server_id: 7,
+            gtid: Some("g:1".into()),
+            file: "bin.000002".into(),
+            pos: 4,
+            row: 1,
+            processed_ts_ms: Some(1_700_000_000_456),
+            ..SourceInfo::default()
+        };
+        let parts = TailParts::new("mysql", "srv\"x", &ev.table.database, &ev.table.table);
+        let mut out = String::from("{\"a\":1");
+        write_tail(&mut out, &parts, &ev, &info);
+        out.push('}');
+        let v: serde_json::Value = serde_json::from_str(&out).expect(&out);
+        let src = &v["source"];
+        assert_eq!(src["name"], "srv\"x");
+        assert_eq!(src["db"], "we\"ird");
+        assert_eq!(src["table"], "t\\1\n");
+        assert_eq!(src["ts_ms"], 1_700_000_000_123_i64);
+        assert_eq!(src["ts_ns"], 1_700_000_000_123_000_000_i64);
+        assert_eq!(
+            (src["server_id"].as_i64(), src["snapshot"].as_str()),
+            (Some(7), Some("false"))
+        );
+        assert_eq!(
+            (v["op"].as_str(), v["ts_us"].as_i64()),
+            (Some("u"), Some(1_700_000_000_456_000))
+        );
+        let keys: Vec<&str> = src
+            .as_object()
+            .expect("source")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let fields: Vec<String> = source_schema().fields.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(keys, fields, "the block's fields in its schema's order");
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Drop for Handle {
 
 /// Topic handles of one client, by topic name, with that client.
 pub(crate) struct TopicHandles<P> {
-    by_name: HashMap<Box<str>, Handle>,
+    by_name: HashMap<Box<str>, Handle, foldhash::fast::RandomState>,
     /// The topic of the previous record (records come in runs per table).
     last: Option<(Box<str>, NonNull<rd::rd_kafka_topic_t>)>,
     /// The client. Declared after the handles: fields drop in order, so the
@@ -82,7 +82,7 @@ impl<P> TopicHandles<P> {
     /// No handles yet, for the client `client` (a producer or a clone of one).
     pub(crate) fn new(client: P) -> Self {
         TopicHandles {
-            by_name: HashMap::new(),
+            by_name: HashMap::default(),
             last: None,
             client,
         }

@@ -38,7 +38,7 @@ pub struct Emitter {
     buffers: Buffers,
     /// Per table: its topic and its row counters (by [`op_index`]); one
     /// lookup per row, no key clone.
-    tables: HashMap<TableId, TableOut>,
+    tables: HashMap<TableId, TableOut, foldhash::fast::RandomState>,
     columns: ColumnMapping,
     skipped: SkippedOps,
     cfg: Arc<SourceConfig>,
@@ -110,7 +110,7 @@ impl Emitter {
             .with_json_schema(json_schema(&key), json_schema(&value)),
             envelope: cfg.envelope,
             buffers,
-            tables: HashMap::new(),
+            tables: HashMap::default(),
             columns: ColumnMapping::new(&cfg)?,
             skipped: cfg.skipped_ops()?,
             cfg,

@@ -102,7 +102,7 @@ impl Framed {
 #[derive(Debug)]
 pub struct Encoder {
     opts: EncodeOptions,
-    tables: HashMap<crate::event::TableId, TablePlan>,
+    tables: HashMap<crate::event::TableId, TablePlan, foldhash::fast::RandomState>,
     /// Buffers of published messages, given back ([`Encoder::recycle`]) to
     /// hold the next messages: no allocation and no fresh pages per message.
     spare: Vec<Vec<u8>>,
@@ -143,6 +143,8 @@ struct TablePlan {
     avro: [Option<Arc<AvroSchema>>; 2],
     /// Their JSON Schemas, when written as JSON Schema.
     json_schema: [Option<Arc<JsonSchemaPlan>>; 2],
+    /// The constant runs of the Debezium `source` block.
+    tail: envelope::TailParts,
     /// Lengths of the table's last key and value: the next message's buffer
     /// is made that size and a bit more, so a message is written without
     /// growing its buffer and kept without shrinking it (each would copy it).
@@ -159,7 +161,7 @@ impl Encoder {
     pub fn new(opts: EncodeOptions) -> Self {
         Encoder {
             opts,
-            tables: HashMap::new(),
+            tables: HashMap::default(),
             spare: Vec::new(),
             avro: [false; 2],
             json_schema: [false; 2],
@@ -417,6 +419,16 @@ impl TablePlan {
             value_head: head(&value),
             avro: avro_schemas,
             json_schema: json_schemas,
+            tail: if debezium {
+                envelope::TailParts::new(
+                    &opts.connector,
+                    &opts.server_name,
+                    &ev.table.database,
+                    &ev.table.table,
+                )
+            } else {
+                envelope::TailParts::default()
+            },
             last_len: [AtomicUsize::new(0), AtomicUsize::new(0)],
         })
     }
@@ -512,7 +524,7 @@ impl TablePlan {
                 self.write_opt_row(&mut out, before, "before", ev, json_schema)?;
                 out.push_str(",\"after\":");
                 self.write_opt_row(&mut out, after, "after", ev, json_schema)?;
-                envelope::write_tail(&mut out, &opts.connector, &opts.server_name, ev, info);
+                envelope::write_tail(&mut out, &self.tail, ev, info);
                 out.push('}');
                 out.push_str(close);
                 Some(self.done(VALUE, out))
