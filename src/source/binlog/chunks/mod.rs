@@ -588,6 +588,10 @@ impl Chunker {
         let keys = choose_key(&rows);
         if keys.is_empty() {
             tracing::warn!(pipeline = %self.job.pipeline, table = %table, "snapshot: no primary key or NOT NULL unique key; reading the table in one pass");
+        } else if self.held.remove(table) {
+            // Given a key since it was listed: read in key chunks, and its
+            // changes flow (each chunk's window matches them by key).
+            tracing::info!(pipeline = %self.job.pipeline, table = %table, "snapshot: the table has a key now; its changes are no longer held back");
         }
         self.key_cache = Some((table.clone(), keys.clone(), estimated));
         Ok(keys)
