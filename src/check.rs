@@ -30,6 +30,20 @@ impl CheckLine {
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Whether a key-less table's snapshot chunk can be spooled to `dir`.
+fn spool_line(dir: &std::path::Path) -> CheckLine {
+    match crate::source::binlog::chunks::spool_probe(dir) {
+        Ok(()) => CheckLine::ok(format!(
+            "temporary directory {}: writable (a key-less table's snapshot chunk is spooled there past 4 MiB)",
+            dir.display()
+        )),
+        Err(e) => CheckLine::fail(format!(
+            "temporary directory {}: {e}; a key-less table's snapshot chunk is spooled there past 4 MiB (set TMPDIR to a writable directory)",
+            dir.display()
+        )),
+    }
+}
+
 /// Runs every check of `config`.
 pub async fn run(config: &Config) -> Vec<CheckLine> {
     let errors = config.validate();
@@ -41,6 +55,11 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
     }
     let mut out = vec![check_kafka(config).await];
     out.extend(check_http_and_state(config));
+    let binlog =
+        |s: &SourceConfig| s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog);
+    if config.source.iter().any(binlog) {
+        out.push(spool_line(&crate::source::binlog::chunks::spool_dir()));
+    }
     for s in &config.source {
         if s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog) {
             out.extend(check_binlog_source(s).await);
@@ -379,4 +398,24 @@ fn check_http_and_state(config: &Config) -> Vec<CheckLine> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spool_directory_line_names_the_directory_and_the_cause() {
+        let ok = spool_line(&std::env::temp_dir());
+        assert!(ok.ok && ok.message.contains("writable"), "{}", ok.message);
+        let bad = spool_line(std::path::Path::new("/nonexistent-sluice-dir"));
+        assert!(!bad.ok);
+        assert!(
+            bad.message.contains("/nonexistent-sluice-dir")
+                && bad.message.contains("No such file")
+                && bad.message.contains("TMPDIR"),
+            "{}",
+            bad.message
+        );
+    }
 }

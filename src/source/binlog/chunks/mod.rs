@@ -92,7 +92,8 @@ use self::keys::{choose_key, chunk_sql};
 pub use self::keys::{key_text, KeyPart};
 pub use self::publish::Reads;
 use self::read::spool_error;
-use self::spool::{spool_dir, Spool, SpoolRows};
+pub use self::spool::{probe as spool_probe, spool_dir};
+use self::spool::{Spool, SpoolRows};
 
 /// How long the chunk reader waits for the server to commit transactions the
 /// stream has already read before it gives up (a transient error).

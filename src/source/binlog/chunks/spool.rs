@@ -117,8 +117,13 @@ impl SpoolRows {
 }
 
 /// Where spool files go: the temporary directory.
-pub(super) fn spool_dir() -> PathBuf {
+pub fn spool_dir() -> PathBuf {
     std::env::temp_dir()
+}
+
+/// Whether a spool file can be created in `dir` (`sluice check`).
+pub fn probe(dir: &Path) -> io::Result<()> {
+    unlinked_file(dir).map(drop)
 }
 
 /// A new file in `dir`, readable and writable by this user only, already
@@ -316,6 +321,13 @@ mod tests {
         assert_eq!(f.metadata().expect("meta").mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(&dir).expect("read_dir").count(), 0);
         std::fs::remove_dir(&dir).expect("rmdir");
+    }
+
+    #[test]
+    fn a_probe_fails_in_a_missing_directory() {
+        assert!(probe(&std::env::temp_dir()).is_ok());
+        let e = probe(Path::new("/nonexistent-sluice-dir")).expect_err("missing");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
