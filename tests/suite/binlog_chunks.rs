@@ -403,17 +403,9 @@ async fn composite_varchar_and_binary_keys_page_without_gaps(flavor: MySqlFlavor
     let name = unique("chunkkeys");
     let config = binlog_config_on(free_port(), &name, &db.url(), "snapshot_fetch_rows = 7");
     let daemon = Daemon::start(&config);
-    wait_for(
-        "the snapshot to complete",
-        Duration::from_secs(60),
-        || async {
-            daemon
-                .log_text()
-                .contains("snapshot complete (chunked)")
-                .then_some(())
-        },
-    )
-    .await;
+    daemon
+        .wait_log("snapshot complete (chunked)", Duration::from_secs(60))
+        .await;
     let topic = format!("{name}.{}.t", db.name);
     let msgs = wait_for("every row", Duration::from_secs(30), || async {
         let m = kcat_read(&topic);
@@ -490,17 +482,9 @@ async fn datetime_unique_and_keyless_tables_are_read_once(flavor: MySqlFlavor) {
     let name = unique("chunkkinds");
     let config = binlog_config_on(free_port(), &name, &db.url(), "snapshot_fetch_rows = 7");
     let daemon = Daemon::start(&config);
-    wait_for(
-        "the snapshot to complete",
-        Duration::from_secs(60),
-        || async {
-            daemon
-                .log_text()
-                .contains("snapshot complete (chunked)")
-                .then_some(())
-        },
-    )
-    .await;
+    daemon
+        .wait_log("snapshot complete (chunked)", Duration::from_secs(60))
+        .await;
     let all: Vec<i64> = (0..60).collect();
     for t in ["t_dt", "t_uk", "t_nokey"] {
         let topic = format!("{name}.{}.{t}", db.name);
@@ -535,17 +519,9 @@ async fn a_table_dropped_mid_snapshot_is_skipped(flavor: MySqlFlavor) {
     // `t` is being read (so `u` is listed): drop `u` before its turn.
     wait_snapshot_rows(port, &name, 300.0, Duration::from_secs(120)).await;
     db.exec("DROP TABLE u").await;
-    wait_for(
-        "the snapshot to complete",
-        Duration::from_secs(60),
-        || async {
-            daemon
-                .log_text()
-                .contains("snapshot complete (chunked)")
-                .then_some(())
-        },
-    )
-    .await;
+    daemon
+        .wait_log("snapshot complete (chunked)", Duration::from_secs(60))
+        .await;
     let log = daemon.log_text();
     assert!(log.contains("snapshot: table dropped; skipped"), "{log}");
     let topic = format!("{name}.{}.t", db.name);

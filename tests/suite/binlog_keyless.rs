@@ -121,17 +121,9 @@ async fn a_keyless_table_under_writes_is_read_once(flavor: MySqlFlavor) {
         &format!("tables = [\"t\"]\nserver_name = \"{name}\"\nenvelope = \"debezium\""),
     );
     let mut daemon = Daemon::start(&config);
-    wait_for(
-        "the snapshot to complete",
-        Duration::from_secs(120),
-        || async {
-            daemon
-                .log_text()
-                .contains("snapshot complete (chunked)")
-                .then_some(())
-        },
-    )
-    .await;
+    daemon
+        .wait_log("snapshot complete (chunked)", Duration::from_secs(120))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let statements = writing.await.expect("writer");

@@ -363,6 +363,14 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until the log contains `needle`, or panics after `deadline`.
+    pub async fn wait_log(&self, needle: &str, deadline: Duration) {
+        wait_for(&format!("\"{needle}\" in the log"), deadline, || async {
+            self.log_text().contains(needle).then_some(())
+        })
+        .await;
+    }
+
     fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
             let _ = Command::new("kill")
