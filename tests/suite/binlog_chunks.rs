@@ -251,13 +251,9 @@ async fn snapshot_under_writes_and_kills(
         runs_mid_snapshot >= 2,
         "no kill landed mid-snapshot: the scenario tested no resume"
     );
-    wait_for("the snapshot to complete", patience, || async {
-        daemon
-            .log_text()
-            .contains("snapshot complete (chunked)")
-            .then_some(())
-    })
-    .await;
+    daemon
+        .wait_log("snapshot complete (chunked)", patience)
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // writes after the snapshot
     stop.store(true, Ordering::Relaxed);
     let statements = writer.await.expect("writer");
