@@ -217,7 +217,7 @@ mod tests {
             ],
             primary_key: Vec::new(),
         };
-        let mut spool = Spool::new(1 << 20);
+        let mut spool = Spool::new(1 << 20, 100);
         for r in rows {
             spool.push(r, 16).expect("push");
         }

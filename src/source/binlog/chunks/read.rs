@@ -142,7 +142,13 @@ impl Chunker {
             keys.iter().filter_map(|c| schema.column_index(c)).collect()
         };
         let is_dt = datetime_columns(&columns);
-        let mut rows = Spool::new(CHUNK_BYTES);
+        // A keyed chunk stops at these bounds itself (below); a key-less
+        // table's one chunk keeps that much in memory and spools the rest.
+        let mut rows = if keys.is_empty() {
+            Spool::new(CHUNK_BYTES, limit)
+        } else {
+            Spool::new(usize::MAX, usize::MAX)
+        };
         let mut bytes = 0;
         let mut last_key = None;
         let mut more = false;

@@ -1,11 +1,12 @@
-//! A chunk's rows between its `SELECT` and its high watermark: in memory up
-//! to [`super::CHUNK_BYTES`] of values, then spooled to a temporary file.
+//! A chunk's rows between its `SELECT` and its high watermark. A keyed chunk
+//! stops at [`super::CHUNK_BYTES`] of values and its row limit by itself and
+//! is held in memory; a key-less table is read in one chunk, which keeps as
+//! much in memory and spools the rest to a temporary file.
 //!
-//! A keyed chunk stops at that bound, so only a key-less table (read in one
-//! chunk) ever spools. The file is created in the temporary directory
-//! (`$TMPDIR`, else `/tmp`; the systemd units give the daemon a private one)
-//! with mode 0600 and unlinked at once: it holds table data, and nothing is
-//! left behind by a crash. Rows are read back in the order they were pushed.
+//! The file is created in the temporary directory (`$TMPDIR`, else `/tmp`;
+//! the systemd units give the daemon a private one) with mode 0600 and
+//! unlinked at once: it holds table data, and nothing is left behind by a
+//! crash. Rows are read back in the order they were pushed.
 //!
 //! The encoding is private to this process and this file: per row a `u32`
 //! column count, per value a tag byte and its bytes (lengths as `u64`).
@@ -17,9 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::value::{Row, Value};
 
-/// Rows held in memory up to a byte bound, the rest in a file.
+/// Rows held in memory up to a byte and a row bound, the rest in a file.
 pub(super) struct Spool {
     limit: usize,
+    limit_rows: usize,
     mem: Vec<Row>,
     mem_bytes: usize,
     file: Option<BufWriter<File>>,
@@ -28,10 +30,12 @@ pub(super) struct Spool {
 }
 
 impl Spool {
-    /// An empty spool holding up to `limit` bytes of values in memory.
-    pub(super) fn new(limit: usize) -> Spool {
+    /// An empty spool holding up to `limit` bytes of values and
+    /// `limit_rows` rows in memory (a keyed chunk's bounds).
+    pub(super) fn new(limit: usize, limit_rows: usize) -> Spool {
         Spool {
             limit,
+            limit_rows,
             mem: Vec::new(),
             mem_bytes: 0,
             file: None,
@@ -43,7 +47,8 @@ impl Spool {
     /// Adds a row whose values take `bytes` (the first row always stays in
     /// memory, so a chunk of one wide row needs no file).
     pub(super) fn push(&mut self, row: Row, bytes: usize) -> io::Result<()> {
-        if self.file.is_none() && (self.mem.is_empty() || self.mem_bytes + bytes <= self.limit) {
+        let room = self.mem_bytes + bytes <= self.limit && self.mem.len() < self.limit_rows;
+        if self.file.is_none() && (self.mem.is_empty() || room) {
             self.mem.push(row);
             self.mem_bytes += bytes;
             return Ok(());
@@ -279,7 +284,7 @@ mod tests {
 
     #[test]
     fn rows_under_the_bound_stay_in_memory() {
-        let mut s = Spool::new(1000);
+        let mut s = Spool::new(1000, 3);
         for i in 0..3 {
             s.push(every_kind(i), 100).expect("push");
         }
@@ -289,7 +294,7 @@ mod tests {
 
     #[test]
     fn rows_past_the_bound_are_spooled_and_read_back_in_order() {
-        let mut s = Spool::new(250);
+        let mut s = Spool::new(250, 100);
         for i in 0..1000 {
             s.push(every_kind(i), 100).expect("push");
         }
@@ -303,8 +308,18 @@ mod tests {
     }
 
     #[test]
+    fn rows_past_the_row_bound_are_spooled_too() {
+        let mut s = Spool::new(1 << 20, 2);
+        for i in 0..5 {
+            s.push(every_kind(i), 10).expect("push");
+        }
+        assert!(s.spooled().is_some());
+        assert_eq!(drain(s), (0..5).map(every_kind).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn a_first_row_past_the_bound_stays_in_memory() {
-        let mut s = Spool::new(10);
+        let mut s = Spool::new(10, 100);
         s.push(every_kind(7), 1 << 20).expect("push");
         assert_eq!(s.spooled(), None);
         s.push(every_kind(8), 1).expect("push");
