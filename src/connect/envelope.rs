@@ -32,7 +32,7 @@ use std::borrow::Cow;
 use super::json_text::write_str;
 use super::schema_json::{ConnectSchema, SchemaType};
 use super::values::Scalar;
-use crate::event::{ChangeEvent, Op};
+use crate::event::{ChangeEvent, Op, TableId};
 
 /// `source.snapshot`'s allowed values, as Debezium 2.7 lists them.
 const SNAPSHOT_VALUES: &str =
@@ -147,7 +147,7 @@ fn int(out: &mut String, v: impl itoa::Integer) {
 
 /// The constant runs of a table's Debezium `source` block, escaped once
 /// per table instead of per message ([`write_tail`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TailParts {
     /// `,"source":{"version":…,"connector":…,"name":…,"ts_ms":`
     head: String,
@@ -158,8 +158,8 @@ pub(crate) struct TailParts {
 }
 
 impl TailParts {
-    /// The parts for messages of `database`.`table`.
-    pub(crate) fn new(connector: &str, server: &str, database: &str, table: &str) -> TailParts {
+    /// The parts for messages of `table`.
+    pub(crate) fn new(connector: &str, server: &str, table: &TableId) -> TailParts {
         let mut head = String::from(",\"source\":{\"version\":");
         write_str(&mut head, env!("CARGO_PKG_VERSION"));
         head.push_str(",\"connector\":");
@@ -168,12 +168,16 @@ impl TailParts {
         write_str(&mut head, server);
         head.push_str(",\"ts_ms\":");
         let mut db = String::from(",\"db\":");
-        write_str(&mut db, database);
+        write_str(&mut db, &table.database);
         db.push_str(",\"sequence\":null,\"ts_us\":");
-        let mut t = String::from(",\"table\":");
-        write_str(&mut t, table);
-        t.push_str(",\"server_id\":");
-        TailParts { head, db, table: t }
+        let mut name = String::from(",\"table\":");
+        write_str(&mut name, &table.table);
+        name.push_str(",\"server_id\":");
+        TailParts {
+            head,
+            db,
+            table: name,
+        }
     }
 }
 
@@ -324,7 +328,6 @@ mod tests {
 
     #[test]
     fn the_source_block_escapes_names_and_matches_its_fields() {
-        use crate::event::TableId;
         use crate::schema::TableSchema;
         let ev = ChangeEvent {
             table: std::sync::Arc::new(TableId::new("we\"ird", "t\\1\n")),
@@ -348,7 +351,7 @@ mod tests {
             processed_ts_ms: Some(1_700_000_000_456),
             ..SourceInfo::default()
         };
-        let parts = TailParts::new("mysql", "srv\"x", &ev.table.database, &ev.table.table);
+        let parts = TailParts::new("mysql", "srv\"x", &ev.table);
         let mut out = String::from("{\"a\":1");
         write_tail(&mut out, &parts, &ev, &info);
         out.push('}');

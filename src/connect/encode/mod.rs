@@ -419,16 +419,7 @@ impl TablePlan {
             value_head: head(&value),
             avro: avro_schemas,
             json_schema: json_schemas,
-            tail: if debezium {
-                envelope::TailParts::new(
-                    &opts.connector,
-                    &opts.server_name,
-                    &ev.table.database,
-                    &ev.table.table,
-                )
-            } else {
-                envelope::TailParts::default()
-            },
+            tail: envelope::TailParts::new(&opts.connector, &opts.server_name, &ev.table),
             last_len: [AtomicUsize::new(0), AtomicUsize::new(0)],
         })
     }

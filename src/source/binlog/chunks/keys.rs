@@ -96,8 +96,37 @@ pub fn key_text<'v>(values: impl Iterator<Item = &'v Value>) -> String {
     format!("{:?}", values.collect::<Vec<_>>())
 }
 
-/// Which of `tables` have no chunk key ([`choose_key`]): one query per
-/// database.
+/// The chunk key ([`choose_key`]) of each table of `database` (or of
+/// `table` alone) that has one, from one query of its unique indexes.
+pub(super) async fn chunk_keys(
+    conn: &mut Conn,
+    database: &str,
+    table: Option<&str>,
+) -> Result<BTreeMap<String, Vec<String>>, SourceError> {
+    let rows: Vec<(String, String, String, String)> = conn
+        .exec(
+            "SELECT s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
+             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = ? AND (? IS NULL OR s.TABLE_NAME = ?) AND s.NON_UNIQUE = 0 \
+             ORDER BY s.TABLE_NAME, s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
+            (database, table, table),
+        )
+        .await?;
+    let mut by_table: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    for (table, index, column, nullable) in rows {
+        by_table
+            .entry(table)
+            .or_default()
+            .push((index, column, nullable));
+    }
+    Ok(by_table
+        .into_iter()
+        .map(|(table, rows)| (table, choose_key(&rows)))
+        .filter(|(_, key)| !key.is_empty())
+        .collect())
+}
+
+/// Which of `tables` have no chunk key: one [`chunk_keys`] query per database.
 pub(super) async fn keyless(
     conn: &mut Conn,
     tables: &[TableId],
@@ -106,26 +135,8 @@ pub(super) async fn keyless(
     databases.dedup();
     let mut keyed = HashSet::new();
     for db in databases {
-        let rows: Vec<(String, String, String, String)> = conn
-            .exec(
-                "SELECT s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
-                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
-                 WHERE s.TABLE_SCHEMA = ? AND s.NON_UNIQUE = 0 \
-                 ORDER BY s.TABLE_NAME, s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
-                (db,),
-            )
-            .await?;
-        let mut by_table: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
-        for (table, index, column, nullable) in rows {
-            by_table
-                .entry(table)
-                .or_default()
-                .push((index, column, nullable));
-        }
-        for (table, rows) in by_table {
-            if !choose_key(&rows).is_empty() {
-                keyed.insert(TableId::new(db, &table));
-            }
+        for table in chunk_keys(conn, db, None).await?.into_keys() {
+            keyed.insert(TableId::new(db, &table));
         }
     }
     Ok(tables

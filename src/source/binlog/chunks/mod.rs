@@ -88,7 +88,7 @@ mod read;
 mod spool;
 
 pub use self::adhoc::backfill;
-use self::keys::{choose_key, chunk_sql};
+use self::keys::chunk_sql;
 pub use self::keys::{key_text, KeyPart};
 pub use self::publish::Reads;
 use self::read::spool_error;
@@ -353,7 +353,7 @@ impl Chunker {
         start: &BinlogPosition,
         gtid: Option<(&str, u64)>,
     ) -> bool {
-        if self.held.is_empty() || !self.held.contains(table) {
+        if !self.held.contains(table) {
             return false;
         }
         match &self.pending {
@@ -577,16 +577,10 @@ impl Chunker {
             .map_or(self.job.chunk_rows, |b| {
                 rows_for_bytes(b, self.job.chunk_rows)
             });
-        let rows: Vec<(String, String, String)> = conn
-            .exec(
-                "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
-                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
-                 WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
-                 ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
-                (&table.database, &table.table),
-            )
-            .await?;
-        let keys = choose_key(&rows);
+        let keys = keys::chunk_keys(conn, &table.database, Some(&table.table))
+            .await?
+            .remove(&table.table)
+            .unwrap_or_default();
         if keys.is_empty() {
             tracing::warn!(pipeline = %self.job.pipeline, table = %table, "snapshot: no primary key or NOT NULL unique key; reading the table in one pass");
         } else if self.held.remove(table) {

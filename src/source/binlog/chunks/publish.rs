@@ -22,7 +22,6 @@ pub struct Reads {
     skipped: usize,
     /// `source.snapshot` by [is the chunk's first read][is its last read].
     marks: [[SnapshotMark; 2]; 2],
-    table: TableId,
     rows_metric: prometheus::IntCounter,
 }
 
@@ -55,7 +54,7 @@ impl Reads {
         while let Some(row) = self
             .rows
             .next_row()
-            .map_err(|e| spool_error(&self.table, e))?
+            .map_err(|e| spool_error(&self.event.table, e))?
         {
             if self.changed.is_empty()
                 || !self
@@ -115,7 +114,6 @@ impl Chunker {
             at: 0,
             skipped: 0,
             marks,
-            table: p.table.clone(),
             rows_metric,
         };
         reads.next = reads.next_kept()?;
@@ -195,6 +193,15 @@ mod tests {
         )
     }
 
+    /// A chunker of the initial snapshot, at table `db.name`.
+    fn chunker_at(name: &str) -> Chunker {
+        chunker(ChunkProgress {
+            database: "db".into(),
+            table: name.into(),
+            ..ChunkProgress::default()
+        })
+    }
+
     fn t(name: &str) -> TableId {
         TableId::new("db", name)
     }
@@ -239,11 +246,7 @@ mod tests {
 
     #[test]
     fn a_keyless_tables_changes_are_held_back_until_its_low_mark() {
-        let mut c = chunker(ChunkProgress {
-            database: "db".into(),
-            table: "a".into(),
-            ..ChunkProgress::default()
-        });
+        let mut c = chunker_at("a");
         c.tables = Some(vec![t("a"), t("b")]);
         c.held = [t("b")].into_iter().collect();
         assert!(!c.holds_back(&t("a"), &pos(10), None), "a has a key");
@@ -273,11 +276,7 @@ mod tests {
 
     #[test]
     fn a_keyless_chunk_skips_the_reads_of_rows_changed_in_its_window() {
-        let mut c = chunker(ChunkProgress {
-            database: "db".into(),
-            table: "b".into(),
-            ..ChunkProgress::default()
-        });
+        let mut c = chunker_at("b");
         c.tables = Some(vec![t("b")]);
         let rows = vec![row(1, "x"), row(2, "y"), row(3, "z")];
         // The last row changed: the second read is the chunk's last.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{GtidState, Streamer, TxnGtid};
+use super::{GtidState, Streamer, Txn, TxnGtid};
 use crate::event::TableId;
 use crate::position::BinlogPosition;
 use crate::schema::TableSchema;
@@ -244,11 +244,7 @@ impl Streamer<'_> {
         let (Some(chunker), Some(txn)) = (self.chunker.as_mut(), self.txn.as_ref()) else {
             return;
         };
-        let gtid = match &txn.gtid {
-            Some(TxnGtid::MySql(src, n)) => Some((src.as_str(), *n)),
-            _ => None,
-        };
-        let Some(columns) = chunker.window_keys(table, &txn.start, gtid) else {
+        let Some(columns) = chunker.window_keys(table, &txn.start, txn_gtid(txn)) else {
             return;
         };
         // A key-less table's rows are matched by all their columns.
@@ -276,11 +272,7 @@ impl Streamer<'_> {
         let (Some(chunker), Some(txn)) = (self.chunker.as_ref(), self.txn.as_ref()) else {
             return false;
         };
-        let gtid = match &txn.gtid {
-            Some(TxnGtid::MySql(src, n)) => Some((src.as_str(), *n)),
-            _ => None,
-        };
-        chunker.holds_back(table, &txn.start, gtid)
+        chunker.holds_back(table, &txn.start, txn_gtid(txn))
     }
 
     /// True for the signal table the chunked snapshot writes watermarks to.
@@ -376,3 +368,12 @@ const SIGNAL_TYPES: [&str; 4] = [
 
 /// Signals acted on per source transaction (more are logged and ignored).
 const MAX_SIGNALS_PER_TXN: usize = 64;
+
+/// A MySQL transaction's GTID as (source, number), where the chunk
+/// watermarks compare it; `None` for MariaDB's and for none.
+fn txn_gtid(txn: &Txn) -> Option<(&str, u64)> {
+    match &txn.gtid {
+        Some(TxnGtid::MySql(src, n)) => Some((src.as_str(), *n)),
+        _ => None,
+    }
+}
