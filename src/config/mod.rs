@@ -19,6 +19,7 @@ mod signal;
 mod sink;
 mod source;
 mod source_debezium;
+mod source_derived;
 pub mod standby;
 mod tls;
 pub mod transforms;
