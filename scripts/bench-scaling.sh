@@ -15,8 +15,13 @@
 # e.g. SC_EXTRA='max_batch_rows = 40000'; a [kafka.properties] table may follow).
 # Prints, per load, rows/s, MiB/s of messages, CPU seconds per million rows and per GiB of
 # messages, and peak RSS; per-row cost should grow with the bytes and not with the tables.
+# Baseline per load: examples/kafka_replay sends the load's messages (dumped from its topics, in
+# the order produced) through the producer sluice's sources use, batched as the source batched
+# them; its CPU is what the Kafka client costs, and sluice's CPU minus it what sluice itself costs.
 
 SC_ROWS=$ROWS
+# The producer baseline: examples/kafka_replay (see load_and_run).
+REPLAY=$(example_bin kafka_replay)
 SC_DB=$SRC_DB
 CREATED_MY+=("$SC_DB")
 my -e "CREATE DATABASE \`$SC_DB\`"
@@ -67,11 +72,11 @@ wide_values() {
 kb16_values() { echo "(($1) * 7919) % 1000003, REPEAT(MD5($1), 500)"; }
 
 # Loads one case and runs a sluice source over it, into topics named for GROUP (default NAME):
-# load_and_run NAME ROWS TABLES_TOML LOADER [GROUP]
+# load_and_run NAME ROWS TXN_ROWS TABLES_TOML LOADER [GROUP] (TXN_ROWS: rows per source
+# transaction, for the replay's batches)
 SC_RESULTS=()
-declare -A SC_SEEN=() # topic group -> "messages bytes" already in its topics
 load_and_run() {
-  local name=$1 rows=$2 tables=$3 loader=$4 group=${5:-$1} s_file s_pos e_file e_pos got bytes
+  local name=$1 rows=$2 txn_rows=$3 tables=$4 loader=$5 group=${6:-$1} s_file s_pos e_file e_pos got bytes
   read -r s_file s_pos < <(binlog_pos)
   log "scaling/$name: loading $rows rows (not timed)"
   "$loader" | my "$SC_DB"
@@ -108,22 +113,29 @@ EOF
   local secs
   secs=$(fsub "$T_DONE" "$T_START")
   finish_sluice
-  # Messages as stored (key + value bytes; not timed): rows and their size.
-  # One kcat per topic, eight at a time.
-  read -r got bytes < <(
-    kcat -L -b "$BOOTSTRAP" 2>/dev/null \
-      | awk -v p="\"${PREFIX}${group}_" 'index($2, p) == 1 { gsub("\"", "", $2); print $2 }' \
-      | xargs -r -P 8 -I{} kcat -C -q -b "$BOOTSTRAP" -t {} -o beginning -e \
-        -X isolation.level=read_committed -f '%K %S\n' \
-      | awk '{ n++; b += ($1 < 0 ? 0 : $1) + ($2 < 0 ? 0 : $2) } END { printf "%d %d\n", n, b }'
-  )
-  local seen_n seen_b
-  read -r seen_n seen_b <<<"${SC_SEEN[$group]:-0 0}"
-  SC_SEEN[$group]="$got $bytes"
-  got=$((got - seen_n))
-  bytes=$((bytes - seen_b))
+  # Messages as stored (not timed): those written since this run's start (the topics of a group
+  # may hold earlier loads' messages), one kcat per topic, eight at a time, each into its own file.
+  local dump=$WORK/$name.dump from_ms
+  from_ms=${T_START/[.,]/}
+  from_ms=${from_ms:0:13}
+  mkdir -p "$dump"
+  kcat -L -b "$BOOTSTRAP" 2>/dev/null \
+    | awk -v p="\"${PREFIX}${group}_" 'index($2, p) == 1 { gsub("\"", "", $2); print $2 }' \
+    | xargs -r -P 8 -I{} sh -c 'kcat -C -q -b "$1" -t "$2" -o "s@$3" -e -X isolation.level=read_committed \
+        -f "%T\t%t\t%k\t%s\n" >"$4/$2"' _ "$BOOTSTRAP" {} "$from_ms" "$dump"
+  # The replay baseline's input: every message in the order produced (timestamp, then offset).
+  LC_ALL=C sort -s -t $'\t' -k1,1n "$dump"/* >"$dump.all"
+  rm -r "$dump"
+  read -r got bytes < <(LC_ALL=C awk -F '\t' '{ n++; b += length($3) + length($4) } END { printf "%d %d\n", n, b }' "$dump.all")
   ((got == rows)) || die "scaling/$name: the topics got $got committed messages, want $rows (log $LOG)"
-  SC_RESULTS+=("$name|$rows|$binlog_b|$bytes|$secs|$S_TICKS|$S_RSS")
+  # Baseline: the same messages through the producer sluice uses, without binlog or encoding.
+  local replay_out rticks
+  replay_out=$("$REPLAY" "$cfg" "$dump.all" "$txn_rows" "${PREFIX}replay_offsets") \
+    || die "scaling/$name: kafka_replay failed: $replay_out"
+  [[ $replay_out == "rows=$rows "* ]] || die "scaling/$name: kafka_replay: $replay_out"
+  rticks=${replay_out##*ticks=}
+  ((KEEP)) || rm "$dump.all"
+  SC_RESULTS+=("$name|$rows|$binlog_b|$bytes|$secs|$S_TICKS|$S_RSS|$rticks")
 }
 
 TABLES_N=${SC_TABLES:-$((QUICK ? 50 : 500))}
@@ -159,15 +171,15 @@ load_spread() { # transactions of 10 tables x 100 rows, the tables in rotation
 log "run $RUN_ID: scaling on $FLAVOR (127.0.0.1:$MY_PORT), envelope $ENVELOPE; work dir $WORK"
 # SCALING_LOADS (environment) picks loads, e.g. "narrow tables" (for profiling one).
 wanted() { [[ " ${SCALING_LOADS:-narrow wide 16kb tables} " == *" $1 "* ]]; }
-if wanted narrow; then load_and_run narrow "$NARROW_ROWS" '"narrow"' load_narrow; fi
-if wanted wide; then load_and_run wide "$WIDE_ROWS" '"wide"' load_wide; fi
-if wanted 16kb; then load_and_run 16kb "$KB16_ROWS" '"kb16"' load_kb16; fi
+if wanted narrow; then load_and_run narrow "$NARROW_ROWS" 1000 '"narrow"' load_narrow; fi
+if wanted wide; then load_and_run wide "$WIDE_ROWS" 250 '"wide"' load_wide; fi
+if wanted 16kb; then load_and_run 16kb "$KB16_ROWS" 25 '"kb16"' load_kb16; fi
 if wanted tables; then
   SPREAD_TABLES=$(for ((i = 0; i < TABLES_N; i++)); do printf '%s"s%d"' "$( ((i)) && echo ', ')" "$i"; done)
-  load_and_run "tables" "$SPREAD_ROWS" "$SPREAD_TABLES" load_spread
+  load_and_run "tables" "$SPREAD_ROWS" 1000 "$SPREAD_TABLES" load_spread
   # Again into the topics the first run created: without the topics' creation.
   SPREAD_FROM=$((SPREAD_ROWS / TABLES_N))
-  load_and_run "tables2" "$SPREAD_ROWS" "$SPREAD_TABLES" load_spread tables
+  load_and_run "tables2" "$SPREAD_ROWS" 1000 "$SPREAD_TABLES" load_spread tables
 fi
 
 # ----------------------------------------------------------------------------- report
@@ -185,23 +197,29 @@ echo "          wide = 50 columns (those 5 types x 10), 250 rows/txn; 16kb = id,
 echo "          25 rows/txn; tables = the narrow table x $TABLES_N, each txn 100 rows into each of 10 tables, in rotation,"
 echo "          into $TABLES_N new topics; tables2 = the same again (new rows) into those topics, now existing"
 echo
-FMT='%-7s %8s %9s %9s %8s %9s %8s %7s %10s %10s %9s\n'
+FMT='%-7s %8s %9s %9s %8s %9s %8s %7s %10s %10s %9s %10s %10s\n'
 # shellcheck disable=SC2059
-printf "$FMT" load rows "binlog" "msg B" seconds rows/s "MiB/s" "cpu s" "cpu s/1M" "cpu s/GiB" "peak RSS"
+printf "$FMT" load rows "binlog" "msg B" seconds rows/s "MiB/s" "cpu s" "cpu s/1M" "cpu s/GiB" "peak RSS" "replay" "sluice -"
 # shellcheck disable=SC2059
-printf "$FMT" "" "" "MiB" "(k+v)" "" "" "(msgs)" "" "rows" "msgs" ""
+printf "$FMT" "" "" "MiB" "(k+v)" "" "" "(msgs)" "" "rows" "msgs" "" "s/1M rows" "replay"
 for r in "${SC_RESULTS[@]}"; do
-  IFS='|' read -r name rows binlog_b bytes secs ticks rss <<<"$r"
+  IFS='|' read -r name rows binlog_b bytes secs ticks rss rticks <<<"$r"
   awk -v name="$name" -v rows="$rows" -v bb="$binlog_b" -v bytes="$bytes" -v secs="$secs" -v t="$ticks" \
-    -v hz="$HZ" -v rss="$rss" -v fmt="$FMT" 'BEGIN {
+    -v hz="$HZ" -v rss="$rss" -v rt="$rticks" -v fmt="$FMT" 'BEGIN {
       cpu = t / hz
+      rcpu = rt / hz
       printf fmt, name, rows, (bb < 0 ? "-" : sprintf("%.1f", bb / 1048576)), sprintf("%.0f", bytes / rows),
         secs, sprintf("%.0f", rows / secs), sprintf("%.1f", bytes / 1048576 / secs), sprintf("%.2f", cpu),
-        sprintf("%.2f", cpu * 1e6 / rows), sprintf("%.1f", cpu * 1073741824 / bytes), sprintf("%.0f MiB", rss / 1024)
+        sprintf("%.2f", cpu * 1e6 / rows), sprintf("%.1f", cpu * 1073741824 / bytes), sprintf("%.0f MiB", rss / 1024),
+        sprintf("%.2f", rcpu * 1e6 / rows), sprintf("%.2f", (cpu - rcpu) * 1e6 / rows)
     }'
 done
 echo
 echo "msg B = mean key + value bytes of a message as stored; MiB/s and cpu s/GiB count those bytes."
 echo "cpu s = user+sys CPU seconds of the sluice process, start-up (about 0.1 s) included; peak RSS = VmHWM."
+echo "replay = CPU s per 1M rows of examples/kafka_replay: the same messages, in the order produced, through"
+echo "the producer sluice's sources use (same librdkafka settings, same batches per Kafka transaction); what"
+echo "Kafka's client costs without the binlog and the encoding. sluice - replay: what sluice itself costs."
 echo "Linear in bytes: cpu s/GiB should stay within a small factor across loads; flat in tables: narrow and"
-echo "tables should show the same cpu s/1M rows and RSS."
+echo "tables should show the same cpu s/1M rows and RSS (or, where the producer's own cost grows with the"
+echo "partitions, the same sluice - replay)."

@@ -80,8 +80,11 @@
 # fresh process resuming at the load's start: N rows of the 5-column bench table, N/4 rows of a
 # 50-column table, N/40 rows of about 16 KB, and N rows of the bench table spread over --tables
 # tables. Prints rows/s, MiB/s, CPU seconds per million rows and per GiB of messages, and peak
-# RSS of each, so cost against row width and table count reads off one table. Default N:
-# 200000 (--quick: 20000, 50 tables). See scripts/bench-scaling.sh.
+# RSS of each, so cost against row width and table count reads off one table; beside each, the
+# CPU of examples/kafka_replay producing the same messages through sluice's producer (what the
+# Kafka client costs) and the difference (what sluice itself costs). With --keep, each load's
+# messages stay in the work dir (NAME.dump.all, the replay's input). Default N: 200000
+# (--quick: 20000, 50 tables). See scripts/bench-scaling.sh.
 #
 # Options:
 #   --rows N              rows to load (default 1000000)
