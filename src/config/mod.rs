@@ -6,6 +6,41 @@
 //! Connect's string-typed values (`"true"`, `"3000"`, `"a,b"`). Secrets live in
 //! [`Secret`] and print as `[hidden]`.
 
+/// `endpoint`, `check_endpoint` and `endpoint_keys` of a pipeline section
+/// (`[[source]]`, `[[sink]]`): both have `name`, `url`, `user`, `password`,
+/// `password_file` and the `ssl_*` keys.
+macro_rules! endpoint_methods {
+    () => {
+        /// The database endpoint: `url` (native or JDBC) with `user`, `password`
+        /// or `password_file` (reads the file: only when the pipeline starts or
+        /// `sluice check` runs, never in validation).
+        pub fn endpoint(&self) -> Result<$crate::config::DbEndpoint, $crate::config::ConfigError> {
+            self.endpoint_keys().resolve()
+        }
+
+        /// Checks the endpoint settings without reading any file (for validation).
+        pub fn check_endpoint(&self) -> Result<(), $crate::config::ConfigError> {
+            self.endpoint_keys().check()
+        }
+
+        fn endpoint_keys(&self) -> $crate::config::EndpointKeys<'_> {
+            $crate::config::EndpointKeys {
+                pipeline: &self.name,
+                url: &self.url,
+                user: self.user.as_deref(),
+                password: self.password.as_ref(),
+                password_file: self.password_file.as_deref(),
+                tls: $crate::config::TlsKeys {
+                    mode: self.ssl_mode,
+                    ca: self.ssl_ca.as_deref(),
+                    cert: self.ssl_cert.as_deref(),
+                    key: self.ssl_key.as_deref(),
+                },
+            }
+        }
+    };
+}
+
 pub mod connect_json;
 mod converter;
 mod database;

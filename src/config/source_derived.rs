@@ -5,33 +5,7 @@ use super::source::{check_converters, SnapshotLocking, SourceConfig, SourceKind}
 use super::ConfigError;
 
 impl SourceConfig {
-    /// The database endpoint: `url` (native or JDBC) with `user`, `password`
-    /// or `password_file` (reads the file: only when the pipeline starts or
-    /// `sluice check` runs, never in validation).
-    pub fn endpoint(&self) -> Result<super::DbEndpoint, ConfigError> {
-        self.endpoint_keys().resolve()
-    }
-
-    /// Checks the endpoint settings without reading any file (for validation).
-    pub fn check_endpoint(&self) -> Result<(), ConfigError> {
-        self.endpoint_keys().check()
-    }
-
-    fn endpoint_keys(&self) -> super::EndpointKeys<'_> {
-        super::EndpointKeys {
-            pipeline: &self.name,
-            url: &self.url,
-            user: self.user.as_deref(),
-            password: self.password.as_ref(),
-            password_file: self.password_file.as_deref(),
-            tls: super::TlsKeys {
-                mode: self.ssl_mode,
-                ca: self.ssl_ca.as_deref(),
-                cert: self.ssl_cert.as_deref(),
-                key: self.ssl_key.as_deref(),
-            },
-        }
-    }
+    endpoint_methods!();
 
     /// The source kind, from `kind` or `connector.class`.
     pub fn resolved_kind(&self) -> Result<SourceKind, ConfigError> {
