@@ -362,6 +362,15 @@ impl Chunker {
         }
     }
 
+    /// True when a key-less `table`'s read in the initial snapshot comes
+    /// after its changes were published: it was not held back
+    /// ([`Chunker::holds_back`]) because it had a key when the tables were
+    /// listed, or joined the capture since. Nothing can match those changes
+    /// to the read's rows any more.
+    fn repeats_published(&self, table: &TableId) -> bool {
+        self.progress.as_ref().is_some_and(|g| !g.adhoc) && !self.held.contains(table)
+    }
+
     /// Records a key changed between the watermarks.
     pub fn mark_changed(&mut self, key: String) {
         if let Some(p) = self.pending.as_mut() {
@@ -581,7 +590,9 @@ impl Chunker {
             .await?
             .remove(&table.table)
             .unwrap_or_default();
-        if keys.is_empty() {
+        if keys.is_empty() && self.repeats_published(table) {
+            tracing::warn!(pipeline = %self.job.pipeline, table = %table, "snapshot: no primary key or NOT NULL unique key, yet the table's changes were published since the snapshot began (it had a key when the tables were listed, or joined the capture since): its one-pass read may repeat rows those changes carried, and a consumer without a key cannot tell them apart");
+        } else if keys.is_empty() {
             tracing::warn!(pipeline = %self.job.pipeline, table = %table, "snapshot: no primary key or NOT NULL unique key; reading the table in one pass");
         } else if self.held.remove(table) {
             // Given a key since it was listed: read in key chunks, and its

@@ -193,6 +193,22 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_keyless_read_repeats_published_changes_only_when_not_held_in_the_initial_snapshot() {
+        let mut c = chunker_at("a");
+        // Listed keyed (not held): its changes flowed; a key-less read now repeats them.
+        assert!(c.repeats_published(&t("a")));
+        // Listed key-less: held back until the read, which carries them.
+        c.held.insert(t("a"));
+        assert!(!c.repeats_published(&t("a")));
+        // An on-demand snapshot's reads are a fresh copy: nothing to repeat by mistake.
+        let mut adhoc = chunker_at("a");
+        if let Some(g) = adhoc.progress.as_mut() {
+            g.adhoc = true;
+        }
+        assert!(!adhoc.repeats_published(&t("a")));
+    }
+
     /// A chunker of the initial snapshot, at table `db.name`.
     fn chunker_at(name: &str) -> Chunker {
         chunker(ChunkProgress {
