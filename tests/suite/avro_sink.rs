@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use super::avro::{registry_head, REGISTRY};
-use super::binlog::{binlog_config, binlog_ready};
+use super::binlog::{binlog_config, wait_streaming};
 use super::binlog_types::{canonical_rows, differences, exec_permissive, matrix, utc_rows};
 use crate::support::*;
 
@@ -141,10 +141,7 @@ pub(crate) async fn the_matrix_reaches_every_target(envelope: &str, converter: &
     // The sinks subscribe before the source writes.
     create_topic_max_bytes(&format!("{name}.{}.t", db.name), 16 << 20).await;
     let mut daemon = Daemon::start(&matrix_config(&name, &db, &targets, envelope, converter));
-    wait_for("streaming", Duration::from_secs(60), || async {
-        binlog_ready(&daemon.log_text(), 1).then_some(())
-    })
-    .await;
+    wait_streaming(&daemon, 1, Duration::from_secs(60)).await;
 
     // Every change comes from the binlog: the matrix rows, an update, a
     // delete, then a column added (optional: BACKWARD compatible).

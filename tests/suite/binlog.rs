@@ -117,6 +117,20 @@ pub fn binlog_ready(log: &str, n: usize) -> bool {
     log.matches("streaming binlog").count() >= n && reading.is_empty()
 }
 
+/// Waits until `daemon`'s log shows `n` binlog pipelines streaming with
+/// their snapshots done ([`binlog_ready`]).
+pub async fn wait_streaming(daemon: &Daemon, n: usize, deadline: Duration) {
+    let what = if n == 1 {
+        "streaming".to_string()
+    } else {
+        format!("{n} sources streaming")
+    };
+    wait_for(&what, deadline, || async {
+        binlog_ready(&daemon.log_text(), n).then_some(())
+    })
+    .await;
+}
+
 #[test]
 fn binlog_ready_follows_each_pipelines_last_snapshot() {
     let running = |p: &str| {
@@ -408,10 +422,7 @@ async fn ddl_mid_stream_and_a_replay_from_an_older_position_use_the_schema_rows_
         .await;
     let name = unique("blddl");
     let mut daemon = Daemon::start(&binlog_config(&name, &db.url(), ""));
-    wait_for("streaming", Duration::from_secs(60), || async {
-        binlog_ready(&daemon.log_text(), 1).then_some(())
-    })
-    .await;
+    wait_streaming(&daemon, 1, Duration::from_secs(60)).await;
     for sql in [
         "INSERT INTO t VALUES (1, 'x')",
         "ALTER TABLE t ADD COLUMN b INT DEFAULT 5",
@@ -505,10 +516,7 @@ async fn idle_tables_still_advance_the_position_and_write_heartbeats(flavor: MyS
         &db.url(),
         "tables = [\"t\"]\nheartbeat_interval_ms = 300",
     ));
-    wait_for("streaming", Duration::from_secs(60), || async {
-        binlog_ready(&daemon.log_text(), 1).then_some(())
-    })
-    .await;
+    wait_streaming(&daemon, 1, Duration::from_secs(60)).await;
     let key = format!(r#"["{name}",{{"server":"{name}"}}]"#);
     let stored_pos = || {
         kcat_lines("sluice_offsets", "%k\t%s\n")

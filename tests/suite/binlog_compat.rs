@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::binlog::{assert_exactly_once_per_key, binlog_config, binlog_ready, wait_replay_equals};
+use super::binlog::{
+    assert_exactly_once_per_key, binlog_config, wait_replay_equals, wait_streaming,
+};
 use crate::support::*;
 
 /// MySQL only: compressed transactions (TRANSACTION_PAYLOAD events) and
@@ -19,10 +21,7 @@ async fn mysql_compressed_transactions_and_tagged_gtids_resume_exactly() {
         .await;
     let name = unique("blzip");
     let mut daemon = Daemon::start(&binlog_config(&name, &db.url(), ""));
-    wait_for("streaming", Duration::from_secs(120), || async {
-        binlog_ready(&daemon.log_text(), 1).then_some(())
-    })
-    .await;
+    wait_streaming(&daemon, 1, Duration::from_secs(120)).await;
     let batch = |from: i64| {
         format!(
             "SET SESSION binlog_transaction_compression = ON; \

@@ -282,12 +282,7 @@ async fn follows_a_promoted_replica_with_every_change_exactly_once() {
     target.store(REPLICA, Ordering::SeqCst);
 
     let switched = format!("failed over: reading server 127.0.0.1:{}", pair.replica);
-    wait_for(
-        "the source to fail over",
-        Duration::from_secs(90),
-        || async { daemon.log_text().contains(&switched).then_some(()) },
-    )
-    .await;
+    daemon.wait_log(&switched, Duration::from_secs(90)).await;
     let status = rest::call(
         port,
         "GET",

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 
-use crate::suite::binlog::{binlog_config, binlog_ready};
+use crate::suite::binlog::{binlog_config, wait_streaming};
 use crate::support::rest::call;
 use crate::support::*;
 
@@ -53,10 +53,7 @@ async fn debezium_column_keys_shape_the_messages(flavor: MySqlFlavor) {
 "#
     );
     let daemon = Daemon::start(&binlog_config(&name, &db.url(), &extra));
-    wait_for("streaming", DEADLINE, || async {
-        binlog_ready(&daemon.log_text(), 1).then_some(())
-    })
-    .await;
+    wait_streaming(&daemon, 1, DEADLINE).await;
     db.exec("INSERT INTO orders_2024 VALUES (2, 'K2', 'world', NULL, 'x', 'ab', NULL)")
         .await;
     db.exec("UPDATE orders_2024 SET note = 'changed' WHERE id = 1")
@@ -184,10 +181,7 @@ max_wait_ms = 50
         url = db.url(),
     );
     let daemon = Daemon::start(&config);
-    wait_for("both sources streaming", DEADLINE, || async {
-        binlog_ready(&daemon.log_text(), 2).then_some(())
-    })
-    .await;
+    wait_streaming(&daemon, 2, DEADLINE).await;
     // Streamed rows too, beside the snapshot's.
     db.exec(
         "INSERT INTO t VALUES (3, '2038-01-19 03:14:07.999999', \

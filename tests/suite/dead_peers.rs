@@ -219,10 +219,7 @@ async fn a_stalled_sink_says_what_it_waits_for_times_out_and_applies_exactly_onc
     assert!(waiting.contains("RUNNING"), "{waiting}");
 
     // The server's lock wait timeout (statement_timeout_ms) fires; the pipeline retries.
-    wait_for("the lock wait timeout", DEADLINE, || async {
-        daemon.log_text().contains("1205").then_some(())
-    })
-    .await;
+    daemon.wait_log("1205", DEADLINE).await;
 
     // Black-holed mid-apply (the retry waits on the lock again): the
     // server's answer is lost, the client-side bound gives up on it.

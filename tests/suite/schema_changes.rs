@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::suite::binlog::{binlog_config, binlog_ready};
+use crate::suite::binlog::{binlog_config, wait_streaming};
 use crate::support::*;
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -28,10 +28,7 @@ async fn ddl_statements_become_schema_change_records(flavor: MySqlFlavor) {
     // The flat envelope, with the topic asked for (its default is off there).
     let extra = "tables = [\"t\"]\n\"include.schema.changes\" = true\n";
     let daemon = Daemon::start(&binlog_config(&name, &db.url(), extra));
-    wait_for("streaming", DEADLINE, || async {
-        binlog_ready(&daemon.log_text(), 1).then_some(())
-    })
-    .await;
+    wait_streaming(&daemon, 1, DEADLINE).await;
     db.exec("ALTER TABLE other ADD COLUMN x INT").await;
     // No schema change as Debezium counts them: no records.
     db.exec("TRUNCATE TABLE t").await;

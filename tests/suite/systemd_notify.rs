@@ -131,10 +131,9 @@ async fn notify_ready_status_watchdog_reload_and_stopping() {
         m == "READY=1"
     })
     .await;
-    wait_for("the refusal logged", Duration::from_secs(10), || async {
-        daemon.log_text().contains("reload refused").then_some(())
-    })
-    .await;
+    daemon
+        .wait_log("reload refused", Duration::from_secs(10))
+        .await;
     assert!(
         daemon.log_text().contains("batch_sise"),
         "{}",

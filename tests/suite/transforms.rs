@@ -517,10 +517,7 @@ transforms = "route"
         pg.url()
     );
     let mut daemon = Daemon::start(&config);
-    wait_for("streaming", std::time::Duration::from_secs(120), || async {
-        super::binlog::binlog_ready(&daemon.log_text(), 1).then_some(())
-    })
-    .await;
+    super::binlog::wait_streaming(&daemon, 1, std::time::Duration::from_secs(120)).await;
     db.exec("INSERT INTO t VALUES (3, 1, 'c'), (4, 1, 'd'); UPDATE t SET seq = 2, secret = 'z' WHERE id = 2; DELETE FROM t WHERE id = 1")
         .await;
     let want = vec![
