@@ -100,9 +100,11 @@ impl BinlogOffset {
 }
 
 impl SourceOffset for BinlogOffset {
-    /// Sets the binlog file/position gauges and counts the transactions.
+    /// Sets the binlog file/position gauges, counts the transactions, and
+    /// tells the chunked snapshot (its completion is logged once stored).
     fn committed(pipeline: &str, offset: Option<&Self>, transactions: u64) {
         if let Some(o) = offset {
+            super::chunks::committed(pipeline, o.snapshot.as_ref());
             let pos = o.position();
             METRICS
                 .source_binlog_file_number

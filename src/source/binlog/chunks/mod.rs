@@ -57,8 +57,8 @@
 //! is running; the queue, filters and a pause are part of the stored
 //! progress, so an ad-hoc snapshot resumes after a crash like the initial one.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -106,6 +106,34 @@ const NO_SUCH_TABLE: u16 = 1146;
 /// a chunk is kept whole until its high watermark, so wide rows get fewer
 /// rows a chunk. The row limit follows the rows' sizes ([`rows_for_bytes`]).
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// Pipelines whose chunked snapshot has taken its last chunk, until the
+/// position past it is committed ([`committed`]).
+static FINISHING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn finishing() -> MutexGuard<'static, BTreeSet<String>> {
+    // A set of names stays consistent even if a holder panicked.
+    FINISHING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// No snapshot runs any more on `pipeline`: its gauges and status.
+fn snapshot_idle(pipeline: &str) {
+    METRICS
+        .source_snapshot_running
+        .with_label_values(&[pipeline])
+        .set(0);
+    crate::metrics::snapshot_progress_clear(pipeline);
+}
+
+/// A position of `pipeline` was committed: when it is the first past a
+/// finished chunked snapshot (it carries no progress), the snapshot is
+/// complete, rows and position stored. Logged here, and the gauges go idle.
+pub fn committed(pipeline: &str, snapshot: Option<&ChunkProgress>) {
+    if snapshot.is_none() && finishing().remove(pipeline) {
+        tracing::info!(pipeline = %pipeline, "snapshot complete (chunked); streaming");
+        snapshot_idle(pipeline);
+    }
+}
 
 /// Rows of `row_bytes` each that fit in [`CHUNK_BYTES`], between 1 and `rows`.
 fn rows_for_bytes(row_bytes: usize, rows: usize) -> usize {
@@ -273,6 +301,9 @@ impl Chunker {
             .source_snapshot_running
             .with_label_values(&[&job.pipeline])
             .set(i64::from(progress.is_some()));
+        // A finish an earlier run of the pipeline did not see committed is
+        // that run's: this one resumes from what was stored.
+        finishing().remove(&job.pipeline);
         Chunker {
             row_limit: job.chunk_rows,
             job,
@@ -393,19 +424,17 @@ impl Chunker {
         );
     }
 
-    /// The last table is done (or there was none).
+    /// The last table is done (or there was none). Its last chunk's rows
+    /// are still to be committed, with the position past the snapshot:
+    /// "snapshot complete" waits for that commit ([`committed`]), so that a
+    /// log never says complete about a snapshot a crash then resumes.
     fn finished(&self) {
-        tracing::info!(pipeline = %self.job.pipeline, "snapshot complete (chunked); streaming");
-        self.idle();
+        finishing().insert(self.job.pipeline.clone());
     }
 
     /// No snapshot runs any more (complete or stopped): gauges and status.
     fn idle(&self) {
-        METRICS
-            .source_snapshot_running
-            .with_label_values(&[&self.job.pipeline])
-            .set(0);
-        crate::metrics::snapshot_progress_clear(&self.job.pipeline);
+        snapshot_idle(&self.job.pipeline);
     }
 
     /// Moves the progress past `done` (see [`ChunkProgress::after_table`]).

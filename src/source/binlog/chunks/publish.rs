@@ -280,6 +280,32 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_complete_waits_for_the_commit_past_the_last_chunk() {
+        // Its own pipeline name: other tests finish snapshots of "s".
+        let name = "finish-at-commit";
+        let mut c = chunker_at("a");
+        c.job.pipeline = name.into();
+        c.tables = Some(vec![t("a")]);
+        let running = METRICS.source_snapshot_running.with_label_values(&[name]);
+        running.set(1);
+        c.next_table(&t("a"));
+        assert!(c.progress.is_none(), "the last table is taken");
+        assert!(finishing().contains(name), "not complete before its commit");
+        assert_eq!(running.get(), 1);
+        // A batch taken before the last chunk commits: still running.
+        committed(name, Some(&ChunkProgress::default()));
+        assert!(finishing().contains(name));
+        assert_eq!(running.get(), 1);
+        // The position past the snapshot is stored: complete, gauges idle.
+        committed(name, None);
+        assert!(!finishing().contains(name));
+        assert_eq!(running.get(), 0);
+        // A later position logs nothing more.
+        committed(name, None);
+        assert!(!finishing().contains(name));
+    }
+
+    #[test]
     fn an_ad_hoc_snapshot_holds_nothing_back() {
         let mut c = chunker(ChunkProgress {
             adhoc: true,

@@ -69,6 +69,13 @@ impl Streamer<'_> {
                 return Ok(false);
             }
             chunker.read_chunk(&at).await?;
+            if chunker.progress().is_none() {
+                // Done without a chunk to publish (the tables left were
+                // dropped, or there were none): store the position past the
+                // snapshot now, which completes it.
+                self.progress_changed();
+                return Ok(true);
+            }
             if !chunker.reached(&at) {
                 return Ok(false);
             }
