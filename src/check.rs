@@ -61,7 +61,7 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
         out.push(spool_line(&crate::source::binlog::chunks::spool_dir()));
     }
     for s in &config.source {
-        if s.resolved_kind().ok() == Some(crate::config::SourceKind::Binlog) {
+        if binlog(s) {
             out.extend(check_binlog_source(s).await);
             if s.signal_channel("kafka") {
                 out.push(check_signal_topic(config, s).await);

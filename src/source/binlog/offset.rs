@@ -100,11 +100,9 @@ impl BinlogOffset {
 }
 
 impl SourceOffset for BinlogOffset {
-    /// Sets the binlog file/position gauges, counts the transactions, and
-    /// tells the chunked snapshot (its completion is logged once stored).
+    /// Sets the binlog file/position gauges and counts the transactions.
     fn committed(pipeline: &str, offset: Option<&Self>, transactions: u64) {
         if let Some(o) = offset {
-            super::chunks::committed(pipeline, o.snapshot.as_ref());
             let pos = o.position();
             METRICS
                 .source_binlog_file_number

@@ -57,17 +57,20 @@
 //! is running; the queue, filters and a pause are part of the stored
 //! progress, so an ad-hoc snapshot resumes after a crash like the initial one.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool, Row as MyRow, Value as MyValue};
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::capture::Capture;
 use super::gtid::MysqlGtidSet;
+use super::offset::BinlogOffset;
 use super::server::{binlog_status, Flavor, ServerInfo};
 use super::snapshot::{column_details, snapshot_schema};
 use crate::config::debezium::Patterns;
@@ -78,6 +81,7 @@ use crate::mysql::quote;
 use crate::position::{BinlogCoord, BinlogPosition, Position, SnapshotMark};
 use crate::schema::TableSchema;
 use crate::source::mysql_types::{datetime_columns, value_from_mysql};
+use crate::source::publish::Batch;
 use crate::source::SourceError;
 use crate::value::Row;
 
@@ -107,15 +111,6 @@ const NO_SUCH_TABLE: u16 = 1146;
 /// rows a chunk. The row limit follows the rows' sizes ([`rows_for_bytes`]).
 const CHUNK_BYTES: usize = 4 << 20;
 
-/// Pipelines whose chunked snapshot has taken its last chunk, until the
-/// position past it is committed ([`committed`]).
-static FINISHING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-fn finishing() -> MutexGuard<'static, BTreeSet<String>> {
-    // A set of names stays consistent even if a holder panicked.
-    FINISHING.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// No snapshot runs any more on `pipeline`: its gauges and status.
 fn snapshot_idle(pipeline: &str) {
     METRICS
@@ -123,16 +118,6 @@ fn snapshot_idle(pipeline: &str) {
         .with_label_values(&[pipeline])
         .set(0);
     crate::metrics::snapshot_progress_clear(pipeline);
-}
-
-/// A position of `pipeline` was committed: when it is the first past a
-/// finished chunked snapshot (it carries no progress), the snapshot is
-/// complete, rows and position stored. Logged here, and the gauges go idle.
-pub fn committed(pipeline: &str, snapshot: Option<&ChunkProgress>) {
-    if snapshot.is_none() && finishing().remove(pipeline) {
-        tracing::info!(pipeline = %pipeline, "snapshot complete (chunked); streaming");
-        snapshot_idle(pipeline);
-    }
 }
 
 /// Rows of `row_bytes` each that fit in [`CHUNK_BYTES`], between 1 and `rows`.
@@ -286,6 +271,9 @@ pub struct Chunker {
     /// holds their changes back until the table's read (which carries
     /// them) reaches its low watermark ([`Chunker::holds_back`]).
     held: HashSet<TableId>,
+    /// The snapshot ended; "snapshot complete" waits for the batch that
+    /// stores the position past it ([`Chunker::complete_when_stored`]).
+    finished: bool,
 }
 
 impl Chunker {
@@ -301,9 +289,6 @@ impl Chunker {
             .source_snapshot_running
             .with_label_values(&[&job.pipeline])
             .set(i64::from(progress.is_some()));
-        // A finish an earlier run of the pipeline did not see committed is
-        // that run's: this one resumes from what was stored.
-        finishing().remove(&job.pipeline);
         Chunker {
             row_limit: job.chunk_rows,
             job,
@@ -315,6 +300,7 @@ impl Chunker {
             tables: None,
             key_cache: None,
             held: HashSet::new(),
+            finished: false,
         }
     }
 
@@ -426,10 +412,39 @@ impl Chunker {
 
     /// The last table is done (or there was none). Its last chunk's rows
     /// are still to be committed, with the position past the snapshot:
-    /// "snapshot complete" waits for that commit ([`committed`]), so that a
-    /// log never says complete about a snapshot a crash then resumes.
-    fn finished(&self) {
-        finishing().insert(self.job.pipeline.clone());
+    /// "snapshot complete" waits for that commit
+    /// ([`Chunker::complete_when_stored`]), so that a log never says
+    /// complete about a snapshot a crash then resumes.
+    fn finished(&mut self) {
+        self.finished = true;
+    }
+
+    /// For a batch leaving the stream: when it carries the first position
+    /// past a finished snapshot (one without progress), asks to hear once it
+    /// is committed (the batch's `stored`), and then logs "snapshot
+    /// complete" and idles the gauges. An aborted batch says nothing: the
+    /// restart resumes the snapshot.
+    pub fn complete_when_stored(&mut self, batch: &mut Batch<BinlogOffset>) {
+        let past = batch
+            .offset
+            .as_ref()
+            .is_some_and(|c| c.offset.snapshot.is_none());
+        if !(self.finished && past) {
+            return;
+        }
+        self.finished = false;
+        let (done, stored) = oneshot::channel();
+        batch.stored.push(done);
+        let pipeline = self.job.pipeline.clone();
+        tokio::spawn(
+            async move {
+                if stored.await.is_ok() {
+                    tracing::info!(pipeline = %pipeline, "snapshot complete (chunked); streaming");
+                    snapshot_idle(&pipeline);
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     /// No snapshot runs any more (complete or stopped): gauges and status.

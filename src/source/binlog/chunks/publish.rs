@@ -167,6 +167,7 @@ impl Chunker {
 mod tests {
     use super::*;
     use crate::schema::{Column, ColumnType};
+    use crate::source::publish::Checkpoint;
     use crate::value::Value;
 
     fn chunker(progress: ChunkProgress) -> Chunker {
@@ -279,9 +280,23 @@ mod tests {
         assert!(!c.holds_back(&t("b"), &pos(10), None));
     }
 
-    #[test]
-    fn snapshot_complete_waits_for_the_commit_past_the_last_chunk() {
-        // Its own pipeline name: other tests finish snapshots of "s".
+    /// A batch storing a position with `progress` (`None`: past the snapshot).
+    fn batch_at(progress: Option<ChunkProgress>) -> Batch<BinlogOffset> {
+        Batch {
+            offset: Some(Checkpoint {
+                key: "k".into(),
+                offset: BinlogOffset {
+                    snapshot: progress,
+                    ..BinlogOffset::default()
+                },
+            }),
+            ..Batch::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn snapshot_complete_waits_for_the_commit_past_the_last_chunk() {
+        // Its own pipeline name (its gauge): other tests finish snapshots of "s".
         let name = "finish-at-commit";
         let mut c = chunker_at("a");
         c.job.pipeline = name.into();
@@ -290,19 +305,47 @@ mod tests {
         running.set(1);
         c.next_table(&t("a"));
         assert!(c.progress.is_none(), "the last table is taken");
-        assert!(finishing().contains(name), "not complete before its commit");
+        // A batch taken before the last chunk: still running, nothing to hear.
+        let mut before = batch_at(Some(ChunkProgress::default()));
+        c.complete_when_stored(&mut before);
+        assert!(before.stored.is_empty());
+        // The batch past the snapshot: complete once it is committed.
+        let mut past = batch_at(None);
+        c.complete_when_stored(&mut past);
+        assert_eq!(past.stored.len(), 1, "not complete before its commit");
         assert_eq!(running.get(), 1);
-        // A batch taken before the last chunk commits: still running.
-        committed(name, Some(&ChunkProgress::default()));
-        assert!(finishing().contains(name));
-        assert_eq!(running.get(), 1);
-        // The position past the snapshot is stored: complete, gauges idle.
-        committed(name, None);
-        assert!(!finishing().contains(name));
-        assert_eq!(running.get(), 0);
-        // A later position logs nothing more.
-        committed(name, None);
-        assert!(!finishing().contains(name));
+        for s in past.stored.drain(..) {
+            s.send(()).expect("listening");
+        }
+        for _ in 0..100 {
+            if running.get() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(running.get(), 0, "gauges idle once stored");
+        // A later position hears nothing more.
+        let mut later = batch_at(None);
+        c.complete_when_stored(&mut later);
+        assert!(later.stored.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_aborted_batch_past_the_snapshot_completes_nothing() {
+        let name = "finish-aborted";
+        let mut c = chunker_at("a");
+        c.job.pipeline = name.into();
+        c.tables = Some(vec![t("a")]);
+        let running = METRICS.source_snapshot_running.with_label_values(&[name]);
+        running.set(1);
+        c.next_table(&t("a"));
+        let mut past = batch_at(None);
+        c.complete_when_stored(&mut past);
+        drop(past); // the publisher failed: no acknowledgement
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(running.get(), 1, "a restart resumes the snapshot");
     }
 
     #[test]

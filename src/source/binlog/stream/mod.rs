@@ -275,7 +275,11 @@ impl<'a> Streamer<'a> {
     /// Takes the batch to hand over as the end of its Kafka transaction.
     fn take_batch(&mut self) -> Batch<BinlogOffset> {
         self.sent_open = (0, 0);
-        std::mem::take(&mut self.batch)
+        let mut batch = std::mem::take(&mut self.batch);
+        if let Some(chunker) = self.chunker.as_mut() {
+            chunker.complete_when_stored(&mut batch);
+        }
+        batch
     }
 
     /// Records and encoded bytes of the Kafka transaction being filled,
