@@ -294,16 +294,21 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn snapshot_complete_waits_for_the_commit_past_the_last_chunk() {
-        // Its own pipeline name (its gauge): other tests finish snapshots of "s".
-        let name = "finish-at-commit";
+    /// A chunker of pipeline `name` (its own gauge: other tests finish
+    /// snapshots of "s") whose one table is done, with its running gauge.
+    fn finished_chunker(name: &str) -> (Chunker, prometheus::IntGauge) {
         let mut c = chunker_at("a");
         c.job.pipeline = name.into();
         c.tables = Some(vec![t("a")]);
         let running = METRICS.source_snapshot_running.with_label_values(&[name]);
         running.set(1);
         c.next_table(&t("a"));
+        (c, running)
+    }
+
+    #[tokio::test]
+    async fn snapshot_complete_waits_for_the_commit_past_the_last_chunk() {
+        let (mut c, running) = finished_chunker("finish-at-commit");
         assert!(c.progress.is_none(), "the last table is taken");
         // A batch taken before the last chunk: still running, nothing to hear.
         let mut before = batch_at(Some(ChunkProgress::default()));
@@ -332,13 +337,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_aborted_batch_past_the_snapshot_completes_nothing() {
-        let name = "finish-aborted";
-        let mut c = chunker_at("a");
-        c.job.pipeline = name.into();
-        c.tables = Some(vec![t("a")]);
-        let running = METRICS.source_snapshot_running.with_label_values(&[name]);
-        running.set(1);
-        c.next_table(&t("a"));
+        let (mut c, running) = finished_chunker("finish-aborted");
         let mut past = batch_at(None);
         c.complete_when_stored(&mut past);
         drop(past); // the publisher failed: no acknowledgement
