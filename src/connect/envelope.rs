@@ -61,8 +61,17 @@ pub struct SourceInfo<'a> {
     pub thread: Option<i64>,
     /// The SQL statement, when `binlog_rows_query_log_events` is on.
     pub query: Option<Cow<'a, str>>,
-    /// Envelope `ts_ms` (when the event was processed); `None` → the current time.
-    pub processed_ts_ms: Option<i64>,
+    /// When the event was processed, in microseconds since the epoch: the
+    /// envelope's `ts_ms`, `ts_us` and `ts_ns`; `None` → the current time.
+    pub processed_ts_us: Option<i64>,
+}
+
+/// The envelope's processing time as `ts_ms` and `ts_us`.
+fn processed_times(info: &SourceInfo<'_>) -> (i64, i64) {
+    let us = info
+        .processed_ts_us
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    (us.div_euclid(1_000), us)
 }
 
 /// `<server>.<db>.<table>`, Debezium's topic and schema-name stem.
@@ -218,19 +227,13 @@ pub(crate) fn write_tail(
     opt_str(out, info.query.as_deref());
     out.push_str("},\"transaction\":null,\"op\":");
     write_str(out, ev.op.code());
-    let (ms, us) = match info.processed_ts_ms {
-        Some(ms) => (ms, ms.checked_mul(1_000)),
-        None => {
-            let now = chrono::Utc::now();
-            (now.timestamp_millis(), Some(now.timestamp_micros()))
-        }
-    };
+    let (ms, us) = processed_times(info);
     out.push_str(",\"ts_ms\":");
     int(out, ms);
     out.push_str(",\"ts_us\":");
-    opt_int(out, us);
+    int(out, us);
     out.push_str(",\"ts_ns\":");
-    opt_int(out, us.and_then(|us| us.checked_mul(1_000)));
+    opt_int(out, us.checked_mul(1_000));
 }
 
 /// The `source` block's fields (in [`source_schema`]'s order) as the Avro
@@ -273,19 +276,13 @@ pub(crate) fn after_source_scalars(
     ev: &ChangeEvent,
     info: &SourceInfo<'_>,
 ) -> [Option<Scalar<'static>>; 5] {
-    let (ms, us) = match info.processed_ts_ms {
-        Some(ms) => (ms, ms.checked_mul(1_000)),
-        None => {
-            let now = chrono::Utc::now();
-            (now.timestamp_millis(), Some(now.timestamp_micros()))
-        }
-    };
+    let (ms, us) = processed_times(info);
     [
         None,
         Some(Scalar::Str(ev.op.code())),
         Some(Scalar::Long(ms)),
-        us.map(Scalar::Long),
-        us.and_then(|us| us.checked_mul(1_000)).map(Scalar::Long),
+        Some(Scalar::Long(us)),
+        us.checked_mul(1_000).map(Scalar::Long),
     ]
 }
 
@@ -348,7 +345,7 @@ mod tests {
             file: "bin.000002".into(),
             pos: 4,
             row: 1,
-            processed_ts_ms: Some(1_700_000_000_456),
+            processed_ts_us: Some(1_700_000_000_456_000),
             ..SourceInfo::default()
         };
         let parts = TailParts::new("mysql", "srv\"x", &ev.table);

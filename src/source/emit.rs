@@ -123,6 +123,18 @@ impl Emitter {
     /// `source` block comes from its position. Skipped operations publish
     /// nothing.
     pub fn emit<O>(&mut self, ev: &ChangeEvent, batch: &mut Batch<O>) -> Result<(), SourceError> {
+        self.emit_processed(ev, batch, None)
+    }
+
+    /// As [`Emitter::emit`], with the Debezium envelope's processing time
+    /// (`ts_ms`, `ts_us`, `ts_ns`) given in microseconds: the rows of one
+    /// binlog event share one clock reading (`None` reads the clock).
+    pub fn emit_processed<O>(
+        &mut self,
+        ev: &ChangeEvent,
+        batch: &mut Batch<O>,
+        processed_us: Option<i64>,
+    ) -> Result<(), SourceError> {
         let skip = match ev.op {
             Op::Create => self.skipped.create,
             Op::Update => self.skipped.update,
@@ -136,7 +148,11 @@ impl Emitter {
         let ev: &ChangeEvent = &mapped;
         let encoded = match &ev.position {
             Position::Binlog(coord) if self.envelope == Envelope::Debezium => {
-                self.encoder.encode_with(ev, &binlog_source_info(coord))
+                let info = SourceInfo {
+                    processed_ts_us: processed_us,
+                    ..binlog_source_info(coord)
+                };
+                self.encoder.encode_with(ev, &info)
             }
             _ => self.encoder.encode(ev),
         };
@@ -266,6 +282,69 @@ mod tests {
         };
         let snap = binlog_source_info(&snap_coord);
         assert_eq!(snap.snapshot.as_deref(), Some("true"));
-        assert_eq!(snap.processed_ts_ms, None);
+        assert_eq!(snap.processed_ts_us, None);
+    }
+
+    /// The envelope's `ts_ms`, `ts_us` and `ts_ns` of one emitted row.
+    fn processing_times(emitter: &mut Emitter, ev: &ChangeEvent, us: Option<i64>) -> [i64; 3] {
+        let mut batch: Batch<()> = Batch::default();
+        emitter
+            .emit_processed(ev, &mut batch, us)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let value = batch.messages[0].value.as_deref().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(value).unwrap_or_default();
+        ["ts_ms", "ts_us", "ts_ns"].map(|f| v["payload"][f].as_i64().unwrap_or(-1))
+    }
+
+    #[test]
+    fn a_given_processing_time_stamps_the_debezium_envelope_to_the_microsecond() {
+        use crate::event::Value;
+        use crate::schema::{Column, ColumnType, TableSchema};
+        let text = "[[source]]\nname = \"s\"\nkind = \"binlog\"\nurl = \"mysql://h/db\"\nenvelope = \"debezium\"\n";
+        let config = crate::config::Config::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = config
+            .source
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no source"));
+        let mut emitter = Emitter::new(Arc::new(cfg), "srv".into(), Buffers::Shrink)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ev = ChangeEvent {
+            table: TableId::new("db", "t").into(),
+            op: Op::Create,
+            before: None,
+            after: Some(vec![Value::Int(1)]),
+            schema: Arc::new(TableSchema {
+                name: "t".into(),
+                columns: vec![Column::new("id", ColumnType::Int32, false)],
+                primary_key: vec!["id".into()],
+            }),
+            position: Position::Binlog(BinlogCoord {
+                at: BinlogPosition::new("bin.000002", 1234),
+                gtid: None,
+                row: 0,
+                snapshot: crate::position::SnapshotMark::False,
+                server_id: 1,
+            }),
+            ts_ms: 1_700_000_000_000,
+        };
+        let given = processing_times(&mut emitter, &ev, Some(1_700_000_000_123_456));
+        assert_eq!(
+            given,
+            [
+                1_700_000_000_123,
+                1_700_000_000_123_456,
+                1_700_000_000_123_456_000
+            ]
+        );
+        // Without one, the clock is read: now, to the microsecond.
+        let before = chrono::Utc::now().timestamp_micros();
+        let [ms, us, ns] = processing_times(&mut emitter, &ev, None);
+        let after = chrono::Utc::now().timestamp_micros();
+        assert!(
+            (before..=after).contains(&us),
+            "{before} <= {us} <= {after}"
+        );
+        assert_eq!((ms, ns), (us.div_euclid(1_000), us * 1_000));
     }
 }

@@ -107,7 +107,7 @@ fn debezium_create_matches_debezium_shape() {
         file: "mysql-bin.000042".into(),
         pos: 1337,
         gtid: Some("0-1-28".into()),
-        processed_ts_ms: Some(1_660_592_868_000),
+        processed_ts_us: Some(1_660_592_868_000_000),
         ..SourceInfo::default()
     };
     let out = enc

@@ -84,7 +84,7 @@ fn info() -> SourceInfo<'static> {
         row: 2,
         thread: Some(99),
         query: Some("INSERT INTO all_types VALUES (…)".into()),
-        processed_ts_ms: Some(1_700_000_000_123),
+        processed_ts_us: Some(1_700_000_000_123_000),
     }
 }
 

@@ -309,6 +309,8 @@ async fn read_table(
                     }
                 })?);
             }
+            // One clock reading: the read's time, and Debezium's processing time.
+            let now = chrono::Utc::now();
             let ev = ChangeEvent {
                 table: Arc::clone(&table_id),
                 op: Op::Read,
@@ -322,9 +324,9 @@ async fn read_table(
                     snapshot: crate::position::SnapshotMark::True,
                     server_id: info.server_id,
                 }),
-                ts_ms: chrono::Utc::now().timestamp_millis(),
+                ts_ms: now.timestamp_millis(),
             };
-            emitter.emit(&ev, &mut batch)?;
+            emitter.emit_processed(&ev, &mut batch, Some(now.timestamp_micros()))?;
             rows_metric.inc();
             n += 1;
             if (pk.is_empty() && n.is_multiple_of(job.chunk_rows))

@@ -387,6 +387,8 @@ impl Streamer<'_> {
             ts_ms,
         };
         let held = !signal && self.held_back(&table.id);
+        // Debezium's processing time: one clock reading for the event's rows.
+        let processed_us = Some(chrono::Utc::now().timestamp_micros());
         for (before, after) in decoded {
             if signal {
                 // A watermark or a signal: seen, never published.
@@ -417,7 +419,8 @@ impl Streamer<'_> {
             };
             coord.row = ordinal;
             self.last_row = ordinal;
-            self.emitter.emit(&change, &mut self.batch)?;
+            self.emitter
+                .emit_processed(&change, &mut self.batch, processed_us)?;
         }
         Ok(())
     }
