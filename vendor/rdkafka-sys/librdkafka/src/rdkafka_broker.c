@@ -3966,9 +3966,12 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
                  * thread. Its ready batch must not also set the wakeup time
                  * to now: the thread then polled without waiting for the
                  * whole round trip, a busy loop whenever the partition had a
-                 * backlog (and during every flush). */
+                 * backlog (and during every flush). Not while draining after
+                 * a leader change: the old leader's thread may then handle
+                 * the responses, and nothing would wake this one. */
                 rd_bool_t blocked =
                     rd_kafka_is_idempotent(rkb->rkb_rk) &&
+                    !rktp->rktp_eos.wait_drain &&
                     rd_atomic32_get(&rktp->rktp_msgs_inflight) >=
                         RD_KAFKA_IDEMP_MAX_INFLIGHT;
 
