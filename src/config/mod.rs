@@ -252,6 +252,19 @@ impl Config {
         Self::from_figment(Figment::new().merge(Toml::string(text)))
     }
 
+    /// Tests: the one `[[source]]`, named `s`, of `lines` (its keys:
+    /// `kind`, `url`, ...), as loaded (not validated).
+    #[cfg(test)]
+    pub(crate) fn test_source(lines: &str) -> SourceConfig {
+        let text = format!("[[source]]\nname = \"s\"\n{lines}\n");
+        let config = Self::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        config
+            .source
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no source"))
+    }
+
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
         let mut config: Config = fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
         // Each pipeline carries `[schema_registry]` for its converters.

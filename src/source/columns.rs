@@ -460,15 +460,9 @@ mod tests {
     }
 
     fn cfg(extra: &str) -> SourceConfig {
-        let text = format!(
-            "[[source]]\nname = \"s\"\nkind = \"binlog\"\nurl = \"mysql://h/db\"\nenvelope = \"debezium\"\n{extra}\n"
-        );
-        let c = crate::config::Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"));
-        let s = c
-            .source
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no source"));
+        let s = crate::config::Config::test_source(&format!(
+            "kind = \"binlog\"\nurl = \"mysql://h/db\"\nenvelope = \"debezium\"\n{extra}"
+        ));
         s.validate().unwrap_or_else(|e| panic!("{e}"));
         s
     }

@@ -300,13 +300,9 @@ mod tests {
     fn a_given_processing_time_stamps_the_debezium_envelope_to_the_microsecond() {
         use crate::event::Value;
         use crate::schema::{Column, ColumnType, TableSchema};
-        let text = "[[source]]\nname = \"s\"\nkind = \"binlog\"\nurl = \"mysql://h/db\"\nenvelope = \"debezium\"\n";
-        let config = crate::config::Config::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
-        let cfg = config
-            .source
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no source"));
+        let cfg = crate::config::Config::test_source(
+            "kind = \"binlog\"\nurl = \"mysql://h/db\"\nenvelope = \"debezium\"",
+        );
         let mut emitter = Emitter::new(Arc::new(cfg), "srv".into(), Buffers::Shrink)
             .unwrap_or_else(|e| panic!("{e}"));
         let ev = ChangeEvent {

@@ -84,11 +84,10 @@ mod tests {
     use super::*;
 
     fn filter(extra: &str, url_db: Option<&str>) -> TableFilter {
-        let text =
-            format!("[[source]]\nname = \"s\"\nkind = \"binlog\"\nurl = \"mysql://h\"\n{extra}\n");
-        let cfg = crate::config::Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"));
-        TableFilter::new(&cfg.source[0], url_db.map(str::to_string))
-            .unwrap_or_else(|e| panic!("{e}"))
+        let cfg = crate::config::Config::test_source(&format!(
+            "kind = \"binlog\"\nurl = \"mysql://h\"\n{extra}"
+        ));
+        TableFilter::new(&cfg, url_db.map(str::to_string)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

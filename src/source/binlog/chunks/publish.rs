@@ -171,9 +171,7 @@ mod tests {
     use crate::value::Value;
 
     fn chunker(progress: ChunkProgress) -> Chunker {
-        let text = "[[source]]\nname = \"s\"\nkind = \"binlog\"\nurl = \"mysql://h/db\"\n";
-        let c = crate::config::Config::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
-        let cfg = c.source.into_iter().next().expect("a source");
+        let cfg = crate::config::Config::test_source("kind = \"binlog\"\nurl = \"mysql://h/db\"");
         Chunker::new(
             ChunkJob {
                 pipeline: "s".into(),
